@@ -1,0 +1,1 @@
+namespace DurableStreams; internal static class Placeholder { }

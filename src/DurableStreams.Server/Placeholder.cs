@@ -1,0 +1,1 @@
+namespace DurableStreams.Server; internal static class Placeholder { }

@@ -1,0 +1,1 @@
+namespace DurableStreams.Testing; public static class Placeholder { }
