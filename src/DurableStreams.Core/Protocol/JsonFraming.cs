@@ -1,0 +1,110 @@
+using System.Buffers;
+using System.Text.Json;
+
+namespace DurableStreams.Protocol;
+
+/// <summary>Why a JSON body was refused.</summary>
+public enum JsonFramingError
+{
+    None,
+    /// <summary>The body is not one valid JSON value.</summary>
+    Invalid,
+    /// <summary>The body is <c>[]</c> on an append (§9.1.3).</summary>
+    EmptyArray,
+    /// <summary>The body nests deeper than the configured limit.</summary>
+    TooDeep,
+}
+
+/// <summary>
+/// JSON mode (§9.1): validates a body and flattens one level of a top-level array into messages. Each stored message is
+/// its compact source text followed by a comma, so a read of whole messages becomes a JSON array by adding brackets and
+/// dropping the last comma, without re-parsing.
+/// </summary>
+public static class JsonFraming
+{
+    /// <summary>Default nesting limit; deeper bodies are answered with 400 rather than risking deep recursion anywhere.</summary>
+    public const int DefaultMaxDepth = 64;
+
+    /// <summary>
+    /// Splits <paramref name="body"/> into messages. On success <paramref name="messages"/> holds each message's stored
+    /// form (<c>value,</c>). An empty top-level array yields zero messages (valid on PUT, refused on POST by the caller).
+    /// </summary>
+    public static JsonFramingError TrySplit(ReadOnlyMemory<byte> body, int maxDepth, out List<ReadOnlyMemory<byte>> messages)
+    {
+        messages = [];
+        var reader = new Utf8JsonReader(body.Span, new JsonReaderOptions { MaxDepth = maxDepth, CommentHandling = JsonCommentHandling.Disallow });
+        try
+        {
+            if (!reader.Read())
+            {
+                return JsonFramingError.Invalid;
+            }
+            if (reader.TokenType == JsonTokenType.StartArray)
+            {
+                while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+                {
+                    var start = (int)reader.TokenStartIndex;
+                    reader.Skip();
+                    messages.Add(Stored(body.Span[start..(int)reader.BytesConsumed]));
+                }
+                if (reader.TokenType != JsonTokenType.EndArray)
+                {
+                    return JsonFramingError.Invalid;
+                }
+            }
+            else
+            {
+                var start = (int)reader.TokenStartIndex;
+                reader.Skip();
+                messages.Add(Stored(body.Span[start..(int)reader.BytesConsumed]));
+            }
+            // Exactly one top-level value: anything after it but whitespace is an error.
+            if (reader.Read())
+            {
+                return JsonFramingError.Invalid;
+            }
+            return JsonFramingError.None;
+        }
+        catch (JsonException ex) when (ex.Message.Contains("depth", StringComparison.OrdinalIgnoreCase))
+        {
+            return JsonFramingError.TooDeep;
+        }
+        catch (JsonException)
+        {
+            return JsonFramingError.Invalid;
+        }
+    }
+
+    private static ReadOnlyMemory<byte> Stored(ReadOnlySpan<byte> value)
+    {
+        var stored = new byte[value.Length + 1];
+        value.CopyTo(stored);
+        stored[^1] = (byte)',';
+        return stored;
+    }
+
+    /// <summary>
+    /// Writes whole stored messages as one JSON array: <c>[</c>, the messages without the final comma, <c>]</c>.
+    /// </summary>
+    public static void WriteArray(IReadOnlyList<ReadOnlyMemory<byte>> storedChunks, IBufferWriter<byte> writer)
+    {
+        writer.Write("["u8);
+        var total = 0L;
+        foreach (var chunk in storedChunks)
+        {
+            total += chunk.Length;
+        }
+        var remaining = total - 1; // drop the trailing comma of the last message
+        foreach (var chunk in storedChunks)
+        {
+            if (remaining <= 0)
+            {
+                break;
+            }
+            var take = (int)Math.Min(chunk.Length, remaining);
+            writer.Write(chunk.Span[..take]);
+            remaining -= take;
+        }
+        writer.Write("]"u8);
+    }
+}

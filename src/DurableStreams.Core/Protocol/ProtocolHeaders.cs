@@ -1,0 +1,34 @@
+namespace DurableStreams.Protocol;
+
+/// <summary>Header and query names from PROTOCOL.md, in one place.</summary>
+public static class ProtocolHeaders
+{
+    public const string StreamTtl = "Stream-TTL";
+    public const string StreamExpiresAt = "Stream-Expires-At";
+    public const string StreamSeq = "Stream-Seq";
+    public const string StreamCursor = "Stream-Cursor";
+    public const string StreamNextOffset = "Stream-Next-Offset";
+    public const string StreamUpToDate = "Stream-Up-To-Date";
+    public const string StreamClosed = "Stream-Closed";
+    public const string StreamForkedFrom = "Stream-Forked-From";
+    public const string StreamForkOffset = "Stream-Fork-Offset";
+    public const string StreamForkSubOffset = "Stream-Fork-Sub-Offset";
+    public const string StreamSseDataEncoding = "Stream-SSE-Data-Encoding";
+    public const string ProducerId = "Producer-Id";
+    public const string ProducerEpoch = "Producer-Epoch";
+    public const string ProducerSeq = "Producer-Seq";
+    public const string ProducerExpectedSeq = "Producer-Expected-Seq";
+    public const string ProducerReceivedSeq = "Producer-Received-Seq";
+}
+
+/// <summary>Query parameter names and values.</summary>
+public static class ProtocolQuery
+{
+    public const string Offset = "offset";
+    public const string Live = "live";
+    public const string Cursor = "cursor";
+    public const string LongPoll = "long-poll";
+    public const string Sse = "sse";
+    public const string BeginningSentinel = "-1";
+    public const string NowSentinel = "now";
+}

@@ -1,0 +1,156 @@
+using DurableStreams.Protocol;
+
+namespace DurableStreams.Storage;
+
+/// <summary>The result of evaluating an append against a stream's state: a rejection, or the messages to commit.</summary>
+public sealed class AppendDecision
+{
+    private AppendDecision(AppendResult result, List<ReadOnlyMemory<byte>>? messages)
+    {
+        Result = result;
+        Messages = messages ?? [];
+    }
+
+    /// <summary>The outcome; <see cref="AppendStatus.Appended"/> means "commit <see cref="Messages"/>".</summary>
+    public AppendResult Result { get; }
+
+    /// <summary>Stored-form messages to write (JSON: one per flattened value; otherwise the body as one message).</summary>
+    public List<ReadOnlyMemory<byte>> Messages { get; }
+
+    public bool ShouldCommit => Result.Status == AppendStatus.Appended;
+
+    public static AppendDecision Reject(AppendResult result) => new(result, null);
+
+    public static AppendDecision Commit(List<ReadOnlyMemory<byte>> messages) => new(new AppendResult(AppendStatus.Appended), messages);
+}
+
+/// <summary>
+/// The append rules of §5.2, §5.2.1 and §5.3, shared by every store so they cannot drift apart. Callers hold the
+/// stream's critical section across <see cref="Evaluate"/>, the durable write and <see cref="Apply"/>.
+/// Precedence: request shape, producer fencing and duplicates (a retry of acknowledged data always succeeds), closure,
+/// content type, producer sequence, <c>Stream-Seq</c> (scoped per stream), then JSON validation.
+/// </summary>
+public static class AppendRules
+{
+    public static AppendDecision Evaluate(StreamState state, AppendRequest request, int maxJsonDepth)
+    {
+        var hasBody = !request.Body.IsEmpty;
+        if (!hasBody && !request.Close)
+        {
+            return Reject(AppendStatus.EmptyBody, state);
+        }
+        if (hasBody && request.ContentType is null)
+        {
+            return Reject(AppendStatus.MissingContentType, state);
+        }
+
+        ProducerState? producerState = null;
+        if (request.Producer is { } producer)
+        {
+            state.Producers.TryGetValue(producer.Id, out producerState);
+            if (producerState is not null && producer.Epoch < producerState.Epoch)
+            {
+                return AppendDecision.Reject(new AppendResult(AppendStatus.StaleEpoch, new StreamOffset(state.Tail), state.Closed, ProducerEpoch: producerState.Epoch));
+            }
+            if (producerState is not null && producer.Epoch == producerState.Epoch && producer.Seq <= producerState.LastSeq)
+            {
+                return AppendDecision.Reject(new AppendResult(AppendStatus.Duplicate, new StreamOffset(state.Tail), state.Closed, producerState.Epoch, producerState.LastSeq));
+            }
+        }
+
+        if (state.Closed)
+        {
+            // Close-only on a closed stream is idempotent; anything carrying data cannot be appended.
+            return Reject(hasBody ? AppendStatus.StreamClosed : AppendStatus.AlreadyClosed, state);
+        }
+
+        if (hasBody && !ContentTypes.Matches(request.ContentType!, state.ContentType))
+        {
+            return Reject(AppendStatus.ContentTypeMismatch, state);
+        }
+
+        if (request.Producer is { } p)
+        {
+            if (producerState is null)
+            {
+                if (p.Seq != 0)
+                {
+                    return AppendDecision.Reject(new AppendResult(AppendStatus.SequenceGap, new StreamOffset(state.Tail), ExpectedSeq: 0, ReceivedSeq: p.Seq));
+                }
+            }
+            else if (p.Epoch > producerState.Epoch)
+            {
+                if (p.Seq != 0)
+                {
+                    return Reject(AppendStatus.InvalidEpochSeq, state);
+                }
+            }
+            else if (p.Seq > producerState.LastSeq + 1)
+            {
+                return AppendDecision.Reject(new AppendResult(AppendStatus.SequenceGap, new StreamOffset(state.Tail), ExpectedSeq: producerState.LastSeq + 1, ReceivedSeq: p.Seq));
+            }
+        }
+
+        if (request.StreamSeq is not null && state.LastStreamSeq is not null
+            && string.CompareOrdinal(request.StreamSeq, state.LastStreamSeq) <= 0)
+        {
+            return Reject(AppendStatus.StreamSeqConflict, state);
+        }
+
+        if (!hasBody)
+        {
+            return AppendDecision.Commit([]);
+        }
+        if (!ContentTypes.IsJson(state.ContentType))
+        {
+            return AppendDecision.Commit([request.Body]);
+        }
+        var error = JsonFraming.TrySplit(request.Body, maxJsonDepth, out var messages);
+        return error switch
+        {
+            JsonFramingError.None when messages.Count == 0 => Reject(AppendStatus.EmptyJsonArray, state),
+            JsonFramingError.None => AppendDecision.Commit(messages),
+            JsonFramingError.TooDeep => Reject(AppendStatus.JsonTooDeep, state),
+            _ => Reject(AppendStatus.InvalidJson, state),
+        };
+    }
+
+    /// <summary>
+    /// Applies a committed decision to <paramref name="state"/> after the store has written <paramref name="written"/>
+    /// bytes, and returns the success result.
+    /// </summary>
+    public static AppendResult Apply(StreamState state, AppendRequest request, long written, DateTimeOffset now)
+    {
+        state.Tail += written;
+        if (request.StreamSeq is not null)
+        {
+            state.LastStreamSeq = request.StreamSeq;
+        }
+        long? epoch = null;
+        long? seq = null;
+        if (request.Producer is { } producer)
+        {
+            if (state.Producers.TryGetValue(producer.Id, out var existing))
+            {
+                existing.Epoch = producer.Epoch;
+                existing.LastSeq = producer.Seq;
+                existing.UpdatedAt = now;
+            }
+            else
+            {
+                state.Producers[producer.Id] = new ProducerState(producer.Epoch, producer.Seq, now);
+            }
+            epoch = producer.Epoch;
+            seq = producer.Seq;
+        }
+        if (request.Close)
+        {
+            // The closing producer's (epoch, seq) is now its last accepted, so a retry of the close is a duplicate.
+            state.Closed = true;
+        }
+        return new AppendResult(AppendStatus.Appended, new StreamOffset(state.Tail), state.Closed, epoch, seq);
+    }
+
+    private static AppendDecision Reject(AppendStatus status, StreamState state) =>
+        AppendDecision.Reject(new AppendResult(status, new StreamOffset(state.Tail), state.Closed));
+}

@@ -1,0 +1,518 @@
+using System.Collections.Concurrent;
+using DurableStreams.Live;
+using DurableStreams.Protocol;
+
+namespace DurableStreams.Storage.Memory;
+
+/// <summary>
+/// The in-memory store: fast, and gone on restart. Appends and reads take only their stream's lock; creating,
+/// deleting and expiring take one structure lock because they change fork reference counts across streams.
+/// </summary>
+public sealed class MemoryStreamStore : IStreamStore
+{
+    private readonly ConcurrentDictionary<string, MemoryStream> _streams = new(StringComparer.Ordinal);
+    private readonly object _structure = new();
+    private readonly TimeProvider _time;
+    private readonly MemoryStreamStoreOptions _options;
+    private readonly DeadlineScheduler _deadlines;
+    private readonly ITimer _sweeper;
+    private long _nextIncarnation;
+
+    public MemoryStreamStore(MemoryStreamStoreOptions? options = null)
+    {
+        _options = options ?? new MemoryStreamStoreOptions();
+        _time = _options.TimeProvider;
+        _deadlines = new DeadlineScheduler(_time);
+        // Incarnations differ across process lifetimes so ETags of a recreated stream never collide.
+        _nextIncarnation = _time.GetUtcNow().ToUnixTimeMilliseconds() << 16;
+        _sweeper = _time.CreateTimer(static s => ((MemoryStreamStore)s!).Sweep(), this, _options.SweepInterval, _options.SweepInterval);
+    }
+
+    /// <summary>Number of live (not soft-deleted) streams.</summary>
+    public int Count => _streams.Values.Count(s => !s.SoftDeleted);
+
+    public ValueTask<CreateStreamResult> CreateAsync(string name, CreateStreamRequest request, CancellationToken cancellationToken = default)
+    {
+        var now = _time.GetUtcNow();
+        lock (_structure)
+        {
+            if (_streams.TryGetValue(name, out var existing))
+            {
+                if (existing.SoftDeleted)
+                {
+                    return new(new CreateStreamResult(CreateStatus.SoftDeleted));
+                }
+                if (IsExpired(existing, now))
+                {
+                    DeleteLocked(existing);
+                    if (existing.SoftDeleted)
+                    {
+                        return new(new CreateStreamResult(CreateStatus.SoftDeleted));
+                    }
+                }
+                else
+                {
+                    var matches = existing.State.Requested.IsMatchedBy(request);
+                    return new(new CreateStreamResult(matches ? CreateStatus.AlreadyExists : CreateStatus.ConfigurationConflict, Snapshot(existing)));
+                }
+            }
+
+            MemoryStream? source = null;
+            var forkPosition = 0L;
+            var contentType = request.ContentType ?? ContentTypes.Default;
+            var ttl = request.TtlSeconds;
+            var expiresAt = request.ExpiresAt;
+            if (request.Fork is { } fork)
+            {
+                if (!_streams.TryGetValue(fork.SourceName, out source))
+                {
+                    return new(new CreateStreamResult(CreateStatus.SourceNotFound));
+                }
+                if (!source.SoftDeleted && IsExpired(source, now))
+                {
+                    DeleteLocked(source);
+                    if (!source.SoftDeleted)
+                    {
+                        return new(new CreateStreamResult(CreateStatus.SourceNotFound));
+                    }
+                }
+                if (source.SoftDeleted)
+                {
+                    return new(new CreateStreamResult(CreateStatus.SourceSoftDeleted));
+                }
+                if (request.ContentType is not null && !ContentTypes.Matches(request.ContentType, source.State.ContentType))
+                {
+                    return new(new CreateStreamResult(CreateStatus.SourceContentTypeMismatch));
+                }
+                contentType = source.State.ContentType;
+                var status = ResolveForkPosition(source, fork, out forkPosition);
+                if (status != CreateStatus.Created)
+                {
+                    return new(new CreateStreamResult(status));
+                }
+                // §4.2: a fork without its own expiry inherits the source's TTL value or absolute expiry.
+                if (ttl is null && expiresAt is null)
+                {
+                    ttl = source.State.TtlSeconds;
+                    expiresAt = source.State.ExpiresAt;
+                }
+            }
+
+            List<ReadOnlyMemory<byte>> messages = [];
+            if (!request.Body.IsEmpty)
+            {
+                if (ContentTypes.IsJson(contentType))
+                {
+                    var error = JsonFraming.TrySplit(request.Body, _options.MaxJsonDepth, out messages);
+                    if (error != JsonFramingError.None)
+                    {
+                        return new(new CreateStreamResult(error == JsonFramingError.TooDeep ? CreateStatus.JsonTooDeep : CreateStatus.InvalidJson));
+                    }
+                }
+                else
+                {
+                    messages.Add(request.Body.ToArray());
+                }
+            }
+
+            var state = new StreamState
+            {
+                ContentType = contentType,
+                TtlSeconds = ttl,
+                ExpiresAt = expiresAt,
+                CreatedAt = now,
+                Tail = forkPosition,
+                Closed = request.Closed,
+                Requested = new StreamConfiguration(
+                    contentType, request.TtlSeconds, request.ExpiresAt, request.Closed,
+                    request.Fork?.SourceName, request.Fork?.Offset, request.Fork?.SubOffset ?? 0),
+            };
+            var stream = new MemoryStream(name, Interlocked.Increment(ref _nextIncarnation), state, source, forkPosition)
+            {
+                LastAccessTicks = now.UtcTicks,
+            };
+            foreach (var message in messages)
+            {
+                stream.AddSegment(message);
+                state.Tail += message.Length;
+            }
+            if (source is not null)
+            {
+                source.RefCount++;
+            }
+            _streams[name] = stream;
+            return new(new CreateStreamResult(CreateStatus.Created, Snapshot(stream)));
+        }
+    }
+
+    public ValueTask<AppendResult> AppendAsync(string name, AppendRequest request, CancellationToken cancellationToken = default)
+    {
+        var (stream, status) = Find(name, touch: true);
+        if (stream is null)
+        {
+            return new(new AppendResult(status == ReadStatus.Gone ? AppendStatus.Gone : AppendStatus.NotFound));
+        }
+        lock (stream.Gate)
+        {
+            if (stream.Removed || stream.SoftDeleted)
+            {
+                return new(new AppendResult(stream.SoftDeleted ? AppendStatus.Gone : AppendStatus.NotFound));
+            }
+            var decision = AppendRules.Evaluate(stream.State, request, _options.MaxJsonDepth);
+            if (!decision.ShouldCommit)
+            {
+                return new(decision.Result);
+            }
+            var written = 0L;
+            foreach (var message in decision.Messages)
+            {
+                // The request body is borrowed from the caller's buffer; JSON messages are already private copies.
+                var owned = stream.IsJson ? message : message.ToArray();
+                stream.AddSegment(owned);
+                written += owned.Length;
+            }
+            var result = AppendRules.Apply(stream.State, request, written, _time.GetUtcNow());
+            stream.Signal.Publish();
+            return new(result);
+        }
+    }
+
+    public ValueTask<ReadResult> ReadAsync(string name, ReadRequest request, CancellationToken cancellationToken = default)
+    {
+        var (stream, status) = Find(name, touch: true);
+        if (stream is null)
+        {
+            return new(ReadResult.Failed(status));
+        }
+        long tail;
+        bool closed;
+        lock (stream.Gate)
+        {
+            tail = stream.State.Tail;
+            closed = stream.State.Closed;
+        }
+        var start = request.Offset.Kind switch
+        {
+            OffsetKind.Beginning => 0L,
+            OffsetKind.Now => tail,
+            _ => request.Offset.Offset.Position,
+        };
+        if (start > tail)
+        {
+            return new(ReadResult.Failed(ReadStatus.OffsetBeyondTail));
+        }
+        if (stream.IsJson && start < tail && !IsBoundary(stream, start))
+        {
+            return new(ReadResult.Failed(ReadStatus.OffsetUnaligned));
+        }
+        var chunks = new List<ReadOnlyMemory<byte>>();
+        var end = start;
+        if (request.Offset.Kind != OffsetKind.Now)
+        {
+            var budget = (long)Math.Max(1, request.MaxBytes);
+            end = Gather(stream, start, tail, ref budget, stream.IsJson, chunks);
+        }
+        return new(new ReadResult
+        {
+            Status = ReadStatus.Ok,
+            Info = Snapshot(stream),
+            Start = new StreamOffset(start),
+            Next = new StreamOffset(end),
+            UpToDate = end == tail,
+            Closed = closed && end == tail,
+            Chunks = chunks,
+            Length = end - start,
+        });
+    }
+
+    public ValueTask<MetadataResult> GetMetadataAsync(string name, CancellationToken cancellationToken = default)
+    {
+        var (stream, status) = Find(name, touch: false);
+        return new(stream is null ? new MetadataResult(status) : new MetadataResult(ReadStatus.Ok, Snapshot(stream)));
+    }
+
+    public ValueTask<DeleteResult> DeleteAsync(string name, CancellationToken cancellationToken = default)
+    {
+        var (stream, status) = Find(name, touch: false);
+        if (stream is null)
+        {
+            return new(new DeleteResult(status == ReadStatus.Gone ? DeleteStatus.Gone : DeleteStatus.NotFound));
+        }
+        lock (_structure)
+        {
+            if (stream.Removed)
+            {
+                return new(new DeleteResult(DeleteStatus.NotFound));
+            }
+            if (stream.SoftDeleted)
+            {
+                return new(new DeleteResult(DeleteStatus.Gone));
+            }
+            DeleteLocked(stream);
+            return new(new DeleteResult(DeleteStatus.Deleted));
+        }
+    }
+
+    public async ValueTask<WaitOutcome> WaitAsync(string name, StreamOffset offset, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        if (!_streams.TryGetValue(name, out var stream))
+        {
+            return WaitOutcome.Gone;
+        }
+        Task signal;
+        lock (stream.Gate)
+        {
+            if (stream.Removed || stream.SoftDeleted)
+            {
+                return WaitOutcome.Gone;
+            }
+            if (stream.State.Tail > offset.Position || stream.State.Closed)
+            {
+                return WaitOutcome.Changed;
+            }
+            signal = stream.Signal.Current;
+        }
+        using var deadline = _deadlines.Schedule(timeout, cancellationToken);
+        var first = await Task.WhenAny(signal, deadline.Task).ConfigureAwait(false);
+        cancellationToken.ThrowIfCancellationRequested();
+        return first == signal ? WaitOutcome.Changed : WaitOutcome.TimedOut;
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _sweeper.Dispose();
+        _deadlines.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    private (MemoryStream? Stream, ReadStatus Status) Find(string name, bool touch)
+    {
+        if (!_streams.TryGetValue(name, out var stream))
+        {
+            return (null, ReadStatus.NotFound);
+        }
+        if (stream.SoftDeleted)
+        {
+            return (null, ReadStatus.Gone);
+        }
+        var now = _time.GetUtcNow();
+        if (IsExpired(stream, now))
+        {
+            lock (_structure)
+            {
+                if (!stream.Removed && !stream.SoftDeleted)
+                {
+                    DeleteLocked(stream);
+                }
+            }
+            return (null, ReadStatus.NotFound);
+        }
+        if (touch)
+        {
+            Volatile.Write(ref stream.LastAccessTicks, now.UtcTicks);
+        }
+        return (stream, ReadStatus.Ok);
+    }
+
+    private static bool IsExpired(MemoryStream stream, DateTimeOffset now) =>
+        stream.State.IsExpired(now, new DateTimeOffset(Volatile.Read(ref stream.LastAccessTicks), TimeSpan.Zero));
+
+    /// <summary>Deletes (or soft-deletes) under the structure lock, cascading to sources nobody needs any more.</summary>
+    private void DeleteLocked(MemoryStream stream)
+    {
+        if (stream.RefCount > 0)
+        {
+            stream.SoftDeleted = true;
+        }
+        else
+        {
+            Remove(stream);
+        }
+        lock (stream.Gate)
+        {
+            stream.Signal.Publish();
+        }
+    }
+
+    private void Remove(MemoryStream stream)
+    {
+        var current = stream;
+        while (current is not null)
+        {
+            ((ICollection<KeyValuePair<string, MemoryStream>>)_streams).Remove(new(current.Name, current));
+            current.Removed = true;
+            var source = current.Source;
+            if (source is null || --source.RefCount > 0 || !source.SoftDeleted)
+            {
+                return;
+            }
+            current = source;
+        }
+    }
+
+    private void Sweep()
+    {
+        var now = _time.GetUtcNow();
+        foreach (var stream in _streams.Values)
+        {
+            if (stream.SoftDeleted || (stream.State.TtlSeconds is null && stream.State.ExpiresAt is null) || !IsExpired(stream, now))
+            {
+                continue;
+            }
+            lock (_structure)
+            {
+                if (!stream.Removed && !stream.SoftDeleted)
+                {
+                    DeleteLocked(stream);
+                }
+            }
+        }
+    }
+
+    private static StreamInfo Snapshot(MemoryStream stream)
+    {
+        lock (stream.Gate)
+        {
+            var s = stream.State;
+            return new StreamInfo(stream.Name, stream.Incarnation, s.ContentType, new StreamOffset(s.Tail), s.Closed, s.TtlSeconds, s.ExpiresAt, s.CreatedAt);
+        }
+    }
+
+    private static long TailOf(MemoryStream stream)
+    {
+        lock (stream.Gate)
+        {
+            return stream.State.Tail;
+        }
+    }
+
+    /// <summary>Resolves (anchor, sub-offset) on <paramref name="source"/> to the position the fork diverges at.</summary>
+    private static CreateStatus ResolveForkPosition(MemoryStream source, ForkRequest fork, out long position)
+    {
+        var tail = TailOf(source);
+        position = fork.Offset?.Position ?? tail;
+        if (position > tail)
+        {
+            return CreateStatus.ForkOffsetBeyondTail;
+        }
+        if (source.IsJson && !IsBoundary(source, position))
+        {
+            return CreateStatus.ForkOffsetUnaligned;
+        }
+        if (fork.SubOffset == 0)
+        {
+            return CreateStatus.Created;
+        }
+        if (source.IsJson)
+        {
+            // JSON sub-offsets count whole messages past the anchor.
+            for (var i = 0L; i < fork.SubOffset; i++)
+            {
+                if (position >= tail)
+                {
+                    return CreateStatus.SubOffsetOutOfRange;
+                }
+                position = NextBoundary(source, position, tail);
+            }
+            return CreateStatus.Created;
+        }
+        // Binary sub-offsets count bytes, but never past the end of the message the anchor starts.
+        var limit = NextBoundary(source, position, tail);
+        if (position + fork.SubOffset > limit)
+        {
+            return CreateStatus.SubOffsetOutOfRange;
+        }
+        position += fork.SubOffset;
+        return CreateStatus.Created;
+    }
+
+    /// <summary>The end of the message containing <paramref name="position"/> (or the tail when at the tail).</summary>
+    private static long NextBoundary(MemoryStream stream, long position, long tail)
+    {
+        if (stream.Source is not null && position < stream.BasePosition)
+        {
+            return Math.Min(NextBoundary(stream.Source, position, stream.BasePosition), stream.BasePosition);
+        }
+        lock (stream.Gate)
+        {
+            var index = stream.FindSegment(position);
+            return index < 0 ? tail : stream.Segments[index].End;
+        }
+    }
+
+    /// <summary>True when <paramref name="position"/> starts a message (or is the start/tail) of the stream.</summary>
+    private static bool IsBoundary(MemoryStream stream, long position)
+    {
+        if (stream.Source is not null && position < stream.BasePosition)
+        {
+            return IsBoundary(stream.Source, position);
+        }
+        lock (stream.Gate)
+        {
+            if (position == stream.BasePosition || position == stream.State.Tail)
+            {
+                return true;
+            }
+            var index = stream.FindSegment(position);
+            return index >= 0 && stream.Segments[index].Start == position;
+        }
+    }
+
+    /// <summary>
+    /// Collects data in [<paramref name="position"/>, <paramref name="end"/>) within the byte budget, stitching a fork's
+    /// inherited range from its source chain. JSON reads return whole messages only, at least one.
+    /// </summary>
+    private static long Gather(MemoryStream stream, long position, long end, ref long budget, bool wholeMessages, List<ReadOnlyMemory<byte>> chunks)
+    {
+        if (stream.Source is not null && position < stream.BasePosition)
+        {
+            var inheritedEnd = Math.Min(end, stream.BasePosition);
+            position = Gather(stream.Source, position, inheritedEnd, ref budget, wholeMessages, chunks);
+            if (position < inheritedEnd || budget <= 0)
+            {
+                return position;
+            }
+        }
+        lock (stream.Gate)
+        {
+            var index = stream.FindSegment(position);
+            if (index < 0)
+            {
+                return position;
+            }
+            for (; index < stream.Segments.Count && position < end; index++)
+            {
+                var segment = stream.Segments[index];
+                var from = (int)(position - segment.Start);
+                var to = (int)(Math.Min(segment.End, end) - segment.Start);
+                var length = to - from;
+                if (length > budget)
+                {
+                    if (wholeMessages)
+                    {
+                        if (chunks.Count > 0)
+                        {
+                            break;
+                        }
+                    }
+                    else
+                    {
+                        length = (int)budget;
+                    }
+                }
+                if (length <= 0)
+                {
+                    break;
+                }
+                chunks.Add(segment.Data.Slice(from, length));
+                position += length;
+                budget -= length;
+                if (budget <= 0)
+                {
+                    break;
+                }
+            }
+            return position;
+        }
+    }
+}

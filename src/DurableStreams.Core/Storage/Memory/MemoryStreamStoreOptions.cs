@@ -1,0 +1,14 @@
+namespace DurableStreams.Storage.Memory;
+
+/// <summary>Settings of the in-memory store.</summary>
+public sealed class MemoryStreamStoreOptions
+{
+    /// <summary>Clock for TTL, expiry and live waits; tests pass a fake.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+    /// <summary>How often the background sweeper reclaims expired streams nobody reads; default 1 s.</summary>
+    public TimeSpan SweepInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Maximum JSON nesting depth accepted on append; default <see cref="Protocol.JsonFraming.DefaultMaxDepth"/>.</summary>
+    public int MaxJsonDepth { get; set; } = Protocol.JsonFraming.DefaultMaxDepth;
+}

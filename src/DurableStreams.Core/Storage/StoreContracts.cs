@@ -1,0 +1,191 @@
+using DurableStreams.Protocol;
+
+namespace DurableStreams.Storage;
+
+/// <summary>An idempotent producer's identity and the numbers of one request (§5.2.1).</summary>
+public readonly record struct ProducerClaim(string Id, long Epoch, long Seq);
+
+/// <summary>Where a fork branches off (§4.2): the source stream, an anchor offset (null = source tail) and a sub-offset.</summary>
+public sealed record ForkRequest(string SourceName, StreamOffset? Offset, long SubOffset);
+
+/// <summary>A PUT, already validated for header syntax by the caller.</summary>
+public sealed class CreateStreamRequest
+{
+    /// <summary>Requested content type; null means the default (or, for a fork, the source's type).</summary>
+    public string? ContentType { get; init; }
+    public long? TtlSeconds { get; init; }
+    public DateTimeOffset? ExpiresAt { get; init; }
+    public bool Closed { get; init; }
+    public ReadOnlyMemory<byte> Body { get; init; }
+    public ForkRequest? Fork { get; init; }
+}
+
+/// <summary>A POST, already validated for header syntax by the caller.</summary>
+public sealed class AppendRequest
+{
+    /// <summary>The request's Content-Type; required when <see cref="Body"/> is not empty.</summary>
+    public string? ContentType { get; init; }
+    public ReadOnlyMemory<byte> Body { get; init; }
+    public string? StreamSeq { get; init; }
+    public ProducerClaim? Producer { get; init; }
+    public bool Close { get; init; }
+}
+
+/// <summary>Outcomes of a create.</summary>
+public enum CreateStatus
+{
+    Created,
+    /// <summary>The stream exists with the same configuration (idempotent PUT, 200).</summary>
+    AlreadyExists,
+    /// <summary>The stream exists with a different configuration (409).</summary>
+    ConfigurationConflict,
+    /// <summary>The name belongs to a soft-deleted stream that forks still use (409).</summary>
+    SoftDeleted,
+    SourceNotFound,
+    /// <summary>The fork source was deleted while forks still reference it (409).</summary>
+    SourceSoftDeleted,
+    /// <summary>The fork's content type differs from the source's (409).</summary>
+    SourceContentTypeMismatch,
+    /// <summary>The fork offset is past the source's tail (400).</summary>
+    ForkOffsetBeyondTail,
+    /// <summary>The fork offset is not a message boundary of a JSON source (400).</summary>
+    ForkOffsetUnaligned,
+    /// <summary>The sub-offset passes the next data boundary (400).</summary>
+    SubOffsetOutOfRange,
+    InvalidJson,
+    JsonTooDeep,
+}
+
+/// <summary>Outcomes of an append (§5.2, §5.2.1, §5.3).</summary>
+public enum AppendStatus
+{
+    /// <summary>New data (or a close) was committed.</summary>
+    Appended,
+    /// <summary>The producer already sent this (epoch, seq): nothing written, success (204).</summary>
+    Duplicate,
+    /// <summary>A close-only request on an already closed stream: nothing written, success (204).</summary>
+    AlreadyClosed,
+    NotFound,
+    Gone,
+    /// <summary>The stream is closed and this request would add data (409, Stream-Closed).</summary>
+    StreamClosed,
+    ContentTypeMismatch,
+    /// <summary><c>Stream-Seq</c> did not increase (409).</summary>
+    StreamSeqConflict,
+    /// <summary>A stale producer epoch (403, zombie fencing).</summary>
+    StaleEpoch,
+    /// <summary>A producer sequence gap (409 with expected/received).</summary>
+    SequenceGap,
+    /// <summary>A new epoch must start at seq 0 (400).</summary>
+    InvalidEpochSeq,
+    InvalidJson,
+    EmptyJsonArray,
+    JsonTooDeep,
+    /// <summary>An empty body without Stream-Closed (400).</summary>
+    EmptyBody,
+    /// <summary>A body without a Content-Type (400).</summary>
+    MissingContentType,
+}
+
+/// <summary>Outcomes of reads and metadata calls.</summary>
+public enum ReadStatus
+{
+    Ok,
+    NotFound,
+    Gone,
+    /// <summary>The requested offset is past the tail (400).</summary>
+    OffsetBeyondTail,
+    /// <summary>The requested offset splits a JSON message (400).</summary>
+    OffsetUnaligned,
+}
+
+/// <summary>Outcomes of a delete.</summary>
+public enum DeleteStatus
+{
+    Deleted,
+    NotFound,
+    Gone,
+}
+
+/// <summary>Stream metadata as HEAD reports it.</summary>
+public sealed record StreamInfo(
+    string Name,
+    long Incarnation,
+    string ContentType,
+    StreamOffset Tail,
+    bool Closed,
+    long? TtlSeconds,
+    DateTimeOffset? ExpiresAt,
+    DateTimeOffset CreatedAt);
+
+public readonly record struct CreateStreamResult(CreateStatus Status, StreamInfo? Info = null);
+
+public readonly record struct AppendResult(
+    AppendStatus Status,
+    StreamOffset NextOffset = default,
+    bool Closed = false,
+    long? ProducerEpoch = null,
+    long? ProducerSeq = null,
+    long? ExpectedSeq = null,
+    long? ReceivedSeq = null);
+
+public readonly record struct MetadataResult(ReadStatus Status, StreamInfo? Info = null);
+
+public readonly record struct DeleteResult(DeleteStatus Status);
+
+/// <summary>A read of stored bytes: for JSON streams the chunks are whole stored messages.</summary>
+public sealed class ReadResult
+{
+    public static ReadResult Failed(ReadStatus status) => new() { Status = status };
+
+    public ReadStatus Status { get; init; }
+    public StreamInfo? Info { get; init; }
+    /// <summary>Where the returned data starts.</summary>
+    public StreamOffset Start { get; init; }
+    /// <summary>Where the next read starts (the end of the returned data).</summary>
+    public StreamOffset Next { get; init; }
+    /// <summary>The data reaches the tail as of the read.</summary>
+    public bool UpToDate { get; init; }
+    /// <summary>The stream is closed and the data reaches its final offset.</summary>
+    public bool Closed { get; init; }
+    public IReadOnlyList<ReadOnlyMemory<byte>> Chunks { get; init; } = [];
+    public long Length { get; init; }
+}
+
+/// <summary>Why a live wait ended.</summary>
+public enum WaitOutcome
+{
+    /// <summary>The tail moved past the offset, or the stream closed.</summary>
+    Changed,
+    TimedOut,
+    /// <summary>The stream is gone (deleted or expired).</summary>
+    Gone,
+}
+
+/// <summary>What a read asks for.</summary>
+public readonly record struct ReadRequest(OffsetQuery Offset, int MaxBytes);
+
+/// <summary>
+/// The one storage contract behind every front end: the in-memory store, the durable file store and the PostgreSQL
+/// store implement it. Protocol outcomes are values; exceptions mean broken invariants or I/O failure. Every call that
+/// reads or writes a stream refreshes its sliding TTL, except <see cref="GetMetadataAsync"/> (HEAD).
+/// </summary>
+public interface IStreamStore : IAsyncDisposable
+{
+    ValueTask<CreateStreamResult> CreateAsync(string name, CreateStreamRequest request, CancellationToken cancellationToken = default);
+
+    ValueTask<AppendResult> AppendAsync(string name, AppendRequest request, CancellationToken cancellationToken = default);
+
+    ValueTask<ReadResult> ReadAsync(string name, ReadRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Metadata without refreshing the TTL.</summary>
+    ValueTask<MetadataResult> GetMetadataAsync(string name, CancellationToken cancellationToken = default);
+
+    ValueTask<DeleteResult> DeleteAsync(string name, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Waits until the stream's own tail passes <paramref name="offset"/>, it closes, or it goes away, or until
+    /// <paramref name="timeout"/>. Appends to a fork's source never wake a fork's waiters.
+    /// </summary>
+    ValueTask<WaitOutcome> WaitAsync(string name, StreamOffset offset, TimeSpan timeout, CancellationToken cancellationToken = default);
+}

@@ -1,0 +1,70 @@
+using DurableStreams.Protocol;
+
+namespace DurableStreams.Storage;
+
+/// <summary>An idempotent producer's last accepted (epoch, seq) on one stream.</summary>
+public sealed class ProducerState(long epoch, long lastSeq, DateTimeOffset updatedAt)
+{
+    public long Epoch { get; set; } = epoch;
+    public long LastSeq { get; set; } = lastSeq;
+    public DateTimeOffset UpdatedAt { get; set; } = updatedAt;
+}
+
+/// <summary>
+/// The writer-visible state of one stream that the protocol rules read and change: tail, closure, Stream-Seq and
+/// producers, plus the configuration a PUT is compared against. Stores keep it under their per-stream critical section
+/// and persist it atomically with the data it describes.
+/// </summary>
+public sealed class StreamState
+{
+    public required string ContentType { get; init; }
+    public long? TtlSeconds { get; init; }
+    public DateTimeOffset? ExpiresAt { get; init; }
+    public DateTimeOffset CreatedAt { get; init; }
+
+    /// <summary>The request configuration, kept so a repeated PUT can be compared with what created the stream.</summary>
+    public required StreamConfiguration Requested { get; init; }
+
+    public long Tail { get; set; }
+    public bool Closed { get; set; }
+    public string? LastStreamSeq { get; set; }
+    public Dictionary<string, ProducerState> Producers { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>True when the stream has passed its absolute expiry or sat idle longer than its TTL.</summary>
+    public bool IsExpired(DateTimeOffset now, DateTimeOffset lastAccess) =>
+        (ExpiresAt is { } at && at <= now) || (TtlSeconds is { } ttl && lastAccess.AddSeconds(ttl) <= now);
+}
+
+/// <summary>What a PUT asked for; two PUTs are idempotent when these match (§5.1, §4.2).</summary>
+public sealed record StreamConfiguration(
+    string ContentType,
+    long? TtlSeconds,
+    DateTimeOffset? ExpiresAt,
+    bool Closed,
+    string? ForkSource,
+    StreamOffset? ForkOffset,
+    long ForkSubOffset)
+{
+    /// <summary>
+    /// True when <paramref name="request"/> re-states this configuration. A fork PUT that omits Content-Type or
+    /// Stream-Fork-Offset means "inherit" / "the tail", so those omissions match what was resolved at creation.
+    /// </summary>
+    public bool IsMatchedBy(CreateStreamRequest request)
+    {
+        var requestedType = request.ContentType ?? (ForkSource is not null ? ContentType : ContentTypes.Default);
+        if (!ContentTypes.Matches(requestedType, ContentType)
+            || TtlSeconds != request.TtlSeconds
+            || ExpiresAt != request.ExpiresAt
+            || Closed != request.Closed)
+        {
+            return false;
+        }
+        if (request.Fork is null)
+        {
+            return ForkSource is null;
+        }
+        return string.Equals(ForkSource, request.Fork.SourceName, StringComparison.Ordinal)
+            && (request.Fork.Offset is null || request.Fork.Offset == ForkOffset)
+            && request.Fork.SubOffset == ForkSubOffset;
+    }
+}

@@ -1,0 +1,141 @@
+using System.Net;
+using DurableStreams.Storage;
+using DurableStreams.Storage.Memory;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace DurableStreams.Server;
+
+/// <summary>
+/// An embeddable Kestrel host for streams: the same endpoints <c>durable-streams serve</c> runs, startable from tests,
+/// tools and PowerShell. It installs no console lifetime, so the hosting process keeps its Ctrl+C and SIGTERM.
+/// </summary>
+public sealed class DurableStreamServer : IAsyncDisposable
+{
+    private readonly DurableStreamServerOptions _options;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly bool _ownsStore;
+    private readonly IStreamStore _store;
+    private WebApplication? _app;
+    private Uri? _baseUrl;
+
+    public DurableStreamServer(DurableStreamServerOptions options, ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        if (options.Port is < 0 or > 65535)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.Port, "Port must be between 0 and 65535.");
+        }
+        _options = options;
+        _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
+        _ownsStore = options.Store is null;
+        _store = options.Store ?? new MemoryStreamStore(new MemoryStreamStoreOptions { TimeProvider = options.TimeProvider });
+    }
+
+    /// <summary>The store behind the endpoints.</summary>
+    public IStreamStore Store => _store;
+
+    /// <summary>The port actually bound (useful with port 0).</summary>
+    public int Port => BaseUrl.Port;
+
+    /// <summary>The server root, e.g. <c>http://127.0.0.1:4437/</c>.</summary>
+    public Uri BaseUrl => _baseUrl ?? throw new InvalidOperationException("The server has not been started.");
+
+    /// <summary>Where streams live, e.g. <c>http://127.0.0.1:4437/v1/stream/</c>.</summary>
+    public Uri StreamsUrl => new(BaseUrl, _options.StreamsPath.Trim('/') + "/");
+
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        if (_app is not null)
+        {
+            throw new InvalidOperationException("The server is already started.");
+        }
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
+        builder.Services.AddSingleton(_loggerFactory);
+        builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
+        // The embedding process owns signals; never install a console lifetime here.
+        builder.Services.AddSingleton<IHostLifetime, EmbeddedHostLifetime>();
+        builder.WebHost.UseKestrelCore();
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            var port = _options.Port;
+            if (string.Equals(_options.Host, "localhost", StringComparison.OrdinalIgnoreCase))
+            {
+                kestrel.Listen(IPAddress.Loopback, port);
+            }
+            else if (IPAddress.TryParse(_options.Host, out var address))
+            {
+                kestrel.Listen(address, port);
+            }
+            else
+            {
+                throw new ArgumentException($"Host '{_options.Host}' is not an IP address or 'localhost'.");
+            }
+        });
+        builder.Services.AddRoutingCore();
+        builder.Services.AddSingleton(_store);
+        builder.Services.AddDurableStreams(o => CopyEndpointOptions(_options, o));
+
+        var app = builder.Build();
+        app.UseRouting();
+        app.MapDurableStreams(_options.StreamsPath);
+        await app.StartAsync(cancellationToken);
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        var bound = new Uri(address);
+        var host = bound.Host is "[::]" or "0.0.0.0" or "+" or "*" ? "127.0.0.1" : bound.Host;
+        _baseUrl = new UriBuilder(bound.Scheme, host, bound.Port, "/").Uri;
+        _app = app;
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        var app = Interlocked.Exchange(ref _app, null);
+        if (app is null)
+        {
+            return;
+        }
+        await app.StopAsync(cancellationToken);
+        await app.DisposeAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        if (_ownsStore)
+        {
+            await _store.DisposeAsync();
+        }
+    }
+
+    private static void CopyEndpointOptions(DurableStreamsOptions from, DurableStreamsOptions to)
+    {
+        to.LongPollTimeout = from.LongPollTimeout;
+        to.SseReconnectInterval = from.SseReconnectInterval;
+        to.MaxAppendBytes = from.MaxAppendBytes;
+        to.MaxReadChunkBytes = from.MaxReadChunkBytes;
+        to.CursorOptions = from.CursorOptions;
+        to.PrivateCaching = from.PrivateCaching;
+        to.TimeProvider = from.TimeProvider;
+        to.CorsOrigins.Clear();
+        foreach (var origin in from.CorsOrigins)
+        {
+            to.CorsOrigins.Add(origin);
+        }
+    }
+
+    /// <summary>A host lifetime that neither waits for nor listens to anything.</summary>
+    private sealed class EmbeddedHostLifetime : IHostLifetime
+    {
+        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}

@@ -1,0 +1,204 @@
+using DurableStreams.Protocol;
+using DurableStreams.Storage;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Primitives;
+
+namespace DurableStreams.Server.Internal;
+
+/// <summary>Turns protocol headers and query parameters into Core requests, or a 400 with a reason.</summary>
+internal static class RequestParsing
+{
+    /// <summary><c>Stream-Closed</c> counts only when it is exactly "true", case-insensitively (§4.1).</summary>
+    public static bool IsClosedFlag(IHeaderDictionary headers) =>
+        string.Equals(headers[ProtocolHeaders.StreamClosed].ToString().Trim(), "true", StringComparison.OrdinalIgnoreCase);
+
+    private static string? Single(IHeaderDictionary headers, string name)
+    {
+        var values = headers[name];
+        return values.Count == 0 ? null : values.ToString();
+    }
+
+    public static HttpError? ParseCreate(HttpRequest request, string streamsPath, out CreateStreamRequest? create)
+    {
+        create = null;
+        var headers = request.Headers;
+        var contentType = Single(headers, "Content-Type");
+        if (contentType is not null && ContentTypes.MediaType(contentType) is null)
+        {
+            return HttpError.BadRequest("Content-Type is not a valid media type.");
+        }
+
+        long? ttl = null;
+        DateTimeOffset? expiresAt = null;
+        if (Single(headers, ProtocolHeaders.StreamTtl) is { } ttlText)
+        {
+            if (!ExpiryRules.TryParseTtl(ttlText, out var seconds))
+            {
+                return HttpError.BadRequest("Stream-TTL must be a non-negative integer number of seconds without sign, leading zeros or fraction.");
+            }
+            ttl = seconds;
+        }
+        if (Single(headers, ProtocolHeaders.StreamExpiresAt) is { } expiresText)
+        {
+            if (!ExpiryRules.TryParseExpiresAt(expiresText, out var at))
+            {
+                return HttpError.BadRequest("Stream-Expires-At must be an RFC 3339 timestamp.");
+            }
+            expiresAt = at;
+        }
+        if (ttl is not null && expiresAt is not null)
+        {
+            return HttpError.BadRequest("Stream-TTL and Stream-Expires-At cannot both be set.");
+        }
+
+        var forkedFrom = Single(headers, ProtocolHeaders.StreamForkedFrom);
+        var forkOffsetText = Single(headers, ProtocolHeaders.StreamForkOffset);
+        var subOffsetText = Single(headers, ProtocolHeaders.StreamForkSubOffset);
+        ForkRequest? fork = null;
+        if (forkedFrom is null)
+        {
+            if (forkOffsetText is not null || subOffsetText is not null)
+            {
+                return HttpError.BadRequest("Stream-Fork-Offset and Stream-Fork-Sub-Offset require Stream-Forked-From.");
+            }
+        }
+        else
+        {
+            var sourceName = StreamName.FromForkSource(forkedFrom, streamsPath);
+            if (sourceName is null)
+            {
+                return HttpError.BadRequest("Stream-Forked-From must be the path of a stream on this server.");
+            }
+            StreamOffset? forkOffset = null;
+            if (forkOffsetText is not null)
+            {
+                if (!StreamOffset.TryParse(forkOffsetText, out var parsed))
+                {
+                    return HttpError.BadRequest("Stream-Fork-Offset is not a valid offset.");
+                }
+                forkOffset = parsed;
+            }
+            long subOffset = 0;
+            if (subOffsetText is not null && !StrictInteger.TryParse(subOffsetText, allowLeadingZeros: false, out subOffset))
+            {
+                return HttpError.BadRequest("Stream-Fork-Sub-Offset must be a non-negative integer without sign or leading zeros.");
+            }
+            if (subOffset > 0 && forkOffset is null)
+            {
+                return HttpError.BadRequest("Stream-Fork-Sub-Offset requires Stream-Fork-Offset.");
+            }
+            fork = new ForkRequest(sourceName, forkOffset, subOffset);
+        }
+
+        create = new CreateStreamRequest
+        {
+            ContentType = contentType?.Trim(),
+            TtlSeconds = ttl,
+            ExpiresAt = expiresAt,
+            Closed = IsClosedFlag(headers),
+            Fork = fork,
+        };
+        return null;
+    }
+
+    public static HttpError? ParseAppend(HttpRequest request, out AppendRequest? append)
+    {
+        append = null;
+        var headers = request.Headers;
+        var contentType = Single(headers, "Content-Type");
+
+        var id = Single(headers, ProtocolHeaders.ProducerId);
+        var epochText = Single(headers, ProtocolHeaders.ProducerEpoch);
+        var seqText = Single(headers, ProtocolHeaders.ProducerSeq);
+        ProducerClaim? producer = null;
+        var present = (id is null ? 0 : 1) + (epochText is null ? 0 : 1) + (seqText is null ? 0 : 1);
+        if (present is 1 or 2)
+        {
+            return HttpError.BadRequest("Producer-Id, Producer-Epoch and Producer-Seq must be sent together.");
+        }
+        if (present == 3)
+        {
+            if (string.IsNullOrEmpty(id))
+            {
+                return HttpError.BadRequest("Producer-Id must not be empty.");
+            }
+            if (!StrictInteger.TryParse(epochText, allowLeadingZeros: true, out var epoch))
+            {
+                return HttpError.BadRequest("Producer-Epoch must be an integer between 0 and 2^53-1.");
+            }
+            if (!StrictInteger.TryParse(seqText, allowLeadingZeros: true, out var seq))
+            {
+                return HttpError.BadRequest("Producer-Seq must be an integer between 0 and 2^53-1.");
+            }
+            producer = new ProducerClaim(id, epoch, seq);
+        }
+
+        append = new AppendRequest
+        {
+            ContentType = contentType?.Trim(),
+            StreamSeq = Single(headers, ProtocolHeaders.StreamSeq),
+            Producer = producer,
+            Close = IsClosedFlag(headers),
+        };
+        return null;
+    }
+
+    /// <summary>The read mode from <c>live</c>.</summary>
+    public enum LiveMode
+    {
+        CatchUp,
+        LongPoll,
+        Sse,
+    }
+
+    public static HttpError? ParseRead(HttpRequest request, out OffsetQuery offset, out LiveMode mode, out string? cursor)
+    {
+        offset = OffsetQuery.Beginning;
+        mode = LiveMode.CatchUp;
+        cursor = null;
+        var query = request.Query;
+
+        var live = query[ProtocolQuery.Live];
+        if (live.Count > 1)
+        {
+            return HttpError.BadRequest("Only one live parameter is allowed.");
+        }
+        if (live.Count == 1)
+        {
+            mode = live.ToString() switch
+            {
+                ProtocolQuery.LongPoll => LiveMode.LongPoll,
+                ProtocolQuery.Sse => LiveMode.Sse,
+                _ => (LiveMode)(-1),
+            };
+            if ((int)mode < 0)
+            {
+                return HttpError.BadRequest("live must be 'long-poll' or 'sse'.");
+            }
+        }
+
+        StringValues offsets = query[ProtocolQuery.Offset];
+        if (offsets.Count > 1)
+        {
+            return HttpError.BadRequest("Only one offset parameter is allowed.");
+        }
+        if (offsets.Count == 0)
+        {
+            if (mode != LiveMode.CatchUp)
+            {
+                return HttpError.BadRequest("Live reads require an offset.");
+            }
+        }
+        else if (!OffsetQuery.TryParse(offsets.ToString(), out offset))
+        {
+            return HttpError.BadRequest("offset is not a valid offset, '-1' or 'now'.");
+        }
+
+        var cursors = query[ProtocolQuery.Cursor];
+        if (cursors.Count > 0)
+        {
+            cursor = cursors[^1];
+        }
+        return null;
+    }
+}

@@ -1,0 +1,142 @@
+using System.Globalization;
+using DurableStreams.Protocol;
+using DurableStreams.Storage;
+using Microsoft.AspNetCore.Http;
+
+namespace DurableStreams.Server.Internal;
+
+/// <summary>The one place that turns store outcomes into HTTP status codes, headers and messages.</summary>
+internal static class ResultMapping
+{
+    public static HttpError? CreateError(CreateStatus status) => status switch
+    {
+        CreateStatus.Created or CreateStatus.AlreadyExists => null,
+        CreateStatus.ConfigurationConflict => new(StatusCodes.Status409Conflict, "A stream already exists at this URL with a different configuration."),
+        CreateStatus.SoftDeleted => new(StatusCodes.Status409Conflict, "This stream was deleted but forks still use it; the URL cannot be reused yet."),
+        CreateStatus.SourceNotFound => new(StatusCodes.Status404NotFound, "The fork source stream does not exist."),
+        CreateStatus.SourceSoftDeleted => new(StatusCodes.Status409Conflict, "The fork source stream has been deleted."),
+        CreateStatus.SourceContentTypeMismatch => new(StatusCodes.Status409Conflict, "Content-Type differs from the fork source's content type."),
+        CreateStatus.ForkOffsetBeyondTail => HttpError.BadRequest("Stream-Fork-Offset is beyond the source stream's tail."),
+        CreateStatus.ForkOffsetUnaligned => HttpError.BadRequest("Stream-Fork-Offset does not fall on a message boundary."),
+        CreateStatus.SubOffsetOutOfRange => HttpError.BadRequest("Stream-Fork-Sub-Offset goes past the next data boundary."),
+        CreateStatus.InvalidJson => HttpError.BadRequest("The body is not valid JSON."),
+        CreateStatus.JsonTooDeep => HttpError.BadRequest("The JSON body is nested too deeply."),
+        _ => throw new ArgumentOutOfRangeException(nameof(status), status, null),
+    };
+
+    public static void WriteCreated(HttpResponse response, CreateStreamResult result)
+    {
+        var info = result.Info!;
+        response.StatusCode = result.Status == CreateStatus.Created ? StatusCodes.Status201Created : StatusCodes.Status200OK;
+        response.ContentType = info.ContentType;
+        response.Headers[ProtocolHeaders.StreamNextOffset] = info.Tail.ToString();
+        if (info.Closed)
+        {
+            response.Headers[ProtocolHeaders.StreamClosed] = "true";
+        }
+    }
+
+    public static int AppendStatusCode(AppendStatus status, bool hadBody, bool hadProducer) => status switch
+    {
+        AppendStatus.Appended => hadProducer && hadBody ? StatusCodes.Status200OK : StatusCodes.Status204NoContent,
+        AppendStatus.Duplicate or AppendStatus.AlreadyClosed => StatusCodes.Status204NoContent,
+        AppendStatus.NotFound => StatusCodes.Status404NotFound,
+        AppendStatus.Gone => StatusCodes.Status410Gone,
+        AppendStatus.StreamClosed or AppendStatus.ContentTypeMismatch or AppendStatus.StreamSeqConflict or AppendStatus.SequenceGap => StatusCodes.Status409Conflict,
+        AppendStatus.StaleEpoch => StatusCodes.Status403Forbidden,
+        _ => StatusCodes.Status400BadRequest,
+    };
+
+    private static string AppendMessage(AppendStatus status) => status switch
+    {
+        AppendStatus.NotFound => "Stream not found.",
+        AppendStatus.Gone => "Stream has been deleted.",
+        AppendStatus.StreamClosed => "Stream is closed.",
+        AppendStatus.ContentTypeMismatch => "Content-Type does not match the stream's content type.",
+        AppendStatus.StreamSeqConflict => "Stream-Seq must be greater than the last one (byte-wise order).",
+        AppendStatus.StaleEpoch => "Producer epoch is stale.",
+        AppendStatus.SequenceGap => "Producer-Seq skips ahead of the expected sequence.",
+        AppendStatus.InvalidEpochSeq => "A new producer epoch must start at Producer-Seq 0.",
+        AppendStatus.InvalidJson => "The body is not valid JSON.",
+        AppendStatus.EmptyJsonArray => "An empty JSON array appends nothing.",
+        AppendStatus.JsonTooDeep => "The JSON body is nested too deeply.",
+        AppendStatus.EmptyBody => "An append needs a body (or Stream-Closed: true).",
+        AppendStatus.MissingContentType => "Content-Type is required when appending data.",
+        _ => string.Empty,
+    };
+
+    public static Task WriteAppendAsync(HttpResponse response, AppendResult result, bool hadBody, bool hadProducer)
+    {
+        var headers = response.Headers;
+        var status = AppendStatusCode(result.Status, hadBody, hadProducer);
+        if (result.Status is not (AppendStatus.NotFound or AppendStatus.Gone))
+        {
+            headers[ProtocolHeaders.StreamNextOffset] = result.NextOffset.ToString();
+            if (result.Closed)
+            {
+                headers[ProtocolHeaders.StreamClosed] = "true";
+            }
+        }
+        if (result.ProducerEpoch is { } epoch)
+        {
+            headers[ProtocolHeaders.ProducerEpoch] = epoch.ToString(CultureInfo.InvariantCulture);
+        }
+        if (result.ProducerSeq is { } seq)
+        {
+            headers[ProtocolHeaders.ProducerSeq] = seq.ToString(CultureInfo.InvariantCulture);
+        }
+        if (result.ExpectedSeq is { } expected)
+        {
+            headers[ProtocolHeaders.ProducerExpectedSeq] = expected.ToString(CultureInfo.InvariantCulture);
+            headers[ProtocolHeaders.ProducerReceivedSeq] = result.ReceivedSeq!.Value.ToString(CultureInfo.InvariantCulture);
+        }
+        if (status < 300)
+        {
+            response.StatusCode = status;
+            return Task.CompletedTask;
+        }
+        return new HttpError(status, AppendMessage(result.Status)).WriteAsync(response);
+    }
+
+    public static HttpError ReadError(ReadStatus status) => status switch
+    {
+        ReadStatus.NotFound => new(StatusCodes.Status404NotFound, "Stream not found."),
+        ReadStatus.Gone => new(StatusCodes.Status410Gone, "Stream has been deleted."),
+        ReadStatus.OffsetBeyondTail => HttpError.BadRequest("offset is beyond the stream's tail."),
+        ReadStatus.OffsetUnaligned => HttpError.BadRequest("offset does not fall on a message boundary."),
+        _ => throw new ArgumentOutOfRangeException(nameof(status), status, null),
+    };
+
+    public static HttpError DeleteError(DeleteStatus status) => status switch
+    {
+        DeleteStatus.NotFound => new(StatusCodes.Status404NotFound, "Stream not found."),
+        DeleteStatus.Gone => new(StatusCodes.Status410Gone, "Stream has been deleted."),
+        _ => throw new ArgumentOutOfRangeException(nameof(status), status, null),
+    };
+
+    /// <summary>HEAD metadata (§5.5).</summary>
+    public static void WriteMetadata(HttpResponse response, StreamInfo info)
+    {
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = info.ContentType;
+        var headers = response.Headers;
+        headers[ProtocolHeaders.StreamNextOffset] = info.Tail.ToString();
+        if (info.TtlSeconds is { } ttl)
+        {
+            headers[ProtocolHeaders.StreamTtl] = ttl.ToString(CultureInfo.InvariantCulture);
+        }
+        if (info.ExpiresAt is { } expiresAt)
+        {
+            headers[ProtocolHeaders.StreamExpiresAt] = ExpiryRules.Format(expiresAt);
+        }
+        if (info.Closed)
+        {
+            headers[ProtocolHeaders.StreamClosed] = "true";
+        }
+        headers.CacheControl = "no-store";
+    }
+
+    /// <summary>ETag (§10.1): stream incarnation, the served range, and a closure marker so closing changes it.</summary>
+    public static string ETag(ReadResult read) =>
+        string.Create(CultureInfo.InvariantCulture, $"\"{read.Info!.Incarnation:x}:{read.Start.Position}:{read.Next.Position}{(read.Closed ? ":c" : "")}\"");
+}

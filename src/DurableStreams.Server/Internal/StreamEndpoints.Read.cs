@@ -1,0 +1,271 @@
+using System.Buffers;
+using DurableStreams.Protocol;
+using DurableStreams.Storage;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace DurableStreams.Server.Internal;
+
+internal sealed partial class StreamEndpoints
+{
+    private async Task ReadAsync(HttpContext context, string name)
+    {
+        var error = RequestParsing.ParseRead(context.Request, out var offset, out var mode, out var clientCursor);
+        if (error is { } e)
+        {
+            await e.WriteAsync(context.Response);
+            return;
+        }
+        switch (mode)
+        {
+            case RequestParsing.LiveMode.CatchUp:
+                await CatchUpAsync(context, name, offset);
+                break;
+            case RequestParsing.LiveMode.LongPoll:
+                await LongPollAsync(context, name, offset, clientCursor);
+                break;
+            default:
+                await SseAsync(context, name, offset, clientCursor);
+                break;
+        }
+    }
+
+    private async Task CatchUpAsync(HttpContext context, string name, OffsetQuery offset)
+    {
+        var read = await store.ReadAsync(name, new ReadRequest(offset, _options.MaxReadChunkBytes), context.RequestAborted);
+        if (read.Status != ReadStatus.Ok)
+        {
+            await ResultMapping.ReadError(read.Status).WriteAsync(context.Response);
+            return;
+        }
+        var response = context.Response;
+        if (offset.Kind == OffsetKind.Now)
+        {
+            // §8: the tail position must not be cached.
+            response.Headers.CacheControl = "no-store";
+        }
+        else
+        {
+            var etag = ResultMapping.ETag(read);
+            response.Headers.ETag = etag;
+            response.Headers.CacheControl = CatchUpCacheControl;
+            if (IfNoneMatch(context.Request, etag))
+            {
+                WriteReadHeaders(response, read, cursor: null);
+                response.StatusCode = StatusCodes.Status304NotModified;
+                return;
+            }
+        }
+        await WriteDataAsync(context, read, cursor: null);
+    }
+
+    private string CatchUpCacheControl => _options.PrivateCaching
+        ? "private, max-age=60, stale-while-revalidate=300"
+        : "public, max-age=60, stale-while-revalidate=300";
+
+    private static bool IfNoneMatch(HttpRequest request, string etag)
+    {
+        foreach (var value in request.Headers.IfNoneMatch)
+        {
+            foreach (var candidate in (value ?? string.Empty).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            {
+                if (candidate == etag || candidate == "*" || (candidate.StartsWith("W/", StringComparison.Ordinal) && candidate[2..] == etag))
+                {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    private async Task LongPollAsync(HttpContext context, string name, OffsetQuery offset, string? clientCursor)
+    {
+        var aborted = context.RequestAborted;
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(aborted, StoppingToken);
+        var time = _options.TimeProvider;
+        var started = time.GetTimestamp();
+        var read = await store.ReadAsync(name, new ReadRequest(offset, _options.MaxReadChunkBytes), aborted);
+        while (true)
+        {
+            if (read.Status != ReadStatus.Ok)
+            {
+                await ResultMapping.ReadError(read.Status).WriteAsync(context.Response);
+                return;
+            }
+            if (read.Length > 0)
+            {
+                context.Response.Headers.ETag = ResultMapping.ETag(read);
+                context.Response.Headers.CacheControl = CatchUpCacheControl;
+                await WriteDataAsync(context, read, cursors.Next(clientCursor));
+                return;
+            }
+            if (read.Closed)
+            {
+                // §5.7: a closed stream at its tail answers at once, without a cursor.
+                WriteNoContent(context.Response, read, cursor: null);
+                return;
+            }
+            var remaining = _options.LongPollTimeout - time.GetElapsedTime(started);
+            var outcome = WaitOutcome.TimedOut;
+            if (remaining > TimeSpan.Zero)
+            {
+                try
+                {
+                    outcome = await store.WaitAsync(name, read.Next, remaining, linked.Token);
+                }
+                catch (OperationCanceledException) when (!aborted.IsCancellationRequested)
+                {
+                    // The server is stopping: answer as a timeout so the client simply polls again elsewhere.
+                    outcome = WaitOutcome.TimedOut;
+                }
+            }
+            if (outcome == WaitOutcome.TimedOut)
+            {
+                WriteNoContent(context.Response, read, cursors.Next(clientCursor));
+                return;
+            }
+            read = await store.ReadAsync(name, new ReadRequest(OffsetQuery.At(read.Next), _options.MaxReadChunkBytes), aborted);
+        }
+    }
+
+    private static void WriteNoContent(HttpResponse response, ReadResult read, string? cursor)
+    {
+        response.StatusCode = StatusCodes.Status204NoContent;
+        response.Headers.CacheControl = "no-store";
+        WriteReadHeaders(response, read, cursor);
+    }
+
+    private static void WriteReadHeaders(HttpResponse response, ReadResult read, string? cursor)
+    {
+        var headers = response.Headers;
+        headers[ProtocolHeaders.StreamNextOffset] = read.Next.ToString();
+        if (read.UpToDate)
+        {
+            headers[ProtocolHeaders.StreamUpToDate] = "true";
+        }
+        if (read.Closed)
+        {
+            headers[ProtocolHeaders.StreamClosed] = "true";
+        }
+        else if (cursor is not null)
+        {
+            headers[ProtocolHeaders.StreamCursor] = cursor;
+        }
+    }
+
+    /// <summary>Writes a 200 with the read's data: raw bytes, or a JSON array for JSON streams.</summary>
+    private static async Task WriteDataAsync(HttpContext context, ReadResult read, string? cursor)
+    {
+        var response = context.Response;
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = read.Info!.ContentType;
+        WriteReadHeaders(response, read, cursor);
+        if (ContentTypes.IsJson(read.Info.ContentType))
+        {
+            var buffer = new ArrayBufferWriter<byte>((int)Math.Min(int.MaxValue - 2, read.Length + 2));
+            JsonFraming.WriteArray(read.Chunks, buffer);
+            response.ContentLength = buffer.WrittenCount;
+            await response.Body.WriteAsync(buffer.WrittenMemory, context.RequestAborted);
+            return;
+        }
+        response.ContentLength = read.Length;
+        var writer = response.BodyWriter;
+        foreach (var chunk in read.Chunks)
+        {
+            await writer.WriteAsync(chunk, context.RequestAborted);
+        }
+    }
+
+    private async Task SseAsync(HttpContext context, string name, OffsetQuery offset, string? clientCursor)
+    {
+        var aborted = context.RequestAborted;
+        var read = await store.ReadAsync(name, new ReadRequest(offset, _options.MaxReadChunkBytes), aborted);
+        if (read.Status != ReadStatus.Ok)
+        {
+            await ResultMapping.ReadError(read.Status).WriteAsync(context.Response);
+            return;
+        }
+        var response = context.Response;
+        var contentType = read.Info!.ContentType;
+        var json = ContentTypes.IsJson(contentType);
+        var text = ContentTypes.IsSseText(contentType);
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = "text/event-stream";
+        response.Headers.CacheControl = "no-cache";
+        if (!text)
+        {
+            response.Headers[ProtocolHeaders.StreamSseDataEncoding] = "base64";
+        }
+        context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+        await response.StartAsync(aborted);
+
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(aborted, StoppingToken);
+        var time = _options.TimeProvider;
+        var started = time.GetTimestamp();
+        var cursor = cursors.Next(clientCursor);
+        var writer = response.BodyWriter;
+        var first = true;
+        while (true)
+        {
+            if (read.Length > 0)
+            {
+                if (json)
+                {
+                    SseFrameWriter.WriteJsonData(read.Chunks, writer);
+                }
+                else if (text)
+                {
+                    SseFrameWriter.WriteTextData(read.Chunks, writer);
+                }
+                else
+                {
+                    SseFrameWriter.WriteBase64Data(read.Chunks, writer);
+                }
+                SseFrameWriter.WriteControl(new SseControl(read.Next, cursor, read.UpToDate, read.Closed), writer);
+                await writer.FlushAsync(aborted);
+            }
+            else if (first || read.Closed)
+            {
+                SseFrameWriter.WriteControl(new SseControl(read.Next, cursor, UpToDate: true, read.Closed), writer);
+                await writer.FlushAsync(aborted);
+            }
+            first = false;
+            if (read.Closed)
+            {
+                return;
+            }
+            if (!read.UpToDate)
+            {
+                read = await store.ReadAsync(name, new ReadRequest(OffsetQuery.At(read.Next), _options.MaxReadChunkBytes), aborted);
+                if (read.Status != ReadStatus.Ok)
+                {
+                    return;
+                }
+                continue;
+            }
+            var remaining = _options.SseReconnectInterval - time.GetElapsedTime(started);
+            if (remaining <= TimeSpan.Zero)
+            {
+                return;
+            }
+            WaitOutcome outcome;
+            try
+            {
+                outcome = await store.WaitAsync(name, read.Next, remaining, linked.Token);
+            }
+            catch (OperationCanceledException) when (!aborted.IsCancellationRequested)
+            {
+                return;
+            }
+            if (outcome != WaitOutcome.Changed)
+            {
+                return;
+            }
+            read = await store.ReadAsync(name, new ReadRequest(OffsetQuery.At(read.Next), _options.MaxReadChunkBytes), aborted);
+            if (read.Status != ReadStatus.Ok)
+            {
+                return;
+            }
+        }
+    }
+}

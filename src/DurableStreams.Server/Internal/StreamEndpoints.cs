@@ -1,0 +1,256 @@
+using System.Buffers;
+using DurableStreams.Protocol;
+using DurableStreams.Storage;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Extensions;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace DurableStreams.Server.Internal;
+
+/// <summary>Handles every request under the streams mount: translates HTTP to store calls and back.</summary>
+internal sealed partial class StreamEndpoints(
+    IStreamStore store,
+    IOptions<DurableStreamsOptions> optionsAccessor,
+    CursorPolicy cursors,
+    ILogger<StreamEndpoints> logger,
+    IHostApplicationLifetime? lifetime = null)
+{
+    private readonly DurableStreamsOptions _options = optionsAccessor.Value;
+    private readonly HttpError _tooLarge = new(StatusCodes.Status413PayloadTooLarge, "The request body exceeds the server's maximum append size.");
+
+    private const string AllowedMethods = "GET, HEAD, POST, PUT, DELETE, OPTIONS";
+    private const string AllowedHeaders = "Content-Type, Authorization, If-None-Match, Stream-Seq, Stream-TTL, Stream-Expires-At, Stream-Closed, Stream-Forked-From, Stream-Fork-Offset, Stream-Fork-Sub-Offset, Producer-Id, Producer-Epoch, Producer-Seq";
+    private const string ExposedHeaders = "Stream-Next-Offset, Stream-Cursor, Stream-Up-To-Date, Stream-Closed, Stream-TTL, Stream-Expires-At, Stream-SSE-Data-Encoding, Producer-Epoch, Producer-Seq, Producer-Expected-Seq, Producer-Received-Seq, ETag, Location, Content-Type";
+
+    public string StreamsPath { get; set; } = "/v1/stream";
+
+    public async Task HandleAsync(HttpContext context, string? path)
+    {
+        var request = context.Request;
+        var response = context.Response;
+        WriteCommonHeaders(request, response);
+        try
+        {
+            if (HttpMethods.IsOptions(request.Method))
+            {
+                WritePreflight(response);
+                return;
+            }
+            var name = path ?? string.Empty;
+            if (name.Length == 0)
+            {
+                await new HttpError(StatusCodes.Status404NotFound, "No stream named.").WriteAsync(response);
+                return;
+            }
+            if (StreamName.IsReserved(name))
+            {
+                await new HttpError(StatusCodes.Status404NotFound, "The __ds path is reserved for control APIs.").WriteAsync(response);
+                return;
+            }
+            var ct = context.RequestAborted;
+            switch (request.Method)
+            {
+                case "PUT":
+                    await CreateAsync(context, name, ct);
+                    break;
+                case "POST":
+                    await AppendAsync(context, name, ct);
+                    break;
+                case "GET":
+                    await ReadAsync(context, name);
+                    break;
+                case "HEAD":
+                    await HeadAsync(context, name, ct);
+                    break;
+                case "DELETE":
+                    await DeleteAsync(context, name, ct);
+                    break;
+                default:
+                    response.Headers.Allow = AllowedMethods;
+                    await new HttpError(StatusCodes.Status405MethodNotAllowed, "Method not allowed.").WriteAsync(response);
+                    break;
+            }
+        }
+        catch (BadHttpRequestException ex) when (!response.HasStarted)
+        {
+            await (ex.StatusCode == StatusCodes.Status413PayloadTooLarge ? _tooLarge : HttpError.BadRequest("Malformed request.")).WriteAsync(response);
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away; nothing to answer.
+        }
+        catch (Exception ex) when (!response.HasStarted)
+        {
+            LogUnhandled(logger, ex, request.Method, request.Path);
+            response.Headers.Clear();
+            WriteCommonHeaders(request, response);
+            await new HttpError(StatusCodes.Status500InternalServerError, "Internal server error.").WriteAsync(response);
+        }
+    }
+
+    private void WriteCommonHeaders(HttpRequest request, HttpResponse response)
+    {
+        var headers = response.Headers;
+        headers.XContentTypeOptions = "nosniff";
+        headers["Cross-Origin-Resource-Policy"] = "cross-origin";
+        var origins = _options.CorsOrigins;
+        if (origins.Contains("*"))
+        {
+            headers.AccessControlAllowOrigin = "*";
+        }
+        else
+        {
+            var origin = request.Headers.Origin.ToString();
+            headers.Vary = "Origin";
+            if (origin.Length > 0 && origins.Contains(origin, StringComparer.OrdinalIgnoreCase))
+            {
+                headers.AccessControlAllowOrigin = origin;
+            }
+        }
+        headers.AccessControlExposeHeaders = ExposedHeaders;
+    }
+
+    private static void WritePreflight(HttpResponse response)
+    {
+        response.StatusCode = StatusCodes.Status204NoContent;
+        response.Headers.AccessControlAllowMethods = AllowedMethods;
+        response.Headers.AccessControlAllowHeaders = AllowedHeaders;
+        response.Headers.AccessControlMaxAge = "86400";
+    }
+
+    private async Task CreateAsync(HttpContext context, string name, CancellationToken ct)
+    {
+        var error = RequestParsing.ParseCreate(context.Request, StreamsPath, out var parsed);
+        if (error is { } e)
+        {
+            await e.WriteAsync(context.Response);
+            return;
+        }
+        var body = await ReadBodyAsync(context, ct);
+        if (body is null)
+        {
+            await _tooLarge.WriteAsync(context.Response);
+            return;
+        }
+        var request = new CreateStreamRequest
+        {
+            ContentType = parsed!.ContentType,
+            TtlSeconds = parsed.TtlSeconds,
+            ExpiresAt = parsed.ExpiresAt,
+            Closed = parsed.Closed,
+            Fork = parsed.Fork,
+            Body = body.Value,
+        };
+        var result = await store.CreateAsync(name, request, ct);
+        if (ResultMapping.CreateError(result.Status) is { } failure)
+        {
+            await failure.WriteAsync(context.Response);
+            return;
+        }
+        ResultMapping.WriteCreated(context.Response, result);
+        if (result.Status == CreateStatus.Created)
+        {
+            context.Response.Headers.Location = UriHelper.BuildAbsolute(context.Request.Scheme, context.Request.Host, context.Request.PathBase, context.Request.Path);
+        }
+    }
+
+    private async Task AppendAsync(HttpContext context, string name, CancellationToken ct)
+    {
+        var error = RequestParsing.ParseAppend(context.Request, out var parsed);
+        if (error is { } e)
+        {
+            await e.WriteAsync(context.Response);
+            return;
+        }
+        var body = await ReadBodyAsync(context, ct);
+        if (body is null)
+        {
+            await _tooLarge.WriteAsync(context.Response);
+            return;
+        }
+        var hasBody = !body.Value.IsEmpty;
+        if (hasBody && parsed!.ContentType is { } type && ContentTypes.MediaType(type) is null)
+        {
+            await HttpError.BadRequest("Content-Type is not a valid media type.").WriteAsync(context.Response);
+            return;
+        }
+        var request = new AppendRequest
+        {
+            // A close-only request ignores Content-Type entirely (§5.2).
+            ContentType = hasBody ? parsed!.ContentType : null,
+            Body = body.Value,
+            StreamSeq = parsed!.StreamSeq,
+            Producer = parsed.Producer,
+            Close = parsed.Close,
+        };
+        var result = await store.AppendAsync(name, request, ct);
+        await ResultMapping.WriteAppendAsync(context.Response, result, hasBody, request.Producer is not null);
+    }
+
+    private async Task HeadAsync(HttpContext context, string name, CancellationToken ct)
+    {
+        var result = await store.GetMetadataAsync(name, ct);
+        if (result.Status != ReadStatus.Ok)
+        {
+            await ResultMapping.ReadError(result.Status).WriteAsync(context.Response);
+            return;
+        }
+        ResultMapping.WriteMetadata(context.Response, result.Info!);
+    }
+
+    private async Task DeleteAsync(HttpContext context, string name, CancellationToken ct)
+    {
+        var result = await store.DeleteAsync(name, ct);
+        if (result.Status != DeleteStatus.Deleted)
+        {
+            await ResultMapping.DeleteError(result.Status).WriteAsync(context.Response);
+            return;
+        }
+        context.Response.StatusCode = StatusCodes.Status204NoContent;
+    }
+
+    /// <summary>
+    /// Reads the body, enforcing <see cref="DurableStreamsOptions.MaxAppendBytes"/> before buffering it.
+    /// Returns null when it is too large.
+    /// </summary>
+    private async Task<ReadOnlyMemory<byte>?> ReadBodyAsync(HttpContext context, CancellationToken ct)
+    {
+        var limit = _options.MaxAppendBytes;
+        var declared = context.Request.ContentLength;
+        if (declared > limit)
+        {
+            return null;
+        }
+        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeFeature)
+        {
+            // Our own limit applies; Kestrel's default (30 MB) must not cut in first.
+            sizeFeature.MaxRequestBodySize = null;
+        }
+        var reader = context.Request.BodyReader;
+        while (true)
+        {
+            var read = await reader.ReadAsync(ct);
+            var buffer = read.Buffer;
+            if (buffer.Length > limit)
+            {
+                reader.AdvanceTo(buffer.Start, buffer.End);
+                return null;
+            }
+            if (read.IsCompleted)
+            {
+                var bytes = buffer.IsEmpty ? ReadOnlyMemory<byte>.Empty : buffer.ToArray();
+                reader.AdvanceTo(buffer.End);
+                return bytes;
+            }
+            reader.AdvanceTo(buffer.Start, buffer.End);
+        }
+    }
+
+    private CancellationToken StoppingToken => lifetime?.ApplicationStopping ?? CancellationToken.None;
+
+    [LoggerMessage(EventId = 1000, Level = LogLevel.Error, Message = "Unhandled error for {Method} {Path}")]
+    private static partial void LogUnhandled(ILogger logger, Exception exception, string method, string path);
+}

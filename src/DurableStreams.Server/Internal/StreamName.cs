@@ -1,0 +1,31 @@
+namespace DurableStreams.Server.Internal;
+
+/// <summary>Maps URL paths to stream names: the path below the streams mount, without the leading slash.</summary>
+internal static class StreamName
+{
+    /// <summary>The first segment reserved for control APIs (§6).</summary>
+    public const string ReservedSegment = "__ds";
+
+    public static bool IsReserved(string name) =>
+        name == ReservedSegment || name.StartsWith(ReservedSegment + "/", StringComparison.Ordinal);
+
+    /// <summary>
+    /// The stream name named by a <c>Stream-Forked-From</c> value: a path under the streams mount (absolute URLs of this
+    /// server are accepted too). Null when it names nothing under the mount.
+    /// </summary>
+    public static string? FromForkSource(string value, string streamsPath)
+    {
+        var path = value.Trim();
+        if (Uri.TryCreate(path, UriKind.Absolute, out var absolute) && (absolute.Scheme == Uri.UriSchemeHttp || absolute.Scheme == Uri.UriSchemeHttps))
+        {
+            path = Uri.UnescapeDataString(absolute.AbsolutePath);
+        }
+        var prefix = streamsPath.TrimEnd('/') + "/";
+        if (!path.StartsWith(prefix, StringComparison.Ordinal))
+        {
+            return null;
+        }
+        var name = path[prefix.Length..];
+        return name.Length == 0 || IsReserved(name) ? null : name;
+    }
+}

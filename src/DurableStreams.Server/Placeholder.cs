@@ -1,1 +1,0 @@
-namespace DurableStreams.Server; internal static class Placeholder { }
