@@ -20,14 +20,18 @@ public sealed class CursorPolicy(CursorOptions options, TimeProvider timeProvide
 {
     private const int MaxJitterSeconds = 3600;
 
-    /// <summary>The cursor to return for a request that echoed <paramref name="clientCursor"/> (may be null).</summary>
+    /// <summary>
+    /// The cursor to return for a request that echoed <paramref name="clientCursor"/> (may be null). Absurdly large
+    /// client cursors are ignored rather than overflowed.
+    /// </summary>
     public string Next(string? clientCursor)
     {
         var elapsed = timeProvider.GetUtcNow() - options.Epoch;
         var interval = Math.Max(0L, elapsed.Ticks / options.Interval.Ticks);
         if (clientCursor is not null
             && long.TryParse(clientCursor, NumberStyles.None, CultureInfo.InvariantCulture, out var client)
-            && client >= interval)
+            && client >= interval
+            && client < long.MaxValue / 2)
         {
             var jitterSeconds = Random.Shared.Next(1, MaxJitterSeconds + 1);
             var jitterIntervals = Math.Max(1L, (long)Math.Ceiling(jitterSeconds / options.Interval.TotalSeconds));

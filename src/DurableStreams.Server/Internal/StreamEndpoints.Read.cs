@@ -56,7 +56,7 @@ internal sealed partial class StreamEndpoints
                 return;
             }
         }
-        await WriteDataAsync(context, read, cursor: null);
+        await WriteDataAsync(context, read, cursor: null, live: false);
     }
 
     private string CatchUpCacheControl => _options.PrivateCaching
@@ -96,7 +96,7 @@ internal sealed partial class StreamEndpoints
             {
                 context.Response.Headers.ETag = ResultMapping.ETag(read);
                 context.Response.Headers.CacheControl = CatchUpCacheControl;
-                await WriteDataAsync(context, read, cursors.Next(clientCursor));
+                await WriteDataAsync(context, read, cursors.Next(clientCursor), live: true);
                 return;
             }
             if (read.Closed)
@@ -153,8 +153,11 @@ internal sealed partial class StreamEndpoints
         }
     }
 
-    /// <summary>Writes a 200 with the read's data: raw bytes, or a JSON array for JSON streams.</summary>
-    private static async Task WriteDataAsync(HttpContext context, ReadResult read, string? cursor)
+    /// <summary>
+    /// Writes a 200 with the read's data: raw bytes, or a JSON array for JSON streams. Live responses share encoded
+    /// payloads through the cache, since many waiters receive the same range.
+    /// </summary>
+    private async Task WriteDataAsync(HttpContext context, ReadResult read, string? cursor, bool live)
     {
         var response = context.Response;
         response.StatusCode = StatusCodes.Status200OK;
@@ -162,10 +165,19 @@ internal sealed partial class StreamEndpoints
         WriteReadHeaders(response, read, cursor);
         if (ContentTypes.IsJson(read.Info.ContentType))
         {
-            var buffer = new ArrayBufferWriter<byte>((int)Math.Min(int.MaxValue - 2, read.Length + 2));
-            JsonFraming.WriteArray(read.Chunks, buffer);
-            response.ContentLength = buffer.WrittenCount;
-            await response.Body.WriteAsync(buffer.WrittenMemory, context.RequestAborted);
+            ReadOnlyMemory<byte> body;
+            if (live)
+            {
+                body = _payloads.Get(read, PayloadFormat.JsonArray);
+            }
+            else
+            {
+                var buffer = new ArrayBufferWriter<byte>((int)Math.Min(int.MaxValue - 2, read.Length + 2));
+                JsonFraming.WriteArray(read.Chunks, buffer);
+                body = buffer.WrittenMemory;
+            }
+            response.ContentLength = body.Length;
+            await response.Body.WriteAsync(body, context.RequestAborted);
             return;
         }
         response.ContentLength = read.Length;
@@ -187,8 +199,8 @@ internal sealed partial class StreamEndpoints
         }
         var response = context.Response;
         var contentType = read.Info!.ContentType;
-        var json = ContentTypes.IsJson(contentType);
         var text = ContentTypes.IsSseText(contentType);
+        var format = ContentTypes.IsJson(contentType) ? PayloadFormat.SseJson : text ? PayloadFormat.SseText : PayloadFormat.SseBase64;
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = "text/event-stream";
         response.Headers.CacheControl = "no-cache";
@@ -209,18 +221,7 @@ internal sealed partial class StreamEndpoints
         {
             if (read.Length > 0)
             {
-                if (json)
-                {
-                    SseFrameWriter.WriteJsonData(read.Chunks, writer);
-                }
-                else if (text)
-                {
-                    SseFrameWriter.WriteTextData(read.Chunks, writer);
-                }
-                else
-                {
-                    SseFrameWriter.WriteBase64Data(read.Chunks, writer);
-                }
+                writer.Write(_payloads.Get(read, format).Span);
                 SseFrameWriter.WriteControl(new SseControl(read.Next, cursor, read.UpToDate, read.Closed), writer);
                 await writer.FlushAsync(aborted);
             }

@@ -19,6 +19,7 @@ internal sealed partial class StreamEndpoints(
     IHostApplicationLifetime? lifetime = null)
 {
     private readonly DurableStreamsOptions _options = optionsAccessor.Value;
+    private readonly LivePayloadCache _payloads = new();
     private readonly HttpError _tooLarge = new(StatusCodes.Status413PayloadTooLarge, "The request body exceeds the server's maximum append size.");
 
     private const string AllowedMethods = "GET, HEAD, POST, PUT, DELETE, OPTIONS";
