@@ -32,6 +32,11 @@ public static class JsonFraming
     public static JsonFramingError TrySplit(ReadOnlyMemory<byte> body, int maxDepth, out List<ReadOnlyMemory<byte>> messages)
     {
         messages = [];
+        // Utf8JsonReader does not validate the bytes inside strings; §9.1.4 requires valid JSON, which is UTF-8.
+        if (!System.Text.Unicode.Utf8.IsValid(body.Span))
+        {
+            return JsonFramingError.Invalid;
+        }
         var reader = new Utf8JsonReader(body.Span, new JsonReaderOptions { MaxDepth = maxDepth, CommentHandling = JsonCommentHandling.Disallow });
         try
         {
@@ -65,13 +70,10 @@ public static class JsonFraming
             }
             return JsonFramingError.None;
         }
-        catch (JsonException ex) when (ex.Message.Contains("depth", StringComparison.OrdinalIgnoreCase))
-        {
-            return JsonFramingError.TooDeep;
-        }
         catch (JsonException)
         {
-            return JsonFramingError.Invalid;
+            // The reader stops at the token that would exceed the limit, so its depth tells the two failures apart.
+            return reader.CurrentDepth >= maxDepth - 1 ? JsonFramingError.TooDeep : JsonFramingError.Invalid;
         }
     }
 

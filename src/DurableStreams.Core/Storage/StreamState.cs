@@ -35,27 +35,30 @@ public sealed class StreamState
         (ExpiresAt is { } at && at <= now) || (TtlSeconds is { } ttl && lastAccess.AddSeconds(ttl) <= now);
 }
 
-/// <summary>What a PUT asked for; two PUTs are idempotent when these match (§5.1, §4.2).</summary>
+/// <summary>
+/// What a PUT asked for; two PUTs are idempotent when these match (§5.1, §4.2). <see cref="ForkOffset"/> is the anchor
+/// as resolved at creation (the source's tail when the PUT omitted it).
+/// </summary>
 public sealed record StreamConfiguration(
     string ContentType,
     long? TtlSeconds,
     DateTimeOffset? ExpiresAt,
-    bool Closed,
     string? ForkSource,
     StreamOffset? ForkOffset,
     long ForkSubOffset)
 {
     /// <summary>
-    /// True when <paramref name="request"/> re-states this configuration. A fork PUT that omits Content-Type or
-    /// Stream-Fork-Offset means "inherit" / "the tail", so those omissions match what was resolved at creation.
+    /// True when <paramref name="request"/> re-states this configuration and its Stream-Closed flag equals the stream's
+    /// current closure (§5.1 compares with the current state, not the creating request). A fork PUT that omits
+    /// Content-Type or Stream-Fork-Offset means "inherit" / "the tail", so those omissions match.
     /// </summary>
-    public bool IsMatchedBy(CreateStreamRequest request)
+    public bool IsMatchedBy(CreateStreamRequest request, bool currentlyClosed)
     {
         var requestedType = request.ContentType ?? (ForkSource is not null ? ContentType : ContentTypes.Default);
         if (!ContentTypes.Matches(requestedType, ContentType)
             || TtlSeconds != request.TtlSeconds
             || ExpiresAt != request.ExpiresAt
-            || Closed != request.Closed)
+            || currentlyClosed != request.Closed)
         {
             return false;
         }

@@ -44,21 +44,23 @@ public sealed class MemoryStreamStore : IStreamStore
                 }
                 if (IsExpired(existing, now))
                 {
-                    DeleteLocked(existing);
-                    if (existing.SoftDeleted)
-                    {
-                        return new(new CreateStreamResult(CreateStatus.SoftDeleted));
-                    }
+                    ExpireLocked(existing);
                 }
                 else
                 {
-                    var matches = existing.State.Requested.IsMatchedBy(request);
+                    bool closed;
+                    lock (existing.Gate)
+                    {
+                        closed = existing.State.Closed;
+                    }
+                    var matches = existing.State.Requested.IsMatchedBy(request, closed);
                     return new(new CreateStreamResult(matches ? CreateStatus.AlreadyExists : CreateStatus.ConfigurationConflict, Snapshot(existing)));
                 }
             }
 
             MemoryStream? source = null;
             var forkPosition = 0L;
+            StreamOffset anchor = default;
             var contentType = request.ContentType ?? ContentTypes.Default;
             var ttl = request.TtlSeconds;
             var expiresAt = request.ExpiresAt;
@@ -70,11 +72,8 @@ public sealed class MemoryStreamStore : IStreamStore
                 }
                 if (!source.SoftDeleted && IsExpired(source, now))
                 {
-                    DeleteLocked(source);
-                    if (!source.SoftDeleted)
-                    {
-                        return new(new CreateStreamResult(CreateStatus.SourceNotFound));
-                    }
+                    ExpireLocked(source);
+                    return new(new CreateStreamResult(CreateStatus.SourceNotFound));
                 }
                 if (source.SoftDeleted)
                 {
@@ -85,7 +84,7 @@ public sealed class MemoryStreamStore : IStreamStore
                     return new(new CreateStreamResult(CreateStatus.SourceContentTypeMismatch));
                 }
                 contentType = source.State.ContentType;
-                var status = ResolveForkPosition(source, fork, out forkPosition);
+                var status = ResolveForkPosition(source, fork, out anchor, out forkPosition);
                 if (status != CreateStatus.Created)
                 {
                     return new(new CreateStreamResult(status));
@@ -124,8 +123,8 @@ public sealed class MemoryStreamStore : IStreamStore
                 Tail = forkPosition,
                 Closed = request.Closed,
                 Requested = new StreamConfiguration(
-                    contentType, request.TtlSeconds, request.ExpiresAt, request.Closed,
-                    request.Fork?.SourceName, request.Fork?.Offset, request.Fork?.SubOffset ?? 0),
+                    contentType, request.TtlSeconds, request.ExpiresAt,
+                    request.Fork?.SourceName, request.Fork is null ? null : anchor, request.Fork?.SubOffset ?? 0),
             };
             var stream = new MemoryStream(name, Interlocked.Increment(ref _nextIncarnation), state, source, forkPosition)
             {
@@ -259,6 +258,10 @@ public sealed class MemoryStreamStore : IStreamStore
         {
             return WaitOutcome.Gone;
         }
+        if (IsExpired(stream, _time.GetUtcNow()))
+        {
+            return WaitOutcome.Gone;
+        }
         Task signal;
         lock (stream.Gate)
         {
@@ -275,7 +278,11 @@ public sealed class MemoryStreamStore : IStreamStore
         using var deadline = _deadlines.Schedule(timeout, cancellationToken);
         var first = await Task.WhenAny(signal, deadline.Task).ConfigureAwait(false);
         cancellationToken.ThrowIfCancellationRequested();
-        return first == signal ? WaitOutcome.Changed : WaitOutcome.TimedOut;
+        if (first != signal)
+        {
+            return WaitOutcome.TimedOut;
+        }
+        return stream.Removed || stream.SoftDeleted ? WaitOutcome.Gone : WaitOutcome.Changed;
     }
 
     public ValueTask DisposeAsync()
@@ -300,10 +307,7 @@ public sealed class MemoryStreamStore : IStreamStore
         {
             lock (_structure)
             {
-                if (!stream.Removed && !stream.SoftDeleted)
-                {
-                    DeleteLocked(stream);
-                }
+                ExpireLocked(stream);
             }
             return (null, ReadStatus.NotFound);
         }
@@ -334,6 +338,31 @@ public sealed class MemoryStreamStore : IStreamStore
         }
     }
 
+    /// <summary>
+    /// Expires under the structure lock. An expired stream is absent to clients at once (its name can be reused); if
+    /// forks still read through it, its bytes stay reachable from them until the last one lets go.
+    /// </summary>
+    private void ExpireLocked(MemoryStream stream)
+    {
+        if (stream.Removed || stream.SoftDeleted)
+        {
+            return;
+        }
+        if (stream.RefCount > 0)
+        {
+            ((ICollection<KeyValuePair<string, MemoryStream>>)_streams).Remove(new(stream.Name, stream));
+            stream.Removed = true;
+        }
+        else
+        {
+            Remove(stream);
+        }
+        lock (stream.Gate)
+        {
+            stream.Signal.Publish();
+        }
+    }
+
     private void Remove(MemoryStream stream)
     {
         var current = stream;
@@ -342,7 +371,8 @@ public sealed class MemoryStreamStore : IStreamStore
             ((ICollection<KeyValuePair<string, MemoryStream>>)_streams).Remove(new(current.Name, current));
             current.Removed = true;
             var source = current.Source;
-            if (source is null || --source.RefCount > 0 || !source.SoftDeleted)
+            // Continue up the chain only when the source is already deleted or expired and this was its last fork.
+            if (source is null || --source.RefCount > 0 || !(source.SoftDeleted || source.Removed))
             {
                 return;
             }
@@ -361,10 +391,7 @@ public sealed class MemoryStreamStore : IStreamStore
             }
             lock (_structure)
             {
-                if (!stream.Removed && !stream.SoftDeleted)
-                {
-                    DeleteLocked(stream);
-                }
+                ExpireLocked(stream);
             }
         }
     }
@@ -387,10 +414,11 @@ public sealed class MemoryStreamStore : IStreamStore
     }
 
     /// <summary>Resolves (anchor, sub-offset) on <paramref name="source"/> to the position the fork diverges at.</summary>
-    private static CreateStatus ResolveForkPosition(MemoryStream source, ForkRequest fork, out long position)
+    private static CreateStatus ResolveForkPosition(MemoryStream source, ForkRequest fork, out StreamOffset anchor, out long position)
     {
         var tail = TailOf(source);
         position = fork.Offset?.Position ?? tail;
+        anchor = new StreamOffset(position);
         if (position > tail)
         {
             return CreateStatus.ForkOffsetBeyondTail;

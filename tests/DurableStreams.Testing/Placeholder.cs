@@ -1,1 +1,0 @@
-namespace DurableStreams.Testing; public static class Placeholder { }
