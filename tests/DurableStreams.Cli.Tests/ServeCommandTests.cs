@@ -1,0 +1,146 @@
+using System.CommandLine;
+using DurableStreams.Server;
+using Xunit;
+
+namespace DurableStreams.Cli.Tests;
+
+public sealed class ServeCommandTests
+{
+    [Fact]
+    public void Defaults_match_the_server_defaults()
+    {
+        var options = Parse("serve");
+        var defaults = new DurableStreamServerOptions();
+
+        Assert.Equal(defaults.Host, options.Host);
+        Assert.Equal(defaults.Port, options.Port);
+        Assert.Equal(ServeStore.Memory, options.Store);
+        Assert.Equal(defaults.LongPollTimeout, options.LongPollTimeout);
+        Assert.Equal(defaults.SseReconnectInterval, options.SseReconnectInterval);
+        Assert.Equal(defaults.CorsOrigins, options.CorsOrigins);
+        Assert.Equal(defaults.MaxAppendBytes, options.MaxAppendBytes);
+        Assert.Equal(defaults.MaxReadChunkBytes, options.MaxReadChunkBytes);
+    }
+
+    [Fact]
+    public void Reads_every_option_into_the_server_options()
+    {
+        var options = Parse(
+            "serve", "--memory", "--host", "127.0.0.2", "--port", "0",
+            "--long-poll-timeout", "500ms", "--sse-reconnect-interval", "2m",
+            "--cors-origin", "https://a.example", "--cors-origin", "https://b.example",
+            "--max-append-bytes", "1024", "--max-read-chunk-bytes", "4096");
+
+        var server = options.ToServerOptions();
+
+        Assert.Equal("127.0.0.2", server.Host);
+        Assert.Equal(0, server.Port);
+        Assert.Null(server.Store);
+        Assert.Equal(TimeSpan.FromMilliseconds(500), server.LongPollTimeout);
+        Assert.Equal(TimeSpan.FromMinutes(2), server.SseReconnectInterval);
+        Assert.Equal(["https://a.example", "https://b.example"], server.CorsOrigins);
+        Assert.Equal(1024, server.MaxAppendBytes);
+        Assert.Equal(4096, server.MaxReadChunkBytes);
+    }
+
+    [Fact]
+    public void A_plain_number_is_read_as_seconds()
+    {
+        var options = Parse("serve", "--long-poll-timeout", "30", "-p", "8080");
+
+        Assert.Equal(TimeSpan.FromSeconds(30), options.LongPollTimeout);
+        Assert.Equal(8080, options.Port);
+    }
+
+    [Theory]
+    [InlineData("localhost")]
+    [InlineData("0.0.0.0")]
+    [InlineData("::1")]
+    public void Accepts_ip_addresses_and_localhost_as_host(string host)
+    {
+        Assert.Equal(host, Parse("serve", "--host", host).Host);
+    }
+
+    [Theory]
+    [InlineData("--long-poll-timeout", "5x", "Invalid value '5x' for --long-poll-timeout: expected a whole number")]
+    [InlineData("--long-poll-timeout", "0s", "Invalid value '0s' for --long-poll-timeout: the duration must be greater than zero.")]
+    [InlineData("--sse-reconnect-interval", "1.5s", "Invalid value '1.5s' for --sse-reconnect-interval: expected a whole number")]
+    [InlineData("--port", "abc", "Invalid value 'abc' for --port: expected a whole number from 0 to 65535.")]
+    [InlineData("--port", "65536", "Invalid value '65536' for --port: expected a whole number from 0 to 65535.")]
+    [InlineData("--port", "-1", "Invalid value '-1' for --port: expected a whole number from 0 to 65535.")]
+    [InlineData("--max-append-bytes", "0", "Invalid value '0' for --max-append-bytes: expected a whole number from 1 to ")]
+    [InlineData("--max-read-chunk-bytes", "4294967296", "Invalid value '4294967296' for --max-read-chunk-bytes: expected a whole number from 1 to 2147483647.")]
+    [InlineData("--host", "example.com", "Invalid value 'example.com' for --host: expected an IP address or 'localhost'.")]
+    [InlineData("--host", " ", "Invalid value ' ' for --host: expected an IP address or 'localhost'.")]
+    [InlineData("--cors-origin", "", "Invalid value '' for --cors-origin: an origin must not be empty.")]
+    public async Task An_invalid_value_exits_2_with_one_line_naming_the_option(string option, string value, string expectedStart)
+    {
+        var run = await RunAsync("serve", option, value);
+
+        Assert.Equal(CommandLineRunner.UsageErrorExitCode, run.ExitCode);
+        Assert.Equal("", run.Output);
+        var line = Assert.Single(Lines(run.Error));
+        Assert.StartsWith(expectedStart, line, StringComparison.Ordinal);
+        Assert.Contains(option, line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Each_invalid_option_gets_its_own_line()
+    {
+        var run = await RunAsync("serve", "--port", "x", "--long-poll-timeout", "y");
+
+        Assert.Equal(CommandLineRunner.UsageErrorExitCode, run.ExitCode);
+        Assert.Collection(
+            Lines(run.Error),
+            line => Assert.Contains("--port", line, StringComparison.Ordinal),
+            line => Assert.Contains("--long-poll-timeout", line, StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("serve", "--bogus")]
+    [InlineData("serve", "--long-poll-timeout")]
+    [InlineData("no-such-command")]
+    public async Task An_unknown_or_incomplete_command_line_exits_2(params string[] args)
+    {
+        var run = await RunAsync(args);
+
+        Assert.Equal(CommandLineRunner.UsageErrorExitCode, run.ExitCode);
+        Assert.NotEmpty(Lines(run.Error));
+    }
+
+    [Fact]
+    public async Task Help_lists_every_option_with_duration_defaults_in_short_form()
+    {
+        var run = await RunAsync("serve", "--help");
+
+        Assert.Equal(0, run.ExitCode);
+        foreach (var option in new[] { "--host", "--port", "--memory", "--long-poll-timeout", "--sse-reconnect-interval", "--cors-origin", "--max-append-bytes", "--max-read-chunk-bytes" })
+        {
+            Assert.Contains(option, run.Output, StringComparison.Ordinal);
+        }
+
+        Assert.Contains("(default: 30s)", run.Output, StringComparison.Ordinal);
+        Assert.Contains("(default: 1m)", run.Output, StringComparison.Ordinal);
+    }
+
+    private static ServeOptions Parse(params string[] args)
+    {
+        var factory = new CommandFactory();
+        var parseResult = factory.CreateRootCommand().Parse(args);
+        Assert.Empty(parseResult.Errors);
+        return factory.Serve.GetOptions(parseResult);
+    }
+
+    private static async Task<(int ExitCode, string Output, string Error)> RunAsync(params string[] args)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var configuration = new InvocationConfiguration { Output = output, Error = error, ProcessTerminationTimeout = null };
+
+        var exitCode = await CommandLineRunner.InvokeAsync(args, configuration, TestContext.Current.CancellationToken);
+
+        return (exitCode, output.ToString(), error.ToString());
+    }
+
+    private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+}
