@@ -4,6 +4,8 @@ using System.Globalization;
 using System.Net;
 using System.Numerics;
 using DurableStreams.Server;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace DurableStreams.Cli;
 
@@ -135,7 +137,13 @@ internal sealed class ServeCommand
 
         await error.WriteLineAsync("Store: memory (streams are lost when the server stops)");
 
-        await using var server = new DurableStreamServer(options.ToServerOptions());
+        // Warnings and errors (for example an unexpected failure behind a 500) go to stderr; stdout stays for the URL.
+        using var loggerFactory = LoggerFactory.Create(logging => logging
+            .SetMinimumLevel(LogLevel.Warning)
+            .AddSimpleConsole(console => console.SingleLine = true)
+            .AddFilter("Microsoft.AspNetCore", LogLevel.Error)
+            .Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(console => console.LogToStandardErrorThreshold = LogLevel.Trace));
+        await using var server = new DurableStreamServer(options.ToServerOptions(), loggerFactory);
         try
         {
             await server.StartAsync(stopping.Token);
