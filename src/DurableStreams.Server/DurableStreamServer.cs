@@ -29,10 +29,6 @@ public sealed class DurableStreamServer : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        if (options.Port is < 0 or > 65535)
-        {
-            throw new ArgumentOutOfRangeException(nameof(options), options.Port, "Port must be between 0 and 65535.");
-        }
         _options = options;
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
         _ownsStore = options.Store is null;

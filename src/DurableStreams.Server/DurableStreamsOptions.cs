@@ -33,7 +33,7 @@ public class DurableStreamsOptions
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
     /// <summary>Throws when a setting is out of range; called at start-up.</summary>
-    public void Validate()
+    public virtual void Validate()
     {
         if (LongPollTimeout <= TimeSpan.Zero)
         {
@@ -79,4 +79,22 @@ public sealed class DurableStreamServerOptions : DurableStreamsOptions
 
     /// <summary>Where streams are mounted; default <c>/v1/stream</c>, the path the reference and the suite use.</summary>
     public string StreamsPath { get; set; } = "/v1/stream";
+
+    /// <inheritdoc/>
+    public override void Validate()
+    {
+        base.Validate();
+        if (Port is < 0 or > 65535)
+        {
+            throw new ArgumentOutOfRangeException(nameof(Port), Port, "Port must be between 0 and 65535.");
+        }
+        if (string.IsNullOrWhiteSpace(Host))
+        {
+            throw new ArgumentException("Host must not be empty.", nameof(Host));
+        }
+        if (string.IsNullOrWhiteSpace(StreamsPath) || !StreamsPath.StartsWith('/'))
+        {
+            throw new ArgumentException("StreamsPath must start with '/'.", nameof(StreamsPath));
+        }
+    }
 }

@@ -54,6 +54,10 @@ public enum CreateStatus
     SubOffsetOutOfRange,
     InvalidJson,
     JsonTooDeep,
+    /// <summary>The disk is full; nothing was created (507).</summary>
+    InsufficientStorage,
+    /// <summary>The store could not write durably; nothing was created (500).</summary>
+    StorageFailure,
 }
 
 /// <summary>Outcomes of an append (§5.2, §5.2.1, §5.3).</summary>
@@ -85,6 +89,10 @@ public enum AppendStatus
     EmptyBody,
     /// <summary>A body without a Content-Type (400).</summary>
     MissingContentType,
+    /// <summary>The disk is full; nothing was appended and the stream is unchanged (507).</summary>
+    InsufficientStorage,
+    /// <summary>The store could not write durably, or the stream failed closed; nothing was appended (500).</summary>
+    StorageFailure,
 }
 
 /// <summary>Outcomes of reads and metadata calls.</summary>
@@ -97,6 +105,8 @@ public enum ReadStatus
     OffsetBeyondTail,
     /// <summary>The requested offset splits a JSON message (400).</summary>
     OffsetUnaligned,
+    /// <summary>Stored data failed its checksum; the stream fails closed rather than serve it (500).</summary>
+    Corrupt,
 }
 
 /// <summary>Outcomes of a delete.</summary>
@@ -105,6 +115,8 @@ public enum DeleteStatus
     Deleted,
     NotFound,
     Gone,
+    /// <summary>The store could not record the deletion durably (500).</summary>
+    StorageFailure,
 }
 
 /// <summary>Stream metadata as HEAD reports it.</summary>

@@ -30,6 +30,27 @@ public sealed class StreamState
     public string? LastStreamSeq { get; set; }
     public Dictionary<string, ProducerState> Producers { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>A deep copy (producers included), for stores that keep a pending and a committed view.</summary>
+    public StreamState Clone()
+    {
+        var copy = new StreamState
+        {
+            ContentType = ContentType,
+            TtlSeconds = TtlSeconds,
+            ExpiresAt = ExpiresAt,
+            CreatedAt = CreatedAt,
+            Requested = Requested,
+            Tail = Tail,
+            Closed = Closed,
+            LastStreamSeq = LastStreamSeq,
+        };
+        foreach (var (id, producer) in Producers)
+        {
+            copy.Producers[id] = new ProducerState(producer.Epoch, producer.LastSeq, producer.UpdatedAt);
+        }
+        return copy;
+    }
+
     /// <summary>True when the stream has passed its absolute expiry or sat idle longer than its TTL.</summary>
     public bool IsExpired(DateTimeOffset now, DateTimeOffset lastAccess) =>
         (ExpiresAt is { } at && at <= now) || (TtlSeconds is { } ttl && lastAccess.AddSeconds(ttl) <= now);

@@ -21,6 +21,8 @@ internal static class ResultMapping
         CreateStatus.SubOffsetOutOfRange => HttpError.BadRequest("Stream-Fork-Sub-Offset goes past the next data boundary."),
         CreateStatus.InvalidJson => HttpError.BadRequest("The body is not valid JSON."),
         CreateStatus.JsonTooDeep => HttpError.BadRequest("The JSON body is nested too deeply."),
+        CreateStatus.InsufficientStorage => new(StatusCodes.Status507InsufficientStorage, "The server is out of storage space."),
+        CreateStatus.StorageFailure => new(StatusCodes.Status500InternalServerError, "The server could not store the stream."),
         _ => throw new ArgumentOutOfRangeException(nameof(status), status, null),
     };
 
@@ -44,6 +46,8 @@ internal static class ResultMapping
         AppendStatus.Gone => StatusCodes.Status410Gone,
         AppendStatus.StreamClosed or AppendStatus.ContentTypeMismatch or AppendStatus.StreamSeqConflict or AppendStatus.SequenceGap => StatusCodes.Status409Conflict,
         AppendStatus.StaleEpoch => StatusCodes.Status403Forbidden,
+        AppendStatus.InsufficientStorage => StatusCodes.Status507InsufficientStorage,
+        AppendStatus.StorageFailure => StatusCodes.Status500InternalServerError,
         _ => StatusCodes.Status400BadRequest,
     };
 
@@ -62,6 +66,8 @@ internal static class ResultMapping
         AppendStatus.JsonTooDeep => "The JSON body is nested too deeply.",
         AppendStatus.EmptyBody => "An append needs a body (or Stream-Closed: true).",
         AppendStatus.MissingContentType => "Content-Type is required when appending data.",
+        AppendStatus.InsufficientStorage => "The server is out of storage space; nothing was appended.",
+        AppendStatus.StorageFailure => "The server could not store the data; nothing was appended.",
         _ => string.Empty,
     };
 
@@ -69,7 +75,7 @@ internal static class ResultMapping
     {
         var headers = response.Headers;
         var status = AppendStatusCode(result.Status, hadBody, hadProducer);
-        if (result.Status is not (AppendStatus.NotFound or AppendStatus.Gone))
+        if (result.Status is not (AppendStatus.NotFound or AppendStatus.Gone or AppendStatus.InsufficientStorage or AppendStatus.StorageFailure))
         {
             headers[ProtocolHeaders.StreamNextOffset] = result.NextOffset.ToString();
             if (result.Closed)
@@ -104,6 +110,7 @@ internal static class ResultMapping
         ReadStatus.Gone => new(StatusCodes.Status410Gone, "Stream has been deleted."),
         ReadStatus.OffsetBeyondTail => HttpError.BadRequest("offset is beyond the stream's tail."),
         ReadStatus.OffsetUnaligned => HttpError.BadRequest("offset does not fall on a message boundary."),
+        ReadStatus.Corrupt => new(StatusCodes.Status500InternalServerError, "Stored data for this stream failed its checksum; the stream is unavailable."),
         _ => throw new ArgumentOutOfRangeException(nameof(status), status, null),
     };
 
@@ -111,6 +118,7 @@ internal static class ResultMapping
     {
         DeleteStatus.NotFound => new(StatusCodes.Status404NotFound, "Stream not found."),
         DeleteStatus.Gone => new(StatusCodes.Status410Gone, "Stream has been deleted."),
+        DeleteStatus.StorageFailure => new(StatusCodes.Status500InternalServerError, "The server could not record the deletion."),
         _ => throw new ArgumentOutOfRangeException(nameof(status), status, null),
     };
 

@@ -20,6 +20,10 @@ internal static class StreamName
         {
             path = Uri.UnescapeDataString(absolute.AbsolutePath);
         }
+        else
+        {
+            path = DecodePath(path);
+        }
         var prefix = streamsPath.TrimEnd('/') + "/";
         if (!path.StartsWith(prefix, StringComparison.Ordinal))
         {
@@ -27,5 +31,20 @@ internal static class StreamName
         }
         var name = path[prefix.Length..];
         return name.Length == 0 || IsReserved(name) ? null : name;
+    }
+
+    /// <summary>Percent-decodes a path the way Kestrel decodes request paths: everything except an encoded '/'.</summary>
+    private static string DecodePath(string path)
+    {
+        if (!path.Contains('%', StringComparison.Ordinal))
+        {
+            return path;
+        }
+        var parts = path.Split("%2F", StringSplitOptions.None);
+        for (var i = 0; i < parts.Length; i++)
+        {
+            parts[i] = string.Join("%2f", parts[i].Split("%2f").Select(Uri.UnescapeDataString));
+        }
+        return string.Join("%2F", parts);
     }
 }

@@ -1,0 +1,310 @@
+using DurableStreams.Protocol;
+
+namespace DurableStreams.Storage.File;
+
+public sealed partial class FileStreamStore
+{
+    public ValueTask<MetadataResult> GetMetadataAsync(string name, CancellationToken cancellationToken = default)
+    {
+        var (stream, status) = Find(name, touch: false);
+        return new(stream is null ? new MetadataResult(status) : new MetadataResult(ReadStatus.Ok, Snapshot(stream)));
+    }
+
+    public async ValueTask<DeleteResult> DeleteAsync(string name, CancellationToken cancellationToken = default)
+    {
+        var (stream, status) = Find(name, touch: false);
+        if (stream is null)
+        {
+            return new DeleteResult(status == ReadStatus.Gone ? DeleteStatus.Gone : DeleteStatus.NotFound);
+        }
+        Task commit;
+        await _structure.WaitAsync(cancellationToken);
+        try
+        {
+            if (stream.Removed)
+            {
+                return new DeleteResult(DeleteStatus.NotFound);
+            }
+            if (stream.SoftDeleted)
+            {
+                return new DeleteResult(DeleteStatus.Gone);
+            }
+            commit = DeleteLocked(stream);
+        }
+        finally
+        {
+            _structure.Release();
+        }
+        try
+        {
+            await commit;
+            return new DeleteResult(DeleteStatus.Deleted);
+        }
+        catch (Exception)
+        {
+            return new DeleteResult(DeleteStatus.StorageFailure);
+        }
+    }
+
+    public async ValueTask<WaitOutcome> WaitAsync(string name, StreamOffset offset, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        if (!_streams.TryGetValue(name, out var stream) || IsExpired(stream, _time.GetUtcNow()))
+        {
+            return WaitOutcome.Gone;
+        }
+        Task signal;
+        lock (stream.Gate)
+        {
+            if (stream.Removed || stream.SoftDeleted)
+            {
+                return WaitOutcome.Gone;
+            }
+            if (stream.Committed.Tail > offset.Position || stream.Committed.Closed)
+            {
+                return WaitOutcome.Changed;
+            }
+            signal = stream.Signal.Current;
+        }
+        using var deadline = _deadlines.Schedule(timeout, cancellationToken);
+        var first = await Task.WhenAny(signal, deadline.Task).ConfigureAwait(false);
+        cancellationToken.ThrowIfCancellationRequested();
+        if (first != signal)
+        {
+            return WaitOutcome.TimedOut;
+        }
+        return stream.Removed || stream.SoftDeleted ? WaitOutcome.Gone : WaitOutcome.Changed;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+        await _sweeper.DisposeAsync();
+        await _accessPersister.DisposeAsync();
+        PersistAccessTimes();
+        _committer.Dispose();
+        _deadlines.Dispose();
+        foreach (var stream in _streams.Values)
+        {
+            lock (stream.Gate)
+            {
+                stream.Handle?.Dispose();
+                stream.Handle = null;
+            }
+        }
+        _metadata.Dispose();
+        _lock.Dispose();
+        _structure.Dispose();
+    }
+
+    private (DiskStream? Stream, ReadStatus Status) Find(string name, bool touch)
+    {
+        if (!_streams.TryGetValue(name, out var stream))
+        {
+            return (null, ReadStatus.NotFound);
+        }
+        if (stream.SoftDeleted)
+        {
+            return (null, ReadStatus.Gone);
+        }
+        var now = _time.GetUtcNow();
+        if (IsExpired(stream, now))
+        {
+            _structure.Wait();
+            try
+            {
+                ExpireLocked(stream);
+            }
+            finally
+            {
+                _structure.Release();
+            }
+            return (null, ReadStatus.NotFound);
+        }
+        if (touch)
+        {
+            Volatile.Write(ref stream.LastAccessTicks, now.UtcTicks);
+        }
+        return (stream, ReadStatus.Ok);
+    }
+
+    private static bool IsExpired(DiskStream stream, DateTimeOffset now)
+    {
+        var meta = stream.Meta;
+        return (meta.ExpiresAt is { } at && at <= now)
+            || (meta.TtlSeconds is { } ttl && new DateTimeOffset(Volatile.Read(ref stream.LastAccessTicks), TimeSpan.Zero).AddSeconds(ttl) <= now);
+    }
+
+    private static StreamInfo Snapshot(DiskStream stream)
+    {
+        lock (stream.Gate)
+        {
+            var meta = stream.Meta;
+            return new StreamInfo(stream.Name, stream.Id, meta.ContentType, new StreamOffset(stream.Committed.Tail), stream.Committed.Closed, meta.TtlSeconds, meta.ExpiresAt, meta.CreatedAt);
+        }
+    }
+
+    /// <summary>Deletes (soft-deletes when forks still read it) under the structure lock; returns the durable commit.</summary>
+    private Task DeleteLocked(DiskStream stream)
+    {
+        if (stream.RefCount > 0)
+        {
+            var meta = stream.Meta with { SoftDeleted = true };
+            stream.Meta = meta;
+            WakeAll(stream);
+            return _committer.Enqueue(new CommitWork { Apply = w => w.PutMeta(meta) });
+        }
+        return RemoveLocked(stream);
+    }
+
+    /// <summary>
+    /// Expires under the structure lock. An expired stream is absent to clients at once (its name can be reused); if
+    /// forks still read through it, its record and bytes stay until the last one lets go.
+    /// </summary>
+    private void ExpireLocked(DiskStream stream)
+    {
+        if (stream.Removed || stream.SoftDeleted)
+        {
+            return;
+        }
+        Task commit;
+        if (stream.RefCount > 0)
+        {
+            _streams.TryRemove(new KeyValuePair<string, DiskStream>(stream.Name, stream));
+            stream.Removed = true;
+            var meta = stream.Meta with { Detached = true };
+            stream.Meta = meta;
+            WakeAll(stream);
+            commit = _committer.Enqueue(new CommitWork
+            {
+                Apply = w =>
+                {
+                    // Only free the name if it still points at this stream (it may have been re-created since).
+                    w.DeleteName(meta.Name);
+                    w.PutMeta(meta);
+                },
+            });
+        }
+        else
+        {
+            commit = RemoveLocked(stream);
+        }
+        _ = commit.ContinueWith(t => LogBackgroundFailure(_logger, t.Exception!, "expiring " + stream.Name), CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+    }
+
+    /// <summary>Removes a stream for good, cascading to sources that were only kept for it.</summary>
+    private Task RemoveLocked(DiskStream stream)
+    {
+        var removed = new List<DiskStream>();
+        var current = stream;
+        while (current is not null)
+        {
+            _streams.TryRemove(new KeyValuePair<string, DiskStream>(current.Name, current));
+            current.Removed = true;
+            removed.Add(current);
+            WakeAll(current);
+            var source = current.Source;
+            if (source is null || --source.RefCount > 0 || !(source.SoftDeleted || source.Removed))
+            {
+                break;
+            }
+            current = source;
+        }
+        return _committer.Enqueue(new CommitWork
+        {
+            SyncDirectory = false,
+            Apply = w =>
+            {
+                foreach (var gone in removed)
+                {
+                    if (!gone.Meta.Detached && !_streams.ContainsKey(gone.Name))
+                    {
+                        w.DeleteName(gone.Name);
+                    }
+                    w.DeleteStream(gone.Id);
+                }
+            },
+            OnCommitted = () =>
+            {
+                foreach (var gone in removed)
+                {
+                    DeleteFile(gone);
+                }
+            },
+        });
+    }
+
+    private static void WakeAll(DiskStream stream)
+    {
+        lock (stream.Gate)
+        {
+            stream.Signal.Publish();
+        }
+    }
+
+    private void Sweep()
+    {
+        if (Volatile.Read(ref _disposed) == 1)
+        {
+            return;
+        }
+        var now = _time.GetUtcNow();
+        foreach (var stream in _streams.Values)
+        {
+            if (stream.SoftDeleted || (stream.Meta.TtlSeconds is null && stream.Meta.ExpiresAt is null) || !IsExpired(stream, now))
+            {
+                continue;
+            }
+            _structure.Wait();
+            try
+            {
+                ExpireLocked(stream);
+            }
+            finally
+            {
+                _structure.Release();
+            }
+        }
+    }
+
+    /// <summary>Persists sliding-TTL refreshes made by reads, in one batch, off the read path.</summary>
+    private void PersistAccessTimes()
+    {
+        var updates = new List<(long Id, long Ticks, DiskStream Stream)>();
+        foreach (var stream in _streams.Values)
+        {
+            var ticks = Volatile.Read(ref stream.LastAccessTicks);
+            if (stream.Meta.TtlSeconds is not null && ticks != stream.PersistedAccessTicks && !stream.Removed)
+            {
+                updates.Add((stream.Id, ticks, stream));
+            }
+        }
+        if (updates.Count == 0)
+        {
+            return;
+        }
+        var commit = _committer.Enqueue(new CommitWork
+        {
+            Apply = w =>
+            {
+                foreach (var (id, ticks, stream) in updates)
+                {
+                    if (!stream.Removed)
+                    {
+                        w.PutAccess(id, ticks);
+                    }
+                }
+            },
+            OnCommitted = () =>
+            {
+                foreach (var (_, ticks, stream) in updates)
+                {
+                    stream.PersistedAccessTicks = ticks;
+                }
+            },
+        });
+        _ = commit.ContinueWith(t => LogBackgroundFailure(_logger, t.Exception!, "persisting access times"), CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+    }
+}

@@ -1,0 +1,366 @@
+using DurableStreams.Protocol;
+
+namespace DurableStreams.Storage.File;
+
+public sealed partial class FileStreamStore
+{
+    public async ValueTask<CreateStreamResult> CreateAsync(string name, CreateStreamRequest request, CancellationToken cancellationToken = default)
+    {
+        var now = _time.GetUtcNow();
+        DiskStream stream;
+        List<Frame> frames;
+        Task commit;
+        await _structure.WaitAsync(cancellationToken);
+        try
+        {
+            if (_streams.TryGetValue(name, out var existing))
+            {
+                if (existing.SoftDeleted)
+                {
+                    return new CreateStreamResult(CreateStatus.SoftDeleted);
+                }
+                if (IsExpired(existing, now))
+                {
+                    ExpireLocked(existing);
+                }
+                else
+                {
+                    bool closed;
+                    lock (existing.Gate)
+                    {
+                        closed = existing.Pending.Closed;
+                    }
+                    var matches = existing.Meta.Requested.IsMatchedBy(request, closed);
+                    return new CreateStreamResult(matches ? CreateStatus.AlreadyExists : CreateStatus.ConfigurationConflict, Snapshot(existing));
+                }
+            }
+
+            DiskStream? source = null;
+            var forkPosition = 0L;
+            StreamOffset anchor = default;
+            var contentType = request.ContentType ?? ContentTypes.Default;
+            var ttl = request.TtlSeconds;
+            var expiresAt = request.ExpiresAt;
+            if (request.Fork is { } fork)
+            {
+                if (!_streams.TryGetValue(fork.SourceName, out source))
+                {
+                    return new CreateStreamResult(CreateStatus.SourceNotFound);
+                }
+                if (!source.SoftDeleted && IsExpired(source, now))
+                {
+                    ExpireLocked(source);
+                    return new CreateStreamResult(CreateStatus.SourceNotFound);
+                }
+                if (source.SoftDeleted)
+                {
+                    return new CreateStreamResult(CreateStatus.SourceSoftDeleted);
+                }
+                if (request.ContentType is not null && !ContentTypes.Matches(request.ContentType, source.Meta.ContentType))
+                {
+                    return new CreateStreamResult(CreateStatus.SourceContentTypeMismatch);
+                }
+                contentType = source.Meta.ContentType;
+                if (source.LastCommit is { IsCompleted: false } pending)
+                {
+                    // Fork at a committed position: let in-flight appends on the source land first.
+                    await pending.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                }
+                var status = ResolveForkPosition(source, fork, out anchor, out forkPosition);
+                if (status != CreateStatus.Created)
+                {
+                    return new CreateStreamResult(status);
+                }
+                if (ttl is null && expiresAt is null)
+                {
+                    ttl = source.Meta.TtlSeconds;
+                    expiresAt = source.Meta.ExpiresAt;
+                }
+            }
+
+            List<ReadOnlyMemory<byte>> messages = [];
+            if (!request.Body.IsEmpty)
+            {
+                if (ContentTypes.IsJson(contentType))
+                {
+                    var error = JsonFraming.TrySplit(request.Body, _options.MaxJsonDepth, out messages);
+                    if (error != JsonFramingError.None)
+                    {
+                        return new CreateStreamResult(error == JsonFramingError.TooDeep ? CreateStatus.JsonTooDeep : CreateStatus.InvalidJson);
+                    }
+                }
+                else
+                {
+                    messages.Add(request.Body);
+                }
+            }
+
+            var id = _nextId++;
+            var meta = new StreamMeta(
+                id, name, contentType, ttl, expiresAt, now,
+                new StreamConfiguration(contentType, request.TtlSeconds, request.ExpiresAt, request.Fork?.SourceName, request.Fork is null ? null : anchor, request.Fork?.SubOffset ?? 0),
+                source?.Id, forkPosition, SoftDeleted: false, Detached: false);
+            var state = new StreamState
+            {
+                ContentType = contentType,
+                TtlSeconds = ttl,
+                ExpiresAt = expiresAt,
+                CreatedAt = now,
+                Requested = meta.Requested,
+                Tail = forkPosition,
+                Closed = request.Closed,
+            };
+            stream = new DiskStream(meta, state, source, DataPath(id))
+            {
+                LastAccessTicks = now.UtcTicks,
+                PersistedAccessTicks = now.UtcTicks,
+                Frames = [],
+            };
+            lock (stream.Gate)
+            {
+                var handle = HandleOf(stream);
+                try
+                {
+                    frames = WriteFrames(stream, handle, messages, forkPosition);
+                }
+                catch (IOException ex)
+                {
+                    handle.Dispose();
+                    stream.Handle = null;
+                    System.IO.File.Delete(stream.FilePath);
+                    return new CreateStreamResult(NativeIo.IsDiskFull(ex) ? CreateStatus.InsufficientStorage : CreateStatus.StorageFailure);
+                }
+                state.Tail = frames.Count == 0 ? forkPosition : frames[^1].End;
+                stream.Pending = state.Clone();
+            }
+            var encodedState = Records.EncodeState(state);
+            var work = new CommitWork
+            {
+                SyncDirectory = true,
+                Apply = w =>
+                {
+                    w.PutName(name, id);
+                    w.PutMeta(meta);
+                    w.PutState(id, encodedState);
+                    foreach (var frame in frames)
+                    {
+                        w.PutFrame(id, frame);
+                    }
+                },
+                OnCommitted = () =>
+                {
+                    lock (stream.Gate)
+                    {
+                        stream.Frames!.AddRange(frames);
+                    }
+                },
+            };
+            work.SyncStreams.Add(stream);
+            if (source is not null)
+            {
+                source.RefCount++;
+            }
+            _streams[name] = stream;
+            commit = _committer.Enqueue(work);
+            stream.LastCommit = commit;
+            try
+            {
+                await commit;
+            }
+            catch (Exception ex)
+            {
+                _streams.TryRemove(new KeyValuePair<string, DiskStream>(name, stream));
+                if (source is not null)
+                {
+                    source.RefCount--;
+                }
+                DeleteFile(stream);
+                return new CreateStreamResult(NativeIo.IsDiskFull(ex) ? CreateStatus.InsufficientStorage : CreateStatus.StorageFailure);
+            }
+        }
+        finally
+        {
+            _structure.Release();
+        }
+        return new CreateStreamResult(CreateStatus.Created, Snapshot(stream));
+    }
+
+    public async ValueTask<AppendResult> AppendAsync(string name, AppendRequest request, CancellationToken cancellationToken = default)
+    {
+        var (stream, status) = Find(name, touch: true);
+        if (stream is null)
+        {
+            return new AppendResult(status == ReadStatus.Gone ? AppendStatus.Gone : AppendStatus.NotFound);
+        }
+        while (true)
+        {
+            Task? waitFor = null;
+            Task commit;
+            AppendResult result;
+            lock (stream.Gate)
+            {
+                if (stream.Removed || stream.SoftDeleted)
+                {
+                    return new AppendResult(stream.SoftDeleted ? AppendStatus.Gone : AppendStatus.NotFound);
+                }
+                if (stream.Corrupt)
+                {
+                    return new AppendResult(AppendStatus.StorageFailure);
+                }
+                var decision = AppendRules.Evaluate(stream.Pending, request, _options.MaxJsonDepth);
+                if (!decision.ShouldCommit)
+                {
+                    if (stream.LastCommit.IsCompleted)
+                    {
+                        return decision.Result;
+                    }
+                    // The rejection (or duplicate) rests on writes not yet durable: answer only once they are.
+                    waitFor = stream.LastCommit;
+                    result = default;
+                    commit = Task.CompletedTask;
+                }
+                else
+                {
+                    var handle = HandleOf(stream);
+                    var start = stream.Pending.Tail;
+                    List<Frame> frames;
+                    try
+                    {
+                        frames = WriteFrames(stream, handle, decision.Messages, start);
+                    }
+                    catch (IOException ex)
+                    {
+                        // Leave no partial record behind; the stream stays as it was.
+                        TryTruncate(handle, start - stream.BasePosition);
+                        return new AppendResult(NativeIo.IsDiskFull(ex) ? AppendStatus.InsufficientStorage : AppendStatus.StorageFailure);
+                    }
+                    var written = frames.Count == 0 ? 0 : frames[^1].End - start;
+                    result = AppendRules.Apply(stream.Pending, request, written, _time.GetUtcNow());
+                    var snapshot = stream.Pending.Clone();
+                    var encoded = Records.EncodeState(snapshot);
+                    var generation = stream.Generation;
+                    var id = stream.Id;
+                    var work = new CommitWork
+                    {
+                        IsValid = () =>
+                        {
+                            lock (stream.Gate)
+                            {
+                                return stream.Generation == generation && !stream.Removed;
+                            }
+                        },
+                        Apply = w =>
+                        {
+                            w.PutState(id, encoded);
+                            foreach (var frame in frames)
+                            {
+                                w.PutFrame(id, frame);
+                            }
+                        },
+                        OnCommitted = () => Publish(stream, snapshot, frames),
+                        OnFailed = _ => Rollback(stream, generation),
+                    };
+                    if (frames.Count > 0)
+                    {
+                        work.SyncStreams.Add(stream);
+                    }
+                    commit = _committer.Enqueue(work);
+                    stream.LastCommit = commit;
+                }
+            }
+            if (waitFor is not null)
+            {
+                await waitFor.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                continue;
+            }
+            try
+            {
+                await commit;
+                return result;
+            }
+            catch (Exception ex)
+            {
+                return new AppendResult(NativeIo.IsDiskFull(ex) ? AppendStatus.InsufficientStorage : AppendStatus.StorageFailure);
+            }
+        }
+    }
+
+    /// <summary>Writes messages as CRC frames at <paramref name="start"/>; returns the frames (not yet durable).</summary>
+    private static List<Frame> WriteFrames(DiskStream stream, Microsoft.Win32.SafeHandles.SafeFileHandle handle, List<ReadOnlyMemory<byte>> messages, long start)
+    {
+        var frames = new List<Frame>();
+        var position = start;
+        var buffers = new List<ReadOnlyMemory<byte>>(messages.Count);
+        for (var m = 0; m < messages.Count; m++)
+        {
+            var message = messages[m];
+            var remaining = message;
+            do
+            {
+                var take = Math.Min(MaxFrameBytes, remaining.Length);
+                var piece = remaining[..take];
+                remaining = remaining[take..];
+                // JSON messages each end at a boundary; other types only at the end of the append.
+                var boundary = remaining.IsEmpty && (stream.IsJson || m == messages.Count - 1);
+                frames.Add(new Frame(position, take, Crc32C.Compute(piece.Span), boundary));
+                position += take;
+            }
+            while (!remaining.IsEmpty);
+            buffers.Add(message);
+        }
+        if (buffers.Count > 0)
+        {
+            RandomAccess.Write(handle, buffers, start - stream.BasePosition);
+        }
+        return frames;
+    }
+
+    private static void TryTruncate(Microsoft.Win32.SafeHandles.SafeFileHandle handle, long length)
+    {
+        try
+        {
+            RandomAccess.SetLength(handle, length);
+        }
+        catch (IOException)
+        {
+            // The bytes past the pending tail are never referenced; recovery cuts them if this fails too.
+        }
+    }
+
+    private static void Publish(DiskStream stream, StreamState snapshot, List<Frame> frames)
+    {
+        lock (stream.Gate)
+        {
+            stream.Committed = snapshot;
+            if (stream.Frames is { } loaded)
+            {
+                // Frames loaded from LMDB after this commit already include these.
+                foreach (var frame in frames)
+                {
+                    if (loaded.Count == 0 || frame.Start >= loaded[^1].End)
+                    {
+                        loaded.Add(frame);
+                    }
+                }
+            }
+            stream.Signal.Publish();
+        }
+    }
+
+    private static void Rollback(DiskStream stream, int generation)
+    {
+        lock (stream.Gate)
+        {
+            if (stream.Generation != generation)
+            {
+                return;
+            }
+            stream.Generation++;
+            stream.Pending = stream.Committed.Clone();
+            if (stream.Handle is { IsClosed: false } handle)
+            {
+                TryTruncate(handle, stream.Committed.Tail - stream.BasePosition);
+            }
+        }
+    }
+}

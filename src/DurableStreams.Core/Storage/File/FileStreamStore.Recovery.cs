@@ -1,0 +1,189 @@
+using Microsoft.Win32.SafeHandles;
+
+namespace DurableStreams.Storage.File;
+
+public sealed partial class FileStreamStore
+{
+    /// <summary>
+    /// Rebuilds the in-memory view from LMDB and cuts every data file back to its committed length. Cost is one stat
+    /// (and at most one truncate + sync) per stream: proportional to the uncommitted tail, not to the data size.
+    /// </summary>
+    private void Recover()
+    {
+        var loaded = _metadata.LoadAll();
+        var byId = new Dictionary<long, DiskStream>();
+        var leftovers = new List<DiskStream>();
+        foreach (var record in loaded)
+        {
+            var meta = record.Meta;
+            _nextId = Math.Max(_nextId, meta.Id + 1);
+            var state = new StreamState
+            {
+                ContentType = meta.ContentType,
+                TtlSeconds = meta.TtlSeconds,
+                ExpiresAt = meta.ExpiresAt,
+                CreatedAt = meta.CreatedAt,
+                Requested = meta.Requested,
+                Tail = meta.BasePosition,
+            };
+            if (record.State is { } encoded)
+            {
+                Records.DecodeStateInto(encoded, state);
+            }
+            DiskStream? source = null;
+            if (meta.SourceId is { } sourceId && !byId.TryGetValue(sourceId, out source))
+            {
+                throw new InvalidDataException($"Stream '{meta.Name}' forks from stream {sourceId}, which is missing from the metadata.");
+            }
+            var stream = new DiskStream(meta, state, source, DataPath(meta.Id));
+            var access = record.LastAccessTicks ?? meta.CreatedAt.UtcTicks;
+            stream.LastAccessTicks = access;
+            stream.PersistedAccessTicks = access;
+            stream.Removed = meta.Detached;
+            if (source is not null)
+            {
+                source.RefCount++;
+            }
+            byId[meta.Id] = stream;
+            RecoverDataFile(stream);
+            if (!meta.Detached)
+            {
+                _streams[meta.Name] = stream;
+            }
+        }
+
+        // A soft-deleted or expired stream whose last fork went away just before a crash is garbage now.
+        foreach (var stream in byId.Values.OrderByDescending(s => s.Id))
+        {
+            if (stream.RefCount == 0 && (stream.SoftDeleted || stream.Removed))
+            {
+                leftovers.Add(stream);
+                if (stream.Source is { } source)
+                {
+                    source.RefCount--;
+                }
+            }
+        }
+        if (leftovers.Count > 0)
+        {
+            _metadata.Write(w =>
+            {
+                foreach (var stream in leftovers)
+                {
+                    w.DeleteName(stream.Name);
+                    w.DeleteStream(stream.Id);
+                }
+            });
+            foreach (var stream in leftovers)
+            {
+                if (_streams.TryGetValue(stream.Name, out var current) && current == stream)
+                {
+                    _streams.TryRemove(stream.Name, out _);
+                }
+                DeleteFile(stream);
+            }
+        }
+
+        // Data files without a committed stream were created by a PUT that never committed.
+        foreach (var file in Directory.EnumerateFiles(_streamsDirectory, "*.dat"))
+        {
+            var name = Path.GetFileNameWithoutExtension(file);
+            if (!long.TryParse(name, System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture, out var id) || !byId.ContainsKey(id) || leftovers.Any(s => s.Id == id))
+            {
+                System.IO.File.Delete(file);
+            }
+        }
+        NativeIo.SyncDirectory(_streamsDirectory);
+    }
+
+    private void RecoverDataFile(DiskStream stream)
+    {
+        var expected = stream.Committed.Tail - stream.BasePosition;
+        if (!System.IO.File.Exists(stream.FilePath))
+        {
+            if (expected == 0)
+            {
+                System.IO.File.WriteAllBytes(stream.FilePath, []);
+                return;
+            }
+            LogMissingData(_logger, stream.Name, 0, expected);
+            stream.Corrupt = true;
+            return;
+        }
+        using var handle = System.IO.File.OpenHandle(stream.FilePath, FileMode.Open, FileAccess.ReadWrite);
+        var length = RandomAccess.GetLength(handle);
+        if (length > expected)
+        {
+            // Bytes past the committed tail were never acknowledged: a torn, zeroed or garbage tail from a crash.
+            RandomAccess.SetLength(handle, expected);
+            NativeIo.SyncData(handle);
+            LogTruncated(_logger, stream.Name, length - expected);
+        }
+        else if (length < expected)
+        {
+            if (_options.Durability == DurabilityMode.Always)
+            {
+                LogMissingData(_logger, stream.Name, length, expected);
+                stream.Corrupt = true;
+                return;
+            }
+            RewindToFile(stream, length);
+        }
+    }
+
+    /// <summary>
+    /// Relaxed durability only: metadata reached the disk before the data did. Cut the stream back to the last whole
+    /// frame present in the file; what follows was acknowledged but not yet synced, which those modes allow to lose.
+    /// </summary>
+    private void RewindToFile(DiskStream stream, long fileLength)
+    {
+        var frames = _metadata.LoadFrames(stream.Id);
+        var keep = frames.Where(f => f.End - stream.BasePosition <= fileLength).ToList();
+        var newTail = keep.Count == 0 ? stream.BasePosition : keep[^1].End;
+        LogRelaxedLoss(_logger, stream.Name, stream.Committed.Tail - newTail, _options.Durability);
+        stream.Committed.Tail = newTail;
+        stream.Pending = stream.Committed.Clone();
+        var state = Records.EncodeState(stream.Committed);
+        _metadata.Write(w =>
+        {
+            w.DeleteStream(stream.Id);
+            w.PutMeta(stream.Meta);
+            w.PutState(stream.Id, state);
+            foreach (var frame in keep)
+            {
+                w.PutFrame(stream.Id, frame);
+            }
+        });
+        using var handle = System.IO.File.OpenHandle(stream.FilePath, FileMode.Open, FileAccess.ReadWrite);
+        RandomAccess.SetLength(handle, newTail - stream.BasePosition);
+        NativeIo.SyncData(handle);
+    }
+
+    private static SafeFileHandle HandleOf(DiskStream stream)
+    {
+        // Called under the stream's gate.
+        if (stream.Handle is { IsClosed: false } handle)
+        {
+            return handle;
+        }
+        stream.Handle = System.IO.File.OpenHandle(stream.FilePath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite);
+        return stream.Handle;
+    }
+
+    private void DeleteFile(DiskStream stream)
+    {
+        lock (stream.Gate)
+        {
+            stream.Handle?.Dispose();
+            stream.Handle = null;
+        }
+        try
+        {
+            System.IO.File.Delete(stream.FilePath);
+        }
+        catch (IOException ex)
+        {
+            LogBackgroundFailure(_logger, ex, "deleting " + stream.FilePath);
+        }
+    }
+}

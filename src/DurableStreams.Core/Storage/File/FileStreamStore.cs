@@ -1,0 +1,129 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using DurableStreams.Live;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace DurableStreams.Storage.File;
+
+/// <summary>
+/// The durable file store: per-stream data files of raw bytes plus an LMDB environment holding names, configuration,
+/// writer state (tail, closure, Stream-Seq, producers) and a CRC-32C frame index. An append writes its bytes, then the
+/// group committer makes them durable and commits the new tail, producer state and frames in one LMDB transaction,
+/// then the append is acknowledged and published. On open every data file is cut back to its committed tail, so a torn
+/// or garbage tail is never served and never swallows a later append. See docs/storage-format.md.
+/// </summary>
+public sealed partial class FileStreamStore : IStreamStore
+{
+    /// <summary>Largest frame; each frame has its own CRC, so a read verifies at most this much beyond what it returns.</summary>
+    public const int MaxFrameBytes = 64 * 1024;
+
+    private readonly FileStreamStoreOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly string _streamsDirectory;
+    private readonly System.IO.FileStream _lock;
+    private readonly MetadataStore _metadata;
+    private readonly GroupCommitter _committer;
+    private readonly DeadlineScheduler _deadlines;
+    private readonly ConcurrentDictionary<string, DiskStream> _streams = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _structure = new(1, 1);
+    private readonly ITimer _sweeper;
+    private readonly ITimer _accessPersister;
+    private long _nextId;
+    private int _disposed;
+
+    private FileStreamStore(FileStreamStoreOptions options, ILogger logger, System.IO.FileStream lockFile, MetadataStore metadata)
+    {
+        _options = options;
+        _time = options.TimeProvider;
+        _logger = logger;
+        _lock = lockFile;
+        _metadata = metadata;
+        _streamsDirectory = Path.Combine(options.DataDirectory, "streams");
+        _deadlines = new DeadlineScheduler(_time);
+        _committer = new GroupCommitter(metadata, options.Durability, options.SyncInterval, _streamsDirectory, ex => LogCommitFailed(_logger, ex));
+        _sweeper = _time.CreateTimer(static s => ((FileStreamStore)s!).Sweep(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _accessPersister = _time.CreateTimer(static s => ((FileStreamStore)s!).PersistAccessTimes(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>The data directory.</summary>
+    public string DataDirectory => _options.DataDirectory;
+
+    /// <summary>Number of group-commit batches so far.</summary>
+    public long CommitBatches => _committer.BatchCount;
+
+    /// <summary>Number of live (not soft-deleted) streams.</summary>
+    public int Count => _streams.Values.Count(s => !s.SoftDeleted);
+
+    /// <summary>
+    /// Opens (or creates) the store in <see cref="FileStreamStoreOptions.DataDirectory"/>: takes the directory lock, opens
+    /// LMDB, and recovers every stream by cutting its data file back to the committed tail.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Another process already uses the directory.</exception>
+    public static FileStreamStore Open(FileStreamStoreOptions options, ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<FileStreamStore>();
+        var directory = Path.GetFullPath(options.DataDirectory);
+        Directory.CreateDirectory(directory);
+        Directory.CreateDirectory(Path.Combine(directory, "streams"));
+        System.IO.FileStream lockFile;
+        try
+        {
+            // FileShare.None takes an exclusive advisory lock (flock) on Unix: a second server fails here, at once.
+            lockFile = new System.IO.FileStream(Path.Combine(directory, "LOCK"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException ex)
+        {
+            throw new InvalidOperationException($"The data directory '{directory}' is in use by another process.", ex);
+        }
+        MetadataStore? metadata = null;
+        try
+        {
+            metadata = new MetadataStore(Path.Combine(directory, "meta"), options.MetadataMapSize, sync: options.Durability == DurabilityMode.Always);
+            var resolved = new FileStreamStoreOptions
+            {
+                DataDirectory = directory,
+                Durability = options.Durability,
+                SyncInterval = options.SyncInterval,
+                TimeProvider = options.TimeProvider,
+                SweepInterval = options.SweepInterval,
+                AccessPersistInterval = options.AccessPersistInterval,
+                MaxJsonDepth = options.MaxJsonDepth,
+                MetadataMapSize = options.MetadataMapSize,
+            };
+            var store = new FileStreamStore(resolved, logger, lockFile, metadata);
+            store.Recover();
+            store._sweeper.Change(options.SweepInterval, options.SweepInterval);
+            store._accessPersister.Change(options.AccessPersistInterval, options.AccessPersistInterval);
+            return store;
+        }
+        catch
+        {
+            metadata?.Dispose();
+            lockFile.Dispose();
+            throw;
+        }
+    }
+
+    private string DataPath(long id) => Path.Combine(_streamsDirectory, id.ToString("x16", CultureInfo.InvariantCulture) + ".dat");
+
+    [LoggerMessage(EventId = 2000, Level = LogLevel.Error, Message = "A group commit failed; the appends in it were rolled back")]
+    private static partial void LogCommitFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Error, Message = "Stream {Name} failed its checksum at position {Position}; it is unavailable until repaired")]
+    private static partial void LogCorrupt(ILogger logger, string name, long position);
+
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Warning, Message = "Recovered stream {Name}: cut {Bytes} unacknowledged bytes from its tail")]
+    private static partial void LogTruncated(ILogger logger, string name, long bytes);
+
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Error, Message = "Stream {Name} is shorter than its committed tail ({Length} of {Expected} bytes); it fails closed")]
+    private static partial void LogMissingData(ILogger logger, string name, long length, long expected);
+
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "Background work failed: {What}")]
+    private static partial void LogBackgroundFailure(ILogger logger, Exception exception, string what);
+
+    [LoggerMessage(EventId = 2005, Level = LogLevel.Warning, Message = "Stream {Name} lost {Bytes} bytes that were acknowledged but not yet synced (durability {Mode})")]
+    private static partial void LogRelaxedLoss(ILogger logger, string name, long bytes, DurabilityMode mode);
+}

@@ -1,0 +1,52 @@
+namespace DurableStreams.Storage.File;
+
+/// <summary>When an append is acknowledged relative to the disk.</summary>
+public enum DurabilityMode
+{
+    /// <summary>
+    /// Acknowledge after the data is on disk (fdatasync) and its metadata is committed. Loses nothing on a crash or
+    /// power cut. Concurrent appends share each sync (group commit). The default.
+    /// </summary>
+    Always,
+    /// <summary>
+    /// Acknowledge after the data is written to the OS; sync every <see cref="FileStreamStoreOptions.SyncInterval"/>.
+    /// A process crash loses nothing; a power cut or kernel crash can lose about one interval of acknowledged appends.
+    /// </summary>
+    Interval,
+    /// <summary>
+    /// Never sync; the OS writes back when it likes. A process crash loses nothing; a power cut or kernel crash can lose
+    /// anything not yet written back. For tests and scratch data.
+    /// </summary>
+    None,
+}
+
+/// <summary>Settings of the durable file store.</summary>
+public sealed class FileStreamStoreOptions
+{
+    /// <summary>The data directory (created if missing). One server process may use it at a time.</summary>
+    public required string DataDirectory { get; init; }
+
+    /// <summary>When appends are acknowledged; default <see cref="DurabilityMode.Always"/>.</summary>
+    public DurabilityMode Durability { get; init; } = DurabilityMode.Always;
+
+    /// <summary>Sync period for <see cref="DurabilityMode.Interval"/>; default 100 ms.</summary>
+    public TimeSpan SyncInterval { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Clock for TTL, expiry and live waits.</summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>How often expired streams nobody reads are reclaimed; default 1 s.</summary>
+    public TimeSpan SweepInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// How often read-only TTL refreshes are persisted. Reads never write metadata on their own path, so a restart can
+    /// forget at most this much sliding-TTL refresh. Default 10 s.
+    /// </summary>
+    public TimeSpan AccessPersistInterval { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Maximum JSON nesting depth accepted on append.</summary>
+    public int MaxJsonDepth { get; init; } = Protocol.JsonFraming.DefaultMaxDepth;
+
+    /// <summary>LMDB map size: the most metadata the environment can hold (virtual; disk grows with use). Default 64 GiB.</summary>
+    public long MetadataMapSize { get; init; } = 64L << 30;
+}

@@ -1,0 +1,145 @@
+using LightningDB;
+
+namespace DurableStreams.Storage.File;
+
+/// <summary>A stream as found in LMDB at start-up.</summary>
+internal sealed record LoadedStream(StreamMeta Meta, byte[]? State, long? LastAccessTicks);
+
+/// <summary>
+/// The LMDB environment of a data directory: stream names, structure, writer state, frame index and access times, each
+/// in its own database. Writes happen only on the group-commit thread (LMDB write transactions are thread-bound and
+/// single-writer); reads use short read-only transactions from any thread (NoThreadLocalStorage).
+/// </summary>
+internal sealed class MetadataStore : IDisposable
+{
+    private readonly LightningEnvironment _env;
+    private readonly LightningDatabase _names;
+    private readonly LightningDatabase _meta;
+    private readonly LightningDatabase _state;
+    private readonly LightningDatabase _frames;
+    private readonly LightningDatabase _access;
+
+    public MetadataStore(string path, long mapSize, bool sync)
+    {
+        NativeIo.RegisterLmdbResolver();
+        Directory.CreateDirectory(path);
+        _env = new LightningEnvironment(path, new EnvironmentConfiguration { MapSize = mapSize, MaxDatabases = 8, MaxReaders = 1024 });
+        var flags = EnvironmentOpenFlags.NoThreadLocalStorage | EnvironmentOpenFlags.NoReadAhead;
+        if (!sync)
+        {
+            flags |= EnvironmentOpenFlags.NoSync;
+        }
+        _env.Open(flags);
+        using var tx = _env.BeginTransaction();
+        var create = new DatabaseConfiguration { Flags = DatabaseOpenFlags.Create };
+        _names = tx.OpenDatabase("names", create);
+        _meta = tx.OpenDatabase("meta", create);
+        _state = tx.OpenDatabase("state", create);
+        _frames = tx.OpenDatabase("frames", create);
+        _access = tx.OpenDatabase("access", create);
+        tx.Commit().ThrowOnError();
+    }
+
+    public string Version => _env.Version?.ToString() ?? "unknown";
+
+    /// <summary>Every stream record, with its state and last persisted access time.</summary>
+    public List<LoadedStream> LoadAll()
+    {
+        var result = new List<LoadedStream>();
+        using var tx = _env.BeginTransaction(TransactionBeginFlags.ReadOnly);
+        using var cursor = tx.CreateCursor(_meta);
+        foreach (var (key, value) in cursor.AsEnumerable())
+        {
+            var meta = Records.DecodeMeta(value.AsSpan());
+            var idKey = key.CopyToNewArray();
+            var (stateCode, _, state) = tx.Get(_state, idKey);
+            var (accessCode, _, access) = tx.Get(_access, idKey);
+            result.Add(new LoadedStream(
+                meta,
+                stateCode == MDBResultCode.Success ? state.CopyToNewArray() : null,
+                accessCode == MDBResultCode.Success ? Records.DecodeTicks(access.AsSpan()) : null));
+        }
+        return result;
+    }
+
+    /// <summary>The committed frame index of one stream, in position order.</summary>
+    public List<Frame> LoadFrames(long id)
+    {
+        var frames = new List<Frame>();
+        var prefix = Records.IdKey(id);
+        using var tx = _env.BeginTransaction(TransactionBeginFlags.ReadOnly);
+        using var cursor = tx.CreateCursor(_frames);
+        var code = cursor.SetRange(Records.FrameKey(id, 0));
+        while (code == MDBResultCode.Success)
+        {
+            var (_, key, value) = cursor.GetCurrent();
+            var keySpan = key.AsSpan();
+            if (keySpan.Length != 16 || !keySpan[..8].SequenceEqual(prefix))
+            {
+                break;
+            }
+            frames.Add(Records.ReadFrame(keySpan, value.AsSpan()));
+            code = cursor.Next().resultCode;
+        }
+        return frames;
+    }
+
+    /// <summary>Runs <paramref name="apply"/> in one write transaction and commits it (durably unless opened with NoSync).</summary>
+    public void Write(Action<MetadataWriter> apply)
+    {
+        using var tx = _env.BeginTransaction();
+        apply(new MetadataWriter(this, tx));
+        tx.Commit().ThrowOnError();
+    }
+
+    /// <summary>Forces LMDB's pages to disk (for the relaxed durability modes).</summary>
+    public void Flush() => _env.Flush(force: true).ThrowOnError();
+
+    public void Dispose() => _env.Dispose();
+
+    /// <summary>The operations of one write transaction.</summary>
+    internal readonly struct MetadataWriter(MetadataStore store, LightningTransaction tx)
+    {
+        public void PutName(string name, long id) => tx.Put(store._names, Records.NameKey(name), Records.IdKey(id)).ThrowOnError();
+
+        public void DeleteName(string name) => Ignore(tx.Delete(store._names, Records.NameKey(name)));
+
+        public void PutMeta(StreamMeta meta) => tx.Put(store._meta, Records.IdKey(meta.Id), Records.EncodeMeta(meta)).ThrowOnError();
+
+        public void PutState(long id, byte[] state) => tx.Put(store._state, Records.IdKey(id), state).ThrowOnError();
+
+        public void PutFrame(long id, Frame frame) => tx.Put(store._frames, Records.FrameKey(id, frame.Start), Records.FrameValue(frame)).ThrowOnError();
+
+        public void PutAccess(long id, long ticks) => tx.Put(store._access, Records.IdKey(id), Records.EncodeTicks(ticks)).ThrowOnError();
+
+        /// <summary>Removes every record of a stream: meta, state, access time and all frames.</summary>
+        public void DeleteStream(long id)
+        {
+            var key = Records.IdKey(id);
+            Ignore(tx.Delete(store._meta, key));
+            Ignore(tx.Delete(store._state, key));
+            Ignore(tx.Delete(store._access, key));
+            using var cursor = tx.CreateCursor(store._frames);
+            var code = cursor.SetRange(Records.FrameKey(id, 0));
+            while (code == MDBResultCode.Success)
+            {
+                var (_, frameKey, _) = cursor.GetCurrent();
+                var span = frameKey.AsSpan();
+                if (span.Length != 16 || !span[..8].SequenceEqual(key))
+                {
+                    break;
+                }
+                cursor.Delete().ThrowOnError();
+                code = cursor.GetCurrent().resultCode;
+            }
+        }
+
+        private static void Ignore(MDBResultCode code)
+        {
+            if (code is not (MDBResultCode.Success or MDBResultCode.NotFound))
+            {
+                code.ThrowOnError();
+            }
+        }
+    }
+}

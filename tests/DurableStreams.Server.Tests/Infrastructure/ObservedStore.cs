@@ -1,0 +1,99 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using DurableStreams.Protocol;
+using DurableStreams.Storage;
+
+namespace DurableStreams.Server.Tests.Infrastructure;
+
+/// <summary>
+/// Wraps a store and reports each live wait the endpoints start, so a test knows a long-poll or SSE response is parked
+/// (its deadline already scheduled on the fake clock) before it appends, closes or advances time. No sleeps needed.
+/// </summary>
+public sealed class ObservedStore(IStreamStore inner) : IStreamStore
+{
+    private readonly ConcurrentDictionary<string, Channel<StreamOffset>> _waits = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, ConcurrentQueue<WaitOutcome>> _outcomes = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Channel<bool>> _cancellations = new(StringComparer.Ordinal);
+
+    public IStreamStore Inner => inner;
+
+    /// <summary>Completes when the endpoints have started the next not-yet-observed live wait on <paramref name="name"/>.</summary>
+    public async Task<StreamOffset> WaitStartedAsync(string name, CancellationToken cancellationToken) =>
+        await Waits(name).Reader.ReadAsync(cancellationToken);
+
+    /// <summary>Live waits started on <paramref name="name"/> and not yet observed.</summary>
+    public int UnobservedWaits(string name) => Waits(name).Reader.Count;
+
+    public async ValueTask<WaitOutcome> WaitAsync(string name, StreamOffset offset, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        // The inner store schedules its deadline synchronously, before its first await; report only after that, so
+        // advancing the fake clock once the report arrives always reaches the deadline.
+        var pending = inner.WaitAsync(name, offset, timeout, cancellationToken);
+        Waits(name).Writer.TryWrite(offset);
+        try
+        {
+            var outcome = await pending;
+            _outcomes.GetOrAdd(name, static _ => new()).Enqueue(outcome);
+            return outcome;
+        }
+        catch (OperationCanceledException)
+        {
+            Cancellations(name).Writer.TryWrite(true);
+            throw;
+        }
+    }
+
+    /// <summary>Completes when a live wait on <paramref name="name"/> has ended by cancellation (disconnect or stop).</summary>
+    public async Task WaitCancelledAsync(string name, CancellationToken cancellationToken) =>
+        await Cancellations(name).Reader.ReadAsync(cancellationToken);
+
+    /// <summary>When set, every store call on a stream it accepts throws, as a broken disk or database would.</summary>
+    public Func<string, bool>? FailOn { get; set; }
+
+    private void ThrowIfFailing(string name)
+    {
+        if (FailOn?.Invoke(name) == true)
+        {
+            throw new InvalidOperationException("Simulated failure: SECRET-DETAIL at /var/lib/streams/segment-0042");
+        }
+    }
+
+    /// <summary>How the finished live waits on <paramref name="name"/> ended, in order.</summary>
+    public WaitOutcome[] WaitOutcomes(string name) => _outcomes.TryGetValue(name, out var queue) ? [.. queue] : [];
+
+    public ValueTask<CreateStreamResult> CreateAsync(string name, CreateStreamRequest request, CancellationToken cancellationToken = default)
+    {
+        ThrowIfFailing(name);
+        return inner.CreateAsync(name, request, cancellationToken);
+    }
+
+    public ValueTask<AppendResult> AppendAsync(string name, AppendRequest request, CancellationToken cancellationToken = default)
+    {
+        ThrowIfFailing(name);
+        return inner.AppendAsync(name, request, cancellationToken);
+    }
+
+    public ValueTask<ReadResult> ReadAsync(string name, ReadRequest request, CancellationToken cancellationToken = default)
+    {
+        ThrowIfFailing(name);
+        return inner.ReadAsync(name, request, cancellationToken);
+    }
+
+    public ValueTask<MetadataResult> GetMetadataAsync(string name, CancellationToken cancellationToken = default)
+    {
+        ThrowIfFailing(name);
+        return inner.GetMetadataAsync(name, cancellationToken);
+    }
+
+    public ValueTask<DeleteResult> DeleteAsync(string name, CancellationToken cancellationToken = default)
+    {
+        ThrowIfFailing(name);
+        return inner.DeleteAsync(name, cancellationToken);
+    }
+
+    public ValueTask DisposeAsync() => inner.DisposeAsync();
+
+    private Channel<bool> Cancellations(string name) => _cancellations.GetOrAdd(name, static _ => Channel.CreateUnbounded<bool>());
+
+    private Channel<StreamOffset> Waits(string name) => _waits.GetOrAdd(name, static _ => Channel.CreateUnbounded<StreamOffset>());
+}
