@@ -121,7 +121,7 @@ public sealed partial class FileStreamStore
                 var handle = HandleOf(stream);
                 try
                 {
-                    frames = WriteFrames(stream, handle, messages, forkPosition);
+                    frames = WriteFrames(stream, handle, messages, forkPosition, Faults);
                 }
                 catch (IOException ex)
                 {
@@ -226,7 +226,7 @@ public sealed partial class FileStreamStore
                     List<Frame> frames;
                     try
                     {
-                        frames = WriteFrames(stream, handle, decision.Messages, start);
+                        frames = WriteFrames(stream, handle, decision.Messages, start, Faults);
                     }
                     catch (IOException ex)
                     {
@@ -286,7 +286,7 @@ public sealed partial class FileStreamStore
     }
 
     /// <summary>Writes messages as CRC frames at <paramref name="start"/>; returns the frames (not yet durable).</summary>
-    private static List<Frame> WriteFrames(DiskStream stream, Microsoft.Win32.SafeHandles.SafeFileHandle handle, List<ReadOnlyMemory<byte>> messages, long start)
+    private static List<Frame> WriteFrames(DiskStream stream, Microsoft.Win32.SafeHandles.SafeFileHandle handle, List<ReadOnlyMemory<byte>> messages, long start, FileStoreFaults faults)
     {
         var frames = new List<Frame>();
         var position = start;
@@ -310,6 +310,12 @@ public sealed partial class FileStreamStore
         }
         if (buffers.Count > 0)
         {
+            if (faults.BeforeWrite?.Invoke() is { } injected)
+            {
+                // Simulate a device that accepted part of the write before failing.
+                RandomAccess.Write(handle, buffers[0][..(buffers[0].Length / 2)].Span, start - stream.BasePosition);
+                throw injected;
+            }
             RandomAccess.Write(handle, buffers, start - stream.BasePosition);
         }
         return frames;

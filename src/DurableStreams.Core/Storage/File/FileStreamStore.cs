@@ -42,10 +42,13 @@ public sealed partial class FileStreamStore : IStreamStore
         _metadata = metadata;
         _streamsDirectory = Path.Combine(options.DataDirectory, "streams");
         _deadlines = new DeadlineScheduler(_time);
-        _committer = new GroupCommitter(metadata, options.Durability, options.SyncInterval, _streamsDirectory, ex => LogCommitFailed(_logger, ex));
+        _committer = new GroupCommitter(metadata, options.Durability, options.SyncInterval, _streamsDirectory, ex => LogCommitFailed(_logger, ex), Faults);
         _sweeper = _time.CreateTimer(static s => ((FileStreamStore)s!).Sweep(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _accessPersister = _time.CreateTimer(static s => ((FileStreamStore)s!).PersistAccessTimes(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
+
+    /// <summary>Injected I/O faults for tests.</summary>
+    internal FileStoreFaults Faults { get; } = new();
 
     /// <summary>The data directory.</summary>
     public string DataDirectory => _options.DataDirectory;

@@ -45,8 +45,11 @@ internal sealed class GroupCommitter : IDisposable
     private readonly Thread _thread;
     private long _lastIntervalSync;
 
-    public GroupCommitter(MetadataStore metadata, DurabilityMode mode, TimeSpan syncInterval, string streamsDirectory, Action<Exception> onBatchFailed)
+    private readonly FileStoreFaults _faults;
+
+    public GroupCommitter(MetadataStore metadata, DurabilityMode mode, TimeSpan syncInterval, string streamsDirectory, Action<Exception> onBatchFailed, FileStoreFaults faults)
     {
+        _faults = faults;
         _metadata = metadata;
         _mode = mode;
         _syncInterval = syncInterval;
@@ -129,6 +132,10 @@ internal sealed class GroupCommitter : IDisposable
         }
         try
         {
+            if (_faults.BeforeSync?.Invoke() is { } injected)
+            {
+                throw injected;
+            }
             if (_mode == DurabilityMode.Always)
             {
                 SyncFiles(valid.SelectMany(w => w.SyncStreams).Distinct());

@@ -92,7 +92,7 @@ internal static partial class NativeIo
 
     /// <summary>True when the exception means the disk is full (ENOSPC or EDQUOT).</summary>
     public static bool IsDiskFull(Exception exception) =>
-        exception is IOException io && ((io.HResult & 0xFFFF) is 28 or 122 || io.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase) || io.Message.Contains("Disk quota", StringComparison.OrdinalIgnoreCase));
+        exception is IOException io && (io.HResult is 28 or 122 || (io.HResult & 0xFFFF) is 28 or 122 || io.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase) || io.Message.Contains("Disk quota", StringComparison.OrdinalIgnoreCase));
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int fdatasync(int fd);

@@ -1,0 +1,17 @@
+namespace DurableStreams.Storage.File;
+
+/// <summary>
+/// Test hooks that make the store's own I/O fail the way a full disk or a broken device does, so fault handling is
+/// tested deterministically on any machine. Null (the default) means no injected faults.
+/// </summary>
+internal sealed class FileStoreFaults
+{
+    /// <summary>Called before each data write; a returned exception is thrown as if the write failed.</summary>
+    public Func<Exception?>? BeforeWrite { get; set; }
+
+    /// <summary>Called before each batch's syncs; a returned exception is thrown as if fdatasync failed.</summary>
+    public Func<Exception?>? BeforeSync { get; set; }
+
+    /// <summary>The ENOSPC error a full disk gives.</summary>
+    public static IOException DiskFull() => new("No space left on device", 28);
+}
