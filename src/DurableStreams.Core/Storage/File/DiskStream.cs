@@ -48,6 +48,9 @@ internal sealed class DiskStream
     /// <summary>Bumped when a failed commit resets <see cref="Pending"/>; tickets from an older generation fail.</summary>
     public int Generation { get; set; }
 
+    /// <summary>Completes when the PUT that created the stream is durable (faults if it failed).</summary>
+    public Task Created { get; set; } = Task.CompletedTask;
+
     /// <summary>The last commit ticket queued for this stream; rejections wait for it before answering.</summary>
     public Task LastCommit { get; set; } = Task.CompletedTask;
 

@@ -11,9 +11,18 @@ public sealed partial class FileStreamStore
         List<Frame> frames;
         Task commit;
         await _structure.WaitAsync(cancellationToken);
+        var release = true;
         try
         {
-            if (_streams.TryGetValue(name, out var existing))
+            if (_streams.TryGetValue(name, out var existing) && !existing.Created.IsCompleted)
+            {
+                // A concurrent PUT of the same name is still being made durable: answer against its outcome.
+                _structure.Release();
+                release = false;
+                await existing.Created.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                return await CreateAsync(name, request, cancellationToken);
+            }
+            if (existing is not null)
             {
                 if (existing.SoftDeleted)
                 {
@@ -132,6 +141,10 @@ public sealed partial class FileStreamStore
                 }
                 state.Tail = frames.Count == 0 ? forkPosition : frames[^1].End;
                 stream.Pending = state.Clone();
+                // Readers see the initial body only once it is durable.
+                var empty = state.Clone();
+                empty.Tail = forkPosition;
+                stream.Committed = empty;
             }
             var encodedState = Records.EncodeState(state);
             var work = new CommitWork
@@ -147,13 +160,7 @@ public sealed partial class FileStreamStore
                         w.PutFrame(id, frame);
                     }
                 },
-                OnCommitted = () =>
-                {
-                    lock (stream.Gate)
-                    {
-                        stream.Frames!.AddRange(frames);
-                    }
-                },
+                OnCommitted = () => Publish(stream, state.Clone(), frames),
             };
             work.SyncStreams.Add(stream);
             if (source is not null)
@@ -163,24 +170,39 @@ public sealed partial class FileStreamStore
             _streams[name] = stream;
             commit = _committer.Enqueue(work);
             stream.LastCommit = commit;
-            try
-            {
-                await commit;
-            }
-            catch (Exception ex)
-            {
-                _streams.TryRemove(new KeyValuePair<string, DiskStream>(name, stream));
-                if (source is not null)
-                {
-                    source.RefCount--;
-                }
-                DeleteFile(stream);
-                return new CreateStreamResult(NativeIo.IsDiskFull(ex) ? CreateStatus.InsufficientStorage : CreateStatus.StorageFailure);
-            }
+            stream.Created = commit;
         }
         finally
         {
-            _structure.Release();
+            if (release)
+            {
+                _structure.Release();
+            }
+        }
+        // Wait for durability outside the structure lock so creates of different streams share group commits.
+        try
+        {
+            await commit;
+        }
+        catch (Exception ex)
+        {
+            await _structure.WaitAsync(CancellationToken.None);
+            try
+            {
+                _streams.TryRemove(new KeyValuePair<string, DiskStream>(name, stream));
+                stream.Removed = true;
+                if (stream.Source is { } source)
+                {
+                    source.RefCount--;
+                }
+            }
+            finally
+            {
+                _structure.Release();
+            }
+            WakeAll(stream);
+            DeleteFile(stream);
+            return new CreateStreamResult(NativeIo.IsDiskFull(ex) ? CreateStatus.InsufficientStorage : CreateStatus.StorageFailure);
         }
         return new CreateStreamResult(CreateStatus.Created, Snapshot(stream));
     }
