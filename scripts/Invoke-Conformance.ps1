@@ -4,7 +4,8 @@
 
 .DESCRIPTION
     Installs the pinned suite (scripts/conformance, `npm ci`) when node_modules is missing or package-lock.json
-    changed, starts the built CLI on a free loopback port, waits for its "listening on" line, runs the suite with
+    changed, starts the built CLI on a free loopback port with the chosen store (the file store in a fresh temp
+    data directory, deleted afterwards), waits for its "listening on" line, runs the suite with
     vitest, stops the server with SIGTERM (Stop-Process on Windows) and returns the counts as an object with
     Passed, Failed, Skipped, Total, Store, BaseUrl, ServerExitCode, ServerStoppedCleanly, Duration and ResultsFile.
 
@@ -17,7 +18,8 @@
     The CLI must already be built; build.ps1 does that first.
 
 .PARAMETER Store
-    The store the server uses. Only 'memory' exists so far.
+    The store the server uses: 'memory' (`serve --memory`) or 'file' (`serve --data-dir <fresh temp directory>`,
+    durability always; the directory is deleted after the run).
 
 .PARAMETER LongPollTimeoutMs
     Long-poll timeout given to both the server and the suite, in milliseconds.
@@ -29,6 +31,9 @@
     ./scripts/Invoke-Conformance.ps1 -Configuration Debug
 
 .EXAMPLE
+    ./scripts/Invoke-Conformance.ps1 -Store file
+
+.EXAMPLE
     ./scripts/Invoke-Conformance.ps1 -BaseUrl http://127.0.0.1:4437
 #>
 [CmdletBinding()]
@@ -36,7 +41,7 @@ param(
     [ValidateSet('Debug', 'Release')]
     [string]$Configuration = 'Release',
 
-    [ValidateSet('memory')]
+    [ValidateSet('memory', 'file')]
     [string]$Store = 'memory',
 
     [ValidateRange(1, 600000)]
@@ -95,10 +100,14 @@ function Get-FreeTcpPort {
 
 function Get-StoreArgument {
     param([string]$StoreName)
-    # Returns the serve arguments for a store, plus a directory to delete afterwards (a later `file` store
-    # will create a temp dir here and pass `--data-dir <dir>`).
+    # Returns the serve arguments for a store, plus a directory to delete afterwards.
     switch ($StoreName) {
         'memory' { return [pscustomobject]@{ Arguments = @('--memory'); CleanupDirectory = $null } }
+        'file' {
+            # A fresh directory per run: no streams left over from an earlier run, and no clash with a running server.
+            $directory = [System.IO.Directory]::CreateTempSubdirectory('durable-streams-conformance-').FullName
+            return [pscustomobject]@{ Arguments = @('--data-dir', $directory); CleanupDirectory = $directory }
+        }
         default { throw "Unknown store '$StoreName'." }
     }
 }
@@ -281,7 +290,13 @@ finally {
         Write-Host "Server stopped with exit code $serverExitCode (logs: $($server.LogFiles))"
     }
     if ($storeSetup -and $storeSetup.CleanupDirectory) {
-        Remove-Item -LiteralPath $storeSetup.CleanupDirectory -Recurse -Force -ErrorAction SilentlyContinue
+        # After the server has stopped and released the directory.
+        try {
+            Remove-Item -LiteralPath $storeSetup.CleanupDirectory -Recurse -Force
+        }
+        catch {
+            Write-Warning "Could not delete the data directory $($storeSetup.CleanupDirectory): $($_.Exception.Message)"
+        }
     }
 }
 

@@ -4,8 +4,10 @@ using System.Globalization;
 using System.Net;
 using System.Numerics;
 using DurableStreams.Server;
-using Microsoft.Extensions.Logging;
+using DurableStreams.Storage;
+using DurableStreams.Storage.File;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace DurableStreams.Cli;
 
@@ -17,6 +19,14 @@ internal sealed class ServeCommand
 
     // The engine's defaults are the single source of truth for the defaults shown in help.
     private static readonly DurableStreamServerOptions s_defaults = new();
+    private static readonly FileStreamStoreOptions s_fileDefaults = new() { DataDirectory = "." };
+
+    private static readonly (string Name, DurabilityMode Mode)[] s_durabilityNames =
+    [
+        ("always", DurabilityMode.Always),
+        ("interval", DurabilityMode.Interval),
+        ("none", DurabilityMode.None),
+    ];
 
     private readonly Option<string> _host = new("--host")
     {
@@ -35,8 +45,43 @@ internal sealed class ServeCommand
 
     private readonly Option<bool> _memory = new("--memory")
     {
-        Description = "Keep streams in memory; they are lost when the server stops. This is the default store.",
+        Description = "Keep streams in memory instead of the file store; they are lost when the server stops.",
     };
+
+    private readonly Option<string> _dataDirectory = new("--data-dir", "-d")
+    {
+        Description = "Directory of the durable file store, created if missing; one server at a time may use it "
+            + $"(default: {ServeOptions.DefaultDataDirectory ?? "none on this system; pass --data-dir or --memory"}).",
+        HelpName = "path",
+    };
+
+    private readonly Option<DurabilityMode?> _durability = new("--durability")
+    {
+        Description = "When the file store acknowledges an append: always = once it is synced to disk (nothing acknowledged is "
+            + "lost, even on power failure); interval = once the OS has it, syncing every --sync-interval (a power cut can lose "
+            + "about one interval); none = once the OS has it, never syncing (a power cut can lose anything not yet written "
+            + "back). A process crash loses nothing in any mode (default: always).",
+        HelpName = string.Join('|', s_durabilityNames.Select(n => n.Name)),
+        CustomParser = result =>
+        {
+            var text = SingleToken(result);
+            foreach (var (name, mode) in s_durabilityNames)
+            {
+                if (string.Equals(text, name, StringComparison.OrdinalIgnoreCase))
+                {
+                    return mode;
+                }
+            }
+
+            result.AddError($"Invalid value '{text}' for --durability: expected always, interval or none.");
+            return null;
+        },
+    };
+
+    private readonly Option<TimeSpan?> _syncInterval = CreateDurationOption(
+        "--sync-interval",
+        "How often the file store syncs to disk with --durability interval",
+        s_fileDefaults.SyncInterval);
 
     private readonly Option<TimeSpan?> _longPollTimeout = CreateDurationOption(
         "--long-poll-timeout",
@@ -75,6 +120,15 @@ internal sealed class ServeCommand
     public ServeCommand()
     {
         _port.Aliases.Add("-p");
+        _durability.CompletionSources.Add(s_durabilityNames.Select(n => n.Name).ToArray());
+        _dataDirectory.Validators.Add(result =>
+        {
+            var path = result.GetValueOrDefault<string>();
+            if (!TryGetFullPath(path, out _))
+            {
+                result.AddError($"Invalid value '{path}' for --data-dir: expected a directory path.");
+            }
+        });
         _host.Validators.Add(result =>
         {
             var host = result.GetValueOrDefault<string>();
@@ -95,6 +149,9 @@ internal sealed class ServeCommand
         {
             _host,
             _port,
+            _dataDirectory,
+            _durability,
+            _syncInterval,
             _memory,
             _longPollTimeout,
             _sseReconnectInterval,
@@ -102,6 +159,7 @@ internal sealed class ServeCommand
             _maxAppendBytes,
             _maxReadChunkBytes,
         };
+        Command.Validators.Add(ValidateStoreOptions);
         Command.SetAction(RunAsync);
     }
 
@@ -112,7 +170,12 @@ internal sealed class ServeCommand
     {
         Host = parseResult.GetRequiredValue(_host),
         Port = parseResult.GetValue(_port),
-        Store = ServeStore.Memory, // --memory, and the default while it is the only store
+        Store = parseResult.GetValue(_memory) ? ServeStore.Memory : ServeStore.File,
+        DataDirectory = parseResult.GetValue(_memory)
+            ? null
+            : Path.GetFullPath(parseResult.GetValue(_dataDirectory) ?? ServeOptions.DefaultDataDirectory!),
+        Durability = parseResult.GetValue(_durability) ?? s_fileDefaults.Durability,
+        SyncInterval = parseResult.GetValue(_syncInterval) ?? s_fileDefaults.SyncInterval,
         LongPollTimeout = parseResult.GetValue(_longPollTimeout) ?? s_defaults.LongPollTimeout,
         SseReconnectInterval = parseResult.GetValue(_sseReconnectInterval) ?? s_defaults.SseReconnectInterval,
         CorsOrigins = parseResult.GetRequiredValue(_corsOrigins),
@@ -120,9 +183,58 @@ internal sealed class ServeCommand
         MaxReadChunkBytes = parseResult.GetValue(_maxReadChunkBytes),
     };
 
+    /// <summary>Formats a durability mode as it is written on the command line.</summary>
+    internal static string FormatDurability(DurabilityMode mode) => s_durabilityNames.First(n => n.Mode == mode).Name;
+
+    private void ValidateStoreOptions(CommandResult result)
+    {
+        if (result.GetValue(_memory))
+        {
+            // The memory store keeps nothing on disk, so file store settings next to --memory are a mistake, not a no-op.
+            foreach (var option in new Option[] { _dataDirectory, _durability, _syncInterval })
+            {
+                if (result.GetResult(option) is { Implicit: false })
+                {
+                    result.AddError($"{option.Name} cannot be used with --memory: the memory store keeps nothing on disk.");
+                }
+            }
+
+            return;
+        }
+
+        // An invalid --sync-interval or --durability has its own error already; do not add a second one about it.
+        if (result.GetResult(_syncInterval) is not null
+            && TryGetParsedValue(result, _syncInterval, out _)
+            && TryGetParsedValue(result, _durability, out var durability)
+            && (durability ?? s_fileDefaults.Durability) != DurabilityMode.Interval)
+        {
+            result.AddError("--sync-interval applies only with --durability interval.");
+        }
+
+        if (result.GetResult(_dataDirectory) is null && ServeOptions.DefaultDataDirectory is null)
+        {
+            result.AddError("This system reports no local application data folder for the default data directory; pass --data-dir <path> or --memory.");
+        }
+    }
+
+    /// <summary>Reads an option's value in a command validator; false when the value failed to parse (and has its own error).</summary>
+    private static bool TryGetParsedValue<T>(CommandResult result, Option<T> option, out T? value)
+    {
+        try
+        {
+            value = result.GetValue(option);
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            // System.CommandLine throws when a value with a parse error is read.
+            value = default;
+            return false;
+        }
+    }
+
     private async Task<int> RunAsync(ParseResult parseResult, CancellationToken cancellationToken)
     {
-        var output = parseResult.InvocationConfiguration.Output;
         var error = parseResult.InvocationConfiguration.Error;
         var options = GetOptions(parseResult);
 
@@ -135,18 +247,72 @@ internal sealed class ServeCommand
             ? null
             : new TerminationSignalHandler(stopping);
 
-        await error.WriteLineAsync("Store: memory (streams are lost when the server stops)");
-
-        // Warnings and errors (for example an unexpected failure behind a 500) go to stderr; stdout stays for the URL.
+        // Warnings and errors (for example an unexpected failure behind a 500, or a stream cut back during recovery) go
+        // to stderr; stdout stays for the URL.
         using var loggerFactory = LoggerFactory.Create(logging => logging
             .SetMinimumLevel(LogLevel.Warning)
             .AddSimpleConsole(console => console.SingleLine = true)
             .AddFilter("Microsoft.AspNetCore", LogLevel.Error)
             .Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(console => console.LogToStandardErrorThreshold = LogLevel.Trace));
-        await using var server = new DurableStreamServer(options.ToServerOptions(), loggerFactory);
+
+        FileStreamStore? store = null;
+        if (options.Store == ServeStore.File)
+        {
+            try
+            {
+                store = FileStreamStore.Open(options.ToFileStoreOptions(), loggerFactory);
+            }
+            catch (InvalidOperationException ex) when (ex.InnerException is IOException)
+            {
+                // The store's own message names the directory and says another process holds it.
+                await error.WriteLineAsync(ex.Message);
+                return 1;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException)
+            {
+                await error.WriteLineAsync($"Could not open the data directory '{options.DataDirectory}': {ex.Message}");
+                return 1;
+            }
+
+            var syncInterval = options.Durability == DurabilityMode.Interval
+                ? $", sync every {DurationParser.Format(options.SyncInterval)}"
+                : string.Empty;
+            await error.WriteLineAsync($"Store: file {options.DataDirectory} (durability {FormatDurability(options.Durability)}{syncInterval})");
+        }
+        else
+        {
+            await error.WriteLineAsync("Store: memory (streams are lost when the server stops)");
+        }
+
         try
         {
-            await server.StartAsync(stopping.Token);
+            return await HostAsync(parseResult.InvocationConfiguration, options, store, loggerFactory, stopping.Token);
+        }
+        finally
+        {
+            // Only after the server has stopped: the file store flushes what it holds and releases the directory.
+            if (store is not null)
+            {
+                await store.DisposeAsync();
+            }
+        }
+    }
+
+    private static async Task<int> HostAsync(
+        InvocationConfiguration configuration,
+        ServeOptions options,
+        IStreamStore? store,
+        ILoggerFactory loggerFactory,
+        CancellationToken stopping)
+    {
+        var output = configuration.Output;
+        var error = configuration.Error;
+
+        // A store passed in is not disposed by the server; RunAsync disposes it after this returns.
+        await using var server = new DurableStreamServer(options.ToServerOptions(store), loggerFactory);
+        try
+        {
+            await server.StartAsync(stopping);
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
@@ -164,7 +330,7 @@ internal sealed class ServeCommand
 
         try
         {
-            await Task.Delay(Timeout.InfiniteTimeSpan, stopping.Token);
+            await Task.Delay(Timeout.InfiniteTimeSpan, stopping);
         }
         catch (OperationCanceledException)
         {
@@ -183,6 +349,25 @@ internal sealed class ServeCommand
         }
 
         return 0;
+    }
+
+    private static bool TryGetFullPath(string? path, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out string? fullPath)
+    {
+        fullPath = null;
+        if (string.IsNullOrWhiteSpace(path))
+        {
+            return false;
+        }
+
+        try
+        {
+            fullPath = Path.GetFullPath(path);
+            return true;
+        }
+        catch (Exception ex) when (ex is ArgumentException or NotSupportedException or PathTooLongException)
+        {
+            return false;
+        }
     }
 
     private static Option<TimeSpan?> CreateDurationOption(string name, string description, TimeSpan defaultValue) => new(name)

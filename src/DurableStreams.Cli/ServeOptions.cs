@@ -1,25 +1,48 @@
 using DurableStreams.Server;
+using DurableStreams.Storage;
+using DurableStreams.Storage.File;
 
 namespace DurableStreams.Cli;
 
 /// <summary>The storage back end chosen on the <c>serve</c> command line.</summary>
 internal enum ServeStore
 {
-    /// <summary>In-memory store; everything is lost when the server stops.</summary>
+    /// <summary>The durable file store in <see cref="ServeOptions.DataDirectory"/>. The default.</summary>
+    File,
+
+    /// <summary>In-memory store (<c>--memory</c>); everything is lost when the server stops.</summary>
     Memory,
 }
 
 /// <summary>
 /// Settings read from the <c>serve</c> command line, kept apart from the engine's
-/// <see cref="DurableStreamServerOptions"/> so parsing can be tested without starting a server.
+/// <see cref="DurableStreamServerOptions"/> and <see cref="FileStreamStoreOptions"/> so parsing can be tested without
+/// starting a server.
 /// </summary>
 internal sealed record ServeOptions
 {
+    /// <summary>
+    /// The data directory used when <c>--data-dir</c> is not given: <c>durable-streams</c> under the user's local
+    /// application data folder (<c>~/.local/share</c> on Linux, <c>%LOCALAPPDATA%</c> on Windows,
+    /// <c>~/Library/Application Support</c> on macOS), so a plain <c>serve</c> keeps its streams across restarts
+    /// without writing into the current directory. Null when the platform reports no such folder.
+    /// </summary>
+    public static string? DefaultDataDirectory { get; } = GetDefaultDataDirectory();
+
     public required string Host { get; init; }
 
     public required int Port { get; init; }
 
     public required ServeStore Store { get; init; }
+
+    /// <summary>Full path of the file store's data directory; null for the memory store.</summary>
+    public string? DataDirectory { get; init; }
+
+    /// <summary>When the file store acknowledges appends relative to the disk.</summary>
+    public DurabilityMode Durability { get; init; } = DurabilityMode.Always;
+
+    /// <summary>Sync period of <see cref="DurabilityMode.Interval"/>.</summary>
+    public TimeSpan SyncInterval { get; init; } = new FileStreamStoreOptions { DataDirectory = "." }.SyncInterval;
 
     public required TimeSpan LongPollTimeout { get; init; }
 
@@ -31,14 +54,25 @@ internal sealed record ServeOptions
 
     public required int MaxReadChunkBytes { get; init; }
 
-    /// <summary>Creates the engine options. A null <see cref="DurableStreamServerOptions.Store"/> selects the in-memory store.</summary>
-    public DurableStreamServerOptions ToServerOptions()
+    /// <summary>Creates the file store settings; only for <see cref="ServeStore.File"/>.</summary>
+    public FileStreamStoreOptions ToFileStoreOptions() => new()
+    {
+        DataDirectory = DataDirectory ?? throw new InvalidOperationException("The memory store has no data directory."),
+        Durability = Durability,
+        SyncInterval = SyncInterval,
+    };
+
+    /// <summary>
+    /// Creates the engine options. A null <paramref name="store"/> selects the in-memory store, which the server then owns;
+    /// a store passed in stays the caller's to dispose.
+    /// </summary>
+    public DurableStreamServerOptions ToServerOptions(IStreamStore? store = null)
     {
         var options = new DurableStreamServerOptions
         {
             Host = Host,
             Port = Port,
-            Store = null,
+            Store = store,
             LongPollTimeout = LongPollTimeout,
             SseReconnectInterval = SseReconnectInterval,
             MaxAppendBytes = MaxAppendBytes,
@@ -51,5 +85,11 @@ internal sealed record ServeOptions
         }
 
         return options;
+    }
+
+    private static string? GetDefaultDataDirectory()
+    {
+        var root = Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData);
+        return string.IsNullOrEmpty(root) ? null : Path.Combine(root, "durable-streams");
     }
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using DurableStreams.Server;
+using DurableStreams.Storage.File;
 using Xunit;
 
 namespace DurableStreams.Cli.Tests;
@@ -14,7 +15,10 @@ public sealed class ServeCommandTests
 
         Assert.Equal(defaults.Host, options.Host);
         Assert.Equal(defaults.Port, options.Port);
-        Assert.Equal(ServeStore.Memory, options.Store);
+        Assert.Equal(ServeStore.File, options.Store);
+        Assert.Equal(ServeOptions.DefaultDataDirectory, options.DataDirectory);
+        Assert.Equal(DurabilityMode.Always, options.Durability);
+        Assert.Equal(TimeSpan.FromMilliseconds(100), options.SyncInterval);
         Assert.Equal(defaults.LongPollTimeout, options.LongPollTimeout);
         Assert.Equal(defaults.SseReconnectInterval, options.SseReconnectInterval);
         Assert.Equal(defaults.CorsOrigins, options.CorsOrigins);
@@ -41,6 +45,61 @@ public sealed class ServeCommandTests
         Assert.Equal(["https://a.example", "https://b.example"], server.CorsOrigins);
         Assert.Equal(1024, server.MaxAppendBytes);
         Assert.Equal(4096, server.MaxReadChunkBytes);
+    }
+
+    [Fact]
+    public void The_default_data_directory_is_durable_streams_under_local_application_data()
+    {
+        var localData = Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData);
+        Assert.SkipWhen(string.IsNullOrEmpty(localData), "This system reports no local application data folder.");
+
+        Assert.Equal(Path.Combine(localData, "durable-streams"), ServeOptions.DefaultDataDirectory);
+        if (OperatingSystem.IsLinux() && Environment.GetEnvironmentVariable("XDG_DATA_HOME") is null or "")
+        {
+            var home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+            Assert.Equal(Path.Combine(home, ".local", "share", "durable-streams"), ServeOptions.DefaultDataDirectory);
+        }
+    }
+
+    [Theory]
+    [InlineData("--data-dir")]
+    [InlineData("-d")]
+    public void Reads_the_file_store_options_into_the_store_options(string dataDirOption)
+    {
+        var options = Parse("serve", dataDirOption, "some/data", "--durability", "interval", "--sync-interval", "250ms");
+
+        var store = options.ToFileStoreOptions();
+
+        Assert.Equal(ServeStore.File, options.Store);
+        Assert.Equal(Path.GetFullPath("some/data"), options.DataDirectory);
+        Assert.True(Path.IsPathFullyQualified(store.DataDirectory));
+        Assert.Equal(options.DataDirectory, store.DataDirectory);
+        Assert.Equal(DurabilityMode.Interval, store.Durability);
+        Assert.Equal(TimeSpan.FromMilliseconds(250), store.SyncInterval);
+    }
+
+    [Theory]
+    [InlineData("always", DurabilityMode.Always)]
+    [InlineData("interval", DurabilityMode.Interval)]
+    [InlineData("none", DurabilityMode.None)]
+    [InlineData("None", DurabilityMode.None)]
+    public void Reads_each_durability_mode(string text, DurabilityMode expected)
+    {
+        var options = Parse("serve", "--durability", text);
+
+        Assert.Equal(expected, options.Durability);
+        Assert.Equal(expected, options.ToFileStoreOptions().Durability);
+        Assert.Equal(text.ToLowerInvariant(), ServeCommand.FormatDurability(expected));
+    }
+
+    [Fact]
+    public void Memory_selects_the_memory_store_and_no_data_directory()
+    {
+        var options = Parse("serve", "--memory");
+
+        Assert.Equal(ServeStore.Memory, options.Store);
+        Assert.Null(options.DataDirectory);
+        Assert.Null(options.ToServerOptions().Store);
     }
 
     [Fact]
@@ -73,6 +132,12 @@ public sealed class ServeCommandTests
     [InlineData("--host", "example.com", "Invalid value 'example.com' for --host: expected an IP address or 'localhost'.")]
     [InlineData("--host", " ", "Invalid value ' ' for --host: expected an IP address or 'localhost'.")]
     [InlineData("--cors-origin", "", "Invalid value '' for --cors-origin: an origin must not be empty.")]
+    [InlineData("--durability", "sometimes", "Invalid value 'sometimes' for --durability: expected always, interval or none.")]
+    [InlineData("--durability", "", "Invalid value '' for --durability: expected always, interval or none.")]
+    [InlineData("--sync-interval", "fast", "Invalid value 'fast' for --sync-interval: expected a whole number")]
+    [InlineData("--sync-interval", "0ms", "Invalid value '0ms' for --sync-interval: the duration must be greater than zero.")]
+    [InlineData("--data-dir", "", "Invalid value '' for --data-dir: expected a directory path.")]
+    [InlineData("-d", " ", "Invalid value ' ' for --data-dir: expected a directory path.")]
     public async Task An_invalid_value_exits_2_with_one_line_naming_the_option(string option, string value, string expectedStart)
     {
         var run = await RunAsync("serve", option, value);
@@ -81,7 +146,58 @@ public sealed class ServeCommandTests
         Assert.Equal("", run.Output);
         var line = Assert.Single(Lines(run.Error));
         Assert.StartsWith(expectedStart, line, StringComparison.Ordinal);
-        Assert.Contains(option, line, StringComparison.Ordinal);
+        Assert.Contains(option == "-d" ? "--data-dir" : option, line, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("--data-dir", "--data-dir", "x")]
+    [InlineData("--data-dir", "-d", "x")]
+    [InlineData("--durability", "--durability", "none")]
+    [InlineData("--sync-interval", "--sync-interval", "1s")]
+    public async Task Memory_with_a_file_store_option_exits_2_naming_both(string option, params string[] args)
+    {
+        var run = await RunAsync(["serve", "--memory", .. args]);
+
+        Assert.Equal(CommandLineRunner.UsageErrorExitCode, run.ExitCode);
+        Assert.Equal("", run.Output);
+        var line = Assert.Single(Lines(run.Error));
+        Assert.Equal($"{option} cannot be used with --memory: the memory store keeps nothing on disk.", line);
+    }
+
+    [Fact]
+    public async Task Memory_with_every_file_store_option_gets_one_line_per_option()
+    {
+        var run = await RunAsync("serve", "--data-dir", "x", "--memory", "--durability", "interval", "--sync-interval", "1s");
+
+        Assert.Equal(CommandLineRunner.UsageErrorExitCode, run.ExitCode);
+        Assert.Collection(
+            Lines(run.Error),
+            line => Assert.StartsWith("--data-dir cannot be used with --memory", line, StringComparison.Ordinal),
+            line => Assert.StartsWith("--durability cannot be used with --memory", line, StringComparison.Ordinal),
+            line => Assert.StartsWith("--sync-interval cannot be used with --memory", line, StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("--sync-interval", "1s")]
+    [InlineData("--durability", "always", "--sync-interval", "1s")]
+    [InlineData("--sync-interval", "1s", "--durability", "none")]
+    public async Task Sync_interval_without_interval_durability_exits_2(params string[] args)
+    {
+        var run = await RunAsync(["serve", .. args]);
+
+        Assert.Equal(CommandLineRunner.UsageErrorExitCode, run.ExitCode);
+        Assert.Equal("--sync-interval applies only with --durability interval.", Assert.Single(Lines(run.Error)));
+    }
+
+    [Theory]
+    [InlineData("--durability", "bogus", "--sync-interval", "1s")]
+    [InlineData("--durability", "none", "--sync-interval", "1x")]
+    public async Task An_invalid_store_option_does_not_also_report_a_sync_interval_mismatch(params string[] args)
+    {
+        var run = await RunAsync(["serve", .. args]);
+
+        Assert.Equal(CommandLineRunner.UsageErrorExitCode, run.ExitCode);
+        Assert.StartsWith("Invalid value", Assert.Single(Lines(run.Error)), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -114,13 +230,19 @@ public sealed class ServeCommandTests
         var run = await RunAsync("serve", "--help");
 
         Assert.Equal(0, run.ExitCode);
-        foreach (var option in new[] { "--host", "--port", "--memory", "--long-poll-timeout", "--sse-reconnect-interval", "--cors-origin", "--max-append-bytes", "--max-read-chunk-bytes" })
+        foreach (var option in new[] { "--host", "--port", "--data-dir", "-d", "--durability <always|interval|none>", "--sync-interval", "--memory", "--long-poll-timeout", "--sse-reconnect-interval", "--cors-origin", "--max-append-bytes", "--max-read-chunk-bytes" })
         {
             Assert.Contains(option, run.Output, StringComparison.Ordinal);
         }
 
         Assert.Contains("(default: 30s)", run.Output, StringComparison.Ordinal);
         Assert.Contains("(default: 1m)", run.Output, StringComparison.Ordinal);
+        Assert.Contains("(default: 100ms)", run.Output, StringComparison.Ordinal);
+        Assert.Contains("(default: always)", run.Output, StringComparison.Ordinal);
+        if (ServeOptions.DefaultDataDirectory is { } dataDirectory)
+        {
+            Assert.Contains($"(default: {dataDirectory})", Unwrap(run.Output), StringComparison.Ordinal);
+        }
     }
 
     private static ServeOptions Parse(params string[] args)
@@ -141,6 +263,9 @@ public sealed class ServeCommandTests
 
         return (exitCode, output.ToString(), error.ToString());
     }
+
+    // Help wraps long descriptions to the console width; a path may be split across lines.
+    private static string Unwrap(string text) => System.Text.RegularExpressions.Regex.Replace(text, @"\s*\n\s*", " ");
 
     private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 }

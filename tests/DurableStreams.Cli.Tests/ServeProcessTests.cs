@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using DurableStreams.Testing;
 using Xunit;
 
 namespace DurableStreams.Cli.Tests;
@@ -7,9 +8,11 @@ namespace DurableStreams.Cli.Tests;
 public sealed class ServeProcessTests
 {
     [Theory]
-    [InlineData("TERM")]
-    [InlineData("INT")]
-    public async Task Serve_exits_0_when_signalled_right_after_printing_its_url(string signal)
+    [InlineData("TERM", "file")]
+    [InlineData("INT", "file")]
+    [InlineData("TERM", "memory")]
+    [InlineData("INT", "memory")]
+    public async Task Serve_exits_0_when_signalled_right_after_printing_its_url(string signal, string store)
     {
         Assert.SkipUnless(OperatingSystem.IsLinux() || OperatingSystem.IsMacOS(), "Sends POSIX signals with kill(1).");
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
@@ -21,7 +24,10 @@ public sealed class ServeProcessTests
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var argument in new[] { Path.Combine(AppContext.BaseDirectory, "durable-streams.dll"), "serve", "--port", "0" })
+        using var directory = new TempDirectory();
+        string[] storeArguments = store == "memory" ? ["--memory"] : ["--data-dir", directory.Combine("data")];
+        string[] arguments = [Path.Combine(AppContext.BaseDirectory, "durable-streams.dll"), "serve", "--port", "0", .. storeArguments];
+        foreach (var argument in arguments)
         {
             startInfo.ArgumentList.Add(argument);
         }
@@ -41,7 +47,9 @@ public sealed class ServeProcessTests
             }
 
             await server.WaitForExitAsync(timeout.Token);
-            Assert.True(server.ExitCode == 0, $"exit code {server.ExitCode}; stderr: {await errorText}");
+            var error = await errorText;
+            Assert.True(server.ExitCode == 0, $"exit code {server.ExitCode}; stderr: {error}");
+            Assert.StartsWith($"Store: {store}", error, StringComparison.Ordinal);
         }
         finally
         {

@@ -84,7 +84,14 @@ public sealed partial class FileStreamStore : IStreamStore
         MetadataStore? metadata = null;
         try
         {
-            metadata = new MetadataStore(Path.Combine(directory, "meta"), options.MetadataMapSize, sync: options.Durability == DurabilityMode.Always);
+            try
+            {
+                metadata = new MetadataStore(Path.Combine(directory, "meta"), options.MetadataMapSize, sync: options.Durability == DurabilityMode.Always);
+            }
+            catch (LightningDB.LightningException ex)
+            {
+                throw new IOException($"Could not open the metadata of data directory '{directory}': {ex.Message}", ex);
+            }
             var resolved = new FileStreamStoreOptions
             {
                 DataDirectory = directory,
