@@ -17,7 +17,6 @@ public sealed partial class FileStreamStore
         {
             return new DeleteResult(status == ReadStatus.Gone ? DeleteStatus.Gone : DeleteStatus.NotFound);
         }
-        Task commit;
         await _structure.WaitAsync(cancellationToken);
         try
         {
@@ -29,20 +28,33 @@ public sealed partial class FileStreamStore
             {
                 return new DeleteResult(DeleteStatus.Gone);
             }
-            commit = DeleteLocked(stream);
+            // Durable first, then visible: if the commit fails the stream is exactly as it was, here and after a restart.
+            if (stream.RefCount > 0)
+            {
+                var meta = stream.Meta with { SoftDeleted = true };
+                await _committer.Enqueue(new CommitWork { Apply = w => w.PutMeta(meta) });
+                stream.Meta = meta;
+                WakeAll(stream);
+            }
+            else
+            {
+                var removed = RemovalPlan(stream);
+                await _committer.Enqueue(RemovalWork(removed, deleteFiles: false));
+                ApplyRemoval(removed);
+                foreach (var gone in removed)
+                {
+                    DeleteFile(gone);
+                }
+            }
+            return new DeleteResult(DeleteStatus.Deleted);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            return new DeleteResult(DeleteStatus.StorageFailure);
         }
         finally
         {
             _structure.Release();
-        }
-        try
-        {
-            await commit;
-            return new DeleteResult(DeleteStatus.Deleted);
-        }
-        catch (Exception)
-        {
-            return new DeleteResult(DeleteStatus.StorageFailure);
         }
     }
 
@@ -146,19 +158,6 @@ public sealed partial class FileStreamStore
         }
     }
 
-    /// <summary>Deletes (soft-deletes when forks still read it) under the structure lock; returns the durable commit.</summary>
-    private Task DeleteLocked(DiskStream stream)
-    {
-        if (stream.RefCount > 0)
-        {
-            var meta = stream.Meta with { SoftDeleted = true };
-            stream.Meta = meta;
-            WakeAll(stream);
-            return _committer.Enqueue(new CommitWork { Apply = w => w.PutMeta(meta) });
-        }
-        return RemoveLocked(stream);
-    }
-
     /// <summary>
     /// Expires under the structure lock. An expired stream is absent to clients at once (its name can be reused); if
     /// forks still read through it, its record and bytes stay until the last one lets go.
@@ -189,51 +188,76 @@ public sealed partial class FileStreamStore
         }
         else
         {
-            commit = RemoveLocked(stream);
+            // Expiry is decided by the clock, so it may become visible before it is durable: after a restart the
+            // stream is expired all the same.
+            var removed = RemovalPlan(stream);
+            ApplyRemoval(removed);
+            commit = _committer.Enqueue(RemovalWork(removed, deleteFiles: true));
         }
         _ = commit.ContinueWith(t => LogBackgroundFailure(_logger, t.Exception!, "expiring " + stream.Name), CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
     }
 
-    /// <summary>Removes a stream for good, cascading to sources that were only kept for it.</summary>
-    private Task RemoveLocked(DiskStream stream)
+    /// <summary>
+    /// The streams a removal takes away: the stream, then each source up the chain that was only kept (soft-deleted or
+    /// expired) for the fork being removed. Changes nothing.
+    /// </summary>
+    private static List<DiskStream> RemovalPlan(DiskStream stream)
     {
-        var removed = new List<DiskStream>();
+        var removed = new List<DiskStream> { stream };
         var current = stream;
-        while (current is not null)
+        while (current.Source is { } source && source.RefCount == 1 && (source.SoftDeleted || source.Removed))
         {
-            _streams.TryRemove(new KeyValuePair<string, DiskStream>(current.Name, current));
-            current.Removed = true;
-            removed.Add(current);
-            WakeAll(current);
-            var source = current.Source;
-            if (source is null || --source.RefCount > 0 || !(source.SoftDeleted || source.Removed))
-            {
-                break;
-            }
+            removed.Add(source);
             current = source;
         }
-        return _committer.Enqueue(new CommitWork
+        return removed;
+    }
+
+    /// <summary>Applies a removal plan in memory under the structure lock: names freed, reference counts released.</summary>
+    private void ApplyRemoval(List<DiskStream> removed)
+    {
+        foreach (var gone in removed)
         {
-            SyncDirectory = false,
+            _streams.TryRemove(new KeyValuePair<string, DiskStream>(gone.Name, gone));
+            gone.Removed = true;
+            if (gone.Source is { } source)
+            {
+                source.RefCount--;
+            }
+            WakeAll(gone);
+        }
+    }
+
+    private CommitWork RemovalWork(List<DiskStream> removed, bool deleteFiles)
+    {
+        var names = removed.Where(g => !g.Meta.Detached).Select(g => (g.Name, g)).ToList();
+        return new CommitWork
+        {
             Apply = w =>
             {
+                foreach (var (name, gone) in names)
+                {
+                    // The name may already belong to a newer stream (re-created after an expiry).
+                    if (!_streams.TryGetValue(name, out var current) || current == gone)
+                    {
+                        w.DeleteName(name);
+                    }
+                }
                 foreach (var gone in removed)
                 {
-                    if (!gone.Meta.Detached && !_streams.ContainsKey(gone.Name))
-                    {
-                        w.DeleteName(gone.Name);
-                    }
                     w.DeleteStream(gone.Id);
                 }
             },
-            OnCommitted = () =>
-            {
-                foreach (var gone in removed)
+            OnCommitted = deleteFiles
+                ? () =>
                 {
-                    DeleteFile(gone);
+                    foreach (var gone in removed)
+                    {
+                        DeleteFile(gone);
+                    }
                 }
-            },
-        });
+                : null,
+        };
     }
 
     private static void WakeAll(DiskStream stream)

@@ -127,7 +127,7 @@ public sealed partial class FileStreamStore
             };
             lock (stream.Gate)
             {
-                var handle = HandleOf(stream);
+                var handle = HandleOf(stream, create: true);
                 try
                 {
                     frames = WriteFrames(stream, handle, messages, forkPosition, Faults);
@@ -243,7 +243,18 @@ public sealed partial class FileStreamStore
                 }
                 else
                 {
-                    var handle = HandleOf(stream);
+                    Microsoft.Win32.SafeHandles.SafeFileHandle handle;
+                    try
+                    {
+                        handle = HandleOf(stream);
+                    }
+                    catch (IOException)
+                    {
+                        // The data file vanished underneath us: fail closed rather than start an empty file.
+                        stream.Corrupt = true;
+                        LogCorrupt(_logger, stream.Name, stream.Committed.Tail);
+                        return new AppendResult(AppendStatus.StorageFailure);
+                    }
                     var start = stream.Pending.Tail;
                     List<Frame> frames;
                     try

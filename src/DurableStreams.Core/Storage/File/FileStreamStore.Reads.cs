@@ -54,6 +54,11 @@ public sealed partial class FileStreamStore
                 // Deleted while reading.
                 return new(ReadResult.Failed(ReadStatus.NotFound));
             }
+            catch (FileNotFoundException)
+            {
+                MarkCorrupt(stream, start);
+                return new(ReadResult.Failed(ReadStatus.Corrupt));
+            }
         }
         return new(new ReadResult
         {

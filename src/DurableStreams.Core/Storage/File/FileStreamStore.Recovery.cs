@@ -159,14 +159,21 @@ public sealed partial class FileStreamStore
         NativeIo.SyncData(handle);
     }
 
-    private static SafeFileHandle HandleOf(DiskStream stream)
+    /// <summary>
+    /// The stream's data file, opened on first use; called under the stream's gate. Only creation may create the file:
+    /// a missing file later means outside damage (or a removal in progress), never an empty stream.
+    /// </summary>
+    private static SafeFileHandle HandleOf(DiskStream stream, bool create = false)
     {
-        // Called under the stream's gate.
         if (stream.Handle is { IsClosed: false } handle)
         {
             return handle;
         }
-        stream.Handle = System.IO.File.OpenHandle(stream.FilePath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite);
+        if (stream.Removed && !stream.Meta.Detached && !create)
+        {
+            throw new ObjectDisposedException(stream.Name, "The stream was removed.");
+        }
+        stream.Handle = System.IO.File.OpenHandle(stream.FilePath, create ? FileMode.CreateNew : FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
         return stream.Handle;
     }
 
