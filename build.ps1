@@ -37,14 +37,22 @@
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('build', 'test', 'conformance', 'clean', 'pack')]
+    [ValidateSet('build', 'test', 'conformance', 'clean', 'pack', 'bench')]
     [string]$Task = 'build',
 
     [ValidateSet('Debug', 'Release')]
-    [string]$Configuration = 'Release'
+    [string]$Configuration = 'Release',
+
+    # bench only: arguments for scripts/bench, e.g. build.ps1 bench --duration 2 --scenarios 1,2 (see scripts/bench/README.md).
+    [Parameter(ValueFromRemainingArguments)]
+    [string[]]$BenchArgs = @()
 )
 
 $ErrorActionPreference = 'Stop'
+if ($Task -ne 'bench' -and $BenchArgs.Count -gt 0) {
+    Write-Error "Unexpected arguments for task '$Task': $($BenchArgs -join ' ')"
+    exit 2
+}
 $PSNativeCommandUseErrorActionPreference = $false
 Set-StrictMode -Version 3.0
 
@@ -240,6 +248,10 @@ try {
             if (Test-Path -LiteralPath $artifacts) {
                 Remove-Item -LiteralPath $artifacts -Recurse -Force
             }
+        }
+        'bench' {
+            Assert-Dotnet
+            Exec { dotnet run -c Release --project (Join-Path $root 'scripts' 'bench') -- @BenchArgs } 'bench'
         }
     }
 }

@@ -105,7 +105,9 @@ public sealed partial class FileStreamStore
             var index = stream.FindFrame(position);
             if (index < 0)
             {
-                return position;
+                // Committed data the index does not cover is a hole: never answer it with an empty chunk.
+                MarkCorrupt(stream, position);
+                throw new InvalidDataException("No frame covers committed data.");
             }
             var remaining = budget;
             var messageStartCount = 0;

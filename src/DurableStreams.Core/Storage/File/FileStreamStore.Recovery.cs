@@ -52,6 +52,17 @@ public sealed partial class FileStreamStore
             }
         }
 
+        // A relaxed-mode rewind can cut a source below where a fork of it begins: that fork would read a hole, so it
+        // fails closed instead.
+        foreach (var stream in byId.Values)
+        {
+            if (stream.Source is { } parent && parent.Committed.Tail < stream.BasePosition && !stream.Corrupt)
+            {
+                stream.Corrupt = true;
+                LogMissingData(_logger, stream.Name, parent.Committed.Tail, stream.BasePosition);
+            }
+        }
+
         // A soft-deleted or expired stream whose last fork went away just before a crash is garbage now.
         foreach (var stream in byId.Values.OrderByDescending(s => s.Id))
         {
@@ -144,11 +155,13 @@ public sealed partial class FileStreamStore
         stream.Committed.Tail = newTail;
         stream.Pending = stream.Committed.Clone();
         var state = Records.EncodeState(stream.Committed);
+        var access = stream.PersistedAccessTicks;
         _metadata.Write(w =>
         {
             w.DeleteStream(stream.Id);
             w.PutMeta(stream.Meta);
             w.PutState(stream.Id, state);
+            w.PutAccess(stream.Id, access);
             foreach (var frame in keep)
             {
                 w.PutFrame(stream.Id, frame);

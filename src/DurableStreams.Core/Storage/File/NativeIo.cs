@@ -90,9 +90,30 @@ internal static partial class NativeIo
         }
     }
 
-    /// <summary>True when the exception means the disk is full (ENOSPC or EDQUOT).</summary>
-    public static bool IsDiskFull(Exception exception) =>
-        exception is IOException io && (io.HResult is 28 or 122 || (io.HResult & 0xFFFF) is 28 or 122 || io.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase) || io.Message.Contains("Disk quota", StringComparison.OrdinalIgnoreCase));
+    /// <summary>
+    /// True when the exception means the disk (or the metadata map) is full: ENOSPC or EDQUOT from a file write, or
+    /// LMDB's ENOSPC / MDB_MAP_FULL.
+    /// </summary>
+    public static bool IsDiskFull(Exception exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is LightningException lmdb && (lmdb.StatusCode is 28 or 122 or -30792 || Mentions(lmdb.Message)))
+            {
+                return true;
+            }
+            if (e is IOException io && (io.HResult is 28 or 122 || (io.HResult & 0xFFFF) is 28 or 122 || Mentions(io.Message)))
+            {
+                return true;
+            }
+        }
+        return false;
+
+        static bool Mentions(string message) =>
+            message.Contains("No space left", StringComparison.OrdinalIgnoreCase)
+            || message.Contains("Disk quota", StringComparison.OrdinalIgnoreCase)
+            || message.Contains("MDB_MAP_FULL", StringComparison.Ordinal);
+    }
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int fdatasync(int fd);

@@ -1,0 +1,155 @@
+using System.Globalization;
+
+namespace DurableStreams.Bench;
+
+/// <summary>Command line of the benchmark.</summary>
+internal sealed class BenchOptions
+{
+    public const string Usage = """
+        Usage: dotnet run -c Release --project scripts/bench -- [options]
+
+          --duration <seconds>   Time per scenario and server, warm-up included (default 5).
+          --repeat <n>           Interleaved repetitions; the table shows medians (default 3).
+          --servers <list>       Comma-separated subset of ours-memory,ours-file,ref-memory,ref-file (default: all).
+          --scenarios <list>     Comma-separated subset of 1..7 (default: all).
+          --creates <n>          Stream creates in scenario 6 (default 20000).
+          --reuse-servers        Start each server once for the whole run instead of afresh (empty store) for every cell.
+          --build                Rebuild src/DurableStreams.Cli (Release) even if durable-streams.dll exists.
+          --ours <path>          durable-streams.dll to benchmark instead of artifacts/bin/DurableStreams.Cli/release.
+          --output <file>        Also write the markdown report to this file.
+          -h, --help             Show this help.
+
+        Scenarios: 1 sequential 100 B appends (one connection), 2 64 connections x 64 streams, 3 64 connections x one stream,
+        4 JSON 10 messages/POST x 64 connections, 5 64 MiB catch-up read, 6 stream creates with 8 connections,
+        7 append -> long-poll round trip.
+        """;
+
+    public double DurationSeconds { get; private set; } = 5;
+
+    public int Repeat { get; private set; } = 3;
+
+    public IReadOnlyList<ServerSpec> Servers { get; private set; } = ServerSpec.All;
+
+    public IReadOnlyList<int> Scenarios { get; private set; } = [.. ScenarioInfo.All.Select(s => s.Id)];
+
+    public int Creates { get; private set; } = 20_000;
+
+    public bool Build { get; private set; }
+
+    public bool ReuseServers { get; private set; }
+
+    public string? OursDll { get; private set; }
+
+    public string? OutputFile { get; private set; }
+
+    public bool ShowHelp { get; private set; }
+
+    public static BenchOptions Parse(string[] args)
+    {
+        var options = new BenchOptions();
+        for (var i = 0; i < args.Length; i++)
+        {
+            var arg = args[i];
+            switch (arg)
+            {
+                case "-h" or "--help" or "-?":
+                    options.ShowHelp = true;
+                    break;
+                case "--duration":
+                    options.DurationSeconds = ParseDouble(arg, Next(args, ref i), 0.5, 3600);
+                    break;
+                case "--repeat":
+                    options.Repeat = (int)ParseDouble(arg, Next(args, ref i), 1, 100);
+                    break;
+                case "--creates":
+                    options.Creates = (int)ParseDouble(arg, Next(args, ref i), 1, 10_000_000);
+                    break;
+                case "--servers":
+                    options.Servers = ParseServers(Next(args, ref i));
+                    break;
+                case "--scenarios":
+                    options.Scenarios = ParseScenarios(Next(args, ref i));
+                    break;
+                case "--reuse-servers":
+                    options.ReuseServers = true;
+                    break;
+                case "--build":
+                    options.Build = true;
+                    break;
+                case "--ours":
+                    options.OursDll = Path.GetFullPath(Next(args, ref i));
+                    break;
+                case "--output":
+                    options.OutputFile = Path.GetFullPath(Next(args, ref i));
+                    break;
+                default:
+                    throw new ArgumentException($"Unknown argument '{arg}'.");
+            }
+        }
+
+        return options;
+    }
+
+    private static string Next(string[] args, ref int i)
+    {
+        if (i + 1 >= args.Length)
+        {
+            throw new ArgumentException($"{args[i]} needs a value.");
+        }
+
+        return args[++i];
+    }
+
+    private static double ParseDouble(string name, string text, double min, double max)
+    {
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || value < min || value > max)
+        {
+            throw new ArgumentException($"Invalid value '{text}' for {name}: expected a number from {min} to {max}.");
+        }
+
+        return value;
+    }
+
+    private static List<ServerSpec> ParseServers(string text)
+    {
+        var result = new List<ServerSpec>();
+        foreach (var name in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var spec = ServerSpec.All.FirstOrDefault(s => string.Equals(s.Name, name, StringComparison.OrdinalIgnoreCase))
+                ?? throw new ArgumentException($"Unknown server '{name}': expected {string.Join(", ", ServerSpec.All.Select(s => s.Name))}.");
+            if (!result.Contains(spec))
+            {
+                result.Add(spec);
+            }
+        }
+
+        if (result.Count == 0)
+        {
+            throw new ArgumentException("--servers needs at least one server.");
+        }
+
+        // Keep the canonical order so the table columns do not depend on how the list was typed.
+        return [.. ServerSpec.All.Where(result.Contains)];
+    }
+
+    private static List<int> ParseScenarios(string text)
+    {
+        var result = new SortedSet<int>();
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out var id) || ScenarioInfo.Find(id) is null)
+            {
+                throw new ArgumentException($"Unknown scenario '{part}': expected 1 to {ScenarioInfo.All.Count}.");
+            }
+
+            result.Add(id);
+        }
+
+        if (result.Count == 0)
+        {
+            throw new ArgumentException("--scenarios needs at least one scenario.");
+        }
+
+        return [.. result];
+    }
+}

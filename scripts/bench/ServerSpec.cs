@@ -1,0 +1,69 @@
+namespace DurableStreams.Bench;
+
+/// <summary>One server configuration under test.</summary>
+internal sealed record ServerSpec(string Name, bool IsOurs, bool IsFile)
+{
+    public static ServerSpec OursMemory { get; } = new("ours-memory", IsOurs: true, IsFile: false);
+
+    public static ServerSpec OursFile { get; } = new("ours-file", IsOurs: true, IsFile: true);
+
+    public static ServerSpec RefMemory { get; } = new("ref-memory", IsOurs: false, IsFile: false);
+
+    public static ServerSpec RefFile { get; } = new("ref-file", IsOurs: false, IsFile: true);
+
+    public static IReadOnlyList<ServerSpec> All { get; } = [OursMemory, OursFile, RefMemory, RefFile];
+
+    /// <summary>The reference counterpart of one of ours (same store kind).</summary>
+    public ServerSpec Counterpart => (IsOurs, IsFile) switch
+    {
+        (true, false) => RefMemory,
+        (true, true) => RefFile,
+        (false, false) => OursMemory,
+        _ => OursFile,
+    };
+}
+
+/// <summary>Scenario metadata: the metrics it reports, in table order.</summary>
+internal sealed record ScenarioInfo(int Id, string Title, IReadOnlyList<MetricInfo> Metrics)
+{
+    public static IReadOnlyList<ScenarioInfo> All { get; } =
+    [
+        new(1, "Sequential 100 B appends, 1 connection, 1 stream",
+            [new("appends/s", LowerIsBetter: false), new("p50 ms", LowerIsBetter: true), new("p99 ms", LowerIsBetter: true)]),
+        new(2, "100 B appends, 64 connections, 64 streams", [new("appends/s", LowerIsBetter: false)]),
+        new(3, "100 B appends, 64 connections, 1 stream", [new("appends/s", LowerIsBetter: false)]),
+        new(4, "JSON, 10 messages/POST, 64 connections, 64 streams", [new("messages/s", LowerIsBetter: false)]),
+        new(5, "Catch-up read of 64 MiB (written as 1 MiB appends)", [new("MiB/s", LowerIsBetter: false)]),
+        new(6, "Stream creates, 8 connections", [new("creates/s", LowerIsBetter: false)]),
+        new(7, "Append -> long-poll round trip", [new("p50 ms", LowerIsBetter: true), new("p99 ms", LowerIsBetter: true)]),
+    ];
+
+    public static ScenarioInfo? Find(int id) => All.FirstOrDefault(s => s.Id == id);
+}
+
+/// <summary>One reported number of a scenario.</summary>
+internal sealed record MetricInfo(string Name, bool LowerIsBetter);
+
+/// <summary>The outcome of one scenario on one server in one repetition.</summary>
+internal sealed record CellResult(IReadOnlyDictionary<string, double> Metrics, string? Failure = null, string? Note = null, string? Info = null)
+{
+    public static CellResult Failed(string reason) => new(new Dictionary<string, double>(), Failure: reason);
+}
+
+/// <summary>A verification failure: what the server answered or stored is not what the protocol promises.</summary>
+internal sealed class BenchFailureException : Exception
+{
+    public BenchFailureException()
+    {
+    }
+
+    public BenchFailureException(string message)
+        : base(message)
+    {
+    }
+
+    public BenchFailureException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}

@@ -1,0 +1,94 @@
+using System.Text;
+using DurableStreams.Storage;
+using Xunit;
+
+namespace DurableStreams.Durability.Tests;
+
+/// <summary>
+/// Many concurrent appenders under <see cref="Storage.File.DurabilityMode.Always"/>: every acknowledged append is
+/// present exactly once, in each writer's order, at the offset it was acknowledged with, and appends share syncs.
+/// </summary>
+public sealed class GroupCommitTests : FileStoreTestBase
+{
+    private const int Streams = 16;
+    private const int Writers = 64;
+    private const int AppendsPerWriter = 100;
+
+    private static string StreamOf(int writer) => "stream-" + (writer % Streams);
+
+    /// <summary>A self-describing record of varying length: <c>w07n042:xxxx;</c>.</summary>
+    private static byte[] Payload(int writer, int n) =>
+        Encoding.ASCII.GetBytes($"w{writer:D2}n{n:D3}:{new string('x', ((writer * 7) + n) % 40)};");
+
+    [Fact]
+    public async Task Concurrent_appenders_share_commits_and_every_acknowledged_append_is_present_once_in_order()
+    {
+        for (var s = 0; s < Streams; s++)
+        {
+            await CreatedAsync("stream-" + s, Binary);
+        }
+        var offsets = new long[Writers, AppendsPerWriter];
+        var batchesBefore = Store.CommitBatches;
+        var go = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var writers = Enumerable.Range(0, Writers).Select(w => Task.Run(async () =>
+        {
+            await go.Task;
+            for (var n = 0; n < AppendsPerWriter; n++)
+            {
+                var result = await Store.AppendAsync(StreamOf(w), new AppendRequest { Body = Payload(w, n), ContentType = Binary }, Ct);
+                Assert.Equal(AppendStatus.Appended, result.Status);
+                offsets[w, n] = result.NextOffset.Position;
+            }
+        }, Ct)).ToArray();
+        go.SetResult();
+        await Task.WhenAll(writers).WaitAsync(TimeSpan.FromSeconds(60), Ct);
+
+        var batches = Store.CommitBatches - batchesBefore;
+        const int appends = Writers * AppendsPerWriter;
+        TestContext.Current.TestOutputHelper?.WriteLine($"{appends} appends in {batches} commit batches");
+        // Well below one batch per append (typically ~30 appends share each sync here); a quarter leaves slack for slow CI.
+        Assert.True(batches < appends / 4, $"{appends} appends took {batches} commit batches: appends are not sharing syncs");
+
+        await VerifyAsync(offsets);
+        await RestartAsync();
+        await VerifyAsync(offsets);
+    }
+
+    private async Task VerifyAsync(long[,] offsets)
+    {
+        for (var s = 0; s < Streams; s++)
+        {
+            var content = await ReadBytesAsync("stream-" + s);
+            var expectedLength = 0L;
+            var seen = new Dictionary<int, int>();
+            foreach (var token in Encoding.ASCII.GetString(content).Split(';', StringSplitOptions.RemoveEmptyEntries))
+            {
+                // Each writer's records appear once each, in the order it appended them (it awaited every ack).
+                var writer = int.Parse(token.AsSpan(1, 2), provider: System.Globalization.CultureInfo.InvariantCulture);
+                var n = int.Parse(token.AsSpan(4, 3), provider: System.Globalization.CultureInfo.InvariantCulture);
+                Assert.Equal(s, writer % Streams);
+                var expectedN = seen.GetValueOrDefault(writer);
+                Assert.Equal(expectedN, n);
+                seen[writer] = n + 1;
+                Assert.Equal(Encoding.ASCII.GetString(Payload(writer, n)), token + ";");
+            }
+            for (var w = s; w < Writers; w += Streams)
+            {
+                Assert.Equal(AppendsPerWriter, seen.GetValueOrDefault(w));
+                for (var n = 0; n < AppendsPerWriter; n++)
+                {
+                    // The acknowledged offset is exactly the end of that record.
+                    var payload = Payload(w, n);
+                    var end = (int)offsets[w, n];
+                    Assert.Equal(payload, content[(end - payload.Length)..end]);
+                    expectedLength += payload.Length;
+                    if (n > 0)
+                    {
+                        Assert.True(offsets[w, n] > offsets[w, n - 1]);
+                    }
+                }
+            }
+            Assert.Equal(expectedLength, content.Length);
+        }
+    }
+}
