@@ -102,8 +102,7 @@ public sealed partial class FileStreamStore
         {
             lock (stream.Gate)
             {
-                stream.Handle?.Dispose();
-                stream.Handle = null;
+                CloseHandleLocked(stream);
             }
         }
         _metadata.Dispose();

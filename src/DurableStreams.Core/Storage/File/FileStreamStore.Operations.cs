@@ -125,19 +125,24 @@ public sealed partial class FileStreamStore
                 PersistedAccessTicks = now.UtcTicks,
                 Frames = [],
             };
+            var createdFile = false;
             lock (stream.Gate)
             {
-                var handle = HandleOf(stream, create: true);
-                try
+                frames = [];
+                if (messages.Count > 0)
                 {
-                    frames = WriteFrames(stream, handle, messages, forkPosition, Faults);
-                }
-                catch (IOException ex)
-                {
-                    handle.Dispose();
-                    stream.Handle = null;
-                    System.IO.File.Delete(stream.FilePath);
-                    return new CreateStreamResult(NativeIo.IsDiskFull(ex) ? CreateStatus.InsufficientStorage : CreateStatus.StorageFailure);
+                    Microsoft.Win32.SafeHandles.SafeFileHandle? handle = null;
+                    try
+                    {
+                        handle = HandleOf(stream, out createdFile);
+                        frames = WriteFrames(stream, handle, messages, forkPosition, Faults);
+                    }
+                    catch (IOException ex)
+                    {
+                        CloseHandleLocked(stream);
+                        System.IO.File.Delete(stream.FilePath);
+                        return new CreateStreamResult(NativeIo.IsDiskFull(ex) ? CreateStatus.InsufficientStorage : CreateStatus.StorageFailure);
+                    }
                 }
                 state.Tail = frames.Count == 0 ? forkPosition : frames[^1].End;
                 stream.Pending = state.Clone();
@@ -149,7 +154,7 @@ public sealed partial class FileStreamStore
             var encodedState = Records.EncodeState(state);
             var work = new CommitWork
             {
-                SyncDirectory = true,
+                SyncDirectory = createdFile,
                 Apply = w =>
                 {
                     w.PutName(name, id);
@@ -244,9 +249,10 @@ public sealed partial class FileStreamStore
                 else
                 {
                     Microsoft.Win32.SafeHandles.SafeFileHandle handle;
+                    bool createdFile;
                     try
                     {
-                        handle = HandleOf(stream);
+                        handle = HandleOf(stream, out createdFile);
                     }
                     catch (IOException)
                     {
@@ -265,6 +271,11 @@ public sealed partial class FileStreamStore
                     {
                         // Leave no partial record behind; the stream stays as it was.
                         TryTruncate(handle, start - stream.BasePosition);
+                        if (createdFile)
+                        {
+                            CloseHandleLocked(stream);
+                            System.IO.File.Delete(stream.FilePath);
+                        }
                         return new AppendResult(NativeIo.IsDiskFull(ex) ? AppendStatus.InsufficientStorage : AppendStatus.StorageFailure);
                     }
                     var written = frames.Count == 0 ? 0 : frames[^1].End - start;
@@ -275,6 +286,7 @@ public sealed partial class FileStreamStore
                     var id = stream.Id;
                     var work = new CommitWork
                     {
+                        SyncDirectory = createdFile,
                         IsValid = () =>
                         {
                             lock (stream.Gate)

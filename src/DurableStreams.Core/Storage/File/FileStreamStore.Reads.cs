@@ -99,6 +99,7 @@ public sealed partial class FileStreamStore
         List<Frame> selected = [];
         var stop = position;
         Microsoft.Win32.SafeHandles.SafeFileHandle handle;
+        var referenced = false;
         lock (stream.Gate)
         {
             var frames = FramesOf(stream);
@@ -150,16 +151,29 @@ public sealed partial class FileStreamStore
                 selected.RemoveRange(messageStartCount, selected.Count - messageStartCount);
                 stop = selected[^1].End;
             }
+            if (selected.Count == 0)
+            {
+                return position;
+            }
             handle = HandleOf(stream);
-        }
-        if (selected.Count == 0)
-        {
-            return position;
+            // Hold a reference so a concurrent close (idle-file trimming, deletion) waits for this read.
+            handle.DangerousAddRef(ref referenced);
         }
         var first = selected[0].Start;
         var last = selected[^1].End;
         var bytes = new byte[last - first];
-        var read = RandomAccess.Read(handle, bytes, first - stream.BasePosition);
+        int read;
+        try
+        {
+            read = RandomAccess.Read(handle, bytes, first - stream.BasePosition);
+        }
+        finally
+        {
+            if (referenced)
+            {
+                handle.DangerousRelease();
+            }
+        }
         if (read != bytes.Length)
         {
             MarkCorrupt(stream, first + read);

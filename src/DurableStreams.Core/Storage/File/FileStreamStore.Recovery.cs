@@ -114,7 +114,7 @@ public sealed partial class FileStreamStore
         {
             if (expected == 0)
             {
-                System.IO.File.WriteAllBytes(stream.FilePath, []);
+                // Files are created by the first write; a stream without data has none.
                 return;
             }
             LogMissingData(_logger, stream.Name, 0, expected);
@@ -173,29 +173,88 @@ public sealed partial class FileStreamStore
     }
 
     /// <summary>
-    /// The stream's data file, opened on first use; called under the stream's gate. Only creation may create the file:
-    /// a missing file later means outside damage (or a removal in progress), never an empty stream.
+    /// The stream's data file, opened on first use; called under the stream's gate. The file is created only by the
+    /// first write of a stream with no data yet (<paramref name="created"/> then tells the caller to sync the directory);
+    /// a missing file under existing data means outside damage, never an empty stream.
     /// </summary>
-    private static SafeFileHandle HandleOf(DiskStream stream, bool create = false)
+    private SafeFileHandle HandleOf(DiskStream stream, out bool created)
     {
+        created = false;
         if (stream.Handle is { IsClosed: false } handle)
         {
             return handle;
         }
-        if (stream.Removed && !stream.Meta.Detached && !create)
+        if (stream.Removed && !stream.Meta.Detached)
         {
             throw new ObjectDisposedException(stream.Name, "The stream was removed.");
         }
-        stream.Handle = System.IO.File.OpenHandle(stream.FilePath, create ? FileMode.CreateNew : FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
+        var mayCreate = stream.Pending.Tail == stream.BasePosition;
+        if (mayCreate && !System.IO.File.Exists(stream.FilePath))
+        {
+            created = true;
+        }
+        stream.Handle = System.IO.File.OpenHandle(stream.FilePath, mayCreate ? FileMode.OpenOrCreate : FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
+        _openHandles.Enqueue(stream);
+        if (Interlocked.Increment(ref _openHandleCount) > _options.MaxOpenFiles)
+        {
+            TrimHandles(stream);
+        }
         return stream.Handle;
+    }
+
+    private SafeFileHandle HandleOf(DiskStream stream) => HandleOf(stream, out _);
+
+    /// <summary>
+    /// Closes the least recently opened idle data files until under the limit. Idle means no commit in flight, so
+    /// the group committer never syncs a closed handle; a read holding a reference keeps the file open until it ends.
+    /// Other streams' gates are only tried, never waited for, so two trimmers cannot deadlock.
+    /// </summary>
+    private void TrimHandles(DiskStream keep)
+    {
+        var attempts = _openHandles.Count;
+        while (Volatile.Read(ref _openHandleCount) > _options.MaxOpenFiles && attempts-- > 0 && _openHandles.TryDequeue(out var candidate))
+        {
+            if (candidate == keep || !Monitor.TryEnter(candidate.Gate))
+            {
+                _openHandles.Enqueue(candidate);
+                continue;
+            }
+            try
+            {
+                if (candidate.Handle is null)
+                {
+                    continue;
+                }
+                if (!candidate.LastCommit.IsCompleted)
+                {
+                    _openHandles.Enqueue(candidate);
+                    continue;
+                }
+                CloseHandleLocked(candidate);
+            }
+            finally
+            {
+                Monitor.Exit(candidate.Gate);
+            }
+        }
+    }
+
+    /// <summary>Closes a stream's data file; call under its gate.</summary>
+    private void CloseHandleLocked(DiskStream stream)
+    {
+        if (stream.Handle is { } handle)
+        {
+            handle.Dispose();
+            stream.Handle = null;
+            Interlocked.Decrement(ref _openHandleCount);
+        }
     }
 
     private void DeleteFile(DiskStream stream)
     {
         lock (stream.Gate)
         {
-            stream.Handle?.Dispose();
-            stream.Handle = null;
+            CloseHandleLocked(stream);
         }
         try
         {

@@ -30,6 +30,8 @@ public sealed partial class FileStreamStore : IStreamStore
     private readonly SemaphoreSlim _structure = new(1, 1);
     private readonly ITimer _sweeper;
     private readonly ITimer _accessPersister;
+    private readonly ConcurrentQueue<DiskStream> _openHandles = new();
+    private int _openHandleCount;
     private long _nextId;
     private int _disposed;
 
@@ -55,6 +57,9 @@ public sealed partial class FileStreamStore : IStreamStore
 
     /// <summary>Number of group-commit batches so far.</summary>
     public long CommitBatches => _committer.BatchCount;
+
+    /// <summary>Number of data files currently open.</summary>
+    public int OpenFileCount => Volatile.Read(ref _openHandleCount);
 
     /// <summary>Number of live (not soft-deleted) streams.</summary>
     public int Count => _streams.Values.Count(s => !s.SoftDeleted);
@@ -102,6 +107,7 @@ public sealed partial class FileStreamStore : IStreamStore
                 AccessPersistInterval = options.AccessPersistInterval,
                 MaxJsonDepth = options.MaxJsonDepth,
                 MetadataMapSize = options.MetadataMapSize,
+                MaxOpenFiles = Math.Max(16, options.MaxOpenFiles),
             };
             var store = new FileStreamStore(resolved, logger, lockFile, metadata);
             store.Recover();

@@ -47,6 +47,12 @@ public sealed class FileStreamStoreOptions
     /// <summary>Maximum JSON nesting depth accepted on append.</summary>
     public int MaxJsonDepth { get; init; } = Protocol.JsonFraming.DefaultMaxDepth;
 
+    /// <summary>
+    /// Most stream data files kept open at once; idle ones beyond this are closed and reopened on use, so a server with
+    /// many streams stays under the process's file-descriptor limit. Default 2048.
+    /// </summary>
+    public int MaxOpenFiles { get; init; } = 2048;
+
     /// <summary>LMDB map size: the most metadata the environment can hold (virtual; disk grows with use). Default 64 GiB.</summary>
     public long MetadataMapSize { get; init; } = 64L << 30;
 }
