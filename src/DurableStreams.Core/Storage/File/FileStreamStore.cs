@@ -91,7 +91,7 @@ public sealed partial class FileStreamStore : IStreamStore
         {
             try
             {
-                metadata = new MetadataStore(Path.Combine(directory, "meta"), options.MetadataMapSize, sync: options.Durability == DurabilityMode.Always);
+                metadata = new MetadataStore(Path.Combine(directory, "meta"), options.MetadataMapSize, options.Durability);
             }
             catch (LightningDB.LightningException ex)
             {

@@ -15,7 +15,7 @@ public enum DurabilityMode
     Interval,
     /// <summary>
     /// Never sync; the OS writes back when it likes. A process crash loses nothing; a power cut or kernel crash can lose
-    /// anything not yet written back. For tests and scratch data.
+    /// anything not yet written back and can leave the metadata unusable. For tests and scratch data.
     /// </summary>
     None,
 }

@@ -19,16 +19,25 @@ internal sealed class MetadataStore : IDisposable
     private readonly LightningDatabase _frames;
     private readonly LightningDatabase _access;
 
-    public MetadataStore(string path, long mapSize, bool sync)
+    /// <param name="path">The environment directory.</param>
+    /// <param name="mapSize">Maximum size of the map.</param>
+    /// <param name="mode">
+    /// Always: every commit is fully durable. Interval: one sync per commit and none for the meta page (LMDB keeps its
+    /// integrity; a system crash may undo the last commit). None: no syncs at all (a system crash may lose or damage the
+    /// metadata).
+    /// </param>
+    public MetadataStore(string path, long mapSize, DurabilityMode mode)
     {
         NativeIo.RegisterLmdbResolver();
         Directory.CreateDirectory(path);
         _env = new LightningEnvironment(path, new EnvironmentConfiguration { MapSize = mapSize, MaxDatabases = 8, MaxReaders = 1024 });
         var flags = EnvironmentOpenFlags.NoThreadLocalStorage | EnvironmentOpenFlags.NoReadAhead;
-        if (!sync)
+        flags |= mode switch
         {
-            flags |= EnvironmentOpenFlags.NoSync;
-        }
+            DurabilityMode.Interval => EnvironmentOpenFlags.NoMetaSync,
+            DurabilityMode.None => EnvironmentOpenFlags.NoSync,
+            _ => EnvironmentOpenFlags.None,
+        };
         _env.Open(flags);
         using var tx = _env.BeginTransaction();
         var create = new DatabaseConfiguration { Flags = DatabaseOpenFlags.Create };
