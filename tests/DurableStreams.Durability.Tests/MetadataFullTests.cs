@@ -8,7 +8,8 @@ namespace DurableStreams.Durability.Tests;
 /// The metadata (LMDB) runs out of room before the data does: a deliberately small map here, a full disk under the
 /// metadata in production (where LMDB reports ENOSPC as a LightningException, not an IOException). Either way the
 /// store is out of storage: appends are refused with <see cref="AppendStatus.InsufficientStorage"/> (507), nothing
-/// partial is kept, and reads keep working.
+/// partial is kept, and reads keep working. Appends reach LMDB through checkpoints of the commit log, so the test
+/// checkpoints after every append; what the log already acknowledged stays readable even when LMDB cannot take it yet.
 /// </summary>
 public sealed class MetadataFullTests : FileStoreTestBase
 {
@@ -30,6 +31,8 @@ public sealed class MetadataFullTests : FileStoreTestBase
                 break;
             }
             acknowledged++;
+            // A checkpoint that finds LMDB full fails; the store then refuses new appends until one succeeds.
+            await Store.CheckpointAsync().ContinueWith(static _ => { }, TestContext.Current.CancellationToken);
         }
 
         Assert.True(acknowledged > 0);

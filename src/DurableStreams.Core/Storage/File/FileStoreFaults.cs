@@ -12,6 +12,12 @@ internal sealed class FileStoreFaults
     /// <summary>Called before each batch's syncs; a returned exception is thrown as if fdatasync failed.</summary>
     public Func<Exception?>? BeforeSync { get; set; }
 
+    /// <summary>
+    /// Skip checkpoints (including the one on dispose), so a test can stop the store the way a crash would: with the
+    /// commit log holding changes LMDB has not seen.
+    /// </summary>
+    public bool SuppressCheckpoints { get; set; }
+
     /// <summary>The ENOSPC error a full disk gives.</summary>
     public static IOException DiskFull() => new("No space left on device", 28);
 }

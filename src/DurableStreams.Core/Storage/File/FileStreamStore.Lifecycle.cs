@@ -105,6 +105,7 @@ public sealed partial class FileStreamStore
                 CloseHandleLocked(stream);
             }
         }
+        _log.Dispose();
         _metadata.Dispose();
         _lock.Dispose();
         _structure.Dispose();

@@ -154,7 +154,6 @@ public sealed partial class FileStreamStore
             var encodedState = Records.EncodeState(state);
             var work = new CommitWork
             {
-                SyncDirectory = createdFile,
                 Apply = w =>
                 {
                     w.PutName(name, id);
@@ -167,7 +166,7 @@ public sealed partial class FileStreamStore
                 },
                 OnCommitted = () => Publish(stream, state.Clone(), frames),
             };
-            work.SyncStreams.Add(stream);
+            AddData(work, stream, forkPosition, messages);
             if (source is not null)
             {
                 source.RefCount++;
@@ -286,7 +285,6 @@ public sealed partial class FileStreamStore
                     var id = stream.Id;
                     var work = new CommitWork
                     {
-                        SyncDirectory = createdFile,
                         IsValid = () =>
                         {
                             lock (stream.Gate)
@@ -305,10 +303,7 @@ public sealed partial class FileStreamStore
                         OnCommitted = () => Publish(stream, snapshot, frames),
                         OnFailed = _ => Rollback(stream, generation),
                     };
-                    if (frames.Count > 0)
-                    {
-                        work.SyncStreams.Add(stream);
-                    }
+                    AddData(work, stream, start, decision.Messages);
                     commit = _committer.Enqueue(work);
                     stream.LastCommit = commit;
                 }
@@ -378,20 +373,32 @@ public sealed partial class FileStreamStore
         }
     }
 
-    private static void Publish(DiskStream stream, StreamState snapshot, List<Frame> frames)
+    /// <summary>Logs the bytes written for <paramref name="messages"/> at <paramref name="start"/> with the work.</summary>
+    private static void AddData(CommitWork work, DiskStream stream, long start, List<ReadOnlyMemory<byte>> messages)
+    {
+        var position = start - stream.BasePosition;
+        foreach (var message in messages)
+        {
+            work.Data.Add((stream.Id, position, message));
+            position += message.Length;
+        }
+    }
+
+    /// <summary>
+    /// Makes a commit visible. The frame index is loaded first if it never was: LMDB lags the commit log between
+    /// checkpoints, but before a stream's first publish since start-up it holds all of the stream's frames.
+    /// </summary>
+    private void Publish(DiskStream stream, StreamState snapshot, List<Frame> frames)
     {
         lock (stream.Gate)
         {
             stream.Committed = snapshot;
-            if (stream.Frames is { } loaded)
+            var loaded = FramesOf(stream);
+            foreach (var frame in frames)
             {
-                // Frames loaded from LMDB after this commit already include these.
-                foreach (var frame in frames)
+                if (loaded.Count == 0 || frame.Start >= loaded[^1].End)
                 {
-                    if (loaded.Count == 0 || frame.Start >= loaded[^1].End)
-                    {
-                        loaded.Add(frame);
-                    }
+                    loaded.Add(frame);
                 }
             }
             stream.Signal.Publish();

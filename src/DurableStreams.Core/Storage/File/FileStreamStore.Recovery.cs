@@ -5,6 +5,63 @@ namespace DurableStreams.Storage.File;
 public sealed partial class FileStreamStore
 {
     /// <summary>
+    /// Applies what the commit log holds beyond the last checkpoint: metadata changes into LMDB and data bytes into the
+    /// data files (both idempotent), syncs them, and empties the log. Runs before anything reads LMDB.
+    /// </summary>
+    private void ReplayCommitLog()
+    {
+        var records = _log.ReadRecords();
+        if (records.Count > 0)
+        {
+            var handles = new Dictionary<long, SafeFileHandle>();
+            try
+            {
+                _metadata.Write(writer =>
+                {
+                    foreach (var payload in records)
+                    {
+                        CommitOps.ApplyTo(payload, writer,
+                            data: (id, position, bytes) =>
+                            {
+                                if (!handles.TryGetValue(id, out var handle))
+                                {
+                                    handle = System.IO.File.OpenHandle(DataPath(id), FileMode.OpenOrCreate, FileAccess.ReadWrite);
+                                    handles[id] = handle;
+                                }
+                                RandomAccess.Write(handle, bytes.Span, position);
+                            },
+                            deleteFile: id =>
+                            {
+                                if (handles.Remove(id, out var handle))
+                                {
+                                    handle.Dispose();
+                                }
+                                System.IO.File.Delete(DataPath(id));
+                            });
+                    }
+                });
+                foreach (var handle in handles.Values)
+                {
+                    NativeIo.SyncData(handle);
+                }
+            }
+            finally
+            {
+                foreach (var handle in handles.Values)
+                {
+                    handle.Dispose();
+                }
+            }
+            NativeIo.SyncDirectory(_streamsDirectory);
+            LogReplayed(_logger, records.Count);
+        }
+        if (_log.Length > 0)
+        {
+            _log.TruncateTo(0);
+        }
+    }
+
+    /// <summary>
     /// Rebuilds the in-memory view from LMDB and cuts every data file back to its committed length. Cost is one stat
     /// (and at most one truncate + sync) per stream: proportional to the uncommitted tail, not to the data size.
     /// </summary>

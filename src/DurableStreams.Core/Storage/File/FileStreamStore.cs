@@ -35,8 +35,11 @@ public sealed partial class FileStreamStore : IStreamStore
     private long _nextId;
     private int _disposed;
 
-    private FileStreamStore(FileStreamStoreOptions options, ILogger logger, System.IO.FileStream lockFile, MetadataStore metadata)
+    private readonly CommitLog _log;
+
+    private FileStreamStore(FileStreamStoreOptions options, ILogger logger, System.IO.FileStream lockFile, MetadataStore metadata, CommitLog log)
     {
+        _log = log;
         _options = options;
         _time = options.TimeProvider;
         _logger = logger;
@@ -44,7 +47,8 @@ public sealed partial class FileStreamStore : IStreamStore
         _metadata = metadata;
         _streamsDirectory = Path.Combine(options.DataDirectory, "streams");
         _deadlines = new DeadlineScheduler(_time);
-        _committer = new GroupCommitter(metadata, options.Durability, options.SyncInterval, _streamsDirectory, ex => LogCommitFailed(_logger, ex), Faults);
+        ReplayCommitLog();
+        _committer = new GroupCommitter(metadata, log, options.Durability, options.SyncInterval, _streamsDirectory, DataPath, ex => LogCommitFailed(_logger, ex), Faults);
         _sweeper = _time.CreateTimer(static s => ((FileStreamStore)s!).Sweep(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _accessPersister = _time.CreateTimer(static s => ((FileStreamStore)s!).PersistAccessTimes(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
@@ -57,6 +61,15 @@ public sealed partial class FileStreamStore : IStreamStore
 
     /// <summary>Number of group-commit batches so far.</summary>
     public long CommitBatches => _committer.BatchCount;
+
+    /// <summary>
+    /// Applies the commit log to LMDB and empties it now (normally this happens by size and time). Throws what the
+    /// checkpoint failed with, e.g. when the metadata is full.
+    /// </summary>
+    internal Task CheckpointAsync() => _committer.Enqueue(new CommitWork { Apply = static _ => { }, Checkpoint = true });
+
+    /// <summary>Number of checkpoints (commit log applied to LMDB and emptied) so far.</summary>
+    public long Checkpoints => _committer.CheckpointCount;
 
     /// <summary>Number of data files currently open.</summary>
     public int OpenFileCount => Volatile.Read(ref _openHandleCount);
@@ -87,6 +100,7 @@ public sealed partial class FileStreamStore : IStreamStore
             throw new InvalidOperationException($"The data directory '{directory}' is in use by another process.", ex);
         }
         MetadataStore? metadata = null;
+        CommitLog? log = null;
         try
         {
             try
@@ -109,7 +123,8 @@ public sealed partial class FileStreamStore : IStreamStore
                 MetadataMapSize = options.MetadataMapSize,
                 MaxOpenFiles = Math.Max(16, options.MaxOpenFiles),
             };
-            var store = new FileStreamStore(resolved, logger, lockFile, metadata);
+            log = new CommitLog(Path.Combine(directory, "commit.log"));
+            var store = new FileStreamStore(resolved, logger, lockFile, metadata, log);
             store.Recover();
             store._sweeper.Change(options.SweepInterval, options.SweepInterval);
             store._accessPersister.Change(options.AccessPersistInterval, options.AccessPersistInterval);
@@ -117,6 +132,7 @@ public sealed partial class FileStreamStore : IStreamStore
         }
         catch
         {
+            log?.Dispose();
             metadata?.Dispose();
             lockFile.Dispose();
             throw;
@@ -139,6 +155,9 @@ public sealed partial class FileStreamStore : IStreamStore
 
     [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "Background work failed: {What}")]
     private static partial void LogBackgroundFailure(ILogger logger, Exception exception, string what);
+
+    [LoggerMessage(EventId = 2006, Level = LogLevel.Information, Message = "Replayed {Records} commit-log records")]
+    private static partial void LogReplayed(ILogger logger, int records);
 
     [LoggerMessage(EventId = 2005, Level = LogLevel.Warning, Message = "Stream {Name} lost {Bytes} bytes that were acknowledged but not yet synced (durability {Mode})")]
     private static partial void LogRelaxedLoss(ILogger logger, string name, long bytes, DurabilityMode mode);

@@ -2,22 +2,22 @@ using System.Collections.Concurrent;
 
 namespace DurableStreams.Storage.File;
 
-/// <summary>One unit of durable work: files to sync, metadata to write, and what to do once it is committed.</summary>
+/// <summary>One unit of durable work: data bytes and metadata changes, and what to do once they are committed.</summary>
 internal sealed class CommitWork
 {
-    /// <summary>Data files whose written bytes this work depends on (synced before the metadata commit).</summary>
-    public List<DiskStream> SyncStreams { get; } = [];
+    /// <summary>Bytes already written to a data file that this work makes durable: (stream id, file position, bytes).</summary>
+    public List<(long Id, long FilePosition, ReadOnlyMemory<byte> Bytes)> Data { get; } = [];
 
-    /// <summary>Sync the streams directory too (a file was created or removed).</summary>
-    public bool SyncDirectory { get; init; }
-
-    /// <summary>Checked on the commit thread just before applying; false fails the work without writing anything.</summary>
+    /// <summary>Checked on the commit thread just before logging; false fails the work without writing anything.</summary>
     public Func<bool>? IsValid { get; init; }
 
-    /// <summary>Metadata changes, applied inside the batch's one LMDB write transaction.</summary>
-    public required Action<MetadataStore.MetadataWriter> Apply { get; init; }
+    /// <summary>Metadata changes, recorded into the batch's commit-log record.</summary>
+    public required Action<CommitOps> Apply { get; init; }
 
-    /// <summary>Runs on the commit thread after the transaction committed (publish to readers, close files...).</summary>
+    /// <summary>Checkpoint right after this work's batch; the work fails if the checkpoint does.</summary>
+    public bool Checkpoint { get; init; }
+
+    /// <summary>Runs on the commit thread once the batch is durable (publish to readers, delete files...).</summary>
     public Action? OnCommitted { get; init; }
 
     /// <summary>Runs on the commit thread when the batch failed (roll back in-memory state).</summary>
@@ -27,41 +27,55 @@ internal sealed class CommitWork
 }
 
 /// <summary>
-/// Group commit: one dedicated thread takes every queued unit of work, syncs all the data files they touched (one
-/// fdatasync per file, shared by every append that arrived meanwhile, across streams), then commits all their metadata
-/// in one LMDB transaction, then publishes. Per-stream order is the queue order. No stream lock is held while it syncs.
+/// Group commit: one dedicated thread takes every queued unit of work — from any number of streams — and writes them as
+/// ONE commit-log record holding their data bytes and metadata changes, then syncs that one file once (in
+/// <see cref="DurabilityMode.Always"/>), then acknowledges and publishes. A sync is shared by every append that arrived
+/// meanwhile, whatever its stream; per-stream order is queue order; no stream lock is held while it syncs.
+/// Checkpoints (by size or time) apply the logged changes to LMDB, sync the data files, and empty the log.
 /// </summary>
 internal sealed class GroupCommitter : IDisposable
 {
     private const int MaxBatch = 8192;
+    private const long CheckpointBytes = 64L << 20;
+    private static readonly TimeSpan CheckpointInterval = TimeSpan.FromMilliseconds(250);
 
     private readonly MetadataStore _metadata;
+    private readonly CommitLog _log;
     private readonly DurabilityMode _mode;
     private readonly TimeSpan _syncInterval;
     private readonly string _streamsDirectory;
-    private readonly Action<Exception> _onBatchFailed;
-    private readonly BlockingCollection<CommitWork> _queue = new(new ConcurrentQueue<CommitWork>());
-    private readonly HashSet<DiskStream> _unsynced = [];
-    private readonly Thread _thread;
-    private long _lastIntervalSync;
-
+    private readonly Func<long, string> _dataPath;
+    private readonly Action<Exception> _onFailure;
     private readonly FileStoreFaults _faults;
+    private readonly BlockingCollection<CommitWork> _queue = new(new ConcurrentQueue<CommitWork>());
+    private readonly List<byte[]> _uncheckpointed = [];
+    private readonly HashSet<long> _dirtyFiles = [];
+    private readonly Thread _thread;
+    private long _lastCheckpoint;
+    private long _lastLogSync;
+    private Exception? _checkpointFailure;
 
-    public GroupCommitter(MetadataStore metadata, DurabilityMode mode, TimeSpan syncInterval, string streamsDirectory, Action<Exception> onBatchFailed, FileStoreFaults faults)
+    public GroupCommitter(MetadataStore metadata, CommitLog log, DurabilityMode mode, TimeSpan syncInterval, string streamsDirectory,
+        Func<long, string> dataPath, Action<Exception> onFailure, FileStoreFaults faults)
     {
-        _faults = faults;
         _metadata = metadata;
+        _log = log;
         _mode = mode;
         _syncInterval = syncInterval;
         _streamsDirectory = streamsDirectory;
-        _onBatchFailed = onBatchFailed;
-        _lastIntervalSync = Environment.TickCount64;
+        _dataPath = dataPath;
+        _onFailure = onFailure;
+        _faults = faults;
+        _lastCheckpoint = _lastLogSync = Environment.TickCount64;
         _thread = new Thread(Run) { IsBackground = true, Name = "DurableStreams group commit" };
         _thread.Start();
     }
 
     /// <summary>Number of batches committed so far (for tests and metrics).</summary>
     public long BatchCount { get; private set; }
+
+    /// <summary>Number of checkpoints so far.</summary>
+    public long CheckpointCount { get; private set; }
 
     /// <summary>Queues work; the returned task completes once it is durable per the mode, or faults.</summary>
     public Task Enqueue(CommitWork work)
@@ -80,13 +94,14 @@ internal sealed class GroupCommitter : IDisposable
     private void Run()
     {
         var batch = new List<CommitWork>();
+        var wait = (int)Math.Max(1, Math.Min(CheckpointInterval.TotalMilliseconds, _mode == DurabilityMode.Interval ? _syncInterval.TotalMilliseconds : double.MaxValue));
         while (true)
         {
             batch.Clear();
+            var finished = false;
             try
             {
-                var timeout = _mode == DurabilityMode.Interval ? (int)Math.Max(1, _syncInterval.TotalMilliseconds) : Timeout.Infinite;
-                if (_queue.TryTake(out var first, timeout))
+                if (_queue.TryTake(out var first, wait))
                 {
                     batch.Add(first);
                     while (batch.Count < MaxBatch && _queue.TryTake(out var more))
@@ -96,73 +111,91 @@ internal sealed class GroupCommitter : IDisposable
                 }
                 else if (_queue.IsCompleted)
                 {
-                    SyncInterval(force: true);
-                    return;
+                    finished = true;
                 }
             }
             catch (InvalidOperationException)
             {
-                SyncInterval(force: true);
-                return;
+                finished = true;
             }
             if (batch.Count > 0)
             {
                 Commit(batch);
             }
-            if (_mode == DurabilityMode.Interval)
+            if (finished)
             {
-                SyncInterval(force: false);
+                SyncLog(force: true);
+                Checkpoint(force: true);
+                return;
             }
+            SyncLog(force: false);
+            Checkpoint(force: false);
         }
     }
 
     private void Commit(List<CommitWork> batch)
     {
-        var valid = new List<CommitWork>(batch.Count);
-        foreach (var work in batch)
+        if (_checkpointFailure is not null)
         {
-            if (work.IsValid is null || work.IsValid())
+            // The metadata could not take the last checkpoint (full disk or map): accept nothing new until it can, so
+            // the commit log never grows past what can be made permanent.
+            Checkpoint(force: true);
+            if (_checkpointFailure is { } blocked)
             {
-                valid.Add(work);
-            }
-            else
-            {
-                work.Completion.TrySetException(new IOException("An earlier write to this stream failed; this one was rolled back."));
+                foreach (var work in batch)
+                {
+                    work.Completion.TrySetException(blocked);
+                }
+                return;
             }
         }
+        var valid = new List<CommitWork>(batch.Count);
+        var ops = new CommitOps();
+        foreach (var work in batch)
+        {
+            if (work.IsValid is not null && !work.IsValid())
+            {
+                work.Completion.TrySetException(new IOException("An earlier write to this stream failed; this one was rolled back."));
+                continue;
+            }
+            foreach (var (id, position, bytes) in work.Data)
+            {
+                ops.Data(id, position, bytes.Span);
+                _dirtyFiles.Add(id);
+            }
+            work.Apply(ops);
+            valid.Add(work);
+        }
+        var logLength = _log.Length;
         try
         {
             if (_faults.BeforeSync?.Invoke() is { } injected)
             {
                 throw injected;
             }
-            if (_mode == DurabilityMode.Always)
+            if (!ops.IsEmpty)
             {
-                SyncFiles(valid.SelectMany(w => w.SyncStreams).Distinct());
-                if (valid.Any(w => w.SyncDirectory))
+                _log.Append(ops.Payload);
+                if (_mode == DurabilityMode.Always)
                 {
-                    NativeIo.SyncDirectory(_streamsDirectory);
+                    _log.Sync();
                 }
+                _uncheckpointed.Add(ops.Payload.ToArray());
             }
-            else if (_mode == DurabilityMode.Interval)
-            {
-                foreach (var stream in valid.SelectMany(w => w.SyncStreams))
-                {
-                    _unsynced.Add(stream);
-                }
-            }
-            _metadata.Write(writer =>
-            {
-                foreach (var work in valid)
-                {
-                    work.Apply(writer);
-                }
-            });
             BatchCount++;
         }
         catch (Exception ex)
         {
-            _onBatchFailed(ex);
+            _onFailure(ex);
+            try
+            {
+                // The record may have reached the disk; cut it so recovery never replays what was refused.
+                _log.TruncateTo(logLength);
+            }
+            catch (Exception truncateFailure) when (truncateFailure is IOException or ObjectDisposedException)
+            {
+                _onFailure(truncateFailure);
+            }
             foreach (var work in valid)
             {
                 try
@@ -176,12 +209,25 @@ internal sealed class GroupCommitter : IDisposable
             }
             return;
         }
+        Exception? checkpointFailure = null;
+        if (valid.Any(w => w.Checkpoint))
+        {
+            Checkpoint(force: true);
+            checkpointFailure = _checkpointFailure;
+        }
         foreach (var work in valid)
         {
             try
             {
                 work.OnCommitted?.Invoke();
-                work.Completion.TrySetResult();
+                if (work.Checkpoint && checkpointFailure is not null)
+                {
+                    work.Completion.TrySetException(checkpointFailure);
+                }
+                else
+                {
+                    work.Completion.TrySetResult();
+                }
             }
             catch (Exception ex)
             {
@@ -190,48 +236,76 @@ internal sealed class GroupCommitter : IDisposable
         }
     }
 
-    private static void SyncFiles(IEnumerable<DiskStream> streams)
+    private void SyncLog(bool force)
     {
-        var handles = new List<Microsoft.Win32.SafeHandles.SafeFileHandle>();
-        foreach (var stream in streams)
-        {
-            if (stream.Handle is { IsClosed: false } handle)
-            {
-                handles.Add(handle);
-            }
-        }
-        if (handles.Count == 1)
-        {
-            NativeIo.SyncData(handles[0]);
-        }
-        else if (handles.Count > 1)
-        {
-            // Syncs of different files overlap in the kernel's journal; issuing them together shares commits.
-            Parallel.ForEach(handles, new ParallelOptions { MaxDegreeOfParallelism = 16 }, NativeIo.SyncData);
-        }
-    }
-
-    private void SyncInterval(bool force)
-    {
-        if (_mode != DurabilityMode.Interval || (!force && Environment.TickCount64 - _lastIntervalSync < _syncInterval.TotalMilliseconds))
+        if (_mode != DurabilityMode.Interval || (!force && Environment.TickCount64 - _lastLogSync < _syncInterval.TotalMilliseconds))
         {
             return;
         }
-        _lastIntervalSync = Environment.TickCount64;
+        _lastLogSync = Environment.TickCount64;
         try
         {
-            SyncFiles(_unsynced);
-            _unsynced.Clear();
-            NativeIo.SyncDirectory(_streamsDirectory);
-            _metadata.Flush();
+            _log.Sync();
         }
         catch (Exception ex) when (ex is IOException or ObjectDisposedException)
         {
-            _onBatchFailed(ex);
+            _onFailure(ex);
         }
     }
 
-    /// <summary>Stops taking work, finishes what is queued, and waits for the thread.</summary>
+    /// <summary>
+    /// Makes the logged changes permanent outside the log: data files first, then the directory, then LMDB (one synced
+    /// transaction), and only then empties the log. A crash at any point leaves the log to replay, and replay is
+    /// idempotent.
+    /// </summary>
+    private void Checkpoint(bool force)
+    {
+        if (_faults.SuppressCheckpoints
+            || (_uncheckpointed.Count == 0 && _checkpointFailure is null)
+            || (!force && _log.Length < CheckpointBytes && Environment.TickCount64 - _lastCheckpoint < CheckpointInterval.TotalMilliseconds))
+        {
+            return;
+        }
+        try
+        {
+            if (_mode != DurabilityMode.None)
+            {
+                foreach (var id in _dirtyFiles)
+                {
+                    var path = _dataPath(id);
+                    if (!System.IO.File.Exists(path))
+                    {
+                        continue;
+                    }
+                    using var handle = System.IO.File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
+                    NativeIo.SyncData(handle);
+                }
+                NativeIo.SyncDirectory(_streamsDirectory);
+            }
+            _metadata.Write(writer =>
+            {
+                foreach (var payload in _uncheckpointed)
+                {
+                    CommitOps.ApplyTo(payload, writer, data: null, deleteFile: null);
+                }
+            });
+            _log.TruncateTo(0);
+            _uncheckpointed.Clear();
+            _dirtyFiles.Clear();
+            _lastCheckpoint = Environment.TickCount64;
+            _checkpointFailure = null;
+            CheckpointCount++;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or LightningDB.LightningException)
+        {
+            // The log still holds everything; try again at the next checkpoint. Out of space, stop taking new work.
+            _onFailure(ex);
+            _lastCheckpoint = Environment.TickCount64;
+            _checkpointFailure = NativeIo.IsDiskFull(ex) ? ex : null;
+        }
+    }
+
+    /// <summary>Stops taking work, finishes what is queued, checkpoints, and waits for the thread.</summary>
     public void Dispose()
     {
         _queue.CompleteAdding();

@@ -22,9 +22,7 @@ internal sealed class MetadataStore : IDisposable
     /// <param name="path">The environment directory.</param>
     /// <param name="mapSize">Maximum size of the map.</param>
     /// <param name="mode">
-    /// Always: every commit is fully durable. Interval: one sync per commit and none for the meta page (LMDB keeps its
-    /// integrity; a system crash may undo the last commit). None: no syncs at all (a system crash may lose or damage the
-    /// metadata).
+    /// None opens LMDB without syncs (a system crash may lose or damage the metadata); every other mode commits durably.
     /// </param>
     public MetadataStore(string path, long mapSize, DurabilityMode mode)
     {
@@ -32,12 +30,11 @@ internal sealed class MetadataStore : IDisposable
         Directory.CreateDirectory(path);
         _env = new LightningEnvironment(path, new EnvironmentConfiguration { MapSize = mapSize, MaxDatabases = 8, MaxReaders = 1024 });
         var flags = EnvironmentOpenFlags.NoThreadLocalStorage | EnvironmentOpenFlags.NoReadAhead;
-        flags |= mode switch
+        // LMDB is written at checkpoints (and recovery), not per append: the commit log carries durability between them.
+        if (mode == DurabilityMode.None)
         {
-            DurabilityMode.Interval => EnvironmentOpenFlags.NoMetaSync,
-            DurabilityMode.None => EnvironmentOpenFlags.NoSync,
-            _ => EnvironmentOpenFlags.None,
-        };
+            flags |= EnvironmentOpenFlags.NoSync;
+        }
         _env.Open(flags);
         using var tx = _env.BeginTransaction();
         var create = new DatabaseConfiguration { Flags = DatabaseOpenFlags.Create };
