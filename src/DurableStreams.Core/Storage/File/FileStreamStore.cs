@@ -123,7 +123,14 @@ public sealed partial class FileStreamStore : IStreamStore
                 MetadataMapSize = options.MetadataMapSize,
                 MaxOpenFiles = Math.Max(16, options.MaxOpenFiles),
             };
-            log = new CommitLog(Path.Combine(directory, "commit.log"));
+            var logPath = Path.Combine(directory, "commit.log");
+            var newLog = !System.IO.File.Exists(logPath);
+            log = new CommitLog(logPath);
+            if (newLog)
+            {
+                // The log's directory entry must be durable before anything relies on the log.
+                NativeIo.SyncDirectory(directory);
+            }
             var store = new FileStreamStore(resolved, logger, lockFile, metadata, log);
             store.Recover();
             store._sweeper.Change(options.SweepInterval, options.SweepInterval);
