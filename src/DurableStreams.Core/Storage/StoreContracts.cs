@@ -145,9 +145,13 @@ public readonly record struct MetadataResult(ReadStatus Status, StreamInfo? Info
 
 public readonly record struct DeleteResult(DeleteStatus Status);
 
-/// <summary>A read of stored bytes: for JSON streams the chunks are whole stored messages.</summary>
-public sealed class ReadResult
+/// <summary>
+/// A read of stored bytes: for JSON streams the chunks are whole stored messages. Dispose it once the chunks have been
+/// written: stores may lend pooled buffers (not disposing is safe, only slower).
+/// </summary>
+public sealed class ReadResult : IDisposable
 {
+    private Action? _release;
     public static ReadResult Failed(ReadStatus status) => new() { Status = status };
 
     public ReadStatus Status { get; init; }
@@ -162,6 +166,15 @@ public sealed class ReadResult
     public bool Closed { get; init; }
     public IReadOnlyList<ReadOnlyMemory<byte>> Chunks { get; init; } = [];
     public long Length { get; init; }
+
+    /// <summary>Returns borrowed buffers to their owner; runs once, on <see cref="Dispose"/>.</summary>
+    public Action? Release
+    {
+        get => _release;
+        init => _release = value;
+    }
+
+    public void Dispose() => Interlocked.Exchange(ref _release, null)?.Invoke();
 }
 
 /// <summary>Why a live wait ended.</summary>

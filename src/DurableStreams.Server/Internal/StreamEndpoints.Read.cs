@@ -32,7 +32,7 @@ internal sealed partial class StreamEndpoints
 
     private async Task CatchUpAsync(HttpContext context, string name, OffsetQuery offset)
     {
-        var read = await store.ReadAsync(name, new ReadRequest(offset, _options.MaxReadChunkBytes), context.RequestAborted);
+        using var read = await store.ReadAsync(name, new ReadRequest(offset, _options.MaxReadChunkBytes), context.RequestAborted);
         if (read.Status != ReadStatus.Ok)
         {
             await ResultMapping.ReadError(read.Status).WriteAsync(context.Response);
@@ -85,46 +85,61 @@ internal sealed partial class StreamEndpoints
         var time = _options.TimeProvider;
         var started = time.GetTimestamp();
         var read = await store.ReadAsync(name, new ReadRequest(offset, _options.MaxReadChunkBytes), aborted);
-        while (true)
+        try
         {
-            if (read.Status != ReadStatus.Ok)
+            await LongPollLoopAsync();
+        }
+        finally
+        {
+            // Stores may lend pooled buffers; give them back once the response is written.
+            read.Dispose();
+        }
+
+        async Task LongPollLoopAsync()
+        {
+            while (true)
             {
-                await ResultMapping.ReadError(read.Status).WriteAsync(context.Response);
-                return;
-            }
-            if (read.Length > 0)
-            {
-                context.Response.Headers.ETag = ResultMapping.ETag(read);
-                context.Response.Headers.CacheControl = CatchUpCacheControl;
-                await WriteDataAsync(context, read, cursors.Next(clientCursor), live: true);
-                return;
-            }
-            if (read.Closed)
-            {
-                // §5.7: a closed stream at its tail answers at once, without a cursor.
-                WriteNoContent(context.Response, read, cursor: null);
-                return;
-            }
-            var remaining = _options.LongPollTimeout - time.GetElapsedTime(started);
-            var outcome = WaitOutcome.TimedOut;
-            if (remaining > TimeSpan.Zero)
-            {
-                try
+                if (read.Status != ReadStatus.Ok)
                 {
-                    outcome = await store.WaitAsync(name, read.Next, remaining, linked.Token);
+                    await ResultMapping.ReadError(read.Status).WriteAsync(context.Response);
+                    return;
                 }
-                catch (OperationCanceledException) when (!aborted.IsCancellationRequested)
+                if (read.Length > 0)
                 {
-                    // The server is stopping: answer as a timeout so the client simply polls again elsewhere.
-                    outcome = WaitOutcome.TimedOut;
+                    context.Response.Headers.ETag = ResultMapping.ETag(read);
+                    context.Response.Headers.CacheControl = CatchUpCacheControl;
+                    await WriteDataAsync(context, read, cursors.Next(clientCursor), live: true);
+                    return;
                 }
+                if (read.Closed)
+                {
+                    // §5.7: a closed stream at its tail answers at once, without a cursor.
+                    WriteNoContent(context.Response, read, cursor: null);
+                    return;
+                }
+                var remaining = _options.LongPollTimeout - time.GetElapsedTime(started);
+                var outcome = WaitOutcome.TimedOut;
+                if (remaining > TimeSpan.Zero)
+                {
+                    try
+                    {
+                        outcome = await store.WaitAsync(name, read.Next, remaining, linked.Token);
+                    }
+                    catch (OperationCanceledException) when (!aborted.IsCancellationRequested)
+                    {
+                        // The server is stopping: answer as a timeout so the client simply polls again elsewhere.
+                        outcome = WaitOutcome.TimedOut;
+                    }
+                }
+                if (outcome == WaitOutcome.TimedOut)
+                {
+                    WriteNoContent(context.Response, read, cursors.Next(clientCursor));
+                    return;
+                }
+                var next = await store.ReadAsync(name, new ReadRequest(OffsetQuery.At(read.Next), _options.MaxReadChunkBytes), aborted);
+                read.Dispose();
+                read = next;
             }
-            if (outcome == WaitOutcome.TimedOut)
-            {
-                WriteNoContent(context.Response, read, cursors.Next(clientCursor));
-                return;
-            }
-            read = await store.ReadAsync(name, new ReadRequest(OffsetQuery.At(read.Next), _options.MaxReadChunkBytes), aborted);
         }
     }
 
@@ -192,80 +207,96 @@ internal sealed partial class StreamEndpoints
     {
         var aborted = context.RequestAborted;
         var read = await store.ReadAsync(name, new ReadRequest(offset, _options.MaxReadChunkBytes), aborted);
-        if (read.Status != ReadStatus.Ok)
+        try
         {
-            await ResultMapping.ReadError(read.Status).WriteAsync(context.Response);
-            return;
+            await SseLoopAsync();
         }
-        var response = context.Response;
-        var contentType = read.Info!.ContentType;
-        var text = ContentTypes.IsSseText(contentType);
-        var format = ContentTypes.IsJson(contentType) ? PayloadFormat.SseJson : text ? PayloadFormat.SseText : PayloadFormat.SseBase64;
-        response.StatusCode = StatusCodes.Status200OK;
-        response.ContentType = "text/event-stream";
-        response.Headers.CacheControl = "no-cache";
-        if (!text)
+        finally
         {
-            response.Headers[ProtocolHeaders.StreamSseDataEncoding] = "base64";
+            read.Dispose();
         }
-        context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
-        await response.StartAsync(aborted);
 
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(aborted, StoppingToken);
-        var time = _options.TimeProvider;
-        var started = time.GetTimestamp();
-        var cursor = cursors.Next(clientCursor);
-        var writer = response.BodyWriter;
-        var first = true;
-        while (true)
+        async Task SseLoopAsync()
         {
-            if (read.Length > 0)
+            if (read.Status != ReadStatus.Ok)
             {
-                writer.Write(_payloads.Get(read, format).Span);
-                SseFrameWriter.WriteControl(new SseControl(read.Next, cursor, read.UpToDate, read.Closed), writer);
-                await writer.FlushAsync(aborted);
-            }
-            else if (first || read.Closed)
-            {
-                SseFrameWriter.WriteControl(new SseControl(read.Next, cursor, UpToDate: true, read.Closed), writer);
-                await writer.FlushAsync(aborted);
-            }
-            first = false;
-            if (read.Closed)
-            {
+                await ResultMapping.ReadError(read.Status).WriteAsync(context.Response);
                 return;
             }
-            if (!read.UpToDate)
+            var response = context.Response;
+            var contentType = read.Info!.ContentType;
+            var text = ContentTypes.IsSseText(contentType);
+            var format = ContentTypes.IsJson(contentType) ? PayloadFormat.SseJson : text ? PayloadFormat.SseText : PayloadFormat.SseBase64;
+            response.StatusCode = StatusCodes.Status200OK;
+            response.ContentType = "text/event-stream";
+            response.Headers.CacheControl = "no-cache";
+            if (!text)
             {
-                read = await store.ReadAsync(name, new ReadRequest(OffsetQuery.At(read.Next), _options.MaxReadChunkBytes), aborted);
+                response.Headers[ProtocolHeaders.StreamSseDataEncoding] = "base64";
+            }
+            context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+            await response.StartAsync(aborted);
+
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(aborted, StoppingToken);
+            var time = _options.TimeProvider;
+            var started = time.GetTimestamp();
+            var cursor = cursors.Next(clientCursor);
+            var writer = response.BodyWriter;
+            var first = true;
+            while (true)
+            {
+                if (read.Length > 0)
+                {
+                    writer.Write(_payloads.Get(read, format).Span);
+                    SseFrameWriter.WriteControl(new SseControl(read.Next, cursor, read.UpToDate, read.Closed), writer);
+                    await writer.FlushAsync(aborted);
+                }
+                else if (first || read.Closed)
+                {
+                    SseFrameWriter.WriteControl(new SseControl(read.Next, cursor, UpToDate: true, read.Closed), writer);
+                    await writer.FlushAsync(aborted);
+                }
+                first = false;
+                if (read.Closed)
+                {
+                    return;
+                }
+                if (!read.UpToDate)
+                {
+                    var more = await store.ReadAsync(name, new ReadRequest(OffsetQuery.At(read.Next), _options.MaxReadChunkBytes), aborted);
+                    read.Dispose();
+                    read = more;
+                    if (read.Status != ReadStatus.Ok)
+                    {
+                        return;
+                    }
+                    continue;
+                }
+                var remaining = _options.SseReconnectInterval - time.GetElapsedTime(started);
+                if (remaining <= TimeSpan.Zero)
+                {
+                    return;
+                }
+                WaitOutcome outcome;
+                try
+                {
+                    outcome = await store.WaitAsync(name, read.Next, remaining, linked.Token);
+                }
+                catch (OperationCanceledException) when (!aborted.IsCancellationRequested)
+                {
+                    return;
+                }
+                if (outcome != WaitOutcome.Changed)
+                {
+                    return;
+                }
+                var next = await store.ReadAsync(name, new ReadRequest(OffsetQuery.At(read.Next), _options.MaxReadChunkBytes), aborted);
+                read.Dispose();
+                read = next;
                 if (read.Status != ReadStatus.Ok)
                 {
                     return;
                 }
-                continue;
-            }
-            var remaining = _options.SseReconnectInterval - time.GetElapsedTime(started);
-            if (remaining <= TimeSpan.Zero)
-            {
-                return;
-            }
-            WaitOutcome outcome;
-            try
-            {
-                outcome = await store.WaitAsync(name, read.Next, remaining, linked.Token);
-            }
-            catch (OperationCanceledException) when (!aborted.IsCancellationRequested)
-            {
-                return;
-            }
-            if (outcome != WaitOutcome.Changed)
-            {
-                return;
-            }
-            read = await store.ReadAsync(name, new ReadRequest(OffsetQuery.At(read.Next), _options.MaxReadChunkBytes), aborted);
-            if (read.Status != ReadStatus.Ok)
-            {
-                return;
             }
         }
     }

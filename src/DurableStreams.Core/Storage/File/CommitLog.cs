@@ -29,15 +29,15 @@ internal sealed class CommitLog : IDisposable
     public long Length { get; private set; }
 
     /// <summary>Appends one record (not yet durable; call <see cref="Sync"/>).</summary>
-    public void Append(ReadOnlySpan<byte> payload)
+    public void Append(ReadOnlyMemory<byte> payload)
     {
-        var record = new byte[HeaderBytes + payload.Length];
-        BinaryPrimitives.WriteUInt32LittleEndian(record, Magic);
-        BinaryPrimitives.WriteInt32LittleEndian(record.AsSpan(4), payload.Length);
-        BinaryPrimitives.WriteUInt32LittleEndian(record.AsSpan(8), Crc32C.Compute(payload));
-        payload.CopyTo(record.AsSpan(HeaderBytes));
-        RandomAccess.Write(_handle, record, Length);
-        Length += record.Length;
+        var header = new byte[HeaderBytes];
+        BinaryPrimitives.WriteUInt32LittleEndian(header, Magic);
+        BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(4), payload.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(8), Crc32C.Compute(payload.Span));
+        // One gathered write (pwritev): the payload is not copied into a record buffer.
+        RandomAccess.Write(_handle, [header, payload], Length);
+        Length += HeaderBytes + payload.Length;
     }
 
     public void Sync() => NativeIo.SyncData(_handle);

@@ -27,7 +27,7 @@ internal sealed class CommitOps
 
     public bool IsEmpty => _buffer.WrittenCount == 0;
 
-    public ReadOnlySpan<byte> Payload => _buffer.WrittenSpan;
+    public ReadOnlyMemory<byte> Payload => _buffer.WrittenMemory;
 
     /// <summary>Bytes written at <paramref name="filePosition"/> of stream <paramref name="id"/>'s data file.</summary>
     public void Data(long id, long filePosition, ReadOnlySpan<byte> bytes)
@@ -90,9 +90,9 @@ internal sealed class CommitOps
     /// Applies a payload: metadata changes to <paramref name="writer"/>; data writes and file deletions to the callbacks
     /// (null to skip them, as a checkpoint does: the data files already hold the bytes).
     /// </summary>
-    public static void ApplyTo(ReadOnlySpan<byte> payload, MetadataStore.MetadataWriter writer, Action<long, long, ReadOnlyMemory<byte>>? data, Action<long>? deleteFile)
+    public static void ApplyTo(ReadOnlyMemory<byte> payload, MetadataStore.MetadataWriter writer, Action<long, long, ReadOnlyMemory<byte>>? data, Action<long>? deleteFile)
     {
-        var reader = new Reader(payload.ToArray());
+        var reader = new Reader(payload);
         while (!reader.AtEnd)
         {
             switch ((Op)reader.ReadByte())
@@ -165,26 +165,26 @@ internal sealed class CommitOps
         _buffer.Write(bytes);
     }
 
-    private sealed class Reader(byte[] payload)
+    private sealed class Reader(ReadOnlyMemory<byte> payload)
     {
         private int _position;
 
         public bool AtEnd => _position >= payload.Length;
 
-        public byte ReadByte() => payload[_position++];
+        public byte ReadByte() => payload.Span[_position++];
 
         public long ReadLong()
         {
-            var value = BinaryPrimitives.ReadInt64LittleEndian(payload.AsSpan(_position));
+            var value = BinaryPrimitives.ReadInt64LittleEndian(payload.Span[_position..]);
             _position += 8;
             return value;
         }
 
         public ReadOnlyMemory<byte> ReadBytes()
         {
-            var length = BinaryPrimitives.ReadInt32LittleEndian(payload.AsSpan(_position));
+            var length = BinaryPrimitives.ReadInt32LittleEndian(payload.Span[_position..]);
             _position += 4;
-            var bytes = payload.AsMemory(_position, length);
+            var bytes = payload.Slice(_position, length);
             _position += length;
             return bytes;
         }

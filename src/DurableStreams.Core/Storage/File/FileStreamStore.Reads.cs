@@ -37,13 +37,14 @@ public sealed partial class FileStreamStore
             return new(ReadResult.Failed(ReadStatus.OffsetUnaligned));
         }
         var chunks = new List<ReadOnlyMemory<byte>>();
+        var rented = new List<byte[]>();
         var end = start;
         if (request.Offset.Kind != OffsetKind.Now)
         {
             var budget = (long)Math.Max(1, request.MaxBytes);
             try
             {
-                end = Gather(stream, start, tail, ref budget, stream.IsJson, chunks);
+                end = Gather(stream, start, tail, ref budget, stream.IsJson, chunks, rented);
             }
             catch (InvalidDataException)
             {
@@ -70,6 +71,13 @@ public sealed partial class FileStreamStore
             Closed = closed && end == tail,
             Chunks = chunks,
             Length = end - start,
+            Release = rented.Count == 0 ? null : () =>
+            {
+                foreach (var buffer in rented)
+                {
+                    System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+                }
+            },
         });
     }
 
@@ -81,12 +89,12 @@ public sealed partial class FileStreamStore
     /// fork's inherited range from its source chain. Whole frames are read and CRC-checked; only the requested bytes are
     /// returned. JSON reads return whole messages only (at least one).
     /// </summary>
-    private long Gather(DiskStream stream, long position, long end, ref long budget, bool wholeMessages, List<ReadOnlyMemory<byte>> chunks)
+    private long Gather(DiskStream stream, long position, long end, ref long budget, bool wholeMessages, List<ReadOnlyMemory<byte>> chunks, List<byte[]> rented)
     {
         if (stream.Source is not null && position < stream.BasePosition)
         {
             var inheritedEnd = Math.Min(end, stream.BasePosition);
-            position = Gather(stream.Source, position, inheritedEnd, ref budget, wholeMessages, chunks);
+            position = Gather(stream.Source, position, inheritedEnd, ref budget, wholeMessages, chunks, rented);
             if (position < inheritedEnd || budget <= 0)
             {
                 return position;
@@ -161,11 +169,13 @@ public sealed partial class FileStreamStore
         }
         var first = selected[0].Start;
         var last = selected[^1].End;
-        var bytes = new byte[last - first];
+        var length = (int)(last - first);
+        var bytes = System.Buffers.ArrayPool<byte>.Shared.Rent(length);
+        rented.Add(bytes);
         int read;
         try
         {
-            read = RandomAccess.Read(handle, bytes, first - stream.BasePosition);
+            read = RandomAccess.Read(handle, bytes.AsSpan(0, length), first - stream.BasePosition);
         }
         finally
         {
@@ -174,7 +184,7 @@ public sealed partial class FileStreamStore
                 handle.DangerousRelease();
             }
         }
-        if (read != bytes.Length)
+        if (read != length)
         {
             MarkCorrupt(stream, first + read);
             throw new InvalidDataException("Short read of committed data.");

@@ -48,7 +48,7 @@ internal sealed class GroupCommitter : IDisposable
     private readonly Action<Exception> _onFailure;
     private readonly FileStoreFaults _faults;
     private readonly BlockingCollection<CommitWork> _queue = new(new ConcurrentQueue<CommitWork>());
-    private readonly List<byte[]> _uncheckpointed = [];
+    private readonly List<ReadOnlyMemory<byte>> _uncheckpointed = [];
     private readonly HashSet<long> _dirtyFiles = [];
     private readonly Thread _thread;
     private long _lastCheckpoint;
@@ -180,7 +180,7 @@ internal sealed class GroupCommitter : IDisposable
                 {
                     _log.Sync();
                 }
-                _uncheckpointed.Add(ops.Payload.ToArray());
+                _uncheckpointed.Add(ops.Payload);
             }
             BatchCount++;
         }
