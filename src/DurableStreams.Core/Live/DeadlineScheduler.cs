@@ -141,6 +141,24 @@ public sealed class DeadlineScheduler : IDisposable
         }
     }
 
+    /// <summary>
+    /// The second half of every store's live wait: the stream's signal against a deadline. Returns
+    /// <see cref="Storage.WaitOutcome.Gone"/> when the wake-up came from a deletion (<paramref name="isGone"/>).
+    /// </summary>
+    public async ValueTask<Storage.WaitOutcome> WaitForSignalAsync(Task signal, TimeSpan timeout, Func<bool> isGone, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(signal);
+        ArgumentNullException.ThrowIfNull(isGone);
+        using var deadline = Schedule(timeout, cancellationToken);
+        var first = await Task.WhenAny(signal, deadline.Task).ConfigureAwait(false);
+        cancellationToken.ThrowIfCancellationRequested();
+        if (first != signal)
+        {
+            return Storage.WaitOutcome.TimedOut;
+        }
+        return isGone() ? Storage.WaitOutcome.Gone : Storage.WaitOutcome.Changed;
+    }
+
     /// <summary>A scheduled deadline.</summary>
     public sealed class Waiter : IDisposable
     {

@@ -77,14 +77,7 @@ public sealed partial class FileStreamStore
             }
             signal = stream.Signal.Current;
         }
-        using var deadline = _deadlines.Schedule(timeout, cancellationToken);
-        var first = await Task.WhenAny(signal, deadline.Task).ConfigureAwait(false);
-        cancellationToken.ThrowIfCancellationRequested();
-        if (first != signal)
-        {
-            return WaitOutcome.TimedOut;
-        }
-        return stream.Removed || stream.SoftDeleted ? WaitOutcome.Gone : WaitOutcome.Changed;
+        return await _deadlines.WaitForSignalAsync(signal, timeout, () => stream.Removed || stream.SoftDeleted, cancellationToken);
     }
 
     public async ValueTask DisposeAsync()

@@ -75,7 +75,12 @@ public sealed partial class FileStreamStore
                     // Fork at a committed position: let in-flight appends on the source land first.
                     await pending.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
                 }
-                var status = ResolveForkPosition(source, fork, out anchor, out forkPosition);
+                long sourceTail;
+                lock (source.Gate)
+                {
+                    sourceTail = source.Committed.Tail;
+                }
+                var status = ForkRules.ResolvePosition(fork, sourceTail, source.IsJson, p => IsBoundary(source, p), p => NextBoundary(source, p, sourceTail), out anchor, out forkPosition);
                 if (status != CreateStatus.Created)
                 {
                     return new CreateStreamResult(status);

@@ -212,49 +212,6 @@ public sealed partial class FileStreamStore
         LogCorrupt(_logger, stream.Name, position);
     }
 
-    /// <summary>Resolves (anchor, sub-offset) on <paramref name="source"/> to the position the fork diverges at.</summary>
-    private CreateStatus ResolveForkPosition(DiskStream source, ForkRequest fork, out StreamOffset anchor, out long position)
-    {
-        long tail;
-        lock (source.Gate)
-        {
-            tail = source.Committed.Tail;
-        }
-        position = fork.Offset?.Position ?? tail;
-        anchor = new StreamOffset(position);
-        if (position > tail)
-        {
-            return CreateStatus.ForkOffsetBeyondTail;
-        }
-        if (source.IsJson && !IsBoundary(source, position))
-        {
-            return CreateStatus.ForkOffsetUnaligned;
-        }
-        if (fork.SubOffset == 0)
-        {
-            return CreateStatus.Created;
-        }
-        if (source.IsJson)
-        {
-            for (var i = 0L; i < fork.SubOffset; i++)
-            {
-                if (position >= tail)
-                {
-                    return CreateStatus.SubOffsetOutOfRange;
-                }
-                position = NextBoundary(source, position, tail);
-            }
-            return CreateStatus.Created;
-        }
-        var limit = NextBoundary(source, position, tail);
-        if (position + fork.SubOffset > limit)
-        {
-            return CreateStatus.SubOffsetOutOfRange;
-        }
-        position += fork.SubOffset;
-        return CreateStatus.Created;
-    }
-
     /// <summary>The next message (JSON) or append boundary after <paramref name="position"/>, or the tail.</summary>
     private long NextBoundary(DiskStream stream, long position, long tail)
     {

@@ -84,7 +84,8 @@ public sealed class MemoryStreamStore : IStreamStore
                     return new(new CreateStreamResult(CreateStatus.SourceContentTypeMismatch));
                 }
                 contentType = source.State.ContentType;
-                var status = ResolveForkPosition(source, fork, out anchor, out forkPosition);
+                var sourceTail = TailOf(source);
+                var status = ForkRules.ResolvePosition(fork, sourceTail, source.IsJson, p => IsBoundary(source, p), p => NextBoundary(source, p, sourceTail), out anchor, out forkPosition);
                 if (status != CreateStatus.Created)
                 {
                     return new(new CreateStreamResult(status));
@@ -275,14 +276,7 @@ public sealed class MemoryStreamStore : IStreamStore
             }
             signal = stream.Signal.Current;
         }
-        using var deadline = _deadlines.Schedule(timeout, cancellationToken);
-        var first = await Task.WhenAny(signal, deadline.Task).ConfigureAwait(false);
-        cancellationToken.ThrowIfCancellationRequested();
-        if (first != signal)
-        {
-            return WaitOutcome.TimedOut;
-        }
-        return stream.Removed || stream.SoftDeleted ? WaitOutcome.Gone : WaitOutcome.Changed;
+        return await _deadlines.WaitForSignalAsync(signal, timeout, () => stream.Removed || stream.SoftDeleted, cancellationToken);
     }
 
     public ValueTask DisposeAsync()
@@ -411,47 +405,6 @@ public sealed class MemoryStreamStore : IStreamStore
         {
             return stream.State.Tail;
         }
-    }
-
-    /// <summary>Resolves (anchor, sub-offset) on <paramref name="source"/> to the position the fork diverges at.</summary>
-    private static CreateStatus ResolveForkPosition(MemoryStream source, ForkRequest fork, out StreamOffset anchor, out long position)
-    {
-        var tail = TailOf(source);
-        position = fork.Offset?.Position ?? tail;
-        anchor = new StreamOffset(position);
-        if (position > tail)
-        {
-            return CreateStatus.ForkOffsetBeyondTail;
-        }
-        if (source.IsJson && !IsBoundary(source, position))
-        {
-            return CreateStatus.ForkOffsetUnaligned;
-        }
-        if (fork.SubOffset == 0)
-        {
-            return CreateStatus.Created;
-        }
-        if (source.IsJson)
-        {
-            // JSON sub-offsets count whole messages past the anchor.
-            for (var i = 0L; i < fork.SubOffset; i++)
-            {
-                if (position >= tail)
-                {
-                    return CreateStatus.SubOffsetOutOfRange;
-                }
-                position = NextBoundary(source, position, tail);
-            }
-            return CreateStatus.Created;
-        }
-        // Binary sub-offsets count bytes, but never past the end of the message the anchor starts.
-        var limit = NextBoundary(source, position, tail);
-        if (position + fork.SubOffset > limit)
-        {
-            return CreateStatus.SubOffsetOutOfRange;
-        }
-        position += fork.SubOffset;
-        return CreateStatus.Created;
     }
 
     /// <summary>The end of the message containing <paramref name="position"/> (or the tail when at the tail).</summary>
