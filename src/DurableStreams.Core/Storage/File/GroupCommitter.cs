@@ -37,7 +37,7 @@ internal sealed class GroupCommitter : IDisposable
 {
     private const int MaxBatch = 8192;
     private const long CheckpointBytes = 64L << 20;
-    private static readonly TimeSpan CheckpointInterval = TimeSpan.FromMilliseconds(250);
+    private static readonly TimeSpan CheckpointInterval = TimeSpan.FromSeconds(1);
 
     private readonly MetadataStore _metadata;
     private readonly CommitLog _log;
@@ -270,16 +270,19 @@ internal sealed class GroupCommitter : IDisposable
         {
             if (_mode != DurabilityMode.None)
             {
-                foreach (var id in _dirtyFiles)
+                // Syncs of different files overlap in the kernel's journal; issuing them together shares its commits.
+                Parallel.ForEach(_dirtyFiles, new ParallelOptions { MaxDegreeOfParallelism = 16 }, id =>
                 {
-                    var path = _dataPath(id);
-                    if (!System.IO.File.Exists(path))
+                    try
                     {
-                        continue;
+                        using var handle = System.IO.File.OpenHandle(_dataPath(id), FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
+                        NativeIo.SyncData(handle);
                     }
-                    using var handle = System.IO.File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
-                    NativeIo.SyncData(handle);
-                }
+                    catch (FileNotFoundException)
+                    {
+                        // Deleted since it was written: nothing to keep.
+                    }
+                });
                 NativeIo.SyncDirectory(_streamsDirectory);
             }
             _metadata.Write(writer =>
@@ -296,7 +299,7 @@ internal sealed class GroupCommitter : IDisposable
             _checkpointFailure = null;
             CheckpointCount++;
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or LightningDB.LightningException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or AggregateException or LightningDB.LightningException)
         {
             // The log still holds everything; try again at the next checkpoint. Out of space, stop taking new work.
             _onFailure(ex);
