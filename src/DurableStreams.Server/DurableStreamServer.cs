@@ -120,6 +120,11 @@ public sealed class DurableStreamServer : IAsyncDisposable
         to.CursorOptions = from.CursorOptions;
         to.PrivateCaching = from.PrivateCaching;
         to.TimeProvider = from.TimeProvider;
+        to.Hooks.Clear();
+        foreach (var hook in from.Hooks)
+        {
+            to.Hooks.Add(hook);
+        }
         to.CorsOrigins.Clear();
         foreach (var origin in from.CorsOrigins)
         {

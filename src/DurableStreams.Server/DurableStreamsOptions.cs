@@ -29,6 +29,9 @@ public class DurableStreamsOptions
     /// </summary>
     public bool PrivateCaching { get; set; }
 
+    /// <summary>Lifecycle hooks called after streams are created or deleted; none by default.</summary>
+    public IList<IStreamLifecycleHooks> Hooks { get; } = new List<IStreamLifecycleHooks>();
+
     /// <summary>Clock for cursors and live-wait deadlines.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 

@@ -155,6 +155,23 @@ internal sealed partial class StreamEndpoints(
         if (result.Status == CreateStatus.Created)
         {
             context.Response.Headers.Location = UriHelper.BuildAbsolute(context.Request.Scheme, context.Request.Host, context.Request.PathBase, context.Request.Path);
+            await RunHooksAsync(name, (hook, ct) => hook.OnStreamCreatedAsync(new StreamCreatedEvent(name, result.Info!.ContentType, result.Info.CreatedAt), ct));
+        }
+    }
+
+    /// <summary>Runs every lifecycle hook; a failure is logged and never fails the request.</summary>
+    private async Task RunHooksAsync(string name, Func<IStreamLifecycleHooks, CancellationToken, Task> call)
+    {
+        foreach (var hook in _options.Hooks)
+        {
+            try
+            {
+                await call(hook, StoppingToken);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                LogHookFailed(logger, ex, hook.GetType().Name, name);
+            }
         }
     }
 
@@ -211,6 +228,7 @@ internal sealed partial class StreamEndpoints(
             return;
         }
         context.Response.StatusCode = StatusCodes.Status204NoContent;
+        await RunHooksAsync(name, (hook, token) => hook.OnStreamDeletedAsync(new StreamDeletedEvent(name, _options.TimeProvider.GetUtcNow()), token));
     }
 
     /// <summary>
@@ -251,6 +269,9 @@ internal sealed partial class StreamEndpoints(
     }
 
     private CancellationToken StoppingToken => lifetime?.ApplicationStopping ?? CancellationToken.None;
+
+    [LoggerMessage(EventId = 1001, Level = LogLevel.Warning, Message = "Lifecycle hook {Hook} failed for stream {Name}")]
+    private static partial void LogHookFailed(ILogger logger, Exception exception, string hook, string name);
 
     [LoggerMessage(EventId = 1000, Level = LogLevel.Error, Message = "Unhandled error for {Method} {Path}")]
     private static partial void LogUnhandled(ILogger logger, Exception exception, string method, string path);
