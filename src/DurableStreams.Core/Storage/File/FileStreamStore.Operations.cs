@@ -130,17 +130,14 @@ public sealed partial class FileStreamStore
                 PersistedAccessTicks = now.UtcTicks,
                 Frames = [],
             };
-            var createdFile = false;
             lock (stream.Gate)
             {
                 frames = [];
                 if (messages.Count > 0)
                 {
-                    Microsoft.Win32.SafeHandles.SafeFileHandle? handle = null;
                     try
                     {
-                        handle = HandleOf(stream, out createdFile);
-                        frames = WriteFrames(stream, handle, messages, forkPosition, Faults);
+                        frames = WriteFrames(stream, HandleOf(stream), messages, forkPosition, Faults);
                     }
                     catch (IOException ex)
                     {
