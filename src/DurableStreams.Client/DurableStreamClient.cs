@@ -1,0 +1,548 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Text.Json;
+using DurableStreams.Client.Internal;
+using DurableStreams.Protocol;
+
+namespace DurableStreams.Client;
+
+/// <summary>
+/// A client for one Durable Streams server. Thread-safe. Responses are streamed (<see cref="HttpCompletionOption.ResponseHeadersRead"/>).
+/// Idempotent operations (reads, HEAD, create, delete, close, producer appends) are retried by <see cref="DurableStreamClientOptions.Retry"/>;
+/// plain appends never are, because a lost response would otherwise duplicate data.
+/// </summary>
+public sealed class DurableStreamClient : IDisposable
+{
+    private readonly HttpClient _http;
+    private readonly Uri _baseUrl;
+
+    /// <summary>Creates a client with its own <see cref="HttpClient"/>, which it disposes.</summary>
+    public DurableStreamClient(DurableStreamClientOptions? options = null)
+        : this(new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) }) { Timeout = Timeout.InfiniteTimeSpan }, options, ownsHttpClient: true)
+    {
+    }
+
+    /// <summary>
+    /// Creates a client on <paramref name="httpClient"/>, disposed with the client only when <paramref name="ownsHttpClient"/>
+    /// is true. Its <see cref="HttpClient.Timeout"/> applies in addition to <see cref="DurableStreamClientOptions.RequestTimeout"/>.
+    /// </summary>
+    public DurableStreamClient(HttpClient httpClient, DurableStreamClientOptions? options = null, bool ownsHttpClient = false)
+    {
+        ArgumentNullException.ThrowIfNull(httpClient);
+        _http = httpClient;
+        OwnsHttpClient = ownsHttpClient;
+        Options = options ?? DurableStreamClientOptions.Default;
+        if (!Options.BaseUrl.IsAbsoluteUri)
+        {
+            throw new ArgumentException("BaseUrl must be absolute.", nameof(options));
+        }
+        var baseText = Options.BaseUrl.ToString();
+        _baseUrl = baseText.EndsWith('/') ? Options.BaseUrl : new Uri(baseText + "/");
+    }
+
+    public DurableStreamClientOptions Options { get; }
+
+    /// <summary>True when disposing this client disposes its <see cref="HttpClient"/>.</summary>
+    public bool OwnsHttpClient { get; }
+
+    /// <summary>The URL of stream <paramref name="name"/> (each '/'-separated segment is escaped).</summary>
+    public Uri StreamUrl(string name)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        var segments = name.TrimStart('/').Split('/');
+        return new Uri(_baseUrl, string.Join('/', segments.Select(Uri.EscapeDataString)));
+    }
+
+    /// <summary>Creates a stream (PUT), or confirms that one with the same configuration exists.</summary>
+    public async Task<StreamInfo> CreateAsync(string name, CreateStreamOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        options ??= new CreateStreamOptions();
+        var url = StreamUrl(name);
+        if (options.Ttl is { } ttl && (ttl < TimeSpan.Zero || ttl.Ticks % TimeSpan.TicksPerSecond != 0))
+        {
+            throw new ArgumentException("Ttl must be a non-negative whole number of seconds.", nameof(options));
+        }
+        var bodyStream = options.BodyStream;
+        var startPosition = bodyStream is { CanSeek: true } ? bodyStream.Position : 0;
+        var retry = bodyStream is null || bodyStream.CanSeek;
+        return await ExecuteAsync(
+            () =>
+            {
+                var request = new HttpRequestMessage(HttpMethod.Put, url);
+                HttpContent? content = null;
+                if (bodyStream is not null)
+                {
+                    if (bodyStream.CanSeek)
+                    {
+                        bodyStream.Position = startPosition;
+                    }
+                    content = new NonDisposingStreamContent(bodyStream);
+                }
+                else if (!options.Body.IsEmpty || options.ContentType is not null)
+                {
+                    content = new ReadOnlyMemoryContent(options.Body);
+                }
+                if (content is not null && options.ContentType is not null)
+                {
+                    content.Headers.TryAddWithoutValidation("Content-Type", options.ContentType);
+                }
+                request.Content = content;
+                var headers = request.Headers;
+                if (options.Ttl is { } t)
+                {
+                    headers.TryAddWithoutValidation(ProtocolHeaders.StreamTtl, ((long)t.TotalSeconds).ToString(CultureInfo.InvariantCulture));
+                }
+                if (options.ExpiresAt is { } expiresAt)
+                {
+                    headers.TryAddWithoutValidation(ProtocolHeaders.StreamExpiresAt, ExpiryRules.Format(expiresAt));
+                }
+                if (options.Closed)
+                {
+                    headers.TryAddWithoutValidation(ProtocolHeaders.StreamClosed, "true");
+                }
+                if (options.ForkFrom is not null)
+                {
+                    headers.TryAddWithoutValidation(ProtocolHeaders.StreamForkedFrom, StreamUrl(options.ForkFrom).AbsolutePath);
+                }
+                if (options.ForkOffset is not null)
+                {
+                    headers.TryAddWithoutValidation(ProtocolHeaders.StreamForkOffset, options.ForkOffset);
+                }
+                if (options.ForkSubOffset is { } sub)
+                {
+                    headers.TryAddWithoutValidation(ProtocolHeaders.StreamForkSubOffset, sub.ToString(CultureInfo.InvariantCulture));
+                }
+                return request;
+            },
+            retry,
+            (response, _) => Task.FromResult(new StreamInfo(
+                name,
+                response.StatusCode == HttpStatusCode.Created ? CreateOutcome.Created : CreateOutcome.AlreadyExisted,
+                RequireNextOffset(response),
+                response.Content.Headers.ContentType?.ToString() ?? ResponseHeaders.Get(response, "Content-Type"),
+                ResponseHeaders.Flag(response, ProtocolHeaders.StreamClosed))),
+            cancellationToken);
+    }
+
+    /// <summary>Appends bytes (POST). Never retried: a lost response could otherwise duplicate data; use a producer for that.</summary>
+    public Task<AppendResult> AppendAsync(string name, ReadOnlyMemory<byte> body, string contentType, AppendOptions? options = null, CancellationToken cancellationToken = default) =>
+        AppendCoreAsync(name, () => new ReadOnlyMemoryContent(body), contentType, options, cancellationToken);
+
+    /// <summary>Appends UTF-8 text (POST). Never retried.</summary>
+    public Task<AppendResult> AppendAsync(string name, string body, string contentType, AppendOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return AppendAsync(name, Encoding.UTF8.GetBytes(body), contentType, options, cancellationToken);
+    }
+
+    /// <summary>Appends the rest of <paramref name="body"/> as a streamed request body (POST). Never retried; the stream is not disposed.</summary>
+    public Task<AppendResult> AppendAsync(string name, Stream body, string contentType, AppendOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return AppendCoreAsync(name, () => new NonDisposingStreamContent(body), contentType, options, cancellationToken);
+    }
+
+    /// <summary>Closes the stream without appending (idempotent, so retried).</summary>
+    public Task<AppendResult> CloseAsync(string name, CancellationToken cancellationToken = default)
+    {
+        var url = StreamUrl(name);
+        return ExecuteAsync(
+            () =>
+            {
+                var request = new HttpRequestMessage(HttpMethod.Post, url);
+                request.Headers.TryAddWithoutValidation(ProtocolHeaders.StreamClosed, "true");
+                return request;
+            },
+            retry: true,
+            static (response, _) => Task.FromResult(AppendResultOf(response)),
+            cancellationToken);
+    }
+
+    /// <summary>Deletes the stream (DELETE). A retried delete whose first attempt succeeded reports <see cref="DurableStreamErrorCode.NotFound"/>.</summary>
+    public Task DeleteAsync(string name, CancellationToken cancellationToken = default)
+    {
+        var url = StreamUrl(name);
+        return ExecuteAsync(() => new HttpRequestMessage(HttpMethod.Delete, url), retry: true, static (_, _) => Task.FromResult(true), cancellationToken);
+    }
+
+    /// <summary>Reads the stream's metadata (HEAD).</summary>
+    public Task<StreamMetadata> GetMetadataAsync(string name, CancellationToken cancellationToken = default)
+    {
+        var url = StreamUrl(name);
+        return ExecuteAsync(
+            () => new HttpRequestMessage(HttpMethod.Head, url),
+            retry: true,
+            static (response, _) =>
+            {
+                TimeSpan? ttl = ExpiryRules.TryParseTtl(ResponseHeaders.Get(response, ProtocolHeaders.StreamTtl), out var seconds) ? TimeSpan.FromSeconds(seconds) : null;
+                DateTimeOffset? expiresAt = ExpiryRules.TryParseExpiresAt(ResponseHeaders.Get(response, ProtocolHeaders.StreamExpiresAt), out var at) ? at : null;
+                return Task.FromResult(new StreamMetadata(
+                    response.Content.Headers.ContentType?.ToString() ?? ResponseHeaders.Get(response, "Content-Type"),
+                    RequireNextOffset(response),
+                    ResponseHeaders.Flag(response, ProtocolHeaders.StreamClosed),
+                    ttl,
+                    expiresAt));
+            },
+            cancellationToken);
+    }
+
+    /// <summary>
+    /// Reads from <see cref="ReadOptions.Offset"/>. Catch-up (<see cref="LiveMode.None"/>) ends once up to date; live
+    /// modes follow new data until the stream is closed or <paramref name="cancellationToken"/> fires. Every mode ends
+    /// after the chunk that reports <see cref="StreamChunk.StreamClosed"/> (EOF).
+    /// </summary>
+    public IAsyncEnumerable<StreamChunk> ReadAsync(string name, ReadOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        options ??= new ReadOptions();
+        ArgumentException.ThrowIfNullOrWhiteSpace(options.Offset, nameof(options));
+        var url = StreamUrl(name);
+        return options.Live == LiveMode.Sse
+            ? ReadSseAsync(url, options.Offset, cancellationToken)
+            : ReadPollingAsync(url, options.Offset, options.Live == LiveMode.LongPoll, cancellationToken);
+    }
+
+    /// <summary>Reads a JSON stream message by message (each chunk's array is split into its elements).</summary>
+    public async IAsyncEnumerable<JsonElement> ReadJsonAsync(string name, ReadOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await foreach (var chunk in ReadAsync(name, options, cancellationToken))
+        {
+            foreach (var message in JsonMessages(chunk.Data))
+            {
+                yield return message;
+            }
+        }
+    }
+
+    /// <summary>Reads a JSON stream message by message, deserializing each into <typeparamref name="T"/>.</summary>
+    public async IAsyncEnumerable<T?> ReadJsonAsync<T>(string name, ReadOptions? options = null, JsonSerializerOptions? jsonOptions = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await foreach (var message in ReadJsonAsync(name, options, cancellationToken))
+        {
+            yield return message.Deserialize<T>(jsonOptions);
+        }
+    }
+
+    /// <summary>Splits a JSON-mode chunk (a JSON array, or empty) into its messages.</summary>
+    public static IReadOnlyList<JsonElement> JsonMessages(ReadOnlyMemory<byte> data)
+    {
+        if (data.Span.Trim(" \t\r\n"u8).IsEmpty)
+        {
+            return [];
+        }
+        using var document = JsonDocument.Parse(data);
+        var root = document.RootElement;
+        if (root.ValueKind != JsonValueKind.Array)
+        {
+            return [root.Clone()];
+        }
+        var messages = new List<JsonElement>(root.GetArrayLength());
+        foreach (var element in root.EnumerateArray())
+        {
+            messages.Add(element.Clone());
+        }
+        return messages;
+    }
+
+    /// <summary>
+    /// A batching producer with exactly-once appends (<c>Producer-Id</c>/<c>Epoch</c>/<c>Seq</c>). Dispose it (or call
+    /// <see cref="IdempotentProducer.CloseAsync"/>) to flush.
+    /// </summary>
+    public IdempotentProducer CreateProducer(string name, string producerId, long epoch = 0, string contentType = ContentTypes.Default, bool autoClaim = true, IdempotentProducerOptions? options = null) =>
+        new(this, name, producerId, epoch, contentType, autoClaim, options ?? IdempotentProducerOptions.Default);
+
+    public void Dispose()
+    {
+        if (OwnsHttpClient)
+        {
+            _http.Dispose();
+        }
+    }
+
+    private async IAsyncEnumerable<StreamChunk> ReadPollingAsync(Uri url, string offset, bool longPoll, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        string? cursor = null;
+        while (true)
+        {
+            var requestUrl = ReadUrl(url, offset, longPoll ? ProtocolQuery.LongPoll : null, cursor);
+            var chunk = await ExecuteAsync(
+                () => new HttpRequestMessage(HttpMethod.Get, requestUrl),
+                retry: true,
+                async (response, token) =>
+                {
+                    var data = response.StatusCode == HttpStatusCode.NoContent ? [] : await response.Content.ReadAsByteArrayAsync(token);
+                    return new StreamChunk(
+                        data,
+                        RequireNextOffset(response),
+                        ResponseHeaders.Flag(response, ProtocolHeaders.StreamUpToDate),
+                        ResponseHeaders.Flag(response, ProtocolHeaders.StreamClosed),
+                        ResponseHeaders.Get(response, ProtocolHeaders.StreamCursor));
+                },
+                cancellationToken);
+            offset = chunk.NextOffset;
+            cursor = chunk.Cursor ?? cursor;
+            if (longPoll && chunk.Data.IsEmpty && !chunk.StreamClosed)
+            {
+                continue; // a long-poll timeout: nothing new, ask again
+            }
+            yield return chunk;
+            if (chunk.StreamClosed || (!longPoll && chunk.UpToDate))
+            {
+                yield break;
+            }
+        }
+    }
+
+    private async IAsyncEnumerable<StreamChunk> ReadSseAsync(Uri url, string offset, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        string? cursor = null;
+        var failures = 0;
+        while (true)
+        {
+            var requestUrl = ReadUrl(url, offset, ProtocolQuery.Sse, cursor);
+            var response = await ExecuteAsync(
+                () =>
+                {
+                    var request = new HttpRequestMessage(HttpMethod.Get, requestUrl);
+                    request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
+                    return request;
+                },
+                retry: true,
+                static (response, _) => Task.FromResult(response),
+                cancellationToken,
+                keepResponse: true);
+            using (response)
+            {
+                var base64 = string.Equals(ResponseHeaders.Get(response, ProtocolHeaders.StreamSseDataEncoding), "base64", StringComparison.OrdinalIgnoreCase);
+                using var reader = new SseEventReader(await response.Content.ReadAsStreamAsync(cancellationToken));
+                ReadOnlyMemory<byte> pending = ReadOnlyMemory<byte>.Empty;
+                var sawControl = false;
+                while (true)
+                {
+                    SseEvent? next;
+                    try
+                    {
+                        next = await reader.ReadAsync(cancellationToken);
+                    }
+                    catch (Exception ex) when (ex is IOException or HttpRequestException && !cancellationToken.IsCancellationRequested)
+                    {
+                        next = null;
+                        sawControl = false; // count a broken connection as a failure
+                    }
+                    if (next is not { } sse)
+                    {
+                        break;
+                    }
+                    if (sse.Type == "data")
+                    {
+                        pending = base64 ? DecodeBase64(sse.Data) : Encoding.UTF8.GetBytes(sse.Data);
+                        continue;
+                    }
+                    if (sse.Type != "control")
+                    {
+                        continue;
+                    }
+                    var chunk = ParseControl(sse.Data, pending);
+                    pending = ReadOnlyMemory<byte>.Empty;
+                    sawControl = true;
+                    failures = 0;
+                    offset = chunk.NextOffset;
+                    cursor = chunk.Cursor ?? cursor;
+                    yield return chunk;
+                    if (chunk.StreamClosed)
+                    {
+                        yield break;
+                    }
+                }
+                if (!sawControl)
+                {
+                    // The connection ended without progress: back off before reconnecting, and give up eventually.
+                    failures++;
+                    if (failures >= Math.Max(1, Options.Retry.MaxAttempts))
+                    {
+                        DurableStreamException.ThrowUnavailable("The SSE connection keeps ending without events.", null);
+                    }
+                    await Task.Delay(Options.Retry.DelayFor(failures, null), Options.TimeProvider, cancellationToken);
+                }
+            }
+        }
+    }
+
+    private static StreamChunk ParseControl(string json, ReadOnlyMemory<byte> data)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(json);
+            var root = document.RootElement;
+            var next = root.TryGetProperty("streamNextOffset", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString() : null;
+            if (next is null)
+            {
+                throw new DurableStreamException(DurableStreamErrorCode.Unknown, null, "An SSE control event lacks streamNextOffset.");
+            }
+            var cursor = root.TryGetProperty("streamCursor", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString() : null;
+            var closed = root.TryGetProperty("streamClosed", out var s) && s.ValueKind == JsonValueKind.True;
+            var upToDate = closed || (root.TryGetProperty("upToDate", out var u) && u.ValueKind == JsonValueKind.True);
+            return new StreamChunk(data, next, upToDate, closed, cursor);
+        }
+        catch (JsonException ex)
+        {
+            throw new DurableStreamException(DurableStreamErrorCode.Unknown, null, "An SSE control event is not valid JSON.", ex);
+        }
+    }
+
+    private static byte[] DecodeBase64(string text)
+    {
+        var compact = text.Replace("\n", string.Empty, StringComparison.Ordinal).Replace("\r", string.Empty, StringComparison.Ordinal);
+        try
+        {
+            return Convert.FromBase64String(compact);
+        }
+        catch (FormatException ex)
+        {
+            throw new DurableStreamException(DurableStreamErrorCode.Unknown, null, "An SSE data event is not valid base64.", ex);
+        }
+    }
+
+    private static Uri ReadUrl(Uri url, string offset, string? live, string? cursor)
+    {
+        var builder = new StringBuilder(url.ToString());
+        builder.Append('?').Append(ProtocolQuery.Offset).Append('=').Append(Uri.EscapeDataString(offset));
+        if (live is not null)
+        {
+            builder.Append('&').Append(ProtocolQuery.Live).Append('=').Append(live);
+        }
+        if (cursor is not null)
+        {
+            builder.Append('&').Append(ProtocolQuery.Cursor).Append('=').Append(Uri.EscapeDataString(cursor));
+        }
+        return new Uri(builder.ToString());
+    }
+
+    private Task<AppendResult> AppendCoreAsync(string name, Func<HttpContent> body, string contentType, AppendOptions? options, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(contentType);
+        var url = StreamUrl(name);
+        return ExecuteAsync(
+            () =>
+            {
+                var content = body();
+                content.Headers.TryAddWithoutValidation("Content-Type", contentType);
+                var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = content };
+                if (options?.StreamSeq is { } seq)
+                {
+                    request.Headers.TryAddWithoutValidation(ProtocolHeaders.StreamSeq, seq);
+                }
+                if (options?.Close == true)
+                {
+                    request.Headers.TryAddWithoutValidation(ProtocolHeaders.StreamClosed, "true");
+                }
+                return request;
+            },
+            retry: false,
+            static (response, _) => Task.FromResult(AppendResultOf(response)),
+            cancellationToken);
+    }
+
+    internal static AppendResult AppendResultOf(HttpResponseMessage response) =>
+        new(RequireNextOffset(response), ResponseHeaders.Flag(response, ProtocolHeaders.StreamClosed));
+
+    internal static string RequireNextOffset(HttpResponseMessage response) =>
+        ResponseHeaders.Get(response, ProtocolHeaders.StreamNextOffset)
+        ?? throw new DurableStreamException(DurableStreamErrorCode.Unknown, response.StatusCode, "The response lacks Stream-Next-Offset.");
+
+    /// <summary>
+    /// Sends one request (built afresh per attempt) and hands a successful response to <paramref name="onSuccess"/>
+    /// under the request timeout. With <paramref name="retry"/>, network errors, timeouts, 429 and 5xx are retried.
+    /// </summary>
+    internal async Task<T> ExecuteAsync<T>(
+        Func<HttpRequestMessage> build,
+        bool retry,
+        Func<HttpResponseMessage, CancellationToken, Task<T>> onSuccess,
+        CancellationToken cancellationToken,
+        bool keepResponse = false)
+    {
+        var maxAttempts = retry ? Math.Max(1, Options.Retry.MaxAttempts) : 1;
+        for (var attempt = 1; ; attempt++)
+        {
+            TimeSpan? retryAfter = null;
+            DurableStreamException failure;
+            using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+            {
+                timeout.CancelAfter(Options.RequestTimeout);
+                HttpResponseMessage? response = null;
+                try
+                {
+                    using var request = build();
+                    response = await SendAsync(request, timeout.Token);
+                    if (response.IsSuccessStatusCode)
+                    {
+                        var result = await onSuccess(response, timeout.Token);
+                        if (keepResponse)
+                        {
+                            response = null;
+                        }
+                        return result;
+                    }
+                    failure = await ResponseHeaders.ErrorAsync(response, timeout.Token);
+                    if (!ResponseHeaders.IsRetryable(response.StatusCode))
+                    {
+                        throw failure;
+                    }
+                    retryAfter = ResponseHeaders.RetryAfter(response, Options.TimeProvider);
+                }
+                catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+                {
+                    failure = new DurableStreamException(DurableStreamErrorCode.Unavailable, null, $"No answer within {Options.RequestTimeout}.", ex);
+                }
+                catch (Exception ex) when (ex is HttpRequestException or IOException)
+                {
+                    failure = new DurableStreamException(DurableStreamErrorCode.Unavailable, null, ex.Message, ex);
+                }
+                finally
+                {
+                    response?.Dispose();
+                }
+            }
+            if (attempt >= maxAttempts)
+            {
+                DurableStreamException.Throw(failure);
+            }
+            await Task.Delay(Options.Retry.DelayFor(attempt, retryAfter), Options.TimeProvider, cancellationToken);
+        }
+    }
+
+    /// <summary>One attempt with the configured headers; never throws for an HTTP status.</summary>
+    internal Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        if (Options.Authorization is { } authorization)
+        {
+            request.Headers.TryAddWithoutValidation("Authorization", authorization);
+        }
+        foreach (var (header, value) in Options.Headers)
+        {
+            request.Headers.TryAddWithoutValidation(header, value);
+        }
+        return _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+    }
+
+    /// <summary>Stream content that leaves the caller's stream open.</summary>
+    private sealed class NonDisposingStreamContent(Stream stream) : StreamContent(new NonDisposingStream(stream));
+
+    private sealed class NonDisposingStream(Stream inner) : Stream
+    {
+        public override bool CanRead => inner.CanRead;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => inner.ReadAsync(buffer, cancellationToken);
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => inner.ReadAsync(buffer, offset, count, cancellationToken);
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}

@@ -1,0 +1,72 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Net;
+
+namespace DurableStreams.Client;
+
+/// <summary>Why a request failed, derived from the HTTP status and protocol headers.</summary>
+public enum DurableStreamErrorCode
+{
+    /// <summary>An unexpected status without a more specific meaning.</summary>
+    Unknown,
+    /// <summary>400: malformed request (headers, offset, JSON, empty body).</summary>
+    BadRequest,
+    /// <summary>401: missing or rejected credentials.</summary>
+    Unauthorized,
+    /// <summary>403 without producer headers.</summary>
+    Forbidden,
+    /// <summary>404: the stream (or fork source) does not exist.</summary>
+    NotFound,
+    /// <summary>405 or 501: the server does not support the operation on this URL.</summary>
+    NotSupported,
+    /// <summary>410: the stream was deleted or the offset is no longer retained.</summary>
+    Gone,
+    /// <summary>409: configuration, content-type or <c>Stream-Seq</c> conflict.</summary>
+    Conflict,
+    /// <summary>409 with <c>Stream-Closed: true</c>: the stream is closed to appends.</summary>
+    StreamClosed,
+    /// <summary>403 with <c>Producer-Epoch</c>: a newer producer epoch fenced this one.</summary>
+    StaleEpoch,
+    /// <summary>409 with <c>Producer-Expected-Seq</c>: the producer skipped a sequence number.</summary>
+    SequenceGap,
+    /// <summary>413: the body exceeds the server's maximum append size.</summary>
+    PayloadTooLarge,
+    /// <summary>429: rate limited.</summary>
+    TooManyRequests,
+    /// <summary>507: the server is out of storage; nothing was written.</summary>
+    InsufficientStorage,
+    /// <summary>5xx, a network failure or a timeout: the server could not be reached or could not answer.</summary>
+    Unavailable,
+}
+
+/// <summary>The one exception the client throws for failed protocol operations.</summary>
+public sealed class DurableStreamException : Exception
+{
+    public DurableStreamException(DurableStreamErrorCode errorCode, HttpStatusCode? statusCode, string message, Exception? innerException = null)
+        : base(message, innerException)
+    {
+        ErrorCode = errorCode;
+        StatusCode = statusCode;
+    }
+
+    /// <summary>What went wrong.</summary>
+    public DurableStreamErrorCode ErrorCode { get; }
+
+    /// <summary>The HTTP status, or null when no response arrived.</summary>
+    public HttpStatusCode? StatusCode { get; }
+
+    /// <summary>The stream's tail from <c>Stream-Next-Offset</c>, when the error response carried it (e.g. a closed stream).</summary>
+    public string? NextOffset { get; init; }
+
+    /// <summary>The server's current producer epoch on <see cref="DurableStreamErrorCode.StaleEpoch"/>.</summary>
+    public long? ProducerEpoch { get; init; }
+
+    /// <summary>The sequence the server expected on <see cref="DurableStreamErrorCode.SequenceGap"/>.</summary>
+    public long? ProducerExpectedSeq { get; init; }
+
+    [DoesNotReturn]
+    internal static void Throw(DurableStreamException exception) => throw exception;
+
+    [DoesNotReturn]
+    internal static void ThrowUnavailable(string message, Exception? inner) =>
+        throw new DurableStreamException(DurableStreamErrorCode.Unavailable, null, message, inner);
+}

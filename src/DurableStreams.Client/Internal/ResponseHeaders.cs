@@ -1,0 +1,102 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+
+namespace DurableStreams.Client.Internal;
+
+/// <summary>Reads protocol headers and turns error responses into <see cref="DurableStreamException"/>s.</summary>
+internal static class ResponseHeaders
+{
+    private const int MaxErrorBodyChars = 1024;
+
+    /// <summary>The raw value of a response or content header, or null.</summary>
+    public static string? Get(HttpResponseMessage response, string name)
+    {
+        if (response.Headers.NonValidated.TryGetValues(name, out var values)
+            || response.Content.Headers.NonValidated.TryGetValues(name, out values))
+        {
+            return string.Join(", ", values);
+        }
+        return null;
+    }
+
+    /// <summary>Protocol flags count only when exactly <c>true</c> (case-insensitive).</summary>
+    public static bool Flag(HttpResponseMessage response, string name) =>
+        string.Equals(Get(response, name)?.Trim(), "true", StringComparison.OrdinalIgnoreCase);
+
+    public static long? Long(HttpResponseMessage response, string name) =>
+        long.TryParse(Get(response, name), NumberStyles.None, CultureInfo.InvariantCulture, out var value) ? value : null;
+
+    /// <summary>Statuses worth retrying for idempotent requests: 429 and 5xx except 501 (never supported) and 507 (out of space).</summary>
+    public static bool IsRetryable(HttpStatusCode status) =>
+        status == HttpStatusCode.TooManyRequests
+        || ((int)status >= 500 && status is not (HttpStatusCode.NotImplemented or HttpStatusCode.InsufficientStorage));
+
+    /// <summary>The server's <c>Retry-After</c> as a delay, when present.</summary>
+    public static TimeSpan? RetryAfter(HttpResponseMessage response, TimeProvider time)
+    {
+        var retryAfter = response.Headers.RetryAfter;
+        if (retryAfter?.Delta is { } delta)
+        {
+            return delta;
+        }
+        if (retryAfter?.Date is { } date)
+        {
+            return date - time.GetUtcNow();
+        }
+        return null;
+    }
+
+    public static async Task<DurableStreamException> ErrorAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        var status = response.StatusCode;
+        var epoch = Long(response, DurableStreams.Protocol.ProtocolHeaders.ProducerEpoch);
+        var expected = Long(response, DurableStreams.Protocol.ProtocolHeaders.ProducerExpectedSeq);
+        var code = status switch
+        {
+            HttpStatusCode.BadRequest => DurableStreamErrorCode.BadRequest,
+            HttpStatusCode.Unauthorized => DurableStreamErrorCode.Unauthorized,
+            HttpStatusCode.Forbidden when epoch is not null => DurableStreamErrorCode.StaleEpoch,
+            HttpStatusCode.Forbidden => DurableStreamErrorCode.Forbidden,
+            HttpStatusCode.NotFound => DurableStreamErrorCode.NotFound,
+            HttpStatusCode.MethodNotAllowed or HttpStatusCode.NotImplemented => DurableStreamErrorCode.NotSupported,
+            HttpStatusCode.Gone => DurableStreamErrorCode.Gone,
+            HttpStatusCode.Conflict when Flag(response, DurableStreams.Protocol.ProtocolHeaders.StreamClosed) => DurableStreamErrorCode.StreamClosed,
+            HttpStatusCode.Conflict when expected is not null => DurableStreamErrorCode.SequenceGap,
+            HttpStatusCode.Conflict => DurableStreamErrorCode.Conflict,
+            HttpStatusCode.RequestEntityTooLarge => DurableStreamErrorCode.PayloadTooLarge,
+            HttpStatusCode.TooManyRequests => DurableStreamErrorCode.TooManyRequests,
+            HttpStatusCode.InsufficientStorage => DurableStreamErrorCode.InsufficientStorage,
+            >= HttpStatusCode.InternalServerError => DurableStreamErrorCode.Unavailable,
+            _ => DurableStreamErrorCode.Unknown,
+        };
+        var message = await ReadMessageAsync(response, cancellationToken);
+        if (string.IsNullOrWhiteSpace(message))
+        {
+            message = $"{(int)status} {response.ReasonPhrase}".TrimEnd();
+        }
+        return new DurableStreamException(code, status, message)
+        {
+            NextOffset = Get(response, DurableStreams.Protocol.ProtocolHeaders.StreamNextOffset),
+            ProducerEpoch = epoch,
+            ProducerExpectedSeq = expected,
+        };
+    }
+
+    /// <summary>The start of the server's text body; a failure to read it is not worth a second error.</summary>
+    private static async Task<string> ReadMessageAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
+            using var reader = new StreamReader(stream, Encoding.UTF8);
+            var buffer = new char[MaxErrorBodyChars];
+            var read = await reader.ReadBlockAsync(buffer.AsMemory(), cancellationToken);
+            return new string(buffer, 0, read).Trim();
+        }
+        catch (Exception ex) when (ex is IOException or HttpRequestException)
+        {
+            return string.Empty;
+        }
+    }
+}

@@ -1,0 +1,87 @@
+namespace DurableStreams.Client;
+
+/// <summary>Settings of a PUT that creates (or re-confirms) a stream, optionally as a fork.</summary>
+public sealed record CreateStreamOptions
+{
+    /// <summary>The stream's content type; null lets the server choose (<c>application/octet-stream</c>), or a fork inherit its source's.</summary>
+    public string? ContentType { get; init; }
+
+    /// <summary>Sliding time-to-live in whole seconds (<c>Stream-TTL</c>); none by default. Not combinable with <see cref="ExpiresAt"/>.</summary>
+    public TimeSpan? Ttl { get; init; }
+
+    /// <summary>Absolute expiry (<c>Stream-Expires-At</c>); none by default.</summary>
+    public DateTimeOffset? ExpiresAt { get; init; }
+
+    /// <summary>Create the stream already closed (<c>Stream-Closed: true</c>); the body becomes its whole content. Default false.</summary>
+    public bool Closed { get; init; }
+
+    /// <summary>Initial content; empty by default.</summary>
+    public ReadOnlyMemory<byte> Body { get; init; }
+
+    /// <summary>Initial content streamed from a <see cref="Stream"/> (takes precedence over <see cref="Body"/>). A non-seekable stream disables retries.</summary>
+    public Stream? BodyStream { get; init; }
+
+    /// <summary>Name of the source stream to fork (<c>Stream-Forked-From</c>), resolved against the same base URL; none by default.</summary>
+    public string? ForkFrom { get; init; }
+
+    /// <summary>Divergence point in the source (<c>Stream-Fork-Offset</c>); the source's tail by default.</summary>
+    public string? ForkOffset { get; init; }
+
+    /// <summary>Messages (JSON) or bytes past <see cref="ForkOffset"/> to inherit (<c>Stream-Fork-Sub-Offset</c>); none by default.</summary>
+    public long? ForkSubOffset { get; init; }
+}
+
+/// <summary>Whether a create made a new stream.</summary>
+public enum CreateOutcome
+{
+    /// <summary>201: a new stream.</summary>
+    Created,
+    /// <summary>200: a stream with the same configuration already existed (also what a retried create reports).</summary>
+    AlreadyExisted,
+}
+
+/// <summary>The answer to a create.</summary>
+public sealed record StreamInfo(string Name, CreateOutcome Outcome, string NextOffset, string? ContentType, bool Closed);
+
+/// <summary>Settings of a plain append.</summary>
+public sealed record AppendOptions
+{
+    /// <summary>Writer sequence (<c>Stream-Seq</c>), compared byte-wise by the server; none by default.</summary>
+    public string? StreamSeq { get; init; }
+
+    /// <summary>Close the stream atomically after this append (<c>Stream-Closed: true</c>). Default false.</summary>
+    public bool Close { get; init; }
+}
+
+/// <summary>The answer to an append or close.</summary>
+public sealed record AppendResult(string NextOffset, bool Closed);
+
+/// <summary>A stream's metadata from HEAD.</summary>
+public sealed record StreamMetadata(string? ContentType, string NextOffset, bool Closed, TimeSpan? Ttl, DateTimeOffset? ExpiresAt);
+
+/// <summary>How a read follows the stream once it is up to date.</summary>
+public enum LiveMode
+{
+    /// <summary>Catch-up only: the read ends when it is up to date (or at EOF).</summary>
+    None,
+    /// <summary>Follow with long-poll requests (<c>live=long-poll</c>).</summary>
+    LongPoll,
+    /// <summary>Follow with server-sent events (<c>live=sse</c>), reconnecting when the server ends the response.</summary>
+    Sse,
+}
+
+/// <summary>Settings of a read.</summary>
+public sealed record ReadOptions
+{
+    /// <summary>Where to start: a server-issued offset, <c>-1</c> (the beginning, the default) or <c>now</c> (the tail).</summary>
+    public string Offset { get; init; } = DurableStreams.Protocol.ProtocolQuery.BeginningSentinel;
+
+    /// <summary>Whether and how to follow live data; default <see cref="LiveMode.None"/>.</summary>
+    public LiveMode Live { get; init; }
+}
+
+/// <summary>
+/// One response (catch-up, long-poll) or one SSE data/control pair. <see cref="Data"/> may be empty when the chunk only
+/// reports state (up to date, closed). For JSON streams <see cref="Data"/> is the text of a JSON array of messages.
+/// </summary>
+public sealed record StreamChunk(ReadOnlyMemory<byte> Data, string NextOffset, bool UpToDate, bool StreamClosed, string? Cursor);
