@@ -92,21 +92,10 @@ public sealed partial class FileStreamStore
                 }
             }
 
-            List<ReadOnlyMemory<byte>> messages = [];
-            if (!request.Body.IsEmpty)
+            var bodyStatus = CreateRules.FrameBody(contentType, request.Body, _options.MaxJsonDepth, out var messages);
+            if (bodyStatus != CreateStatus.Created)
             {
-                if (ContentTypes.IsJson(contentType))
-                {
-                    var error = JsonFraming.TrySplit(request.Body, _options.MaxJsonDepth, out messages);
-                    if (error != JsonFramingError.None)
-                    {
-                        return new CreateStreamResult(error == JsonFramingError.TooDeep ? CreateStatus.JsonTooDeep : CreateStatus.InvalidJson);
-                    }
-                }
-                else
-                {
-                    messages.Add(request.Body);
-                }
+                return new CreateStreamResult(bodyStatus);
             }
 
             var id = _nextId++;

@@ -22,19 +22,10 @@ public sealed partial class FileStreamStore
             tail = stream.Committed.Tail;
             closed = stream.Committed.Closed;
         }
-        var start = request.Offset.Kind switch
+        var startStatus = ReadRules.ResolveStart(request.Offset, tail, stream.IsJson, p => IsBoundary(stream, p), out var start);
+        if (startStatus != ReadStatus.Ok)
         {
-            OffsetKind.Beginning => 0L,
-            OffsetKind.Now => tail,
-            _ => request.Offset.Offset.Position,
-        };
-        if (start > tail)
-        {
-            return new(ReadResult.Failed(ReadStatus.OffsetBeyondTail));
-        }
-        if (stream.IsJson && start < tail && !IsBoundary(stream, start))
-        {
-            return new(ReadResult.Failed(ReadStatus.OffsetUnaligned));
+            return new(ReadResult.Failed(startStatus));
         }
         var chunks = new List<ReadOnlyMemory<byte>>();
         var rented = new List<byte[]>();

@@ -98,21 +98,15 @@ public sealed class MemoryStreamStore : IStreamStore
                 }
             }
 
-            List<ReadOnlyMemory<byte>> messages = [];
-            if (!request.Body.IsEmpty)
+            var bodyStatus = CreateRules.FrameBody(contentType, request.Body, _options.MaxJsonDepth, out var messages);
+            if (bodyStatus != CreateStatus.Created)
             {
-                if (ContentTypes.IsJson(contentType))
-                {
-                    var error = JsonFraming.TrySplit(request.Body, _options.MaxJsonDepth, out messages);
-                    if (error != JsonFramingError.None)
-                    {
-                        return new(new CreateStreamResult(error == JsonFramingError.TooDeep ? CreateStatus.JsonTooDeep : CreateStatus.InvalidJson));
-                    }
-                }
-                else
-                {
-                    messages.Add(request.Body.ToArray());
-                }
+                return new(new CreateStreamResult(bodyStatus));
+            }
+            if (messages.Count == 1 && !ContentTypes.IsJson(contentType))
+            {
+                // The request body is borrowed; keep a private copy.
+                messages[0] = messages[0].ToArray();
             }
 
             var state = new StreamState
@@ -191,19 +185,10 @@ public sealed class MemoryStreamStore : IStreamStore
             tail = stream.State.Tail;
             closed = stream.State.Closed;
         }
-        var start = request.Offset.Kind switch
+        var startStatus = ReadRules.ResolveStart(request.Offset, tail, stream.IsJson, p => IsBoundary(stream, p), out var start);
+        if (startStatus != ReadStatus.Ok)
         {
-            OffsetKind.Beginning => 0L,
-            OffsetKind.Now => tail,
-            _ => request.Offset.Offset.Position,
-        };
-        if (start > tail)
-        {
-            return new(ReadResult.Failed(ReadStatus.OffsetBeyondTail));
-        }
-        if (stream.IsJson && start < tail && !IsBoundary(stream, start))
-        {
-            return new(ReadResult.Failed(ReadStatus.OffsetUnaligned));
+            return new(ReadResult.Failed(startStatus));
         }
         var chunks = new List<ReadOnlyMemory<byte>>();
         var end = start;
