@@ -5,15 +5,28 @@ namespace DurableStreams.Cli;
 /// <summary>Builds the <c>durable-streams</c> command tree.</summary>
 internal sealed class CommandFactory
 {
-    public CommandFactory()
+    /// <param name="console">Raw standard input/output and the environment for the client commands; the real process by default.</param>
+    public CommandFactory(ClientConsole? console = null)
     {
         Serve = new ServeCommand();
+        Client = new ClientOptions(console ?? ClientConsole.System);
     }
 
     public ServeCommand Serve { get; }
 
+    /// <summary>The options shared by the client commands.</summary>
+    public ClientOptions Client { get; }
+
     public RootCommand CreateRootCommand() => new("Durable Streams server and command-line client.")
     {
         Serve.Command,
+        new CreateCommand(Client).Command,
+        new AppendCommand(Client).Command,
+        new ReadCommand(Client).Command,
+        new HeadCommand(Client).Command,
+        new CloseCommand(Client).Command,
+        new DeleteCommand(Client).Command,
+        Client.Url,
+        Client.Auth,
     };
 }

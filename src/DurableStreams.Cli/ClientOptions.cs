@@ -1,0 +1,191 @@
+using System.CommandLine;
+using DurableStreams.Client;
+using DurableStreams.Protocol;
+
+namespace DurableStreams.Cli;
+
+/// <summary>
+/// The options every client command shares (<c>--url</c>, <c>--auth</c>, recursive on the root command), and the
+/// one place that turns a client failure into an error line and an exit code.
+/// </summary>
+internal sealed class ClientOptions
+{
+    /// <summary>The environment variable that supplies <c>--url</c>'s default.</summary>
+    public const string UrlVariable = "STREAM_URL";
+
+    /// <summary>The environment variable that supplies <c>--auth</c>'s default.</summary>
+    public const string AuthVariable = "STREAM_AUTH";
+
+    /// <summary>The server's streams root when neither <c>--url</c> nor <c>STREAM_URL</c> is given.</summary>
+    public const string DefaultUrl = "http://localhost:4437/v1/stream";
+
+    private const string StreamsPath = "/v1/stream";
+
+    public ClientOptions(ClientConsole console)
+    {
+        Console = console;
+        Url = new Option<string>("--url")
+        {
+            Description = $"The server's streams URL; a URL without /v1/stream gets it appended (default: ${UrlVariable}, else {DefaultUrl}).",
+            HelpName = "url",
+            Recursive = true,
+            DefaultValueFactory = _ => console.GetEnvironmentVariable(UrlVariable) is { Length: > 0 } url ? url : DefaultUrl,
+        };
+        Url.Validators.Add(result =>
+        {
+            var text = result.GetValueOrDefault<string>();
+            if (!TryNormalizeUrl(text, out _))
+            {
+                result.AddError($"Invalid value '{text}' for --url: expected an absolute http or https URL.");
+            }
+        });
+        Auth = new Option<string?>("--auth")
+        {
+            Description = $"The Authorization header value sent with every request, for example 'Bearer <token>' (default: ${AuthVariable}).",
+            HelpName = "value",
+            Recursive = true,
+            DefaultValueFactory = _ => console.GetEnvironmentVariable(AuthVariable) is { Length: > 0 } auth ? auth : null,
+        };
+    }
+
+    public ClientConsole Console { get; }
+
+    public Option<string> Url { get; }
+
+    public Option<string?> Auth { get; }
+
+    /// <summary>
+    /// Turns a server or streams URL into the streams root with a trailing slash: <c>http://host:4437</c> and
+    /// <c>http://host:4437/v1/stream</c> both become <c>http://host:4437/v1/stream/</c>.
+    /// </summary>
+    public static bool TryNormalizeUrl(string? text, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Uri? url)
+    {
+        url = null;
+        if (string.IsNullOrWhiteSpace(text)
+            || !Uri.TryCreate(text.Trim(), UriKind.Absolute, out var parsed)
+            || (parsed.Scheme != Uri.UriSchemeHttp && parsed.Scheme != Uri.UriSchemeHttps)
+            || !string.IsNullOrEmpty(parsed.Query)
+            || !string.IsNullOrEmpty(parsed.Fragment))
+        {
+            return false;
+        }
+
+        var path = parsed.AbsolutePath.TrimEnd('/');
+        if (!path.EndsWith(StreamsPath, StringComparison.Ordinal))
+        {
+            path += StreamsPath;
+        }
+
+        url = new UriBuilder(parsed) { Path = path + "/" }.Uri;
+        return true;
+    }
+
+    /// <summary>Adds a stream name argument that must not be blank.</summary>
+    public static Argument<string> CreateStreamArgument()
+    {
+        var argument = new Argument<string>("stream") { Description = "The stream's name (its path below the streams URL)." };
+        argument.Validators.Add(result =>
+        {
+            if (string.IsNullOrWhiteSpace(result.GetValueOrDefault<string>()))
+            {
+                result.AddError("The stream name must not be empty.");
+            }
+        });
+        return argument;
+    }
+
+    /// <summary>Creates the client for an invocation from <c>--url</c> and <c>--auth</c>.</summary>
+    public DurableStreamClient CreateClient(ParseResult parseResult)
+    {
+        TryNormalizeUrl(parseResult.GetRequiredValue(Url), out var url);
+        return new DurableStreamClient(new DurableStreamClientOptions
+        {
+            BaseUrl = url!,
+            Authorization = parseResult.GetValue(Auth),
+        });
+    }
+
+    /// <summary>
+    /// Runs a client command and maps its failure to one line on the error writer and an exit code; no stack traces.
+    /// </summary>
+    public async Task<int> RunAsync(
+        ParseResult parseResult,
+        string stream,
+        Func<DurableStreamClient, Task<int>> action,
+        CancellationToken cancellationToken)
+    {
+        var error = parseResult.InvocationConfiguration.Error;
+        using var client = CreateClient(parseResult);
+        try
+        {
+            return await action(client);
+        }
+        catch (DurableStreamException ex)
+        {
+            var (exitCode, message) = Describe(ex, stream, client.Options.BaseUrl);
+            await error.WriteLineAsync(message);
+            return exitCode;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            await error.WriteLineAsync("Cancelled.");
+            return ExitCodes.Error;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            await error.WriteLineAsync(ex.Message);
+            return ExitCodes.Error;
+        }
+        catch (System.Text.Json.JsonException ex)
+        {
+            await error.WriteLineAsync($"The stream's data is not JSON: {ex.Message}");
+            return ExitCodes.Error;
+        }
+    }
+
+    /// <summary>The content type given by <c>--json</c> or <c>--content-type</c>, or null when neither was given.</summary>
+    public static string? ContentTypeOf(ParseResult parseResult, Option<bool> json, Option<string?> contentType) =>
+        parseResult.GetValue(json) ? ContentTypes.Json : parseResult.GetValue(contentType);
+
+    /// <summary>A <c>--content-type</c> option and a <c>--json</c> option that excludes it.</summary>
+    public static (Option<string?> ContentType, Option<bool> Json) CreateContentTypeOptions(string contentTypeDescription)
+    {
+        var contentType = new Option<string?>("--content-type") { Description = contentTypeDescription, HelpName = "type" };
+        var json = new Option<bool>("--json") { Description = $"Shorthand for --content-type {ContentTypes.Json}." };
+        contentType.Validators.Add(result =>
+        {
+            if (ContentTypes.MediaType(result.GetValueOrDefault<string?>()) is null)
+            {
+                result.AddError($"Invalid value '{result.GetValueOrDefault<string?>()}' for --content-type: expected a media type such as text/plain.");
+            }
+        });
+        return (contentType, json);
+    }
+
+    /// <summary>Adds a validator to <paramref name="command"/> that rejects two options given together.</summary>
+    public static void AddExclusive(Command command, Option first, Option second)
+    {
+        command.Validators.Add(result =>
+        {
+            if (result.GetResult(first) is { Implicit: false } && result.GetResult(second) is { Implicit: false })
+            {
+                result.AddError($"{first.Name} cannot be used with {second.Name}.");
+            }
+        });
+    }
+
+    private static (int ExitCode, string Message) Describe(DurableStreamException ex, string stream, Uri baseUrl)
+    {
+        var detail = ex.Message.ReplaceLineEndings(" ").Trim();
+        return ex.ErrorCode switch
+        {
+            DurableStreamErrorCode.NotFound => (ExitCodes.NotFound, $"Stream '{stream}' not found: {detail}"),
+            DurableStreamErrorCode.Gone => (ExitCodes.NotFound, $"Stream '{stream}' is gone: {detail}"),
+            DurableStreamErrorCode.StreamClosed => (ExitCodes.Conflict, $"Stream '{stream}' is closed: {detail}"),
+            DurableStreamErrorCode.Conflict or DurableStreamErrorCode.SequenceGap => (ExitCodes.Conflict, $"Conflict on stream '{stream}': {detail}"),
+            DurableStreamErrorCode.Unavailable when ex.StatusCode is null => (ExitCodes.Unreachable, $"Could not reach the server at {baseUrl}: {detail}"),
+            _ when ex.StatusCode is { } status => (ExitCodes.Error, $"The server answered {(int)status}: {detail}"),
+            _ => (ExitCodes.Error, detail),
+        };
+    }
+}
