@@ -86,6 +86,7 @@ internal static class Scenarios
         }
 
         var (warmupEnd, end) = context.Schedule();
+        var cpu = CpuMeter.Start(context.Server.Pid, warmupEnd, end);
         var logs = await Task.WhenAll(Enumerable.Range(0, writers).Select(w => Task.Run(
             () =>
             {
@@ -103,6 +104,7 @@ internal static class Scenarios
             cancellationToken)));
 
         var metrics = new Dictionary<string, double> { ["appends/s"] = Rate(logs, warmupEnd) };
+        await AddCpuAsync(metrics, cpu, logs.Sum(l => l.Measured));
         if (withLatency)
         {
             var latencies = logs.SelectMany(l => l.Latencies).ToList();
@@ -160,6 +162,7 @@ internal static class Scenarios
         }
 
         var (warmupEnd, end) = context.Schedule();
+        var cpu = CpuMeter.Start(context.Server.Pid, warmupEnd, end);
         var padding = new string('x', 70);
         var logs = await Task.WhenAll(Enumerable.Range(0, Concurrency).Select(w => Task.Run(
             () =>
@@ -183,6 +186,7 @@ internal static class Scenarios
             cancellationToken)));
 
         var metrics = new Dictionary<string, double> { ["messages/s"] = Rate(logs, warmupEnd) * messagesPerPost };
+        await AddCpuAsync(metrics, cpu, logs.Sum(l => l.Measured) * messagesPerPost);
 
         // Verify: every stream reads back as JSON arrays holding exactly this writer's messages 0, 1, 2, ... in order.
         long messages = 0;
@@ -516,6 +520,14 @@ internal static class Scenarios
     }
 
     /// <summary>Measured operations per second, from the end of the warm-up to the last measured completion.</summary>
+    private static async Task AddCpuAsync(Dictionary<string, double> metrics, CpuMeter cpu, double operations)
+    {
+        if (await cpu.MicrosecondsPerOpAsync(operations) is { } perOp)
+        {
+            metrics["srv cpu us/op"] = perOp;
+        }
+    }
+
     private static double Rate(IReadOnlyList<WriterLog> logs, long warmupEnd)
     {
         var measured = logs.Sum(l => l.Measured);

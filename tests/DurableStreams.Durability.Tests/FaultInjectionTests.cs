@@ -113,13 +113,14 @@ public sealed class FaultInjectionTests : FileStoreTestBase
             {
                 return null;
             }
-            // Hold the commit thread inside the first batch so later appends are written and queued behind it.
+            // Hold the committing thread inside the first batch so later appends are written and queued behind it.
             firstSync.TrySetResult();
             release.Wait(HangGuard);
             return DeviceError();
         };
 
-        var first = AppendAsync("s", "A", producer: Producer(0, 0)).AsTask();
+        // On its own thread, as a request would be: the appender may commit its batch itself and so block in the hook.
+        var first = Task.Run(() => AppendAsync("s", "A", producer: Producer(0, 0)).AsTask(), Ct);
         await firstSync.Task.WaitAsync(HangGuard, Ct);
         Task<AppendResult>[] queued =
         [

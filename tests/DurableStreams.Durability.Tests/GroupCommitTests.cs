@@ -54,6 +54,24 @@ public sealed class GroupCommitTests : FileStoreTestBase
         await VerifyAsync(offsets);
     }
 
+    [Fact]
+    public async Task A_lone_appender_commits_on_its_own_thread_without_a_hand_off()
+    {
+        await CreatedAsync("solo", Binary);
+        var batchesBefore = Store.CommitBatches;
+        for (var n = 0; n < 20; n++)
+        {
+            // Nothing else is in flight, so the appender takes the commit role itself: the append is durable by the
+            // time the call returns, with no wait for another thread.
+            var pending = Store.AppendAsync("solo", new AppendRequest { Body = Payload(0, n), ContentType = Binary }, Ct);
+            Assert.True(pending.IsCompleted, $"append {n} returned before it was committed");
+            Assert.Equal(AppendStatus.Appended, (await pending).Status);
+        }
+        Assert.Equal(20, Store.CommitBatches - batchesBefore);
+        await RestartAsync();
+        Assert.Equal(Enumerable.Range(0, 20).SelectMany(n => Payload(0, n)).ToArray(), await ReadBytesAsync("solo"));
+    }
+
     private async Task VerifyAsync(long[,] offsets)
     {
         for (var s = 0; s < Streams; s++)

@@ -163,7 +163,7 @@ public sealed partial class FileStreamStore
                 source.RefCount++;
             }
             _streams[name] = stream;
-            commit = _committer.Enqueue(work);
+            commit = _committer.Enqueue(work, callerDrives: true);
             stream.LastCommit = commit;
             stream.Created = commit;
         }
@@ -175,6 +175,7 @@ public sealed partial class FileStreamStore
             }
         }
         // Wait for durability outside the structure lock so creates of different streams share group commits.
+        _committer.Drive();
         try
         {
             await commit;
@@ -295,7 +296,7 @@ public sealed partial class FileStreamStore
                         OnFailed = _ => Rollback(stream, generation),
                     };
                     AddData(work, stream, start, decision.Messages);
-                    commit = _committer.Enqueue(work);
+                    commit = _committer.Enqueue(work, callerDrives: true);
                     stream.LastCommit = commit;
                 }
             }
@@ -304,6 +305,8 @@ public sealed partial class FileStreamStore
                 await waitFor.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
                 continue;
             }
+            // Outside the stream lock: commit on this thread when no batch is in flight (no thread hand-off).
+            _committer.Drive();
             try
             {
                 await commit;

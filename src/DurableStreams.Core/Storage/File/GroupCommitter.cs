@@ -8,7 +8,7 @@ internal sealed class CommitWork
     /// <summary>Bytes already written to a data file that this work makes durable: (stream id, file position, bytes).</summary>
     public List<(long Id, long FilePosition, ReadOnlyMemory<byte> Bytes)> Data { get; } = [];
 
-    /// <summary>Checked on the commit thread just before logging; false fails the work without writing anything.</summary>
+    /// <summary>Checked by the committing thread just before logging; false fails the work without writing anything.</summary>
     public Func<bool>? IsValid { get; init; }
 
     /// <summary>Metadata changes, recorded into the batch's commit-log record.</summary>
@@ -17,20 +17,26 @@ internal sealed class CommitWork
     /// <summary>Checkpoint right after this work's batch; the work fails if the checkpoint does.</summary>
     public bool Checkpoint { get; init; }
 
-    /// <summary>Runs on the commit thread once the batch is durable (publish to readers, delete files...).</summary>
+    /// <summary>Runs on the committing thread once the batch is durable (publish to readers, delete files...).</summary>
     public Action? OnCommitted { get; init; }
 
-    /// <summary>Runs on the commit thread when the batch failed (roll back in-memory state).</summary>
+    /// <summary>Runs on the committing thread when the batch failed (roll back in-memory state).</summary>
     public Action<Exception>? OnFailed { get; init; }
 
     public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 }
 
 /// <summary>
-/// Group commit: one dedicated thread takes every queued unit of work — from any number of streams — and writes them as
-/// ONE commit-log record holding their data bytes and metadata changes, then syncs that one file once (in
-/// <see cref="DurabilityMode.Always"/>), then acknowledges and publishes. A sync is shared by every append that arrived
-/// meanwhile, whatever its stream; per-stream order is queue order; no stream lock is held while it syncs.
+/// Group commit: every queued unit of work — from any number of streams — is written as ONE commit-log record holding
+/// their data bytes and metadata changes, then that one file is synced once (in <see cref="DurabilityMode.Always"/>),
+/// then the work is acknowledged and published. A sync is shared by every append that arrived meanwhile, whatever its
+/// stream; per-stream order is queue order; no stream lock is held while it syncs.
+/// <para>
+/// Who commits: an appender that calls <see cref="Drive"/> after leaving its locks commits the queued batch on its own
+/// thread when no one else is committing (the leader), so a lone writer pays no thread hand-offs; work queued while a
+/// batch is in flight is picked up by the next leader or by the background thread, which also runs the periodic
+/// interval syncs and checkpoints. Exactly one thread holds the commit role at a time.
+/// </para>
 /// Checkpoints (by size or time) apply the logged changes to LMDB, sync the data files, and empty the log.
 /// </summary>
 internal sealed class GroupCommitter : IDisposable
@@ -47,10 +53,17 @@ internal sealed class GroupCommitter : IDisposable
     private readonly Func<long, string> _dataPath;
     private readonly Action<Exception> _onFailure;
     private readonly FileStoreFaults _faults;
-    private readonly BlockingCollection<CommitWork> _queue = new(new ConcurrentQueue<CommitWork>());
+    private readonly ConcurrentQueue<CommitWork> _queue = new();
+    private readonly List<CommitWork> _batch = [];
     private readonly List<ReadOnlyMemory<byte>> _uncheckpointed = [];
     private readonly HashSet<long> _dirtyFiles = [];
+    // Not spinning: the background thread is the slow path, and spinning steals a core from request threads.
+    private readonly ManualResetEventSlim _wake = new(false, spinCount: 0);
     private readonly Thread _thread;
+    private int _committing;
+    private int _outstanding;
+    private int _stopping;
+    private int _closed;
     private long _lastCheckpoint;
     private long _lastLogSync;
     private Exception? _checkpointFailure;
@@ -77,61 +90,146 @@ internal sealed class GroupCommitter : IDisposable
     /// <summary>Number of checkpoints so far.</summary>
     public long CheckpointCount { get; private set; }
 
-    /// <summary>Queues work; the returned task completes once it is durable per the mode, or faults.</summary>
-    public Task Enqueue(CommitWork work)
+    /// <summary>
+    /// Queues work; the returned task completes once it is durable per the mode, or faults. With
+    /// <paramref name="callerDrives"/> the caller promises to call <see cref="Drive"/> once it has left its locks;
+    /// otherwise the background thread commits it.
+    /// </summary>
+    public Task Enqueue(CommitWork work, bool callerDrives = false)
     {
-        try
+        Interlocked.Increment(ref _outstanding);
+        _queue.Enqueue(work);
+        if (Volatile.Read(ref _closed) == 1)
         {
-            _queue.Add(work);
+            // Raced with Dispose past its last drain: nobody will commit this.
+            FailQueued();
         }
-        catch (InvalidOperationException)
+        else if (!callerDrives)
         {
-            work.Completion.TrySetException(new ObjectDisposedException(nameof(GroupCommitter)));
+            _wake.Set();
         }
         return work.Completion.Task;
     }
 
+    /// <summary>
+    /// Commits the queued work on the calling thread when it is the only work in flight — a lone writer then pays no
+    /// thread hand-off. Otherwise the background thread gathers everything queued into the next shared batch (a
+    /// request thread committing eagerly would sync batches of one while the other writers' continuations are still
+    /// on their way back). Blocks for the sync when it commits; call it without holding any lock.
+    /// </summary>
+    public void Drive()
+    {
+        if (Volatile.Read(ref _outstanding) > 1 || Interlocked.CompareExchange(ref _committing, 1, 0) != 0)
+        {
+            _wake.Set();
+            return;
+        }
+        bool checkpointDue;
+        try
+        {
+            if (TakeBatch())
+            {
+                CommitAndCount();
+            }
+            checkpointDue = CheckpointDue();
+        }
+        finally
+        {
+            _batch.Clear();
+            Interlocked.Exchange(ref _committing, 0);
+        }
+        // Work that arrived during this batch, or a due checkpoint, goes to the background thread: a request thread
+        // answers its own client as soon as its own work is durable.
+        if (checkpointDue || !_queue.IsEmpty)
+        {
+            _wake.Set();
+        }
+    }
+
+    private bool TakeBatch()
+    {
+        while (_batch.Count < MaxBatch && _queue.TryDequeue(out var work))
+        {
+            _batch.Add(work);
+        }
+        return _batch.Count > 0;
+    }
+
     private void Run()
     {
-        var batch = new List<CommitWork>();
         var wait = (int)Math.Max(1, Math.Min(CheckpointInterval.TotalMilliseconds, _mode == DurabilityMode.Interval ? _syncInterval.TotalMilliseconds : double.MaxValue));
         while (true)
         {
-            batch.Clear();
-            var finished = false;
+            _wake.Wait(wait);
+            _wake.Reset();
+            var stopping = Volatile.Read(ref _stopping) == 1;
+            if (Interlocked.CompareExchange(ref _committing, 1, 0) != 0)
+            {
+                // A leader holds the commit role for one batch; it wakes this thread if work is left when it is done.
+                if (stopping)
+                {
+                    Thread.Sleep(1);
+                    _wake.Set();
+                }
+                continue;
+            }
             try
             {
-                if (_queue.TryTake(out var first, wait))
+                while (TakeBatch())
                 {
-                    batch.Add(first);
-                    while (batch.Count < MaxBatch && _queue.TryTake(out var more))
-                    {
-                        batch.Add(more);
-                    }
+                    CommitAndCount();
+                    _batch.Clear();
                 }
-                else if (_queue.IsCompleted)
+                SyncLog(force: stopping);
+                Checkpoint(force: stopping);
+                if (stopping)
                 {
-                    finished = true;
+                    // Keep the commit role for good: nothing commits after the final checkpoint.
+                    Interlocked.Exchange(ref _closed, 1);
+                    FailQueued();
+                    return;
                 }
             }
-            catch (InvalidOperationException)
+            finally
             {
-                finished = true;
+                _batch.Clear();
+                if (!stopping)
+                {
+                    Interlocked.Exchange(ref _committing, 0);
+                }
             }
-            if (batch.Count > 0)
+            if (!_queue.IsEmpty)
             {
-                Commit(batch);
+                // Queued after the last drain by a writer that found the role taken: go round again now.
+                _wake.Set();
             }
-            if (finished)
-            {
-                SyncLog(force: true);
-                Checkpoint(force: true);
-                return;
-            }
-            SyncLog(force: false);
-            Checkpoint(force: false);
         }
     }
+
+    private void CommitAndCount()
+    {
+        try
+        {
+            Commit(_batch);
+        }
+        finally
+        {
+            Interlocked.Add(ref _outstanding, -_batch.Count);
+        }
+    }
+
+    private void FailQueued()
+    {
+        while (_queue.TryDequeue(out var work))
+        {
+            Interlocked.Decrement(ref _outstanding);
+            work.Completion.TrySetException(new ObjectDisposedException(nameof(GroupCommitter)));
+        }
+    }
+
+    private bool CheckpointDue() =>
+        _uncheckpointed.Count > 0
+        && (_log.Length >= CheckpointBytes || Environment.TickCount64 - _lastCheckpoint >= CheckpointInterval.TotalMilliseconds);
 
     private void Commit(List<CommitWork> batch)
     {
@@ -311,8 +409,12 @@ internal sealed class GroupCommitter : IDisposable
     /// <summary>Stops taking work, finishes what is queued, checkpoints, and waits for the thread.</summary>
     public void Dispose()
     {
-        _queue.CompleteAdding();
+        if (Interlocked.Exchange(ref _stopping, 1) == 1)
+        {
+            return;
+        }
+        _wake.Set();
         _thread.Join();
-        _queue.Dispose();
+        _wake.Dispose();
     }
 }

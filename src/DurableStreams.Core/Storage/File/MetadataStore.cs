@@ -7,8 +7,9 @@ internal sealed record LoadedStream(StreamMeta Meta, byte[]? State, long? LastAc
 
 /// <summary>
 /// The LMDB environment of a data directory: stream names, structure, writer state, frame index and access times, each
-/// in its own database. Writes happen only on the group-commit thread (LMDB write transactions are thread-bound and
-/// single-writer); reads use short read-only transactions from any thread (NoThreadLocalStorage).
+/// in its own database. Writes happen only in the group-commit role (one thread at a time; each LMDB write transaction
+/// begins and commits within one call on one thread, as LMDB requires); reads use short read-only transactions from any
+/// thread (NoThreadLocalStorage).
 /// </summary>
 internal sealed class MetadataStore : IDisposable
 {
