@@ -225,7 +225,13 @@ internal static class BenchRunner
             // Let the previous cell's garbage and connections settle.
             GC.Collect();
             await Task.Delay(200, cancellationToken);
-            return await Scenarios.RunAsync(context, bound.Token);
+            var result = await Scenarios.RunAsync(context, bound.Token);
+            if (result.Failure is null && ProcessMemory.PeakResidentMiB(server.Pid) is { } peak)
+            {
+                result = result with { Metrics = new Dictionary<string, double>(result.Metrics) { ["peak RSS MiB"] = peak } };
+            }
+
+            return result;
         }
         catch (BenchFailureException ex)
         {

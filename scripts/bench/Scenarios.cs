@@ -69,6 +69,9 @@ internal static class Scenarios
         5 => CatchUpReadAsync(context, cancellationToken),
         6 => CreatesAsync(context, cancellationToken),
         7 => LongPollRoundTripAsync(context, cancellationToken),
+        8 => LiveScenarios.ProducerAppendsAsync(context, cancellationToken),
+        9 => LiveScenarios.FanOutAsync(context, cancellationToken),
+        10 => LiveScenarios.IdleSubscribersAsync(context, cancellationToken),
         _ => throw new ArgumentOutOfRangeException(nameof(context), context.Scenario, "unknown scenario"),
     };
 

@@ -29,16 +29,24 @@ internal sealed record ScenarioInfo(int Id, string Title, IReadOnlyList<MetricIn
     // Server CPU time per operation over the measured window: steadier than rates on a shared machine.
     private static readonly MetricInfo Cpu = new("srv cpu us/op", LowerIsBetter: true);
 
+    // The server's peak resident memory (VmHWM) by the end of the cell; every cell starts a fresh server by default.
+    private static readonly MetricInfo Rss = new("peak RSS MiB", LowerIsBetter: true);
+
     public static IReadOnlyList<ScenarioInfo> All { get; } =
     [
         new(1, "Sequential 100 B appends, 1 connection, 1 stream",
-            [new("appends/s", LowerIsBetter: false), new("p50 ms", LowerIsBetter: true), new("p99 ms", LowerIsBetter: true), Cpu]),
-        new(2, "100 B appends, 64 connections, 64 streams", [new("appends/s", LowerIsBetter: false), Cpu]),
-        new(3, "100 B appends, 64 connections, 1 stream", [new("appends/s", LowerIsBetter: false), Cpu]),
-        new(4, "JSON, 10 messages/POST, 64 connections, 64 streams", [new("messages/s", LowerIsBetter: false), Cpu]),
-        new(5, "Catch-up read of 64 MiB (written as 1 MiB appends)", [new("MiB/s", LowerIsBetter: false)]),
-        new(6, "Stream creates, 8 connections", [new("creates/s", LowerIsBetter: false)]),
-        new(7, "Append -> long-poll round trip", [new("p50 ms", LowerIsBetter: true), new("p99 ms", LowerIsBetter: true)]),
+            [new("appends/s", LowerIsBetter: false), new("p50 ms", LowerIsBetter: true), new("p99 ms", LowerIsBetter: true), Cpu, Rss]),
+        new(2, "100 B appends, 64 connections, 64 streams", [new("appends/s", LowerIsBetter: false), Cpu, Rss]),
+        new(3, "100 B appends, 64 connections, 1 stream", [new("appends/s", LowerIsBetter: false), Cpu, Rss]),
+        new(4, "JSON, 10 messages/POST, 64 connections, 64 streams", [new("messages/s", LowerIsBetter: false), Cpu, Rss]),
+        new(5, "Catch-up read of 64 MiB (written as 1 MiB appends)", [new("MiB/s", LowerIsBetter: false), Rss]),
+        new(6, "Stream creates, 8 connections", [new("creates/s", LowerIsBetter: false), Rss]),
+        new(7, "Append -> long-poll round trip", [new("p50 ms", LowerIsBetter: true), new("p99 ms", LowerIsBetter: true), Rss]),
+        new(8, "Idempotent producers, 100 B, 64 connections, 64 streams", [new("appends/s", LowerIsBetter: false), Cpu, Rss]),
+        new(9, "Fan-out: 200 long-poll + 200 SSE readers, writer at 50 msg/s",
+            [new("long-poll p50 ms", LowerIsBetter: true), new("long-poll p99 ms", LowerIsBetter: true),
+             new("sse p50 ms", LowerIsBetter: true), new("sse p99 ms", LowerIsBetter: true), new("writer msg/s", LowerIsBetter: false), Rss]),
+        new(10, "1,000 idle SSE subscribers on one stream", [new("added RSS MiB", LowerIsBetter: true), Rss]),
     ];
 
     public static ScenarioInfo? Find(int id) => All.FirstOrDefault(s => s.Id == id);

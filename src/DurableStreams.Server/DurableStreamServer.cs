@@ -62,6 +62,9 @@ public sealed class DurableStreamServer : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
+            // Room for one whole read chunk: the chunk is already in memory, and a 64 KiB window would make each
+            // catch-up response ping-pong between the handler and the socket sender sixteen times per MiB.
+            kestrel.Limits.MaxResponseBufferSize = Math.Max(kestrel.Limits.MaxResponseBufferSize ?? 0, _options.MaxReadChunkBytes + (64L * 1024));
             var port = _options.Port;
             if (string.Equals(_options.Host, "localhost", StringComparison.OrdinalIgnoreCase))
             {

@@ -1,0 +1,409 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+
+namespace DurableStreams.Bench;
+
+/// <summary>Scenarios 8-10: idempotent producers, live fan-out, and the memory cost of idle SSE subscribers.</summary>
+internal static class LiveScenarios
+{
+    private const int Writers = 64;
+    private const int LongPollReaders = 200;
+    private const int SseReaders = 200;
+    private const int MessagesPerSecond = 50;
+    private const int IdleSubscribers = 1000;
+
+    // Scenario 8: 64 idempotent producers (Producer-Id/Epoch/Seq), each on its own stream, 100 B per append.
+    public static async Task<CellResult> ProducerAppendsAsync(CellContext context, CancellationToken cancellationToken)
+    {
+        using var client = Protocol.CreateClient(Writers);
+        var streams = new Uri[Writers];
+        for (var i = 0; i < Writers; i++)
+        {
+            streams[i] = context.Stream($"producer-{i}");
+            await Protocol.CreateAsync(client, streams[i], Protocol.OctetStream, cancellationToken);
+        }
+
+        var (warmupEnd, end) = context.Schedule();
+        var cpu = CpuMeter.Start(context.Server.Pid, warmupEnd, end);
+        var logs = await Task.WhenAll(Enumerable.Range(0, Writers).Select(w => Task.Run(
+            async () =>
+            {
+                var log = new WriterLog();
+                var body = new byte[Record.Size];
+                var previous = string.Empty;
+                for (long seq = 0; ; seq++)
+                {
+                    var start = Stopwatch.GetTimestamp();
+                    if (start >= end)
+                    {
+                        return log;
+                    }
+
+                    Record.Write(body, w, seq);
+                    var (status, offset) = await ProducerAppendAsync(client, streams[w], $"bench-{w}", seq, body, cancellationToken);
+                    if (status != HttpStatusCode.OK && status != HttpStatusCode.NoContent)
+                    {
+                        throw new BenchFailureException($"producer append {w}/{seq} answered {(int)status}");
+                    }
+
+                    if (string.CompareOrdinal(offset, previous) <= 0)
+                    {
+                        throw new BenchFailureException($"producer append returned offset {offset}, not after {previous}");
+                    }
+
+                    previous = offset;
+                    log.Acknowledged++;
+                    log.Offsets.Add(offset);
+                    if (start >= warmupEnd)
+                    {
+                        log.Measured++;
+                        log.LastMeasuredDone = Stopwatch.GetTimestamp();
+                    }
+                }
+            },
+            cancellationToken)));
+
+        var measured = logs.Sum(l => l.Measured);
+        if (measured == 0)
+        {
+            throw new BenchFailureException("no append completed after the warm-up");
+        }
+
+        var metrics = new Dictionary<string, double>
+        {
+            ["appends/s"] = measured / Stats.Seconds(logs.Max(l => l.LastMeasuredDone) - warmupEnd),
+        };
+        if (await cpu.MicrosecondsPerOpAsync(measured) is { } perOp)
+        {
+            metrics["srv cpu us/op"] = perOp;
+        }
+
+        // Verify: a retry of each writer's last request is deduplicated (no new offset, no new bytes), and every
+        // stream holds exactly the acknowledged records once, in order.
+        for (var w = 0; w < Writers; w++)
+        {
+            var last = logs[w].Acknowledged - 1;
+            if (last < 0)
+            {
+                throw new BenchFailureException($"writer {w} acknowledged nothing");
+            }
+
+            var body = new byte[Record.Size];
+            Record.Write(body, w, last);
+            var (status, offset) = await ProducerAppendAsync(client, streams[w], $"bench-{w}", last, body, cancellationToken);
+            // 204 = duplicate (§5.2.1); an offset, if the server sends one, must be the original append's.
+            if (status != HttpStatusCode.NoContent || (offset.Length > 0 && offset != logs[w].Offsets[^1]))
+            {
+                throw new BenchFailureException($"a retried producer append answered {(int)status} at '{offset}', expected 204 (at {logs[w].Offsets[^1]})");
+            }
+
+            var (bodies, tail) = await Protocol.ReadAllAsync(client, streams[w], json: false, maxRequests: 100_000, cancellationToken);
+            Record.VerifyStream(bodies, new Dictionary<int, long> { [w] = logs[w].Acknowledged });
+            if (tail != logs[w].Offsets[^1])
+            {
+                throw new BenchFailureException($"read ended at {tail}, the last append returned {logs[w].Offsets[^1]}");
+            }
+        }
+
+        return new CellResult(metrics, Info: $"{logs.Sum(l => l.Acknowledged)} producer appends verified, {Writers} retries deduplicated");
+    }
+
+    private static async Task<(HttpStatusCode Status, string Offset)> ProducerAppendAsync(
+        HttpClient client, Uri stream, string producer, long seq, byte[] body, CancellationToken cancellationToken)
+    {
+        using var content = new ByteArrayContent(body);
+        content.Headers.ContentType = new MediaTypeHeaderValue(Protocol.OctetStream);
+        using var request = new HttpRequestMessage(HttpMethod.Post, stream) { Content = content };
+        request.Headers.Add("Producer-Id", producer);
+        request.Headers.Add("Producer-Epoch", "0");
+        request.Headers.Add("Producer-Seq", seq.ToString(CultureInfo.InvariantCulture));
+        using var response = await client.SendAsync(request, cancellationToken);
+        var offset = response.Headers.TryGetValues("Stream-Next-Offset", out var values) ? values.First() : string.Empty;
+        return (response.StatusCode, offset);
+    }
+
+    // Scenario 9: 200 long-poll and 200 SSE readers tail one JSON stream while a writer appends 50 messages/s; each
+    // message carries its send time, each reader records when it arrived.
+    public static async Task<CellResult> FanOutAsync(CellContext context, CancellationToken cancellationToken)
+    {
+        using var client = Protocol.CreateClient(LongPollReaders + SseReaders + 4);
+        var stream = context.Stream("fan-out");
+        var initial = await Protocol.CreateAsync(client, stream, Protocol.Json, cancellationToken);
+        var clock = Stopwatch.StartNew();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var longPoll = Enumerable.Range(0, LongPollReaders).Select(_ => new FanOutReader()).ToArray();
+        var sse = Enumerable.Range(0, SseReaders).Select(_ => new FanOutReader()).ToArray();
+        var readerTasks = longPoll.Select(r => Task.Run(() => r.LongPollAsync(client, stream, initial, clock, stop.Token), CancellationToken.None))
+            .Concat(sse.Select(r => Task.Run(() => r.SseAsync(client, stream, initial, clock, stop.Token), CancellationToken.None)))
+            .ToArray();
+
+        // Wait until every SSE reader is connected, so all readers start from the first message.
+        await Task.WhenAll(sse.Select(r => r.Connected.Task)).WaitAsync(TimeSpan.FromSeconds(60), cancellationToken);
+
+        var (warmupEnd, end) = context.Schedule();
+        var interval = TimeSpan.FromSeconds(1.0 / MessagesPerSecond);
+        var sent = 0;
+        var measuredFrom = -1;
+        var writerStart = Stopwatch.GetTimestamp();
+        using (var timer = new PeriodicTimer(interval))
+        {
+            while (Stopwatch.GetTimestamp() < end && await timer.WaitForNextTickAsync(cancellationToken))
+            {
+                if (measuredFrom < 0 && Stopwatch.GetTimestamp() >= warmupEnd)
+                {
+                    measuredFrom = sent;
+                }
+
+                var message = string.Create(CultureInfo.InvariantCulture, $$"""{"s":{{sent}},"t":{{clock.Elapsed.TotalMilliseconds:F3}}}""");
+                await Protocol.AppendAsync(client, stream, Encoding.UTF8.GetBytes(message), Protocol.Json, cancellationToken);
+                sent++;
+            }
+        }
+
+        var writerRate = sent / Stats.Seconds(Stopwatch.GetTimestamp() - writerStart);
+        await Protocol.AppendAsync(client, stream, """{"s":-1,"t":0}"""u8.ToArray(), Protocol.Json, cancellationToken);
+        await Task.WhenAll(readerTasks).WaitAsync(TimeSpan.FromSeconds(60), cancellationToken);
+
+        foreach (var reader in longPoll.Concat(sse))
+        {
+            reader.Verify(sent);
+        }
+
+        var metrics = new Dictionary<string, double>
+        {
+            ["long-poll p50 ms"] = Percentile(longPoll, measuredFrom, 50),
+            ["long-poll p99 ms"] = Percentile(longPoll, measuredFrom, 99),
+            ["sse p50 ms"] = Percentile(sse, measuredFrom, 50),
+            ["sse p99 ms"] = Percentile(sse, measuredFrom, 99),
+            ["writer msg/s"] = writerRate,
+        };
+        return new CellResult(metrics, Info: $"{sent} messages x {LongPollReaders + SseReaders} readers verified");
+    }
+
+    private static double Percentile(IEnumerable<FanOutReader> readers, int from, double percentile)
+    {
+        var all = readers.SelectMany(r => r.Latencies.Where(l => l.Sequence >= Math.Max(0, from)).Select(l => l.Ticks)).ToList();
+        return Stats.PercentileMs(all, percentile);
+    }
+
+    // Scenario 10: 1,000 SSE subscribers parked on one stream: the server's resident memory before and after.
+    public static async Task<CellResult> IdleSubscribersAsync(CellContext context, CancellationToken cancellationToken)
+    {
+        using var client = Protocol.CreateClient(IdleSubscribers + 4);
+        var stream = context.Stream("idle");
+        var initial = await Protocol.CreateAsync(client, stream, Protocol.Json, cancellationToken);
+
+        // A few subscribers first, so one-time costs (code paths, pools) are not charged to the thousand.
+        await using (var warm = await SubscribersAsync(client, stream, initial, 20, cancellationToken))
+        {
+        }
+
+        GC.Collect();
+        await Task.Delay(500, cancellationToken);
+        var before = ProcessMemory.ResidentMiB(context.Server.Pid);
+        await using var subscribers = await SubscribersAsync(client, stream, initial, IdleSubscribers, cancellationToken);
+        await Task.Delay(1000, cancellationToken);
+        var after = ProcessMemory.ResidentMiB(context.Server.Pid);
+
+        // Verify: every subscriber is live and receives the next message.
+        await Protocol.AppendAsync(client, stream, """{"s":-1,"t":0}"""u8.ToArray(), Protocol.Json, cancellationToken);
+        await subscribers.WaitAllAsync(cancellationToken);
+        if (before is null || after is null)
+        {
+            return new CellResult(new Dictionary<string, double>(), Note: "no /proc: RSS not measured");
+        }
+
+        return new CellResult(
+            new Dictionary<string, double> { ["added RSS MiB"] = after.Value - before.Value },
+            Info: $"{IdleSubscribers} subscribers each received the wake-up message");
+    }
+
+    private static async Task<SubscriberSet> SubscribersAsync(HttpClient client, Uri stream, string offset, int count, CancellationToken cancellationToken)
+    {
+        var set = new SubscriberSet(cancellationToken);
+        var readers = Enumerable.Range(0, count).Select(_ => new FanOutReader()).ToArray();
+        var clock = Stopwatch.StartNew();
+        set.Tasks = readers.Select(r => Task.Run(() => r.SseAsync(client, stream, offset, clock, set.Stop.Token), CancellationToken.None)).ToArray();
+        await Task.WhenAll(readers.Select(r => r.Connected.Task)).WaitAsync(TimeSpan.FromSeconds(120), cancellationToken);
+        return set;
+    }
+
+    /// <summary>SSE subscribers that end when they see the terminator message (s = -1) or on dispose.</summary>
+    private sealed class SubscriberSet(CancellationToken cancellationToken) : IAsyncDisposable
+    {
+        public CancellationTokenSource Stop { get; } = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+
+        public Task[] Tasks { get; set; } = [];
+
+        public Task WaitAllAsync(CancellationToken token) => Task.WhenAll(Tasks).WaitAsync(TimeSpan.FromSeconds(60), token);
+
+        public async ValueTask DisposeAsync()
+        {
+            await Stop.CancelAsync();
+            try
+            {
+                await Task.WhenAll(Tasks);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            Stop.Dispose();
+        }
+    }
+}
+
+/// <summary>One live reader: records (sequence, latency) for every message until the terminator (s = -1).</summary>
+internal sealed class FanOutReader
+{
+    public TaskCompletionSource Connected { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public List<(int Sequence, long Ticks)> Latencies { get; } = [];
+
+    private readonly List<int> _sequences = [];
+
+    public async Task LongPollAsync(HttpClient client, Uri stream, string offset, Stopwatch clock, CancellationToken cancellationToken)
+    {
+        Connected.TrySetResult();
+        while (true)
+        {
+            using var response = await client.GetAsync(Protocol.ReadUri(stream, offset, longPoll: true), HttpCompletionOption.ResponseContentRead, cancellationToken);
+            var arrived = clock.Elapsed.TotalMilliseconds;
+            if (response.StatusCode == HttpStatusCode.NoContent)
+            {
+                offset = Protocol.NextOffset(response, "long-poll GET");
+                continue;
+            }
+
+            if (response.StatusCode != HttpStatusCode.OK)
+            {
+                throw new BenchFailureException($"long-poll answered {(int)response.StatusCode}");
+            }
+
+            offset = Protocol.NextOffset(response, "long-poll GET");
+            var body = await response.Content.ReadAsByteArrayAsync(cancellationToken);
+            if (Take(body, arrived))
+            {
+                return;
+            }
+        }
+    }
+
+    public async Task SseAsync(HttpClient client, Uri stream, string offset, Stopwatch clock, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(stream.AbsoluteUri + "?offset=" + Uri.EscapeDataString(offset) + "&live=sse"));
+        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        if (response.StatusCode != HttpStatusCode.OK)
+        {
+            throw new BenchFailureException($"SSE answered {(int)response.StatusCode}");
+        }
+
+        await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
+        using var lines = new StreamReader(body, Encoding.UTF8);
+        string? eventType = null;
+        var data = new StringBuilder();
+        try
+        {
+            while (await lines.ReadLineAsync(cancellationToken) is { } line)
+            {
+                if (line.Length == 0)
+                {
+                    if (eventType == "control")
+                    {
+                        Connected.TrySetResult();
+                    }
+                    else if (eventType == "data" && Take(Encoding.UTF8.GetBytes(data.ToString()), clock.Elapsed.TotalMilliseconds))
+                    {
+                        return;
+                    }
+
+                    eventType = null;
+                    data.Clear();
+                }
+                else if (line.StartsWith("event:", StringComparison.Ordinal))
+                {
+                    eventType = line[6..].Trim();
+                }
+                else if (line.StartsWith("data:", StringComparison.Ordinal))
+                {
+                    data.Append(data.Length > 0 ? "\n" : string.Empty).Append(line.AsSpan(line.StartsWith("data: ", StringComparison.Ordinal) ? 6 : 5));
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return;
+        }
+
+        throw new BenchFailureException("an SSE stream ended before the terminator message");
+    }
+
+    /// <summary>Records the messages of one JSON array; true when it held the terminator.</summary>
+    private bool Take(byte[] json, double arrivedMs)
+    {
+        using var document = JsonDocument.Parse(json);
+        foreach (var message in document.RootElement.EnumerateArray())
+        {
+            var sequence = message.GetProperty("s").GetInt32();
+            if (sequence < 0)
+            {
+                return true;
+            }
+
+            _sequences.Add(sequence);
+            var latencyMs = arrivedMs - message.GetProperty("t").GetDouble();
+            Latencies.Add((sequence, (long)(latencyMs * Stopwatch.Frequency / 1000.0)));
+        }
+
+        return false;
+    }
+
+    /// <summary>Every message 0..sent-1 exactly once, in order.</summary>
+    public void Verify(int sent)
+    {
+        if (_sequences.Count != sent)
+        {
+            throw new BenchFailureException($"a reader got {_sequences.Count} messages, {sent} were sent");
+        }
+
+        for (var i = 0; i < sent; i++)
+        {
+            if (_sequences[i] != i)
+            {
+                throw new BenchFailureException($"a reader got message {_sequences[i]} where {i} belonged");
+            }
+        }
+    }
+}
+
+/// <summary>Resident memory of a process from /proc.</summary>
+internal static class ProcessMemory
+{
+    public static double? ResidentMiB(int pid) => Field(pid, "VmRSS:");
+
+    public static double? PeakResidentMiB(int pid) => Field(pid, "VmHWM:");
+
+    private static double? Field(int pid, string name)
+    {
+        try
+        {
+            foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+            {
+                if (line.StartsWith(name, StringComparison.Ordinal))
+                {
+                    var kib = long.Parse(line[name.Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
+                    return kib / 1024.0;
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+
+        return null;
+    }
+}
