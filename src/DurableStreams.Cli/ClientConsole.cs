@@ -15,6 +15,14 @@ internal sealed record ClientConsole
     /// <summary>Opens raw standard output; called at most once per invocation, and only by commands that write bytes.</summary>
     public Func<Stream> OpenStandardOutput { get; init; } = Console.OpenStandardOutput;
 
+    /// <summary>
+    /// Whether standard error is a terminal (not redirected), which is when progress bars are drawn; tests decide.
+    /// </summary>
+    public Func<bool> IsErrorTerminal { get; init; } = static () => !Console.IsErrorRedirected;
+
+    /// <summary>The clock progress bars throttle by; tests pass a fake one.</summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
     /// <summary>Reads an environment variable; null when it is not set.</summary>
     public Func<string, string?> GetEnvironmentVariable { get; init; } = Environment.GetEnvironmentVariable;
 }

@@ -39,6 +39,30 @@ internal sealed class ClientOptions
                 result.AddError($"Invalid value '{text}' for --url: expected an absolute http or https URL.");
             }
         });
+        Timeout = new Option<TimeSpan?>("--timeout")
+        {
+            Description = "Longest wait for each request's response headers, for example 10s or 500ms (default 60s). A request "
+                + "that gets no answer in time is retried when safe, then fails with exit code 5. With read --follow --live long-poll it must exceed the "
+                + "server's long-poll timeout (30s by default).",
+            HelpName = "duration",
+            Recursive = true,
+            CustomParser = result =>
+            {
+                var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : string.Empty;
+                if (!DurationParser.TryParse(text, out var duration) || duration <= TimeSpan.Zero)
+                {
+                    result.AddError($"Invalid value '{text}' for --timeout: expected a duration greater than zero, as {DurationParser.ExpectedFormat}.");
+                    return null;
+                }
+
+                return duration;
+            },
+        };
+        Verbose = new Option<bool>("--verbose", "-v")
+        {
+            Description = "Log each request and its response status to standard error.",
+            Recursive = true,
+        };
         Auth = new Option<string?>("--auth")
         {
             Description = $"The Authorization header value sent with every request, for example 'Bearer <token>' (default: ${AuthVariable}).",
@@ -53,6 +77,14 @@ internal sealed class ClientOptions
     public Option<string> Url { get; }
 
     public Option<string?> Auth { get; }
+
+    public Option<TimeSpan?> Timeout { get; }
+
+    public Option<bool> Verbose { get; }
+
+    /// <summary>A progress bar on standard error, drawn only when it is a terminal.</summary>
+    public ProgressBar CreateProgressBar(ParseResult parseResult, string label, long? total) =>
+        new(parseResult.InvocationConfiguration.Error, Console.IsErrorTerminal(), Console.TimeProvider, label, total);
 
     /// <summary>
     /// Turns a server or streams URL into the streams root with a trailing slash: <c>http://host:4437</c> and
@@ -81,9 +113,9 @@ internal sealed class ClientOptions
     }
 
     /// <summary>Adds a stream name argument that must not be blank.</summary>
-    public static Argument<string> CreateStreamArgument()
+    public static Argument<string> CreateStreamArgument(string name = "stream", string description = "The stream's name (its path below the streams URL).")
     {
-        var argument = new Argument<string>("stream") { Description = "The stream's name (its path below the streams URL)." };
+        var argument = new Argument<string>(name) { Description = description };
         argument.Validators.Add(result =>
         {
             if (string.IsNullOrWhiteSpace(result.GetValueOrDefault<string>()))
@@ -98,11 +130,22 @@ internal sealed class ClientOptions
     public DurableStreamClient CreateClient(ParseResult parseResult)
     {
         TryNormalizeUrl(parseResult.GetRequiredValue(Url), out var url);
-        return new DurableStreamClient(new DurableStreamClientOptions
+        var options = new DurableStreamClientOptions
         {
             BaseUrl = url!,
             Authorization = parseResult.GetValue(Auth),
-        });
+        };
+        if (parseResult.GetValue(Timeout) is { } timeout)
+        {
+            options = options with { RequestTimeout = timeout };
+        }
+
+        if (parseResult.GetValue(Verbose))
+        {
+            options = options with { LoggerFactory = new VerboseLoggerFactory(parseResult.InvocationConfiguration.Error) };
+        }
+
+        return new DurableStreamClient(options);
     }
 
     /// <summary>
@@ -122,7 +165,7 @@ internal sealed class ClientOptions
         }
         catch (DurableStreamException ex)
         {
-            var (exitCode, message) = Describe(ex, stream, client.Options.BaseUrl);
+            var (exitCode, message) = Describe(ex, stream, client.Options.BaseUrl, client.Options.RequestTimeout);
             await error.WriteLineAsync(message);
             return exitCode;
         }
@@ -139,6 +182,12 @@ internal sealed class ClientOptions
         catch (System.Text.Json.JsonException ex)
         {
             await error.WriteLineAsync($"The stream's data is not JSON: {ex.Message}");
+            return ExitCodes.Error;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // A bug or an unforeseen failure: still one line, no stack trace.
+            await error.WriteLineAsync($"Unexpected error ({ex.GetType().Name}): {ex.Message.ReplaceLineEndings(" ").Trim()}");
             return ExitCodes.Error;
         }
     }
@@ -174,7 +223,7 @@ internal sealed class ClientOptions
         });
     }
 
-    private static (int ExitCode, string Message) Describe(DurableStreamException ex, string stream, Uri baseUrl)
+    private static (int ExitCode, string Message) Describe(DurableStreamException ex, string stream, Uri baseUrl, TimeSpan timeout)
     {
         var detail = ex.Message.ReplaceLineEndings(" ").Trim();
         return ex.ErrorCode switch
@@ -183,6 +232,8 @@ internal sealed class ClientOptions
             DurableStreamErrorCode.Gone => (ExitCodes.NotFound, $"Stream '{stream}' is gone: {detail}"),
             DurableStreamErrorCode.StreamClosed => (ExitCodes.Conflict, $"Stream '{stream}' is closed: {detail}"),
             DurableStreamErrorCode.Conflict or DurableStreamErrorCode.SequenceGap => (ExitCodes.Conflict, $"Conflict on stream '{stream}': {detail}"),
+            DurableStreamErrorCode.Unavailable when ex.StatusCode is null && ex.InnerException is OperationCanceledException or TimeoutException =>
+                (ExitCodes.Unreachable, $"No answer from the server at {baseUrl} within {DurationParser.Format(timeout)} (--timeout)."),
             DurableStreamErrorCode.Unavailable when ex.StatusCode is null => (ExitCodes.Unreachable, $"Could not reach the server at {baseUrl}: {detail}"),
             _ when ex.StatusCode is { } status => (ExitCodes.Error, $"The server answered {(int)status}: {detail}"),
             _ => (ExitCodes.Error, detail),

@@ -23,10 +23,15 @@ internal sealed class CommandFactory
         new CreateCommand(Client).Command,
         new AppendCommand(Client).Command,
         new ReadCommand(Client).Command,
+        new ReadCommand(Client, alwaysFollow: true).Command,
         new HeadCommand(Client).Command,
+        new ForkCommand(Client).Command,
         new CloseCommand(Client).Command,
         new DeleteCommand(Client).Command,
+        new ListCommand().Command,
         Client.Url,
         Client.Auth,
+        Client.Timeout,
+        Client.Verbose,
     };
 }

@@ -1,53 +1,78 @@
 using System.CommandLine;
 using DurableStreams.Client;
+using DurableStreams.Protocol;
 
 namespace DurableStreams.Cli;
 
 /// <summary>
-/// The <c>read</c> command: writes a stream's bytes to standard output, catching up to the tail and exiting, or with
-/// <c>--follow</c> tailing it until it is closed or Ctrl+C.
+/// The <c>read</c> command: writes a stream's data to standard output, catching up to the tail and exiting, or with
+/// <c>--follow</c> tailing it until it is closed or Ctrl+C. The <c>follow</c> command is the same with <c>--follow</c> implied.
 /// </summary>
+/// <remarks>
+/// Ctrl+C (or SIGTERM) stops a read cleanly: the output written so far is complete (a <c>--format json</c> array is
+/// closed), the offset reached goes to standard error, and the exit code is 0.
+/// </remarks>
 internal sealed class ReadCommand
 {
     private static readonly (string Name, LiveMode Mode)[] s_liveNames = [("long-poll", LiveMode.LongPoll), ("sse", LiveMode.Sse)];
 
+    private static readonly (string Name, ReadFormat Format)[] s_formatNames =
+        [("raw", ReadFormat.Raw), ("json", ReadFormat.Json), ("jsonl", ReadFormat.JsonLines), ("pretty", ReadFormat.Pretty)];
+
     private readonly ClientOptions _client;
+    private readonly bool _alwaysFollow;
     private readonly Argument<string> _stream = ClientOptions.CreateStreamArgument();
 
     private readonly Option<string> _offset = new("--offset")
     {
-        Description = "Where to start: -1 (the beginning), now (the tail) or an offset printed by --print-offset (default: -1).",
+        Description = "Where to start: -1 (the beginning), now (the tail: new data only) or an offset printed by --print-offset (default: -1).",
         HelpName = "offset",
         DefaultValueFactory = _ => "-1",
     };
 
     private readonly Option<bool> _follow = new("--follow", "-f")
     {
-        Description = "Keep reading new data until the stream is closed or Ctrl+C.",
+        Description = "Keep reading new data until the stream is closed or Ctrl+C (the follow command does this).",
     };
 
     private readonly Option<string> _live = new("--live")
     {
-        Description = "How --follow waits for new data (default: long-poll).",
+        Description = "How following waits for new data (default: long-poll).",
         DefaultValueFactory = _ => "long-poll",
     };
 
     private readonly Option<string> _format = new("--format")
     {
-        Description = "raw = the bytes as stored (a JSON stream's batches as JSON arrays); jsonl = one JSON message per line, for JSON streams (default: raw).",
+        Description = "raw = the bytes as stored (a JSON stream's batches as JSON arrays); json = one JSON array of all messages; "
+            + "jsonl = one JSON message per line; pretty = each message as indented JSON. json, jsonl and pretty need a JSON stream (default: raw).",
         DefaultValueFactory = _ => "raw",
+    };
+
+    private readonly Option<long?> _maxBytes = new("--max-bytes")
+    {
+        Description = "Stop after this many bytes of stream data. JSON streams stop before the first message that would go past it.",
+        HelpName = "bytes",
+    };
+
+    private readonly Option<long?> _maxMessages = new("--max-messages")
+    {
+        Description = "Stop after this many messages: JSON values on a JSON stream; on any other stream, lines (each ending in a newline).",
+        HelpName = "count",
     };
 
     private readonly Option<bool> _printOffset = new("--print-offset")
     {
-        Description = "At the end, write the offset to resume from to standard error.",
+        Description = "At the end, write the offset to resume from to standard error (also after Ctrl+C or a --max-* limit).",
     };
 
-    public ReadCommand(ClientOptions client)
+    /// <param name="client">The shared client options.</param>
+    /// <param name="alwaysFollow">True for the <c>follow</c> command: no <c>--follow</c> option, always tailing.</param>
+    public ReadCommand(ClientOptions client, bool alwaysFollow = false)
     {
         _client = client;
+        _alwaysFollow = alwaysFollow;
         _live.AcceptOnlyFromAmong([.. s_liveNames.Select(n => n.Name)]);
-        _format.AcceptOnlyFromAmong("raw", "jsonl");
+        _format.AcceptOnlyFromAmong([.. s_formatNames.Select(n => n.Name)]);
         _offset.Validators.Add(result =>
         {
             if (string.IsNullOrWhiteSpace(result.GetValueOrDefault<string>()))
@@ -55,22 +80,43 @@ internal sealed class ReadCommand
                 result.AddError("Invalid value '' for --offset: expected -1, now or an offset.");
             }
         });
-        Command = new Command("read", "Write a stream's data to standard output.")
+        foreach (var limit in new[] { _maxBytes, _maxMessages })
         {
-            _stream,
-            _offset,
-            _follow,
-            _live,
-            _format,
-            _printOffset,
-        };
-        Command.Validators.Add(result =>
-        {
-            if (result.GetResult(_live) is { Implicit: false } && result.GetResult(_follow) is null)
+            limit.Validators.Add(result =>
             {
-                result.AddError("--live applies only with --follow.");
-            }
-        });
+                if (result.GetValueOrDefault<long?>() is < 1)
+                {
+                    result.AddError($"Invalid value for {result.Option.Name}: expected a whole number of at least 1.");
+                }
+            });
+        }
+
+        Command = alwaysFollow
+            ? new Command("follow", "Tail a stream: write its data to standard output, then new data as it arrives, until the stream is closed or Ctrl+C (read --follow).")
+            : new Command("read", "Write a stream's data to standard output.");
+        Command.Arguments.Add(_stream);
+        Command.Options.Add(_offset);
+        if (!alwaysFollow)
+        {
+            Command.Options.Add(_follow);
+        }
+
+        Command.Options.Add(_live);
+        Command.Options.Add(_format);
+        Command.Options.Add(_maxBytes);
+        Command.Options.Add(_maxMessages);
+        Command.Options.Add(_printOffset);
+        if (!alwaysFollow)
+        {
+            Command.Validators.Add(result =>
+            {
+                if (result.GetResult(_live) is { Implicit: false } && result.GetResult(_follow) is null)
+                {
+                    result.AddError("--live applies only with --follow.");
+                }
+            });
+        }
+
         Command.SetAction(RunAsync);
     }
 
@@ -79,77 +125,93 @@ internal sealed class ReadCommand
     private async Task<int> RunAsync(ParseResult parseResult, CancellationToken cancellationToken)
     {
         var stream = parseResult.GetRequiredValue(_stream);
-        var follow = parseResult.GetValue(_follow);
+        var follow = _alwaysFollow || parseResult.GetValue(_follow);
 
-        // As in serve: when this invocation owns process termination, Ctrl+C and SIGTERM end a follow gracefully (exit 0).
+        // As in serve: when this invocation owns process termination, Ctrl+C and SIGTERM end a read gracefully (exit 0).
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        using var signals = follow && parseResult.InvocationConfiguration.ProcessTerminationTimeout is not null
+        using var signals = parseResult.InvocationConfiguration.ProcessTerminationTimeout is not null
             ? new TerminationSignalHandler(stopping)
             : null;
         var token = stopping.Token;
 
+        var offset = parseResult.GetRequiredValue(_offset);
         var options = new ReadOptions
         {
-            Offset = parseResult.GetRequiredValue(_offset),
+            Offset = offset,
             Live = follow ? s_liveNames.First(n => n.Name == parseResult.GetRequiredValue(_live)).Mode : LiveMode.None,
         };
-        var jsonLines = parseResult.GetRequiredValue(_format) == "jsonl";
+        var format = s_formatNames.First(n => n.Name == parseResult.GetRequiredValue(_format)).Format;
+        var maxBytes = parseResult.GetValue(_maxBytes);
+        var maxMessages = parseResult.GetValue(_maxMessages);
+        var printOffset = parseResult.GetValue(_printOffset);
         var error = parseResult.InvocationConfiguration.Error;
 
         return await _client.RunAsync(parseResult, stream, async client =>
         {
-            string? nextOffset = null;
-            var output = _client.Console.OpenStandardOutput();
+            // The stream's type matters for the JSON formats and the limits; the tail sizes a catch-up's progress bar.
+            var progress = follow ? null : _client.CreateProgressBar(parseResult, "Reading", total: null);
+            var needsMetadata = format != ReadFormat.Raw || maxBytes is not null || maxMessages is not null || progress is { Enabled: true };
+            StreamMetadata? metadata = null;
+            try
+            {
+                metadata = needsMetadata ? await client.GetMetadataAsync(stream, token) : null;
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                await error.WriteLineAsync($"Stopped before any data arrived; resume with --offset {offset}.");
+                return ExitCodes.Success;
+            }
+
+            var json = metadata?.ContentType is { } contentType && ContentTypes.IsJson(contentType);
+            if (format != ReadFormat.Raw && !json)
+            {
+                await error.WriteLineAsync($"Stream '{stream}' is {metadata?.ContentType ?? "untyped"}, not JSON: --format {parseResult.GetRequiredValue(_format)} needs a JSON stream.");
+                return ExitCodes.Error;
+            }
+
+            long? start = offset == ProtocolQuery.BeginningSentinel ? 0 : StreamOffset.TryParse(offset, out var from) ? from.Position : null;
+            if (progress is not null && start is { } position && StreamOffset.TryParse(metadata?.NextOffset, out var tail))
+            {
+                progress.Total = tail.Position - position;
+            }
+
+            var output = new ReadOutput(_client.Console.OpenStandardOutput(), format, json, maxBytes, maxMessages);
+            var interrupted = false;
             try
             {
                 await foreach (var chunk in client.ReadAsync(stream, options, token))
                 {
-                    await WriteAsync(output, chunk.Data, jsonLines, token);
-                    nextOffset = chunk.NextOffset;
+                    await output.WriteAsync(chunk.Data, chunk.NextOffset, token);
+                    progress?.Report(output.Bytes);
+                    if (output.LimitReached)
+                    {
+                        break;
+                    }
                 }
             }
-            catch (OperationCanceledException) when (follow && token.IsCancellationRequested)
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
             {
-                // Ctrl+C ends a follow normally.
+                // Ctrl+C ends a read normally.
+                interrupted = true;
+            }
+            finally
+            {
+                progress?.Complete();
             }
 
-            if (parseResult.GetValue(_printOffset) && nextOffset is not null)
+            await output.CompleteAsync(CancellationToken.None);
+            if (printOffset && output.Offset is not null)
             {
-                await error.WriteLineAsync(nextOffset);
+                await error.WriteLineAsync(output.Offset);
+            }
+            else if (interrupted)
+            {
+                await error.WriteLineAsync(output.Offset is { } reached
+                    ? $"Stopped at offset {reached}; resume with --offset {reached}."
+                    : $"Stopped before any data arrived; resume with --offset {offset}.");
             }
 
             return ExitCodes.Success;
         }, token);
-    }
-
-    private static async Task WriteAsync(Stream output, ReadOnlyMemory<byte> data, bool jsonLines, CancellationToken cancellationToken)
-    {
-        if (data.IsEmpty)
-        {
-            return;
-        }
-
-        if (jsonLines)
-        {
-            using var buffer = new MemoryStream();
-            foreach (var message in DurableStreamClient.JsonMessages(data))
-            {
-                using (var writer = new System.Text.Json.Utf8JsonWriter(buffer))
-                {
-                    message.WriteTo(writer);
-                }
-
-                buffer.WriteByte((byte)'\n');
-            }
-
-            await output.WriteAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), cancellationToken);
-        }
-        else
-        {
-            await output.WriteAsync(data, cancellationToken);
-        }
-
-        // Each chunk is flushed so a pipe or a terminal sees followed data as it arrives.
-        await output.FlushAsync(cancellationToken);
     }
 }

@@ -6,6 +6,7 @@ using System.Text;
 using System.Text.Json;
 using DurableStreams.Client.Internal;
 using DurableStreams.Protocol;
+using Microsoft.Extensions.Logging;
 
 namespace DurableStreams.Client;
 
@@ -18,6 +19,7 @@ public sealed class DurableStreamClient : IDisposable
 {
     private readonly HttpClient _http;
     private readonly Uri _baseUrl;
+    private readonly ILogger _logger;
 
     /// <summary>Creates a client with its own <see cref="HttpClient"/>, which it disposes.</summary>
     public DurableStreamClient(DurableStreamClientOptions? options = null)
@@ -41,7 +43,10 @@ public sealed class DurableStreamClient : IDisposable
         }
         var baseText = Options.BaseUrl.ToString();
         _baseUrl = baseText.EndsWith('/') ? Options.BaseUrl : new Uri(baseText + "/");
+        _logger = (Options.LoggerFactory ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance).CreateLogger("DurableStreams.Client");
     }
+
+    internal ILogger Logger => _logger;
 
     public DurableStreamClientOptions Options { get; }
 
@@ -509,12 +514,14 @@ public sealed class DurableStreamClient : IDisposable
             {
                 DurableStreamException.Throw(failure);
             }
-            await Task.Delay(Options.Retry.DelayFor(attempt, retryAfter), Options.TimeProvider, cancellationToken);
+            var delay = Options.Retry.DelayFor(attempt, retryAfter);
+            ClientLog.Retrying(_logger, (long)delay.TotalMilliseconds, attempt, failure.Message);
+            await Task.Delay(delay, Options.TimeProvider, cancellationToken);
         }
     }
 
     /// <summary>One attempt with the configured headers; never throws for an HTTP status.</summary>
-    internal Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    internal async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         if (Options.Authorization is { } authorization)
         {
@@ -524,8 +531,28 @@ public sealed class DurableStreamClient : IDisposable
         {
             request.Headers.TryAddWithoutValidation(header, value);
         }
-        return _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        if (!_logger.IsEnabled(LogLevel.Debug))
+        {
+            return await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        }
+        ClientLog.RequestStarting(_logger, request.Method, request.RequestUri);
+        var started = Options.TimeProvider.GetTimestamp();
+        try
+        {
+            var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+            var elapsed = ElapsedMilliseconds(started);
+            ClientLog.ResponseReceived(_logger, (int)response.StatusCode, response.ReasonPhrase, request.Method, request.RequestUri, elapsed);
+            return response;
+        }
+        catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException)
+        {
+            var elapsed = ElapsedMilliseconds(started);
+            ClientLog.RequestFailed(_logger, request.Method, request.RequestUri, elapsed, ex.Message);
+            throw;
+        }
     }
+
+    private long ElapsedMilliseconds(long started) => (long)Options.TimeProvider.GetElapsedTime(started).TotalMilliseconds;
 
     /// <summary>Stream content that leaves the caller's stream open.</summary>
     private sealed class NonDisposingStreamContent(Stream stream) : StreamContent(new NonDisposingStream(stream));

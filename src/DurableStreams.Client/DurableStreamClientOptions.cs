@@ -1,3 +1,6 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
 namespace DurableStreams.Client;
 
 /// <summary>Settings of a <see cref="DurableStreamClient"/>. Immutable; derive variants with <c>with</c>.</summary>
@@ -26,6 +29,12 @@ public sealed record DurableStreamClientOptions
 
     /// <summary>Clock for retry back-off and producer linger; <see cref="TimeProvider.System"/> by default.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>
+    /// Where the client logs (category <c>DurableStreams.Client</c>): each request and its response status at Debug,
+    /// retries at Information. <see cref="NullLoggerFactory.Instance"/> (no logging) by default.
+    /// </summary>
+    public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
 }
 
 /// <summary>

@@ -4,10 +4,10 @@ using DurableStreams.Protocol;
 
 namespace DurableStreams.Client;
 
-/// <summary>Batching settings of an <see cref="IdempotentProducer"/>.</summary>
+/// <summary>Batching and pipelining settings of an <see cref="IdempotentProducer"/>.</summary>
 public sealed record IdempotentProducerOptions
 {
-    /// <summary>5 ms linger, 1 MiB batches.</summary>
+    /// <summary>5 ms linger, 1 MiB batches, 5 batches in flight.</summary>
     public static IdempotentProducerOptions Default { get; } = new();
 
     /// <summary>How long the first queued message waits for company before its batch is sent; default 5 ms. Zero sends at once.</summary>
@@ -15,16 +15,25 @@ public sealed record IdempotentProducerOptions
 
     /// <summary>A batch is sent once it holds this many bytes (a larger single message goes alone); default 1 MiB.</summary>
     public int MaxBatchBytes { get; init; } = 1024 * 1024;
+
+    /// <summary>
+    /// Most batches sent and not yet acknowledged at once (pipelining); default 5. 1 sends one batch at a time. Order
+    /// is kept either way: batches carry consecutive <c>Producer-Seq</c> values, and one that overtakes its predecessor
+    /// (the server answers 409 with <c>Producer-Expected-Seq</c>) is re-sent once the predecessor is acknowledged.
+    /// </summary>
+    public int MaxInFlight { get; init; } = 5;
 }
 
 /// <summary>
 /// Exactly-once appends (§5.2.1): messages are queued, batched (by <see cref="IdempotentProducerOptions.Linger"/> and
 /// <see cref="IdempotentProducerOptions.MaxBatchBytes"/>) and sent with <c>Producer-Id</c>, <c>Producer-Epoch</c> and an
-/// ordered <c>Producer-Seq</c>. One batch is in flight at a time (no pipelining), so order is the enqueue order.
-/// A network failure, timeout, 429 or 5xx re-sends the same (id, epoch, seq), which the server deduplicates; a 403
-/// (stale epoch) with auto-claim moves to the server's epoch + 1 and restarts at seq 0. The first failure that cannot
-/// be retried stops the producer and is thrown by later <see cref="AppendAsync"/>, <see cref="FlushAsync"/> and
-/// <see cref="CloseAsync"/> calls. For JSON streams each message must be one JSON value; batches are sent as an array.
+/// ordered <c>Producer-Seq</c>, up to <see cref="IdempotentProducerOptions.MaxInFlight"/> batches at a time; the stream
+/// receives them in enqueue order. A network failure, timeout, 429 or 5xx re-sends the same (id, epoch, seq), which the
+/// server deduplicates; a 403 (stale epoch) with auto-claim moves to the server's epoch + 1 and restarts at seq 0
+/// (batches still in flight are re-numbered in order, and no new batch starts until they are settled). The first
+/// failure that cannot be retried stops the producer and is thrown by later <see cref="AppendAsync"/>,
+/// <see cref="FlushAsync"/> and <see cref="CloseAsync"/> calls. For JSON streams each message must be one JSON value;
+/// batches are sent as an array.
 /// </summary>
 public sealed class IdempotentProducer : IAsyncDisposable
 {
@@ -43,10 +52,13 @@ public sealed class IdempotentProducer : IAsyncDisposable
     private readonly Task _worker;
     private long _queuedBytes;
     private long _firstQueuedAt;
-    private bool _sending;
+    private int _inFlight;
+    private bool _claiming;
+    private Task? _lastSent;
     private bool _flushRequested;
     private bool _closed;
     private Exception? _failure;
+    private string? _nextOffset;
     private TaskCompletionSource _wake = NewSignal();
 
     internal IdempotentProducer(DurableStreamClient client, string name, string producerId, long epoch, string contentType, bool autoClaim, IdempotentProducerOptions options)
@@ -55,6 +67,7 @@ public sealed class IdempotentProducer : IAsyncDisposable
         ArgumentOutOfRangeException.ThrowIfNegative(epoch);
         ArgumentException.ThrowIfNullOrWhiteSpace(contentType);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxBatchBytes, 1, nameof(options));
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxInFlight, 1, nameof(options));
         _client = client;
         _url = client.StreamUrl(name);
         Name = name;
@@ -74,11 +87,31 @@ public sealed class IdempotentProducer : IAsyncDisposable
     /// <summary>The epoch in use; grows when auto-claim takes over from a newer one.</summary>
     public long Epoch { get; private set; }
 
-    /// <summary>The <c>Producer-Seq</c> of the next batch.</summary>
+    /// <summary>The <c>Producer-Seq</c> the next batch will carry (batches take consecutive values when they are sent).</summary>
     public long NextSeq { get; private set; }
 
-    /// <summary>The tail after the last acknowledged batch, or null before the first.</summary>
-    public string? NextOffset { get; private set; }
+    /// <summary>The tail after the acknowledged batches (the furthest offset acknowledged so far), or null before the first.</summary>
+    public string? NextOffset
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _nextOffset;
+            }
+        }
+        private set
+        {
+            lock (_gate)
+            {
+                // Offsets are fixed-width and ordinal-sortable; pipelined acknowledgements may arrive out of order.
+                if (value is not null && (_nextOffset is null || string.CompareOrdinal(value, _nextOffset) > 0))
+                {
+                    _nextOffset = value;
+                }
+            }
+        }
+    }
 
     /// <summary>Queues one message (for JSON streams, one JSON value). Completes once queued, not once sent; see <see cref="FlushAsync"/>.</summary>
     public ValueTask AppendAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken = default)
@@ -113,7 +146,7 @@ public sealed class IdempotentProducer : IAsyncDisposable
             {
                 throw Failure();
             }
-            if (_queue.Count == 0 && !_sending)
+            if (_queue.Count == 0 && _inFlight == 0)
             {
                 return;
             }
@@ -184,17 +217,19 @@ public sealed class IdempotentProducer : IAsyncDisposable
         long lingerFor = -1;
         while (true)
         {
-            List<ReadOnlyMemory<byte>>? batch = null;
             Task wait;
+            bool stopping;
             lock (_gate)
             {
-                if (_failure is not null || (_closed && _queue.Count == 0))
+                stopping = _failure is not null;
+                if (_inFlight == 0 && (_failure is not null || (_closed && _queue.Count == 0)))
                 {
                     CompleteIdleWaiters();
                     return;
                 }
-                if (_queue.Count == 0)
+                if (_failure is not null || _queue.Count == 0 || _inFlight >= _options.MaxInFlight || _claiming)
                 {
+                    // Nothing to send, or no room: a queued message or a settled batch wakes the worker.
                     CompleteIdleWaiters();
                     wait = _wake.Task;
                 }
@@ -203,47 +238,60 @@ public sealed class IdempotentProducer : IAsyncDisposable
                     var lingerLeft = _options.Linger - time.GetElapsedTime(_firstQueuedAt);
                     if (_flushRequested || _closed || _queuedBytes >= _options.MaxBatchBytes || lingerLeft <= TimeSpan.Zero)
                     {
-                        batch = TakeBatch();
-                        _sending = true;
-                        wait = Task.CompletedTask;
+                        var batch = new Batch(Encode(TakeBatch()), Epoch, NextSeq++, _lastSent);
+                        _lastSent = batch.Settled.Task;
+                        _inFlight++;
+                        _ = SendAndSettleAsync(batch);
+                        continue;
                     }
-                    else
+                    // One timer per batch, not per wake-up: appends wake the worker but do not restart the linger.
+                    if (linger is null || lingerFor != _firstQueuedAt)
                     {
-                        // One timer per batch, not per wake-up: appends wake the worker but do not restart the linger.
-                        if (linger is null || lingerFor != _firstQueuedAt)
-                        {
-                            linger = Task.Delay(lingerLeft, time, _stopping.Token);
-                            lingerFor = _firstQueuedAt;
-                        }
-                        wait = Task.WhenAny(_wake.Task, linger);
+                        linger = Task.Delay(lingerLeft, time, _stopping.Token);
+                        lingerFor = _firstQueuedAt;
                     }
+                    wait = Task.WhenAny(_wake.Task, linger);
                 }
             }
-            if (batch is null)
+            if (stopping)
             {
-                try
-                {
-                    await wait.WaitAsync(_stopping.Token);
-                }
-                catch (OperationCanceledException)
-                {
-                    Fail(new ObjectDisposedException(nameof(IdempotentProducer)));
-                    return;
-                }
+                // Failed: only wait for the batches still in flight to settle.
+                await wait;
                 continue;
             }
             try
             {
-                await SendBatchAsync(batch, _stopping.Token);
-                lock (_gate)
-                {
-                    _sending = false;
-                }
+                await wait.WaitAsync(_stopping.Token);
             }
-            catch (Exception ex)
+            catch (OperationCanceledException)
             {
-                Fail(ex);
-                return;
+                Fail(new ObjectDisposedException(nameof(IdempotentProducer)));
+            }
+        }
+    }
+
+    private async Task SendAndSettleAsync(Batch batch)
+    {
+        try
+        {
+            await SendBatchAsync(batch, _stopping.Token);
+        }
+        catch (Exception ex)
+        {
+            Fail(ex);
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                _inFlight--;
+                if (_inFlight == 0)
+                {
+                    _claiming = false;
+                }
+                batch.Settled.TrySetResult();
+                CompleteIdleWaiters();
+                Wake();
             }
         }
     }
@@ -264,9 +312,8 @@ public sealed class IdempotentProducer : IAsyncDisposable
         return batch;
     }
 
-    private async Task SendBatchAsync(List<ReadOnlyMemory<byte>> batch, CancellationToken cancellationToken)
+    private async Task SendBatchAsync(Batch batch, CancellationToken cancellationToken)
     {
-        var body = Encode(batch);
         var retry = _client.Options.Retry;
         var attempt = 0;
         var claims = 0;
@@ -278,28 +325,39 @@ public sealed class IdempotentProducer : IAsyncDisposable
             using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
             {
                 timeout.CancelAfter(_client.Options.RequestTimeout);
+                // A gap reported while the predecessor was still unsettled may only mean this batch overtook it.
+                var previousPending = batch.Previous is { IsCompleted: false };
                 try
                 {
-                    using var request = new HttpRequestMessage(HttpMethod.Post, _url) { Content = new ReadOnlyMemoryContent(body) };
+                    using var request = new HttpRequestMessage(HttpMethod.Post, _url) { Content = new ReadOnlyMemoryContent(batch.Body) };
                     request.Content.Headers.TryAddWithoutValidation("Content-Type", _contentType);
                     request.Headers.TryAddWithoutValidation(ProtocolHeaders.ProducerId, ProducerId);
-                    request.Headers.TryAddWithoutValidation(ProtocolHeaders.ProducerEpoch, Epoch.ToString(CultureInfo.InvariantCulture));
-                    request.Headers.TryAddWithoutValidation(ProtocolHeaders.ProducerSeq, NextSeq.ToString(CultureInfo.InvariantCulture));
+                    request.Headers.TryAddWithoutValidation(ProtocolHeaders.ProducerEpoch, batch.Epoch.ToString(CultureInfo.InvariantCulture));
+                    request.Headers.TryAddWithoutValidation(ProtocolHeaders.ProducerSeq, batch.Seq.ToString(CultureInfo.InvariantCulture));
                     using var response = await _client.SendAsync(request, timeout.Token);
                     if (response.IsSuccessStatusCode)
                     {
                         // 200 appended, 204 duplicate of an earlier attempt: both mean the batch is in the stream.
-                        NextOffset = ResponseHeaders.Get(response, ProtocolHeaders.StreamNextOffset) ?? NextOffset;
-                        NextSeq++;
+                        NextOffset = ResponseHeaders.Get(response, ProtocolHeaders.StreamNextOffset);
                         return;
                     }
                     failure = await ResponseHeaders.ErrorAsync(response, timeout.Token);
                     if (failure.ErrorCode == DurableStreamErrorCode.StaleEpoch && _autoClaim && claims < MaxClaims && failure.ProducerEpoch is { } serverEpoch)
                     {
                         claims++;
-                        Epoch = Math.Max(Epoch, serverEpoch) + 1;
-                        NextSeq = 0;
+                        await ClaimAsync(batch, serverEpoch, cancellationToken);
                         attempt = 0;
+                        continue;
+                    }
+                    if (failure.ErrorCode == DurableStreamErrorCode.SequenceGap
+                        && failure.ProducerExpectedSeq < batch.Seq
+                        && previousPending
+                        && batch.Previous is { } previous)
+                    {
+                        // This batch overtook its predecessor; send it again once the predecessor has settled.
+                        await previous.WaitAsync(cancellationToken);
+                        ThrowIfFailed();
+                        attempt--;
                         continue;
                     }
                     if (!ResponseHeaders.IsRetryable(response.StatusCode))
@@ -321,7 +379,45 @@ public sealed class IdempotentProducer : IAsyncDisposable
             {
                 DurableStreamException.Throw(failure);
             }
-            await Task.Delay(retry.DelayFor(attempt, retryAfter), _client.Options.TimeProvider, cancellationToken);
+            var delay = retry.DelayFor(attempt, retryAfter);
+            ClientLog.Retrying(_client.Logger, (long)delay.TotalMilliseconds, attempt, failure.Message);
+            await Task.Delay(delay, _client.Options.TimeProvider, cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// Moves <paramref name="batch"/> to a newer epoch after a 403. Earlier batches settle first, so re-numbering keeps
+    /// enqueue order: the first batch to see the 403 moves the producer to the server's epoch + 1 at seq 0, and later
+    /// batches of the old epoch take the following seqs. No new batch starts until every batch in flight has settled.
+    /// </summary>
+    private async Task ClaimAsync(Batch batch, long serverEpoch, CancellationToken cancellationToken)
+    {
+        if (batch.Previous is { } previous)
+        {
+            await previous.WaitAsync(cancellationToken);
+        }
+        lock (_gate)
+        {
+            ThrowIfFailed();
+            if (batch.Epoch == Epoch)
+            {
+                Epoch = Math.Max(Epoch, serverEpoch) + 1;
+                NextSeq = 0;
+                _claiming = true;
+            }
+            batch.Epoch = Epoch;
+            batch.Seq = NextSeq++;
+        }
+    }
+
+    private void ThrowIfFailed()
+    {
+        lock (_gate)
+        {
+            if (_failure is not null)
+            {
+                throw Failure();
+            }
         }
     }
 
@@ -363,7 +459,6 @@ public sealed class IdempotentProducer : IAsyncDisposable
         lock (_gate)
         {
             _failure ??= exception;
-            _sending = false;
             _queue.Clear();
             _queuedBytes = 0;
             CompleteIdleWaiters();
@@ -385,7 +480,7 @@ public sealed class IdempotentProducer : IAsyncDisposable
 
     private void CompleteIdleWaiters()
     {
-        if (_queue.Count > 0 || (_sending && _failure is null))
+        if (_failure is null && (_queue.Count > 0 || _inFlight > 0))
         {
             return;
         }
@@ -405,4 +500,20 @@ public sealed class IdempotentProducer : IAsyncDisposable
     }
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>One batch on its way: its encoded body, its (epoch, seq), and when its predecessor has settled.</summary>
+    private sealed class Batch(byte[] body, long epoch, long seq, Task? previous)
+    {
+        public byte[] Body { get; } = body;
+
+        public long Epoch { get; set; } = epoch;
+
+        public long Seq { get; set; } = seq;
+
+        /// <summary>Completes when the batch sent before this one has been acknowledged or has failed; null for the first.</summary>
+        public Task? Previous { get; } = previous;
+
+        /// <summary>Completed when this batch is acknowledged or has failed.</summary>
+        public TaskCompletionSource Settled { get; } = NewSignal();
+    }
 }

@@ -6,23 +6,27 @@ using System.Net.Sockets;
 using System.Text;
 using DurableStreams.Client;
 using DurableStreams.Server;
+using DurableStreams.Storage.Memory;
+using DurableStreams.Testing;
 using Xunit;
 
 namespace DurableStreams.Cli.Tests;
 
 /// <summary>Runs the client commands in this process against an in-process server (memory store) on a free port.</summary>
-public sealed class ClientCommandTests : IAsyncLifetime
+public sealed partial class ClientCommandTests : IAsyncLifetime
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
     private readonly CancellationTokenSource _timeout;
-    private readonly DurableStreamServer _server = new(new DurableStreamServerOptions { Host = "127.0.0.1", Port = 0 });
+    private readonly WaitSignalingStore _store = new(new MemoryStreamStore());
+    private readonly DurableStreamServer _server;
     private DurableStreamClient _client = null!;
 
     public ClientCommandTests()
     {
         _timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
         _timeout.CancelAfter(Timeout);
+        _server = new(new DurableStreamServerOptions { Host = "127.0.0.1", Port = 0, Store = _store });
     }
 
     private CancellationToken Token => _timeout.Token;
@@ -39,6 +43,7 @@ public sealed class ClientCommandTests : IAsyncLifetime
     {
         _client.Dispose();
         await _server.DisposeAsync();
+        await _store.DisposeAsync();
         _timeout.Dispose();
     }
 
@@ -227,24 +232,48 @@ public sealed class ClientCommandTests : IAsyncLifetime
         Assert.Null(defaulted.GetValue(without.Client.Auth));
     }
 
-    private async Task<Run> RunAsync(string[] args, string? stdin = null, MemoryStream? stdout = null)
+    /// <param name="args">The command line; <c>--url</c> of the test server is added unless given.</param>
+    /// <param name="stdin">Standard input as text, or null when the command must not read it.</param>
+    /// <param name="stdout">Captures standard output (raw bytes); a fresh one by default.</param>
+    /// <param name="stdinStream">Standard input as a stream (instead of <paramref name="stdin"/>).</param>
+    /// <param name="terminal">Whether standard error counts as a terminal (progress bars).</param>
+    /// <param name="ctrlC">Cancelling it acts as Ctrl+C does on the real process.</param>
+    private async Task<Run> RunAsync(
+        string[] args,
+        string? stdin = null,
+        MemoryStream? stdout = null,
+        Stream? stdinStream = null,
+        bool terminal = false,
+        CancellationTokenSource? ctrlC = null)
     {
         stdout ??= new MemoryStream();
         using var output = new StringWriter();
         using var error = new StringWriter();
         var console = new ClientConsole
         {
-            OpenStandardInput = () => new MemoryStream(Encoding.UTF8.GetBytes(stdin ?? throw new InvalidOperationException("The command read stdin."))),
+            OpenStandardInput = () => stdinStream ?? new MemoryStream(Encoding.UTF8.GetBytes(stdin ?? throw new InvalidOperationException("The command read stdin."))),
             OpenStandardOutput = () => stdout,
             GetEnvironmentVariable = _ => null,
+            IsErrorTerminal = () => terminal,
         };
         var configuration = new InvocationConfiguration { Output = output, Error = error, ProcessTerminationTimeout = null };
 
         var parseResult = new CommandFactory(console).CreateRootCommand().Parse(args.Contains("--url") ? args : [.. args, "--url", Url]);
         Assert.False(parseResult.Action is ParseErrorAction, string.Join(Environment.NewLine, parseResult.Errors.Select(e => e.Message)));
-        var exitCode = await parseResult.InvokeAsync(configuration, Token).WaitAsync(Token);
+        using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(Token, ctrlC?.Token ?? CancellationToken.None);
+        var exitCode = await parseResult.InvokeAsync(configuration, cancellation.Token).WaitAsync(Token);
 
         return new Run(exitCode, output.ToString(), error.ToString(), Encoding.UTF8.GetString(stdout.ToArray()));
+    }
+
+    /// <summary>Runs a command line through <see cref="CommandLineRunner"/> (as the process does), for usage errors and directives.</summary>
+    private async Task<(int ExitCode, string Output, string Error)> RunLineAsync(params string[] args)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var configuration = new InvocationConfiguration { Output = output, Error = error, ProcessTerminationTimeout = null };
+        var exitCode = await CommandLineRunner.InvokeAsync(args, configuration, Token);
+        return (exitCode, output.ToString(), error.ToString());
     }
 
     private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);

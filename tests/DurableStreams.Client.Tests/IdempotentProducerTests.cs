@@ -58,7 +58,7 @@ public sealed class IdempotentProducerTests : IAsyncLifetime
             }
             return Fault.None;
         };
-        await using var producer = Client.CreateProducer(name, "p1", contentType: "text/plain", options: LongLinger with { MaxBatchBytes = 10 });
+        await using var producer = Client.CreateProducer(name, "p1", contentType: "text/plain", options: LongLinger with { MaxBatchBytes = 10, MaxInFlight = 1 }); // one at a time: the wire order is the seq order
 
         for (var i = 0; i < 10; i++)
         {

@@ -1,5 +1,6 @@
 using DurableStreams.Server;
 using DurableStreams.Storage.Memory;
+using DurableStreams.Testing;
 using Microsoft.Extensions.Time.Testing;
 
 namespace DurableStreams.Client.Tests.Infrastructure;

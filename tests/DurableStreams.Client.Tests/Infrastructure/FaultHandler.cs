@@ -29,6 +29,12 @@ public sealed class FaultHandler() : DelegatingHandler(new SocketsHttpHandler { 
     /// <summary>Extra header on injected 503s (e.g. Retry-After), or null.</summary>
     public string? RetryAfterSeconds { get; set; }
 
+    /// <summary>Awaited before a request is forwarded (after <see cref="Decide"/>), so a test can hold one back; none by default.</summary>
+    public Func<HttpRequestMessage, Task>? BeforeForwardAsync { get; set; }
+
+    /// <summary>Called with each forwarded request and the server's response before the client sees it; none by default.</summary>
+    public Action<HttpRequestMessage, HttpResponseMessage>? AfterResponse { get; set; }
+
     public IReadOnlyList<(HttpMethod Method, Uri Uri, HttpStatusCode? Status)> Requests => [.. _log];
 
     public int Count(HttpMethod method) => Requests.Count(r => r.Method == method);
@@ -51,8 +57,13 @@ public sealed class FaultHandler() : DelegatingHandler(new SocketsHttpHandler { 
             }
             return injected;
         }
+        if (BeforeForwardAsync is { } beforeForward)
+        {
+            await beforeForward(request);
+        }
         var response = await base.SendAsync(request, cancellationToken);
         _log.Enqueue((request.Method, request.RequestUri!, response.StatusCode));
+        AfterResponse?.Invoke(request, response);
         if (fault == Fault.LoseResponse)
         {
             // The server has already answered (status and headers are here), so the request was processed.

@@ -4,7 +4,7 @@ using DurableStreams.Protocol;
 using DurableStreams.Storage;
 using StoreAppendResult = DurableStreams.Storage.AppendResult;
 
-namespace DurableStreams.Client.Tests.Infrastructure;
+namespace DurableStreams.Testing;
 
 /// <summary>
 /// Wraps a store and reports every live wait the server starts (a parked long-poll or SSE response), so a test appends
