@@ -10,12 +10,22 @@
 
     Tasks:
       build        dotnet build DurableStreams.sln.
-      test         build, then xUnit (dotnet test; TRX files in artifacts/test-results), the official conformance
-                   suite against `durable-streams serve` once per store (--memory, then the file store in a fresh
-                   temp data directory), and Pester (tests/PowerShell/*.Tests.ps1, run in a child pwsh) when such
-                   files exist.
+      test         build, lay out the PowerShell module (as the module task), then xUnit (dotnet test; TRX files in
+                   artifacts/test-results), the official conformance suite against `durable-streams serve` once per
+                   store (--memory, then the file store in a fresh temp data directory), and Pester
+                   (tests/PowerShell/*.Tests.ps1, run in a child pwsh against the built module folder).
       conformance  build, then the conformance suite only, against both stores.
+      module       build, then lay out the importable DurableStreams module in artifacts/module/DurableStreams:
+                   dotnet publish of src/DurableStreams.PowerShell (with liblmdb.so next to LightningDB.dll), the
+                   manifest with ModuleVersion stamped from Directory.Build.props, the format file,
+                   THIRD-PARTY-NOTICES.txt and en-US/DurableStreams.PowerShell.dll-Help.xml generated from
+                   module/help/*.md by scripts/New-ModuleHelp.ps1.
       pack         dotnet pack the durable-streams tool into artifacts/nupkg.
+      install      module and pack, then copy the module folder into the user's module path
+                   (<first $env:PSModulePath entry under the home folder>/DurableStreams/<version>, for example
+                   ~/.local/share/powershell/Modules/DurableStreams/0.1.0; an older copy of the same version is
+                   replaced) and install or update the tool globally:
+                   dotnet tool update -g --add-source artifacts/nupkg DurableStreams.Tool.
       clean        delete artifacts/.
 
     test and conformance keep going after a failing suite, print one line per suite and end with exactly one
@@ -23,7 +33,7 @@
     (a build error, a crashed runner), else 0.
 
 .PARAMETER Task
-    build (default), test, conformance, clean or pack.
+    build (default), test, conformance, module, pack, install, clean or bench.
 
 .PARAMETER Configuration
     Release (default) or Debug.
@@ -33,11 +43,18 @@
 
 .EXAMPLE
     dotnet pwsh ./build.ps1 conformance -Configuration Debug
+
+.EXAMPLE
+    dotnet pwsh ./build.ps1 module
+    Import-Module ./artifacts/module/DurableStreams
+
+.EXAMPLE
+    dotnet pwsh ./build.ps1 install
 #>
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('build', 'test', 'conformance', 'clean', 'pack', 'bench')]
+    [ValidateSet('build', 'test', 'conformance', 'module', 'clean', 'pack', 'install', 'bench')]
     [string]$Task = 'build',
 
     [ValidateSet('Debug', 'Release')]
@@ -65,6 +82,7 @@ $root = $PSScriptRoot
 $artifacts = Join-Path $root 'artifacts'
 $solution = Join-Path $root 'DurableStreams.sln'
 $testResults = Join-Path $artifacts 'test-results'
+$moduleDir = Join-Path $artifacts 'module' 'DurableStreams'
 
 function Exec {
     param(
@@ -86,6 +104,68 @@ function Assert-Dotnet {
 
 function Invoke-Build {
     Exec { dotnet build $solution -c $Configuration } "dotnet build -c $Configuration"
+}
+
+function Get-RepoVersion {
+    $version = @(([xml](Get-Content -Raw -LiteralPath (Join-Path $root 'Directory.Build.props'))).Project.PropertyGroup |
+            Where-Object { $_['Version'] } | ForEach-Object { $_['Version'].InnerText })[0]
+    if (-not $version) { throw 'Directory.Build.props has no <Version>.' }
+    $version
+}
+
+function Invoke-ModuleLayout {
+    # Lays out the importable module folder from an existing build (run Invoke-Build first).
+    if (Test-Path -LiteralPath $moduleDir) {
+        Remove-Item -LiteralPath $moduleDir -Recurse -Force
+    }
+    $project = Join-Path $root 'src' 'DurableStreams.PowerShell'
+    Exec { dotnet publish $project -c $Configuration --no-build -o $moduleDir } "dotnet publish src/DurableStreams.PowerShell -c $Configuration"
+    foreach ($required in 'DurableStreams.PowerShell.dll', 'LightningDB.dll') {
+        if (-not (Test-Path -LiteralPath (Join-Path $moduleDir $required))) { throw "the module folder lacks $required." }
+    }
+    if ($IsLinux -and -not (Test-Path -LiteralPath (Join-Path $moduleDir 'liblmdb.so'))) {
+        throw 'the module folder lacks liblmdb.so next to LightningDB.dll (pwsh does not probe runtimes/<rid>/native).'
+    }
+
+    $version = Get-RepoVersion
+    $manifest = Get-Content -Raw -LiteralPath (Join-Path $root 'module' 'DurableStreams.psd1')
+    $manifest = $manifest -replace "(?m)^(\s*ModuleVersion\s*=\s*)'[^']*'", "`${1}'$version'"
+    Set-Content -LiteralPath (Join-Path $moduleDir 'DurableStreams.psd1') -Value $manifest -NoNewline
+    Copy-Item -LiteralPath (Join-Path $root 'module' 'DurableStreams.Format.ps1xml') -Destination $moduleDir
+    Copy-Item -LiteralPath (Join-Path $root 'THIRD-PARTY-NOTICES.txt') -Destination $moduleDir
+
+    # The help generator imports the built module, so it runs in a child pwsh (a binary module cannot be unloaded).
+    $helpFile = Join-Path $moduleDir 'en-US' 'DurableStreams.PowerShell.dll-Help.xml'
+    Exec {
+        dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $root 'scripts' 'New-ModuleHelp.ps1') `
+            -ModulePath $moduleDir -SourcePath (Join-Path $root 'module' 'help') -OutputPath $helpFile
+    } 'scripts/New-ModuleHelp.ps1'
+    Write-Host "Module: $moduleDir (version $version)"
+}
+
+function Get-UserModuleRoot {
+    $userHome = [Environment]::GetFolderPath('UserProfile')
+    $entry = @($env:PSModulePath -split [IO.Path]::PathSeparator | Where-Object {
+            $_ -and $userHome -and [IO.Path]::GetFullPath($_).StartsWith($userHome.TrimEnd([IO.Path]::DirectorySeparatorChar) + [IO.Path]::DirectorySeparatorChar, [StringComparison]::Ordinal)
+        })[0]
+    if (-not $entry) { throw "No `$env:PSModulePath entry lies under the home folder '$userHome'." }
+    $entry
+}
+
+function Invoke-Install {
+    $version = Get-RepoVersion
+    $target = Join-Path (Get-UserModuleRoot) 'DurableStreams' $version
+    if (Test-Path -LiteralPath $target) {
+        Remove-Item -LiteralPath $target -Recurse -Force
+    }
+    New-Item -ItemType Directory -Force -Path $target | Out-Null
+    Copy-Item -Path (Join-Path $moduleDir '*') -Destination $target -Recurse
+    Write-Host "Installed the DurableStreams module $version to $target"
+    Exec { dotnet tool update -g --add-source (Join-Path $artifacts 'nupkg') DurableStreams.Tool } 'dotnet tool update -g DurableStreams.Tool'
+}
+
+function Invoke-Pack {
+    Exec { dotnet pack (Join-Path $root 'src' 'DurableStreams.Cli') -c $Configuration -o (Join-Path $artifacts 'nupkg') } "dotnet pack -c $Configuration"
 }
 
 function Get-TrxCount {
@@ -155,6 +235,7 @@ function Invoke-PesterTests {
     $summaryFile = Join-Path $testResults 'pester-summary.json'
     if (Test-Path -LiteralPath $summaryFile) { Remove-Item -LiteralPath $summaryFile }
     $global:LASTEXITCODE = 0
+    $env:DURABLESTREAMS_MODULE_PATH = $moduleDir
     dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $root 'scripts' 'Invoke-PesterTests.ps1') `
         -PesterModule $pesterModule -TestPath $testDir -ResultsDirectory $testResults -Configuration $Configuration | Out-Host
     $exitCode = $LASTEXITCODE
@@ -197,13 +278,15 @@ function Invoke-TestRun {
     $script:notes = [System.Collections.Generic.List[string]]::new()
     try {
         if (Invoke-Step 'build' { Invoke-Build }) {
+            $moduleBuilt = $false
             if (-not $ConformanceOnly) {
+                $moduleBuilt = Invoke-Step 'module' { Invoke-ModuleLayout }
                 Invoke-Step 'xUnit' { Invoke-XUnit } | Out-Null
             }
             foreach ($store in 'memory', 'file') {
                 Invoke-Step "Conformance ($store)" { Invoke-Conformance -Store $store } | Out-Null
             }
-            if (-not $ConformanceOnly) {
+            if (-not $ConformanceOnly -and $moduleBuilt) {
                 Invoke-Step 'Pester' { Invoke-PesterTests } | Out-Null
             }
         }
@@ -240,9 +323,21 @@ try {
             Assert-Dotnet
             $exitCode = Invoke-TestRun -ConformanceOnly
         }
+        'module' {
+            Assert-Dotnet
+            Invoke-Build
+            Invoke-ModuleLayout
+        }
         'pack' {
             Assert-Dotnet
-            Exec { dotnet pack (Join-Path $root 'src' 'DurableStreams.Cli') -c $Configuration -o (Join-Path $artifacts 'nupkg') } "dotnet pack -c $Configuration"
+            Invoke-Pack
+        }
+        'install' {
+            Assert-Dotnet
+            Invoke-Build
+            Invoke-ModuleLayout
+            Invoke-Pack
+            Invoke-Install
         }
         'clean' {
             if (Test-Path -LiteralPath $artifacts) {

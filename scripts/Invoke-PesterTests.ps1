@@ -8,6 +8,8 @@
     ({ Passed, Failed, Skipped, Result }), and exits 0 when Pester's result is Passed, else 1.
     Failed counts failed tests plus failed blocks and containers (for example a BeforeAll or a file that does not parse);
     Skipped counts skipped and not-run tests.
+    The tests import the module folder named by $env:DURABLESTREAMS_MODULE_PATH (build.ps1 sets it to
+    artifacts/module/DurableStreams after laying the module out), else that folder relative to the repository.
 
 .PARAMETER PesterModule
     Path to Pester.psd1 (build.ps1 restores it from NuGet through scripts/testdeps/testdeps.csproj).

@@ -1,0 +1,194 @@
+using System.Diagnostics;
+using System.Management.Automation;
+using DurableStreams.Client;
+using DurableStreams.PowerShell.Internal;
+
+namespace DurableStreams.PowerShell;
+
+/// <summary>
+/// Shared plumbing: async client calls are awaited on the pipeline thread (so WriteObject is only called there), and
+/// Ctrl+C (<see cref="StopProcessing"/>) cancels whatever is being awaited at once.
+/// </summary>
+public abstract class DurableStreamCommandBase : PSCmdlet, IDisposable
+{
+    private readonly CancellationTokenSource _stopping = new();
+
+    /// <summary>Cancelled when the pipeline is stopped (Ctrl+C).</summary>
+    protected CancellationToken StopToken => _stopping.Token;
+
+    /// <inheritdoc/>
+    protected override void StopProcessing() => _stopping.Cancel();
+
+    /// <summary>Waits for <paramref name="task"/>; a cancellation caused by Ctrl+C stops the pipeline.</summary>
+    protected T Wait<T>(Task<T> task)
+    {
+        try
+        {
+            return task.GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+            throw new PipelineStoppedException();
+        }
+    }
+
+    /// <inheritdoc cref="Wait{T}(Task{T})"/>
+    protected void Wait(Task task) => Wait(AsBool(task));
+
+    /// <summary>The stream a <c>-Uri</c>, or a <c>-Name</c> with <c>-Server</c>/<c>-BaseUri</c> (or the one server of this session), points at; null after writing an error.</summary>
+    internal StreamTarget? ResolveTarget(Uri? uri, string? name, DurableStreamServerInfo? server, Uri? baseUri)
+    {
+        if (name is null)
+        {
+            if (StreamTarget.TryFromUri(uri, out var target, out var problem))
+            {
+                return target;
+            }
+            WriteError(ErrorRecords.InvalidArgument("InvalidStreamUri", problem!, uri));
+            return null;
+        }
+        Uri? root;
+        if (server is not null && baseUri is not null)
+        {
+            WriteError(ErrorRecords.InvalidArgument("ServerAndBaseUri", "Give either -Server or -BaseUri, not both.", name));
+            return null;
+        }
+        if (server is not null)
+        {
+            root = server.BaseUri;
+        }
+        else if (baseUri is not null)
+        {
+            if (!StreamTarget.TryNormalizeBaseUri(baseUri, out root, out var problem))
+            {
+                WriteError(ErrorRecords.InvalidArgument("InvalidBaseUri", problem!, baseUri));
+                return null;
+            }
+        }
+        else
+        {
+            var running = ServerRegistry.Running();
+            if (running.Count != 1)
+            {
+                WriteError(ErrorRecords.InvalidArgument(
+                    "ServerNotSpecified",
+                    $"Stream '{name}' needs -Server or -BaseUri: {running.Count} servers were started in this session, so none is the obvious one.",
+                    name));
+                return null;
+            }
+            root = running[0].BaseUri;
+        }
+        var trimmed = name.Trim('/');
+        if (string.IsNullOrWhiteSpace(trimmed))
+        {
+            WriteError(ErrorRecords.InvalidArgument("InvalidStreamName", $"'{name}' is not a stream name.", name));
+            return null;
+        }
+        return new StreamTarget(root!, trimmed);
+    }
+
+    /// <summary>Runs a client call for one stream; a protocol failure becomes a non-terminating error and null.</summary>
+    internal T? Call<T>(StreamTarget target, Func<DurableStreamClient, CancellationToken, Task<T>> call, bool creating = false)
+        where T : class
+    {
+        using var client = target.CreateClient();
+        try
+        {
+            return Wait(call(client, StopToken));
+        }
+        catch (DurableStreamException ex)
+        {
+            WriteError(ErrorRecords.FromClient(ex, client.StreamUrl(target.Name), creating));
+            return null;
+        }
+        catch (ArgumentException ex)
+        {
+            WriteError(ErrorRecords.Create("InvalidArgument", ErrorCategory.InvalidArgument, ex.Message, client.StreamUrl(target.Name), ex));
+            return null;
+        }
+    }
+
+    /// <summary>HEAD as a <see cref="DurableStreamInfo"/>; null after writing an error.</summary>
+    internal DurableStreamInfo? GetInfo(StreamTarget target) => Call(target, async (client, token) =>
+    {
+        var metadata = await client.GetMetadataAsync(target.Name, token);
+        return new DurableStreamInfo(client.StreamUrl(target.Name), target.Name, metadata.ContentType, metadata.NextOffset, metadata.Closed, metadata.Ttl, metadata.ExpiresAt);
+    });
+
+    /// <summary>Writes a progress record at most every quarter second.</summary>
+    internal sealed class ProgressThrottle(Cmdlet cmdlet, int activityId, string activity)
+    {
+        private readonly Stopwatch _since = Stopwatch.StartNew();
+        private bool _shown;
+
+        public void Report(string status)
+        {
+            if (_since.ElapsedMilliseconds < 250)
+            {
+                return;
+            }
+            _since.Restart();
+            _shown = true;
+            cmdlet.WriteProgress(new ProgressRecord(activityId, activity, status));
+        }
+
+        public void Complete()
+        {
+            if (_shown)
+            {
+                cmdlet.WriteProgress(new ProgressRecord(activityId, activity, "Done") { RecordType = ProgressRecordType.Completed });
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        Dispose(true);
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Releases the cancellation source (and, in derived cmdlets, anything they hold).</summary>
+    protected virtual void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _stopping.Dispose();
+        }
+    }
+
+    private static async Task<bool> AsBool(Task task)
+    {
+        await task;
+        return true;
+    }
+}
+
+/// <summary>
+/// A cmdlet acting on existing streams: <c>-Uri</c> binds from the pipeline by value (a URI string) and by property
+/// name (a <see cref="DurableStreamInfo"/>); <c>-Name</c> with <c>-Server</c> or <c>-BaseUri</c> addresses a stream by name.
+/// </summary>
+public abstract class StreamCommandBase : DurableStreamCommandBase
+{
+    /// <summary>The stream's URI.</summary>
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Uri", ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNull]
+    public Uri? Uri { get; set; }
+
+    /// <summary>The stream's name below the server's streams root.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = "Name")]
+    [ValidateNotNullOrEmpty]
+    public string? Name { get; set; }
+
+    /// <summary>A server from Start-DurableStreamServer that holds the stream.</summary>
+    [Parameter(ParameterSetName = "Name")]
+    [ValidateNotNull]
+    public DurableStreamServerInfo? Server { get; set; }
+
+    /// <summary>The server or streams URI that holds the stream.</summary>
+    [Parameter(ParameterSetName = "Name")]
+    [ValidateNotNull]
+    public Uri? BaseUri { get; set; }
+
+    internal StreamTarget? ResolveTarget() => ResolveTarget(Uri, ParameterSetName == "Name" ? Name : null, Server, BaseUri);
+}

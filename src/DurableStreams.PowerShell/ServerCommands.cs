@@ -1,0 +1,219 @@
+using System.Management.Automation;
+using DurableStreams.PowerShell.Internal;
+using DurableStreams.Server;
+using DurableStreams.Storage.File;
+
+namespace DurableStreams.PowerShell;
+
+/// <summary>
+/// <c>Start-DurableStreamServer</c>: hosts the same Kestrel server as <c>durable-streams serve</c> inside this pwsh
+/// process, on the durable file store (<c>-DataPath</c>, default as the tool's) or in memory (<c>-InMemory</c>).
+/// </summary>
+[Cmdlet(VerbsLifecycle.Start, "DurableStreamServer", DefaultParameterSetName = FileSet)]
+[OutputType(typeof(DurableStreamServerInfo))]
+public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
+{
+    private const string FileSet = "File";
+    private const string MemorySet = "Memory";
+
+    private static readonly DurableStreamServerOptions s_defaults = new();
+    private static readonly FileStreamStoreOptions s_fileDefaults = new() { DataDirectory = "." };
+
+    /// <summary>TCP port; 0 picks a free port. Default 4437.</summary>
+    [Parameter]
+    [ValidateRange(0, 65535)]
+    public int Port { get; set; } = s_defaults.Port;
+
+    /// <summary>IP address to listen on, or localhost. Default 127.0.0.1.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string HostName { get; set; } = s_defaults.Host;
+
+    /// <summary>Data directory of the file store (created if missing).</summary>
+    [Parameter(ParameterSetName = FileSet)]
+    [ValidateNotNullOrEmpty]
+    public string? DataPath { get; set; }
+
+    /// <summary>Use the in-memory store.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = MemorySet)]
+    public SwitchParameter InMemory { get; set; }
+
+    /// <summary>When the file store acknowledges an append.</summary>
+    [Parameter(ParameterSetName = FileSet)]
+    public DurabilityMode Durability { get; set; } = s_fileDefaults.Durability;
+
+    /// <summary>Sync period with -Durability Interval.</summary>
+    [Parameter(ParameterSetName = FileSet)]
+    [DurationTransformation]
+    public TimeSpan SyncInterval { get; set; } = s_fileDefaults.SyncInterval;
+
+    /// <summary>How long a long-poll read waits for data before answering 204.</summary>
+    [Parameter]
+    [DurationTransformation]
+    public TimeSpan LongPollTimeout { get; set; } = s_defaults.LongPollTimeout;
+
+    /// <summary>How long an SSE response stays open before the client reconnects.</summary>
+    [Parameter]
+    [DurationTransformation]
+    public TimeSpan SseReconnectInterval { get; set; } = s_defaults.SseReconnectInterval;
+
+    /// <summary>Allowed CORS origins.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[] CorsOrigin { get; set; } = [.. s_defaults.CorsOrigins];
+
+    /// <summary>Largest append body in bytes.</summary>
+    [Parameter]
+    [ValidateRange(1, long.MaxValue)]
+    public long MaxAppendBytes { get; set; } = s_defaults.MaxAppendBytes;
+
+    /// <summary>Most bytes in one catch-up read response.</summary>
+    [Parameter]
+    [ValidateRange(1, int.MaxValue)]
+    public int MaxReadChunkBytes { get; set; } = s_defaults.MaxReadChunkBytes;
+
+    /// <inheritdoc/>
+    protected override void EndProcessing()
+    {
+        if (MyInvocation.BoundParameters.ContainsKey(nameof(SyncInterval)) && Durability != DurabilityMode.Interval)
+        {
+            ThrowTerminatingError(ErrorRecords.InvalidArgument("SyncIntervalRequiresInterval", "-SyncInterval applies only with -Durability Interval.", SyncInterval));
+        }
+        if (AspNetCoreAssemblyResolver.Directory is null)
+        {
+            ThrowTerminatingError(ErrorRecords.Create(
+                "AspNetCoreNotFound",
+                ErrorCategory.NotInstalled,
+                $"The ASP.NET Core shared framework {Environment.Version.ToString(2)} (Microsoft.AspNetCore.App) was not found next to the .NET runtime; install it to host a server in PowerShell.",
+                null));
+        }
+
+        var memory = InMemory.IsPresent;
+        string? dataPath = null;
+        FileStreamStore? store = null;
+        if (!memory)
+        {
+            dataPath = DataPath is null ? DefaultDataPath() : GetUnresolvedProviderPathFromPSPath(DataPath);
+            if (dataPath is null)
+            {
+                ThrowTerminatingError(ErrorRecords.InvalidArgument("DataPathRequired", "This system reports no local application data folder for the default data directory; pass -DataPath or -InMemory.", null));
+            }
+            try
+            {
+                store = FileStreamStore.Open(new FileStreamStoreOptions { DataDirectory = dataPath!, Durability = Durability, SyncInterval = SyncInterval });
+            }
+            catch (InvalidOperationException ex)
+            {
+                WriteError(ErrorRecords.Create("DataPathInUse", ErrorCategory.ResourceBusy, ex.Message, dataPath, ex));
+                return;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or LightningDB.LightningException)
+            {
+                WriteError(ErrorRecords.Create("DataPathUnavailable", ErrorCategory.OpenError, $"Could not open the data directory '{dataPath}': {ex.Message}", dataPath, ex));
+                return;
+            }
+        }
+
+        var options = new DurableStreamServerOptions
+        {
+            Host = HostName,
+            Port = Port,
+            Store = store,
+            LongPollTimeout = LongPollTimeout,
+            SseReconnectInterval = SseReconnectInterval,
+            MaxAppendBytes = MaxAppendBytes,
+            MaxReadChunkBytes = MaxReadChunkBytes,
+        };
+        options.CorsOrigins.Clear();
+        foreach (var origin in CorsOrigin)
+        {
+            options.CorsOrigins.Add(origin);
+        }
+
+        DurableStreamServer? server = null;
+        try
+        {
+            server = new DurableStreamServer(options);
+            Wait(server.StartAsync(StopToken));
+        }
+        catch (Exception ex) when (ex is not PipelineStoppedException)
+        {
+            if (server is not null)
+            {
+                Wait(server.DisposeAsync().AsTask());
+            }
+            if (store is not null)
+            {
+                Wait(store.DisposeAsync().AsTask());
+            }
+            var id = ex is ArgumentException ? "InvalidServerOption" : "ServerStartFailed";
+            var category = ex is ArgumentException ? ErrorCategory.InvalidArgument : ErrorCategory.ResourceUnavailable;
+            WriteError(ErrorRecords.Create(id, category, $"Could not start the server on {HostName}:{Port}: {ex.Message}", null, ex));
+            return;
+        }
+        catch (PipelineStoppedException)
+        {
+            if (store is not null)
+            {
+                store.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            }
+            throw;
+        }
+
+        var info = new DurableStreamServerInfo(
+            ServerRegistry.NextId(),
+            server,
+            store,
+            memory ? DurableStreamStoreKind.Memory : DurableStreamStoreKind.File,
+            dataPath,
+            memory ? null : Durability,
+            HostName);
+        ServerRegistry.Add(info);
+        WriteObject(info);
+    }
+
+    private static string? DefaultDataPath()
+    {
+        var root = Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData);
+        return string.IsNullOrEmpty(root) ? null : Path.Combine(root, "durable-streams");
+    }
+}
+
+/// <summary><c>Stop-DurableStreamServer</c>: stops servers started by <c>Start-DurableStreamServer</c> and closes their stores.</summary>
+[Cmdlet(VerbsLifecycle.Stop, "DurableStreamServer", SupportsShouldProcess = true)]
+public sealed class StopDurableStreamServerCommand : DurableStreamCommandBase
+{
+    /// <summary>The servers to stop.</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
+    [ValidateNotNull]
+    public DurableStreamServerInfo[] Server { get; set; } = [];
+
+    /// <inheritdoc/>
+    protected override void ProcessRecord()
+    {
+        foreach (var server in Server)
+        {
+            if (!server.IsRunning || !ShouldProcess(server.BaseUri.ToString(), "Stop server"))
+            {
+                continue;
+            }
+            try
+            {
+                Wait(ServerRegistry.StopAsync(server));
+            }
+            catch (Exception ex) when (ex is IOException or InvalidOperationException or ObjectDisposedException)
+            {
+                WriteError(ErrorRecords.Create("ServerStopFailed", ErrorCategory.CloseError, $"StopToken the server at {server.BaseUri} failed: {ex.Message}", server, ex));
+            }
+        }
+    }
+}
+
+/// <summary><c>Get-DurableStreamServer</c>: the servers started in this session that are still running.</summary>
+[Cmdlet(VerbsCommon.Get, "DurableStreamServer")]
+[OutputType(typeof(DurableStreamServerInfo))]
+public sealed class GetDurableStreamServerCommand : PSCmdlet
+{
+    /// <inheritdoc/>
+    protected override void EndProcessing() => WriteObject(ServerRegistry.Running(), enumerateCollection: true);
+}

@@ -1,0 +1,194 @@
+using System.Globalization;
+using System.Management.Automation;
+using System.Text;
+using DurableStreams.Client;
+using DurableStreams.PowerShell.Internal;
+using DurableStreams.Protocol;
+
+namespace DurableStreams.PowerShell;
+
+/// <summary><c>New-DurableStream</c>: creates a stream (PUT), or confirms one with the same settings exists.</summary>
+[Cmdlet(VerbsCommon.New, "DurableStream", DefaultParameterSetName = "Uri", SupportsShouldProcess = true)]
+[OutputType(typeof(DurableStreamInfo))]
+public sealed class NewDurableStreamCommand : StreamCommandBase
+{
+    /// <summary>The stream's content type.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? ContentType { get; set; }
+
+    /// <summary>Sliding time-to-live in whole seconds.</summary>
+    [Parameter]
+    [Alias("Ttl")]
+    [DurationTransformation]
+    public TimeSpan? TimeToLive { get; set; }
+
+    /// <summary>Absolute expiry.</summary>
+    [Parameter]
+    public DateTimeOffset? ExpiresAt { get; set; }
+
+    /// <summary>Create the stream closed.</summary>
+    [Parameter]
+    public SwitchParameter Closed { get; set; }
+
+    /// <summary>Initial content.</summary>
+    [Parameter]
+    public object? Value { get; set; }
+
+    /// <summary>Source stream (name or URI) to fork.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? ForkFrom { get; set; }
+
+    /// <summary>Where the fork diverges from its source.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? ForkOffset { get; set; }
+
+    /// <inheritdoc/>
+    protected override void BeginProcessing()
+    {
+        if (TimeToLive is { } ttl && ttl.Ticks % TimeSpan.TicksPerSecond != 0)
+        {
+            ThrowTerminatingError(ErrorRecords.InvalidArgument("InvalidTimeToLive", "-TimeToLive must be a whole number of seconds.", ttl));
+        }
+        if (TimeToLive is not null && ExpiresAt is not null)
+        {
+            ThrowTerminatingError(ErrorRecords.InvalidArgument("TimeToLiveAndExpiresAt", "Give either -TimeToLive or -ExpiresAt, not both.", ExpiresAt));
+        }
+        if (ForkOffset is not null && ForkFrom is null)
+        {
+            ThrowTerminatingError(ErrorRecords.InvalidArgument("ForkOffsetWithoutForkFrom", "-ForkOffset applies only with -ForkFrom.", ForkOffset));
+        }
+    }
+
+    /// <inheritdoc/>
+    protected override void ProcessRecord()
+    {
+        if (ResolveTarget() is not { } target || !ShouldProcess(target.Uri.ToString(), "Create stream"))
+        {
+            return;
+        }
+        string? forkFrom = null;
+        if (ForkFrom is not null)
+        {
+            forkFrom = ForkFrom;
+            if (System.Uri.TryCreate(ForkFrom, UriKind.Absolute, out var forkUri))
+            {
+                if (!StreamTarget.TryFromUri(forkUri, out var source, out var problem) || source!.BaseUri != target.BaseUri)
+                {
+                    WriteError(ErrorRecords.InvalidArgument("InvalidForkSource", problem ?? $"The fork source '{ForkFrom}' is not on the same server as '{target.Uri}'.", ForkFrom));
+                    return;
+                }
+                forkFrom = source.Name;
+            }
+        }
+        var body = Value is null ? [] : MessageEncoding.Encode(Value, ContentType is not null && ContentTypes.IsJson(ContentType), newline: false);
+        var options = new CreateStreamOptions
+        {
+            ContentType = ContentType,
+            Ttl = TimeToLive,
+            ExpiresAt = ExpiresAt,
+            Closed = Closed.IsPresent,
+            Body = body,
+            ForkFrom = forkFrom,
+            ForkOffset = ForkOffset,
+        };
+        if (Call(target, (client, token) => client.CreateAsync(target.Name, options, token), creating: true) is null)
+        {
+            return;
+        }
+        if (GetInfo(target) is { } info)
+        {
+            WriteObject(info);
+        }
+    }
+}
+
+/// <summary><c>Get-DurableStream</c>: a stream's metadata (HEAD).</summary>
+[Cmdlet(VerbsCommon.Get, "DurableStream", DefaultParameterSetName = "Uri")]
+[OutputType(typeof(DurableStreamInfo))]
+public sealed class GetDurableStreamCommand : StreamCommandBase
+{
+    /// <inheritdoc/>
+    protected override void ProcessRecord()
+    {
+        if (ResolveTarget() is { } target && GetInfo(target) is { } info)
+        {
+            WriteObject(info);
+        }
+    }
+}
+
+/// <summary><c>Close-DurableStream</c>: closes a stream to appends.</summary>
+[Cmdlet(VerbsCommon.Close, "DurableStream", DefaultParameterSetName = "Uri", SupportsShouldProcess = true)]
+[OutputType(typeof(DurableStreamInfo))]
+public sealed class CloseDurableStreamCommand : StreamCommandBase
+{
+    /// <summary>Return the stream's metadata after closing it.</summary>
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
+    /// <inheritdoc/>
+    protected override void ProcessRecord()
+    {
+        if (ResolveTarget() is not { } target || !ShouldProcess(target.Uri.ToString(), "Close stream"))
+        {
+            return;
+        }
+        if (Call(target, (client, token) => client.CloseAsync(target.Name, token)) is not null && PassThru && GetInfo(target) is { } info)
+        {
+            WriteObject(info);
+        }
+    }
+}
+
+/// <summary><c>Remove-DurableStream</c>: deletes a stream.</summary>
+[Cmdlet(VerbsCommon.Remove, "DurableStream", DefaultParameterSetName = "Uri", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+public sealed class RemoveDurableStreamCommand : StreamCommandBase
+{
+    /// <inheritdoc/>
+    protected override void ProcessRecord()
+    {
+        if (ResolveTarget() is not { } target || !ShouldProcess(target.Uri.ToString(), "Delete stream"))
+        {
+            return;
+        }
+        Call(target, async (client, token) =>
+        {
+            await client.DeleteAsync(target.Name, token);
+            return string.Empty;
+        });
+    }
+}
+
+/// <summary>How pipeline objects become message bytes.</summary>
+internal static class MessageEncoding
+{
+    /// <summary>
+    /// Byte arrays are sent as they are and strings as UTF-8 (on a JSON stream a string must be JSON text); other
+    /// objects become JSON on a JSON stream and their string form elsewhere. On non-JSON streams
+    /// <paramref name="newline"/> ends each string with a line feed, as Add-Content does.
+    /// </summary>
+    public static byte[] Encode(object value, bool json, bool newline)
+    {
+        var raw = value is PSObject pso ? pso.BaseObject : value;
+        if (raw is byte[] bytes)
+        {
+            return bytes;
+        }
+        if (json)
+        {
+            return raw is string jsonText ? Encoding.UTF8.GetBytes(jsonText) : JsonConversion.Serialize(value);
+        }
+        var text = raw as string ?? LanguagePrimitives.ConvertTo<string>(value) ?? string.Empty;
+        return Encoding.UTF8.GetBytes(newline ? text + "\n" : text);
+    }
+
+    public static string FormatBytes(long bytes) => bytes switch
+    {
+        < 1024 => string.Create(CultureInfo.InvariantCulture, $"{bytes} B"),
+        < 1024 * 1024 => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1024.0:0.0} KiB"),
+        _ => string.Create(CultureInfo.InvariantCulture, $"{bytes / (1024.0 * 1024):0.0} MiB"),
+    };
+}
