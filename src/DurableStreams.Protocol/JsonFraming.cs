@@ -85,6 +85,9 @@ public static class JsonFraming
         return stored;
     }
 
+    /// <summary>The byte length <see cref="WriteArray"/> produces for stored messages of <paramref name="storedLength"/> bytes.</summary>
+    public static long ArrayLength(long storedLength) => storedLength == 0 ? 2 : storedLength + 1;
+
     /// <summary>
     /// Writes whole stored messages as one JSON array: <c>[</c>, the messages without the final comma, <c>]</c>.
     /// </summary>

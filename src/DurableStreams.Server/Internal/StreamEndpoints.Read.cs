@@ -180,19 +180,18 @@ internal sealed partial class StreamEndpoints
         WriteReadHeaders(response, read, cursor);
         if (ContentTypes.IsJson(read.Info.ContentType))
         {
-            ReadOnlyMemory<byte> body;
             if (live)
             {
-                body = _payloads.Get(read, PayloadFormat.JsonArray);
+                // One payload shared by every waiter released at this offset.
+                var body = _payloads.Get(read, PayloadFormat.JsonArray);
+                response.ContentLength = body.Length;
+                await response.Body.WriteAsync(body, context.RequestAborted);
+                return;
             }
-            else
-            {
-                var buffer = new ArrayBufferWriter<byte>((int)Math.Min(int.MaxValue - 2, read.Length + 2));
-                JsonFraming.WriteArray(read.Chunks, buffer);
-                body = buffer.WrittenMemory;
-            }
-            response.ContentLength = body.Length;
-            await response.Body.WriteAsync(body, context.RequestAborted);
+            // Straight into the response pipe: no per-read array (a 1 MiB read would be a large-object allocation).
+            response.ContentLength = JsonFraming.ArrayLength(read.Length);
+            JsonFraming.WriteArray(read.Chunks, response.BodyWriter);
+            await response.BodyWriter.FlushAsync(context.RequestAborted);
             return;
         }
         response.ContentLength = read.Length;
