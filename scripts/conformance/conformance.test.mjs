@@ -18,4 +18,4 @@ if (!Number.isInteger(longPollTimeoutMs) || longPollTimeoutMs <= 0) {
   throw new Error(`CONFORMANCE_LONG_POLL_TIMEOUT_MS must be a positive integer, got '${rawTimeout}'.`)
 }
 
-runConformanceTests({ baseUrl, longPollTimeoutMs, subscriptions: false })
+runConformanceTests({ baseUrl, longPollTimeoutMs, subscriptions: true })

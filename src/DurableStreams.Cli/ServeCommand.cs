@@ -6,6 +6,7 @@ using System.Numerics;
 using DurableStreams.Server;
 using DurableStreams.Storage;
 using DurableStreams.Storage.File;
+using DurableStreams.Subscriptions;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -117,6 +118,11 @@ internal sealed class ServeCommand
         maximum: int.MaxValue,
         helpName: "bytes");
 
+    private readonly Option<bool> _noSubscriptions = new("--no-subscriptions")
+    {
+        Description = "Turn off the subscription APIs under /v1/stream/__ds/ (webhook and pull-wake delivery); they are on by default.",
+    };
+
     public ServeCommand()
     {
         _port.Aliases.Add("-p");
@@ -158,6 +164,7 @@ internal sealed class ServeCommand
             _corsOrigins,
             _maxAppendBytes,
             _maxReadChunkBytes,
+            _noSubscriptions,
         };
         Command.Validators.Add(ValidateStoreOptions);
         Command.SetAction(RunAsync);
@@ -181,6 +188,7 @@ internal sealed class ServeCommand
         CorsOrigins = parseResult.GetRequiredValue(_corsOrigins),
         MaxAppendBytes = parseResult.GetValue(_maxAppendBytes),
         MaxReadChunkBytes = parseResult.GetValue(_maxReadChunkBytes),
+        Subscriptions = !parseResult.GetValue(_noSubscriptions),
     };
 
     /// <summary>Formats a durability mode as it is written on the command line.</summary>
@@ -256,6 +264,7 @@ internal sealed class ServeCommand
             .Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(console => console.LogToStandardErrorThreshold = LogLevel.Trace));
 
         FileStreamStore? store = null;
+        FileSubscriptionStateStore? subscriptionState = null;
         if (options.Store == ServeStore.File)
         {
             try
@@ -278,6 +287,20 @@ internal sealed class ServeCommand
                 ? $", sync every {DurationParser.Format(options.SyncInterval)}"
                 : string.Empty;
             await error.WriteLineAsync($"Store: file {options.DataDirectory} (durability {FormatDurability(options.Durability)}{syncInterval})");
+            if (options.Subscriptions)
+            {
+                try
+                {
+                    // Inside the data directory, under the file store's directory lock.
+                    subscriptionState = FileSubscriptionStateStore.Open(options.DataDirectory!);
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException)
+                {
+                    await error.WriteLineAsync($"Could not open the subscription state in '{options.DataDirectory}': {ex.Message}");
+                    await store.DisposeAsync();
+                    return 1;
+                }
+            }
         }
         else
         {
@@ -286,10 +309,15 @@ internal sealed class ServeCommand
 
         try
         {
-            return await HostAsync(parseResult.InvocationConfiguration, options, store, loggerFactory, stopping.Token);
+            return await HostAsync(parseResult.InvocationConfiguration, options, store, subscriptionState, loggerFactory, stopping.Token);
         }
         finally
         {
+            if (subscriptionState is not null)
+            {
+                await subscriptionState.DisposeAsync();
+            }
+
             // Only after the server has stopped: the file store flushes what it holds and releases the directory.
             if (store is not null)
             {
@@ -302,6 +330,7 @@ internal sealed class ServeCommand
         InvocationConfiguration configuration,
         ServeOptions options,
         IStreamStore? store,
+        ISubscriptionStateStore? subscriptionState,
         ILoggerFactory loggerFactory,
         CancellationToken stopping)
     {
@@ -309,7 +338,7 @@ internal sealed class ServeCommand
         var error = configuration.Error;
 
         // A store passed in is not disposed by the server; RunAsync disposes it after this returns.
-        await using var server = new DurableStreamServer(options.ToServerOptions(store), loggerFactory);
+        await using var server = new DurableStreamServer(options.ToServerOptions(store, subscriptionState), loggerFactory);
         try
         {
             await server.StartAsync(stopping);

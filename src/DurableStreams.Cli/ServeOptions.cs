@@ -1,6 +1,7 @@
 using DurableStreams.Server;
 using DurableStreams.Storage;
 using DurableStreams.Storage.File;
+using DurableStreams.Subscriptions;
 
 namespace DurableStreams.Cli;
 
@@ -54,6 +55,9 @@ internal sealed record ServeOptions
 
     public required int MaxReadChunkBytes { get; init; }
 
+    /// <summary>Serve the subscription APIs (§6–7); on unless <c>--no-subscriptions</c>.</summary>
+    public bool Subscriptions { get; init; } = true;
+
     /// <summary>Creates the file store settings; only for <see cref="ServeStore.File"/>.</summary>
     public FileStreamStoreOptions ToFileStoreOptions() => new()
     {
@@ -64,9 +68,10 @@ internal sealed record ServeOptions
 
     /// <summary>
     /// Creates the engine options. A null <paramref name="store"/> selects the in-memory store, which the server then owns;
-    /// a store passed in stays the caller's to dispose.
+    /// a store passed in stays the caller's to dispose, and so does <paramref name="subscriptionState"/> (null keeps
+    /// subscription state in memory).
     /// </summary>
-    public DurableStreamServerOptions ToServerOptions(IStreamStore? store = null)
+    public DurableStreamServerOptions ToServerOptions(IStreamStore? store = null, ISubscriptionStateStore? subscriptionState = null)
     {
         var options = new DurableStreamServerOptions
         {
@@ -77,6 +82,8 @@ internal sealed record ServeOptions
             SseReconnectInterval = SseReconnectInterval,
             MaxAppendBytes = MaxAppendBytes,
             MaxReadChunkBytes = MaxReadChunkBytes,
+            EnableSubscriptions = Subscriptions,
+            Subscriptions = { State = subscriptionState },
         };
         options.CorsOrigins.Clear();
         foreach (var origin in CorsOrigins)

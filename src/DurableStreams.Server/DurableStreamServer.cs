@@ -123,6 +123,8 @@ public sealed class DurableStreamServer : IAsyncDisposable
         to.CursorOptions = from.CursorOptions;
         to.PrivateCaching = from.PrivateCaching;
         to.TimeProvider = from.TimeProvider;
+        to.EnableSubscriptions = from.EnableSubscriptions;
+        to.Subscriptions = from.Subscriptions;
         to.Hooks.Clear();
         foreach (var hook in from.Hooks)
         {

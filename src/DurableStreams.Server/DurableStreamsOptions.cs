@@ -32,6 +32,15 @@ public class DurableStreamsOptions
     /// <summary>Lifecycle hooks called after streams are created or deleted; none by default.</summary>
     public IList<IStreamLifecycleHooks> Hooks { get; } = new List<IStreamLifecycleHooks>();
 
+    /// <summary>
+    /// Serve the subscription APIs under <c>{streams}/__ds/</c> (§6–7): webhook and pull-wake delivery. Off by default
+    /// for embedders because it makes outbound HTTP calls; <c>durable-streams serve</c> turns it on.
+    /// </summary>
+    public bool EnableSubscriptions { get; set; }
+
+    /// <summary>Subscription state and webhook delivery settings (used when <see cref="EnableSubscriptions"/> is set).</summary>
+    public SubscriptionOptions Subscriptions { get; set; } = new();
+
     /// <summary>Clock for cursors and live-wait deadlines.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
@@ -58,6 +67,7 @@ public class DurableStreamsOptions
         {
             throw new ArgumentOutOfRangeException(nameof(CursorOptions), CursorOptions.Interval, "Cursor interval must be positive.");
         }
+        Subscriptions.Validate();
         if (CorsOrigins.Count == 0)
         {
             throw new ArgumentException("At least one CORS origin (or '*') is required.", nameof(CorsOrigins));

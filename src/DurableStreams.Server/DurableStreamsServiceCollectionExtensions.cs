@@ -1,5 +1,6 @@
 using DurableStreams.Protocol;
 using DurableStreams.Server.Internal;
+using DurableStreams.Server.Internal.Subscriptions;
 using DurableStreams.Storage;
 using DurableStreams.Storage.Memory;
 using Microsoft.AspNetCore.Builder;
@@ -7,6 +8,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace DurableStreams.Server;
@@ -40,6 +42,12 @@ public static class DurableStreamsServiceCollectionExtensions
             var options = sp.GetRequiredService<IOptions<DurableStreamsOptions>>().Value;
             return new CursorPolicy(options.CursorOptions, options.TimeProvider);
         });
+        if (!services.Any(d => d.ServiceType == typeof(SubscriptionManager)))
+        {
+            // Always registered; it does nothing unless DurableStreamsOptions.EnableSubscriptions is set.
+            services.AddSingleton<SubscriptionManager>();
+            services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<SubscriptionManager>());
+        }
         services.TryAddSingleton<StreamEndpoints>();
         return services;
     }

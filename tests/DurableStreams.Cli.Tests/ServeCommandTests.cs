@@ -103,6 +103,13 @@ public sealed class ServeCommandTests
     }
 
     [Fact]
+    public void Subscriptions_are_on_by_default_and_no_subscriptions_turns_them_off()
+    {
+        Assert.True(Parse("serve", "--memory").ToServerOptions().EnableSubscriptions);
+        Assert.False(Parse("serve", "--memory", "--no-subscriptions").ToServerOptions().EnableSubscriptions);
+    }
+
+    [Fact]
     public void A_plain_number_is_read_as_seconds()
     {
         var options = Parse("serve", "--long-poll-timeout", "30", "-p", "8080");
@@ -230,7 +237,7 @@ public sealed class ServeCommandTests
         var run = await RunAsync("serve", "--help");
 
         Assert.Equal(0, run.ExitCode);
-        foreach (var option in new[] { "--host", "--port", "--data-dir", "-d", "--durability <always|interval|none>", "--sync-interval", "--memory", "--long-poll-timeout", "--sse-reconnect-interval", "--cors-origin", "--max-append-bytes", "--max-read-chunk-bytes" })
+        foreach (var option in new[] { "--host", "--port", "--data-dir", "-d", "--durability <always|interval|none>", "--sync-interval", "--memory", "--long-poll-timeout", "--sse-reconnect-interval", "--cors-origin", "--max-append-bytes", "--max-read-chunk-bytes", "--no-subscriptions" })
         {
             Assert.Contains(option, run.Output, StringComparison.Ordinal);
         }

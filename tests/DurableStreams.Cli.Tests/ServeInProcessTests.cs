@@ -130,6 +130,21 @@ public sealed partial class ServeInProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task Unreadable_subscription_state_exits_1_naming_it_and_releases_the_data_directory()
+    {
+        var dataDirectory = _directory.Combine("data");
+        Directory.CreateDirectory(dataDirectory);
+        await File.WriteAllTextAsync(Path.Combine(dataDirectory, "subscriptions.json"), "{ torn", Token);
+
+        var run = await RunAsync(["serve", "--port", "0", "--data-dir", dataDirectory]);
+
+        Assert.Equal(1, run.ExitCode);
+        Assert.StartsWith($"Could not open the subscription state in '{dataDirectory}': ", Lines(run.Error)[^1], StringComparison.Ordinal);
+        await using var withoutSubscriptions = await RunningServe.StartAsync(["serve", "--port", "0", "--data-dir", dataDirectory, "--no-subscriptions"], Token);
+        Assert.Equal(0, await withoutSubscriptions.StopAsync(Token));
+    }
+
+    [Fact]
     public async Task A_taken_port_exits_1_and_releases_the_data_directory()
     {
         var dataDirectory = _directory.Combine("data");
@@ -160,6 +175,45 @@ public sealed partial class ServeInProcessTests : IDisposable
 
     [GeneratedRegex(@"^Durable Streams server listening on (?<url>http://[^\s/]+)$")]
     private static partial Regex ListeningLine();
+
+    [Fact]
+    public async Task Subscriptions_and_the_signing_key_survive_a_restart_and_no_subscriptions_turns_the_API_off()
+    {
+        var dataDirectory = _directory.Combine("data");
+        string kid;
+
+        await using (var first = await RunningServe.StartAsync(["serve", "--port", "0", "--data-dir", dataDirectory], Token))
+        {
+            kid = await ReadKidAsync(first);
+            using var put = await _client.PutAsync(first.Stream("__ds/subscriptions/kept"),
+                new StringContent("""{"type":"pull-wake","pattern":"jobs/*","wake_stream":"wake/pool"}""", Encoding.UTF8, "application/json"), Token);
+            Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+            Assert.Equal(0, await first.StopAsync(Token));
+        }
+
+        await using (var second = await RunningServe.StartAsync(["serve", "--port", "0", "--data-dir", dataDirectory], Token))
+        {
+            Assert.Equal(kid, await ReadKidAsync(second));
+            using var get = await _client.GetAsync(second.Stream("__ds/subscriptions/kept"), Token);
+            Assert.Equal(HttpStatusCode.OK, get.StatusCode);
+            Assert.Equal(0, await second.StopAsync(Token));
+        }
+
+        await using var off = await RunningServe.StartAsync(["serve", "--port", "0", "--data-dir", dataDirectory, "--no-subscriptions"], Token);
+        using (var jwks = await _client.GetAsync(off.Stream("__ds/jwks.json"), Token))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, jwks.StatusCode);
+        }
+        Assert.Equal(0, await off.StopAsync(Token));
+    }
+
+    private async Task<string> ReadKidAsync(RunningServe serve)
+    {
+        using var response = await _client.GetAsync(serve.Stream("__ds/jwks.json"), Token);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        using var document = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync(Token));
+        return Assert.Single(document.RootElement.GetProperty("keys").EnumerateArray().ToArray()).GetProperty("kid").GetString()!;
+    }
 
     /// <summary>A <c>serve</c> invocation running in this process until <see cref="StopAsync"/> cancels it.</summary>
     private sealed class RunningServe : IAsyncDisposable

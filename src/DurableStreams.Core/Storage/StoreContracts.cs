@@ -214,3 +214,13 @@ public interface IStreamStore : IAsyncDisposable
     /// </summary>
     ValueTask<WaitOutcome> WaitAsync(string name, StreamOffset offset, TimeSpan timeout, CancellationToken cancellationToken = default);
 }
+
+/// <summary>
+/// The store's internal stream listing (§6.2 back-fill): names of live streams. Optional beside
+/// <see cref="IStreamStore"/>; a store without it gets no eager back-fill of pattern subscriptions.
+/// </summary>
+public interface IStreamCatalog
+{
+    /// <summary>A moment's view of the live (not soft-deleted) stream names.</summary>
+    IReadOnlyList<string> ListStreamNames();
+}

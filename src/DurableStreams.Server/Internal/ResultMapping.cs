@@ -1,5 +1,7 @@
 using System.Globalization;
+using System.Text.Json;
 using DurableStreams.Protocol;
+using DurableStreams.Server.Internal.Subscriptions;
 using DurableStreams.Storage;
 using Microsoft.AspNetCore.Http;
 
@@ -147,4 +149,58 @@ internal static class ResultMapping
     /// <summary>ETag (§10.1): stream incarnation, the served range, and a closure marker so closing changes it.</summary>
     public static string ETag(ReadResult read) =>
         string.Create(CultureInfo.InvariantCulture, $"\"{read.Info!.Incarnation:x}:{read.Start.Position}:{read.Next.Position}{(read.Closed ? ":c" : "")}\"");
+
+    /// <summary>The status of a subscription API error (§6–7).</summary>
+    public static int SubscriptionStatusCode(SubscriptionErrorCode code) => code switch
+    {
+        SubscriptionErrorCode.InvalidRequest or SubscriptionErrorCode.WebhookUrlRejected => StatusCodes.Status400BadRequest,
+        SubscriptionErrorCode.TokenInvalid => StatusCodes.Status401Unauthorized,
+        SubscriptionErrorCode.SubscriptionNotFound => StatusCodes.Status404NotFound,
+        SubscriptionErrorCode.SubscriptionAlreadyExists or SubscriptionErrorCode.Fenced or SubscriptionErrorCode.AlreadyClaimed
+            or SubscriptionErrorCode.NoPendingWork or SubscriptionErrorCode.InvalidOffset => StatusCodes.Status409Conflict,
+        _ => throw new ArgumentOutOfRangeException(nameof(code), code, null),
+    };
+
+    /// <summary>The protocol's name of a subscription error code (<c>FENCED</c>, <c>ALREADY_CLAIMED</c>, …).</summary>
+    public static string SubscriptionCodeName(SubscriptionErrorCode code) => code switch
+    {
+        SubscriptionErrorCode.InvalidRequest => "INVALID_REQUEST",
+        SubscriptionErrorCode.SubscriptionNotFound => "SUBSCRIPTION_NOT_FOUND",
+        SubscriptionErrorCode.SubscriptionAlreadyExists => "SUBSCRIPTION_ALREADY_EXISTS",
+        SubscriptionErrorCode.WebhookUrlRejected => "WEBHOOK_URL_REJECTED",
+        SubscriptionErrorCode.TokenInvalid => "TOKEN_INVALID",
+        SubscriptionErrorCode.Fenced => "FENCED",
+        SubscriptionErrorCode.AlreadyClaimed => "ALREADY_CLAIMED",
+        SubscriptionErrorCode.NoPendingWork => "NO_PENDING_WORK",
+        SubscriptionErrorCode.InvalidOffset => "INVALID_OFFSET",
+        _ => throw new ArgumentOutOfRangeException(nameof(code), code, null),
+    };
+
+    /// <summary>Writes <c>{ "error": { "code", "message", … } }</c> with the code's status.</summary>
+    public static Task WriteSubscriptionErrorAsync(HttpResponse response, SubscriptionError error)
+    {
+        response.StatusCode = SubscriptionStatusCode(error.Code);
+        response.ContentType = "application/json";
+        using var buffer = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            writer.WriteStartObject("error");
+            writer.WriteString("code", SubscriptionCodeName(error.Code));
+            writer.WriteString("message", error.Message);
+            if (error.CurrentHolder is { } holder)
+            {
+                writer.WriteString("current_holder", holder);
+            }
+            if (error.Generation is { } generation)
+            {
+                writer.WriteNumber("generation", generation);
+            }
+            writer.WriteEndObject();
+            writer.WriteEndObject();
+        }
+        var bytes = buffer.ToArray();
+        response.ContentLength = bytes.Length;
+        return response.Body.WriteAsync(bytes, 0, bytes.Length);
+    }
 }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using DurableStreams.Protocol;
+using DurableStreams.Server.Internal.Subscriptions;
 using DurableStreams.Storage;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Extensions;
@@ -16,10 +17,12 @@ internal sealed partial class StreamEndpoints(
     IOptions<DurableStreamsOptions> optionsAccessor,
     CursorPolicy cursors,
     ILogger<StreamEndpoints> logger,
-    IHostApplicationLifetime? lifetime = null)
+    IHostApplicationLifetime? lifetime = null,
+    SubscriptionManager? subscriptions = null)
 {
     private readonly DurableStreamsOptions _options = optionsAccessor.Value;
     private readonly LivePayloadCache _payloads = new();
+    private readonly SubscriptionEndpoints? _control = subscriptions is null ? null : new SubscriptionEndpoints(subscriptions);
     private readonly HttpError _tooLarge = new(StatusCodes.Status413PayloadTooLarge, "The request body exceeds the server's maximum append size.");
 
     private const string AllowedMethods = "GET, HEAD, POST, PUT, DELETE, OPTIONS";
@@ -48,6 +51,11 @@ internal sealed partial class StreamEndpoints(
             }
             if (StreamName.IsReserved(name))
             {
+                if (_control is not null && subscriptions!.Enabled)
+                {
+                    await _control.HandleAsync(context, name, StreamsPath, context.RequestAborted);
+                    return;
+                }
                 await new HttpError(StatusCodes.Status404NotFound, "The __ds path is reserved for control APIs.").WriteAsync(response);
                 return;
             }
@@ -155,6 +163,13 @@ internal sealed partial class StreamEndpoints(
         if (result.Status == CreateStatus.Created)
         {
             context.Response.Headers.Location = UriHelper.BuildAbsolute(context.Request.Scheme, context.Request.Host, context.Request.PathBase, context.Request.Path);
+            if (subscriptions is not null)
+            {
+                // Before the answer: a subscription must see the stream linked before any append that follows (§6.2).
+                var tail = result.Info!.Tail;
+                var fork = request.Fork is not null;
+                await RunSubscriptionHookAsync(name, token => subscriptions.OnStreamCreatedAsync(name, tail, fork, token));
+            }
             await RunHooksAsync(name, (hook, ct) => hook.OnStreamCreatedAsync(new StreamCreatedEvent(name, result.Info!.ContentType, result.Info.CreatedAt), ct));
         }
     }
@@ -172,6 +187,22 @@ internal sealed partial class StreamEndpoints(
             {
                 LogHookFailed(logger, ex, hook.GetType().Name, name);
             }
+        }
+    }
+
+    /// <summary>
+    /// Runs a subscription link update after a create or delete. The stream change is already durable, so a failure here
+    /// is logged and never fails the request; a client going away does not cancel it.
+    /// </summary>
+    private async Task RunSubscriptionHookAsync(string name, Func<CancellationToken, Task> call)
+    {
+        try
+        {
+            await call(StoppingToken);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            LogHookFailed(logger, ex, nameof(SubscriptionManager), name);
         }
     }
 
@@ -205,6 +236,10 @@ internal sealed partial class StreamEndpoints(
             Close = parsed.Close,
         };
         var result = await store.AppendAsync(name, request, ct);
+        if (result.Status == AppendStatus.Appended)
+        {
+            subscriptions?.OnAppended(name);
+        }
         await ResultMapping.WriteAppendAsync(context.Response, result, hasBody, request.Producer is not null);
     }
 
@@ -228,6 +263,10 @@ internal sealed partial class StreamEndpoints(
             return;
         }
         context.Response.StatusCode = StatusCodes.Status204NoContent;
+        if (subscriptions is not null)
+        {
+            await RunSubscriptionHookAsync(name, token => subscriptions.OnStreamDeletedAsync(name, token));
+        }
         await RunHooksAsync(name, (hook, token) => hook.OnStreamDeletedAsync(new StreamDeletedEvent(name, _options.TimeProvider.GetUtcNow()), token));
     }
 

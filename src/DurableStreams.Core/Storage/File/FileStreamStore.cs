@@ -13,7 +13,7 @@ namespace DurableStreams.Storage.File;
 /// then the append is acknowledged and published. On open every data file is cut back to its committed tail, so a torn
 /// or garbage tail is never served and never swallows a later append. See docs/storage-format.md.
 /// </summary>
-public sealed partial class FileStreamStore : IStreamStore
+public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog
 {
     /// <summary>Largest frame; each frame has its own CRC, so a read verifies at most this much beyond what it returns.</summary>
     public const int MaxFrameBytes = 64 * 1024;
@@ -76,6 +76,9 @@ public sealed partial class FileStreamStore : IStreamStore
 
     /// <summary>Number of live (not soft-deleted) streams.</summary>
     public int Count => _streams.Values.Count(s => !s.SoftDeleted);
+
+    /// <inheritdoc/>
+    public IReadOnlyList<string> ListStreamNames() => _streams.Where(s => !s.Value.SoftDeleted).Select(s => s.Key).ToArray();
 
     /// <summary>
     /// Opens (or creates) the store in <see cref="FileStreamStoreOptions.DataDirectory"/>: takes the directory lock, opens

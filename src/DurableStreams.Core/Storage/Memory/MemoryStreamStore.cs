@@ -8,7 +8,7 @@ namespace DurableStreams.Storage.Memory;
 /// The in-memory store: fast, and gone on restart. Appends and reads take only their stream's lock; creating,
 /// deleting and expiring take one structure lock because they change fork reference counts across streams.
 /// </summary>
-public sealed class MemoryStreamStore : IStreamStore
+public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog
 {
     private readonly ConcurrentDictionary<string, MemoryStream> _streams = new(StringComparer.Ordinal);
     private readonly object _structure = new();
@@ -30,6 +30,9 @@ public sealed class MemoryStreamStore : IStreamStore
 
     /// <summary>Number of live (not soft-deleted) streams.</summary>
     public int Count => _streams.Values.Count(s => !s.SoftDeleted);
+
+    /// <inheritdoc/>
+    public IReadOnlyList<string> ListStreamNames() => _streams.Where(s => !s.Value.SoftDeleted).Select(s => s.Key).ToArray();
 
     public ValueTask<CreateStreamResult> CreateAsync(string name, CreateStreamRequest request, CancellationToken cancellationToken = default)
     {

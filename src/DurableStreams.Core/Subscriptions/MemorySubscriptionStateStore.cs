@@ -1,0 +1,95 @@
+using System.Text.Json;
+
+namespace DurableStreams.Subscriptions;
+
+/// <summary>Subscription state for the process lifetime (the in-memory stream store's companion).</summary>
+public class MemorySubscriptionStateStore : ISubscriptionStateStore
+{
+    private readonly object _gate = new();
+    private readonly Dictionary<string, byte[]> _subscriptions = new(StringComparer.Ordinal);
+    private byte[] _keys = JsonSerializer.SerializeToUtf8Bytes(new List<SigningKeyState>(), SubscriptionJson.Options);
+
+    /// <inheritdoc/>
+    public virtual ValueTask<SubscriptionStateSnapshot> LoadAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return ValueTask.FromResult(BuildSnapshot());
+        }
+    }
+
+    /// <inheritdoc/>
+    public virtual ValueTask SaveAsync(SubscriptionState subscription, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(subscription);
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(subscription, SubscriptionJson.Options);
+        lock (_gate)
+        {
+            _subscriptions[subscription.Id] = bytes;
+            return Persist();
+        }
+    }
+
+    /// <inheritdoc/>
+    public virtual ValueTask DeleteAsync(string id, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return _subscriptions.Remove(id) ? Persist() : ValueTask.CompletedTask;
+        }
+    }
+
+    /// <inheritdoc/>
+    public virtual ValueTask SaveSigningKeysAsync(IReadOnlyList<SigningKeyState> keys, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        lock (_gate)
+        {
+            _keys = JsonSerializer.SerializeToUtf8Bytes(keys, SubscriptionJson.Options);
+            return Persist();
+        }
+    }
+
+    /// <inheritdoc/>
+    public virtual ValueTask DisposeAsync()
+    {
+        GC.SuppressFinalize(this);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Called under the lock after every change; the file store writes the snapshot durably here.</summary>
+    private protected virtual ValueTask Persist() => ValueTask.CompletedTask;
+
+    /// <summary>Replaces the contents (used when loading from disk).</summary>
+    private protected void Restore(SubscriptionStateSnapshot snapshot)
+    {
+        lock (_gate)
+        {
+            _subscriptions.Clear();
+            foreach (var subscription in snapshot.Subscriptions)
+            {
+                _subscriptions[subscription.Id] = JsonSerializer.SerializeToUtf8Bytes(subscription, SubscriptionJson.Options);
+            }
+            _keys = JsonSerializer.SerializeToUtf8Bytes(snapshot.SigningKeys, SubscriptionJson.Options);
+        }
+    }
+
+    /// <summary>Deep copies of everything (call under the lock).</summary>
+    private protected SubscriptionStateSnapshot BuildSnapshot() => new()
+    {
+        Subscriptions = _subscriptions.Values
+            .Select(bytes => JsonSerializer.Deserialize<SubscriptionState>(bytes, SubscriptionJson.Options)!)
+            .ToList(),
+        SigningKeys = JsonSerializer.Deserialize<List<SigningKeyState>>(_keys, SubscriptionJson.Options)!,
+    };
+}
+
+/// <summary>The JSON settings of persisted subscription state.</summary>
+internal static class SubscriptionJson
+{
+    public static readonly JsonSerializerOptions Options = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
+    };
+}

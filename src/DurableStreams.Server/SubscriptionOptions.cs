@@ -1,0 +1,45 @@
+using System.Net;
+using DurableStreams.Subscriptions;
+
+namespace DurableStreams.Server;
+
+/// <summary>Settings of the subscription APIs and webhook delivery (§6–7).</summary>
+public sealed class SubscriptionOptions
+{
+    /// <summary>
+    /// Where subscriptions, cursors, leases, retry schedules and the signing key are kept. Null (the default) keeps
+    /// them in memory; <c>serve</c> with the file store uses a <see cref="FileSubscriptionStateStore"/> in its data directory.
+    /// The server does not dispose a store given here.
+    /// </summary>
+    public ISubscriptionStateStore? State { get; set; }
+
+    /// <summary>How long one webhook request may take before it counts as failed; default 10 s.</summary>
+    public TimeSpan WebhookTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Accept <c>http://localhost</c> and <c>http://127.0.0.x</c> webhook URLs (§6.2 development exception); default true.
+    /// Every other target must be https and resolve to public addresses.
+    /// </summary>
+    public bool AllowLocalhostHttp { get; set; } = true;
+
+    /// <summary>Resolves webhook host names for the SSRF checks; null uses DNS. Tests substitute their own.</summary>
+    public Func<string, CancellationToken, Task<IPAddress[]>>? HostResolver { get; set; }
+
+    /// <summary>
+    /// The handler webhook requests go through; null (the default) uses a handler whose connections re-check every
+    /// resolved address against the SSRF rules. A handler given here is not disposed by the server.
+    /// </summary>
+    public HttpMessageHandler? WebhookHandler { get; set; }
+
+    /// <summary>Source of retry jitter, values in [0, 1); null uses <see cref="Random.Shared"/>.</summary>
+    public Func<double>? JitterSource { get; set; }
+
+    /// <summary>Throws when a setting is out of range.</summary>
+    public void Validate()
+    {
+        if (WebhookTimeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(WebhookTimeout), WebhookTimeout, "Webhook timeout must be positive.");
+        }
+    }
+}
