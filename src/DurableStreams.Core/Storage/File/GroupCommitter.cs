@@ -62,6 +62,7 @@ internal sealed class GroupCommitter : IDisposable
     private readonly Thread _thread;
     private int _committing;
     private int _outstanding;
+    private int _lastBatchSize;
     private int _stopping;
     private int _closed;
     private long _lastCheckpoint;
@@ -112,14 +113,17 @@ internal sealed class GroupCommitter : IDisposable
     }
 
     /// <summary>
-    /// Commits the queued work on the calling thread when it is the only work in flight — a lone writer then pays no
-    /// thread hand-off. Otherwise the background thread gathers everything queued into the next shared batch (a
-    /// request thread committing eagerly would sync batches of one while the other writers' continuations are still
-    /// on their way back). Blocks for the sync when it commits; call it without holding any lock.
+    /// Commits the queued work on the calling thread when it is the only work in flight and the last batch was a
+    /// single unit too — a lone writer then pays no thread hand-off. Otherwise the background thread gathers everything
+    /// queued into the next shared batch: under concurrency a request thread committing eagerly would sync batches of
+    /// one while the other writers' continuations are still on their way back, and would keep a thread-pool thread
+    /// blocked in fsync. Blocks for the sync when it commits; call it without holding any lock.
     /// </summary>
     public void Drive()
     {
-        if (Volatile.Read(ref _outstanding) > 1 || Interlocked.CompareExchange(ref _committing, 1, 0) != 0)
+        if (Volatile.Read(ref _outstanding) > 1
+            || Volatile.Read(ref _lastBatchSize) > 1
+            || Interlocked.CompareExchange(ref _committing, 1, 0) != 0)
         {
             _wake.Set();
             return;
@@ -208,6 +212,7 @@ internal sealed class GroupCommitter : IDisposable
 
     private void CommitAndCount()
     {
+        Volatile.Write(ref _lastBatchSize, _batch.Count);
         try
         {
             Commit(_batch);
