@@ -45,14 +45,17 @@ public abstract class FileStoreTestBase : StoreTestBase, IAsyncLifetime
         GC.SuppressFinalize(this);
     }
 
-    protected FileStreamStore OpenStore() => FileStreamStore.Open(new FileStreamStoreOptions
+    /// <summary>The options each start opens the store with.</summary>
+    protected virtual FileStreamStoreOptions StoreOptions => new()
     {
         DataDirectory = DataDirectory,
         TimeProvider = Time,
         Durability = Durability,
         MetadataMapSize = MetadataMapSize,
         SweepInterval = TimeSpan.FromSeconds(2),
-    });
+    };
+
+    protected FileStreamStore OpenStore() => FileStreamStore.Open(StoreOptions);
 
     protected void Start()
     {

@@ -17,15 +17,18 @@ internal static class Crc32C
     /// <summary>The linear map "advance a CRC state over <see cref="Lane"/> zero bytes", as four byte-indexed tables.</summary>
     private static readonly uint[] s_skipLane = BuildSkipTable(Lane);
 
-    public static uint Compute(ReadOnlySpan<byte> data)
+    public static uint Compute(ReadOnlySpan<byte> data) => Extend(0, data);
+
+    /// <summary>The CRC of the bytes <paramref name="crc"/> covered followed by <paramref name="data"/>.</summary>
+    public static uint Extend(uint crc, ReadOnlySpan<byte> data)
     {
-        var crc = 0xFFFFFFFFu;
+        var state = ~crc;
         while (data.Length >= 3 * Lane)
         {
-            crc = ThreeLanes(crc, data[..(3 * Lane)]);
+            state = ThreeLanes(state, data[..(3 * Lane)]);
             data = data[(3 * Lane)..];
         }
-        return ~Serial(crc, data);
+        return ~Serial(state, data);
     }
 
     // The state after A|B|C is skip(skip(crc over A) ^ crc0 over B) ^ crc0 over C, because a raw CRC state update is

@@ -55,9 +55,25 @@ public sealed partial class FileStreamStore
             NativeIo.SyncDirectory(_streamsDirectory);
             LogReplayed(_logger, records.Count);
         }
-        if (_log.Length > 0)
+        if (records.Count > 0 && _options.CrashBeforeLogRestart)
         {
-            _log.TruncateTo(0);
+            return;
+        }
+        var legacy = _log.IsLegacy();
+        if (records.Count > 0 || legacy)
+        {
+            // Only now that data and metadata are durable does the log move on; a crash before this replays it again.
+            var next = _log.Generation + 1;
+            _metadata.Write(writer => writer.PutLogGeneration(next));
+            _log.Restart(next);
+            if (legacy)
+            {
+                _log.Cut(0);
+            }
+        }
+        else
+        {
+            _log.Restart(_log.Generation);
         }
     }
 

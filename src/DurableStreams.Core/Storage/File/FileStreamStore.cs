@@ -62,6 +62,9 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog
     /// <summary>Number of group-commit batches so far.</summary>
     public long CommitBatches => _committer.BatchCount;
 
+    /// <summary>Bytes of commit-log records not yet checkpointed (for tests).</summary>
+    internal long CommitLogLength => _log.Length;
+
     /// <summary>
     /// Applies the commit log to LMDB and empties it now (normally this happens by size and time). Throws what the
     /// checkpoint failed with, e.g. when the metadata is full.
@@ -125,10 +128,11 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog
                 MaxJsonDepth = options.MaxJsonDepth,
                 MetadataMapSize = options.MetadataMapSize,
                 MaxOpenFiles = Math.Max(16, options.MaxOpenFiles),
+                CrashBeforeLogRestart = options.CrashBeforeLogRestart,
             };
             var logPath = Path.Combine(directory, "commit.log");
             var newLog = !System.IO.File.Exists(logPath);
-            log = new CommitLog(logPath);
+            log = new CommitLog(logPath, metadata.ReadLogGeneration());
             if (newLog)
             {
                 // The log's directory entry must be durable before anything relies on the log.

@@ -55,4 +55,10 @@ public sealed class FileStreamStoreOptions
 
     /// <summary>LMDB map size: the most metadata the environment can hold (virtual; disk grows with use). Default 64 GiB.</summary>
     public long MetadataMapSize { get; init; } = 64L << 30;
+
+    /// <summary>
+    /// Test hook: recovery replays the commit log but stops before moving the log to its next generation, as a crash at
+    /// that moment would, so the next open replays the same records again.
+    /// </summary>
+    internal bool CrashBeforeLogRestart { get; init; }
 }

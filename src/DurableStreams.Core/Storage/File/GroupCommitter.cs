@@ -293,7 +293,7 @@ internal sealed class GroupCommitter : IDisposable
             try
             {
                 // The record may have reached the disk; cut it so recovery never replays what was refused.
-                _log.TruncateTo(logLength);
+                _log.Cut(logLength);
             }
             catch (Exception truncateFailure) when (truncateFailure is IOException or ObjectDisposedException)
             {
@@ -388,14 +388,17 @@ internal sealed class GroupCommitter : IDisposable
                 });
                 NativeIo.SyncDirectory(_streamsDirectory);
             }
+            var next = _log.Generation + 1;
             _metadata.Write(writer =>
             {
                 foreach (var payload in _uncheckpointed)
                 {
                     CommitOps.ApplyTo(payload, writer, data: null, deleteFile: null);
                 }
+                // In the same transaction: once LMDB holds these changes, the log's records are history.
+                writer.PutLogGeneration(next);
             });
-            _log.TruncateTo(0);
+            _log.Restart(next);
             _uncheckpointed.Clear();
             _dirtyFiles.Clear();
             _lastCheckpoint = Environment.TickCount64;

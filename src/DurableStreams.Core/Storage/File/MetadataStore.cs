@@ -19,6 +19,8 @@ internal sealed class MetadataStore : IDisposable
     private readonly LightningDatabase _state;
     private readonly LightningDatabase _frames;
     private readonly LightningDatabase _access;
+    private readonly LightningDatabase _control;
+    private static readonly byte[] s_logGenerationKey = "log-generation"u8.ToArray();
 
     /// <param name="path">The environment directory.</param>
     /// <param name="mapSize">Maximum size of the map.</param>
@@ -44,6 +46,7 @@ internal sealed class MetadataStore : IDisposable
         _state = tx.OpenDatabase("state", create);
         _frames = tx.OpenDatabase("frames", create);
         _access = tx.OpenDatabase("access", create);
+        _control = tx.OpenDatabase("control", create);
         tx.Commit().ThrowOnError();
     }
 
@@ -91,6 +94,14 @@ internal sealed class MetadataStore : IDisposable
         return frames;
     }
 
+    /// <summary>The commit log's current generation (0 for a new data directory); see <see cref="CommitLog"/>.</summary>
+    public long ReadLogGeneration()
+    {
+        using var tx = _env.BeginTransaction(TransactionBeginFlags.ReadOnly);
+        var (code, _, value) = tx.Get(_control, s_logGenerationKey);
+        return code == MDBResultCode.Success ? System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(value.AsSpan()) : 0;
+    }
+
     /// <summary>Runs <paramref name="apply"/> in one write transaction and commits it (durably unless opened with NoSync).</summary>
     public void Write(Action<MetadataWriter> apply)
     {
@@ -118,6 +129,14 @@ internal sealed class MetadataStore : IDisposable
         public void PutFrame(long id, Frame frame) => tx.Put(store._frames, Records.FrameKey(id, frame.Start), Records.FrameValue(frame)).ThrowOnError();
 
         public void PutAccess(long id, long ticks) => tx.Put(store._access, Records.IdKey(id), Records.EncodeTicks(ticks)).ThrowOnError();
+
+        /// <summary>Records that the commit log has moved to <paramref name="generation"/>: older records are applied.</summary>
+        public void PutLogGeneration(long generation)
+        {
+            var value = new byte[8];
+            System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(value, generation);
+            tx.Put(store._control, s_logGenerationKey, value).ThrowOnError();
+        }
 
         /// <summary>Removes every record of a stream: meta, state, access time and all frames.</summary>
         public void DeleteStream(long id)
