@@ -21,6 +21,10 @@
     The store the server uses: 'memory' (`serve --memory`) or 'file' (`serve --data-dir <fresh temp directory>`,
     durability always; the directory is deleted after the run).
 
+.PARAMETER Registry
+    Also run the server with --registry (every create and delete appends to __registry__); results and logs are named
+    <store>-registry.
+
 .PARAMETER LongPollTimeoutMs
     Long-poll timeout given to both the server and the suite, in milliseconds.
 
@@ -43,6 +47,8 @@ param(
 
     [ValidateSet('memory', 'file')]
     [string]$Store = 'memory',
+
+    [switch]$Registry,
 
     [ValidateRange(1, 600000)]
     [int]$LongPollTimeoutMs = 500,
@@ -260,7 +266,8 @@ if (-not (Get-Command node -CommandType Application -ErrorAction SilentlyContinu
 }
 Install-ConformanceSuite
 New-Item -ItemType Directory -Force -Path $outputDir | Out-Null
-$resultsFile = Join-Path $outputDir "$Store.json"
+$runName = if ($Registry) { "$Store-registry" } else { $Store }
+$resultsFile = Join-Path $outputDir "$runName.json"
 
 $server = $null
 $storeSetup = $null
@@ -276,8 +283,9 @@ try {
             throw "The CLI is not built: $serverDll is missing. Run ./build.ps1 build -Configuration $Configuration first."
         }
         $storeSetup = Get-StoreArgument $Store
-        $server = Start-ConformanceServer -ServerDll $serverDll -StoreArguments $storeSetup.Arguments `
-            -LogPrefix (Join-Path $outputDir "$Store-server")
+        $serverArguments = @($storeSetup.Arguments) + $(if ($Registry) { @('--registry') } else { @() })
+        $server = Start-ConformanceServer -ServerDll $serverDll -StoreArguments $serverArguments `
+            -LogPrefix (Join-Path $outputDir "$runName-server")
         $url = $server.BaseUrl
         Write-Host "Server PID $($server.Process.Id) listening on $url"
     }

@@ -20,6 +20,9 @@ internal sealed record ClientConsole
     /// </summary>
     public Func<bool> IsErrorTerminal { get; init; } = static () => !Console.IsErrorRedirected;
 
+    /// <summary>Whether standard output is a terminal (not redirected); <c>ls</c> then prints a table instead of bare names.</summary>
+    public Func<bool> IsOutputTerminal { get; init; } = static () => !Console.IsOutputRedirected;
+
     /// <summary>The clock progress bars throttle by; tests pass a fake one.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 

@@ -8,7 +8,7 @@ internal sealed class CommandFactory
     /// <param name="console">Raw standard input/output and the environment for the client commands; the real process by default.</param>
     public CommandFactory(ClientConsole? console = null)
     {
-        Serve = new ServeCommand();
+        Serve = new ServeCommand((console ?? ClientConsole.System).GetEnvironmentVariable);
         Client = new ClientOptions(console ?? ClientConsole.System);
     }
 
@@ -28,7 +28,7 @@ internal sealed class CommandFactory
         new ForkCommand(Client).Command,
         new CloseCommand(Client).Command,
         new DeleteCommand(Client).Command,
-        new ListCommand().Command,
+        new ListCommand(Client).Command,
         Client.Url,
         Client.Auth,
         Client.Timeout,

@@ -123,8 +123,150 @@ internal sealed class ServeCommand
         Description = "Turn off the subscription APIs under /v1/stream/__ds/ (webhook and pull-wake delivery); they are on by default.",
     };
 
-    public ServeCommand()
+    private readonly Option<bool> _registry = new("--registry")
     {
+        Description = "Keep the stream registry: a JSON stream __registry__ of create and delete events, which 'ls' reads.",
+    };
+
+    private static readonly (string Name, LogLevel Level)[] s_logLevels =
+    [
+        ("trace", LogLevel.Trace),
+        ("debug", LogLevel.Debug),
+        ("information", LogLevel.Information),
+        ("warning", LogLevel.Warning),
+        ("error", LogLevel.Error),
+        ("critical", LogLevel.Critical),
+        ("none", LogLevel.None),
+    ];
+
+    private readonly Option<string?> _config = new("--config")
+    {
+        Description = "JSON file of serve settings (keys are option names, e.g. {\"port\": 8080, \"dataDir\": \"/srv/ds\"}, plus readTokens and "
+            + "writeTokens). Precedence: command line > DS_* environment variables > this file > defaults.",
+        HelpName = "path",
+    };
+
+    private readonly Option<bool> _metrics = new("--metrics")
+    {
+        Description = "Serve metrics in Prometheus text format at /metrics.",
+    };
+
+    private readonly Option<LogLevel?> _logLevel = new("--log-level")
+    {
+        Description = "Least severe log events written to stderr (default: warning; information adds the start-up line, debug one line per request).",
+        HelpName = string.Join('|', s_logLevels.Select(l => l.Name)),
+        CustomParser = result =>
+        {
+            var text = SingleToken(result);
+            foreach (var (name, level) in s_logLevels)
+            {
+                if (string.Equals(text, name, StringComparison.OrdinalIgnoreCase))
+                {
+                    return level;
+                }
+            }
+
+            result.AddError($"Invalid value '{text}' for --log-level: expected {string.Join(", ", s_logLevels.Select(l => l.Name))}.");
+            return null;
+        },
+    };
+
+    private readonly Option<string> _logFormat = new("--log-format")
+    {
+        Description = "Log format on stderr: text (one line per event) or json (one JSON object per line).",
+        DefaultValueFactory = _ => "text",
+        HelpName = "text|json",
+        CustomParser = result =>
+        {
+            var text = SingleToken(result);
+            if (text.Equals("text", StringComparison.OrdinalIgnoreCase) || text.Equals("json", StringComparison.OrdinalIgnoreCase))
+            {
+                return text.ToLowerInvariant();
+            }
+
+            result.AddError($"Invalid value '{text}' for --log-format: expected text or json.");
+            return "text";
+        },
+    };
+
+    private readonly Option<int> _maxLiveReaders = CreateIntegerOption(
+        "--max-live-readers",
+        "Most long-poll and SSE readers at once; more get 503 with Retry-After. 0 means no cap.",
+        0,
+        minimum: 0,
+        maximum: int.MaxValue,
+        helpName: "count");
+
+    private readonly Option<int> _rateLimit = CreateIntegerOption(
+        "--rate-limit",
+        "Requests per --rate-limit-window each client IP address may make; more get 429 with Retry-After. 0 means no limit.",
+        0,
+        minimum: 0,
+        maximum: int.MaxValue,
+        helpName: "requests");
+
+    private readonly Option<TimeSpan?> _rateLimitWindow = CreateDurationOption(
+        "--rate-limit-window",
+        "The window of --rate-limit",
+        s_defaults.RateLimitWindow);
+
+    private readonly Option<TimeSpan?> _requestHeadersTimeout = CreateDurationOption(
+        "--request-headers-timeout",
+        "How long a client may take to send its request headers before the connection is closed",
+        s_defaults.RequestHeadersTimeout);
+
+    private readonly Option<int> _minRequestBodyRate = CreateIntegerOption(
+        "--min-request-body-rate",
+        "Slowest accepted request body in bytes per second (after a 5 s grace period); 0 turns the check off.",
+        (int)s_defaults.MinRequestBodyDataRate,
+        minimum: 0,
+        maximum: int.MaxValue,
+        helpName: "bytes");
+
+    private readonly Option<int> _maxStreamNameBytes = CreateIntegerOption(
+        "--max-stream-name-bytes",
+        "Longest stream name in UTF-8 bytes; longer names get 400.",
+        s_defaults.MaxStreamNameBytes,
+        minimum: 1,
+        maximum: int.MaxValue,
+        helpName: "bytes");
+
+    private readonly Option<int> _maxStreamNameSegments = CreateIntegerOption(
+        "--max-stream-name-segments",
+        "Most '/'-separated segments in a stream name; more get 400.",
+        s_defaults.MaxStreamNameSegments,
+        minimum: 1,
+        maximum: int.MaxValue,
+        helpName: "count");
+
+    private readonly Option<bool> _compression = new("--compression")
+    {
+        Description = "Compress catch-up reads with brotli or gzip when the client accepts it (never SSE or long-poll); ETags become weak.",
+    };
+
+    private readonly Option<string?> _tlsCert = new("--tls-cert")
+    {
+        Description = "PEM certificate (chain) file; with --tls-key the server speaks HTTPS with HTTP/1.1 and HTTP/2.",
+        HelpName = "path",
+    };
+
+    private readonly Option<string?> _tlsKey = new("--tls-key")
+    {
+        Description = "PEM private key file for --tls-cert.",
+        HelpName = "path",
+    };
+
+    private readonly Func<string, string?> _getEnvironmentVariable;
+
+    public ServeCommand()
+        : this(Environment.GetEnvironmentVariable)
+    {
+    }
+
+    /// <param name="getEnvironmentVariable">Reads DS_* settings; tests pass their own.</param>
+    public ServeCommand(Func<string, string?> getEnvironmentVariable)
+    {
+        _getEnvironmentVariable = getEnvironmentVariable;
         _port.Aliases.Add("-p");
         _durability.CompletionSources.Add(s_durabilityNames.Select(n => n.Name).ToArray());
         _dataDirectory.Validators.Add(result =>
@@ -165,12 +307,46 @@ internal sealed class ServeCommand
             _maxAppendBytes,
             _maxReadChunkBytes,
             _noSubscriptions,
+            _registry,
+            _metrics,
+            _logLevel,
+            _logFormat,
+            _maxLiveReaders,
+            _rateLimit,
+            _rateLimitWindow,
+            _requestHeadersTimeout,
+            _minRequestBodyRate,
+            _maxStreamNameBytes,
+            _maxStreamNameSegments,
+            _compression,
+            _tlsCert,
+            _tlsKey,
+            _config,
         };
+        _logLevel.CompletionSources.Add(s_logLevels.Select(l => l.Name).ToArray());
+        _logFormat.CompletionSources.Add("text", "json");
+        Command.Validators.Add(result =>
+        {
+            if ((result.GetResult(_tlsCert) is { Implicit: false }) != (result.GetResult(_tlsKey) is { Implicit: false }))
+            {
+                result.AddError("--tls-cert and --tls-key must be given together.");
+            }
+        });
         Command.Validators.Add(ValidateStoreOptions);
         Command.SetAction(RunAsync);
     }
 
     public Command Command { get; }
+
+    /// <summary>The options that DS_* variables and the --config file may set (all but --config itself).</summary>
+    internal IEnumerable<Option> ConfigurableOptions => Command.Options.Where(o => o != _config && o.Name != "--help" && o is not System.CommandLine.Help.HelpOption);
+
+    internal Option<string?> ConfigOption => _config;
+
+    internal Option<bool> MemoryOption => _memory;
+
+    /// <summary>File store options that lower-precedence sources leave out when the memory store is chosen.</summary>
+    internal IEnumerable<Option> FileStoreOptions => [_dataDirectory, _durability, _syncInterval];
 
     /// <summary>Reads the settings from a parse result without errors.</summary>
     public ServeOptions GetOptions(ParseResult parseResult) => new()
@@ -189,6 +365,20 @@ internal sealed class ServeCommand
         MaxAppendBytes = parseResult.GetValue(_maxAppendBytes),
         MaxReadChunkBytes = parseResult.GetValue(_maxReadChunkBytes),
         Subscriptions = !parseResult.GetValue(_noSubscriptions),
+        Registry = parseResult.GetValue(_registry),
+        Metrics = parseResult.GetValue(_metrics),
+        Compression = parseResult.GetValue(_compression),
+        LogLevel = parseResult.GetValue(_logLevel) ?? LogLevel.Warning,
+        LogFormat = parseResult.GetValue(_logFormat) ?? "text",
+        MaxLiveReaders = parseResult.GetValue(_maxLiveReaders) is > 0 and var readers ? readers : null,
+        RateLimitPermits = parseResult.GetValue(_rateLimit) is > 0 and var permits ? permits : null,
+        RateLimitWindow = parseResult.GetValue(_rateLimitWindow) ?? s_defaults.RateLimitWindow,
+        RequestHeadersTimeout = parseResult.GetValue(_requestHeadersTimeout) ?? s_defaults.RequestHeadersTimeout,
+        MinRequestBodyDataRate = parseResult.GetValue(_minRequestBodyRate),
+        MaxStreamNameBytes = parseResult.GetValue(_maxStreamNameBytes),
+        MaxStreamNameSegments = parseResult.GetValue(_maxStreamNameSegments),
+        TlsCertificatePath = parseResult.GetValue(_tlsCert) is { } cert ? Path.GetFullPath(cert) : null,
+        TlsKeyPath = parseResult.GetValue(_tlsKey) is { } key ? Path.GetFullPath(key) : null,
     };
 
     /// <summary>Formats a durability mode as it is written on the command line.</summary>
@@ -244,7 +434,18 @@ internal sealed class ServeCommand
     private async Task<int> RunAsync(ParseResult parseResult, CancellationToken cancellationToken)
     {
         var error = parseResult.InvocationConfiguration.Error;
-        var options = GetOptions(parseResult);
+        var sources = ServeConfiguration.Apply(this, parseResult, _getEnvironmentVariable);
+        if (sources.Errors.Count > 0)
+        {
+            foreach (var message in sources.Errors)
+            {
+                await error.WriteLineAsync(message);
+            }
+
+            return CommandLineRunner.UsageErrorExitCode;
+        }
+
+        var options = GetOptions(sources.ParseResult!) with { ReadTokens = sources.ReadTokens, WriteTokens = sources.WriteTokens };
 
         // System.CommandLine registers its SIGINT/SIGTERM handler only after the action returns its task (at the
         // first await that does not complete at once), which can be after the URL line is printed: in testing, a
@@ -257,11 +458,7 @@ internal sealed class ServeCommand
 
         // Warnings and errors (for example an unexpected failure behind a 500, or a stream cut back during recovery) go
         // to stderr; stdout stays for the URL.
-        using var loggerFactory = LoggerFactory.Create(logging => logging
-            .SetMinimumLevel(LogLevel.Warning)
-            .AddSimpleConsole(console => console.SingleLine = true)
-            .AddFilter("Microsoft.AspNetCore", LogLevel.Error)
-            .Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(console => console.LogToStandardErrorThreshold = LogLevel.Trace));
+        using var loggerFactory = ServeLog.CreateLoggerFactory(options.LogLevel, options.LogFormat);
 
         FileStreamStore? store = null;
         FileSubscriptionStateStore? subscriptionState = null;
@@ -347,13 +544,27 @@ internal sealed class ServeCommand
         {
             return 0;
         }
-        catch (Exception ex) when (ex is IOException or InvalidOperationException or ArgumentException)
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or ArgumentException or System.Security.Cryptography.CryptographicException)
         {
+            // A missing or unreadable --tls-cert/--tls-key lands here too (IOException or CryptographicException).
             await error.WriteLineAsync($"Could not start the server on {options.Host}:{options.Port.ToString(CultureInfo.InvariantCulture)}: {ex.Message}");
             return 1;
         }
 
-        await output.WriteLineAsync($"Durable Streams server listening on {server.BaseUrl.GetLeftPart(UriPartial.Authority)}");
+        var url = server.BaseUrl.GetLeftPart(UriPartial.Authority);
+        var file = options.Store == ServeStore.File;
+        var durability = file ? FormatDurability(options.Durability) : "-";
+        var authentication = options.ReadTokens.Count + options.WriteTokens.Count > 0;
+        var logger = loggerFactory.CreateLogger<ServeCommand>();
+        ServeLog.Started(
+            logger,
+            url,
+            file ? "file" : "memory",
+            options.DataDirectory ?? "-",
+            durability,
+            options.Registry,
+            authentication);
+        await output.WriteLineAsync($"Durable Streams server listening on {url}");
         await output.WriteLineAsync($"Streams: {server.StreamsUrl}");
         await output.FlushAsync(CancellationToken.None);
 

@@ -58,6 +58,44 @@ internal sealed record ServeOptions
     /// <summary>Serve the subscription APIs (§6–7); on unless <c>--no-subscriptions</c>.</summary>
     public bool Subscriptions { get; init; } = true;
 
+    /// <summary>Whether the server keeps the stream registry (<c>--registry</c>).</summary>
+    public bool Registry { get; init; }
+
+    /// <summary>Whether <c>/metrics</c> is served.</summary>
+    public bool Metrics { get; init; }
+
+    /// <summary>Whether catch-up reads are compressed (<c>--compression</c>).</summary>
+    public bool Compression { get; init; }
+
+    public Microsoft.Extensions.Logging.LogLevel LogLevel { get; init; } = Microsoft.Extensions.Logging.LogLevel.Warning;
+
+    /// <summary><c>text</c> or <c>json</c>.</summary>
+    public string LogFormat { get; init; } = "text";
+
+    public int? MaxLiveReaders { get; init; }
+
+    public int? RateLimitPermits { get; init; }
+
+    public TimeSpan RateLimitWindow { get; init; } = TimeSpan.FromSeconds(1);
+
+    public TimeSpan RequestHeadersTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    public double MinRequestBodyDataRate { get; init; } = 240;
+
+    public int MaxStreamNameBytes { get; init; } = 4096;
+
+    public int MaxStreamNameSegments { get; init; } = 64;
+
+    public string? TlsCertificatePath { get; init; }
+
+    public string? TlsKeyPath { get; init; }
+
+    /// <summary>Bearer tokens with the read scope (from DS_READ_TOKENS or the config file's readTokens; never the command line).</summary>
+    public IReadOnlyList<string> ReadTokens { get; init; } = [];
+
+    /// <summary>Bearer tokens with the write scope (from DS_WRITE_TOKENS or the config file's writeTokens).</summary>
+    public IReadOnlyList<string> WriteTokens { get; init; } = [];
+
     /// <summary>Creates the file store settings; only for <see cref="ServeStore.File"/>.</summary>
     public FileStreamStoreOptions ToFileStoreOptions() => new()
     {
@@ -84,7 +122,27 @@ internal sealed record ServeOptions
             MaxReadChunkBytes = MaxReadChunkBytes,
             EnableSubscriptions = Subscriptions,
             Subscriptions = { State = subscriptionState },
+            Registry = Registry,
+            Metrics = Metrics,
+            Compression = Compression,
+            MaxLiveReaders = MaxLiveReaders,
+            RateLimitPermits = RateLimitPermits,
+            RateLimitWindow = RateLimitWindow,
+            RequestHeadersTimeout = RequestHeadersTimeout,
+            MinRequestBodyDataRate = MinRequestBodyDataRate,
+            MaxStreamNameBytes = MaxStreamNameBytes,
+            MaxStreamNameSegments = MaxStreamNameSegments,
+            TlsCertificatePath = TlsCertificatePath,
+            TlsKeyPath = TlsKeyPath,
         };
+        foreach (var token in ReadTokens)
+        {
+            options.ReadTokens.Add(token);
+        }
+        foreach (var token in WriteTokens)
+        {
+            options.WriteTokens.Add(token);
+        }
         options.CorsOrigins.Clear();
         foreach (var origin in CorsOrigins)
         {

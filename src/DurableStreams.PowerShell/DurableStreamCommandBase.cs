@@ -47,36 +47,10 @@ public abstract class DurableStreamCommandBase : PSCmdlet, IDisposable
             WriteError(ErrorRecords.InvalidArgument("InvalidStreamUri", problem!, uri));
             return null;
         }
-        Uri? root;
-        if (server is not null && baseUri is not null)
+        var root = ResolveRoot(server, baseUri, $"Stream '{name}'", name);
+        if (root is null)
         {
-            WriteError(ErrorRecords.InvalidArgument("ServerAndBaseUri", "Give either -Server or -BaseUri, not both.", name));
             return null;
-        }
-        if (server is not null)
-        {
-            root = server.BaseUri;
-        }
-        else if (baseUri is not null)
-        {
-            if (!StreamTarget.TryNormalizeBaseUri(baseUri, out root, out var problem))
-            {
-                WriteError(ErrorRecords.InvalidArgument("InvalidBaseUri", problem!, baseUri));
-                return null;
-            }
-        }
-        else
-        {
-            var running = ServerRegistry.Running();
-            if (running.Count != 1)
-            {
-                WriteError(ErrorRecords.InvalidArgument(
-                    "ServerNotSpecified",
-                    $"Stream '{name}' needs -Server or -BaseUri: {running.Count} servers were started in this session, so none is the obvious one.",
-                    name));
-                return null;
-            }
-            root = running[0].BaseUri;
         }
         var trimmed = name.Trim('/');
         if (string.IsNullOrWhiteSpace(trimmed))
@@ -85,6 +59,42 @@ public abstract class DurableStreamCommandBase : PSCmdlet, IDisposable
             return null;
         }
         return new StreamTarget(root!, trimmed);
+    }
+
+    /// <summary>
+    /// The streams root named by <c>-Server</c> or <c>-BaseUri</c>, or else the one server started in this session;
+    /// null after writing an error. <paramref name="subject"/> starts the message when no server is obvious.
+    /// </summary>
+    internal Uri? ResolveRoot(DurableStreamServerInfo? server, Uri? baseUri, string subject, object? target)
+    {
+        if (server is not null && baseUri is not null)
+        {
+            WriteError(ErrorRecords.InvalidArgument("ServerAndBaseUri", "Give either -Server or -BaseUri, not both.", target));
+            return null;
+        }
+        if (server is not null)
+        {
+            return server.BaseUri;
+        }
+        if (baseUri is not null)
+        {
+            if (!StreamTarget.TryNormalizeBaseUri(baseUri, out var root, out var problem))
+            {
+                WriteError(ErrorRecords.InvalidArgument("InvalidBaseUri", problem!, baseUri));
+                return null;
+            }
+            return root;
+        }
+        var running = ServerRegistry.Running();
+        if (running.Count != 1)
+        {
+            WriteError(ErrorRecords.InvalidArgument(
+                "ServerNotSpecified",
+                $"{subject} needs -Server or -BaseUri: {running.Count} servers were started in this session, so none is the obvious one.",
+                target));
+            return null;
+        }
+        return running[0].BaseUri;
     }
 
     /// <summary>Runs a client call for one stream; a protocol failure becomes a non-terminating error and null.</summary>
@@ -178,17 +188,18 @@ public abstract class StreamCommandBase : DurableStreamCommandBase
     /// <summary>The stream's name below the server's streams root.</summary>
     [Parameter(Mandatory = true, ParameterSetName = "Name")]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(StreamNameCompleter))]
     public string? Name { get; set; }
 
     /// <summary>A server from Start-DurableStreamServer that holds the stream.</summary>
     [Parameter(ParameterSetName = "Name")]
     [ValidateNotNull]
-    public DurableStreamServerInfo? Server { get; set; }
+    public virtual DurableStreamServerInfo? Server { get; set; }
 
     /// <summary>The server or streams URI that holds the stream.</summary>
     [Parameter(ParameterSetName = "Name")]
     [ValidateNotNull]
-    public Uri? BaseUri { get; set; }
+    public virtual Uri? BaseUri { get; set; }
 
     internal StreamTarget? ResolveTarget() => ResolveTarget(Uri, ParameterSetName == "Name" ? Name : null, Server, BaseUri);
 }

@@ -84,8 +84,9 @@ public sealed class DurableStreamServerInfo
 /// <summary>A stream's metadata, as returned by <c>Get-DurableStream</c> and <c>New-DurableStream</c>.</summary>
 public sealed class DurableStreamInfo
 {
-    internal DurableStreamInfo(Uri uri, string name, string? contentType, string nextOffset, bool closed, TimeSpan? timeToLive, DateTimeOffset? expiresAt)
+    internal DurableStreamInfo(Uri uri, string name, string? contentType, string nextOffset, bool closed, TimeSpan? timeToLive, DateTimeOffset? expiresAt, DateTimeOffset? createdAt = null)
     {
+        CreatedAt = createdAt;
         Uri = uri;
         Name = name;
         ContentType = contentType;
@@ -115,6 +116,9 @@ public sealed class DurableStreamInfo
 
     /// <summary>The absolute expiry, if any.</summary>
     public DateTimeOffset? ExpiresAt { get; }
+
+    /// <summary>When the stream was created, as the server's stream registry recorded it; null unless it came from a listing.</summary>
+    public DateTimeOffset? CreatedAt { get; }
 
     /// <inheritdoc/>
     public override string ToString() => Uri.ToString();

@@ -72,6 +72,10 @@ public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
     [ValidateRange(1, int.MaxValue)]
     public int MaxReadChunkBytes { get; set; } = s_defaults.MaxReadChunkBytes;
 
+    /// <summary>Keep the stream registry (a JSON stream <c>__registry__</c> of create and delete events), which Get-DurableStream lists.</summary>
+    [Parameter]
+    public SwitchParameter Registry { get; set; }
+
     /// <inheritdoc/>
     protected override void EndProcessing()
     {
@@ -123,6 +127,7 @@ public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
             SseReconnectInterval = SseReconnectInterval,
             MaxAppendBytes = MaxAppendBytes,
             MaxReadChunkBytes = MaxReadChunkBytes,
+            Registry = Registry.IsPresent,
         };
         options.CorsOrigins.Clear();
         foreach (var origin in CorsOrigin)

@@ -105,17 +105,90 @@ public sealed class NewDurableStreamCommand : StreamCommandBase
     }
 }
 
-/// <summary><c>Get-DurableStream</c>: a stream's metadata (HEAD).</summary>
-[Cmdlet(VerbsCommon.Get, "DurableStream", DefaultParameterSetName = "Uri")]
+/// <summary>
+/// <c>Get-DurableStream</c>: a stream's metadata (HEAD). Without <c>-Uri</c> or <c>-Name</c>, or with a wildcard
+/// <c>-Name</c>, it lists the streams in the server's stream registry (a server started with <c>-Registry</c> or
+/// <c>serve --registry</c>), as Get-Process and Get-Service list everything when no name is given.
+/// </summary>
+[Cmdlet(VerbsCommon.Get, "DurableStream", DefaultParameterSetName = ListSet)]
 [OutputType(typeof(DurableStreamInfo))]
 public sealed class GetDurableStreamCommand : StreamCommandBase
 {
+    private const string ListSet = "List";
+
+    /// <summary>A server from Start-DurableStreamServer that holds the stream (or, when listing, whose streams to list).</summary>
+    [Parameter(ParameterSetName = "Name")]
+    [Parameter(ParameterSetName = ListSet)]
+    [ValidateNotNull]
+    public override DurableStreamServerInfo? Server { get => base.Server; set => base.Server = value; }
+
+    /// <summary>The server or streams URI that holds the stream (or, when listing, whose streams to list).</summary>
+    [Parameter(ParameterSetName = "Name")]
+    [Parameter(ParameterSetName = ListSet)]
+    [ValidateNotNull]
+    public override Uri? BaseUri { get => base.BaseUri; set => base.BaseUri = value; }
+
     /// <inheritdoc/>
     protected override void ProcessRecord()
     {
+        if (ParameterSetName == ListSet)
+        {
+            List(null);
+            return;
+        }
+        if (ParameterSetName == "Name" && WildcardPattern.ContainsWildcardCharacters(Name))
+        {
+            List(new WildcardPattern(Name!.Trim('/'), WildcardOptions.IgnoreCase));
+            return;
+        }
         if (ResolveTarget() is { } target && GetInfo(target) is { } info)
         {
             WriteObject(info);
+        }
+    }
+
+    private void List(WildcardPattern? pattern)
+    {
+        var root = ResolveRoot(Server, BaseUri, "Listing streams", null);
+        if (root is null)
+        {
+            return;
+        }
+        var registryTarget = new StreamTarget(root, StreamRegistry.RegistryStreamName);
+        var listing = Call(registryTarget, async (client, token) => Tuple.Create(await StreamRegistry.ListAsync(client, token)));
+        if (listing is null)
+        {
+            return;
+        }
+        if (listing.Item1 is not { } streams)
+        {
+            WriteError(ErrorRecords.Create(
+                "RegistryNotFound",
+                ErrorCategory.ObjectNotFound,
+                $"The server at {root} keeps no stream registry ({StreamRegistry.RegistryStreamName} is not found); start it with -Registry (or 'serve --registry') to list streams.",
+                registryTarget.Uri));
+            return;
+        }
+        using var client = registryTarget.CreateClient();
+        foreach (var stream in streams)
+        {
+            if (pattern is not null && !pattern.IsMatch(stream.Name))
+            {
+                continue;
+            }
+            try
+            {
+                var metadata = Wait(client.GetMetadataAsync(stream.Name, StopToken));
+                WriteObject(new DurableStreamInfo(client.StreamUrl(stream.Name), stream.Name, metadata.ContentType, metadata.NextOffset, metadata.Closed, metadata.Ttl, metadata.ExpiresAt, stream.CreatedAt));
+            }
+            catch (DurableStreamException ex) when (ex.ErrorCode is DurableStreamErrorCode.NotFound or DurableStreamErrorCode.Gone)
+            {
+                // Deleted or expired since the registry recorded it: not a stream any more.
+            }
+            catch (DurableStreamException ex)
+            {
+                WriteError(ErrorRecords.FromClient(ex, client.StreamUrl(stream.Name)));
+            }
         }
     }
 }

@@ -32,6 +32,7 @@ public sealed class WriteDurableStreamCommand : DurableStreamCommandBase
     /// <summary>The stream's name below the server's streams root.</summary>
     [Parameter(Mandatory = true, ParameterSetName = "Name")]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(StreamNameCompleter))]
     public string? Name { get; set; }
 
     /// <summary>A server from Start-DurableStreamServer that holds the stream.</summary>

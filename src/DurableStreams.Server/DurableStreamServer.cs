@@ -1,14 +1,18 @@
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using DurableStreams.Server.Internal;
 using DurableStreams.Storage;
 using DurableStreams.Storage.Memory;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using OpenTelemetry.Metrics;
 
 namespace DurableStreams.Server;
 
@@ -65,14 +69,18 @@ public sealed class DurableStreamServer : IAsyncDisposable
             // Room for one whole read chunk: the chunk is already in memory, and a 64 KiB window would make each
             // catch-up response ping-pong between the handler and the socket sender sixteen times per MiB.
             kestrel.Limits.MaxResponseBufferSize = Math.Max(kestrel.Limits.MaxResponseBufferSize ?? 0, _options.MaxReadChunkBytes + (64L * 1024));
+            kestrel.Limits.RequestHeadersTimeout = _options.RequestHeadersTimeout;
+            kestrel.Limits.MinRequestBodyDataRate = _options.MinRequestBodyDataRate > 0
+                ? new MinDataRate(_options.MinRequestBodyDataRate, TimeSpan.FromSeconds(5))
+                : null;
             var port = _options.Port;
             if (string.Equals(_options.Host, "localhost", StringComparison.OrdinalIgnoreCase))
             {
-                kestrel.Listen(IPAddress.Loopback, port);
+                kestrel.Listen(IPAddress.Loopback, port, ConfigureListener);
             }
             else if (IPAddress.TryParse(_options.Host, out var address))
             {
-                kestrel.Listen(address, port);
+                kestrel.Listen(address, port, ConfigureListener);
             }
             else
             {
@@ -80,18 +88,76 @@ public sealed class DurableStreamServer : IAsyncDisposable
             }
         });
         builder.Services.AddRoutingCore();
+        if (_options.Metrics)
+        {
+            builder.Services.AddMetrics();
+            builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+                .AddMeter(DurableStreamsServiceCollectionExtensions.MeterName, DurableStreamsServiceCollectionExtensions.FileStoreMeterName)
+                .AddPrometheusExporter(prometheus => prometheus.ScrapeResponseCacheDurationMilliseconds = 0));
+        }
+        if (_options.Compression)
+        {
+            CatchUpCompression.AddServices(builder.Services);
+        }
+        if (_options.RateLimitPermits is { } permits)
+        {
+            builder.Services.AddRateLimiter(limiter => RateLimiting.Configure(limiter, permits, _options.RateLimitWindow));
+        }
         builder.Services.AddSingleton(_store);
-        builder.Services.AddDurableStreams(o => CopyEndpointOptions(_options, o));
+        StreamRegistryHooks? registry = null;
+        if (_options.Registry)
+        {
+            registry = new StreamRegistryHooks(_store);
+            await registry.EnsureCreatedAsync(cancellationToken);
+        }
+        builder.Services.AddDurableStreams(o =>
+        {
+            CopyEndpointOptions(_options, o);
+            if (registry is not null)
+            {
+                o.Hooks.Add(registry);
+            }
+        });
 
         var app = builder.Build();
+        if (_options.Compression)
+        {
+            app.UseResponseCompression();
+        }
         app.UseRouting();
+        if (_options.RateLimitPermits is not null)
+        {
+            app.UseRateLimiter();
+        }
         app.MapDurableStreams(_options.StreamsPath);
+        app.MapDurableStreamsHealth();
+        if (_options.Metrics)
+        {
+            app.MapPrometheusScrapingEndpoint("/metrics");
+        }
         await app.StartAsync(cancellationToken);
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         var bound = new Uri(address);
         var host = bound.Host is "[::]" or "0.0.0.0" or "+" or "*" ? "127.0.0.1" : bound.Host;
         _baseUrl = new UriBuilder(bound.Scheme, host, bound.Port, "/").Uri;
         _app = app;
+    }
+
+    /// <summary>HTTPS with HTTP/1.1 and HTTP/2 (negotiated by ALPN) when a certificate is configured; plain HTTP/1.1 otherwise.</summary>
+    private void ConfigureListener(ListenOptions listen)
+    {
+        if (_options.TlsCertificatePath is { } certificatePath)
+        {
+            listen.Protocols = HttpProtocols.Http1AndHttp2;
+            listen.UseHttps(LoadCertificate(certificatePath, _options.TlsKeyPath!));
+        }
+    }
+
+    private static X509Certificate2 LoadCertificate(string certificatePath, string keyPath)
+    {
+        using var pem = X509Certificate2.CreateFromPemFile(certificatePath, keyPath);
+        // An ephemeral key from PEM cannot be used by SslStream on every platform; a PKCS#12 round trip makes it persistent.
+        return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
     }
 
     public async Task StopAsync(CancellationToken cancellationToken = default)
@@ -125,6 +191,20 @@ public sealed class DurableStreamServer : IAsyncDisposable
         to.TimeProvider = from.TimeProvider;
         to.EnableSubscriptions = from.EnableSubscriptions;
         to.Subscriptions = from.Subscriptions;
+        to.MaxStreamNameBytes = from.MaxStreamNameBytes;
+        to.MaxStreamNameSegments = from.MaxStreamNameSegments;
+        to.MaxLiveReaders = from.MaxLiveReaders;
+        to.Compression = from.Compression;
+        to.ReadTokens.Clear();
+        foreach (var token in from.ReadTokens)
+        {
+            to.ReadTokens.Add(token);
+        }
+        to.WriteTokens.Clear();
+        foreach (var token in from.WriteTokens)
+        {
+            to.WriteTokens.Add(token);
+        }
         to.Hooks.Clear();
         foreach (var hook in from.Hooks)
         {

@@ -17,6 +17,31 @@ public class DurableStreamsOptions
     /// <summary>Most bytes of stream data in one catch-up response or SSE data event; default 1 MiB.</summary>
     public int MaxReadChunkBytes { get; set; } = 1024 * 1024;
 
+    /// <summary>
+    /// Longest stream name, in UTF-8 bytes; longer names get 400. Default 4096: long enough for any real name, and an
+    /// ASCII name of that length still fits Kestrel's 8 KiB request line, so this limit and not Kestrel answers.
+    /// </summary>
+    public int MaxStreamNameBytes { get; set; } = 4096;
+
+    /// <summary>Most '/'-separated segments in a stream name; more get 400. Default 64.</summary>
+    public int MaxStreamNameSegments { get; set; } = 64;
+
+    /// <summary>
+    /// Most live readers (long-poll and SSE requests in progress) at once; one more gets 503 with <c>Retry-After</c>.
+    /// Null (the default) means no cap.
+    /// </summary>
+    public int? MaxLiveReaders { get; set; }
+
+    /// <summary>
+    /// Bearer tokens that may read (GET, HEAD). When this or <see cref="WriteTokens"/> holds a token, every stream
+    /// request needs one: none gets 401 with <c>WWW-Authenticate: Bearer</c>, a read token on a write gets 403. CORS
+    /// preflight (OPTIONS) never needs one. Empty (the default) means no authentication.
+    /// </summary>
+    public IList<string> ReadTokens { get; } = new List<string>();
+
+    /// <summary>Bearer tokens that may read and write (PUT, POST, DELETE as well as GET and HEAD).</summary>
+    public IList<string> WriteTokens { get; } = new List<string>();
+
     /// <summary>Allowed CORS origins; <c>*</c> (the default) allows any.</summary>
     public IList<string> CorsOrigins { get; } = new List<string> { "*" };
 
@@ -28,6 +53,14 @@ public class DurableStreamsOptions
     /// <c>private</c> for streams holding user-specific data (§10.1). Default false.
     /// </summary>
     public bool PrivateCaching { get; set; }
+
+    /// <summary>
+    /// Compresses catch-up reads with brotli or gzip when the request's <c>Accept-Encoding</c> allows (never SSE or
+    /// long-poll responses), with <c>Vary: Accept-Encoding</c>. Catch-up and long-poll ETags then become weak
+    /// (<c>W/"…"</c>): the compressed and identity bodies are the same data, so a weak validator is true for both and
+    /// <c>If-None-Match</c> (which compares weakly) still answers 304. Default false.
+    /// </summary>
+    public bool Compression { get; set; }
 
     /// <summary>Lifecycle hooks called after streams are created or deleted; none by default.</summary>
     public IList<IStreamLifecycleHooks> Hooks { get; } = new List<IStreamLifecycleHooks>();
@@ -63,6 +96,18 @@ public class DurableStreamsOptions
         {
             throw new ArgumentOutOfRangeException(nameof(MaxReadChunkBytes), MaxReadChunkBytes, "Maximum read chunk size must be positive.");
         }
+        if (MaxStreamNameBytes <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxStreamNameBytes), MaxStreamNameBytes, "Maximum stream name length must be positive.");
+        }
+        if (MaxStreamNameSegments <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxStreamNameSegments), MaxStreamNameSegments, "Maximum stream name segment count must be positive.");
+        }
+        if (MaxLiveReaders is <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxLiveReaders), MaxLiveReaders, "Maximum live readers must be positive.");
+        }
         if (CursorOptions.Interval <= TimeSpan.Zero)
         {
             throw new ArgumentOutOfRangeException(nameof(CursorOptions), CursorOptions.Interval, "Cursor interval must be positive.");
@@ -93,6 +138,42 @@ public sealed class DurableStreamServerOptions : DurableStreamsOptions
     /// <summary>Where streams are mounted; default <c>/v1/stream</c>, the path the reference and the suite use.</summary>
     public string StreamsPath { get; set; } = "/v1/stream";
 
+    /// <summary>
+    /// How long a client may take to send the request line and headers before Kestrel closes the connection (slowloris
+    /// defence). Default 30 s, Kestrel's own default.
+    /// </summary>
+    public TimeSpan RequestHeadersTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Slowest accepted request body, in bytes per second, after a 5 s grace period; slower uploads are cut off.
+    /// Default 240 B/s, Kestrel's own default. 0 turns the check off.
+    /// </summary>
+    public double MinRequestBodyDataRate { get; set; } = 240;
+
+    /// <summary>
+    /// Requests each client IP address may make per <see cref="RateLimitWindow"/>; one more gets 429 with
+    /// <c>Retry-After</c>. Null (the default) means no rate limit. <c>/healthz</c>, <c>/readyz</c> and <c>/metrics</c> are exempt.
+    /// </summary>
+    public int? RateLimitPermits { get; set; }
+
+    /// <summary>The fixed window of <see cref="RateLimitPermits"/>; default 1 s.</summary>
+    public TimeSpan RateLimitWindow { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Serves the instruments of <c>DurableStreams.*</c> meters in Prometheus text format at <c>/metrics</c>. Default false.</summary>
+    public bool Metrics { get; set; }
+
+    /// <summary>PEM certificate (chain) file for HTTPS; with <see cref="TlsKeyPath"/> the server speaks only HTTPS, HTTP/1.1 and HTTP/2 (ALPN).</summary>
+    public string? TlsCertificatePath { get; set; }
+
+    /// <summary>PEM private key file matching <see cref="TlsCertificatePath"/>.</summary>
+    public string? TlsKeyPath { get; set; }
+
+    /// <summary>
+    /// Keeps the stream registry: a JSON stream <see cref="StreamRegistryHooks.RegistryStreamName"/> of change events for
+    /// every creation and deletion, which <c>durable-streams ls</c> reads. Default false (no extra write per create/delete).
+    /// </summary>
+    public bool Registry { get; set; }
+
     /// <inheritdoc/>
     public override void Validate()
     {
@@ -104,6 +185,26 @@ public sealed class DurableStreamServerOptions : DurableStreamsOptions
         if (string.IsNullOrWhiteSpace(Host))
         {
             throw new ArgumentException("Host must not be empty.", nameof(Host));
+        }
+        if (RequestHeadersTimeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(RequestHeadersTimeout), RequestHeadersTimeout, "Request headers timeout must be positive.");
+        }
+        if (MinRequestBodyDataRate < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MinRequestBodyDataRate), MinRequestBodyDataRate, "Minimum request body data rate must not be negative.");
+        }
+        if (RateLimitPermits is <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(RateLimitPermits), RateLimitPermits, "Rate limit must be positive.");
+        }
+        if (RateLimitWindow <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(RateLimitWindow), RateLimitWindow, "Rate limit window must be positive.");
+        }
+        if ((TlsCertificatePath is null) != (TlsKeyPath is null))
+        {
+            throw new ArgumentException("HTTPS needs both a certificate and a key file.", TlsCertificatePath is null ? nameof(TlsCertificatePath) : nameof(TlsKeyPath));
         }
         if (string.IsNullOrWhiteSpace(StreamsPath) || !StreamsPath.StartsWith('/'))
         {

@@ -16,6 +16,12 @@ namespace DurableStreams.Server;
 /// <summary>Hosting Durable Streams in any ASP.NET Core application.</summary>
 public static class DurableStreamsServiceCollectionExtensions
 {
+    /// <summary>The meter of the endpoints' instruments (recorded when an <see cref="System.Diagnostics.Metrics.IMeterFactory"/> is registered, e.g. by AddMetrics).</summary>
+    public const string MeterName = "DurableStreams.Server";
+
+    /// <summary>The file store's meter (group commits: batches, their size and latency).</summary>
+    public const string FileStoreMeterName = DurableStreams.Storage.File.FileStoreMetrics.MeterName;
+
     /// <summary>
     /// Registers the endpoints' services. An <see cref="IStreamStore"/> registered before this call is used; otherwise
     /// an in-memory store is added.
@@ -48,6 +54,10 @@ public static class DurableStreamsServiceCollectionExtensions
             services.AddSingleton<SubscriptionManager>();
             services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<SubscriptionManager>());
         }
+        services.TryAddSingleton(sp => new ServerMetrics(
+            sp.GetService<System.Diagnostics.Metrics.IMeterFactory>(),
+            new LiveReaderGate(sp.GetRequiredService<IOptions<DurableStreamsOptions>>().Value.MaxLiveReaders),
+            sp.GetRequiredService<IStreamStore>()));
         services.TryAddSingleton<StreamEndpoints>();
         return services;
     }
@@ -67,5 +77,24 @@ public static class DurableStreamsEndpointRouteBuilderExtensions
         var mount = "/" + prefix.Trim('/');
         handler.StreamsPath = mount;
         return endpoints.Map(mount + "/{**path}", (HttpContext context) => handler.HandleAsync(context, context.GetRouteValue("path") as string));
+    }
+
+    /// <summary>
+    /// Maps <c>GET /healthz</c> (200 while the process serves requests) and <c>GET /readyz</c> (200 when the store is
+    /// open and writable and the host is not stopping, else 503), both answering a one-word plain-text body.
+    /// </summary>
+    public static IEndpointRouteBuilder MapDurableStreamsHealth(this IEndpointRouteBuilder endpoints)
+    {
+        ArgumentNullException.ThrowIfNull(endpoints);
+        var store = endpoints.ServiceProvider.GetRequiredService<IStreamStore>();
+        var lifetime = endpoints.ServiceProvider.GetService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>();
+        endpoints.MapGet("/healthz", (HttpContext context) => HealthChecks.WriteAsync(context.Response, healthy: true));
+        endpoints.MapGet("/readyz", async (HttpContext context) =>
+        {
+            var ready = lifetime?.ApplicationStopping.IsCancellationRequested != true
+                && await HealthChecks.IsStoreReadyAsync(store, context.RequestAborted);
+            await HealthChecks.WriteAsync(context.Response, ready);
+        });
+        return endpoints;
     }
 }

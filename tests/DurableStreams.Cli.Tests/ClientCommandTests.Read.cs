@@ -184,16 +184,6 @@ public sealed partial class ClientCommandTests
     }
 
     [Fact]
-    public async Task Ls_explains_that_listing_needs_the_registry_and_exits_1()
-    {
-        var run = await RunAsync(["ls"]);
-
-        Assert.Equal(1, run.ExitCode);
-        Assert.Equal(ListCommand.NotAvailableMessage, Assert.Single(Lines(run.Error)));
-        Assert.Equal("", run.Output);
-    }
-
-    [Fact]
     public async Task A_server_that_never_answers_fails_after_the_timeout_with_exit_code_5()
     {
         using var silent = new TcpListener(IPAddress.Loopback, 0);

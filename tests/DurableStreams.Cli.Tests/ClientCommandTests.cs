@@ -255,6 +255,7 @@ public sealed partial class ClientCommandTests : IAsyncLifetime
             OpenStandardOutput = () => stdout,
             GetEnvironmentVariable = _ => null,
             IsErrorTerminal = () => terminal,
+            IsOutputTerminal = () => terminal,
         };
         var configuration = new InvocationConfiguration { Output = output, Error = error, ProcessTerminationTimeout = null };
 

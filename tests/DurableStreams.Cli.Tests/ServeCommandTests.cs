@@ -48,6 +48,39 @@ public sealed class ServeCommandTests
     }
 
     [Fact]
+    public void Reads_the_operations_options_into_the_server_options()
+    {
+        var options = Parse(
+            "serve", "--memory", "--registry", "--metrics", "--compression", "--log-level", "debug", "--log-format", "json",
+            "--max-live-readers", "10", "--rate-limit", "100", "--rate-limit-window", "10s", "--request-headers-timeout", "5s",
+            "--min-request-body-rate", "100", "--max-stream-name-bytes", "512", "--max-stream-name-segments", "8",
+            "--tls-cert", "cert.pem", "--tls-key", "key.pem");
+
+        var server = options.ToServerOptions();
+
+        Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Debug, options.LogLevel);
+        Assert.Equal("json", options.LogFormat);
+        Assert.True(server.Registry);
+        Assert.True(server.Metrics);
+        Assert.True(server.Compression);
+        Assert.Equal(10, server.MaxLiveReaders);
+        Assert.Equal(100, server.RateLimitPermits);
+        Assert.Equal(TimeSpan.FromSeconds(10), server.RateLimitWindow);
+        Assert.Equal(TimeSpan.FromSeconds(5), server.RequestHeadersTimeout);
+        Assert.Equal(100, server.MinRequestBodyDataRate);
+        Assert.Equal(512, server.MaxStreamNameBytes);
+        Assert.Equal(8, server.MaxStreamNameSegments);
+        Assert.Equal(Path.GetFullPath("cert.pem"), server.TlsCertificatePath);
+        Assert.Equal(Path.GetFullPath("key.pem"), server.TlsKeyPath);
+
+        var defaults = Parse("serve", "--memory").ToServerOptions();
+        Assert.False(defaults.Registry || defaults.Metrics || defaults.Compression);
+        Assert.Null(defaults.MaxLiveReaders);
+        Assert.Null(defaults.RateLimitPermits);
+        Assert.Null(defaults.TlsCertificatePath);
+    }
+
+    [Fact]
     public void The_default_data_directory_is_durable_streams_under_local_application_data()
     {
         var localData = Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData);

@@ -32,7 +32,8 @@ internal sealed class SubscriptionHarness : IAsyncDisposable
     public static Task<IPAddress[]> ResolvePublicAsync(string host, CancellationToken cancellationToken) =>
         Task.FromResult(new[] { IPAddress.Parse("93.184.216.34") });
 
-    public static async Task<SubscriptionHarness> StartAsync(IStreamStore store, ObservedStateStore state, TimeProvider time, double jitter = 0.5)
+    public static async Task<SubscriptionHarness> StartAsync(
+        IStreamStore store, ObservedStateStore state, TimeProvider time, double jitter = 0.5, Action<DurableStreamServerOptions>? configure = null)
     {
         var webhooks = new RecordingWebhookHandler();
         var options = new DurableStreamServerOptions
@@ -47,6 +48,7 @@ internal sealed class SubscriptionHarness : IAsyncDisposable
         options.Subscriptions.WebhookHandler = webhooks;
         options.Subscriptions.HostResolver = ResolvePublicAsync;
         options.Subscriptions.JitterSource = () => jitter;
+        configure?.Invoke(options);
         var server = new DurableStreamServer(options);
         await server.StartAsync(TestContext.Current.CancellationToken);
         return new SubscriptionHarness(server, webhooks, state);

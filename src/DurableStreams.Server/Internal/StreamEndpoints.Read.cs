@@ -22,13 +22,29 @@ internal sealed partial class StreamEndpoints
                 await CatchUpAsync(context, name, offset);
                 break;
             case RequestParsing.LiveMode.LongPoll:
-                await LongPollAsync(context, name, offset, clientCursor);
-                break;
             default:
-                await SseAsync(context, name, offset, clientCursor);
+                var sse = mode == RequestParsing.LiveMode.Sse;
+                if (!_liveReaders.TryEnter(sse))
+                {
+                    context.Response.Headers.RetryAfter = LiveReadersRetryAfter;
+                    _metrics.Rejected(RejectionReasons.LiveReadersFull);
+                    await _liveReadersFull.WriteAsync(context.Response);
+                    return;
+                }
+                try
+                {
+                    await (sse ? SseAsync(context, name, offset, clientCursor) : LongPollAsync(context, name, offset, clientCursor));
+                }
+                finally
+                {
+                    _liveReaders.Exit(sse);
+                }
                 break;
         }
     }
+
+    /// <summary>Seconds a client turned away by <see cref="DurableStreamsOptions.MaxLiveReaders"/> should wait.</summary>
+    private const string LiveReadersRetryAfter = "5";
 
     private async Task CatchUpAsync(HttpContext context, string name, OffsetQuery offset)
     {
@@ -46,7 +62,7 @@ internal sealed partial class StreamEndpoints
         }
         else
         {
-            var etag = ResultMapping.ETag(read);
+            var etag = ETagFor(read);
             response.Headers.ETag = etag;
             response.Headers.CacheControl = CatchUpCacheControl;
             if (IfNoneMatch(context.Request, etag))
@@ -63,13 +79,18 @@ internal sealed partial class StreamEndpoints
         ? "private, max-age=60, stale-while-revalidate=300"
         : "public, max-age=60, stale-while-revalidate=300";
 
+    /// <summary>The read's ETag; weak when compression may change the body's encoding (see <see cref="DurableStreamsOptions.Compression"/>).</summary>
+    private string ETagFor(ReadResult read) => _options.Compression ? "W/" + ResultMapping.ETag(read) : ResultMapping.ETag(read);
+
+    /// <summary>If-None-Match uses the weak comparison (RFC 9110 §13.1.2): <c>W/</c> prefixes are ignored on both sides.</summary>
     private static bool IfNoneMatch(HttpRequest request, string etag)
     {
+        var opaque = etag.StartsWith("W/", StringComparison.Ordinal) ? etag[2..] : etag;
         foreach (var value in request.Headers.IfNoneMatch)
         {
             foreach (var candidate in (value ?? string.Empty).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
             {
-                if (candidate == etag || candidate == "*" || (candidate.StartsWith("W/", StringComparison.Ordinal) && candidate[2..] == etag))
+                if (candidate == opaque || candidate == "*" || (candidate.StartsWith("W/", StringComparison.Ordinal) && candidate[2..] == opaque))
                 {
                     return true;
                 }
@@ -106,7 +127,7 @@ internal sealed partial class StreamEndpoints
                 }
                 if (read.Length > 0)
                 {
-                    context.Response.Headers.ETag = ResultMapping.ETag(read);
+                    context.Response.Headers.ETag = ETagFor(read);
                     context.Response.Headers.CacheControl = CatchUpCacheControl;
                     await WriteDataAsync(context, read, cursors.Next(clientCursor), live: true);
                     return;
@@ -185,16 +206,20 @@ internal sealed partial class StreamEndpoints
                 // One payload shared by every waiter released at this offset.
                 var body = _payloads.Get(read, PayloadFormat.JsonArray);
                 response.ContentLength = body.Length;
+                _metrics.Sent(body.Length);
                 await response.Body.WriteAsync(body, context.RequestAborted);
                 return;
             }
             // Straight into the response pipe: no per-read array (a 1 MiB read would be a large-object allocation).
-            response.ContentLength = JsonFraming.ArrayLength(read.Length);
+            var length = JsonFraming.ArrayLength(read.Length);
+            response.ContentLength = length;
+            _metrics.Sent(length);
             JsonFraming.WriteArray(read.Chunks, response.BodyWriter);
             await response.BodyWriter.FlushAsync(context.RequestAborted);
             return;
         }
         response.ContentLength = read.Length;
+        _metrics.Sent(read.Length);
         var writer = response.BodyWriter;
         foreach (var chunk in read.Chunks)
         {
@@ -247,6 +272,7 @@ internal sealed partial class StreamEndpoints
                 if (read.Length > 0)
                 {
                     writer.Write(_payloads.Get(read, format).Span);
+                    _metrics.Sent(read.Length);
                     SseFrameWriter.WriteControl(new SseControl(read.Next, cursor, read.UpToDate, read.Closed), writer);
                     await writer.FlushAsync(aborted);
                 }

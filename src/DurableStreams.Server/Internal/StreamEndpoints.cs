@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Globalization;
 using DurableStreams.Protocol;
 using DurableStreams.Server.Internal.Subscriptions;
 using DurableStreams.Storage;
@@ -17,6 +18,7 @@ internal sealed partial class StreamEndpoints(
     IOptions<DurableStreamsOptions> optionsAccessor,
     CursorPolicy cursors,
     ILogger<StreamEndpoints> logger,
+    ServerMetrics metrics,
     IHostApplicationLifetime? lifetime = null,
     SubscriptionManager? subscriptions = null)
 {
@@ -24,6 +26,11 @@ internal sealed partial class StreamEndpoints(
     private readonly LivePayloadCache _payloads = new();
     private readonly SubscriptionEndpoints? _control = subscriptions is null ? null : new SubscriptionEndpoints(subscriptions);
     private readonly HttpError _tooLarge = new(StatusCodes.Status413PayloadTooLarge, "The request body exceeds the server's maximum append size.");
+    private readonly HttpError _nameTooLong = HttpError.BadRequest(string.Create(CultureInfo.InvariantCulture, $"The stream name is longer than the server's maximum of {optionsAccessor.Value.MaxStreamNameBytes} bytes (UTF-8)."));
+    private readonly HttpError _tooManySegments = HttpError.BadRequest(string.Create(CultureInfo.InvariantCulture, $"The stream name has more than the server's maximum of {optionsAccessor.Value.MaxStreamNameSegments} '/'-separated segments."));
+    private readonly HttpError _liveReadersFull = new(StatusCodes.Status503ServiceUnavailable, "Too many live readers (long-poll and SSE) are connected; retry later.");
+    private readonly ServerMetrics _metrics = metrics;
+    private readonly BearerTokens? _tokens = BearerTokens.Create(optionsAccessor.Value.ReadTokens, optionsAccessor.Value.WriteTokens);
 
     private const string AllowedMethods = "GET, HEAD, POST, PUT, DELETE, OPTIONS";
     private const string AllowedHeaders = "Content-Type, Authorization, If-None-Match, Stream-Seq, Stream-TTL, Stream-Expires-At, Stream-Closed, Stream-Forked-From, Stream-Fork-Offset, Stream-Fork-Sub-Offset, Producer-Id, Producer-Epoch, Producer-Seq";
@@ -31,7 +38,44 @@ internal sealed partial class StreamEndpoints(
 
     public string StreamsPath { get; set; } = "/v1/stream";
 
-    public async Task HandleAsync(HttpContext context, string? path)
+    private LiveReaderGate _liveReaders => _metrics.LiveReaders;
+
+    /// <summary>
+    /// Control paths that the server's bearer tokens do not guard: the public JWKS (webhook receivers verify signatures
+    /// with it), and the webhook callback, ack and release calls, whose Bearer token is the subscription-scoped token
+    /// the server itself issued with the wake (checked by the subscription engine).
+    /// </summary>
+    private bool CarriesOwnCredentials(string name)
+    {
+        if (_control is null || !StreamName.IsReserved(name))
+        {
+            return false;
+        }
+        var slash = name.LastIndexOf('/');
+        var last = slash < 0 ? name : name[(slash + 1)..];
+        return last is "jwks.json" or "callback" or "ack" or "release";
+    }
+
+    /// <summary>Handles one request; at Debug level each request is also logged with its status and duration.</summary>
+    public Task HandleAsync(HttpContext context, string? path) =>
+        logger.IsEnabled(LogLevel.Debug) ? HandleAndLogAsync(context, path) : HandleCoreAsync(context, path);
+
+    private async Task HandleAndLogAsync(HttpContext context, string? path)
+    {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        try
+        {
+            await HandleCoreAsync(context, path);
+        }
+        finally
+        {
+            var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+            var requestPath = context.Request.Path.Value ?? string.Empty;
+            LogRequest(logger, context.Request.Method, requestPath, context.Response.StatusCode, elapsed);
+        }
+    }
+
+    private async Task HandleCoreAsync(HttpContext context, string? path)
     {
         var request = context.Request;
         var response = context.Response;
@@ -44,6 +88,12 @@ internal sealed partial class StreamEndpoints(
                 return;
             }
             var name = path ?? string.Empty;
+            if (_tokens is not null && !CarriesOwnCredentials(name) && _tokens.Check(request) is { } denied)
+            {
+                _metrics.Rejected(denied.StatusCode == StatusCodes.Status401Unauthorized ? RejectionReasons.Unauthorized : RejectionReasons.Forbidden);
+                await denied.WriteAsync(response);
+                return;
+            }
             if (name.Length == 0)
             {
                 await new HttpError(StatusCodes.Status404NotFound, "No stream named.").WriteAsync(response);
@@ -57,6 +107,12 @@ internal sealed partial class StreamEndpoints(
                     return;
                 }
                 await new HttpError(StatusCodes.Status404NotFound, "The __ds path is reserved for control APIs.").WriteAsync(response);
+                return;
+            }
+            if (StreamName.Check(name, _options.MaxStreamNameBytes, _options.MaxStreamNameSegments) is { } nameProblem)
+            {
+                _metrics.Rejected(RejectionReasons.BadName);
+                await (nameProblem == StreamName.Problem.TooLong ? _nameTooLong : _tooManySegments).WriteAsync(response);
                 return;
             }
             var ct = context.RequestAborted;
@@ -85,6 +141,10 @@ internal sealed partial class StreamEndpoints(
         }
         catch (BadHttpRequestException ex) when (!response.HasStarted)
         {
+            if (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+            {
+                _metrics.Rejected(RejectionReasons.TooLarge);
+            }
             await (ex.StatusCode == StatusCodes.Status413PayloadTooLarge ? _tooLarge : HttpError.BadRequest("Malformed request.")).WriteAsync(response);
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
@@ -141,6 +201,7 @@ internal sealed partial class StreamEndpoints(
         var body = await ReadBodyAsync(context, ct);
         if (body is null)
         {
+            _metrics.Rejected(RejectionReasons.TooLarge);
             await _tooLarge.WriteAsync(context.Response);
             return;
         }
@@ -162,6 +223,7 @@ internal sealed partial class StreamEndpoints(
         ResultMapping.WriteCreated(context.Response, result);
         if (result.Status == CreateStatus.Created)
         {
+            _metrics.Created();
             context.Response.Headers.Location = UriHelper.BuildAbsolute(context.Request.Scheme, context.Request.Host, context.Request.PathBase, context.Request.Path);
             if (subscriptions is not null)
             {
@@ -217,6 +279,7 @@ internal sealed partial class StreamEndpoints(
         var body = await ReadBodyAsync(context, ct);
         if (body is null)
         {
+            _metrics.Rejected(RejectionReasons.TooLarge);
             await _tooLarge.WriteAsync(context.Response);
             return;
         }
@@ -239,6 +302,10 @@ internal sealed partial class StreamEndpoints(
         if (result.Status == AppendStatus.Appended)
         {
             subscriptions?.OnAppended(name);
+            if (hasBody)
+            {
+                _metrics.Appended(body.Value.Length);
+            }
         }
         await ResultMapping.WriteAppendAsync(context.Response, result, hasBody, request.Producer is not null);
     }
@@ -263,6 +330,7 @@ internal sealed partial class StreamEndpoints(
             return;
         }
         context.Response.StatusCode = StatusCodes.Status204NoContent;
+        _metrics.Deleted();
         if (subscriptions is not null)
         {
             await RunSubscriptionHookAsync(name, token => subscriptions.OnStreamDeletedAsync(name, token));
@@ -311,6 +379,9 @@ internal sealed partial class StreamEndpoints(
 
     [LoggerMessage(EventId = 1001, Level = LogLevel.Warning, Message = "Lifecycle hook {Hook} failed for stream {Name}")]
     private static partial void LogHookFailed(ILogger logger, Exception exception, string hook, string name);
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Debug, Message = "{Method} {Path} answered {StatusCode} in {ElapsedMilliseconds:0.0} ms")]
+    private static partial void LogRequest(ILogger logger, string method, string path, int statusCode, double elapsedMilliseconds);
 
     [LoggerMessage(EventId = 1000, Level = LogLevel.Error, Message = "Unhandled error for {Method} {Path}")]
     private static partial void LogUnhandled(ILogger logger, Exception exception, string method, string path);

@@ -9,6 +9,26 @@ internal static class StreamName
     public static bool IsReserved(string name) =>
         name == ReservedSegment || name.StartsWith(ReservedSegment + "/", StringComparison.Ordinal);
 
+    /// <summary>Why a name is refused by the length and segment limits.</summary>
+    public enum Problem
+    {
+        TooLong,
+        TooManySegments,
+    }
+
+    /// <summary>
+    /// Checks the name against the limits; null when it is within them. Counts UTF-8 bytes only when the name could
+    /// exceed the limit (a UTF-16 char is at most 3 UTF-8 bytes), and counts '/' with a vectorized scan.
+    /// </summary>
+    public static Problem? Check(string name, int maxBytes, int maxSegments)
+    {
+        if (name.Length > maxBytes || ((long)name.Length * 3 > maxBytes && System.Text.Encoding.UTF8.GetByteCount(name) > maxBytes))
+        {
+            return Problem.TooLong;
+        }
+        return name.AsSpan().Count('/') + 1 > maxSegments ? Problem.TooManySegments : null;
+    }
+
     /// <summary>
     /// The stream name named by a <c>Stream-Forked-From</c> value: a path under the streams mount (absolute URLs of this
     /// server are accepted too). Null when it names nothing under the mount.

@@ -59,6 +59,9 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog
     /// <summary>The data directory.</summary>
     public string DataDirectory => _options.DataDirectory;
 
+    /// <summary>True once <see cref="DisposeAsync"/> has begun; the server's readiness check reports such a store as not ready.</summary>
+    public bool IsDisposed => Volatile.Read(ref _disposed) == 1;
+
     /// <summary>Number of group-commit batches so far.</summary>
     public long CommitBatches => _committer.BatchCount;
 

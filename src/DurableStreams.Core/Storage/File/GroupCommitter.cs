@@ -270,6 +270,7 @@ internal sealed class GroupCommitter : IDisposable
             valid.Add(work);
         }
         var logLength = _log.Length;
+        var started = FileStoreMetrics.Enabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
         try
         {
             if (_faults.BeforeSync?.Invoke() is { } injected)
@@ -284,6 +285,10 @@ internal sealed class GroupCommitter : IDisposable
                     _log.Sync();
                 }
                 _uncheckpointed.Add(ops.Payload);
+                if (started != 0)
+                {
+                    FileStoreMetrics.Committed(valid.Count, started);
+                }
             }
             BatchCount++;
         }

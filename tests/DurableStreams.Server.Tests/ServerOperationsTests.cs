@@ -1,0 +1,229 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.RegularExpressions;
+using DurableStreams.Server.Tests.Infrastructure;
+using DurableStreams.Storage.File;
+using DurableStreams.Testing;
+using Xunit;
+
+namespace DurableStreams.Server.Tests;
+
+/// <summary>
+/// The OpenTelemetry MeterProvider behind /metrics listens to every meter named <c>DurableStreams.Server</c> in the
+/// process, so the metrics test runs alone: other tests' hosts (a full WebApplication registers a meter factory) would
+/// otherwise add their own instruments of the same name to the scrape.
+/// </summary>
+[CollectionDefinition(nameof(MetricsCollection), DisableParallelization = true)]
+public sealed class MetricsCollection;
+
+/// <summary>/metrics, in the non-parallel <see cref="MetricsCollection"/>.</summary>
+[Collection(nameof(MetricsCollection))]
+public sealed partial class ServerMetricsTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Metrics_are_served_in_Prometheus_text_and_move_after_appends()
+    {
+        using var directory = new TempDirectory();
+        await using var store = FileStreamStore.Open(new FileStreamStoreOptions { DataDirectory = directory.Path, Durability = DurabilityMode.Always });
+        await using var harness = await ServerHarness.StartAsync(o =>
+        {
+            o.Store = store;
+            o.Metrics = true;
+        }, cancellationToken: Ct);
+        var name = ServerHarness.NewName();
+        await harness.CreateAsync(name, "text/plain", null, Ct);
+        var before = await ScrapeAsync(harness);
+
+        for (var i = 0; i < 3; i++)
+        {
+            await harness.AppendAsync(name, "text/plain", "12345", Ct);
+        }
+        await harness.ReadAllAsync(name, Ct);
+        using (var tooLong = await harness.PutAsync(new string('y', 5000), "text/plain", null, Ct))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, tooLong.StatusCode);
+        }
+        var after = await ScrapeAsync(harness);
+
+        Assert.True(Value(after, "durable_streams_appends_total") - Value(before, "durable_streams_appends_total") >= 3, after);
+        Assert.True(Value(after, "durable_streams_received_bytes_total") - Value(before, "durable_streams_received_bytes_total") >= 15, after);
+        Assert.True(Value(after, "durable_streams_sent_bytes_total") >= 15, after);
+        Assert.True(Value(after, "durable_streams_rejected_requests_total{reason=\"bad_name\"}") >= 1, after);
+        Assert.True(Value(after, "durable_streams_file_commit_batches_total") - Value(before, "durable_streams_file_commit_batches_total") >= 1, after);
+        Assert.Contains("durable_streams_file_commit_duration_seconds_bucket", after, StringComparison.Ordinal);
+        Assert.Contains("durable_streams_live_readers", after, StringComparison.Ordinal);
+        Assert.Contains("durable_streams_streams", after, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Without_the_option_there_is_no_metrics_endpoint()
+    {
+        await using var harness = await ServerHarness.StartAsync(cancellationToken: Ct);
+
+        using var response = await harness.Client.GetAsync(new Uri(harness.Server.BaseUrl, "/metrics"), Ct);
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+    }
+
+    private static async Task<string> ScrapeAsync(ServerHarness harness)
+    {
+        using var response = await harness.Client.GetAsync(new Uri(harness.Server.BaseUrl, "/metrics"), Ct);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return await response.Content.ReadAsStringAsync(Ct);
+    }
+
+    /// <summary>The value of the first sample whose name (with labels, if given) matches; 0 when absent.</summary>
+    private static double Value(string exposition, string sample)
+    {
+        var hasLabels = sample.Contains('{', StringComparison.Ordinal);
+        foreach (var line in exposition.Split('\n'))
+        {
+            if (line.StartsWith('#'))
+            {
+                continue;
+            }
+            var match = SampleLine().Match(line);
+            if (!match.Success)
+            {
+                continue;
+            }
+            var name = match.Groups["name"].Value;
+            var labels = match.Groups["labels"].Value;
+            if (hasLabels ? (name + labels).Replace(",otel_scope_name=\"DurableStreams.Server\"", "", StringComparison.Ordinal) == sample || ContainsLabels(name, labels, sample) : name == sample)
+            {
+                return double.Parse(match.Groups["value"].Value, CultureInfo.InvariantCulture);
+            }
+        }
+        return 0;
+    }
+
+    private static bool ContainsLabels(string name, string labels, string sample)
+    {
+        var brace = sample.IndexOf('{', StringComparison.Ordinal);
+        return name == sample[..brace] && labels.Contains(sample[(brace + 1)..^1], StringComparison.Ordinal);
+    }
+
+    [GeneratedRegex(@"^(?<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?<labels>\{[^}]*\})?\s+(?<value>\S+)")]
+    private static partial Regex SampleLine();
+}
+
+/// <summary>Health endpoints, bearer-token authentication and HTTPS with HTTP/2.</summary>
+public sealed class ServerOperationsTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Healthz_and_readyz_answer_200_for_a_running_server_on_the_file_store()
+    {
+        using var directory = new TempDirectory();
+        await using var store = FileStreamStore.Open(new FileStreamStoreOptions { DataDirectory = directory.Path, Durability = DurabilityMode.None });
+        await using var harness = await ServerHarness.StartAsync(o => o.Store = store, cancellationToken: Ct);
+
+        using var health = await harness.Client.GetAsync(new Uri(harness.Server.BaseUrl, "/healthz"), Ct);
+        using var ready = await harness.Client.GetAsync(new Uri(harness.Server.BaseUrl, "/readyz"), Ct);
+
+        Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+        Assert.Equal("ok\n", await health.Content.ReadAsStringAsync(Ct));
+        Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+        Assert.Empty(Directory.GetFiles(directory.Path, ".readyz-*"));
+    }
+
+    [Fact]
+    public async Task Readyz_answers_503_once_the_store_is_disposed()
+    {
+        using var directory = new TempDirectory();
+        var store = FileStreamStore.Open(new FileStreamStoreOptions { DataDirectory = directory.Path, Durability = DurabilityMode.None });
+        await using var harness = await ServerHarness.StartAsync(o => o.Store = store, cancellationToken: Ct);
+        await store.DisposeAsync();
+
+        using var ready = await harness.Client.GetAsync(new Uri(harness.Server.BaseUrl, "/readyz"), Ct);
+        using var health = await harness.Client.GetAsync(new Uri(harness.Server.BaseUrl, "/healthz"), Ct);
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+    }
+
+    [Fact]
+    public async Task With_tokens_requests_need_one_read_tokens_cannot_write_and_preflight_needs_none()
+    {
+        await using var harness = await ServerHarness.StartAsync(o =>
+        {
+            o.ReadTokens.Add("reader-secret");
+            o.WriteTokens.Add("writer-secret");
+            o.CorsOrigins.Clear();
+            o.CorsOrigins.Add("https://app.example");
+        }, cancellationToken: Ct);
+        var name = ServerHarness.NewName();
+
+        using var anonymous = await harness.PutAsync(name, "text/plain", null, Ct);
+        using var wrong = await harness.PutAsync(name, "text/plain", null, Ct, ("Authorization", "Bearer nope"));
+        using var readerWrites = await harness.PutAsync(name, "text/plain", null, Ct, ("Authorization", "Bearer reader-secret"));
+        using var writer = await harness.PutAsync(name, "text/plain", "x", Ct, ("Authorization", "Bearer writer-secret"));
+        using var reader = await harness.GetAsync(name, Ct, ("Authorization", "Bearer reader-secret"));
+        using var writerReads = await harness.GetAsync(name, Ct, ("Authorization", "Bearer writer-secret"));
+        using var preflight = await harness.SendAsync(HttpMethod.Options, name, null, Ct,
+            ("Origin", "https://app.example"), ("Access-Control-Request-Method", "POST"), ("Access-Control-Request-Headers", "authorization"));
+
+        await Http.ErrorAsync(anonymous, HttpStatusCode.Unauthorized);
+        Assert.Equal("Bearer", anonymous.Headers.WwwAuthenticate.Single().Scheme);
+        await Http.ErrorAsync(wrong, HttpStatusCode.Unauthorized);
+        await Http.ErrorAsync(readerWrites, HttpStatusCode.Forbidden);
+        Assert.Contains("insufficient_scope", readerWrites.Headers.WwwAuthenticate.Single().Parameter, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.Created, writer.StatusCode);
+        Assert.Equal("x", await reader.Content.ReadAsStringAsync(Ct));
+        Assert.Equal(HttpStatusCode.OK, writerReads.StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, preflight.StatusCode);
+        Assert.Equal("https://app.example", Http.Header(preflight, "Access-Control-Allow-Origin"));
+        Assert.Contains("Authorization", Http.Header(preflight, "Access-Control-Allow-Headers"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Https_from_PEM_files_negotiates_HTTP_2()
+    {
+        using var directory = new TempDirectory();
+        var (certificatePath, keyPath) = WriteSelfSignedPem(directory);
+        await using var server = new DurableStreamServer(new DurableStreamServerOptions
+        {
+            Host = "127.0.0.1",
+            Port = 0,
+            TlsCertificatePath = certificatePath,
+            TlsKeyPath = keyPath,
+        });
+        await server.StartAsync(Ct);
+        using var handler = new SocketsHttpHandler();
+        handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, _) => certificate?.Subject == "CN=127.0.0.1";
+        using var client = new HttpClient(handler)
+        {
+            DefaultRequestVersion = HttpVersion.Version20,
+            DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+
+        Assert.Equal("https", server.BaseUrl.Scheme);
+        using var create = await client.PutAsync(new Uri(server.StreamsUrl, "tls"), new StringContent("over h2", new MediaTypeHeaderValue("text/plain")), Ct);
+        using var read = await client.GetAsync(new Uri(server.StreamsUrl, "tls"), Ct);
+
+        Assert.Equal(HttpStatusCode.Created, create.StatusCode);
+        Assert.Equal(HttpVersion.Version20, read.Version);
+        Assert.Equal("over h2", await read.Content.ReadAsStringAsync(Ct));
+    }
+
+    private static (string Certificate, string Key) WriteSelfSignedPem(TempDirectory directory)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=127.0.0.1", key, HashAlgorithmName.SHA256);
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddIpAddress(IPAddress.Loopback);
+        request.CertificateExtensions.Add(san.Build());
+        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+        var certificatePath = directory.Combine("cert.pem");
+        var keyPath = directory.Combine("key.pem");
+        File.WriteAllText(certificatePath, certificate.ExportCertificatePem());
+        File.WriteAllText(keyPath, key.ExportPkcs8PrivateKeyPem());
+        return (certificatePath, keyPath);
+    }
+}
