@@ -91,6 +91,13 @@ internal sealed partial class StreamEndpoints(
         {
             // The client went away; nothing to answer.
         }
+        catch (StoreUnavailableException ex) when (!response.HasStarted)
+        {
+            LogStoreUnavailable(logger, ex, request.Method, request.Path);
+            response.Headers.Clear();
+            WriteCommonHeaders(request, response);
+            await ResultMapping.WriteUnavailableAsync(response);
+        }
         catch (Exception ex) when (!response.HasStarted)
         {
             LogUnhandled(logger, ex, request.Method, request.Path);
@@ -311,6 +318,9 @@ internal sealed partial class StreamEndpoints(
 
     [LoggerMessage(EventId = 1001, Level = LogLevel.Warning, Message = "Lifecycle hook {Hook} failed for stream {Name}")]
     private static partial void LogHookFailed(ILogger logger, Exception exception, string hook, string name);
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "Store unavailable for {Method} {Path}")]
+    private static partial void LogStoreUnavailable(ILogger logger, Exception exception, string method, string path);
 
     [LoggerMessage(EventId = 1000, Level = LogLevel.Error, Message = "Unhandled error for {Method} {Path}")]
     private static partial void LogUnhandled(ILogger logger, Exception exception, string method, string path);
