@@ -13,7 +13,8 @@
       test         build, lay out the PowerShell module (as the module task), then xUnit (dotnet test; TRX files in
                    artifacts/test-results), the official conformance suite against `durable-streams serve` once per
                    store (--memory, then the file store in a fresh temp data directory, then the file store with
-                   --registry), and Pester
+                   --registry, then --postgres against a throw-away PostgreSQL cluster when PostgreSQL binaries are
+                   installed), and Pester
                    (tests/PowerShell/*.Tests.ps1, run in a child pwsh against the built module folder).
       conformance  build, then the conformance suite only, against both stores (and the file store with --registry).
       module       build, then lay out the importable DurableStreams module in artifacts/module/DurableStreams:
@@ -80,6 +81,7 @@ $env:NO_COLOR = '1'
 $env:DOTNET_NOLOGO = '1'
 
 $root = $PSScriptRoot
+. (Join-Path $root 'scripts' 'PostgresTestCluster.ps1')
 $artifacts = Join-Path $root 'artifacts'
 $solution = Join-Path $root 'DurableStreams.sln'
 $testResults = Join-Path $artifacts 'test-results'
@@ -290,6 +292,13 @@ function Invoke-TestRun {
             }
             # The registry hook appends on every create and delete; the suite must not notice it.
             Invoke-Step 'Conformance (file, --registry)' { Invoke-Conformance -Store file -Registry } | Out-Null
+            # The third run needs PostgreSQL binaries to start a throw-away cluster (.ci/run installs them on CI).
+            if (Find-PostgresBin) {
+                Invoke-Step 'Conformance (postgres)' { Invoke-Conformance -Store postgres } | Out-Null
+            }
+            else {
+                $script:notes.Add('Conformance (postgres): skipped (no PostgreSQL binaries; install postgresql-15 or set DS_PG_BIN)')
+            }
             if (-not $ConformanceOnly -and $moduleBuilt) {
                 Invoke-Step 'Pester' { Invoke-PesterTests } | Out-Null
             }

@@ -18,8 +18,9 @@
     The CLI must already be built; build.ps1 does that first.
 
 .PARAMETER Store
-    The store the server uses: 'memory' (`serve --memory`) or 'file' (`serve --data-dir <fresh temp directory>`,
-    durability always; the directory is deleted after the run).
+    The store the server uses: 'memory' (`serve --memory`), 'file' (`serve --data-dir <fresh temp directory>`,
+    durability always; the directory is deleted after the run) or 'postgres' (`serve --postgres` against a throw-away
+    PostgreSQL cluster started for the run, see PostgresTestCluster.ps1, stopped and deleted afterwards).
 
 .PARAMETER Registry
     Also run the server with --registry (every create and delete appends to __registry__); results and logs are named
@@ -45,7 +46,7 @@ param(
     [ValidateSet('Debug', 'Release')]
     [string]$Configuration = 'Release',
 
-    [ValidateSet('memory', 'file')]
+    [ValidateSet('memory', 'file', 'postgres')]
     [string]$Store = 'memory',
 
     [switch]$Registry,
@@ -61,6 +62,7 @@ $PSNativeCommandUseErrorActionPreference = $false
 Set-StrictMode -Version 3.0
 
 $repoRoot = Split-Path -Parent $PSScriptRoot
+. (Join-Path $PSScriptRoot 'PostgresTestCluster.ps1')
 $suiteDir = Join-Path $PSScriptRoot 'conformance'
 $outputDir = Join-Path $repoRoot 'artifacts' 'conformance'
 $serverStartTimeout = [TimeSpan]::FromSeconds(60)
@@ -113,6 +115,10 @@ function Get-StoreArgument {
             # A fresh directory per run: no streams left over from an earlier run, and no clash with a running server.
             $directory = [System.IO.Directory]::CreateTempSubdirectory('durable-streams-conformance-').FullName
             return [pscustomobject]@{ Arguments = @('--data-dir', $directory); CleanupDirectory = $directory }
+        }
+        'postgres' {
+            $cluster = Start-PostgresTestCluster
+            return [pscustomobject]@{ Arguments = @('--postgres', $cluster.ConnectionString); CleanupDirectory = $null; Postgres = $cluster }
         }
         default { throw "Unknown store '$StoreName'." }
     }
@@ -296,6 +302,9 @@ finally {
     if ($server) {
         $serverExitCode = Stop-ConformanceServer $server
         Write-Host "Server stopped with exit code $serverExitCode (logs: $($server.LogFiles))"
+    }
+    if ($storeSetup -and $storeSetup.PSObject.Properties['Postgres']) {
+        Stop-PostgresTestCluster $storeSetup.Postgres
     }
     if ($storeSetup -and $storeSetup.CleanupDirectory) {
         # After the server has stopped and released the directory.

@@ -6,6 +6,7 @@ using System.Numerics;
 using DurableStreams.Server;
 using DurableStreams.Storage;
 using DurableStreams.Storage.File;
+using DurableStreams.Storage.Postgres;
 using DurableStreams.Subscriptions;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -47,6 +48,16 @@ internal sealed class ServeCommand
     private readonly Option<bool> _memory = new("--memory")
     {
         Description = "Keep streams in memory instead of the file store; they are lost when the server stops.",
+    };
+
+    /// <summary>The environment variable <c>--postgres</c> falls back to.</summary>
+    internal const string PostgresEnvironmentVariable = "DS_POSTGRES";
+
+    private readonly Option<string> _postgres = new("--postgres")
+    {
+        Description = "Store streams in PostgreSQL (an Npgsql connection string); any number of servers may share the database. "
+            + $"Also read from {PostgresEnvironmentVariable} when neither --memory nor --data-dir is given.",
+        HelpName = "connection-string",
     };
 
     private readonly Option<string> _dataDirectory = new("--data-dir", "-d")
@@ -301,6 +312,7 @@ internal sealed class ServeCommand
             _durability,
             _syncInterval,
             _memory,
+            _postgres,
             _longPollTimeout,
             _sseReconnectInterval,
             _corsOrigins,
@@ -353,8 +365,9 @@ internal sealed class ServeCommand
     {
         Host = parseResult.GetRequiredValue(_host),
         Port = parseResult.GetValue(_port),
-        Store = parseResult.GetValue(_memory) ? ServeStore.Memory : ServeStore.File,
-        DataDirectory = parseResult.GetValue(_memory)
+        Store = GetPostgresConnectionString(parseResult) is not null ? ServeStore.Postgres : parseResult.GetValue(_memory) ? ServeStore.Memory : ServeStore.File,
+        PostgresConnectionString = GetPostgresConnectionString(parseResult),
+        DataDirectory = parseResult.GetValue(_memory) || GetPostgresConnectionString(parseResult) is not null
             ? null
             : Path.GetFullPath(parseResult.GetValue(_dataDirectory) ?? ServeOptions.DefaultDataDirectory!),
         Durability = parseResult.GetValue(_durability) ?? s_fileDefaults.Durability,
@@ -381,11 +394,42 @@ internal sealed class ServeCommand
         TlsKeyPath = parseResult.GetValue(_tlsKey) is { } key ? Path.GetFullPath(key) : null,
     };
 
+    /// <summary>
+    /// The PostgreSQL connection string: <c>--postgres</c>, else <c>DS_POSTGRES</c> unless another store was chosen
+    /// explicitly; null for the memory and file stores.
+    /// </summary>
+    private string? GetPostgresConnectionString(ParseResult parseResult)
+    {
+        if (parseResult.GetValue(_postgres) is { Length: > 0 } explicitValue)
+        {
+            return explicitValue;
+        }
+        if (parseResult.GetValue(_memory) || parseResult.GetResult(_dataDirectory) is not null)
+        {
+            return null;
+        }
+        return Environment.GetEnvironmentVariable(PostgresEnvironmentVariable) is { Length: > 0 } fromEnvironment ? fromEnvironment : null;
+    }
+
     /// <summary>Formats a durability mode as it is written on the command line.</summary>
     internal static string FormatDurability(DurabilityMode mode) => s_durabilityNames.First(n => n.Mode == mode).Name;
 
     private void ValidateStoreOptions(CommandResult result)
     {
+        if (result.GetResult(_postgres) is { Implicit: false })
+        {
+            // PostgreSQL keeps nothing in a local directory, so file and memory store settings next to it are mistakes.
+            foreach (var option in new Option[] { _memory, _dataDirectory, _durability, _syncInterval })
+            {
+                if (result.GetResult(option) is { Implicit: false })
+                {
+                    result.AddError($"{option.Name} cannot be used with --postgres.");
+                }
+            }
+
+            return;
+        }
+
         if (result.GetValue(_memory))
         {
             // The memory store keeps nothing on disk, so file store settings next to --memory are a mistake, not a no-op.
@@ -460,9 +504,24 @@ internal sealed class ServeCommand
         // to stderr; stdout stays for the URL.
         using var loggerFactory = ServeLog.CreateLoggerFactory(options.LogLevel, options.LogFormat);
 
-        FileStreamStore? store = null;
+        IStreamStore? store = null;
         FileSubscriptionStateStore? subscriptionState = null;
-        if (options.Store == ServeStore.File)
+        if (options.Store == ServeStore.Postgres)
+        {
+            try
+            {
+                store = await PostgresStreamStore.OpenAsync(options.ToPostgresStoreOptions(), stopping.Token);
+            }
+            catch (Exception ex) when (ex is StoreUnavailableException or ArgumentException or InvalidOperationException or Npgsql.NpgsqlException)
+            {
+                await error.WriteLineAsync($"Could not open the PostgreSQL store: {ex.Message}");
+                return 1;
+            }
+
+            // Subscription state stays in this node's memory for now (see docs/postgres.md).
+            await error.WriteLineAsync("Store: postgres");
+        }
+        else if (options.Store == ServeStore.File)
         {
             try
             {

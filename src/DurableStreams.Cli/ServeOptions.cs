@@ -1,6 +1,7 @@
 using DurableStreams.Server;
 using DurableStreams.Storage;
 using DurableStreams.Storage.File;
+using DurableStreams.Storage.Postgres;
 using DurableStreams.Subscriptions;
 
 namespace DurableStreams.Cli;
@@ -13,6 +14,9 @@ internal enum ServeStore
 
     /// <summary>In-memory store (<c>--memory</c>); everything is lost when the server stops.</summary>
     Memory,
+
+    /// <summary>PostgreSQL store (<c>--postgres</c> or <c>DS_POSTGRES</c>); any number of servers may share the database.</summary>
+    Postgres,
 }
 
 /// <summary>
@@ -38,6 +42,9 @@ internal sealed record ServeOptions
 
     /// <summary>Full path of the file store's data directory; null for the memory store.</summary>
     public string? DataDirectory { get; init; }
+
+    /// <summary>Npgsql connection string of the PostgreSQL store; only for <see cref="ServeStore.Postgres"/>.</summary>
+    public string? PostgresConnectionString { get; init; }
 
     /// <summary>When the file store acknowledges appends relative to the disk.</summary>
     public DurabilityMode Durability { get; init; } = DurabilityMode.Always;
@@ -102,6 +109,12 @@ internal sealed record ServeOptions
         DataDirectory = DataDirectory ?? throw new InvalidOperationException("The memory store has no data directory."),
         Durability = Durability,
         SyncInterval = SyncInterval,
+    };
+
+    /// <summary>Creates the PostgreSQL store settings; only for <see cref="ServeStore.Postgres"/>.</summary>
+    public PostgresStreamStoreOptions ToPostgresStoreOptions() => new()
+    {
+        ConnectionString = PostgresConnectionString ?? throw new InvalidOperationException("No PostgreSQL connection string was given."),
     };
 
     /// <summary>

@@ -124,6 +124,19 @@ internal static class ResultMapping
         _ => throw new ArgumentOutOfRangeException(nameof(status), status, null),
     };
 
+    /// <summary>Seconds a client should wait before retrying after the store was unavailable.</summary>
+    public const int UnavailableRetryAfterSeconds = 1;
+
+    /// <summary>
+    /// The answer when the store's backing service is unreachable (<see cref="StoreUnavailableException"/>): 503 with
+    /// Retry-After, so clients and load balancers retry instead of treating it as a server bug.
+    /// </summary>
+    public static Task WriteUnavailableAsync(HttpResponse response)
+    {
+        response.Headers.RetryAfter = UnavailableRetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
+        return new HttpError(StatusCodes.Status503ServiceUnavailable, "The storage service is unavailable; retry shortly.").WriteAsync(response);
+    }
+
     /// <summary>HEAD metadata (§5.5).</summary>
     public static void WriteMetadata(HttpResponse response, StreamInfo info)
     {

@@ -151,6 +151,13 @@ internal sealed partial class StreamEndpoints(
         {
             // The client went away; nothing to answer.
         }
+        catch (StoreUnavailableException ex) when (!response.HasStarted)
+        {
+            LogStoreUnavailable(logger, ex, request.Method, request.Path);
+            response.Headers.Clear();
+            WriteCommonHeaders(request, response);
+            await ResultMapping.WriteUnavailableAsync(response);
+        }
         catch (Exception ex) when (!response.HasStarted)
         {
             LogUnhandled(logger, ex, request.Method, request.Path);
@@ -382,6 +389,9 @@ internal sealed partial class StreamEndpoints(
 
     [LoggerMessage(EventId = 1002, Level = LogLevel.Debug, Message = "{Method} {Path} answered {StatusCode} in {ElapsedMilliseconds:0.0} ms")]
     private static partial void LogRequest(ILogger logger, string method, string path, int statusCode, double elapsedMilliseconds);
+
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "Store unavailable for {Method} {Path}")]
+    private static partial void LogStoreUnavailable(ILogger logger, Exception exception, string method, string path);
 
     [LoggerMessage(EventId = 1000, Level = LogLevel.Error, Message = "Unhandled error for {Method} {Path}")]
     private static partial void LogUnhandled(ILogger logger, Exception exception, string method, string path);

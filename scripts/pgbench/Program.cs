@@ -1,0 +1,87 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using DurableStreams.Server;
+using DurableStreams.Storage.Postgres;
+
+// Appends/s of N in-process server nodes sharing one PostgreSQL database; clients spread round-robin over the nodes.
+// Usage: dotnet run -c Release --project scripts/pgbench -- --postgres "<connection string>" [--nodes 1,3] [--duration 5]
+var connection = Arg("--postgres") ?? Environment.GetEnvironmentVariable("DS_POSTGRES")
+    ?? throw new ArgumentException("--postgres <connection string> (or DS_POSTGRES) is required.");
+var nodeCounts = (Arg("--nodes") ?? "1,3").Split(',').Select(n => int.Parse(n, CultureInfo.InvariantCulture)).ToArray();
+var duration = TimeSpan.FromSeconds(double.Parse(Arg("--duration") ?? "5", CultureInfo.InvariantCulture));
+var payload = new byte[100];
+Array.Fill(payload, (byte)'x');
+
+Console.WriteLine("| nodes | scenario | appends/s | p50 ms | p99 ms |");
+Console.WriteLine("|---|---|---|---|---|");
+foreach (var nodes in nodeCounts)
+{
+    var schema = $"pgbench_{Environment.ProcessId}_{nodes}";
+    var stores = new List<PostgresStreamStore>();
+    var servers = new List<DurableStreamServer>();
+    for (var i = 0; i < nodes; i++)
+    {
+        var store = await PostgresStreamStore.OpenAsync(new PostgresStreamStoreOptions { ConnectionString = connection, Schema = schema });
+        stores.Add(store);
+        var server = new DurableStreamServer(new DurableStreamServerOptions { Host = "127.0.0.1", Port = 0, Store = store });
+        await server.StartAsync();
+        servers.Add(server);
+    }
+    using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64 });
+    await Run(nodes, "1 connection, 1 stream", 1, shared: true);
+    await Run(nodes, "64 connections, 64 streams", 64, shared: false);
+    await Run(nodes, "64 connections, 1 stream", 64, shared: true);
+    foreach (var server in servers)
+    {
+        await server.DisposeAsync();
+    }
+    foreach (var store in stores)
+    {
+        await store.DisposeAsync();
+    }
+
+    async Task Run(int nodeCount, string title, int writers, bool shared)
+    {
+        var prefix = Guid.NewGuid().ToString("N");
+        for (var w = 0; w < (shared ? 1 : writers); w++)
+        {
+            using var put = await http.PutAsync(Url(w, $"{prefix}-{w}"), new ByteArrayContent([]) { Headers = { ContentType = new("application/octet-stream") } });
+            if (put.StatusCode != HttpStatusCode.Created)
+            {
+                throw new InvalidOperationException($"create: {(int)put.StatusCode}");
+            }
+        }
+        var latencies = new List<double>[writers];
+        var stop = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, writers).Select(w => Task.Run(async () =>
+        {
+            var mine = latencies[w] = [];
+            var name = shared ? $"{prefix}-0" : $"{prefix}-{w}";
+            var url = Url(w, name);
+            while (stop.Elapsed < duration)
+            {
+                var started = Stopwatch.GetTimestamp();
+                using var response = await http.PostAsync(url, new ByteArrayContent(payload) { Headers = { ContentType = new("application/octet-stream") } });
+                if (response.StatusCode != HttpStatusCode.NoContent)
+                {
+                    throw new InvalidOperationException($"append: {(int)response.StatusCode}");
+                }
+                mine.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            }
+        })));
+        var all = latencies.SelectMany(l => l).Order().ToList();
+        var rate = all.Count / stop.Elapsed.TotalSeconds;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"| {nodeCount} | {title} | {rate:F0} | {all[all.Count / 2]:F2} | {all[(int)(all.Count * 0.99)]:F2} |"));
+
+        // Each writer targets "its" node, so load spreads round-robin over the cluster.
+        Uri Url(int writer, string stream) => new(servers[writer % servers.Count].StreamsUrl, stream);
+    }
+}
+
+string? Arg(string name)
+{
+    var i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+}

@@ -1,0 +1,528 @@
+using DurableStreams.Live;
+using DurableStreams.Protocol;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace DurableStreams.Storage.Postgres;
+
+/// <summary>
+/// The PostgreSQL store: any number of stateless server nodes share one database. Every write is one transaction that
+/// locks the stream's row (<c>SELECT … FOR UPDATE</c>), evaluates the shared protocol rules against the row's state,
+/// inserts the data and updates tail, producer state and closure before it commits, so offsets are byte positions that
+/// every node agrees on. Live waits are node-local; <see cref="PostgresWakeHub"/> carries wake-ups between nodes.
+/// </summary>
+public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
+{
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly PostgresStreamStoreOptions _options;
+    private readonly TimeProvider _time;
+    private readonly DeadlineScheduler _deadlines;
+    private readonly PostgresWakeHub _hub;
+    private readonly ITimer _sweeper;
+    private readonly object _sweepGate = new();
+    private readonly string _s;
+    private Task _sweep = Task.CompletedTask;
+    private bool _disposed;
+
+    private PostgresStreamStore(NpgsqlDataSource dataSource, PostgresStreamStoreOptions options)
+    {
+        _dataSource = dataSource;
+        _options = options;
+        _time = options.TimeProvider;
+        _s = PostgresSchema.Quote(options.Schema);
+        _deadlines = new DeadlineScheduler(_time);
+        _hub = new PostgresWakeHub(options.CrossNodeNotifications ? dataSource : null, dataSource.ConnectionString, options.Schema);
+        _sweeper = _time.CreateTimer(static s => ((PostgresStreamStore)s!).StartSweep(), this, options.SweepInterval, options.SweepInterval);
+    }
+
+    /// <summary>
+    /// Connects, creates or migrates the schema, and starts the sweeper and (unless turned off) the cross-node listener.
+    /// Throws <see cref="StoreUnavailableException"/> when the database cannot be reached.
+    /// </summary>
+    public static async Task<PostgresStreamStore> OpenAsync(PostgresStreamStoreOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var builder = new NpgsqlConnectionStringBuilder(options.ConnectionString);
+        if (!builder.ContainsKey("Timeout"))
+        {
+            builder.Timeout = 5;
+        }
+        if (!builder.ContainsKey("Command Timeout"))
+        {
+            builder.CommandTimeout = 15;
+        }
+        var dataSource = NpgsqlDataSource.Create(builder.ConnectionString);
+        try
+        {
+            await PostgresSchema.MigrateAsync(dataSource, options.Schema, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsUnavailable(ex))
+        {
+            await dataSource.DisposeAsync().ConfigureAwait(false);
+            throw new StoreUnavailableException("PostgreSQL is unreachable: " + ex.Message, ex);
+        }
+        catch
+        {
+            await dataSource.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        return new PostgresStreamStore(dataSource, options);
+    }
+
+    /// <summary>Completes once this node listens for other nodes' wake-ups.</summary>
+    public Task CrossNodeListening => _hub.Listening;
+
+    private long NowTicks => _time.GetUtcNow().UtcTicks;
+
+    /// <summary>Number of live (not soft-deleted, not expired-and-reclaimed) streams, after any running sweep.</summary>
+    public async ValueTask<int> CountLiveStreamsAsync(CancellationToken cancellationToken = default)
+    {
+        Task sweep;
+        lock (_sweepGate)
+        {
+            sweep = _sweep;
+        }
+        await sweep.ConfigureAwait(false);
+        return await RunAsync(async connection =>
+        {
+            await using var command = new NpgsqlCommand($"SELECT count(*) FROM {_s}.ds_streams WHERE state = 0", connection);
+            return Convert.ToInt32(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
+    public IReadOnlyList<string> ListStreamNames()
+    {
+        try
+        {
+            using var connection = _dataSource.OpenConnection();
+            using var command = new NpgsqlCommand($"SELECT name FROM {_s}.ds_streams WHERE state = 0 ORDER BY name", connection);
+            using var reader = command.ExecuteReader();
+            var names = new List<string>();
+            while (reader.Read())
+            {
+                names.Add(reader.GetString(0));
+            }
+            return names;
+        }
+        catch (Exception ex) when (IsUnavailable(ex))
+        {
+            throw new StoreUnavailableException("PostgreSQL is unreachable: " + ex.Message, ex);
+        }
+    }
+
+    public async ValueTask<CreateStreamResult> CreateAsync(string name, CreateStreamRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var (result, wake) = await RunAsync(connection => CreateInAsync(connection, name, request, cancellationToken), cancellationToken).ConfigureAwait(false);
+        Wake(wake);
+        return result;
+    }
+
+    private async Task<(CreateStreamResult, List<string>?)> CreateInAsync(NpgsqlConnection connection, string name, CreateStreamRequest request, CancellationToken ct)
+    {
+        await using var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
+        var now = NowTicks;
+        List<string>? wake = null;
+        var existing = await LockByNameAsync(connection, name, null, ct).ConfigureAwait(false);
+        if (existing is not null)
+        {
+            if (existing.State == StreamRow.SoftDeleted)
+            {
+                return (new CreateStreamResult(CreateStatus.SoftDeleted), null);
+            }
+            if (!existing.IsExpired(now))
+            {
+                var matches = existing.Requested.IsMatchedBy(request, existing.Closed);
+                return (new CreateStreamResult(matches ? CreateStatus.AlreadyExists : CreateStatus.ConfigurationConflict, existing.ToInfo()), null);
+            }
+            await ExpireAsync(connection, existing, ct).ConfigureAwait(false);
+            (wake ??= []).Add(existing.Name);
+        }
+
+        async Task<(CreateStreamResult, List<string>?)> Finish(CreateStatus status)
+        {
+            await tx.CommitAsync(ct).ConfigureAwait(false);
+            return (new CreateStreamResult(status), wake);
+        }
+
+        StreamRow? source = null;
+        var forkPosition = 0L;
+        StreamOffset anchor = default;
+        var contentType = request.ContentType ?? ContentTypes.Default;
+        var ttl = request.TtlSeconds;
+        var expiresAt = request.ExpiresAt;
+        if (request.Fork is { } fork)
+        {
+            source = await LockByNameAsync(connection, fork.SourceName, null, ct).ConfigureAwait(false);
+            if (source is null)
+            {
+                return await Finish(CreateStatus.SourceNotFound).ConfigureAwait(false);
+            }
+            if (source.State == StreamRow.Live && source.IsExpired(now))
+            {
+                await ExpireAsync(connection, source, ct).ConfigureAwait(false);
+                (wake ??= []).Add(source.Name);
+                return await Finish(CreateStatus.SourceNotFound).ConfigureAwait(false);
+            }
+            if (source.State == StreamRow.SoftDeleted)
+            {
+                return await Finish(CreateStatus.SourceSoftDeleted).ConfigureAwait(false);
+            }
+            if (request.ContentType is not null && !ContentTypes.Matches(request.ContentType, source.ContentType))
+            {
+                return await Finish(CreateStatus.SourceContentTypeMismatch).ConfigureAwait(false);
+            }
+            contentType = source.ContentType;
+            var chain = await LoadChainAsync(connection, source, source.Tail, ct).ConfigureAwait(false);
+            var boundaries = await PrecomputeForkBoundariesAsync(connection, chain, fork, source.Tail, source.IsJson, ct).ConfigureAwait(false);
+            var status = ForkRules.ResolvePosition(
+                fork, source.Tail, source.IsJson,
+                p => boundaries.Starts.Contains(p),
+                p => boundaries.Next.TryGetValue(p, out var next) ? next : source.Tail,
+                out anchor, out forkPosition);
+            if (status != CreateStatus.Created)
+            {
+                return await Finish(status).ConfigureAwait(false);
+            }
+            if (ttl is null && expiresAt is null)
+            {
+                ttl = source.TtlSeconds;
+                expiresAt = source.ExpiresTicks is { } e ? new DateTimeOffset(e, TimeSpan.Zero) : null;
+            }
+        }
+
+        var bodyStatus = CreateRules.FrameBody(contentType, request.Body, _options.MaxJsonDepth, out var messages);
+        if (bodyStatus != CreateStatus.Created)
+        {
+            return await Finish(bodyStatus).ConfigureAwait(false);
+        }
+
+        long id;
+        long incarnation;
+        await using (var insert = new NpgsqlCommand(
+            $"""
+            INSERT INTO {_s}.ds_streams (name, incarnation, state, content_type, ttl_seconds, expires_ticks, created_ticks, accessed_ticks,
+                tail, closed, source_id, base_position, req_content_type, req_ttl_seconds, req_expires_ticks, fork_source, fork_offset, fork_sub_offset)
+            VALUES (@name, (@ms << 16) + nextval('{_s}.ds_incarnation') % 65536, 0, @ct, @ttl, @exp, @now, @now,
+                @base, @closed, @source, @base, @ct, @reqTtl, @reqExp, @forkSource, @forkOffset, @forkSub)
+            RETURNING id, incarnation
+            """, connection, tx))
+        {
+            var p = insert.Parameters;
+            p.AddWithValue("name", name);
+            p.AddWithValue("ms", _time.GetUtcNow().ToUnixTimeMilliseconds());
+            p.AddWithValue("ct", contentType);
+            p.Add(new NpgsqlParameter<long?>("ttl", NpgsqlDbType.Bigint) { TypedValue = ttl });
+            p.Add(new NpgsqlParameter<long?>("exp", NpgsqlDbType.Bigint) { TypedValue = expiresAt?.UtcTicks });
+            p.AddWithValue("now", now);
+            p.AddWithValue("base", forkPosition);
+            p.AddWithValue("closed", request.Closed);
+            p.Add(new NpgsqlParameter<long?>("source", NpgsqlDbType.Bigint) { TypedValue = source?.Id });
+            p.Add(new NpgsqlParameter<long?>("reqTtl", NpgsqlDbType.Bigint) { TypedValue = request.TtlSeconds });
+            p.Add(new NpgsqlParameter<long?>("reqExp", NpgsqlDbType.Bigint) { TypedValue = request.ExpiresAt?.UtcTicks });
+            p.Add(new NpgsqlParameter<string?>("forkSource", NpgsqlDbType.Text) { TypedValue = request.Fork?.SourceName });
+            p.Add(new NpgsqlParameter<long?>("forkOffset", NpgsqlDbType.Bigint) { TypedValue = request.Fork is null ? null : anchor.Position });
+            p.AddWithValue("forkSub", request.Fork?.SubOffset ?? 0L);
+            await using var reader = await insert.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await reader.ReadAsync(ct).ConfigureAwait(false);
+            id = reader.GetInt64(0);
+            incarnation = reader.GetInt64(1);
+        }
+
+        await using (var batch = new NpgsqlBatch(connection, tx))
+        {
+            var tail = AddDataInsert(batch, id, forkPosition, messages, ContentTypes.IsJson(contentType));
+            var update = new NpgsqlBatchCommand($"UPDATE {_s}.ds_streams SET tail = @tail WHERE id = @id");
+            update.Parameters.AddWithValue("tail", tail);
+            update.Parameters.AddWithValue("id", id);
+            batch.BatchCommands.Add(update);
+            if (source is not null)
+            {
+                var reference = new NpgsqlBatchCommand($"UPDATE {_s}.ds_streams SET ref_count = ref_count + 1 WHERE id = @id");
+                reference.Parameters.AddWithValue("id", source.Id);
+                batch.BatchCommands.Add(reference);
+            }
+            await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            await tx.CommitAsync(ct).ConfigureAwait(false);
+            var info = new StreamInfo(name, incarnation, contentType, new StreamOffset(tail), request.Closed, ttl, expiresAt,
+                new DateTimeOffset(now, TimeSpan.Zero));
+            return (new CreateStreamResult(CreateStatus.Created, info), wake);
+        }
+    }
+
+    public async ValueTask<AppendResult> AppendAsync(string name, AppendRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var (result, wake) = await RunAsync(connection => AppendInAsync(connection, name, request, cancellationToken), cancellationToken).ConfigureAwait(false);
+        if (wake)
+        {
+            _hub.Committed(name);
+        }
+        return result;
+    }
+
+    private async Task<(AppendResult, bool)> AppendInAsync(NpgsqlConnection connection, string name, AppendRequest request, CancellationToken ct)
+    {
+        await using var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
+        var now = NowTicks;
+        var producerId = request.Producer?.Id;
+        var row = await LockByNameAsync(connection, name, producerId, ct).ConfigureAwait(false);
+        if (row is null)
+        {
+            return (new AppendResult(AppendStatus.NotFound), false);
+        }
+        if (row.State == StreamRow.SoftDeleted)
+        {
+            return (new AppendResult(AppendStatus.Gone), false);
+        }
+        if (row.IsExpired(now))
+        {
+            await ExpireAsync(connection, row, ct).ConfigureAwait(false);
+            await tx.CommitAsync(ct).ConfigureAwait(false);
+            return (new AppendResult(AppendStatus.NotFound), true);
+        }
+        var state = row.ToState(producerId);
+        var decision = AppendRules.Evaluate(state, request, _options.MaxJsonDepth);
+        if (!decision.ShouldCommit)
+        {
+            if (row.NeedsTouch(now))
+            {
+                await TouchAsync(connection, row.Id, now, ct).ConfigureAwait(false);
+                await tx.CommitAsync(ct).ConfigureAwait(false);
+            }
+            return (decision.Result, false);
+        }
+        await using var batch = new NpgsqlBatch(connection, tx);
+        var end = AddDataInsert(batch, row.Id, row.Tail, decision.Messages, row.IsJson);
+        var result = AppendRules.Apply(state, request, end - row.Tail, new DateTimeOffset(now, TimeSpan.Zero));
+        var update = new NpgsqlBatchCommand($"UPDATE {_s}.ds_streams SET tail = @tail, closed = @closed, last_stream_seq = @seq, accessed_ticks = @now WHERE id = @id");
+        update.Parameters.AddWithValue("tail", state.Tail);
+        update.Parameters.AddWithValue("closed", state.Closed);
+        update.Parameters.Add(new NpgsqlParameter<string?>("seq", NpgsqlDbType.Text) { TypedValue = state.LastStreamSeq });
+        update.Parameters.AddWithValue("now", row.NeedsTouch(now) ? now : row.AccessedTicks);
+        update.Parameters.AddWithValue("id", row.Id);
+        batch.BatchCommands.Add(update);
+        if (request.Producer is { } producer)
+        {
+            var upsert = new NpgsqlBatchCommand(
+                $"""
+                INSERT INTO {_s}.ds_producers (stream_id, producer_id, epoch, last_seq, updated_ticks) VALUES (@id, @producer, @epoch, @seq, @now)
+                ON CONFLICT (stream_id, producer_id) DO UPDATE SET epoch = excluded.epoch, last_seq = excluded.last_seq, updated_ticks = excluded.updated_ticks
+                """);
+            upsert.Parameters.AddWithValue("id", row.Id);
+            upsert.Parameters.AddWithValue("producer", producer.Id);
+            upsert.Parameters.AddWithValue("epoch", producer.Epoch);
+            upsert.Parameters.AddWithValue("seq", producer.Seq);
+            upsert.Parameters.AddWithValue("now", now);
+            batch.BatchCommands.Add(upsert);
+        }
+        await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+        return (result, true);
+    }
+
+    public async ValueTask<MetadataResult> GetMetadataAsync(string name, CancellationToken cancellationToken = default)
+    {
+        var (result, wake) = await RunAsync(async connection =>
+        {
+            var (row, status, expired) = await FindAsync(connection, name, touch: false, cancellationToken).ConfigureAwait(false);
+            return (row is null ? new MetadataResult(status) : new MetadataResult(ReadStatus.Ok, row.ToInfo()), expired);
+        }, cancellationToken).ConfigureAwait(false);
+        if (wake)
+        {
+            _hub.Committed(name);
+        }
+        return result;
+    }
+
+    public async ValueTask<DeleteResult> DeleteAsync(string name, CancellationToken cancellationToken = default)
+    {
+        var (result, wake) = await RunAsync(async connection =>
+        {
+            await using var tx = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            var row = await LockByNameAsync(connection, name, null, cancellationToken).ConfigureAwait(false);
+            if (row is null)
+            {
+                return (new DeleteResult(DeleteStatus.NotFound), false);
+            }
+            if (row.State == StreamRow.SoftDeleted)
+            {
+                return (new DeleteResult(DeleteStatus.Gone), false);
+            }
+            if (row.IsExpired(NowTicks))
+            {
+                await ExpireAsync(connection, row, cancellationToken).ConfigureAwait(false);
+                await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+                return (new DeleteResult(DeleteStatus.NotFound), true);
+            }
+            if (row.RefCount > 0)
+            {
+                await SetStateAsync(connection, row.Id, StreamRow.SoftDeleted, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await RemoveAsync(connection, row, cancellationToken).ConfigureAwait(false);
+            }
+            await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+            return (new DeleteResult(DeleteStatus.Deleted), true);
+        }, cancellationToken).ConfigureAwait(false);
+        if (wake)
+        {
+            _hub.Committed(name);
+        }
+        return result;
+    }
+
+    public async ValueTask<WaitOutcome> WaitAsync(string name, StreamOffset offset, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        // Take the signal before reading the state: a commit after the read publishes the signal already taken.
+        // The deadline is scheduled before the first await, so a clock that moves while the state is read still counts.
+        using var registration = _hub.Register(name);
+        var signal = registration.Current;
+        using var deadline = _deadlines.Schedule(timeout, cancellationToken);
+        var outcome = await CheckWaitAsync(name, offset, cancellationToken).ConfigureAwait(false);
+        if (outcome is { } early)
+        {
+            return early;
+        }
+        while (true)
+        {
+            var first = await Task.WhenAny(signal, deadline.Task).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+            if (first != signal)
+            {
+                return WaitOutcome.TimedOut;
+            }
+            // Wake-ups are per name and coalesced across nodes, so re-check: another node's append to a fork's source,
+            // or a reconnect's blanket wake, leaves this stream unchanged.
+            signal = registration.Current;
+            outcome = await CheckWaitAsync(name, offset, cancellationToken).ConfigureAwait(false);
+            if (outcome is { } changed)
+            {
+                return changed;
+            }
+        }
+    }
+
+    private async Task<WaitOutcome?> CheckWaitAsync(string name, StreamOffset offset, CancellationToken ct) =>
+        await RunAsync(async connection =>
+        {
+            await using var command = new NpgsqlCommand($"SELECT {StreamRow.Columns} FROM {_s}.ds_streams s WHERE s.name = @name AND s.state < 2", connection);
+            command.Parameters.AddWithValue("name", name);
+            await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            if (!await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                return WaitOutcome.Gone;
+            }
+            var row = StreamRow.Read(reader);
+            if (row.State != StreamRow.Live || row.IsExpired(NowTicks))
+            {
+                return WaitOutcome.Gone;
+            }
+            return row.Tail > offset.Position || row.Closed ? WaitOutcome.Changed : (WaitOutcome?)null;
+        }, ct).ConfigureAwait(false);
+
+    public async ValueTask DisposeAsync()
+    {
+        lock (_sweepGate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            _disposed = true;
+        }
+        _sweeper.Dispose();
+        Task sweep;
+        lock (_sweepGate)
+        {
+            sweep = _sweep;
+        }
+        await sweep.ConfigureAwait(false);
+        await _hub.DisposeAsync().ConfigureAwait(false);
+        _deadlines.Dispose();
+        await _dataSource.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private void Wake(List<string>? names)
+    {
+        if (names is null)
+        {
+            return;
+        }
+        foreach (var name in names)
+        {
+            _hub.Committed(name);
+        }
+    }
+
+    private void StartSweep()
+    {
+        lock (_sweepGate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            var previous = _sweep;
+            _sweep = Task.Run(async () =>
+            {
+                await previous.ConfigureAwait(false);
+                try
+                {
+                    await SweepAsync().ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is StoreUnavailableException or NpgsqlException or ObjectDisposedException)
+                {
+                    // The next sweep tries again; every access also checks expiry itself.
+                }
+            });
+        }
+    }
+
+    /// <summary>
+    /// Expires streams past their TTL or expiry, 100 at a time. <c>SKIP LOCKED</c> lets every node sweep at once without
+    /// waiting on each other or on writers.
+    /// </summary>
+    private async Task SweepAsync()
+    {
+        while (true)
+        {
+            var expired = await RunAsync(async connection =>
+            {
+                await using var tx = await connection.BeginTransactionAsync().ConfigureAwait(false);
+                var rows = new List<StreamRow>();
+                await using (var command = new NpgsqlCommand(
+                    $"""
+                    SELECT {StreamRow.Columns} FROM {_s}.ds_streams s
+                    WHERE s.state = 0 AND (s.ttl_seconds IS NOT NULL OR s.expires_ticks IS NOT NULL)
+                      AND (s.expires_ticks <= @now OR s.accessed_ticks + s.ttl_seconds * {TimeSpan.TicksPerSecond} <= @now)
+                    ORDER BY s.id LIMIT 100 FOR UPDATE SKIP LOCKED
+                    """, connection, tx))
+                {
+                    command.Parameters.AddWithValue("now", NowTicks);
+                    await using var reader = await command.ExecuteReaderAsync().ConfigureAwait(false);
+                    while (await reader.ReadAsync().ConfigureAwait(false))
+                    {
+                        rows.Add(StreamRow.Read(reader));
+                    }
+                }
+                foreach (var row in rows)
+                {
+                    await ExpireAsync(connection, row, CancellationToken.None).ConfigureAwait(false);
+                }
+                await tx.CommitAsync().ConfigureAwait(false);
+                return rows;
+            }, CancellationToken.None).ConfigureAwait(false);
+            foreach (var row in expired)
+            {
+                _hub.Committed(row.Name);
+            }
+            if (expired.Count < 100)
+            {
+                return;
+            }
+        }
+    }
+}

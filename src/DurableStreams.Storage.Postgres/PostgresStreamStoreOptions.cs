@@ -1,0 +1,35 @@
+namespace DurableStreams.Storage.Postgres;
+
+/// <summary>Settings of the PostgreSQL store.</summary>
+public sealed class PostgresStreamStoreOptions
+{
+    /// <summary>
+    /// Npgsql connection string. Unless it says otherwise the store sets a 5 s connect timeout and a 15 s command timeout,
+    /// so an unreachable server fails a request (503) instead of hanging it.
+    /// </summary>
+    public required string ConnectionString { get; set; }
+
+    /// <summary>
+    /// The schema holding the store's tables; default <c>durable_streams</c>. Nodes of one cluster must use the same
+    /// schema; tests use one schema per test.
+    /// </summary>
+    public string Schema { get; set; } = "durable_streams";
+
+    /// <summary>Clock for TTL, expiry and live waits; tests pass a fake.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+    /// <summary>How often this node's sweeper looks for expired streams; default 1 s. Any number of nodes may sweep.</summary>
+    public TimeSpan SweepInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Maximum JSON nesting depth accepted on append; default <see cref="Protocol.JsonFraming.DefaultMaxDepth"/>.</summary>
+    public int MaxJsonDepth { get; set; } = Protocol.JsonFraming.DefaultMaxDepth;
+
+    /// <summary>
+    /// LISTEN/NOTIFY wake-ups between nodes (one listening connection per node); default on. Off, a node's long-polls
+    /// and SSE readers see only appends made through the same node until their timeout.
+    /// </summary>
+    public bool CrossNodeNotifications { get; set; } = true;
+
+    /// <summary>Largest data row; longer messages are split across rows. Default 1 MiB.</summary>
+    public int MaxRowBytes { get; set; } = 1 << 20;
+}

@@ -1,0 +1,40 @@
+using DurableStreams.Storage;
+using DurableStreams.Storage.Postgres;
+using DurableStreams.Testing;
+using Microsoft.Extensions.Time.Testing;
+using Xunit;
+
+namespace DurableStreams.Postgres.Tests;
+
+/// <summary>The store contract against <see cref="PostgresStreamStore"/> on a real PostgreSQL, one schema per test.</summary>
+public sealed class PostgresStreamStoreTests(PostgresServer server) : StreamStoreContractTests
+{
+    private static readonly TimeSpan Sweep = TimeSpan.FromSeconds(2);
+    private readonly string _schema = server.NewSchema();
+
+    protected override TimeSpan SweepInterval => Sweep;
+
+    public override ValueTask InitializeAsync()
+    {
+        server.SkipIfUnavailable();
+        return base.InitializeAsync();
+    }
+
+    protected override async Task<IStreamStore> CreateStoreAsync(FakeTimeProvider time) => await OpenAsync(time);
+
+    protected override async Task<IStreamStore?> ReopenStoreAsync(IStreamStore store, FakeTimeProvider time)
+    {
+        await store.DisposeAsync();
+        return await OpenAsync(time);
+    }
+
+    protected override ValueTask<int> CountLiveStreamsAsync(IStreamStore store) => ((PostgresStreamStore)store).CountLiveStreamsAsync(TestContext.Current.CancellationToken);
+
+    private async Task<PostgresStreamStore> OpenAsync(FakeTimeProvider time) => await PostgresStreamStore.OpenAsync(new PostgresStreamStoreOptions
+    {
+        ConnectionString = server.ConnectionString,
+        Schema = _schema,
+        TimeProvider = time,
+        SweepInterval = Sweep,
+    }, TestContext.Current.CancellationToken);
+}

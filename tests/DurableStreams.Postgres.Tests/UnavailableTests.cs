@@ -1,0 +1,78 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using DurableStreams.Server;
+using DurableStreams.Storage;
+using DurableStreams.Storage.Postgres;
+using Xunit;
+
+namespace DurableStreams.Postgres.Tests;
+
+/// <summary>An unreachable PostgreSQL answers 503 with Retry-After, promptly, and the node recovers when it returns.</summary>
+public sealed class UnavailableTests(PostgresServer server)
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Opening_a_store_on_a_dead_port_fails_fast_as_unavailable()
+    {
+        server.SkipIfUnavailable();
+        await using var proxy = new TcpProxy(server.Port);
+        proxy.Cut();
+        var clock = Stopwatch.StartNew();
+
+        await Assert.ThrowsAsync<StoreUnavailableException>(() => PostgresStreamStore.OpenAsync(new PostgresStreamStoreOptions
+        {
+            ConnectionString = $"Host=127.0.0.1;Port={proxy.Port};Username=postgres;Timeout=2",
+            Schema = server.NewSchema(),
+        }, Ct));
+
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"took {clock.Elapsed}");
+    }
+
+    [Fact]
+    public async Task Requests_get_503_with_Retry_After_while_the_database_is_unreachable_and_succeed_again_after()
+    {
+        server.SkipIfUnavailable();
+        await using var proxy = new TcpProxy(server.Port);
+        await using var store = await PostgresStreamStore.OpenAsync(new PostgresStreamStoreOptions
+        {
+            ConnectionString = $"Host=127.0.0.1;Port={proxy.Port};Username=postgres;Timeout=2;Command Timeout=5",
+            Schema = server.NewSchema(),
+            CrossNodeNotifications = false,
+        }, Ct);
+        await using var host = new DurableStreamServer(new DurableStreamServerOptions { Host = "127.0.0.1", Port = 0, Store = store });
+        await host.StartAsync(Ct);
+        using var client = new HttpClient { BaseAddress = host.StreamsUrl, Timeout = TimeSpan.FromSeconds(30) };
+        using (var created = await client.PutAsync("s", new ByteArrayContent([]) { Headers = { ContentType = new MediaTypeHeaderValue("text/plain") } }, Ct))
+        {
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        }
+
+        proxy.Cut();
+        var clock = Stopwatch.StartNew();
+        using (var append = await client.PostAsync("s", new StringContent("x", null, "text/plain"), Ct))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, append.StatusCode);
+            Assert.Equal(TimeSpan.FromSeconds(1), append.Headers.RetryAfter?.Delta);
+        }
+        using (var read = await client.GetAsync("s?offset=-1", Ct))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, read.StatusCode);
+        }
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"took {clock.Elapsed}");
+
+        proxy.Restore();
+        HttpStatusCode status;
+        var deadline = Stopwatch.StartNew();
+        do
+        {
+            using var append = await client.PostAsync("s", new StringContent("y", null, "text/plain"), Ct);
+            status = append.StatusCode;
+        }
+        while (status == HttpStatusCode.ServiceUnavailable && deadline.Elapsed < TimeSpan.FromSeconds(20));
+        Assert.Equal(HttpStatusCode.NoContent, status);
+        using var after = await client.GetAsync("s?offset=-1", Ct);
+        Assert.Equal("y", await after.Content.ReadAsStringAsync(Ct));
+    }
+}
