@@ -169,23 +169,37 @@ internal sealed class SubscriptionEndpoints(SubscriptionManager manager)
         await WriteAsync(context, await manager.AddStreamsAsync(id, SubscriptionConfig.NormalizeStreams(streams), cancellationToken));
     }
 
-    private async Task AckAsync(HttpContext context, string id, SubscriptionType type, CancellationToken cancellationToken)
+    /// <summary>
+    /// The shared prelude of ack, callback and release: the wake's Bearer token and a parsed body, or null once an error
+    /// has been answered.
+    /// </summary>
+    private static async Task<(string Token, AckRequest Request)?> ReadFencedRequestAsync(HttpContext context, string expected, CancellationToken cancellationToken)
     {
         if (BearerToken(context.Request) is not { } token)
         {
             await ErrorAsync(context, SubscriptionErrorCode.TokenInvalid, "A Bearer token is required.");
-            return;
+            return null;
         }
         using var body = await ReadJsonAsync(context, cancellationToken);
         if (body is null)
         {
-            return;
+            return null;
         }
         if (ParseAck(body.RootElement) is not { } request)
         {
-            await ErrorAsync(context, SubscriptionErrorCode.InvalidRequest, "Expected wake_id, generation and optional acks [{ stream, offset }] and done.");
+            await ErrorAsync(context, SubscriptionErrorCode.InvalidRequest, expected);
+            return null;
+        }
+        return (token, request);
+    }
+
+    private async Task AckAsync(HttpContext context, string id, SubscriptionType type, CancellationToken cancellationToken)
+    {
+        if (await ReadFencedRequestAsync(context, "Expected wake_id, generation and optional acks [{ stream, offset }] and done.", cancellationToken) is not { } fenced)
+        {
             return;
         }
+        var (token, request) = fenced;
         var result = await manager.AckAsync(id, token, request, type, cancellationToken);
         if (result.Error is { } error)
         {
@@ -203,21 +217,11 @@ internal sealed class SubscriptionEndpoints(SubscriptionManager manager)
 
     private async Task ReleaseAsync(HttpContext context, string id, CancellationToken cancellationToken)
     {
-        if (BearerToken(context.Request) is not { } token)
-        {
-            await ErrorAsync(context, SubscriptionErrorCode.TokenInvalid, "A Bearer token is required.");
-            return;
-        }
-        using var body = await ReadJsonAsync(context, cancellationToken);
-        if (body is null)
+        if (await ReadFencedRequestAsync(context, "Expected wake_id and generation.", cancellationToken) is not { } fenced)
         {
             return;
         }
-        if (ParseAck(body.RootElement) is not { } request)
-        {
-            await ErrorAsync(context, SubscriptionErrorCode.InvalidRequest, "Expected wake_id and generation.");
-            return;
-        }
+        var (token, request) = fenced;
         await WriteAsync(context, await manager.ReleaseAsync(id, token, request, cancellationToken));
     }
 
