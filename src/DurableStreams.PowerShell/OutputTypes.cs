@@ -27,11 +27,14 @@ public enum DurableStreamLiveMode
 /// <summary>A server started in this PowerShell session by <c>Start-DurableStreamServer</c>.</summary>
 public sealed class DurableStreamServerInfo
 {
-    internal DurableStreamServerInfo(int id, DurableStreamServer server, IStreamStore? ownedStore, DurableStreamStoreKind store, string? dataPath, DurabilityMode? durability, string hostName)
+    internal DurableStreamServerInfo(
+        int id, DurableStreamServer server, IStreamStore? ownedStore, IAsyncDisposable? ownedSubscriptionState, DurableStreamStoreKind store,
+        string? dataPath, DurabilityMode? durability, string hostName)
     {
         Id = id;
         Server = server;
         OwnedStore = ownedStore;
+        OwnedSubscriptionState = ownedSubscriptionState;
         Store = store;
         DataPath = dataPath;
         Durability = durability;
@@ -76,6 +79,9 @@ public sealed class DurableStreamServerInfo
 
     /// <summary>The file store opened for this server (the server does not dispose a store passed to it).</summary>
     internal IStreamStore? OwnedStore { get; }
+
+    /// <summary>The file-backed subscription state opened for this server, closed after it stops.</summary>
+    internal IAsyncDisposable? OwnedSubscriptionState { get; }
 
     /// <inheritdoc/>
     public override string ToString() => BaseUri.ToString();

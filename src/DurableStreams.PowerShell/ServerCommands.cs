@@ -2,6 +2,7 @@ using System.Management.Automation;
 using DurableStreams.PowerShell.Internal;
 using DurableStreams.Server;
 using DurableStreams.Storage.File;
+using DurableStreams.Subscriptions;
 
 namespace DurableStreams.PowerShell;
 
@@ -76,6 +77,10 @@ public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
     [Parameter]
     public SwitchParameter Registry { get; set; }
 
+    /// <summary>Turn off the subscription APIs under <c>/v1/stream/__ds/</c> (on by default, as with <c>serve</c>).</summary>
+    [Parameter]
+    public SwitchParameter NoSubscriptions { get; set; }
+
     /// <inheritdoc/>
     protected override void EndProcessing()
     {
@@ -95,6 +100,7 @@ public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
         var memory = InMemory.IsPresent;
         string? dataPath = null;
         FileStreamStore? store = null;
+        FileSubscriptionStateStore? subscriptionState = null;
         if (!memory)
         {
             dataPath = DataPath is null ? DefaultDataPath() : GetUnresolvedProviderPathFromPSPath(DataPath);
@@ -116,6 +122,20 @@ public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
                 WriteError(ErrorRecords.Create("DataPathUnavailable", ErrorCategory.OpenError, $"Could not open the data directory '{dataPath}': {ex.Message}", dataPath, ex));
                 return;
             }
+            if (!NoSubscriptions.IsPresent)
+            {
+                try
+                {
+                    // Beside the streams and under the same directory lock, as `serve` keeps it.
+                    subscriptionState = FileSubscriptionStateStore.Open(dataPath!);
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException)
+                {
+                    Wait(store.DisposeAsync().AsTask());
+                    WriteError(ErrorRecords.Create("DataPathUnavailable", ErrorCategory.OpenError, $"Could not open the subscription state in '{dataPath}': {ex.Message}", dataPath, ex));
+                    return;
+                }
+            }
         }
 
         var options = new DurableStreamServerOptions
@@ -128,6 +148,8 @@ public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
             MaxAppendBytes = MaxAppendBytes,
             MaxReadChunkBytes = MaxReadChunkBytes,
             Registry = Registry.IsPresent,
+            EnableSubscriptions = !NoSubscriptions.IsPresent,
+            Subscriptions = { State = subscriptionState },
         };
         options.CorsOrigins.Clear();
         foreach (var origin in CorsOrigin)
@@ -147,6 +169,10 @@ public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
             {
                 Wait(server.DisposeAsync().AsTask());
             }
+            if (subscriptionState is not null)
+            {
+                Wait(subscriptionState.DisposeAsync().AsTask());
+            }
             if (store is not null)
             {
                 Wait(store.DisposeAsync().AsTask());
@@ -158,10 +184,8 @@ public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
         }
         catch (PipelineStoppedException)
         {
-            if (store is not null)
-            {
-                store.DisposeAsync().AsTask().GetAwaiter().GetResult();
-            }
+            subscriptionState?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            store?.DisposeAsync().AsTask().GetAwaiter().GetResult();
             throw;
         }
 
@@ -169,6 +193,7 @@ public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
             ServerRegistry.NextId(),
             server,
             store,
+            subscriptionState,
             memory ? DurableStreamStoreKind.Memory : DurableStreamStoreKind.File,
             dataPath,
             memory ? null : Durability,

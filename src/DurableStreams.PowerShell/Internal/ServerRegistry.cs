@@ -54,6 +54,10 @@ internal static class ServerRegistry
         }
         finally
         {
+            if (server.OwnedSubscriptionState is { } state)
+            {
+                await state.DisposeAsync();
+            }
             if (server.OwnedStore is { } store)
             {
                 await store.DisposeAsync();
