@@ -103,6 +103,9 @@ public sealed class ServerLimitsTests
             if (response.StatusCode == HttpStatusCode.TooManyRequests)
             {
                 Assert.True(response.Headers.RetryAfter?.Delta > TimeSpan.Zero);
+                // Readable by a browser: CORS headers on the limiter's own answer, Retry-After exposed.
+                Assert.Equal("*", Assert.Single(response.Headers.GetValues("Access-Control-Allow-Origin")));
+                Assert.Contains("Retry-After", Assert.Single(response.Headers.GetValues("Access-Control-Expose-Headers")), StringComparison.Ordinal);
             }
         }
         using var health = await harness.Client.GetAsync(new Uri(harness.Server.BaseUrl, "/healthz"), Ct);

@@ -29,6 +29,8 @@ internal static class RateLimiting
                 ? Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds))
                 : Math.Max(1, (int)Math.Ceiling(window.TotalSeconds));
             var response = context.HttpContext.Response;
+            // The CORS headers too: without them a browser cannot read the 429 or its Retry-After.
+            context.HttpContext.RequestServices.GetService<StreamEndpoints>()?.WriteCommonHeaders(context.HttpContext.Request, response);
             response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
             context.HttpContext.RequestServices.GetService<ServerMetrics>()?.Rejected(RejectionReasons.RateLimited);
             return new ValueTask(new HttpError(StatusCodes.Status429TooManyRequests, "Too many requests from this address; retry after the Retry-After delay.").WriteAsync(response));

@@ -34,7 +34,7 @@ internal sealed partial class StreamEndpoints(
 
     private const string AllowedMethods = "GET, HEAD, POST, PUT, DELETE, OPTIONS";
     private const string AllowedHeaders = "Content-Type, Authorization, If-None-Match, Stream-Seq, Stream-TTL, Stream-Expires-At, Stream-Closed, Stream-Forked-From, Stream-Fork-Offset, Stream-Fork-Sub-Offset, Producer-Id, Producer-Epoch, Producer-Seq";
-    private const string ExposedHeaders = "Stream-Next-Offset, Stream-Cursor, Stream-Up-To-Date, Stream-Closed, Stream-TTL, Stream-Expires-At, Stream-SSE-Data-Encoding, Producer-Epoch, Producer-Seq, Producer-Expected-Seq, Producer-Received-Seq, ETag, Location, Content-Type";
+    private const string ExposedHeaders = "Stream-Next-Offset, Stream-Cursor, Stream-Up-To-Date, Stream-Closed, Stream-TTL, Stream-Expires-At, Stream-SSE-Data-Encoding, Producer-Epoch, Producer-Seq, Producer-Expected-Seq, Producer-Received-Seq, ETag, Location, Content-Type, Retry-After";
 
     public string StreamsPath { get; set; } = "/v1/stream";
 
@@ -167,7 +167,8 @@ internal sealed partial class StreamEndpoints(
         }
     }
 
-    private void WriteCommonHeaders(HttpRequest request, HttpResponse response)
+    /// <summary>Security and CORS headers every answer carries (also the rate limiter's 429, so a browser can read it).</summary>
+    internal void WriteCommonHeaders(HttpRequest request, HttpResponse response)
     {
         var headers = response.Headers;
         headers.XContentTypeOptions = "nosniff";
