@@ -116,6 +116,7 @@ internal sealed class CommitLog : IDisposable
         if (size >= LegacyHeaderBytes && RandomAccess.Read(_handle, header.AsSpan(0, 4), 0) == 4
             && BinaryPrimitives.ReadUInt32LittleEndian(header) == LegacyMagic)
         {
+            IsLegacy = true;
             return ReadLegacyRecords(size);
         }
         long position = 0;
@@ -145,12 +146,8 @@ internal sealed class CommitLog : IDisposable
         return records;
     }
 
-    /// <summary>True when the file still starts with a legacy record (to be overwritten once replayed).</summary>
-    public bool IsLegacy()
-    {
-        Span<byte> magic = stackalloc byte[4];
-        return RandomAccess.Read(_handle, magic, 0) == 4 && BinaryPrimitives.ReadUInt32LittleEndian(magic) == LegacyMagic;
-    }
+    /// <summary>True when <see cref="ReadRecords"/> found a log in the format before recycling (to be overwritten once replayed).</summary>
+    public bool IsLegacy { get; private set; }
 
     private List<byte[]> ReadLegacyRecords(long size)
     {

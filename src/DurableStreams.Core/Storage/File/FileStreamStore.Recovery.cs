@@ -59,7 +59,7 @@ public sealed partial class FileStreamStore
         {
             return;
         }
-        var legacy = _log.IsLegacy();
+        var legacy = _log.IsLegacy;
         if (records.Count > 0 || legacy)
         {
             // Only now that data and metadata are durable does the log move on; a crash before this replays it again.
