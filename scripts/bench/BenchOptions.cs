@@ -11,8 +11,9 @@ internal sealed class BenchOptions
           --duration <seconds>   Time per scenario and server, warm-up included (default 5).
           --repeat <n>           Interleaved repetitions; the table shows medians (default 3).
           --servers <list>       Comma-separated subset of ours-memory,ours-file,ref-memory,ref-file (default: all).
-          --scenarios <list>     Comma-separated subset of 1..7 (default: all).
+          --scenarios <list>     Comma-separated subset of 1..13 (default: all; 11-13 only where wrk is installed).
           --creates <n>          Stream creates in scenario 6 (default 20000).
+          --server-warmup <s>    Unmeasured mixed traffic for every server after it starts (default 3; 0 = none).
           --reuse-servers        Start each server once for the whole run instead of afresh (empty store) for every cell.
           --build                Rebuild src/DurableStreams.Cli (Release) even if durable-streams.dll exists.
           --ours <path>          durable-streams.dll to benchmark instead of artifacts/bin/DurableStreams.Cli/release.
@@ -21,7 +22,8 @@ internal sealed class BenchOptions
 
         Scenarios: 1 sequential 100 B appends (one connection), 2 64 connections x 64 streams, 3 64 connections x one stream,
         4 JSON 10 messages/POST x 64 connections, 5 64 MiB catch-up read, 6 stream creates with 8 connections,
-        7 append -> long-poll round trip.
+        7 append -> long-poll round trip, 8 idempotent producers, 9 fan-out to 200 long-poll + 200 SSE readers,
+        10 1,000 idle SSE subscribers, 11-13 the same as 1, 2 and 6 with wrk as the load generator.
         """;
 
     public double DurationSeconds { get; private set; } = 5;
@@ -30,11 +32,17 @@ internal sealed class BenchOptions
 
     public IReadOnlyList<ServerSpec> Servers { get; private set; } = ServerSpec.All;
 
-    public IReadOnlyList<int> Scenarios { get; private set; } = [.. ScenarioInfo.All.Select(s => s.Id)];
+    public IReadOnlyList<int> Scenarios { get; set; } = [.. ScenarioInfo.All.Select(s => s.Id)];
 
     public int Creates { get; private set; } = 20_000;
 
+    /// <summary>True when --scenarios was given (then a wrk scenario without wrk is an error, not a skip).</summary>
+    public bool ScenariosGiven { get; private set; }
+
     public bool Build { get; private set; }
+
+    /// <summary>Seconds of unmeasured mixed traffic each server gets after it starts (see <see cref="ServerWarmup"/>).</summary>
+    public double ServerWarmupSeconds { get; private set; } = 3;
 
     public bool ReuseServers { get; private set; }
 
@@ -69,6 +77,10 @@ internal sealed class BenchOptions
                     break;
                 case "--scenarios":
                     options.Scenarios = ParseScenarios(Next(args, ref i));
+                    options.ScenariosGiven = true;
+                    break;
+                case "--server-warmup":
+                    options.ServerWarmupSeconds = ParseDouble(arg, Next(args, ref i), 0, 600);
                     break;
                 case "--reuse-servers":
                     options.ReuseServers = true;

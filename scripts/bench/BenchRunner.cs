@@ -24,6 +24,18 @@ internal static class BenchRunner
             cancel.Cancel();
         });
 
+        if (WrkScenarios.Unavailable is { } noWrk && options.Scenarios.Any(WrkScenarios.IsWrkScenario))
+        {
+            if (options.ScenariosGiven)
+            {
+                await Console.Error.WriteLineAsync($"Scenarios {WrkScenarios.First}-{ScenarioInfo.All.Count} need wrk: {noWrk}.");
+                return 2;
+            }
+
+            Log($"skipping scenarios {WrkScenarios.First}-{ScenarioInfo.All.Count}: {noWrk}");
+            options.Scenarios = [.. options.Scenarios.Where(s => !WrkScenarios.IsWrkScenario(s))];
+        }
+
         BenchPaths paths;
         try
         {
@@ -69,7 +81,7 @@ internal static class BenchRunner
             {
                 foreach (var spec in options.Servers.Where(s => !unavailable.ContainsKey(s.Name)))
                 {
-                    if (await TryStartAsync(spec, paths, unavailable, cancel.Token) is { } server)
+                    if (await TryStartAsync(spec, paths, options, unavailable, cancel.Token) is { } server)
                     {
                         running[spec.Name] = server;
                     }
@@ -99,7 +111,7 @@ internal static class BenchRunner
                         // another's streams, data or open files; --reuse-servers keeps one server per kind instead.
                         var server = options.ReuseServers
                             ? running[spec.Name]
-                            : await TryStartAsync(spec, paths, unavailable, cancel.Token, everStarted.Contains(spec.Name));
+                            : await TryStartAsync(spec, paths, options, unavailable, cancel.Token, everStarted.Contains(spec.Name));
                         if (server is null)
                         {
                             if (unavailable.ContainsKey(spec.Name))
@@ -165,17 +177,16 @@ internal static class BenchRunner
     /// that started before and fails now only costs its cell.
     /// </summary>
     private static async Task<ServerProcess?> TryStartAsync(
-        ServerSpec spec, BenchPaths paths, Dictionary<string, string> unavailable, CancellationToken cancellationToken, bool startedBefore = false)
+        ServerSpec spec, BenchPaths paths, BenchOptions options, Dictionary<string, string> unavailable, CancellationToken cancellationToken, bool startedBefore = false)
     {
+        ServerProcess server;
         try
         {
-            var server = await ServerProcess.StartAsync(spec, paths, cancellationToken);
+            server = await ServerProcess.StartAsync(spec, paths, cancellationToken);
             if (!startedBefore)
             {
                 Log($"started {spec.Name} (pid {server.Pid}) at {server.BaseUri}");
             }
-
-            return server;
         }
         catch (InvalidOperationException ex)
         {
@@ -185,6 +196,18 @@ internal static class BenchRunner
                 unavailable[spec.Name] = ex.Message;
             }
 
+            return null;
+        }
+
+        try
+        {
+            await ServerWarmup.RunAsync(server, TimeSpan.FromSeconds(options.ServerWarmupSeconds), cancellationToken);
+            return server;
+        }
+        catch (Exception ex) when (ex is BenchFailureException or HttpRequestException or IOException)
+        {
+            Log($"{spec.Name} failed its warm-up: {ex.Message}");
+            await server.DisposeAsync();
             return null;
         }
     }
@@ -378,7 +401,7 @@ internal static class BenchRunner
             .ToList();
 
         var text = new StringBuilder();
-        text.AppendLine(CultureInfo.InvariantCulture, $"## Durable Streams benchmark: medians of {options.Repeat} interleaved repetitions, {options.DurationSeconds:0.#} s per scenario, {(options.ReuseServers ? "one server per kind for the whole run" : "a fresh server (empty store) per cell")}");
+        text.AppendLine(CultureInfo.InvariantCulture, $"## Durable Streams benchmark: medians of {options.Repeat} interleaved repetitions, {options.DurationSeconds:0.#} s per scenario, {(options.ReuseServers ? "one server per kind for the whole run" : "a fresh server (empty store) per cell")}, {(options.ServerWarmupSeconds > 0 ? $"{options.ServerWarmupSeconds:0.#} s of unmeasured mixed traffic on each server after it starts" : "no server warm-up")}");
         text.AppendLine();
         text.AppendLine(CultureInfo.InvariantCulture,
             $"{Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, .NET {Environment.Version}, {string.Join(", ", versions.Prepend(NodeVersion()))}. Ratio = ours/ref: above 1 is better for rates, below 1 is better for ms.");

@@ -30,6 +30,9 @@ internal sealed class CpuMeter
         return before is { } b && after is { } a ? a - b : null;
     }
 
+    /// <summary>The process's CPU time so far in seconds, or null where /proc is unavailable.</summary>
+    public static double? ReadSeconds(int pid) => Read(pid);
+
     private static async Task DelayUntilAsync(long timestamp)
     {
         var remaining = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), timestamp);

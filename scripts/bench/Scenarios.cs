@@ -72,6 +72,7 @@ internal static class Scenarios
         8 => LiveScenarios.ProducerAppendsAsync(context, cancellationToken),
         9 => LiveScenarios.FanOutAsync(context, cancellationToken),
         10 => LiveScenarios.IdleSubscribersAsync(context, cancellationToken),
+        >= WrkScenarios.First => WrkScenarios.RunAsync(context, cancellationToken),
         _ => throw new ArgumentOutOfRangeException(nameof(context), context.Scenario, "unknown scenario"),
     };
 

@@ -47,6 +47,11 @@ internal sealed record ScenarioInfo(int Id, string Title, IReadOnlyList<MetricIn
             [new("long-poll p50 ms", LowerIsBetter: true), new("long-poll p99 ms", LowerIsBetter: true),
              new("sse p50 ms", LowerIsBetter: true), new("sse p99 ms", LowerIsBetter: true), new("writer msg/s", LowerIsBetter: false), Rss]),
         new(10, "1,000 idle SSE subscribers on one stream", [new("added RSS MiB", LowerIsBetter: true), Rss]),
+        new(11, "Sequential 100 B appends, 1 connection, 1 stream (wrk)",
+            [new("appends/s", LowerIsBetter: false), new("p50 ms", LowerIsBetter: true), new("p99 ms", LowerIsBetter: true), Cpu,
+             new("disk fdatasync p50 ms", LowerIsBetter: true), Rss]),
+        new(12, "100 B appends, 64 connections, 64 streams (wrk)", [new("appends/s", LowerIsBetter: false), Cpu, Rss]),
+        new(13, "Stream creates, 8 connections (wrk)", [new("creates/s", LowerIsBetter: false), Rss]),
     ];
 
     public static ScenarioInfo? Find(int id) => All.FirstOrDefault(s => s.Id == id);
