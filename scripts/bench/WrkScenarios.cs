@@ -31,6 +31,7 @@ internal static partial class WrkScenarios
         11 => AppendsAsync(context, connections: 1, streams: 1, withLatency: true, cancellationToken),
         12 => AppendsAsync(context, connections: 64, streams: 64, withLatency: false, cancellationToken),
         13 => CreatesAsync(context, cancellationToken),
+        14 => JsonAppendsAsync(context, cancellationToken),
         _ => throw new ArgumentOutOfRangeException(nameof(context), context.Scenario, "unknown wrk scenario"),
     };
 
@@ -116,6 +117,87 @@ internal static partial class WrkScenarios
         }
 
         return new CellResult(metrics, Info: $"{acknowledged} appends by wrk, {stored} stored and verified");
+    }
+
+    // Scenario 14: as scenario 4 (10 JSON messages of about 100 bytes per POST, 64 connections over 64 streams).
+    private static async Task<CellResult> JsonAppendsAsync(CellContext context, CancellationToken cancellationToken)
+    {
+        const int connections = 64;
+        const int messagesPerPost = 10;
+        using var client = Protocol.CreateClient(16);
+        var uris = new Uri[connections];
+        for (var i = 0; i < connections; i++)
+        {
+            uris[i] = context.Stream($"wrk-json-{i}");
+            await Protocol.CreateAsync(client, uris[i], Protocol.Json, cancellationToken);
+        }
+
+        var message = $$"""{"w":"wrk","p":"{{new string('x', 70)}}"}""";
+        var body = "[" + string.Join(',', Enumerable.Repeat(message, messagesPerPost)) + "]";
+        var script = $$"""
+            local paths = { {{string.Join(", ", uris.Select(u => Lua(u.PathAndQuery)))}} }
+            local body = {{Lua(body)}}
+            local requests = {}
+            local next = 0
+            bad = 0
+            local threads = {}
+            function setup(thread) table.insert(threads, thread) end
+            function init(args)
+              for i, p in ipairs(paths) do
+                requests[i] = wrk.format("POST", p, { ["Content-Type"] = "application/json" }, body)
+              end
+            end
+            function request()
+              next = next + 1
+              return requests[(next % #requests) + 1]
+            end
+            function response(status, headers, body)
+              if status ~= 204 and status ~= 200 then bad = bad + 1 end
+            end
+            function done(summary, latency, requests)
+              local total = 0
+              for _, t in ipairs(threads) do total = total + t:get("bad") end
+              io.write(string.format("BAD %d\n", total))
+            end
+            """;
+
+        var warm = await RunWrkAsync(context, script, 2, connections, context.Warmup, latency: false, cancellationToken);
+        var cpuBefore = CpuMeter.ReadSeconds(context.Server.Pid);
+        var measured = await RunWrkAsync(context, script, 2, connections, context.Duration - context.Warmup, latency: false, cancellationToken);
+        var cpuAfter = CpuMeter.ReadSeconds(context.Server.Pid);
+        var metrics = new Dictionary<string, double> { ["messages/s"] = measured.RequestsPerSecond * messagesPerPost };
+        if (cpuBefore is { } before && cpuAfter is { } after && measured.Requests > 0)
+        {
+            metrics["srv cpu us/op"] = (after - before) * 1e6 / (measured.Requests * messagesPerPost);
+        }
+
+        // Verify: the streams hold only whole posts of exactly these messages, and at least every acknowledged one.
+        var acknowledged = (warm.Requests + measured.Requests) * messagesPerPost;
+        long stored = 0;
+        foreach (var uri in uris)
+        {
+            var (bodies, _) = await Protocol.ReadAllAsync(client, uri, json: true, maxRequests: 100_000, cancellationToken);
+            foreach (var read in bodies)
+            {
+                using var document = System.Text.Json.JsonDocument.Parse(read);
+                foreach (var element in document.RootElement.EnumerateArray())
+                {
+                    if (element.GetRawText() != message)
+                    {
+                        throw new BenchFailureException($"{uri.AbsolutePath}: message {stored} is not what wrk appended");
+                    }
+
+                    stored++;
+                }
+            }
+        }
+
+        if (stored % messagesPerPost != 0 || stored < acknowledged || stored > acknowledged + (2L * connections * messagesPerPost))
+        {
+            throw new BenchFailureException($"wrk acknowledged {acknowledged} messages, the streams hold {stored}");
+        }
+
+        return new CellResult(metrics, Info: $"{acknowledged} messages by wrk, {stored} stored and verified");
     }
 
     private static async Task<CellResult> CreatesAsync(CellContext context, CancellationToken cancellationToken)
