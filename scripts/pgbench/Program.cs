@@ -15,6 +15,7 @@ Array.Fill(payload, (byte)'x');
 
 Console.WriteLine("| nodes | scenario | appends/s | p50 ms | p99 ms |");
 Console.WriteLine("|---|---|---|---|---|");
+var wakeRows = new List<string>();
 foreach (var nodes in nodeCounts)
 {
     var schema = $"pgbench_{Environment.ProcessId}_{nodes}";
@@ -32,6 +33,7 @@ foreach (var nodes in nodeCounts)
     await Run(nodes, "1 connection, 1 stream", 1, shared: true);
     await Run(nodes, "64 connections, 64 streams", 64, shared: false);
     await Run(nodes, "64 connections, 1 stream", 64, shared: true);
+    wakeRows.Add(await WakeLatency(http, servers, nodes));
     foreach (var server in servers)
     {
         await server.DisposeAsync();
@@ -72,11 +74,88 @@ foreach (var nodes in nodeCounts)
         })));
         var all = latencies.SelectMany(l => l).Order().ToList();
         var rate = all.Count / stop.Elapsed.TotalSeconds;
+
+        // Verify through another node than the one that wrote: every acknowledged append is there, once.
+        for (var w = 0; w < (shared ? 1 : writers); w++)
+        {
+            var expected = (shared ? all.Count : latencies[w].Count) * (long)payload.Length;
+            var stored = await ReadLength(http, servers[(w + 1) % servers.Count], $"{prefix}-{w}");
+            if (stored != expected)
+            {
+                throw new InvalidOperationException($"stream {w}: {stored} bytes stored, {expected} acknowledged");
+            }
+        }
+
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"| {nodeCount} | {title} | {rate:F0} | {all[all.Count / 2]:F2} | {all[(int)(all.Count * 0.99)]:F2} |"));
 
         // Each writer targets "its" node, so load spreads round-robin over the cluster.
         Uri Url(int writer, string stream) => new(servers[writer % servers.Count].StreamsUrl, stream);
+    }
+}
+
+Console.WriteLine();
+Console.WriteLine("| nodes | wake latency | samples | p50 ms | p99 ms |");
+Console.WriteLine("|---|---|---|---|---|");
+foreach (var row in wakeRows)
+{
+    Console.WriteLine(row);
+}
+
+// Append on one node, a long-poll reader waiting on the next (the same node when there is one): time from the start
+// of the POST until the reader has the bytes. Across nodes this is the LISTEN/NOTIFY path.
+async Task<string> WakeLatency(HttpClient http, List<DurableStreamServer> servers, int nodes)
+{
+    var writerNode = servers[0];
+    var readerNode = servers[nodes > 1 ? 1 : 0];
+    var name = $"wake-{Guid.NewGuid():N}";
+    using var put = await http.PutAsync(new Uri(writerNode.StreamsUrl, name), new ByteArrayContent([]) { Headers = { ContentType = new("application/octet-stream") } });
+    var offset = put.Headers.GetValues("Stream-Next-Offset").First();
+    var samples = new List<double>();
+    var until = Stopwatch.StartNew();
+    while (until.Elapsed < duration)
+    {
+        var poll = http.GetAsync(new Uri(readerNode.StreamsUrl, $"{name}?offset={offset}&live=long-poll"));
+        // Give the long-poll time to reach the node and park before the append (a wake, not a catch-up, is measured).
+        await Task.Delay(5);
+        var started = Stopwatch.GetTimestamp();
+        using var append = await http.PostAsync(new Uri(writerNode.StreamsUrl, name), new ByteArrayContent(payload) { Headers = { ContentType = new("application/octet-stream") } });
+        if (append.StatusCode != HttpStatusCode.NoContent)
+        {
+            throw new InvalidOperationException($"append: {(int)append.StatusCode}");
+        }
+        using var response = await poll;
+        var body = await response.Content.ReadAsByteArrayAsync();
+        var elapsed = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        if (response.StatusCode != HttpStatusCode.OK || body.Length != payload.Length)
+        {
+            throw new InvalidOperationException($"long-poll: {(int)response.StatusCode} with {body.Length} bytes");
+        }
+        samples.Add(elapsed);
+        offset = response.Headers.GetValues("Stream-Next-Offset").First();
+    }
+    samples.Sort();
+    return string.Create(CultureInfo.InvariantCulture,
+        $"| {nodes} | {(nodes > 1 ? "append on node 1, long-poll on node 2" : "append and long-poll on one node")} | {samples.Count} | {samples[samples.Count / 2]:F2} | {samples[(int)(samples.Count * 0.99)]:F2} |");
+}
+
+async Task<long> ReadLength(HttpClient http, DurableStreamServer node, string name)
+{
+    long total = 0;
+    var offset = "-1";
+    while (true)
+    {
+        using var response = await http.GetAsync(new Uri(node.StreamsUrl, $"{name}?offset={offset}"));
+        if (response.StatusCode != HttpStatusCode.OK)
+        {
+            throw new InvalidOperationException($"read: {(int)response.StatusCode}");
+        }
+        total += (await response.Content.ReadAsByteArrayAsync()).Length;
+        offset = response.Headers.GetValues("Stream-Next-Offset").First();
+        if (response.Headers.Contains("Stream-Up-To-Date"))
+        {
+            return total;
+        }
     }
 }
 
