@@ -14,8 +14,12 @@ public class DurableStreamsOptions
     /// <summary>Largest accepted request body; larger ones get 413. Default 64 MiB.</summary>
     public long MaxAppendBytes { get; set; } = 64L * 1024 * 1024;
 
-    /// <summary>Most bytes of stream data in one catch-up response or SSE data event; default 1 MiB.</summary>
-    public int MaxReadChunkBytes { get; set; } = 1024 * 1024;
+    /// <summary>
+    /// Most bytes of stream data in one catch-up response; default 8 MiB. The server reads and sends a response in
+    /// pieces of at most 1 MiB, so memory per reader stays at one piece; JSON catch-up responses, long-poll responses
+    /// and SSE data events hold at most one piece.
+    /// </summary>
+    public int MaxReadChunkBytes { get; set; } = 8 * 1024 * 1024;
 
     /// <summary>
     /// Longest stream name, in UTF-8 bytes; longer names get 400. Default 4096: long enough for any real name, and an

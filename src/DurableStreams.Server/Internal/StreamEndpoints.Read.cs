@@ -46,14 +46,24 @@ internal sealed partial class StreamEndpoints
     /// <summary>Seconds a client turned away by <see cref="DurableStreamsOptions.MaxLiveReaders"/> should wait.</summary>
     private const string LiveReadersRetryAfter = "5";
 
+    /// <summary>
+    /// Most bytes one store read returns, and so the most a response holds in memory at once. A catch-up response of a
+    /// byte stream may be longer (up to <see cref="DurableStreamsOptions.MaxReadChunkBytes"/>): it is read and sent one
+    /// piece at a time, so the next piece is read from the store while the previous one is on its way to the client.
+    /// </summary>
+    internal const int ReadPieceBytes = 1024 * 1024;
+
+    private int PieceBytes => Math.Min(_options.MaxReadChunkBytes, ReadPieceBytes);
+
     private async Task CatchUpAsync(HttpContext context, string name, OffsetQuery offset)
     {
-        using var read = await store.ReadAsync(name, new ReadRequest(offset, _options.MaxReadChunkBytes), context.RequestAborted);
+        using var read = await store.ReadAsync(name, new ReadRequest(offset, PieceBytes), context.RequestAborted);
         if (read.Status != ReadStatus.Ok)
         {
             await ResultMapping.ReadError(read.Status).WriteAsync(context.Response);
             return;
         }
+        var served = CatchUpRange(read);
         var response = context.Response;
         if (offset.Kind == OffsetKind.Now)
         {
@@ -62,17 +72,91 @@ internal sealed partial class StreamEndpoints
         }
         else
         {
-            var etag = ETagFor(read);
+            var etag = ETagFor(served);
             response.Headers.ETag = etag;
             response.Headers.CacheControl = CatchUpCacheControl;
             if (IfNoneMatch(context.Request, etag))
             {
-                WriteReadHeaders(response, read, cursor: null);
+                WriteReadHeaders(response, served, cursor: null);
                 response.StatusCode = StatusCodes.Status304NotModified;
                 return;
             }
         }
-        await WriteDataAsync(context, read, cursor: null, live: false);
+        if (ReferenceEquals(served, read))
+        {
+            await WriteDataAsync(context, read, cursor: null, live: false);
+            return;
+        }
+        await WriteLongCatchUpAsync(context, name, read, served);
+    }
+
+    /// <summary>
+    /// What a catch-up response covers: the first read, or, for a byte stream with more committed data after it, up to
+    /// <see cref="DurableStreamsOptions.MaxReadChunkBytes"/> from its start, bounded by the tail the first read saw
+    /// (data below it is immutable, so the rest can be read piece by piece and the headers are right in advance).
+    /// JSON responses stay one piece: their end must fall on a message boundary, known only once read.
+    /// </summary>
+    private ReadResult CatchUpRange(ReadResult read)
+    {
+        var info = read.Info!;
+        if (read.UpToDate || read.Length == 0 || ContentTypes.IsJson(info.ContentType) || _options.MaxReadChunkBytes <= read.Length)
+        {
+            return read;
+        }
+        var end = Math.Min(info.Tail.Position, read.Start.Position + _options.MaxReadChunkBytes);
+        if (end <= read.Next.Position)
+        {
+            return read;
+        }
+        var reachesTail = end == info.Tail.Position;
+        return new ReadResult
+        {
+            Status = ReadStatus.Ok,
+            Info = info,
+            Start = read.Start,
+            Next = new StreamOffset(end),
+            UpToDate = reachesTail,
+            Closed = reachesTail && info.Closed,
+            Length = end - read.Start.Position,
+        };
+    }
+
+    /// <summary>
+    /// Sends <paramref name="served"/>: the first read's bytes, then the rest one piece at a time. The headers promised
+    /// the whole range; should the stream vanish midway (deleted, expired), the connection is aborted rather than the
+    /// body cut short silently.
+    /// </summary>
+    private async Task WriteLongCatchUpAsync(HttpContext context, string name, ReadResult first, ReadResult served)
+    {
+        var response = context.Response;
+        var aborted = context.RequestAborted;
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = served.Info!.ContentType;
+        WriteReadHeaders(response, served, cursor: null);
+        response.ContentLength = served.Length;
+        _metrics.Sent(served.Length);
+        var writer = response.BodyWriter;
+        foreach (var chunk in first.Chunks)
+        {
+            await writer.WriteAsync(chunk, aborted);
+        }
+        var position = first.Next.Position;
+        var end = served.Next.Position;
+        while (position < end)
+        {
+            using var piece = await store.ReadAsync(
+                name, new ReadRequest(OffsetQuery.At(new StreamOffset(position)), (int)Math.Min(PieceBytes, end - position)), aborted);
+            if (piece.Status != ReadStatus.Ok || piece.Start.Position != position || piece.Length <= 0 || piece.Next.Position > end)
+            {
+                context.Abort();
+                return;
+            }
+            foreach (var chunk in piece.Chunks)
+            {
+                await writer.WriteAsync(chunk, aborted);
+            }
+            position = piece.Next.Position;
+        }
     }
 
     private string CatchUpCacheControl => _options.PrivateCaching
@@ -105,7 +189,7 @@ internal sealed partial class StreamEndpoints
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(aborted, StoppingToken);
         var time = _options.TimeProvider;
         var started = time.GetTimestamp();
-        var read = await store.ReadAsync(name, new ReadRequest(offset, _options.MaxReadChunkBytes), aborted);
+        var read = await store.ReadAsync(name, new ReadRequest(offset, PieceBytes), aborted);
         try
         {
             await LongPollLoopAsync();
@@ -157,7 +241,7 @@ internal sealed partial class StreamEndpoints
                     WriteNoContent(context.Response, read, cursors.Next(clientCursor));
                     return;
                 }
-                var next = await store.ReadAsync(name, new ReadRequest(OffsetQuery.At(read.Next), _options.MaxReadChunkBytes), aborted);
+                var next = await store.ReadAsync(name, new ReadRequest(OffsetQuery.At(read.Next), PieceBytes), aborted);
                 read.Dispose();
                 read = next;
             }
@@ -230,7 +314,7 @@ internal sealed partial class StreamEndpoints
     private async Task SseAsync(HttpContext context, string name, OffsetQuery offset, string? clientCursor)
     {
         var aborted = context.RequestAborted;
-        var read = await store.ReadAsync(name, new ReadRequest(offset, _options.MaxReadChunkBytes), aborted);
+        var read = await store.ReadAsync(name, new ReadRequest(offset, PieceBytes), aborted);
         try
         {
             await SseLoopAsync();
@@ -288,7 +372,7 @@ internal sealed partial class StreamEndpoints
                 }
                 if (!read.UpToDate)
                 {
-                    var more = await store.ReadAsync(name, new ReadRequest(OffsetQuery.At(read.Next), _options.MaxReadChunkBytes), aborted);
+                    var more = await store.ReadAsync(name, new ReadRequest(OffsetQuery.At(read.Next), PieceBytes), aborted);
                     read.Dispose();
                     read = more;
                     if (read.Status != ReadStatus.Ok)
@@ -315,7 +399,7 @@ internal sealed partial class StreamEndpoints
                 {
                     return;
                 }
-                var next = await store.ReadAsync(name, new ReadRequest(OffsetQuery.At(read.Next), _options.MaxReadChunkBytes), aborted);
+                var next = await store.ReadAsync(name, new ReadRequest(OffsetQuery.At(read.Next), PieceBytes), aborted);
                 read.Dispose();
                 read = next;
                 if (read.Status != ReadStatus.Ok)

@@ -73,8 +73,12 @@ public sealed class ObservedStore(IStreamStore inner) : IStreamStore
         return inner.AppendAsync(name, request, cancellationToken);
     }
 
+    /// <summary>Called before every read reaches the inner store (and before <see cref="FailOn"/> is checked).</summary>
+    public Action<string, ReadRequest>? BeforeRead { get; set; }
+
     public ValueTask<ReadResult> ReadAsync(string name, ReadRequest request, CancellationToken cancellationToken = default)
     {
+        BeforeRead?.Invoke(name, request);
         ThrowIfFailing(name);
         return inner.ReadAsync(name, request, cancellationToken);
     }

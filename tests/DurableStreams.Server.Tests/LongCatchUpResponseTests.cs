@@ -1,0 +1,163 @@
+using System.Net;
+using DurableStreams.Protocol;
+using DurableStreams.Server.Internal;
+using DurableStreams.Server.Tests.Infrastructure;
+using DurableStreams.Testing;
+using DurableStreams.Storage.File;
+using Xunit;
+
+namespace DurableStreams.Server.Tests;
+
+/// <summary>
+/// Catch-up responses of byte streams longer than one store read (1 MiB): read and sent piece by piece, with headers
+/// (length, next offset, ETag, up-to-date, closed) that describe the whole range up front.
+/// </summary>
+public sealed class LongCatchUpResponseTests
+{
+    private const int Piece = StreamEndpoints.ReadPieceBytes;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static byte[] Pattern(int length)
+    {
+        var bytes = new byte[length];
+        for (var i = 0; i < bytes.Length; i++)
+        {
+            bytes[i] = (byte)(i % 251);
+        }
+        return bytes;
+    }
+
+    private static async Task<byte[]> WriteAsync(ServerHarness server, string name, int length, bool close = false)
+    {
+        var data = Pattern(length);
+        using (var create = await server.PutAsync(name, "application/octet-stream", null, Ct))
+        {
+            Assert.Equal(HttpStatusCode.Created, create.StatusCode);
+        }
+        // Appends of uneven sizes, so pieces never line up with append boundaries.
+        var cuts = new[] { 0, 700_000, 1_900_000, length };
+        for (var i = 0; i + 1 < cuts.Length; i++)
+        {
+            using var content = new ByteArrayContent(data, cuts[i], cuts[i + 1] - cuts[i]);
+            content.Headers.ContentType = new("application/octet-stream");
+            using var request = ServerHarness.Request(HttpMethod.Post, name, content);
+            if (close && i + 2 == cuts.Length)
+            {
+                request.Headers.Add("Stream-Closed", "true");
+            }
+            using var append = await server.SendAsync(request, Ct);
+            Assert.Equal(HttpStatusCode.NoContent, append.StatusCode);
+        }
+        return data;
+    }
+
+    [Fact]
+    public async Task A_stream_of_several_pieces_comes_back_in_one_response_that_reaches_the_tail()
+    {
+        await using var server = await ServerHarness.StartAsync(cancellationToken: Ct);
+        var name = ServerHarness.NewName();
+        var data = await WriteAsync(server, name, (2 * Piece) + (Piece / 2) + 3);
+
+        using var response = await server.GetAsync($"{name}?offset=-1", Ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(data.Length, response.Content.Headers.ContentLength);
+        Assert.Equal(data, await response.Content.ReadAsByteArrayAsync(Ct));
+        Assert.Equal(Http.Offset(data.Length), Http.Header(response, "Stream-Next-Offset"));
+        Assert.Equal("true", Http.Header(response, "Stream-Up-To-Date"));
+        Assert.Null(Http.Header(response, "Stream-Closed"));
+        Assert.EndsWith($":0:{data.Length}\"", response.Headers.ETag!.Tag, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_response_stops_at_MaxReadChunkBytes_even_across_pieces_and_the_next_one_continues_there()
+    {
+        const int cap = Piece + (Piece / 2);
+        await using var server = await ServerHarness.StartAsync(o => o.MaxReadChunkBytes = cap, cancellationToken: Ct);
+        var name = ServerHarness.NewName();
+        var data = await WriteAsync(server, name, (3 * Piece) + 5, close: true);
+
+        var received = new List<byte>();
+        var offset = "-1";
+        var pages = new List<(long Length, string Next, bool UpToDate, bool Closed)>();
+        while (true)
+        {
+            using var response = await server.GetAsync($"{name}?offset={offset}", Ct);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            var body = await response.Content.ReadAsByteArrayAsync(Ct);
+            Assert.Equal(body.Length, response.Content.Headers.ContentLength);
+            received.AddRange(body);
+            var next = Http.Header(response, "Stream-Next-Offset")!;
+            var upToDate = Http.Header(response, "Stream-Up-To-Date") == "true";
+            pages.Add((body.Length, next, upToDate, Http.Header(response, "Stream-Closed") == "true"));
+            if (upToDate)
+            {
+                break;
+            }
+            offset = next;
+        }
+
+        Assert.Equal(data, received.ToArray());
+        Assert.Equal([cap, cap, data.Length - (2L * cap)], pages.Select(p => p.Length));
+        Assert.Equal([Http.Offset(cap), Http.Offset(2 * cap), Http.Offset(data.Length)], pages.Select(p => p.Next));
+        Assert.Equal([false, false, true], pages.Select(p => p.UpToDate));
+        Assert.Equal([false, false, true], pages.Select(p => p.Closed));
+    }
+
+    [Fact]
+    public async Task The_file_store_serves_a_long_response_from_positioned_reads_across_append_boundaries()
+    {
+        using var directory = new TempDirectory();
+        await using var store = FileStreamStore.Open(new FileStreamStoreOptions { DataDirectory = directory.Path, Durability = DurabilityMode.None });
+        await using var server = await ServerHarness.StartAsync(o => o.Store = store, cancellationToken: Ct);
+        var name = ServerHarness.NewName();
+        var data = await WriteAsync(server, name, (2 * Piece) + 77);
+
+        using var response = await server.GetAsync($"{name}?offset={Http.Offset(5)}", Ct);
+
+        Assert.Equal(data.AsSpan(5).ToArray(), await response.Content.ReadAsByteArrayAsync(Ct));
+        Assert.Equal("true", Http.Header(response, "Stream-Up-To-Date"));
+    }
+
+    [Fact]
+    public async Task A_matching_If_None_Match_gets_304_for_the_whole_long_range()
+    {
+        await using var server = await ServerHarness.StartAsync(cancellationToken: Ct);
+        var name = ServerHarness.NewName();
+        await WriteAsync(server, name, (2 * Piece) + 10);
+        string etag;
+        using (var first = await server.GetAsync($"{name}?offset=-1", Ct))
+        {
+            etag = first.Headers.ETag!.Tag;
+        }
+
+        using var again = await server.GetAsync($"{name}?offset=-1", Ct, ("If-None-Match", etag));
+
+        Assert.Equal(HttpStatusCode.NotModified, again.StatusCode);
+        Assert.Equal(Http.Offset((2 * Piece) + 10), Http.Header(again, "Stream-Next-Offset"));
+    }
+
+    [Fact]
+    public async Task A_stream_deleted_between_pieces_aborts_the_response_instead_of_ending_it_short()
+    {
+        await using var server = await ServerHarness.StartAsync(cancellationToken: Ct);
+        var name = ServerHarness.NewName();
+        await WriteAsync(server, name, (2 * Piece) + 10);
+        var store = server.Store;
+        store.BeforeRead = (stream, request) =>
+        {
+            // The second piece of the response: the stream disappears before it is read.
+            if (stream == name && request.Offset.Kind == OffsetKind.At && request.Offset.Offset.Position > 0)
+            {
+                store.Inner.DeleteAsync(name).AsTask().GetAwaiter().GetResult();
+            }
+        };
+
+        using var response = await server.Client.GetAsync($"{name}?offset=-1", HttpCompletionOption.ResponseHeadersRead, Ct);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal((2L * Piece) + 10, response.Content.Headers.ContentLength);
+
+        await Assert.ThrowsAnyAsync<Exception>(async () => await response.Content.ReadAsByteArrayAsync(Ct));
+    }
+}
