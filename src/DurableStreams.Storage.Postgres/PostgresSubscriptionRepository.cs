@@ -54,6 +54,27 @@ internal sealed class PostgresSubscriptionRepository(PostgresStreamStore store, 
         }, cancellationToken).ConfigureAwait(false);
     }
 
+    public async ValueTask<IReadOnlyList<LinkCandidate>> ListLinkCandidatesAsync(string path, CancellationToken cancellationToken = default)
+    {
+        return await store.RunAsync(async connection =>
+        {
+            // Only ids and patterns cross the wire, not every subscription's state.
+            await using var command = new NpgsqlCommand(
+                $"""
+                SELECT id, state->>'pattern', jsonb_exists(state->'links', @path) FROM {schema}.ds_subscriptions
+                WHERE state->>'pattern' IS NOT NULL OR jsonb_exists(state->'links', @path)
+                """, connection);
+            command.Parameters.AddWithValue("path", path);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            var candidates = new List<LinkCandidate>();
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                candidates.Add(new LinkCandidate(reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.GetBoolean(2)));
+            }
+            return (IReadOnlyList<LinkCandidate>)candidates;
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
     public async ValueTask<bool> TryInsertAsync(SubscriptionState subscription, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(subscription);

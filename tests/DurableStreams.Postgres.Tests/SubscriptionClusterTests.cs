@@ -158,6 +158,24 @@ public sealed class SubscriptionClusterTests(PostgresServer server) : IAsyncLife
         }
     }
 
+    [Fact]
+    public async Task A_pattern_subscription_made_on_one_node_links_a_stream_created_on_another_from_its_start()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync((_, _) => Task.FromResult((200, """{"done":true}""")), Ct);
+        var prefix = "pattern-" + Guid.NewGuid().ToString("N");
+        var id = "glob-" + Guid.NewGuid().ToString("N");
+        await SendAsync(A, HttpMethod.Put, Control(id), $$"""{"type":"webhook","pattern":"{{prefix}}/*","webhook":{"url":"{{receiver.Url}}"} }""", "application/json", HttpStatusCode.Created);
+
+        // Created with its first data on B: the link starts at the stream's start, so that data is pending.
+        await SendAsync(B, HttpMethod.Put, prefix + "/new", "first", "text/plain", HttpStatusCode.Created);
+        var wake = await receiver.NextAsync();
+
+        var pending = Assert.Single(wake.Payload.GetProperty("streams").EnumerateArray().ToArray());
+        Assert.Equal(prefix + "/new", pending.GetProperty("path").GetString());
+        Assert.Equal("0000000000000000_0000000000000000", pending.GetProperty("acked_offset").GetString());
+        Assert.True(pending.GetProperty("has_pending").GetBoolean());
+    }
+
     private static string Control(string id) => "__ds/subscriptions/" + id;
 
     private static HttpRequestMessage Request(HttpMethod method, string path, string? body, string? contentType, string? bearer = null)

@@ -116,6 +116,25 @@ public abstract class SubscriptionRepositoryContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Link_candidates_are_subscriptions_linking_the_path_or_having_a_pattern()
+    {
+        await InsertAsync("linked", s => s.Links["feed/a"] = new SubscriptionLink { Explicit = true, AckedOffset = "0000000000000000_0000000000000000" });
+        await InsertAsync("pattern", s => s.Pattern = "other/*");
+        await InsertAsync("both", s =>
+        {
+            s.Pattern = "feed/*";
+            s.Links["feed/a"] = new SubscriptionLink { Glob = true, AckedOffset = "0000000000000000_0000000000000000" };
+        });
+        await InsertAsync("unrelated", s => s.Links["feed/b"] = new SubscriptionLink { Explicit = true, AckedOffset = "0000000000000000_0000000000000000" });
+
+        var candidates = await Repository.ListLinkCandidatesAsync("feed/a", Ct);
+
+        Assert.Equal(
+            [new LinkCandidate("both", "feed/*", true), new LinkCandidate("linked", null, true), new LinkCandidate("pattern", "other/*", false)],
+            candidates.OrderBy(c => c.Id, StringComparer.Ordinal).ToArray());
+    }
+
+    [Fact]
     public async Task Due_work_is_an_expired_lease_or_without_a_lease_a_retry_whose_time_has_come()
     {
         await InsertAsync("expired-lease", s => s.LeaseExpiresAt = Now.AddSeconds(-1));

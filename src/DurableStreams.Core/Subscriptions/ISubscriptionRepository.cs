@@ -31,6 +31,12 @@ public interface ISubscriptionRepository
     /// <summary>Every subscription, as copies.</summary>
     ValueTask<IReadOnlyList<VersionedSubscription>> ListAsync(CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Subscriptions that may link a stream created at <paramref name="path"/>: those with a link to it and those with a
+    /// pattern (which the caller matches), as id, pattern and whether it links the path.
+    /// </summary>
+    ValueTask<IReadOnlyList<LinkCandidate>> ListLinkCandidatesAsync(string path, CancellationToken cancellationToken = default);
+
     /// <summary>Stores a new subscription; false (and nothing stored) when the id exists.</summary>
     ValueTask<bool> TryInsertAsync(SubscriptionState subscription, CancellationToken cancellationToken = default);
 
@@ -61,6 +67,9 @@ public interface ISubscriptionRepository
     /// <summary>Replaces the signing keys (rotation).</summary>
     ValueTask SaveSigningKeysAsync(IReadOnlyList<SigningKeyState> keys, CancellationToken cancellationToken = default);
 }
+
+/// <summary>A subscription that may link a new stream: its id, pattern (if any), and whether it already links the path.</summary>
+public sealed record LinkCandidate(string Id, string? Pattern, bool Linked);
 
 /// <summary>A subscription as read, with the version a conditional write must name.</summary>
 public sealed record VersionedSubscription(SubscriptionState State, long Version);

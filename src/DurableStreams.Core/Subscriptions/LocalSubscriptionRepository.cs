@@ -75,6 +75,15 @@ public sealed class LocalSubscriptionRepository(ISubscriptionStateStore store) :
     }
 
     /// <inheritdoc/>
+    public async ValueTask<IReadOnlyList<LinkCandidate>> ListLinkCandidatesAsync(string path, CancellationToken cancellationToken = default)
+    {
+        var all = await ListAsync(cancellationToken).ConfigureAwait(false);
+        return all.Where(s => s.State.Pattern is not null || s.State.Links.ContainsKey(path))
+            .Select(s => new LinkCandidate(s.State.Id, s.State.Pattern, s.State.Links.ContainsKey(path)))
+            .ToArray();
+    }
+
+    /// <inheritdoc/>
     public async ValueTask<bool> TryInsertAsync(SubscriptionState subscription, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(subscription);

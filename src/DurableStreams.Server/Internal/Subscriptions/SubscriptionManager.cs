@@ -36,6 +36,8 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
     /// <summary>The single-process repository the engine created over its state (null with a shared repository).</summary>
     private readonly LocalSubscriptionRepository? _local;
     private readonly SemaphoreSlim _indexGate = new(1, 1);
+    /// <summary>Per subscription, what the index is built from; guarded by <see cref="_indexGate"/>.</summary>
+    private readonly Dictionary<string, IndexEntry> _indexEntries = new(StringComparer.Ordinal);
     /// <summary>Local wake-ups at lease expiry and retry times, by subscription; guarded by itself.</summary>
     private readonly Dictionary<string, ITimer> _timers = new(StringComparer.Ordinal);
     private readonly Channel<string> _queue = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true });
@@ -193,8 +195,8 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
     // ---- Shared state: other nodes' changes ---------------------------------------------------------------------
 
     /// <summary>
-    /// Another node changed links (or, with null, anything may have changed): re-read the index, then evaluate, so an
-    /// append this node made before its index knew the new link still wakes the subscription.
+    /// Another node changed links (or, with null, anything may have changed): re-read that part of the index, then
+    /// evaluate, so an append this node made before its index knew the new link still wakes the subscription.
     /// </summary>
     private void OnRemoteLinksChanged(string? id) => _ = RefreshAfterRemoteChangeAsync(id);
 
@@ -202,13 +204,13 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
     {
         try
         {
-            var all = await RebuildIndexAsync(_stopping.Token);
             if (id is not null)
             {
+                await RefreshIndexAsync(id, _stopping.Token);
                 Enqueue(id);
                 return;
             }
-            foreach (var subscription in all)
+            foreach (var subscription in await RebuildIndexAsync(_stopping.Token))
             {
                 Enqueue(subscription.State.Id);
             }
@@ -283,16 +285,27 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
         {
             return;
         }
-        // With shared state another node may have just created a matching subscription: read the index afresh.
-        var index = _repository.IsShared ? BuildIndex(await RebuildIndexAsync(cancellationToken)) : _index;
-        if (index.IsEmpty)
+        string[] candidates;
+        if (_repository.IsShared)
         {
-            return;
+            // Another node may have just created a matching subscription that this node's index does not show yet.
+            candidates = (await _repository.ListLinkCandidatesAsync(name, cancellationToken))
+                .Where(c => c.Linked || (c.Pattern is { } pattern && StreamGlob.IsMatch(pattern, name)))
+                .Select(c => c.Id)
+                .ToArray();
         }
-        var candidates = (index.ByPath.TryGetValue(name, out var linked) ? linked : [])
-            .Concat(index.Patterns.Where(p => StreamGlob.IsMatch(p.Pattern, name)).Select(p => p.Id))
-            .Distinct(StringComparer.Ordinal)
-            .ToArray();
+        else
+        {
+            var index = _index;
+            if (index.IsEmpty)
+            {
+                return;
+            }
+            candidates = (index.ByPath.TryGetValue(name, out var linked) ? linked : [])
+                .Concat(index.Patterns.Where(p => StreamGlob.IsMatch(p.Pattern, name)).Select(p => p.Id))
+                .Distinct(StringComparer.Ordinal)
+                .ToArray();
+        }
         if (candidates.Length == 0)
         {
             return;
@@ -685,16 +698,12 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
         public static readonly Evaluation Nothing = new(null, null);
     }
 
-    /// <summary>Rebuilds this node's index after its own link changes and tells the other nodes.</summary>
+    /// <summary>Updates this node's index after its own link changes and tells the other nodes.</summary>
     private async Task LinksChangedAsync(List<string> ids, CancellationToken cancellationToken)
     {
-        if (ids.Count == 0)
-        {
-            return;
-        }
-        await RebuildIndexAsync(cancellationToken);
         foreach (var id in ids)
         {
+            await RefreshIndexAsync(id, cancellationToken);
             await _repository.PublishLinksChangedAsync(id, cancellationToken);
         }
     }
@@ -1056,14 +1065,19 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
 
     private static SubscriptionError NotFound() => new(SubscriptionErrorCode.SubscriptionNotFound, "Subscription not found.");
 
-    /// <summary>Re-reads every subscription and replaces the path index the append hook reads (one rebuild at a time).</summary>
+    /// <summary>Re-reads every subscription and replaces the path index the append hook reads.</summary>
     private async Task<IReadOnlyList<VersionedSubscription>> RebuildIndexAsync(CancellationToken cancellationToken)
     {
         await _indexGate.WaitAsync(cancellationToken);
         try
         {
             var all = await _repository.ListAsync(cancellationToken);
-            _index = BuildIndex(all);
+            _indexEntries.Clear();
+            foreach (var (subscription, _) in all)
+            {
+                _indexEntries[subscription.Id] = IndexEntry.Of(subscription);
+            }
+            _index = BuildIndex();
             return all;
         }
         finally
@@ -1072,26 +1086,55 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
         }
     }
 
-    private static Index BuildIndex(IReadOnlyList<VersionedSubscription> subscriptions)
+    /// <summary>Re-reads one subscription (absent: deleted) into the index; updates run one at a time.</summary>
+    private async Task RefreshIndexAsync(string id, CancellationToken cancellationToken)
     {
-        if (subscriptions.Count == 0)
+        await _indexGate.WaitAsync(cancellationToken);
+        try
+        {
+            if (await _repository.GetAsync(id, cancellationToken) is { } current)
+            {
+                _indexEntries[id] = IndexEntry.Of(current.State);
+            }
+            else
+            {
+                _indexEntries.Remove(id);
+            }
+            _index = BuildIndex();
+        }
+        finally
+        {
+            _indexGate.Release();
+        }
+    }
+
+    /// <summary>A new immutable index from the entries; call under the index lock.</summary>
+    private Index BuildIndex()
+    {
+        if (_indexEntries.Count == 0)
         {
             return Index.Empty;
         }
         var byPath = new Dictionary<string, string[]>(StringComparer.Ordinal);
         var patterns = new List<(string Id, string Pattern)>();
-        foreach (var (subscription, _) in subscriptions)
+        foreach (var (id, entry) in _indexEntries)
         {
-            if (subscription.Pattern is { } pattern)
+            if (entry.Pattern is { } pattern)
             {
-                patterns.Add((subscription.Id, pattern));
+                patterns.Add((id, pattern));
             }
-            foreach (var path in subscription.Links.Keys)
+            foreach (var path in entry.Paths)
             {
-                byPath[path] = byPath.TryGetValue(path, out var ids) ? [.. ids, subscription.Id] : [subscription.Id];
+                byPath[path] = byPath.TryGetValue(path, out var ids) ? [.. ids, id] : [id];
             }
         }
         return new Index(byPath, patterns.ToArray());
+    }
+
+    /// <summary>What the index needs of one subscription.</summary>
+    private sealed record IndexEntry(string? Pattern, string[] Paths)
+    {
+        public static IndexEntry Of(SubscriptionState subscription) => new(subscription.Pattern, [.. subscription.Links.Keys]);
     }
 
     /// <summary>An immutable view for the append and create hooks.</summary>
