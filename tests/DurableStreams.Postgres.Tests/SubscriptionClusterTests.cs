@@ -159,7 +159,7 @@ public sealed class SubscriptionClusterTests(PostgresServer server) : IAsyncLife
     }
 
     [Fact]
-    public async Task A_pattern_subscription_made_on_one_node_links_a_stream_created_on_another_from_its_start()
+    public async Task A_pattern_subscription_made_on_one_node_links_a_stream_created_on_another_from_its_start_and_drops_it_when_a_third_deletes_it()
     {
         await using var receiver = await WebhookReceiver.StartAsync((_, _) => Task.FromResult((200, """{"done":true}""")), Ct);
         var prefix = "pattern-" + Guid.NewGuid().ToString("N");
@@ -174,6 +174,11 @@ public sealed class SubscriptionClusterTests(PostgresServer server) : IAsyncLife
         Assert.Equal(prefix + "/new", pending.GetProperty("path").GetString());
         Assert.Equal("0000000000000000_0000000000000000", pending.GetProperty("acked_offset").GetString());
         Assert.True(pending.GetProperty("has_pending").GetBoolean());
+
+        // Deleted through a third node: the glob-only link goes.
+        await SendAsync(C, HttpMethod.Delete, prefix + "/new", null, null, HttpStatusCode.NoContent);
+        var view = JsonDocument.Parse(await SendAsync(A, HttpMethod.Get, Control(id), null, null, HttpStatusCode.OK)).RootElement;
+        Assert.Empty(view.GetProperty("streams").EnumerateArray());
     }
 
     private static string Control(string id) => "__ds/subscriptions/" + id;

@@ -352,8 +352,21 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
     /// </summary>
     public async Task OnStreamDeletedAsync(string name, CancellationToken cancellationToken)
     {
-        var index = _index;
-        if (index.IsEmpty || !_started || !index.ByPath.TryGetValue(name, out var ids))
+        if (!_started)
+        {
+            return;
+        }
+        string[] ids;
+        if (_repository.IsShared)
+        {
+            // As for creation: the database, not a possibly stale index, says which subscriptions link the name.
+            ids = (await _repository.ListLinkCandidatesAsync(name, cancellationToken)).Where(c => c.Linked).Select(c => c.Id).ToArray();
+        }
+        else if (_index.ByPath.TryGetValue(name, out var linked))
+        {
+            ids = linked;
+        }
+        else
         {
             return;
         }
