@@ -13,8 +13,8 @@
       test         build, lay out the PowerShell module (as the module task), then xUnit (dotnet test; TRX files in
                    artifacts/test-results), the official conformance suite against `durable-streams serve` once per
                    store (--memory, then the file store in a fresh temp data directory, then the file store with
-                   --registry, then --postgres against a throw-away PostgreSQL cluster when PostgreSQL binaries are
-                   installed), and Pester
+                   --registry, then three `serve --postgres` nodes on one throw-away PostgreSQL cluster, the suite
+                   against each node in turn, when PostgreSQL binaries are installed), and Pester
                    (tests/PowerShell/*.Tests.ps1, run in a child pwsh against the built module folder).
       conformance  build, then the conformance suite only, against both stores (and the file store with --registry).
       module       build, then lay out the importable DurableStreams module in artifacts/module/DurableStreams:
@@ -206,13 +206,19 @@ function Invoke-XUnit {
 }
 
 function Invoke-Conformance {
-    param([string]$Store, [switch]$Registry)
-    $name = if ($Registry) { "Conformance ($Store, --registry)" } else { "Conformance ($Store)" }
-    $result = & (Join-Path $root 'scripts' 'Invoke-Conformance.ps1') -Configuration $Configuration -Store $Store -Registry:$Registry
-    Add-SuiteResult $name $result
-    Write-Host ("$name took {0:N1} s" -f $result.Duration.TotalSeconds)
-    if ($result.ServerStoppedCleanly -eq $false) {
-        throw "the server exited with code $($result.ServerExitCode) after SIGTERM instead of 0."
+    param([string]$Store, [switch]$Registry, [int]$Nodes = 1)
+    $results = @(& (Join-Path $root 'scripts' 'Invoke-Conformance.ps1') -Configuration $Configuration -Store $Store -Registry:$Registry -Nodes $Nodes)
+    foreach ($result in $results) {
+        $name = if ($Registry) { "Conformance ($Store, --registry)" }
+        elseif ($Nodes -gt 1) { "Conformance ($Store, node $($result.Node) of $Nodes)" }
+        else { "Conformance ($Store)" }
+        Add-SuiteResult $name $result
+        Write-Host ("$name took {0:N1} s" -f $result.Duration.TotalSeconds)
+    }
+    foreach ($result in $results) {
+        if ($result.ServerStoppedCleanly -eq $false) {
+            throw "the server at $($result.BaseUrl) exited with code $($result.ServerExitCode) after SIGTERM instead of 0."
+        }
     }
 }
 
@@ -292,9 +298,10 @@ function Invoke-TestRun {
             }
             # The registry hook appends on every create and delete; the suite must not notice it.
             Invoke-Step 'Conformance (file, --registry)' { Invoke-Conformance -Store file -Registry } | Out-Null
-            # The third run needs PostgreSQL binaries to start a throw-away cluster (.ci/run installs them on CI).
+            # The third run needs PostgreSQL binaries to start a throw-away cluster (.ci/run installs them on CI): three
+            # nodes on one database, the suite (subscriptions included) against each node while all three run.
             if (Find-PostgresBin) {
-                Invoke-Step 'Conformance (postgres)' { Invoke-Conformance -Store postgres } | Out-Null
+                Invoke-Step 'Conformance (postgres, 3 nodes)' { Invoke-Conformance -Store postgres -Nodes 3 } | Out-Null
             }
             else {
                 $script:notes.Add('Conformance (postgres): skipped (no PostgreSQL binaries; install postgresql-15 or set DS_PG_BIN)')

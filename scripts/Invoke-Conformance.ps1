@@ -26,6 +26,11 @@
     Also run the server with --registry (every create and delete appends to __registry__); results and logs are named
     <store>-registry.
 
+.PARAMETER Nodes
+    With -Store postgres: start this many `serve --postgres` nodes on the one database (a cluster sharing streams and
+    subscription state) and run the suite against each node in turn, while all of them run. Returns one result per
+    node (with a Node property); files are named <store>-node<N>.json and <store>-node<N>-server.{out,err}.log.
+
 .PARAMETER LongPollTimeoutMs
     Long-poll timeout given to both the server and the suite, in milliseconds.
 
@@ -39,6 +44,9 @@
     ./scripts/Invoke-Conformance.ps1 -Store file
 
 .EXAMPLE
+    ./scripts/Invoke-Conformance.ps1 -Store postgres -Nodes 3
+
+.EXAMPLE
     ./scripts/Invoke-Conformance.ps1 -BaseUrl http://127.0.0.1:4437
 #>
 [CmdletBinding()]
@@ -50,6 +58,9 @@ param(
     [string]$Store = 'memory',
 
     [switch]$Registry,
+
+    [ValidateRange(1, 9)]
+    [int]$Nodes = 1,
 
     [ValidateRange(1, 600000)]
     [int]$LongPollTimeoutMs = 500,
@@ -270,18 +281,20 @@ function Invoke-Vitest {
 if (-not (Get-Command node -CommandType Application -ErrorAction SilentlyContinue)) {
     throw 'node was not found on PATH; the conformance suite needs Node.js 20.19 or later.'
 }
+if ($Nodes -gt 1 -and ($Store -ne 'postgres' -or $BaseUrl)) {
+    throw '-Nodes greater than 1 needs -Store postgres (nodes share one database) and no -BaseUrl.'
+}
 Install-ConformanceSuite
 New-Item -ItemType Directory -Force -Path $outputDir | Out-Null
 $runName = if ($Registry) { "$Store-registry" } else { $Store }
-$resultsFile = Join-Path $outputDir "$runName.json"
 
-$server = $null
+$servers = [System.Collections.Generic.List[object]]::new()
+$runs = [System.Collections.Generic.List[object]]::new()
 $storeSetup = $null
-$serverExitCode = $null
 $started = [System.Diagnostics.Stopwatch]::StartNew()
 try {
     if ($BaseUrl) {
-        $url = $BaseUrl.AbsoluteUri.TrimEnd('/')
+        $urls = @($BaseUrl.AbsoluteUri.TrimEnd('/'))
     }
     else {
         $serverDll = Join-Path $repoRoot 'artifacts' 'bin' 'DurableStreams.Cli' $Configuration.ToLowerInvariant() 'durable-streams.dll'
@@ -290,18 +303,29 @@ try {
         }
         $storeSetup = Get-StoreArgument $Store
         $serverArguments = @($storeSetup.Arguments) + $(if ($Registry) { @('--registry') } else { @() })
-        $server = Start-ConformanceServer -ServerDll $serverDll -StoreArguments $serverArguments `
-            -LogPrefix (Join-Path $outputDir "$runName-server")
-        $url = $server.BaseUrl
-        Write-Host "Server PID $($server.Process.Id) listening on $url"
+        # Every node is up before the first suite starts, so each suite runs inside a live cluster.
+        for ($node = 1; $node -le $Nodes; $node++) {
+            $prefix = if ($Nodes -gt 1) { "$runName-node$node-server" } else { "$runName-server" }
+            $server = Start-ConformanceServer -ServerDll $serverDll -StoreArguments $serverArguments -LogPrefix (Join-Path $outputDir $prefix)
+            $servers.Add($server)
+            Write-Host "Server PID $($server.Process.Id) listening on $($server.BaseUrl)"
+        }
+        $urls = @($servers | ForEach-Object BaseUrl)
     }
 
-    $report = Invoke-Vitest -Url $url -ResultsFile $resultsFile
+    for ($node = 1; $node -le $urls.Count; $node++) {
+        $resultsFile = Join-Path $outputDir $(if ($Nodes -gt 1) { "$runName-node$node.json" } else { "$runName.json" })
+        $nodeStarted = [System.Diagnostics.Stopwatch]::StartNew()
+        if ($Nodes -gt 1) { Write-Host "Suite against node $node of ${Nodes}: $($urls[$node - 1])" }
+        $report = Invoke-Vitest -Url $urls[$node - 1] -ResultsFile $resultsFile
+        $runs.Add([pscustomobject]@{ Url = $urls[$node - 1]; Report = $report; ResultsFile = $resultsFile; Duration = $nodeStarted.Elapsed })
+    }
 }
 finally {
-    if ($server) {
-        $serverExitCode = Stop-ConformanceServer $server
-        Write-Host "Server stopped with exit code $serverExitCode (logs: $($server.LogFiles))"
+    $exitCodes = @{}
+    for ($node = 1; $node -le $servers.Count; $node++) {
+        $exitCodes[$node] = Stop-ConformanceServer $servers[$node - 1]
+        Write-Host "Server $node stopped with exit code $($exitCodes[$node]) (logs: $($servers[$node - 1].LogFiles))"
     }
     if ($storeSetup -and $storeSetup.PSObject.Properties['Postgres']) {
         Stop-PostgresTestCluster $storeSetup.Postgres
@@ -317,17 +341,22 @@ finally {
     }
 }
 
-# SIGTERM must give a graceful stop and exit 0; Stop-Process on Windows cannot ask for one.
-$stoppedCleanly = if ($null -eq $serverExitCode) { $null } else { $serverExitCode -eq 0 -or $IsWindows }
-[pscustomobject]@{
-    Store                = $Store
-    Passed               = [int]$report.numPassedTests
-    Failed               = [int]$report.numFailedTests
-    Skipped              = [int]($report.numPendingTests + $report.numTodoTests)
-    Total                = [int]$report.numTotalTests
-    BaseUrl              = $url
-    ServerExitCode       = $serverExitCode
-    ServerStoppedCleanly = $stoppedCleanly
-    Duration             = $started.Elapsed
-    ResultsFile          = $resultsFile
+for ($node = 1; $node -le $runs.Count; $node++) {
+    $run = $runs[$node - 1]
+    $serverExitCode = if ($exitCodes.ContainsKey($node)) { $exitCodes[$node] } else { $null }
+    # SIGTERM must give a graceful stop and exit 0; Stop-Process on Windows cannot ask for one.
+    $stoppedCleanly = if ($null -eq $serverExitCode) { $null } else { $serverExitCode -eq 0 -or $IsWindows }
+    [pscustomobject]@{
+        Store                = $Store
+        Node                 = if ($Nodes -gt 1) { $node } else { $null }
+        Passed               = [int]$run.Report.numPassedTests
+        Failed               = [int]$run.Report.numFailedTests
+        Skipped              = [int]($run.Report.numPendingTests + $run.Report.numTodoTests)
+        Total                = [int]$run.Report.numTotalTests
+        BaseUrl              = $run.Url
+        ServerExitCode       = $serverExitCode
+        ServerStoppedCleanly = $stoppedCleanly
+        Duration             = if ($Nodes -gt 1) { $run.Duration } else { $started.Elapsed }
+        ResultsFile          = $run.ResultsFile
+    }
 }

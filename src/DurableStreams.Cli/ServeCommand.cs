@@ -506,11 +506,15 @@ internal sealed class ServeCommand
 
         IStreamStore? store = null;
         FileSubscriptionStateStore? subscriptionState = null;
+        ISubscriptionRepository? subscriptionRepository = null;
         if (options.Store == ServeStore.Postgres)
         {
             try
             {
-                store = await PostgresStreamStore.OpenAsync(options.ToPostgresStoreOptions(), stopping.Token);
+                var postgres = await PostgresStreamStore.OpenAsync(options.ToPostgresStoreOptions(), stopping.Token);
+                store = postgres;
+                // Shared by every node on the database, so any node serves any subscription call.
+                subscriptionRepository = options.Subscriptions ? postgres.CreateSubscriptionRepository() : null;
             }
             catch (Exception ex) when (ex is StoreUnavailableException or ArgumentException or InvalidOperationException or Npgsql.NpgsqlException)
             {
@@ -518,7 +522,6 @@ internal sealed class ServeCommand
                 return 1;
             }
 
-            // Subscription state stays in this node's memory for now (see docs/postgres.md).
             await error.WriteLineAsync("Store: postgres");
         }
         else if (options.Store == ServeStore.File)
@@ -565,7 +568,7 @@ internal sealed class ServeCommand
 
         try
         {
-            return await HostAsync(parseResult.InvocationConfiguration, options, store, subscriptionState, loggerFactory, stopping.Token);
+            return await HostAsync(parseResult.InvocationConfiguration, options, store, subscriptionState, subscriptionRepository, loggerFactory, stopping.Token);
         }
         finally
         {
@@ -587,6 +590,7 @@ internal sealed class ServeCommand
         ServeOptions options,
         IStreamStore? store,
         ISubscriptionStateStore? subscriptionState,
+        ISubscriptionRepository? subscriptionRepository,
         ILoggerFactory loggerFactory,
         CancellationToken stopping)
     {
@@ -594,7 +598,7 @@ internal sealed class ServeCommand
         var error = configuration.Error;
 
         // A store passed in is not disposed by the server; RunAsync disposes it after this returns.
-        await using var server = new DurableStreamServer(options.ToServerOptions(store, subscriptionState), loggerFactory);
+        await using var server = new DurableStreamServer(options.ToServerOptions(store, subscriptionState, subscriptionRepository), loggerFactory);
         try
         {
             await server.StartAsync(stopping);

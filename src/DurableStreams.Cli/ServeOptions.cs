@@ -120,9 +120,11 @@ internal sealed record ServeOptions
     /// <summary>
     /// Creates the engine options. A null <paramref name="store"/> selects the in-memory store, which the server then owns;
     /// a store passed in stays the caller's to dispose, and so does <paramref name="subscriptionState"/> (null keeps
-    /// subscription state in memory).
+    /// subscription state in memory). A <paramref name="subscriptionRepository"/> (the PostgreSQL store's, shared by all
+    /// nodes) takes the place of <paramref name="subscriptionState"/>.
     /// </summary>
-    public DurableStreamServerOptions ToServerOptions(IStreamStore? store = null, ISubscriptionStateStore? subscriptionState = null)
+    public DurableStreamServerOptions ToServerOptions(
+        IStreamStore? store = null, ISubscriptionStateStore? subscriptionState = null, ISubscriptionRepository? subscriptionRepository = null)
     {
         var options = new DurableStreamServerOptions
         {
@@ -134,7 +136,7 @@ internal sealed record ServeOptions
             MaxAppendBytes = MaxAppendBytes,
             MaxReadChunkBytes = MaxReadChunkBytes,
             EnableSubscriptions = Subscriptions,
-            Subscriptions = { State = subscriptionState },
+            Subscriptions = { State = subscriptionState, Repository = subscriptionRepository },
             Registry = Registry,
             Metrics = Metrics,
             Compression = Compression,

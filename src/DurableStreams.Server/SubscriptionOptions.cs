@@ -13,6 +13,19 @@ public sealed class SubscriptionOptions
     /// </summary>
     public ISubscriptionStateStore? State { get; set; }
 
+    /// <summary>
+    /// Subscription state shared by several server nodes (the PostgreSQL store's
+    /// <c>PostgresStreamStore.CreateSubscriptionRepository()</c>); when set, <see cref="State"/> is ignored and every
+    /// subscription call reads and conditionally writes this repository. The server does not dispose it.
+    /// </summary>
+    public ISubscriptionRepository? Repository { get; set; }
+
+    /// <summary>
+    /// How often a node checks a shared <see cref="Repository"/> for expired leases and due webhook retries, so a wake
+    /// whose node died is retried by another; default 1 s. Unused for single-process state (local timers cover it).
+    /// </summary>
+    public TimeSpan SharedPollInterval { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>How long one webhook request may take before it counts as failed; default 10 s.</summary>
     public TimeSpan WebhookTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
@@ -40,6 +53,10 @@ public sealed class SubscriptionOptions
         if (WebhookTimeout <= TimeSpan.Zero)
         {
             throw new ArgumentOutOfRangeException(nameof(WebhookTimeout), WebhookTimeout, "Webhook timeout must be positive.");
+        }
+        if (SharedPollInterval <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(SharedPollInterval), SharedPollInterval, "The shared poll interval must be positive.");
         }
     }
 }

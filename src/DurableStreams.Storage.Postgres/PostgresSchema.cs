@@ -10,7 +10,7 @@ namespace DurableStreams.Storage.Postgres;
 internal static class PostgresSchema
 {
     /// <summary>The schema version this build writes and reads.</summary>
-    public const int CurrentVersion = 1;
+    public const int CurrentVersion = 2;
 
     private static string[] Migrations(string s) =>
     [
@@ -58,6 +58,22 @@ internal static class PostgresSchema
             msg_end   bigint NOT NULL,
             data      bytea  NOT NULL,
             PRIMARY KEY (stream_id, start_pos)
+        );
+        """,
+        // Version 2: subscription state shared by all nodes. The state is one JSON document per subscription, written
+        // only by conditional updates on version; the lease/retry times are copied out so any node finds due work.
+        $"""
+        CREATE TABLE {s}.ds_subscriptions (
+            id                  text   PRIMARY KEY,
+            version             bigint NOT NULL,
+            state               jsonb  NOT NULL,
+            lease_expires_ticks bigint,
+            next_attempt_ticks  bigint
+        );
+        CREATE INDEX ds_subscriptions_due ON {s}.ds_subscriptions ((coalesce(lease_expires_ticks, next_attempt_ticks)));
+        CREATE TABLE {s}.ds_subscription_keys (
+            id   smallint PRIMARY KEY CHECK (id = 1),
+            keys jsonb    NOT NULL
         );
         """,
     ];

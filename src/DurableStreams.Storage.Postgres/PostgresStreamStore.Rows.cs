@@ -11,7 +11,7 @@ public sealed partial class PostgresStreamStore
     /// Runs <paramref name="work"/> on a pooled connection. Deadlocks, serialization failures and a lost race to create
     /// a name are retried; an unreachable or failing server becomes <see cref="StoreUnavailableException"/> (503).
     /// </summary>
-    private async Task<T> RunAsync<T>(Func<NpgsqlConnection, Task<T>> work, CancellationToken cancellationToken)
+    internal async Task<T> RunAsync<T>(Func<NpgsqlConnection, Task<T>> work, CancellationToken cancellationToken)
     {
         for (var attempt = 1; ; attempt++)
         {

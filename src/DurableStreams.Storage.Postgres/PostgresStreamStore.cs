@@ -1,5 +1,6 @@
 using DurableStreams.Live;
 using DurableStreams.Protocol;
+using DurableStreams.Subscriptions;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -68,6 +69,12 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
         }
         return new PostgresStreamStore(dataSource, options);
     }
+
+    /// <summary>
+    /// Subscription state in this database, shared by every node on it (pass it as the server's
+    /// <c>SubscriptionOptions.Repository</c>). It uses this store's connections and listener, so it lives as long as the store.
+    /// </summary>
+    public ISubscriptionRepository CreateSubscriptionRepository() => new PostgresSubscriptionRepository(this, _hub, _s);
 
     /// <summary>Completes once this node listens for other nodes' wake-ups.</summary>
     public Task CrossNodeListening => _hub.Listening;

@@ -11,6 +11,8 @@ namespace DurableStreams.Storage.Postgres;
 /// queued, coalesced and sent by one background sender outside the append transaction, and one LISTEN connection per
 /// node publishes the signals of names other nodes report. After the listening connection is (re)established every
 /// signal is published, so waiters re-check the database and no wake-up lost while disconnected stays lost.
+/// The same connection listens on a second channel for subscription link changes made by other nodes
+/// (<see cref="SubscriptionsChanged"/>).
 /// </summary>
 internal sealed class PostgresWakeHub : IAsyncDisposable
 {
@@ -24,6 +26,7 @@ internal sealed class PostgresWakeHub : IAsyncDisposable
     private readonly NpgsqlDataSource? _dataSource;
     private readonly string _listenConnectionString;
     private readonly string _channel;
+    private readonly string _subscriptionChannel;
     private readonly string _nodeId = Guid.NewGuid().ToString("N");
     private readonly CancellationTokenSource _stop = new();
     private readonly Task? _listener;
@@ -36,6 +39,7 @@ internal sealed class PostgresWakeHub : IAsyncDisposable
     {
         _dataSource = dataSource;
         _channel = "ds_wake_" + schema;
+        _subscriptionChannel = "ds_subs_" + schema;
         var builder = new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false, KeepAlive = 10 };
         _listenConnectionString = builder.ConnectionString;
         if (dataSource is not null)
@@ -50,6 +54,37 @@ internal sealed class PostgresWakeHub : IAsyncDisposable
 
     /// <summary>Completes once the first LISTEN is in place (for tests that race nodes from the start).</summary>
     public Task Listening => _listening.Task;
+
+    /// <summary>
+    /// Another node changed a subscription's links (its id), or, with null, changes may have been missed while this
+    /// node was not listening. Raised on the listener's thread; handlers must not block.
+    /// </summary>
+    public event Action<string?>? SubscriptionsChanged;
+
+    /// <summary>
+    /// Tells the other nodes that subscription <paramref name="id"/>'s links changed. The change is already committed,
+    /// so a failed NOTIFY is not the caller's failure: it happens when the database is unreachable, and then the other
+    /// nodes' listeners lose their connection too and re-read everything when they reconnect.
+    /// </summary>
+    public async ValueTask PublishSubscriptionChangeAsync(string id, CancellationToken cancellationToken)
+    {
+        if (_dataSource is null)
+        {
+            return;
+        }
+        try
+        {
+            await using var command = _dataSource.CreateCommand("SELECT pg_notify(@channel, @node || '|' || @id)");
+            command.Parameters.AddWithValue("channel", _subscriptionChannel);
+            command.Parameters.AddWithValue("node", _nodeId);
+            command.Parameters.AddWithValue("id", id);
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is NpgsqlException or TimeoutException or ObjectDisposedException)
+        {
+            // See above: recovered by the listeners' reconnect.
+        }
+    }
 
     /// <summary>Number of times the listening connection has been (re)established.</summary>
     public int ListenerConnects => Volatile.Read(ref _listenerConnects);
@@ -158,13 +193,14 @@ internal sealed class PostgresWakeHub : IAsyncDisposable
                 await using var connection = new NpgsqlConnection(_listenConnectionString);
                 connection.Notification += OnNotification;
                 await connection.OpenAsync(token).ConfigureAwait(false);
-                await using (var command = new NpgsqlCommand("LISTEN " + PostgresSchema.Quote(_channel), connection))
+                await using (var command = new NpgsqlCommand("LISTEN " + PostgresSchema.Quote(_channel) + "; LISTEN " + PostgresSchema.Quote(_subscriptionChannel), connection))
                 {
                     await command.ExecuteNonQueryAsync(token).ConfigureAwait(false);
                 }
                 Interlocked.Increment(ref _listenerConnects);
                 // Anything committed while no LISTEN was in place was missed: every waiter re-checks.
                 PublishAll();
+                SubscriptionsChanged?.Invoke(null);
                 _listening.TrySetResult();
                 while (!token.IsCancellationRequested)
                 {
@@ -198,6 +234,11 @@ internal sealed class PostgresWakeHub : IAsyncDisposable
             return;
         }
         var name = payload[(bar + 1)..];
+        if (e.Channel == _subscriptionChannel)
+        {
+            SubscriptionsChanged?.Invoke(name);
+            return;
+        }
         if (name == Everything)
         {
             PublishAll();

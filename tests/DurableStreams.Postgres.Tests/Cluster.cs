@@ -20,7 +20,11 @@ internal sealed class Cluster : IAsyncDisposable
 
     public IReadOnlyList<Node> Nodes { get; private set; } = [];
 
-    public static async Task<Cluster> StartAsync(PostgresServer server, int nodes, CancellationToken cancellationToken)
+    /// <summary>
+    /// Starts <paramref name="nodes"/> nodes on a fresh schema. With <paramref name="subscriptions"/>, every node serves
+    /// the subscription APIs on the store's shared subscription state, polling for due work every 100 ms.
+    /// </summary>
+    public static async Task<Cluster> StartAsync(PostgresServer server, int nodes, CancellationToken cancellationToken, bool subscriptions = false)
     {
         var cluster = new Cluster();
         var schema = server.NewSchema("cluster");
@@ -33,7 +37,14 @@ internal sealed class Cluster : IAsyncDisposable
                 cluster._stores.Add(store);
                 await store.CrossNodeListening.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken);
                 var observed = new WaitSignalingStore(store);
-                var host = new DurableStreamServer(new DurableStreamServerOptions { Host = "127.0.0.1", Port = 0, Store = observed });
+                var options = new DurableStreamServerOptions { Host = "127.0.0.1", Port = 0, Store = observed };
+                if (subscriptions)
+                {
+                    options.EnableSubscriptions = true;
+                    options.Subscriptions.Repository = store.CreateSubscriptionRepository();
+                    options.Subscriptions.SharedPollInterval = TimeSpan.FromMilliseconds(100);
+                }
+                var host = new DurableStreamServer(options);
                 cluster._servers.Add(host);
                 await host.StartAsync(cancellationToken);
                 list.Add(new Node(host, observed, new HttpClient { BaseAddress = host.StreamsUrl, Timeout = TimeSpan.FromSeconds(60) }));

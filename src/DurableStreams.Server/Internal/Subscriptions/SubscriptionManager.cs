@@ -15,9 +15,11 @@ namespace DurableStreams.Server.Internal.Subscriptions;
 
 /// <summary>
 /// The subscription engine (§6–7): configuration, stream links and cursors, wakes with generation fencing and leases,
-/// webhook delivery with retries, pull-wake claims. State changes run under one async lock and are persisted through
-/// <see cref="ISubscriptionStateStore"/> before they take effect; outbound webhook calls run outside the lock, so
-/// appends never wait for them. The append path only reads an immutable index (<see cref="OnAppended"/>).
+/// webhook delivery with retries, pull-wake claims. Every operation reads the subscription from an
+/// <see cref="ISubscriptionRepository"/> and writes it back conditionally (see <c>UpdateAsync</c>), so the same code is
+/// correct in one process (<see cref="LocalSubscriptionRepository"/>) and on several nodes sharing a database: racing
+/// claims, wakes and acks have exactly one winner. Outbound webhook calls run outside any write, so appends never wait
+/// for them. The append path only reads an immutable index (<see cref="OnAppended"/>).
 /// </summary>
 internal sealed partial class SubscriptionManager : IHostedService, IAsyncDisposable
 {
@@ -28,9 +30,15 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
     private readonly SubscriptionOptions _subscriptionOptions;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly ISubscriptionStateStore _state;
-    private readonly SemaphoreSlim _gate = new(1, 1);
-    private readonly Dictionary<string, SubscriptionState> _subscriptions = new(StringComparer.Ordinal);
+    private readonly ISubscriptionRepository _repository;
+    /// <summary>The in-memory state the engine created itself (no state configured), disposed with it.</summary>
+    private readonly MemorySubscriptionStateStore? _ownedState;
+    /// <summary>The single-process repository the engine created over its state (null with a shared repository).</summary>
+    private readonly LocalSubscriptionRepository? _local;
+    private readonly SemaphoreSlim _indexGate = new(1, 1);
+    /// <summary>Per subscription, what the index is built from; guarded by <see cref="_indexGate"/>.</summary>
+    private readonly Dictionary<string, IndexEntry> _indexEntries = new(StringComparer.Ordinal);
+    /// <summary>Local wake-ups at lease expiry and retry times, by subscription; guarded by itself.</summary>
     private readonly Dictionary<string, ITimer> _timers = new(StringComparer.Ordinal);
     private readonly Channel<string> _queue = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true });
     private readonly ConcurrentDictionary<string, byte> _queued = new(StringComparer.Ordinal);
@@ -43,6 +51,8 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
     private HttpClient? _http;
     private Task? _worker;
     private volatile bool _started;
+    private ITimer? _duePoll;
+    private int _polling;
 
     public SubscriptionManager(IStreamStore store, IOptions<DurableStreamsOptions> options, ILogger<SubscriptionManager> logger)
     {
@@ -51,7 +61,15 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
         _subscriptionOptions = _options.Subscriptions;
         _time = _options.TimeProvider;
         _logger = logger;
-        _state = _subscriptionOptions.State ?? new MemorySubscriptionStateStore();
+        if (_subscriptionOptions.Repository is { } repository)
+        {
+            _repository = repository;
+        }
+        else
+        {
+            _ownedState = _subscriptionOptions.State is null ? new MemorySubscriptionStateStore() : null;
+            _repository = _local = new LocalSubscriptionRepository(_subscriptionOptions.State ?? _ownedState!);
+        }
         var resolver = _subscriptionOptions.HostResolver ?? ((host, ct) => Dns.GetHostAddressesAsync(host, ct));
         _policy = new WebhookUrlPolicy(resolver, _subscriptionOptions.AllowLocalhostHttp);
         _jitter = _subscriptionOptions.JitterSource ?? (() => Random.Shared.NextDouble());
@@ -70,24 +88,29 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
         {
             return;
         }
-        var snapshot = await _state.LoadAsync(cancellationToken);
-        _signer = WebhookSigner.FromStates(snapshot.SigningKeys, _time.GetUtcNow(), out var createdKey);
+        await _repository.InitializeAsync(cancellationToken);
+        var now = _time.GetUtcNow();
+        // Insert-if-absent: nodes starting together on shared state agree on one key, so every JWKS is the same.
+        var keys = await _repository.GetOrAddSigningKeysAsync([WebhookSigner.NewKeyState(now)], cancellationToken);
+        _signer = WebhookSigner.FromStates(keys, now, out var createdKey);
         if (createdKey)
         {
-            await _state.SaveSigningKeysAsync(_signer.States, cancellationToken);
+            await _repository.SaveSigningKeysAsync(_signer.States, cancellationToken);
         }
-        foreach (var subscription in snapshot.Subscriptions)
-        {
-            _subscriptions[subscription.Id] = subscription;
-        }
-        RebuildIndex();
+        var all = await RebuildIndexAsync(cancellationToken);
+        _repository.LinksChanged += OnRemoteLinksChanged;
         _http = CreateHttpClient();
         _started = true;
         _worker = Task.Run(() => RunWorkerAsync(_stopping.Token), CancellationToken.None);
         // Pending work from before a restart is woken again; leases and retry schedules are honoured by Evaluate.
-        foreach (var id in _subscriptions.Keys)
+        foreach (var subscription in all)
         {
-            Enqueue(id);
+            Enqueue(subscription.State.Id);
+        }
+        if (_repository.IsShared)
+        {
+            var interval = _subscriptionOptions.SharedPollInterval;
+            _duePoll = _time.CreateTimer(static state => ((SubscriptionManager)state!).PollDue(), this, interval, interval);
         }
     }
 
@@ -98,6 +121,11 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
             return;
         }
         _started = false;
+        _repository.LinksChanged -= OnRemoteLinksChanged;
+        if (_duePoll is { } poll)
+        {
+            await poll.DisposeAsync();
+        }
         await _stopping.CancelAsync();
         _queue.Writer.TryComplete();
         if (_worker is { } worker)
@@ -105,8 +133,7 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
             await worker.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
         await Task.WhenAll(_deliveries.Keys).WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        await _gate.WaitAsync(cancellationToken);
-        try
+        lock (_timers)
         {
             foreach (var timer in _timers.Values)
             {
@@ -114,19 +141,16 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
             }
             _timers.Clear();
         }
-        finally
-        {
-            _gate.Release();
-        }
     }
 
     public async ValueTask DisposeAsync()
     {
         await StopAsync(CancellationToken.None);
         _http?.Dispose();
-        if (_subscriptionOptions.State is null)
+        _local?.Dispose();
+        if (_ownedState is not null)
         {
-            await _state.DisposeAsync();
+            await _ownedState.DisposeAsync();
         }
         _stopping.Dispose();
     }
@@ -168,6 +192,70 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
         }
     }
 
+    // ---- Shared state: other nodes' changes ---------------------------------------------------------------------
+
+    /// <summary>
+    /// Another node changed links (or, with null, anything may have changed): re-read that part of the index, then
+    /// evaluate, so an append this node made before its index knew the new link still wakes the subscription.
+    /// </summary>
+    private void OnRemoteLinksChanged(string? id) => _ = RefreshAfterRemoteChangeAsync(id);
+
+    private async Task RefreshAfterRemoteChangeAsync(string? id)
+    {
+        try
+        {
+            if (id is not null)
+            {
+                await RefreshIndexAsync(id, _stopping.Token);
+                Enqueue(id);
+                return;
+            }
+            foreach (var subscription in await RebuildIndexAsync(_stopping.Token))
+            {
+                Enqueue(subscription.State.Id);
+            }
+        }
+        catch (Exception ex) when (!_stopping.IsCancellationRequested)
+        {
+            LogSharedStateFailed(_logger, ex);
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping.
+        }
+    }
+
+    /// <summary>Enqueues expired leases and due retries, including those a node that has died had scheduled.</summary>
+    private void PollDue()
+    {
+        if (!_started || Interlocked.Exchange(ref _polling, 1) == 1)
+        {
+            return;
+        }
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                foreach (var id in await _repository.ListDueAsync(_time.GetUtcNow(), _stopping.Token))
+                {
+                    Enqueue(id);
+                }
+            }
+            catch (Exception ex) when (!_stopping.IsCancellationRequested)
+            {
+                LogSharedStateFailed(_logger, ex);
+            }
+            catch (OperationCanceledException)
+            {
+                // Stopping.
+            }
+            finally
+            {
+                Volatile.Write(ref _polling, 0);
+            }
+        }, CancellationToken.None);
+    }
+
     // ---- Hooks from the stream endpoints -------------------------------------------------------------------------
 
     /// <summary>An append committed to <paramref name="name"/>: queue its subscriptions for a wake check. Never blocks.</summary>
@@ -193,48 +281,65 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
     /// </summary>
     public async Task OnStreamCreatedAsync(string name, StreamOffset tail, bool fork, CancellationToken cancellationToken)
     {
-        var index = _index;
-        if (index.IsEmpty || !_started)
+        if (!_started)
         {
             return;
         }
-        var interested = index.ByPath.ContainsKey(name) || index.Patterns.Any(p => StreamGlob.IsMatch(p.Pattern, name));
-        if (!interested)
+        string[] candidates;
+        if (_repository.IsShared)
+        {
+            // Another node may have just created a matching subscription that this node's index does not show yet.
+            candidates = (await _repository.ListLinkCandidatesAsync(name, cancellationToken))
+                .Where(c => c.Linked || (c.Pattern is { } pattern && StreamGlob.IsMatch(pattern, name)))
+                .Select(c => c.Id)
+                .ToArray();
+        }
+        else
+        {
+            var index = _index;
+            if (index.IsEmpty)
+            {
+                return;
+            }
+            candidates = (index.ByPath.TryGetValue(name, out var linked) ? linked : [])
+                .Concat(index.Patterns.Where(p => StreamGlob.IsMatch(p.Pattern, name)).Select(p => p.Id))
+                .Distinct(StringComparer.Ordinal)
+                .ToArray();
+        }
+        if (candidates.Length == 0)
         {
             return;
         }
-        var start = fork ? tail : StreamOffset.Zero;
+        var start = (fork ? tail : StreamOffset.Zero).ToString();
         var touched = new List<string>();
-        await _gate.WaitAsync(cancellationToken);
-        try
+        foreach (var id in candidates)
         {
-            foreach (var subscription in _subscriptions.Values)
+            var changed = await UpdateAsync(id, subscription =>
             {
                 // A pull-wake subscription never watches its own wake stream (its wake events would wake it again).
                 var glob = subscription.Pattern is { } pattern && StreamGlob.IsMatch(pattern, name) && name != subscription.WakeStream;
                 if (subscription.Links.TryGetValue(name, out var link))
                 {
                     // A new incarnation of a linked name starts over.
-                    link.AckedOffset = start.ToString();
+                    link.AckedOffset = start;
                     link.Glob |= glob;
                 }
                 else if (glob)
                 {
-                    subscription.Links[name] = new SubscriptionLink { Glob = true, AckedOffset = start.ToString() };
+                    subscription.Links[name] = new SubscriptionLink { Glob = true, AckedOffset = start };
                 }
                 else
                 {
-                    continue;
+                    return Keep(false);
                 }
-                await _state.SaveAsync(subscription, cancellationToken);
-                touched.Add(subscription.Id);
+                return Save(true);
+            }, missing: false, cancellationToken);
+            if (changed)
+            {
+                touched.Add(id);
             }
-            RebuildIndex();
         }
-        finally
-        {
-            _gate.Release();
-        }
+        await LinksChangedAsync(touched, cancellationToken);
         foreach (var id in touched)
         {
             Enqueue(id);
@@ -247,28 +352,36 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
     /// </summary>
     public async Task OnStreamDeletedAsync(string name, CancellationToken cancellationToken)
     {
-        var index = _index;
-        if (index.IsEmpty || !_started || !index.ByPath.ContainsKey(name))
+        if (!_started)
         {
             return;
         }
-        await _gate.WaitAsync(cancellationToken);
-        try
+        string[] ids;
+        if (_repository.IsShared)
         {
-            foreach (var subscription in _subscriptions.Values)
+            // As for creation: the database, not a possibly stale index, says which subscriptions link the name.
+            ids = (await _repository.ListLinkCandidatesAsync(name, cancellationToken)).Where(c => c.Linked).Select(c => c.Id).ToArray();
+        }
+        else if (_index.ByPath.TryGetValue(name, out var linked))
+        {
+            ids = linked;
+        }
+        else
+        {
+            return;
+        }
+        var touched = new List<string>();
+        foreach (var id in ids)
+        {
+            var changed = await UpdateAsync(id, subscription =>
+                subscription.Links.TryGetValue(name, out var link) && !link.Explicit && subscription.Links.Remove(name) ? Save(true) : Keep(false),
+                missing: false, cancellationToken);
+            if (changed)
             {
-                if (subscription.Links.TryGetValue(name, out var link) && !link.Explicit)
-                {
-                    subscription.Links.Remove(name);
-                    await _state.SaveAsync(subscription, cancellationToken);
-                }
+                touched.Add(id);
             }
-            RebuildIndex();
         }
-        finally
-        {
-            _gate.Release();
-        }
+        await LinksChangedAsync(touched, cancellationToken);
     }
 
     // ---- Control API --------------------------------------------------------------------------------------------
@@ -280,16 +393,16 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
     public async Task<SubscriptionResult<SubscriptionView>> CreateOrConfirmAsync(string id, SubscriptionConfig config, string baseUrl, CancellationToken cancellationToken)
     {
         var hash = config.ComputeHash();
-        await _gate.WaitAsync(cancellationToken);
-        try
+        SubscriptionState subscription;
+        while (true)
         {
-            if (_subscriptions.TryGetValue(id, out var existing))
+            if (await _repository.GetAsync(id, cancellationToken) is { } existing)
             {
-                return existing.ConfigHash == hash
-                    ? new SubscriptionView(Clone(existing), Signer.ActiveKid, Created: false)
+                return existing.State.ConfigHash == hash
+                    ? new SubscriptionView(existing.State, Signer.ActiveKid, Created: false)
                     : new SubscriptionError(SubscriptionErrorCode.SubscriptionAlreadyExists, "A subscription with this id exists with a different configuration.");
             }
-            var subscription = SubscriptionState.Create(id, config, _time.GetUtcNow(), baseUrl);
+            subscription = SubscriptionState.Create(id, config, _time.GetUtcNow(), baseUrl);
             foreach (var path in subscription.Streams)
             {
                 subscription.Links[path] = new SubscriptionLink { Explicit = true, AckedOffset = (await CurrentTailAsync(path, cancellationToken)).ToString() };
@@ -297,73 +410,69 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
             if (subscription.Pattern is { } pattern && _store is IStreamCatalog catalog)
             {
                 // Eager back-fill (§6.2): existing matches are linked at their tail, so history is not replayed.
-                foreach (var name in catalog.ListStreamNames())
+                foreach (var name in MatchingStreams(catalog, subscription))
                 {
-                    if (StreamGlob.IsMatch(pattern, name) && !StreamName.IsReserved(name) && name != subscription.WakeStream)
+                    if (subscription.Links.TryGetValue(name, out var link))
                     {
-                        if (subscription.Links.TryGetValue(name, out var link))
-                        {
-                            link.Glob = true;
-                        }
-                        else
-                        {
-                            subscription.Links[name] = new SubscriptionLink { Glob = true, AckedOffset = (await CurrentTailAsync(name, cancellationToken)).ToString() };
-                        }
+                        link.Glob = true;
+                    }
+                    else
+                    {
+                        subscription.Links[name] = new SubscriptionLink { Glob = true, AckedOffset = (await CurrentTailAsync(name, cancellationToken)).ToString() };
                     }
                 }
             }
-            await _state.SaveAsync(subscription, cancellationToken);
-            _subscriptions[id] = subscription;
-            RebuildIndex();
-            return new SubscriptionView(Clone(subscription), Signer.ActiveKid, Created: true);
+            if (await _repository.TryInsertAsync(subscription, cancellationToken))
+            {
+                break;
+            }
+            // Another request (or node) created it meanwhile: confirm against what it stored.
         }
-        finally
+        if (subscription.Pattern is not null && _store is IStreamCatalog lateCatalog)
         {
-            _gate.Release();
+            // A stream created after the back-fill listed names but before the insert was visible to its creator's
+            // hook is linked here, at its start (it was created after the subscription began).
+            var late = MatchingStreams(lateCatalog, subscription).Where(n => !subscription.Links.ContainsKey(n)).ToArray();
+            if (late.Length > 0)
+            {
+                await UpdateAsync(id, stored =>
+                {
+                    foreach (var name in late)
+                    {
+                        stored.Links.TryAdd(name, new SubscriptionLink { Glob = true, AckedOffset = StreamOffset.Zero.ToString() });
+                    }
+                    return Save(true);
+                }, missing: false, cancellationToken);
+            }
         }
+        await LinksChangedAsync([id], cancellationToken);
+        // An append that landed between reading a tail and the index knowing the link has no other trigger.
+        Enqueue(id);
+        var current = await _repository.GetAsync(id, cancellationToken);
+        return new SubscriptionView(current?.State ?? subscription, Signer.ActiveKid, Created: true);
     }
 
-    public async Task<SubscriptionView?> GetAsync(string id, CancellationToken cancellationToken)
-    {
-        await _gate.WaitAsync(cancellationToken);
-        try
-        {
-            return _subscriptions.TryGetValue(id, out var subscription) ? new SubscriptionView(Clone(subscription), Signer.ActiveKid, Created: false) : null;
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
+    private static IEnumerable<string> MatchingStreams(IStreamCatalog catalog, SubscriptionState subscription) =>
+        catalog.ListStreamNames().Where(name =>
+            StreamGlob.IsMatch(subscription.Pattern!, name) && !StreamName.IsReserved(name) && name != subscription.WakeStream);
+
+    public async Task<SubscriptionView?> GetAsync(string id, CancellationToken cancellationToken) =>
+        await _repository.GetAsync(id, cancellationToken) is { } subscription ? new SubscriptionView(subscription.State, Signer.ActiveKid, Created: false) : null;
 
     /// <summary>Deletes (idempotently). In-flight wakes of it fail from now on and move no cursor.</summary>
     public async Task DeleteAsync(string id, CancellationToken cancellationToken)
     {
-        await _gate.WaitAsync(cancellationToken);
-        try
+        if (await _repository.DeleteAsync(id, cancellationToken))
         {
-            if (_subscriptions.Remove(id))
-            {
-                await _state.DeleteAsync(id, cancellationToken);
-                CancelTimer(id);
-                RebuildIndex();
-            }
-        }
-        finally
-        {
-            _gate.Release();
+            CancelTimer(id);
+            await LinksChangedAsync([id], cancellationToken);
         }
     }
 
     public async Task<SubscriptionError?> AddStreamsAsync(string id, IReadOnlyList<string> paths, CancellationToken cancellationToken)
     {
-        await _gate.WaitAsync(cancellationToken);
-        try
+        var error = await UpdateAsync<SubscriptionError?>(id, async subscription =>
         {
-            if (!_subscriptions.TryGetValue(id, out var subscription))
-            {
-                return NotFound();
-            }
             foreach (var path in paths)
             {
                 if (subscription.Links.TryGetValue(path, out var link))
@@ -375,25 +484,21 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
                     subscription.Links[path] = new SubscriptionLink { Explicit = true, AckedOffset = (await CurrentTailAsync(path, cancellationToken)).ToString() };
                 }
             }
-            await _state.SaveAsync(subscription, cancellationToken);
-            RebuildIndex();
-            return null;
-        }
-        finally
+            return Save<SubscriptionError?>(null);
+        }, NotFound(), cancellationToken);
+        if (error is null)
         {
-            _gate.Release();
+            await LinksChangedAsync([id], cancellationToken);
         }
+        return error;
     }
 
     public async Task<SubscriptionError?> RemoveStreamAsync(string id, string path, CancellationToken cancellationToken)
     {
-        await _gate.WaitAsync(cancellationToken);
-        try
+        var removed = false;
+        var error = await UpdateAsync<SubscriptionError?>(id, subscription =>
         {
-            if (!_subscriptions.TryGetValue(id, out var subscription))
-            {
-                return NotFound();
-            }
+            removed = false;
             if (subscription.Links.TryGetValue(path, out var link) && link.Explicit)
             {
                 link.Explicit = false;
@@ -401,45 +506,43 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
                 {
                     subscription.Links.Remove(path);
                 }
-                await _state.SaveAsync(subscription, cancellationToken);
-                RebuildIndex();
+                removed = true;
+                return Save<SubscriptionError?>(null);
             }
-            return null;
-        }
-        finally
+            return Keep<SubscriptionError?>(null);
+        }, NotFound(), cancellationToken);
+        if (removed)
         {
-            _gate.Release();
+            await LinksChangedAsync([id], cancellationToken);
         }
+        return error;
     }
 
     /// <summary>Webhook callback (§7.1) or pull-wake ack (§7.2): fencing, acks, lease extension or release.</summary>
     public async Task<SubscriptionResult<bool>> AckAsync(string id, string token, AckRequest request, SubscriptionType expected, CancellationToken cancellationToken)
     {
-        bool nextWake;
-        await _gate.WaitAsync(cancellationToken);
-        try
+        var outcome = await UpdateAsync(id, async subscription =>
         {
-            if (CheckFence(id, token, request, expected) is { } error)
+            if (CheckFence(subscription, token, request, expected) is { } error)
             {
-                return error;
+                return Keep(new AckOutcome(error, null));
             }
-            var subscription = _subscriptions[id];
             var parsed = new List<(SubscriptionLink Link, StreamOffset Offset)>();
             foreach (var (stream, offsetText) in request.Acks)
             {
                 var path = SubscriptionConfig.NormalizePath(stream);
                 if (!subscription.Links.TryGetValue(path, out var link))
                 {
-                    return new SubscriptionError(SubscriptionErrorCode.InvalidOffset, $"Stream '{path}' is not linked to this subscription.");
+                    return Keep(new AckOutcome(new SubscriptionError(SubscriptionErrorCode.InvalidOffset, $"Stream '{path}' is not linked to this subscription."), null));
                 }
                 if (!StreamOffset.TryParse(offsetText, out var offset))
                 {
-                    return new SubscriptionError(SubscriptionErrorCode.InvalidOffset, $"'{offsetText}' is not a valid offset.");
+                    return Keep(new AckOutcome(new SubscriptionError(SubscriptionErrorCode.InvalidOffset, $"'{offsetText}' is not a valid offset."), null));
                 }
                 var tail = await CurrentTailAsync(path, cancellationToken);
                 if (offset > tail)
                 {
-                    return new SubscriptionError(SubscriptionErrorCode.InvalidOffset, $"Offset '{offsetText}' is beyond the tail of '{path}'.");
+                    return Keep(new AckOutcome(new SubscriptionError(SubscriptionErrorCode.InvalidOffset, $"Offset '{offsetText}' is beyond the tail of '{path}'."), null));
                 }
                 parsed.Add((link, offset));
             }
@@ -453,71 +556,64 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
             if (request.Done)
             {
                 ClearWake(subscription);
-                CancelTimer(id);
-                nextWake = await HasPendingAsync(subscription, cancellationToken);
+                return Save(new AckOutcome(new SubscriptionResult<bool>(await HasPendingAsync(subscription, cancellationToken), null), null));
+            }
+            subscription.LeaseExpiresAt = _time.GetUtcNow().AddMilliseconds(subscription.LeaseTtlMs);
+            return Save(new AckOutcome(new SubscriptionResult<bool>(false, null), subscription.LeaseExpiresAt));
+        }, new AckOutcome(NotFound(), null), cancellationToken);
+        if (outcome.Result.Error is null)
+        {
+            if (outcome.LeaseUntil is { } until)
+            {
+                ScheduleAt(id, until);
             }
             else
             {
-                subscription.LeaseExpiresAt = _time.GetUtcNow().AddMilliseconds(subscription.LeaseTtlMs);
-                ScheduleAt(id, subscription.LeaseExpiresAt.Value);
-                nextWake = false;
+                CancelTimer(id);
+                if (outcome.Result.Value)
+                {
+                    Enqueue(id);
+                }
             }
-            await _state.SaveAsync(subscription, cancellationToken);
         }
-        finally
-        {
-            _gate.Release();
-        }
-        if (nextWake)
-        {
-            Enqueue(id);
-        }
-        return new SubscriptionResult<bool>(nextWake, null);
+        return outcome.Result;
     }
 
     /// <summary>Pull-wake release (§7.2): gives the lease back without acking; pending work is woken again.</summary>
     public async Task<SubscriptionError?> ReleaseAsync(string id, string token, AckRequest request, CancellationToken cancellationToken)
     {
-        await _gate.WaitAsync(cancellationToken);
-        try
+        var error = await UpdateAsync(id, subscription =>
         {
-            if (CheckFence(id, token, request, SubscriptionType.PullWake) is { } error)
+            if (CheckFence(subscription, token, request, SubscriptionType.PullWake) is { } fenced)
             {
-                return error;
+                return Keep<SubscriptionError?>(fenced);
             }
-            var subscription = _subscriptions[id];
             ClearWake(subscription);
-            CancelTimer(id);
-            await _state.SaveAsync(subscription, cancellationToken);
-        }
-        finally
+            return Save<SubscriptionError?>(null);
+        }, NotFound(), cancellationToken);
+        if (error is null)
         {
-            _gate.Release();
+            CancelTimer(id);
+            Enqueue(id);
         }
-        Enqueue(id);
-        return null;
+        return error;
     }
 
-    /// <summary>Pull-wake claim (§7.2).</summary>
+    /// <summary>Pull-wake claim (§7.2): of racing claims (on any node) exactly one wins the conditional write.</summary>
     public async Task<SubscriptionResult<ClaimView>> ClaimAsync(string id, string worker, CancellationToken cancellationToken)
     {
-        await _gate.WaitAsync(cancellationToken);
-        try
+        var result = await UpdateAsync<SubscriptionResult<ClaimView>>(id, async subscription =>
         {
-            if (!_subscriptions.TryGetValue(id, out var subscription))
-            {
-                return NotFound();
-            }
             if (subscription.Type != SubscriptionType.PullWake)
             {
-                return new SubscriptionError(SubscriptionErrorCode.InvalidRequest, "Only pull-wake subscriptions can be claimed.");
+                return Keep<SubscriptionResult<ClaimView>>(new SubscriptionError(SubscriptionErrorCode.InvalidRequest, "Only pull-wake subscriptions can be claimed."));
             }
             var now = _time.GetUtcNow();
             if (subscription.LeaseHolder is { } holder)
             {
                 if (subscription.LeaseExpiresAt > now)
                 {
-                    return new SubscriptionError(SubscriptionErrorCode.AlreadyClaimed, "Another worker holds the lease.", holder, subscription.Generation);
+                    return Keep<SubscriptionResult<ClaimView>>(new SubscriptionError(SubscriptionErrorCode.AlreadyClaimed, "Another worker holds the lease.", holder, subscription.Generation));
                 }
                 ClearWake(subscription);
             }
@@ -527,7 +623,7 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
             {
                 if (pending.Length == 0)
                 {
-                    return new SubscriptionError(SubscriptionErrorCode.NoPendingWork, "The subscription has no pending work.");
+                    return Keep<SubscriptionResult<ClaimView>>(new SubscriptionError(SubscriptionErrorCode.NoPendingWork, "The subscription has no pending work."));
                 }
                 subscription.Generation++;
                 subscription.WakeId = NewWakeId();
@@ -535,41 +631,28 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
             subscription.WakeSnapshot = pending.ToDictionary(s => s.Path, s => s.TailOffset, StringComparer.Ordinal);
             subscription.LeaseHolder = worker;
             subscription.LeaseExpiresAt = now.AddMilliseconds(subscription.LeaseTtlMs);
-            await _state.SaveAsync(subscription, cancellationToken);
-            ScheduleAt(id, subscription.LeaseExpiresAt.Value);
             var token = Signer.CreateToken(id, subscription.Generation, subscription.WakeId);
-            return new ClaimView(subscription.WakeId, subscription.Generation, token, pending, subscription.LeaseTtlMs);
-        }
-        finally
+            return Save<SubscriptionResult<ClaimView>>(new ClaimView(subscription.WakeId, subscription.Generation, token, pending, subscription.LeaseTtlMs, subscription.LeaseExpiresAt.Value));
+        }, NotFound(), cancellationToken);
+        if (result.Value is { } claim)
         {
-            _gate.Release();
+            ScheduleAt(id, claim.LeaseExpiresAt);
         }
+        return result;
     }
 
     /// <summary>Adds a new signing key; older keys stay in the JWKS for <paramref name="publishOldKeysFor"/>.</summary>
     public async Task RotateSigningKeyAsync(TimeSpan publishOldKeysFor, CancellationToken cancellationToken)
     {
-        await _gate.WaitAsync(cancellationToken);
-        try
-        {
-            Signer.Rotate(_time.GetUtcNow(), publishOldKeysFor);
-            await _state.SaveSigningKeysAsync(Signer.States, cancellationToken);
-        }
-        finally
-        {
-            _gate.Release();
-        }
+        Signer.Rotate(_time.GetUtcNow(), publishOldKeysFor);
+        await _repository.SaveSigningKeysAsync(Signer.States, cancellationToken);
     }
 
-    /// <summary>The token and request must name the current wake of a live subscription of the expected type (§7.3).</summary>
-    private SubscriptionError? CheckFence(string id, string token, AckRequest request, SubscriptionType expected)
+    /// <summary>The token and request must name the current wake of the subscription, of the expected type (§7.3).</summary>
+    private SubscriptionError? CheckFence(SubscriptionState subscription, string token, AckRequest request, SubscriptionType expected)
     {
-        if (!_subscriptions.TryGetValue(id, out var subscription))
-        {
-            return NotFound();
-        }
         var claims = Signer.ReadToken(token);
-        if (claims is null || claims.Sub != id)
+        if (claims is null || claims.Sub != subscription.Id)
         {
             return new SubscriptionError(SubscriptionErrorCode.TokenInvalid, "The bearer token is not valid for this subscription.");
         }
@@ -585,6 +668,57 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
             return new SubscriptionError(SubscriptionErrorCode.Fenced, "The wake is stale: its generation or wake id is not the current one.", Generation: subscription.Generation);
         }
         return null;
+    }
+
+    // ---- Conditional updates ------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Reads the subscription, lets <paramref name="change"/> decide on that copy, and writes it back only if nobody
+    /// changed it since (a conditional write on its version); a lost race re-reads and decides again. So two nodes
+    /// (or two requests) never both win a claim, a wake or an ack. <paramref name="missing"/> answers an absent id.
+    /// </summary>
+    private async Task<T> UpdateAsync<T>(string id, Func<SubscriptionState, Task<Decision<T>>> change, T missing, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            if (await _repository.GetAsync(id, cancellationToken) is not { } current)
+            {
+                return missing;
+            }
+            var decision = await change(current.State);
+            if (!decision.Write || await _repository.TryUpdateAsync(current.State, current.Version, cancellationToken))
+            {
+                return decision.Result;
+            }
+        }
+    }
+
+    private Task<T> UpdateAsync<T>(string id, Func<SubscriptionState, Decision<T>> change, T missing, CancellationToken cancellationToken) =>
+        UpdateAsync(id, subscription => Task.FromResult(change(subscription)), missing, cancellationToken);
+
+    private static Decision<T> Save<T>(T result) => new(result, Write: true);
+
+    private static Decision<T> Keep<T>(T result) => new(result, Write: false);
+
+    /// <summary>A change's outcome: the caller's result and whether the changed copy is written.</summary>
+    private readonly record struct Decision<T>(T Result, bool Write);
+
+    private sealed record AckOutcome(SubscriptionResult<bool> Result, DateTimeOffset? LeaseUntil);
+
+    /// <summary>What an evaluation decided to do once its write has won.</summary>
+    private sealed record Evaluation(DateTimeOffset? WakeAt, Func<Task>? Then)
+    {
+        public static readonly Evaluation Nothing = new(null, null);
+    }
+
+    /// <summary>Updates this node's index after its own link changes and tells the other nodes.</summary>
+    private async Task LinksChangedAsync(List<string> ids, CancellationToken cancellationToken)
+    {
+        foreach (var id in ids)
+        {
+            await RefreshIndexAsync(id, cancellationToken);
+            await _repository.PublishLinksChangedAsync(id, cancellationToken);
+        }
     }
 
     // ---- Wakes --------------------------------------------------------------------------------------------------
@@ -620,41 +754,32 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
         }
     }
 
-    /// <summary>Expires a lapsed lease, then starts a wake if work is pending and nothing is in flight (§7).</summary>
+    /// <summary>
+    /// Expires a lapsed lease, then starts a wake if work is pending and nothing is in flight (§7). The write that
+    /// bumps the generation is conditional, so when several nodes evaluate at once exactly one delivers the wake.
+    /// </summary>
     private async Task EvaluateAsync(string id, CancellationToken cancellationToken)
     {
-        Func<Task>? after = null;
-        await _gate.WaitAsync(cancellationToken);
-        try
+        var evaluation = await UpdateAsync(id, async subscription =>
         {
-            if (!_subscriptions.TryGetValue(id, out var subscription))
-            {
-                return;
-            }
             var now = _time.GetUtcNow();
             var changed = false;
             if (subscription.WakeId is not null)
             {
                 if (subscription.LeaseExpiresAt is not { } expires)
                 {
-                    return; // A pull-wake wake is waiting for a claim.
+                    return Keep(Evaluation.Nothing); // A pull-wake wake is waiting for a claim.
                 }
                 if (now < expires)
                 {
-                    ScheduleAt(id, expires);
-                    return;
+                    return Keep(new Evaluation(expires, null));
                 }
                 ClearWake(subscription);
                 changed = true;
             }
             if (subscription.NextAttemptAt is { } next && now < next)
             {
-                ScheduleAt(id, next);
-                if (changed)
-                {
-                    await _state.SaveAsync(subscription, cancellationToken);
-                }
-                return;
+                return new Decision<Evaluation>(new Evaluation(next, null), changed);
             }
             var streams = await ViewStreamsAsync(subscription, cancellationToken);
             var pending = streams.Where(s => s.HasPending).ToArray();
@@ -666,11 +791,7 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
                     subscription.RetryCount = 0;
                     changed = true;
                 }
-                if (changed)
-                {
-                    await _state.SaveAsync(subscription, cancellationToken);
-                }
-                return;
+                return new Decision<Evaluation>(Evaluation.Nothing, changed);
             }
             subscription.Generation++;
             subscription.WakeId = NewWakeId();
@@ -679,35 +800,29 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
             {
                 subscription.LeaseHolder = WebhookHolder;
                 subscription.LeaseExpiresAt = now.AddMilliseconds(subscription.LeaseTtlMs);
-                await _state.SaveAsync(subscription, cancellationToken);
-                ScheduleAt(id, subscription.LeaseExpiresAt.Value);
                 var body = WebhookBody(subscription, pending);
-                var wake = (subscription.WakeId, subscription.Generation, subscription.WebhookUrl!);
-                after = () =>
+                var (wakeId, url) = (subscription.WakeId, subscription.WebhookUrl!);
+                return Save(new Evaluation(subscription.LeaseExpiresAt, () =>
                 {
-                    var delivery = Task.Run(() => DeliverAsync(id, wake.WakeId, wake.Item3, body), CancellationToken.None);
+                    var delivery = Task.Run(() => DeliverAsync(id, wakeId, url, body), CancellationToken.None);
                     _deliveries.TryAdd(delivery, 0);
                     _ = delivery.ContinueWith(t => _deliveries.TryRemove(t, out _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
                     return Task.CompletedTask;
-                };
+                }));
             }
-            else
-            {
-                subscription.LeaseHolder = null;
-                subscription.LeaseExpiresAt = null;
-                await _state.SaveAsync(subscription, cancellationToken);
-                var events = WakeEvents(subscription, pending, now);
-                var wakeStream = subscription.WakeStream!;
-                after = () => AppendWakeEventsAsync(id, wakeStream, events, cancellationToken);
-            }
-        }
-        finally
+            subscription.LeaseHolder = null;
+            subscription.LeaseExpiresAt = null;
+            var events = WakeEvents(subscription, pending, now);
+            var wakeStream = subscription.WakeStream!;
+            return Save(new Evaluation(null, () => AppendWakeEventsAsync(id, wakeStream, events, cancellationToken)));
+        }, Evaluation.Nothing, cancellationToken);
+        if (evaluation.WakeAt is { } wakeAt)
         {
-            _gate.Release();
+            ScheduleAt(id, wakeAt);
         }
-        if (after is not null)
+        if (evaluation.Then is { } then)
         {
-            await after();
+            await then();
         }
     }
 
@@ -754,50 +869,52 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
             delivered = false;
         }
 
-        var enqueue = false;
-        await _gate.WaitAsync(CancellationToken.None);
         try
         {
-            if (!_subscriptions.TryGetValue(id, out var subscription) || subscription.WakeId != wakeId)
+            var outcome = await UpdateAsync(id, subscription =>
             {
-                return; // Deleted, expired or already acked by a callback: this outcome moves nothing.
-            }
-            if (delivered)
-            {
+                if (subscription.WakeId != wakeId)
+                {
+                    return Keep(Evaluation.Nothing); // Deleted, expired or already acked by a callback: this outcome moves nothing.
+                }
+                if (!delivered)
+                {
+                    subscription.RetryCount++;
+                    subscription.NextAttemptAt = _time.GetUtcNow() + RetrySchedule.Delay(subscription.RetryCount, NextJitter());
+                    ClearWake(subscription);
+                    return Save(new Evaluation(subscription.NextAttemptAt, null));
+                }
                 subscription.RetryCount = 0;
                 subscription.NextAttemptAt = null;
-                if (done)
+                if (!done)
                 {
-                    // { "done": true } acks the snapshot and releases the lease (§7.1).
-                    foreach (var (path, tail) in subscription.WakeSnapshot)
-                    {
-                        if (subscription.Links.TryGetValue(path, out var link) && StreamOffset.TryParse(tail, out var offset)
-                            && StreamOffset.TryParse(link.AckedOffset, out var acked) && offset > acked)
-                        {
-                            link.AckedOffset = tail;
-                        }
-                    }
-                    ClearWake(subscription);
-                    CancelTimer(id);
-                    enqueue = true;
+                    return Save(Evaluation.Nothing);
                 }
-            }
-            else
-            {
-                subscription.RetryCount++;
-                subscription.NextAttemptAt = _time.GetUtcNow() + RetrySchedule.Delay(subscription.RetryCount, NextJitter());
+                // { "done": true } acks the snapshot and releases the lease (§7.1).
+                foreach (var (path, tail) in subscription.WakeSnapshot)
+                {
+                    if (subscription.Links.TryGetValue(path, out var link) && StreamOffset.TryParse(tail, out var offset)
+                        && StreamOffset.TryParse(link.AckedOffset, out var acked) && offset > acked)
+                    {
+                        link.AckedOffset = tail;
+                    }
+                }
                 ClearWake(subscription);
-                ScheduleAt(id, subscription.NextAttemptAt.Value);
+                return Save(new Evaluation(null, () => Task.CompletedTask));
+            }, Evaluation.Nothing, CancellationToken.None);
+            if (outcome.WakeAt is { } retryAt)
+            {
+                ScheduleAt(id, retryAt);
             }
-            await _state.SaveAsync(subscription, CancellationToken.None);
+            else if (outcome.Then is not null)
+            {
+                CancelTimer(id);
+                Enqueue(id);
+            }
         }
-        finally
+        catch (Exception ex)
         {
-            _gate.Release();
-        }
-        if (enqueue)
-        {
-            Enqueue(id);
+            LogEvaluateFailed(_logger, ex, id);
         }
     }
 
@@ -922,52 +1039,115 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
 
     private static string NewWakeId() => "w_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
 
-    /// <summary>Wakes the subscription's evaluation at <paramref name="when"/> (lease expiry or retry); call under the lock.</summary>
+    /// <summary>Wakes the subscription's evaluation at <paramref name="when"/> (lease expiry or retry).</summary>
     private void ScheduleAt(string id, DateTimeOffset when)
     {
-        CancelTimer(id);
         var delay = when - _time.GetUtcNow();
         if (delay < TimeSpan.Zero)
         {
             delay = TimeSpan.Zero;
         }
-        _timers[id] = _time.CreateTimer(static state =>
+        lock (_timers)
         {
-            var (manager, subscriptionId) = ((SubscriptionManager, string))state!;
-            manager.Enqueue(subscriptionId);
-        }, (this, id), delay, Timeout.InfiniteTimeSpan);
+            if (_timers.Remove(id, out var previous))
+            {
+                previous.Dispose();
+            }
+            if (!_started)
+            {
+                return;
+            }
+            _timers[id] = _time.CreateTimer(static state =>
+            {
+                var (manager, subscriptionId) = ((SubscriptionManager, string))state!;
+                manager.Enqueue(subscriptionId);
+            }, (this, id), delay, Timeout.InfiniteTimeSpan);
+        }
     }
 
     private void CancelTimer(string id)
     {
-        if (_timers.Remove(id, out var timer))
+        lock (_timers)
         {
-            timer.Dispose();
+            if (_timers.Remove(id, out var timer))
+            {
+                timer.Dispose();
+            }
         }
     }
 
     private static SubscriptionError NotFound() => new(SubscriptionErrorCode.SubscriptionNotFound, "Subscription not found.");
 
-    private static SubscriptionState Clone(SubscriptionState state) =>
-        JsonSerializer.Deserialize<SubscriptionState>(JsonSerializer.SerializeToUtf8Bytes(state, SubscriptionJson.Options), SubscriptionJson.Options)!;
-
-    /// <summary>Rebuilds the path index the append hook reads; call under the lock.</summary>
-    private void RebuildIndex()
+    /// <summary>Re-reads every subscription and replaces the path index the append hook reads.</summary>
+    private async Task<IReadOnlyList<VersionedSubscription>> RebuildIndexAsync(CancellationToken cancellationToken)
     {
+        await _indexGate.WaitAsync(cancellationToken);
+        try
+        {
+            var all = await _repository.ListAsync(cancellationToken);
+            _indexEntries.Clear();
+            foreach (var (subscription, _) in all)
+            {
+                _indexEntries[subscription.Id] = IndexEntry.Of(subscription);
+            }
+            _index = BuildIndex();
+            return all;
+        }
+        finally
+        {
+            _indexGate.Release();
+        }
+    }
+
+    /// <summary>Re-reads one subscription (absent: deleted) into the index; updates run one at a time.</summary>
+    private async Task RefreshIndexAsync(string id, CancellationToken cancellationToken)
+    {
+        await _indexGate.WaitAsync(cancellationToken);
+        try
+        {
+            if (await _repository.GetAsync(id, cancellationToken) is { } current)
+            {
+                _indexEntries[id] = IndexEntry.Of(current.State);
+            }
+            else
+            {
+                _indexEntries.Remove(id);
+            }
+            _index = BuildIndex();
+        }
+        finally
+        {
+            _indexGate.Release();
+        }
+    }
+
+    /// <summary>A new immutable index from the entries; call under the index lock.</summary>
+    private Index BuildIndex()
+    {
+        if (_indexEntries.Count == 0)
+        {
+            return Index.Empty;
+        }
         var byPath = new Dictionary<string, string[]>(StringComparer.Ordinal);
         var patterns = new List<(string Id, string Pattern)>();
-        foreach (var subscription in _subscriptions.Values)
+        foreach (var (id, entry) in _indexEntries)
         {
-            if (subscription.Pattern is { } pattern)
+            if (entry.Pattern is { } pattern)
             {
-                patterns.Add((subscription.Id, pattern));
+                patterns.Add((id, pattern));
             }
-            foreach (var path in subscription.Links.Keys)
+            foreach (var path in entry.Paths)
             {
-                byPath[path] = byPath.TryGetValue(path, out var ids) ? [.. ids, subscription.Id] : [subscription.Id];
+                byPath[path] = byPath.TryGetValue(path, out var ids) ? [.. ids, id] : [id];
             }
         }
-        _index = _subscriptions.Count == 0 ? Index.Empty : new Index(byPath, patterns.ToArray());
+        return new Index(byPath, patterns.ToArray());
+    }
+
+    /// <summary>What the index needs of one subscription.</summary>
+    private sealed record IndexEntry(string? Pattern, string[] Paths)
+    {
+        public static IndexEntry Of(SubscriptionState subscription) => new(subscription.Pattern, [.. subscription.Links.Keys]);
     }
 
     /// <summary>An immutable view for the append and create hooks.</summary>
@@ -986,4 +1166,7 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
 
     [LoggerMessage(EventId = 2003, Level = LogLevel.Error, Message = "Evaluating subscription {Id} failed")]
     private static partial void LogEvaluateFailed(ILogger logger, Exception exception, string id);
+
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "Reading shared subscription state failed")]
+    private static partial void LogSharedStateFailed(ILogger logger, Exception exception);
 }

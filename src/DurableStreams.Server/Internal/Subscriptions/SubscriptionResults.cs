@@ -30,11 +30,11 @@ internal readonly record struct SubscriptionResult<T>(T? Value, SubscriptionErro
 /// <summary>One linked stream as a wake, a claim or a GET reports it.</summary>
 internal sealed record StreamView(string Path, string LinkType, string AckedOffset, string TailOffset, bool HasPending);
 
-/// <summary>A subscription as GET/PUT report it: a copy taken under the engine's lock.</summary>
+/// <summary>A subscription as GET/PUT report it: a copy read from the repository.</summary>
 internal sealed record SubscriptionView(SubscriptionState State, string ActiveKid, bool Created);
 
 /// <summary>A successful claim (§7.2).</summary>
-internal sealed record ClaimView(string WakeId, long Generation, string Token, IReadOnlyList<StreamView> Streams, int LeaseTtlMs);
+internal sealed record ClaimView(string WakeId, long Generation, string Token, IReadOnlyList<StreamView> Streams, int LeaseTtlMs, DateTimeOffset LeaseExpiresAt);
 
 /// <summary>An ack, callback or release request body (§7.1–7.2).</summary>
 internal sealed record AckRequest(string? WakeId, long? Generation, IReadOnlyList<(string Stream, string Offset)> Acks, bool Done);
