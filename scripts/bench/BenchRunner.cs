@@ -24,16 +24,16 @@ internal static class BenchRunner
             cancel.Cancel();
         });
 
-        if (WrkScenarios.Unavailable is { } noWrk && options.Scenarios.Any(WrkScenarios.IsWrkScenario))
+        foreach (var scenario in options.Scenarios.Where(s => WrkScenarios.MissingFor(s) is not null).ToList())
         {
             if (options.ScenariosGiven)
             {
-                await Console.Error.WriteLineAsync($"Scenarios {WrkScenarios.First}-{ScenarioInfo.All.Count} need wrk: {noWrk}.");
+                await Console.Error.WriteLineAsync($"Scenario {scenario} cannot run: {WrkScenarios.MissingFor(scenario)}.");
                 return 2;
             }
 
-            Log($"skipping scenarios {WrkScenarios.First}-{ScenarioInfo.All.Count}: {noWrk}");
-            options.Scenarios = [.. options.Scenarios.Where(s => !WrkScenarios.IsWrkScenario(s))];
+            Log($"skipping scenario {scenario}: {WrkScenarios.MissingFor(scenario)}");
+            options.Scenarios = [.. options.Scenarios.Where(s => s != scenario)];
         }
 
         BenchPaths paths;

@@ -245,30 +245,9 @@ internal static class Scenarios
     private static async Task<CellResult> CatchUpReadAsync(CellContext context, CancellationToken cancellationToken)
     {
         using var client = Protocol.CreateClient(1);
-        var pattern = new byte[MiB + PatternPeriod];
-        for (var i = 0; i < pattern.Length; i++)
-        {
-            pattern[i] = (byte)(i % PatternPeriod);
-        }
+        var (stream, tail, pattern, writeSeconds) = await WriteCatchUpStreamAsync(context, client, cancellationToken);
 
-        var stream = context.Stream("catch-up");
-        var tail = await Protocol.CreateAsync(client, stream, Protocol.OctetStream, cancellationToken);
-        var writeStart = Stopwatch.GetTimestamp();
-        for (long chunk = 0; chunk < CatchUpMiB; chunk++)
-        {
-            var phase = (int)(chunk * MiB % PatternPeriod);
-            var next = await Protocol.AppendAsync(client, stream, new ArraySegment<byte>(pattern, phase, MiB), Protocol.OctetStream, cancellationToken);
-            if (string.CompareOrdinal(next, tail) <= 0)
-            {
-                throw new BenchFailureException($"append did not advance the offset: {tail} -> {next}");
-            }
-
-            tail = next;
-        }
-
-        var writeSeconds = Stats.Seconds(Stopwatch.GetTimestamp() - writeStart);
-
-        var buffer = new byte[64 * 1024];
+        var buffer = new byte[MiB];
         var warmup = await ReadPassAsync(client, stream, tail, pattern, buffer, cancellationToken);
         var (_, end) = context.Schedule();
         long bytes = 0;
@@ -289,14 +268,59 @@ internal static class Scenarios
                 $"{passes + 1} passes of {CatchUpMiB} MiB verified, {warmup.Responses} responses/pass; writing took {writeSeconds:0.00} s"));
     }
 
-    private static async Task<(long Bytes, int Responses)> ReadPassAsync(
-        HttpClient client, Uri stream, string expectedTail, byte[] pattern, byte[] buffer, CancellationToken cancellationToken)
+    /// <summary>Writes the 64 MiB catch-up stream (64 appends of 1 MiB of a repeating pattern); returns it, its tail and the pattern.</summary>
+    internal static async Task<(Uri Stream, string Tail, byte[] Pattern, double WriteSeconds)> WriteCatchUpStreamAsync(
+        CellContext context, HttpClient client, CancellationToken cancellationToken)
+    {
+        var pattern = CatchUpPattern();
+        var stream = context.Stream("catch-up");
+        var tail = await Protocol.CreateAsync(client, stream, Protocol.OctetStream, cancellationToken);
+        var writeStart = Stopwatch.GetTimestamp();
+        for (long chunk = 0; chunk < CatchUpMiB; chunk++)
+        {
+            var phase = (int)(chunk * MiB % PatternPeriod);
+            var next = await Protocol.AppendAsync(client, stream, new ArraySegment<byte>(pattern, phase, MiB), Protocol.OctetStream, cancellationToken);
+            if (string.CompareOrdinal(next, tail) <= 0)
+            {
+                throw new BenchFailureException($"append did not advance the offset: {tail} -> {next}");
+            }
+
+            tail = next;
+        }
+
+        return (stream, tail, pattern, Stats.Seconds(Stopwatch.GetTimestamp() - writeStart));
+    }
+
+    /// <summary>1 MiB plus one period of the catch-up pattern, so any 1 MiB window of the stream is a slice of it.</summary>
+    internal static byte[] CatchUpPattern()
+    {
+        var pattern = new byte[MiB + PatternPeriod];
+        for (var i = 0; i < pattern.Length; i++)
+        {
+            pattern[i] = (byte)(i % PatternPeriod);
+        }
+
+        return pattern;
+    }
+
+    internal const int CatchUpBytesPerPass = CatchUpMiB * MiB;
+
+    internal const int CatchUpPatternPeriod = PatternPeriod;
+
+    /// <summary>
+    /// One catch-up pass from offset -1 to the tail, checking every byte; <paramref name="offsets"/>, when given,
+    /// receives the offset of every request made.
+    /// </summary>
+    internal static async Task<(long Bytes, int Responses)> ReadPassAsync(
+        HttpClient client, Uri stream, string expectedTail, byte[] pattern, byte[] buffer, CancellationToken cancellationToken,
+        List<string>? offsets = null, List<long>? sizes = null)
     {
         const long expectedBytes = (long)CatchUpMiB * MiB;
         var offset = Protocol.StartOffset;
         long position = 0;
         for (var responses = 1; responses <= 100_000; responses++)
         {
+            offsets?.Add(offset);
             using var response = await client.GetAsync(Protocol.ReadUri(stream, offset), HttpCompletionOption.ResponseHeadersRead, cancellationToken);
             if (response.StatusCode != HttpStatusCode.OK)
             {
@@ -323,6 +347,7 @@ internal static class Scenarios
                 }
             }
 
+            sizes?.Add(bodyBytes);
             Protocol.CheckAdvance(offset, next, bodyBytes > 0, upToDate);
             offset = next;
             if (upToDate)

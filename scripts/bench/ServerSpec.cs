@@ -53,6 +53,7 @@ internal sealed record ScenarioInfo(int Id, string Title, IReadOnlyList<MetricIn
         new(12, "100 B appends, 64 connections, 64 streams (wrk)", [new("appends/s", LowerIsBetter: false), Cpu, Rss]),
         new(13, "Stream creates, 8 connections (wrk)", [new("creates/s", LowerIsBetter: false), Rss]),
         new(14, "JSON, 10 messages/POST, 64 connections, 64 streams (wrk)", [new("messages/s", LowerIsBetter: false), Cpu, Rss]),
+        new(15, "Catch-up read of 64 MiB (curl)", [new("MiB/s", LowerIsBetter: false), Rss]),
     ];
 
     public static ScenarioInfo? Find(int id) => All.FirstOrDefault(s => s.Id == id);
