@@ -37,22 +37,45 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
     }
 
     /// <summary>
+    /// The user's connection string with the store's defaults for what it leaves unset: short connect and command
+    /// timeouts (an unreachable database becomes a 503, never a hang), and automatic preparation of the few statement
+    /// texts the store sends, so PostgreSQL parses and plans them once per connection instead of on every call
+    /// (measured with scripts/pgbench: 350-370 -> 435-505 sequential appends/s on one node, wake p50 4.4 -> 3.0-3.4 ms).
+    /// </summary>
+    internal static string ConnectionStringFor(string connectionString)
+    {
+        // NpgsqlConnectionStringBuilder.ContainsKey is true for every keyword it knows, set or not; what the user set
+        // is read from the raw string, with spaces ignored ("Command Timeout" = "CommandTimeout").
+        var given = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString }.Keys
+            .Cast<string>().Select(key => key.Replace(" ", "", StringComparison.Ordinal)).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        if (!given.Contains("Timeout"))
+        {
+            builder.Timeout = 5;
+        }
+        if (!given.Contains("CommandTimeout"))
+        {
+            builder.CommandTimeout = 15;
+        }
+        if (!given.Contains("MaxAutoPrepare"))
+        {
+            builder.MaxAutoPrepare = 64;
+        }
+        if (!given.Contains("AutoPrepareMinUsages"))
+        {
+            builder.AutoPrepareMinUsages = 2;
+        }
+        return builder.ConnectionString;
+    }
+
+    /// <summary>
     /// Connects, creates or migrates the schema, and starts the sweeper and (unless turned off) the cross-node listener.
     /// Throws <see cref="StoreUnavailableException"/> when the database cannot be reached.
     /// </summary>
     public static async Task<PostgresStreamStore> OpenAsync(PostgresStreamStoreOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var builder = new NpgsqlConnectionStringBuilder(options.ConnectionString);
-        if (!builder.ContainsKey("Timeout"))
-        {
-            builder.Timeout = 5;
-        }
-        if (!builder.ContainsKey("Command Timeout"))
-        {
-            builder.CommandTimeout = 15;
-        }
-        var dataSource = NpgsqlDataSource.Create(builder.ConnectionString);
+        var dataSource = NpgsqlDataSource.Create(ConnectionStringFor(options.ConnectionString));
         try
         {
             await PostgresSchema.MigrateAsync(dataSource, options.Schema, cancellationToken).ConfigureAwait(false);
