@@ -13,7 +13,7 @@ internal sealed class BenchOptions
           --servers <list>       Comma-separated subset of ours-memory,ours-file,ref-memory,ref-file (default: all).
           --scenarios <list>     Comma-separated subset of 1..15 (default: all; 11-14 only where wrk is installed, 15 where curl is).
           --creates <n>          Stream creates in scenario 6 (default 20000).
-          --server-warmup <s>    Unmeasured mixed traffic for every server after it starts (default 3; 0 = none).
+          --server-warmup <s>    Unmeasured mixed traffic for every server after it starts (default 10; 0 = none).
           --reuse-servers        Start each server once for the whole run instead of afresh (empty store) for every cell.
           --build                Rebuild src/DurableStreams.Cli (Release) even if durable-streams.dll exists.
           --ours <path>          durable-streams.dll to benchmark instead of artifacts/bin/DurableStreams.Cli/release.
@@ -42,7 +42,7 @@ internal sealed class BenchOptions
     public bool Build { get; private set; }
 
     /// <summary>Seconds of unmeasured mixed traffic each server gets after it starts (see <see cref="ServerWarmup"/>).</summary>
-    public double ServerWarmupSeconds { get; private set; } = 3;
+    public double ServerWarmupSeconds { get; private set; } = 10;
 
     public bool ReuseServers { get; private set; }
 
