@@ -49,46 +49,9 @@ internal static partial class WrkScenarios
         }
 
         using var client = Protocol.CreateClient(Math.Min(streams, 16));
-        var uris = new Uri[streams];
-        for (var i = 0; i < streams; i++)
-        {
-            uris[i] = context.Stream($"wrk-{i}");
-            await Protocol.CreateAsync(client, uris[i], Protocol.OctetStream, cancellationToken);
-        }
-
-        var paths = string.Join(", ", uris.Select(u => Lua(u.PathAndQuery)));
-        var script = $$"""
-            local paths = { {{paths}} }
-            local body = {{Lua(Body)}}
-            local requests = {}
-            local next = 0
-            bad = 0
-            local threads = {}
-            function setup(thread) table.insert(threads, thread) end
-            function init(args)
-              for i, p in ipairs(paths) do
-                requests[i] = wrk.format("POST", p, { ["Content-Type"] = "application/octet-stream" }, body)
-              end
-            end
-            function request()
-              next = next + 1
-              return requests[(next % #requests) + 1]
-            end
-            function response(status, headers, body)
-              if status ~= 204 and status ~= 200 then bad = bad + 1 end
-            end
-            function done(summary, latency, requests)
-              local total = 0
-              for _, t in ipairs(threads) do total = total + t:get("bad") end
-              io.write(string.format("BAD %d\n", total))
-            end
-            """;
-
-        var threads = Math.Min(connections, 2);
-        var warm = await RunWrkAsync(context, script, threads, connections, context.Warmup, latency: false, cancellationToken);
-        var cpuBefore = CpuMeter.ReadSeconds(context.Server.Pid);
-        var measured = await RunWrkAsync(context, script, threads, connections, context.Duration - context.Warmup, withLatency, cancellationToken);
-        var cpuAfter = CpuMeter.ReadSeconds(context.Server.Pid);
+        var uris = await CreateStreamsAsync(context, client, "wrk", streams, Protocol.OctetStream, cancellationToken);
+        var (warm, measured, cpuSeconds) = await RunWarmAndMeasuredAsync(
+            context, PostScript(uris, Protocol.OctetStream, Body), Math.Min(connections, 2), connections, withLatency, cancellationToken);
 
         var metrics = new Dictionary<string, double> { ["appends/s"] = measured.RequestsPerSecond };
         if (withLatency)
@@ -97,9 +60,9 @@ internal static partial class WrkScenarios
             metrics["p99 ms"] = measured.Percentile("99%");
         }
 
-        if (cpuBefore is { } before && cpuAfter is { } after && measured.Requests > 0)
+        if (cpuSeconds is { } cpu && measured.Requests > 0)
         {
-            metrics["srv cpu us/op"] = (after - before) * 1e6 / measured.Requests;
+            metrics["srv cpu us/op"] = cpu * 1e6 / measured.Requests;
         }
 
         if (withLatency)
@@ -200,50 +163,15 @@ internal static partial class WrkScenarios
         const int connections = 64;
         const int messagesPerPost = 10;
         using var client = Protocol.CreateClient(16);
-        var uris = new Uri[connections];
-        for (var i = 0; i < connections; i++)
-        {
-            uris[i] = context.Stream($"wrk-json-{i}");
-            await Protocol.CreateAsync(client, uris[i], Protocol.Json, cancellationToken);
-        }
-
+        var uris = await CreateStreamsAsync(context, client, "wrk-json", connections, Protocol.Json, cancellationToken);
         var message = $$"""{"w":"wrk","p":"{{new string('x', 70)}}"}""";
         var body = "[" + string.Join(',', Enumerable.Repeat(message, messagesPerPost)) + "]";
-        var script = $$"""
-            local paths = { {{string.Join(", ", uris.Select(u => Lua(u.PathAndQuery)))}} }
-            local body = {{Lua(body)}}
-            local requests = {}
-            local next = 0
-            bad = 0
-            local threads = {}
-            function setup(thread) table.insert(threads, thread) end
-            function init(args)
-              for i, p in ipairs(paths) do
-                requests[i] = wrk.format("POST", p, { ["Content-Type"] = "application/json" }, body)
-              end
-            end
-            function request()
-              next = next + 1
-              return requests[(next % #requests) + 1]
-            end
-            function response(status, headers, body)
-              if status ~= 204 and status ~= 200 then bad = bad + 1 end
-            end
-            function done(summary, latency, requests)
-              local total = 0
-              for _, t in ipairs(threads) do total = total + t:get("bad") end
-              io.write(string.format("BAD %d\n", total))
-            end
-            """;
-
-        var warm = await RunWrkAsync(context, script, 2, connections, context.Warmup, latency: false, cancellationToken);
-        var cpuBefore = CpuMeter.ReadSeconds(context.Server.Pid);
-        var measured = await RunWrkAsync(context, script, 2, connections, context.Duration - context.Warmup, latency: false, cancellationToken);
-        var cpuAfter = CpuMeter.ReadSeconds(context.Server.Pid);
+        var (warm, measured, cpuSeconds) = await RunWarmAndMeasuredAsync(
+            context, PostScript(uris, Protocol.Json, body), 2, connections, latency: false, cancellationToken);
         var metrics = new Dictionary<string, double> { ["messages/s"] = measured.RequestsPerSecond * messagesPerPost };
-        if (cpuBefore is { } before && cpuAfter is { } after && measured.Requests > 0)
+        if (cpuSeconds is { } cpu && measured.Requests > 0)
         {
-            metrics["srv cpu us/op"] = (after - before) * 1e6 / (measured.Requests * messagesPerPost);
+            metrics["srv cpu us/op"] = cpu * 1e6 / (measured.Requests * messagesPerPost);
         }
 
         // Verify: the streams hold only whole posts of exactly these messages, and at least every acknowledged one.
@@ -357,6 +285,61 @@ internal static partial class WrkScenarios
         }
 
         return position / expected.Length;
+    }
+
+    private static async Task<Uri[]> CreateStreamsAsync(
+        CellContext context, HttpClient client, string prefix, int count, string contentType, CancellationToken cancellationToken)
+    {
+        var uris = new Uri[count];
+        for (var i = 0; i < count; i++)
+        {
+            uris[i] = context.Stream($"{prefix}-{i}");
+            await Protocol.CreateAsync(client, uris[i], contentType, cancellationToken);
+        }
+
+        return uris;
+    }
+
+    /// <summary>
+    /// A wrk script POSTing <paramref name="body"/> to the streams round-robin; its done() prints "BAD n", the number of
+    /// answers that were not 204 or 200.
+    /// </summary>
+    private static string PostScript(IEnumerable<Uri> streams, string contentType, string body) => $$"""
+        local paths = { {{string.Join(", ", streams.Select(u => Lua(u.PathAndQuery)))}} }
+        local body = {{Lua(body)}}
+        local requests = {}
+        local next = 0
+        bad = 0
+        local threads = {}
+        function setup(thread) table.insert(threads, thread) end
+        function init(args)
+          for i, p in ipairs(paths) do
+            requests[i] = wrk.format("POST", p, { ["Content-Type"] = {{Lua(contentType)}} }, body)
+          end
+        end
+        function request()
+          next = next + 1
+          return requests[(next % #requests) + 1]
+        end
+        function response(status, headers, body)
+          if status ~= 204 and status ~= 200 then bad = bad + 1 end
+        end
+        function done(summary, latency, requests)
+          local total = 0
+          for _, t in ipairs(threads) do total = total + t:get("bad") end
+          io.write(string.format("BAD %d\n", total))
+        end
+        """;
+
+    /// <summary>An unmeasured wrk run for the scenario's warm-up, then the measured one with the server's CPU seconds over it.</summary>
+    private static async Task<(WrkResult Warm, WrkResult Measured, double? CpuSeconds)> RunWarmAndMeasuredAsync(
+        CellContext context, string script, int threads, int connections, bool latency, CancellationToken cancellationToken)
+    {
+        var warm = await RunWrkAsync(context, script, threads, connections, context.Warmup, latency: false, cancellationToken);
+        var before = CpuMeter.ReadSeconds(context.Server.Pid);
+        var measured = await RunWrkAsync(context, script, threads, connections, context.Duration - context.Warmup, latency, cancellationToken);
+        var after = CpuMeter.ReadSeconds(context.Server.Pid);
+        return (warm, measured, before is { } b && after is { } a ? a - b : null);
     }
 
     private static async Task<WrkResult> RunWrkAsync(
