@@ -268,14 +268,7 @@ public sealed partial class ClientCommandTests : IAsyncLifetime
     }
 
     /// <summary>Runs a command line through <see cref="CommandLineRunner"/> (as the process does), for usage errors and directives.</summary>
-    private async Task<(int ExitCode, string Output, string Error)> RunLineAsync(params string[] args)
-    {
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        var configuration = new InvocationConfiguration { Output = output, Error = error, ProcessTerminationTimeout = null };
-        var exitCode = await CommandLineRunner.InvokeAsync(args, configuration, Token);
-        return (exitCode, output.ToString(), error.ToString());
-    }
+    private Task<(int ExitCode, string Output, string Error)> RunLineAsync(params string[] args) => CliRun.InvokeAsync(args, Token);
 
     private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 

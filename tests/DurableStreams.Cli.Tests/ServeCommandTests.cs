@@ -285,24 +285,10 @@ public sealed class ServeCommandTests
         }
     }
 
-    private static ServeOptions Parse(params string[] args)
-    {
-        var factory = new CommandFactory();
-        var parseResult = factory.CreateRootCommand().Parse(args);
-        Assert.Empty(parseResult.Errors);
-        return factory.Serve.GetOptions(parseResult);
-    }
+    private static ServeOptions Parse(params string[] args) => CliRun.ParseServe(args);
 
-    private static async Task<(int ExitCode, string Output, string Error)> RunAsync(params string[] args)
-    {
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        var configuration = new InvocationConfiguration { Output = output, Error = error, ProcessTerminationTimeout = null };
-
-        var exitCode = await CommandLineRunner.InvokeAsync(args, configuration, TestContext.Current.CancellationToken);
-
-        return (exitCode, output.ToString(), error.ToString());
-    }
+    private static Task<(int ExitCode, string Output, string Error)> RunAsync(params string[] args) =>
+        CliRun.InvokeAsync(args, TestContext.Current.CancellationToken);
 
     // Help wraps long descriptions to the console width; a path may be split across lines.
     private static string Unwrap(string text) => System.Text.RegularExpressions.Regex.Replace(text, @"\s*\n\s*", " ");

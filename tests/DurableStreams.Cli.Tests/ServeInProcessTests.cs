@@ -160,16 +160,7 @@ public sealed partial class ServeInProcessTests : IDisposable
 
     private static StringContent Text(string text) => new(text, Encoding.UTF8, "text/plain");
 
-    private async Task<(int ExitCode, string Output, string Error)> RunAsync(string[] args)
-    {
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        var configuration = new InvocationConfiguration { Output = output, Error = error, ProcessTerminationTimeout = null };
-
-        var exitCode = await CommandLineRunner.InvokeAsync(args, configuration, Token).WaitAsync(Token);
-
-        return (exitCode, output.ToString(), error.ToString());
-    }
+    private Task<(int ExitCode, string Output, string Error)> RunAsync(string[] args) => CliRun.InvokeAsync(args, Token);
 
     private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 

@@ -1,4 +1,3 @@
-using System.CommandLine;
 using Xunit;
 
 namespace DurableStreams.Cli.Tests;
@@ -58,20 +57,8 @@ public sealed class ServePostgresOptionTests
         Assert.Contains("--postgres <connection-string>", run.Output, StringComparison.Ordinal);
     }
 
-    private static ServeOptions Parse(params string[] args)
-    {
-        var factory = new CommandFactory();
-        var parseResult = factory.CreateRootCommand().Parse(args);
-        Assert.Empty(parseResult.Errors);
-        return factory.Serve.GetOptions(parseResult);
-    }
+    private static ServeOptions Parse(params string[] args) => CliRun.ParseServe(args);
 
-    private static async Task<(int ExitCode, string Output, string Error)> RunAsync(params string[] args)
-    {
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        var configuration = new InvocationConfiguration { Output = output, Error = error, ProcessTerminationTimeout = null };
-        var exitCode = await CommandLineRunner.InvokeAsync(args, configuration, TestContext.Current.CancellationToken);
-        return (exitCode, output.ToString(), error.ToString());
-    }
+    private static Task<(int ExitCode, string Output, string Error)> RunAsync(params string[] args) =>
+        CliRun.InvokeAsync(args, TestContext.Current.CancellationToken);
 }
