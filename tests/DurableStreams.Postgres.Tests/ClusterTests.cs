@@ -8,30 +8,8 @@ using Xunit;
 namespace DurableStreams.Postgres.Tests;
 
 /// <summary>Three server nodes on one database: cross-node live tailing, producers racing through two nodes, forks, closure.</summary>
-public sealed class ClusterTests(PostgresServer server) : IAsyncLifetime
+public sealed class ClusterTests(PostgresServer server) : ThreeNodeTests(server)
 {
-    private Cluster? _cluster;
-
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    private Cluster.Node A => _cluster!.Nodes[0];
-    private Cluster.Node B => _cluster!.Nodes[1];
-    private Cluster.Node C => _cluster!.Nodes[2];
-
-    public async ValueTask InitializeAsync()
-    {
-        server.SkipIfUnavailable();
-        _cluster = await Cluster.StartAsync(server, 3, Ct);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (_cluster is not null)
-        {
-            await _cluster.DisposeAsync();
-        }
-    }
-
     private static StringContent Text(string body) => new(body, Encoding.UTF8, new MediaTypeHeaderValue("text/plain"));
 
     private static async Task CreateAsync(Cluster.Node node, string name, string? body = null)
@@ -183,7 +161,7 @@ public sealed class ClusterTests(PostgresServer server) : IAsyncLifetime
     public async Task Offsets_are_identical_on_every_node()
     {
         await CreateAsync(A, "offsets");
-        var appends = await Task.WhenAll(Enumerable.Range(0, 30).Select(i => AppendAsync(_cluster!.Nodes[i % 3], "offsets", "xy")));
+        var appends = await Task.WhenAll(Enumerable.Range(0, 30).Select(i => AppendAsync(Nodes[i % 3], "offsets", "xy")));
         var offsets = appends.Select(r => r.Headers.GetValues(ProtocolHeaders.StreamNextOffset).Single()).ToList();
         foreach (var a in appends)
         {
@@ -191,7 +169,7 @@ public sealed class ClusterTests(PostgresServer server) : IAsyncLifetime
         }
 
         Assert.Equal(30, offsets.Distinct().Count());
-        foreach (var node in _cluster!.Nodes)
+        foreach (var node in Nodes)
         {
             using var head = await node.Client.SendAsync(new HttpRequestMessage(HttpMethod.Head, "offsets"), Ct);
             Assert.Equal(new StreamOffset(60).ToString(), head.Headers.GetValues(ProtocolHeaders.StreamNextOffset).Single());

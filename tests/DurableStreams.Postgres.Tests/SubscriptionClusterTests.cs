@@ -12,30 +12,8 @@ namespace DurableStreams.Postgres.Tests;
 /// Subscriptions on three nodes sharing one database: a call on any node sees and changes the same state, racing
 /// claims have one winner, every wake is delivered by exactly one node, and all nodes sign with the same key.
 /// </summary>
-public sealed class SubscriptionClusterTests(PostgresServer server) : IAsyncLifetime
+public sealed class SubscriptionClusterTests(PostgresServer server) : ThreeNodeTests(server, subscriptions: true)
 {
-    private Cluster? _cluster;
-
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    private Cluster.Node A => _cluster!.Nodes[0];
-    private Cluster.Node B => _cluster!.Nodes[1];
-    private Cluster.Node C => _cluster!.Nodes[2];
-
-    public async ValueTask InitializeAsync()
-    {
-        server.SkipIfUnavailable();
-        _cluster = await Cluster.StartAsync(server, 3, Ct, subscriptions: true);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (_cluster is not null)
-        {
-            await _cluster.DisposeAsync();
-        }
-    }
-
     [Fact]
     public async Task A_webhook_created_on_A_is_woken_by_an_append_on_B_delivered_once_and_acked_through_C()
     {
@@ -80,7 +58,7 @@ public sealed class SubscriptionClusterTests(PostgresServer server) : IAsyncLife
         var delivery = await receiver.NextAsync();
 
         var jwks = new List<string>();
-        foreach (var node in _cluster!.Nodes)
+        foreach (var node in Nodes)
         {
             jwks.Add(await SendAsync(node, HttpMethod.Get, "__ds/jwks.json", null, null, HttpStatusCode.OK));
         }
@@ -103,7 +81,7 @@ public sealed class SubscriptionClusterTests(PostgresServer server) : IAsyncLife
         await SendAsync(C, HttpMethod.Post, stream, "work", "text/plain", HttpStatusCode.NoContent);
 
         // Two workers per node, all at once.
-        var claims = await Task.WhenAll(_cluster!.Nodes.SelectMany((node, n) => new[] { 0, 1 }.Select(async w =>
+        var claims = await Task.WhenAll(Nodes.SelectMany((node, n) => new[] { 0, 1 }.Select(async w =>
         {
             using var request = Request(HttpMethod.Post, Control(id) + "/claim", $$"""{"worker":"w{{n}}-{{w}}"}""", "application/json");
             using var response = await node.Client.SendAsync(request, Ct);
@@ -117,14 +95,14 @@ public sealed class SubscriptionClusterTests(PostgresServer server) : IAsyncLife
             Assert.Equal("ALREADY_CLAIMED", c.Body.GetProperty("error").GetProperty("code").GetString());
         });
         var tail = winner.Body.GetProperty("streams")[0].GetProperty("tail_offset").GetString()!;
-        var other = _cluster.Nodes.First(n => n != winner.Node);
+        var other = Nodes.First(n => n != winner.Node);
         var generation = winner.Body.GetProperty("generation").GetInt64();
         var ack = await SendAsync(other, HttpMethod.Post, Control(id) + "/ack",
             $$"""{"wake_id":"{{winner.Body.GetProperty("wake_id").GetString()}}","generation":{{generation}},"acks":[{"stream":"{{stream}}","offset":"{{tail}}"}],"done":true}""",
             "application/json", HttpStatusCode.OK, winner.Body.GetProperty("token").GetString());
         Assert.False(JsonDocument.Parse(ack).RootElement.GetProperty("next_wake").GetBoolean());
 
-        var third = _cluster.Nodes.First(n => n != winner.Node && n != other);
+        var third = Nodes.First(n => n != winner.Node && n != other);
         using var again = Request(HttpMethod.Post, Control(id) + "/claim", """{"worker":"late"}""", "application/json");
         using var none = await third.Client.SendAsync(again, Ct);
         Assert.Equal(HttpStatusCode.Conflict, none.StatusCode);
@@ -152,7 +130,7 @@ public sealed class SubscriptionClusterTests(PostgresServer server) : IAsyncLife
         Assert.Equal([first], view.GetProperty("streams").EnumerateArray().Select(s => s.GetProperty("path").GetString()!).ToArray());
 
         await SendAsync(B, HttpMethod.Delete, Control(id), null, null, HttpStatusCode.NoContent);
-        foreach (var node in _cluster!.Nodes)
+        foreach (var node in Nodes)
         {
             await SendAsync(node, HttpMethod.Get, Control(id), null, null, HttpStatusCode.NotFound);
         }
