@@ -195,13 +195,10 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
                 (wake ??= []).Add(source.Name);
                 return await Finish(CreateStatus.SourceNotFound).ConfigureAwait(false);
             }
-            if (source.State == StreamRow.SoftDeleted)
+            var sourceStatus = ForkRules.CheckSource(source.State == StreamRow.SoftDeleted, source.ContentType, request.ContentType);
+            if (sourceStatus != CreateStatus.Created)
             {
-                return await Finish(CreateStatus.SourceSoftDeleted).ConfigureAwait(false);
-            }
-            if (request.ContentType is not null && !ContentTypes.Matches(request.ContentType, source.ContentType))
-            {
-                return await Finish(CreateStatus.SourceContentTypeMismatch).ConfigureAwait(false);
+                return await Finish(sourceStatus).ConfigureAwait(false);
             }
             contentType = source.ContentType;
             var chain = await LoadChainAsync(connection, source, source.Tail, ct).ConfigureAwait(false);
@@ -215,11 +212,7 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
             {
                 return await Finish(status).ConfigureAwait(false);
             }
-            if (ttl is null && expiresAt is null)
-            {
-                ttl = source.TtlSeconds;
-                expiresAt = source.ExpiresTicks is { } e ? new DateTimeOffset(e, TimeSpan.Zero) : null;
-            }
+            ForkRules.InheritExpiry(ref ttl, ref expiresAt, source.TtlSeconds, source.ExpiresTicks is { } e ? new DateTimeOffset(e, TimeSpan.Zero) : null);
         }
 
         var bodyStatus = CreateRules.FrameBody(contentType, request.Body, _options.MaxJsonDepth, out var messages);

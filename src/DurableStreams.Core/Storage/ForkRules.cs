@@ -9,6 +9,25 @@ namespace DurableStreams.Storage;
 /// </summary>
 public static class ForkRules
 {
+    /// <summary>
+    /// Whether a found, unexpired source can be forked (§4.2): not soft-deleted, and of the
+    /// requested content type when the request names one. The fork takes the source's content type.
+    /// </summary>
+    public static CreateStatus CheckSource(bool softDeleted, string sourceContentType, string? requestedContentType) =>
+        softDeleted ? CreateStatus.SourceSoftDeleted
+        : requestedContentType is not null && !ContentTypes.Matches(requestedContentType, sourceContentType) ? CreateStatus.SourceContentTypeMismatch
+        : CreateStatus.Created;
+
+    /// <summary>§4.2: a fork that names neither a TTL nor an absolute expiry inherits the source's.</summary>
+    public static void InheritExpiry(ref long? ttlSeconds, ref DateTimeOffset? expiresAt, long? sourceTtlSeconds, DateTimeOffset? sourceExpiresAt)
+    {
+        if (ttlSeconds is null && expiresAt is null)
+        {
+            ttlSeconds = sourceTtlSeconds;
+            expiresAt = sourceExpiresAt;
+        }
+    }
+
     /// <param name="fork">The request.</param>
     /// <param name="tail">The source's committed tail.</param>
     /// <param name="isJson">Whether the source is a JSON stream.</param>

@@ -61,13 +61,10 @@ public sealed partial class FileStreamStore
                     ExpireLocked(source);
                     return new CreateStreamResult(CreateStatus.SourceNotFound);
                 }
-                if (source.SoftDeleted)
+                var sourceStatus = ForkRules.CheckSource(source.SoftDeleted, source.Meta.ContentType, request.ContentType);
+                if (sourceStatus != CreateStatus.Created)
                 {
-                    return new CreateStreamResult(CreateStatus.SourceSoftDeleted);
-                }
-                if (request.ContentType is not null && !ContentTypes.Matches(request.ContentType, source.Meta.ContentType))
-                {
-                    return new CreateStreamResult(CreateStatus.SourceContentTypeMismatch);
+                    return new CreateStreamResult(sourceStatus);
                 }
                 contentType = source.Meta.ContentType;
                 if (source.LastCommit is { IsCompleted: false } pending)
@@ -85,11 +82,7 @@ public sealed partial class FileStreamStore
                 {
                     return new CreateStreamResult(status);
                 }
-                if (ttl is null && expiresAt is null)
-                {
-                    ttl = source.Meta.TtlSeconds;
-                    expiresAt = source.Meta.ExpiresAt;
-                }
+                ForkRules.InheritExpiry(ref ttl, ref expiresAt, source.Meta.TtlSeconds, source.Meta.ExpiresAt);
             }
 
             var bodyStatus = CreateRules.FrameBody(contentType, request.Body, _options.MaxJsonDepth, out var messages);

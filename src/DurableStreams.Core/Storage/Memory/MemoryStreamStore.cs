@@ -78,13 +78,10 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog
                     ExpireLocked(source);
                     return new(new CreateStreamResult(CreateStatus.SourceNotFound));
                 }
-                if (source.SoftDeleted)
+                var sourceStatus = ForkRules.CheckSource(source.SoftDeleted, source.State.ContentType, request.ContentType);
+                if (sourceStatus != CreateStatus.Created)
                 {
-                    return new(new CreateStreamResult(CreateStatus.SourceSoftDeleted));
-                }
-                if (request.ContentType is not null && !ContentTypes.Matches(request.ContentType, source.State.ContentType))
-                {
-                    return new(new CreateStreamResult(CreateStatus.SourceContentTypeMismatch));
+                    return new(new CreateStreamResult(sourceStatus));
                 }
                 contentType = source.State.ContentType;
                 var sourceTail = TailOf(source);
@@ -93,12 +90,7 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog
                 {
                     return new(new CreateStreamResult(status));
                 }
-                // §4.2: a fork without its own expiry inherits the source's TTL value or absolute expiry.
-                if (ttl is null && expiresAt is null)
-                {
-                    ttl = source.State.TtlSeconds;
-                    expiresAt = source.State.ExpiresAt;
-                }
+                ForkRules.InheritExpiry(ref ttl, ref expiresAt, source.State.TtlSeconds, source.State.ExpiresAt);
             }
 
             var bodyStatus = CreateRules.FrameBody(contentType, request.Body, _options.MaxJsonDepth, out var messages);
