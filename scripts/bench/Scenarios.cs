@@ -292,7 +292,7 @@ internal static class Scenarios
     }
 
     /// <summary>1 MiB plus one period of the catch-up pattern, so any 1 MiB window of the stream is a slice of it.</summary>
-    internal static byte[] CatchUpPattern()
+    private static byte[] CatchUpPattern()
     {
         var pattern = new byte[MiB + PatternPeriod];
         for (var i = 0; i < pattern.Length; i++)
@@ -304,8 +304,6 @@ internal static class Scenarios
     }
 
     internal const int CatchUpBytesPerPass = CatchUpMiB * MiB;
-
-    internal const int CatchUpPatternPeriod = PatternPeriod;
 
     /// <summary>
     /// One catch-up pass from offset -1 to the tail, checking every byte; <paramref name="offsets"/>, when given,
