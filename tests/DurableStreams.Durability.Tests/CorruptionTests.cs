@@ -73,6 +73,31 @@ public sealed class CorruptionTests : FileStoreTestBase
         Assert.Equal("good data+more", await ReadTextAsync("good"));
     }
 
+    [Theory]
+    [InlineData(13 + 1500, 13, 3000)] // the damaged append lies whole inside the range
+    [InlineData(13 + 1500, 20, 100)] // the range lies inside the damaged append, away from the damage
+    [InlineData(0, 5, 3010)] // the range starts inside the damaged append
+    [InlineData(13 + 3000 + 12, 10, 3010)] // the range ends inside the damaged append
+    public async Task A_positioned_read_into_a_buffer_checks_every_append_it_touches(int damage, int start, int length)
+    {
+        var file = await CreateStreamsAsync();
+        await StopAsync();
+        var bytes = await File.ReadAllBytesAsync(file, Ct);
+        bytes[damage] ^= 0x10;
+        await File.WriteAllBytesAsync(file, bytes, Ct);
+        Start();
+        var destination = new byte[length];
+        // An untouched append still reads (checksums are per append) until the damage is found.
+        var untouched = damage < 13 ? 13 + 3000 : 0;
+        Assert.Equal(ReadStatus.Ok, await Store.ReadIntoAsync("bad", untouched, destination.AsMemory(0, 13), Ct));
+
+        Assert.Equal(ReadStatus.Corrupt, await Store.ReadIntoAsync("bad", start, destination, Ct));
+
+        Assert.Equal(ReadStatus.Corrupt, await Store.ReadIntoAsync("bad", untouched, destination.AsMemory(0, 13), Ct));
+        Assert.Equal(ReadStatus.Corrupt, (await ReadFromStartAsync("bad")).Status);
+        await AssertOtherStreamsWorkAsync();
+    }
+
     [Fact]
     public async Task A_flipped_bit_in_a_source_fails_reads_through_its_fork()
     {

@@ -1,4 +1,6 @@
+using System.Buffers;
 using DurableStreams.Protocol;
+using Microsoft.Win32.SafeHandles;
 
 namespace DurableStreams.Storage.File;
 
@@ -27,29 +29,36 @@ public sealed partial class FileStreamStore
         {
             return new(ReadResult.Failed(startStatus));
         }
-        var chunks = new List<ReadOnlyMemory<byte>>();
-        var rented = new List<byte[]>();
         var end = start;
+        byte[]? buffer = null;
         if (request.Offset.Kind != OffsetKind.Now)
         {
             var budget = (long)Math.Max(1, request.MaxBytes);
+            ReadStatus copied;
             try
             {
-                end = Gather(stream, start, tail, ref budget, stream.IsJson, chunks, rented);
+                end = Plan(stream, start, tail, ref budget, stream.IsJson);
+                if (end == start)
+                {
+                    copied = ReadStatus.Ok;
+                }
+                else
+                {
+                    buffer = ArrayPool<byte>.Shared.Rent((int)(end - start));
+                    copied = TryCopyCommitted(stream, start, buffer.AsSpan(0, (int)(end - start)));
+                }
             }
             catch (InvalidDataException)
             {
-                return new(ReadResult.Failed(ReadStatus.Corrupt));
+                copied = ReadStatus.Corrupt;
             }
-            catch (ObjectDisposedException)
+            if (copied != ReadStatus.Ok)
             {
-                // Deleted while reading.
-                return new(ReadResult.Failed(ReadStatus.NotFound));
-            }
-            catch (FileNotFoundException)
-            {
-                MarkCorrupt(stream, start);
-                return new(ReadResult.Failed(ReadStatus.Corrupt));
+                if (buffer is not null)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                }
+                return new(ReadResult.Failed(copied));
             }
         }
         return new(new ReadResult
@@ -60,32 +69,48 @@ public sealed partial class FileStreamStore
             Next = new StreamOffset(end),
             UpToDate = end == tail,
             Closed = closed && end == tail,
-            Chunks = chunks,
+            Chunks = buffer is null ? [] : [buffer.AsMemory(0, (int)(end - start))],
             Length = end - start,
-            Release = rented.Count == 0 ? null : () =>
-            {
-                foreach (var buffer in rented)
-                {
-                    System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
-                }
-            },
+            Release = buffer is null ? null : () => ArrayPool<byte>.Shared.Return(buffer),
         });
+    }
+
+    public ValueTask<ReadStatus> ReadIntoAsync(string name, long position, Memory<byte> destination, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(position);
+        var (stream, status) = Find(name, touch: true);
+        if (stream is null)
+        {
+            return new(status);
+        }
+        lock (stream.Gate)
+        {
+            if (stream.Corrupt)
+            {
+                return new(ReadStatus.Corrupt);
+            }
+            if (position > stream.Committed.Tail - destination.Length)
+            {
+                return new(ReadStatus.OffsetBeyondTail);
+            }
+        }
+        return new(TryCopyCommitted(stream, position, destination.Span));
     }
 
     /// <summary>The committed frames of a stream, loading them from LMDB on first use. Call under the stream's gate.</summary>
     private List<Frame> FramesOf(DiskStream stream) => stream.Frames ??= _metadata.LoadFrames(stream.Id);
 
     /// <summary>
-    /// Reads committed data in [<paramref name="position"/>, <paramref name="end"/>) within the budget, stitching a
-    /// fork's inherited range from its source chain. Whole frames are read and CRC-checked; only the requested bytes are
-    /// returned. JSON reads return whole messages only (at least one).
+    /// Where a read from <paramref name="position"/> within the budget ends, below <paramref name="end"/>, following a
+    /// fork's inherited range into its source chain. JSON reads end on a message boundary (and take at least one
+    /// message); byte reads may end inside an append.
     /// </summary>
-    private long Gather(DiskStream stream, long position, long end, ref long budget, bool wholeMessages, List<ReadOnlyMemory<byte>> chunks, List<byte[]> rented)
+    private long Plan(DiskStream stream, long position, long end, ref long budget, bool wholeMessages)
     {
         if (stream.Source is not null && position < stream.BasePosition)
         {
             var inheritedEnd = Math.Min(end, stream.BasePosition);
-            position = Gather(stream.Source, position, inheritedEnd, ref budget, wholeMessages, chunks, rented);
+            position = Plan(stream.Source, position, inheritedEnd, ref budget, wholeMessages);
             if (position < inheritedEnd || budget <= 0)
             {
                 return position;
@@ -95,10 +120,7 @@ public sealed partial class FileStreamStore
         {
             return position;
         }
-        List<Frame> selected = [];
         var stop = position;
-        Microsoft.Win32.SafeHandles.SafeFileHandle handle;
-        var referenced = false;
         lock (stream.Gate)
         {
             var frames = FramesOf(stream);
@@ -110,7 +132,10 @@ public sealed partial class FileStreamStore
                 throw new InvalidDataException("No frame covers committed data.");
             }
             var remaining = budget;
-            var messageStartCount = 0;
+            // Frames taken in all and since the last message boundary, and where that boundary is.
+            var taken = 0;
+            var sinceBoundary = 0;
+            var boundaryStop = position;
             for (; index < frames.Count && frames[index].Start < end; index++)
             {
                 var frame = frames[index];
@@ -118,16 +143,18 @@ public sealed partial class FileStreamStore
                 var to = Math.Min(frame.End, end);
                 if (wholeMessages)
                 {
-                    if (to - from > remaining && stop > position && selected.Count == messageStartCount)
+                    if (to - from > remaining && stop > position && sinceBoundary == 0)
                     {
                         break;
                     }
-                    selected.Add(frame);
+                    taken++;
+                    sinceBoundary++;
                     remaining -= to - from;
                     stop = to;
                     if (frame.Boundary)
                     {
-                        messageStartCount = selected.Count;
+                        sinceBoundary = 0;
+                        boundaryStop = stop;
                         if (remaining <= 0)
                         {
                             break;
@@ -136,7 +163,6 @@ public sealed partial class FileStreamStore
                     continue;
                 }
                 var take = Math.Min(to - from, remaining);
-                selected.Add(frame);
                 stop = from + take;
                 remaining -= take;
                 if (remaining <= 0)
@@ -144,54 +170,159 @@ public sealed partial class FileStreamStore
                     break;
                 }
             }
-            if (wholeMessages && messageStartCount > 0 && messageStartCount < selected.Count)
+            if (wholeMessages && sinceBoundary > 0 && taken > sinceBoundary)
             {
                 // Do not end inside a message that did not fit.
-                selected.RemoveRange(messageStartCount, selected.Count - messageStartCount);
-                stop = selected[^1].End;
+                stop = boundaryStop;
             }
-            if (selected.Count == 0)
+        }
+        budget -= stop - position;
+        return stop;
+    }
+
+    /// <summary>
+    /// <see cref="CopyCommitted"/> with its failures as statuses: a checksum mismatch, a hole or a missing data file is
+    /// <see cref="ReadStatus.Corrupt"/> (the stream is marked so); a stream deleted meanwhile is not found.
+    /// </summary>
+    private ReadStatus TryCopyCommitted(DiskStream stream, long position, Span<byte> destination)
+    {
+        try
+        {
+            CopyCommitted(stream, position, destination);
+            return ReadStatus.Ok;
+        }
+        catch (InvalidDataException)
+        {
+            return ReadStatus.Corrupt;
+        }
+        catch (ObjectDisposedException)
+        {
+            return ReadStatus.NotFound;
+        }
+        catch (FileNotFoundException)
+        {
+            MarkCorrupt(stream, position);
+            return ReadStatus.Corrupt;
+        }
+    }
+
+    /// <summary>
+    /// Copies committed bytes [<paramref name="position"/>, position + destination.Length) into
+    /// <paramref name="destination"/>, following a fork's inherited range into its source chain. Every frame the range
+    /// touches is CRC-checked: frames inside the range are read straight into the destination with one positioned
+    /// read; a frame cut by either end of the range is read whole into a scratch buffer.
+    /// </summary>
+    private void CopyCommitted(DiskStream stream, long position, Span<byte> destination)
+    {
+        if (stream.Source is not null && position < stream.BasePosition)
+        {
+            var inherited = (int)Math.Min(destination.Length, stream.BasePosition - position);
+            CopyCommitted(stream.Source, position, destination[..inherited]);
+            position += inherited;
+            destination = destination[inherited..];
+        }
+        if (destination.IsEmpty)
+        {
+            return;
+        }
+        var end = position + destination.Length;
+        Frame[] selected;
+        int count;
+        SafeFileHandle handle;
+        var referenced = false;
+        lock (stream.Gate)
+        {
+            var frames = FramesOf(stream);
+            var first = stream.FindFrame(position);
+            var last = first < 0 ? -1 : stream.FindFrame(end - 1);
+            if (last < 0)
             {
-                return position;
+                // Committed data the index does not cover is a hole: never answer it.
+                MarkCorrupt(stream, position);
+                throw new InvalidDataException("No frame covers committed data.");
             }
+            count = last - first + 1;
+            selected = ArrayPool<Frame>.Shared.Rent(count);
+            frames.CopyTo(first, selected, 0, count);
             handle = HandleOf(stream);
             // Hold a reference so a concurrent close (idle-file trimming, deletion) waits for this read.
             handle.DangerousAddRef(ref referenced);
         }
-        var first = selected[0].Start;
-        var last = selected[^1].End;
-        var length = (int)(last - first);
-        var bytes = System.Buffers.ArrayPool<byte>.Shared.Rent(length);
-        rented.Add(bytes);
-        int read;
         try
         {
-            read = RandomAccess.Read(handle, bytes.AsSpan(0, length), first - stream.BasePosition);
+            var inner = selected.AsSpan(0, count);
+            if (inner[0].Start < position || inner[0].End > end)
+            {
+                CopyCutFrame(stream, handle, inner[0], position, destination);
+                inner = inner[1..];
+            }
+            if (!inner.IsEmpty && inner[^1].End > end)
+            {
+                CopyCutFrame(stream, handle, inner[^1], position, destination);
+                inner = inner[..^1];
+            }
+            if (!inner.IsEmpty)
+            {
+                var from = inner[0].Start;
+                var whole = destination.Slice((int)(from - position), (int)(inner[^1].End - from));
+                ReadExactly(stream, handle, from, whole);
+                foreach (var frame in inner)
+                {
+                    Verify(stream, frame, whole.Slice((int)(frame.Start - from), frame.Length));
+                }
+            }
         }
         finally
         {
+            ArrayPool<Frame>.Shared.Return(selected);
             if (referenced)
             {
                 handle.DangerousRelease();
             }
         }
-        if (read != length)
+    }
+
+    /// <summary>Copies the part of <paramref name="frame"/> inside the destination's range, after checking the whole frame.</summary>
+    private void CopyCutFrame(DiskStream stream, SafeFileHandle handle, Frame frame, long position, Span<byte> destination)
+    {
+        var scratch = ArrayPool<byte>.Shared.Rent(frame.Length);
+        try
         {
-            MarkCorrupt(stream, first + read);
-            throw new InvalidDataException("Short read of committed data.");
+            var bytes = scratch.AsSpan(0, frame.Length);
+            ReadExactly(stream, handle, frame.Start, bytes);
+            Verify(stream, frame, bytes);
+            var from = Math.Max(position, frame.Start);
+            var to = Math.Min(position + destination.Length, frame.End);
+            bytes.Slice((int)(from - frame.Start), (int)(to - from)).CopyTo(destination[(int)(from - position)..]);
         }
-        foreach (var frame in selected)
+        finally
         {
-            var span = bytes.AsSpan((int)(frame.Start - first), frame.Length);
-            if (Crc32C.Compute(span) != frame.Crc)
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
+    }
+
+    private void ReadExactly(DiskStream stream, SafeFileHandle handle, long position, Span<byte> destination)
+    {
+        while (!destination.IsEmpty)
+        {
+            var read = RandomAccess.Read(handle, destination, position - stream.BasePosition);
+            if (read <= 0)
             {
-                MarkCorrupt(stream, frame.Start);
-                throw new InvalidDataException("Checksum mismatch in committed data.");
+                MarkCorrupt(stream, position);
+                throw new InvalidDataException("Short read of committed data.");
             }
+            position += read;
+            destination = destination[read..];
         }
-        chunks.Add(bytes.AsMemory((int)(position - first), (int)(stop - position)));
-        budget -= stop - position;
-        return stop;
+    }
+
+    private void Verify(DiskStream stream, Frame frame, ReadOnlySpan<byte> bytes)
+    {
+        if (Crc32C.Compute(bytes) != frame.Crc)
+        {
+            MarkCorrupt(stream, frame.Start);
+            throw new InvalidDataException("Checksum mismatch in committed data.");
+        }
     }
 
     private void MarkCorrupt(DiskStream stream, long position)

@@ -13,7 +13,7 @@ namespace DurableStreams.Storage.File;
 /// then the append is acknowledged and published. On open every data file is cut back to its committed tail, so a torn
 /// or garbage tail is never served and never swallows a later append. See docs/storage-format.md.
 /// </summary>
-public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog
+public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDirectReadStore
 {
     /// <summary>Largest frame; each frame has its own CRC, so a read verifies at most this much beyond what it returns.</summary>
     public const int MaxFrameBytes = 64 * 1024;

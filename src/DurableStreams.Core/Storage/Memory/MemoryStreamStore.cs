@@ -8,7 +8,7 @@ namespace DurableStreams.Storage.Memory;
 /// The in-memory store: fast, and gone on restart. Appends and reads take only their stream's lock; creating,
 /// deleting and expiring take one structure lock because they change fork reference counts across streams.
 /// </summary>
-public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog
+public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectReadStore
 {
     private readonly ConcurrentDictionary<string, MemoryStream> _streams = new(StringComparer.Ordinal);
     private readonly object _structure = new();
@@ -203,6 +203,34 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog
             Chunks = chunks,
             Length = end - start,
         });
+    }
+
+    public ValueTask<ReadStatus> ReadIntoAsync(string name, long position, Memory<byte> destination, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(position);
+        var (stream, status) = Find(name, touch: true);
+        if (stream is null)
+        {
+            return new(status);
+        }
+        lock (stream.Gate)
+        {
+            if (position > stream.State.Tail - destination.Length)
+            {
+                return new(ReadStatus.OffsetBeyondTail);
+            }
+        }
+        // Segment references are taken under the gates; the bytes (never changed once added) are copied outside them.
+        var chunks = new List<ReadOnlyMemory<byte>>();
+        var budget = (long)destination.Length;
+        Gather(stream, position, position + destination.Length, ref budget, wholeMessages: false, chunks);
+        var target = destination.Span;
+        foreach (var chunk in chunks)
+        {
+            chunk.Span.CopyTo(target);
+            target = target[chunk.Length..];
+        }
+        return new(target.IsEmpty ? ReadStatus.Ok : ReadStatus.OffsetBeyondTail);
     }
 
     public ValueTask<MetadataResult> GetMetadataAsync(string name, CancellationToken cancellationToken = default)
