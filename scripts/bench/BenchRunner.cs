@@ -276,6 +276,11 @@ internal static class BenchRunner
         {
             return CellResult.Failed($"I/O error: {ex.Message}");
         }
+        catch (System.Net.Sockets.SocketException ex)
+        {
+            // Scenario 16's raw socket readers see connection errors as they are, not wrapped as HttpClient does.
+            return CellResult.Failed($"socket error: {ex.Message}");
+        }
         catch (System.Text.Json.JsonException ex)
         {
             return CellResult.Failed($"invalid JSON read back: {ex.Message}");

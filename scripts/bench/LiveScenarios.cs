@@ -7,7 +7,7 @@ using System.Text.Json;
 
 namespace DurableStreams.Bench;
 
-/// <summary>Scenarios 8-10: idempotent producers, live fan-out, and the memory cost of idle SSE subscribers.</summary>
+/// <summary>Scenarios 8-10 and 16: idempotent producers, live fan-out (HttpClient or raw socket readers), and the memory cost of idle SSE subscribers.</summary>
 internal static class LiveScenarios
 {
     private const int Writers = 64;
@@ -126,9 +126,10 @@ internal static class LiveScenarios
         return (response.StatusCode, offset);
     }
 
-    // Scenario 9: 200 long-poll and 200 SSE readers tail one JSON stream while a writer appends 50 messages/s; each
-    // message carries its send time, each reader records when it arrived.
-    public static async Task<CellResult> FanOutAsync(CellContext context, CancellationToken cancellationToken)
+    // Scenarios 9 and 16: 200 long-poll and 200 SSE readers tail one JSON stream while a writer appends 50 messages/s;
+    // each message carries its send time, each reader records when it arrived. Scenario 16's readers are raw sockets:
+    // on two cores HttpClient costs about as much CPU per delivery as the server, which inflates the measured p99.
+    public static async Task<CellResult> FanOutAsync(CellContext context, bool rawSockets, CancellationToken cancellationToken)
     {
         using var client = Protocol.CreateClient(LongPollReaders + SseReaders + 4);
         var stream = context.Stream("fan-out");
@@ -137,14 +138,22 @@ internal static class LiveScenarios
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var longPoll = Enumerable.Range(0, LongPollReaders).Select(_ => new FanOutReader()).ToArray();
         var sse = Enumerable.Range(0, SseReaders).Select(_ => new FanOutReader()).ToArray();
-        var readerTasks = longPoll.Select(r => Task.Run(() => r.LongPollAsync(client, stream, initial, clock, stop.Token), CancellationToken.None))
-            .Concat(sse.Select(r => Task.Run(() => r.SseAsync(client, stream, initial, clock, stop.Token), CancellationToken.None)))
+        var readerTasks = longPoll.Select(r => Task.Run(
+                () => rawSockets ? r.LongPollRawAsync(stream, initial, clock, stop.Token) : r.LongPollAsync(client, stream, initial, clock, stop.Token),
+                CancellationToken.None))
+            .Concat(sse.Select(r => Task.Run(
+                () => rawSockets ? r.SseRawAsync(stream, initial, clock, stop.Token) : r.SseAsync(client, stream, initial, clock, stop.Token),
+                CancellationToken.None)))
             .ToArray();
 
-        // Wait until every SSE reader is connected, so all readers start from the first message.
-        await Task.WhenAll(sse.Select(r => r.Connected.Task)).WaitAsync(TimeSpan.FromSeconds(60), cancellationToken);
+        // Wait until the server has taken every reader (see FanOutReader.Connected), so all readers start from the first
+        // message and none joins late.
+        await Task.WhenAll(longPoll.Concat(sse).Select(r => r.Connected.Task)).WaitAsync(TimeSpan.FromSeconds(60), cancellationToken);
 
         var (warmupEnd, end) = context.Schedule();
+
+        // This process's CPU over the measured window (readers plus the writer), to compare the two kinds of reader.
+        var clientCpu = CpuMeter.Start(Environment.ProcessId, warmupEnd, end);
         var interval = TimeSpan.FromSeconds(1.0 / MessagesPerSecond);
         var sent = 0;
         var measuredFrom = -1;
@@ -181,7 +190,11 @@ internal static class LiveScenarios
             ["sse p99 ms"] = Percentile(sse, measuredFrom, 99),
             ["writer msg/s"] = writerRate,
         };
-        return new CellResult(metrics, Info: $"{sent} messages x {LongPollReaders + SseReaders} readers verified");
+        var deliveries = (double)(sent - Math.Max(0, measuredFrom)) * (LongPollReaders + SseReaders);
+        var cpu = measuredFrom >= 0 && await clientCpu.MicrosecondsPerOpAsync(deliveries) is { } perDelivery
+            ? string.Create(CultureInfo.InvariantCulture, $", client cpu {perDelivery:0.0} us/delivery")
+            : string.Empty;
+        return new CellResult(metrics, Info: $"{sent} messages x {LongPollReaders + SseReaders} readers verified{cpu}");
     }
 
     private static double Percentile(IEnumerable<FanOutReader> readers, int from, double percentile)
@@ -260,6 +273,12 @@ internal static class LiveScenarios
 /// <summary>One live reader: records (sequence, latency) for every message until the terminator (s = -1).</summary>
 internal sealed class FanOutReader
 {
+    /// <summary>
+    /// Set once the server has answered this reader (SSE: its first control event; long-poll: a first catch-up read),
+    /// so the writer can wait for all of them. A long-poll reader whose first request a busy server takes only after
+    /// the appends began joins late; on the reference's file store such a read can even return an append still being
+    /// fsynced, whose offset a later read then takes back (a duplicate delivery).
+    /// </summary>
     public TaskCompletionSource Connected { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public List<(int Sequence, long Ticks)> Latencies { get; } = [];
@@ -268,6 +287,17 @@ internal sealed class FanOutReader
 
     public async Task LongPollAsync(HttpClient client, Uri stream, string offset, Stopwatch clock, CancellationToken cancellationToken)
     {
+        using (var first = await client.GetAsync(Protocol.ReadUri(stream, offset), HttpCompletionOption.ResponseContentRead, cancellationToken))
+        {
+            if (first.StatusCode != HttpStatusCode.OK)
+            {
+                throw new BenchFailureException($"catch-up GET answered {(int)first.StatusCode}");
+            }
+
+            offset = Protocol.NextOffset(first, "catch-up GET");
+            _ = Take(await first.Content.ReadAsByteArrayAsync(cancellationToken), clock.Elapsed.TotalMilliseconds);
+        }
+
         Connected.TrySetResult();
         while (true)
         {
@@ -342,8 +372,82 @@ internal sealed class FanOutReader
         throw new BenchFailureException("an SSE stream ended before the terminator message");
     }
 
+    /// <summary>As <see cref="LongPollAsync"/>, over a raw socket (<see cref="RawReadConnection"/>).</summary>
+    public async Task LongPollRawAsync(Uri stream, string offset, Stopwatch clock, CancellationToken cancellationToken)
+    {
+        using var connection = new RawReadConnection(stream, "long-poll", offset);
+        var first = await connection.GetAsync(live: false, cancellationToken);
+        if (first != 200)
+        {
+            throw new BenchFailureException($"catch-up GET answered {first}");
+        }
+
+        _ = Take(await connection.ReadBodyAsync(cancellationToken), clock.Elapsed.TotalMilliseconds);
+        connection.UseNextOffset("catch-up GET", first);
+        Connected.TrySetResult();
+        while (true)
+        {
+            var status = await connection.GetAsync(live: true, cancellationToken);
+            if (status == 204)
+            {
+                connection.UseNextOffset("long-poll GET", status);
+                continue;
+            }
+
+            if (status != 200)
+            {
+                throw new BenchFailureException($"long-poll answered {status}");
+            }
+
+            var body = await connection.ReadBodyAsync(cancellationToken);
+            var arrived = clock.Elapsed.TotalMilliseconds;
+            connection.UseNextOffset("long-poll GET", status);
+            if (Take(body, arrived))
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>As <see cref="SseAsync"/>, over a raw socket (<see cref="RawReadConnection"/>).</summary>
+    public async Task SseRawAsync(Uri stream, string offset, Stopwatch clock, CancellationToken cancellationToken)
+    {
+        using var connection = new RawReadConnection(stream, "sse", offset);
+        var events = new SseEventReader();
+        try
+        {
+            var status = await connection.GetAsync(live: true, cancellationToken);
+            if (status != 200)
+            {
+                throw new BenchFailureException($"SSE answered {status}");
+            }
+
+            while (await connection.ReadBodyPieceAsync(cancellationToken) is { IsEmpty: false } piece)
+            {
+                while (!piece.IsEmpty)
+                {
+                    piece = piece[events.Read(piece.Span, out var kind)..];
+                    if (kind == SseEventReader.Kind.Control)
+                    {
+                        Connected.TrySetResult();
+                    }
+                    else if (kind == SseEventReader.Kind.Data && Take(events.Data, clock.Elapsed.TotalMilliseconds))
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return;
+        }
+
+        throw new BenchFailureException("an SSE stream ended before the terminator message");
+    }
+
     /// <summary>Records the messages of one JSON array; true when it held the terminator.</summary>
-    private bool Take(byte[] json, double arrivedMs)
+    private bool Take(ReadOnlyMemory<byte> json, double arrivedMs)
     {
         using var document = JsonDocument.Parse(json);
         foreach (var message in document.RootElement.EnumerateArray())

@@ -70,8 +70,9 @@ internal static class Scenarios
         6 => CreatesAsync(context, cancellationToken),
         7 => LongPollRoundTripAsync(context, cancellationToken),
         8 => LiveScenarios.ProducerAppendsAsync(context, cancellationToken),
-        9 => LiveScenarios.FanOutAsync(context, cancellationToken),
+        9 => LiveScenarios.FanOutAsync(context, rawSockets: false, cancellationToken),
         10 => LiveScenarios.IdleSubscribersAsync(context, cancellationToken),
+        16 => LiveScenarios.FanOutAsync(context, rawSockets: true, cancellationToken),
         >= WrkScenarios.First => WrkScenarios.RunAsync(context, cancellationToken),
         _ => throw new ArgumentOutOfRangeException(nameof(context), context.Scenario, "unknown scenario"),
     };

@@ -32,6 +32,13 @@ internal sealed record ScenarioInfo(int Id, string Title, IReadOnlyList<MetricIn
     // The server's peak resident memory (VmHWM) by the end of the cell; every cell starts a fresh server by default.
     private static readonly MetricInfo Rss = new("peak RSS MiB", LowerIsBetter: true);
 
+    // Scenarios 9 and 16 differ only in the readers' client (HttpClient or raw sockets).
+    private static readonly MetricInfo[] FanOut =
+    [
+        new("long-poll p50 ms", LowerIsBetter: true), new("long-poll p99 ms", LowerIsBetter: true),
+        new("sse p50 ms", LowerIsBetter: true), new("sse p99 ms", LowerIsBetter: true), new("writer msg/s", LowerIsBetter: false), Rss,
+    ];
+
     public static IReadOnlyList<ScenarioInfo> All { get; } =
     [
         new(1, "Sequential 100 B appends, 1 connection, 1 stream",
@@ -43,9 +50,7 @@ internal sealed record ScenarioInfo(int Id, string Title, IReadOnlyList<MetricIn
         new(6, "Stream creates, 8 connections", [new("creates/s", LowerIsBetter: false), Rss]),
         new(7, "Append -> long-poll round trip", [new("p50 ms", LowerIsBetter: true), new("p99 ms", LowerIsBetter: true), Rss]),
         new(8, "Idempotent producers, 100 B, 64 connections, 64 streams", [new("appends/s", LowerIsBetter: false), Cpu, Rss]),
-        new(9, "Fan-out: 200 long-poll + 200 SSE readers, writer at 50 msg/s",
-            [new("long-poll p50 ms", LowerIsBetter: true), new("long-poll p99 ms", LowerIsBetter: true),
-             new("sse p50 ms", LowerIsBetter: true), new("sse p99 ms", LowerIsBetter: true), new("writer msg/s", LowerIsBetter: false), Rss]),
+        new(9, "Fan-out: 200 long-poll + 200 SSE readers, writer at 50 msg/s", FanOut),
         new(10, "1,000 idle SSE subscribers on one stream", [new("added RSS MiB", LowerIsBetter: true), Rss]),
         new(11, "Sequential 100 B appends, 1 connection, 1 stream (wrk)",
             [new("appends/s", LowerIsBetter: false), new("p50 ms", LowerIsBetter: true), new("p99 ms", LowerIsBetter: true), Cpu,
@@ -54,6 +59,7 @@ internal sealed record ScenarioInfo(int Id, string Title, IReadOnlyList<MetricIn
         new(13, "Stream creates, 8 connections (wrk)", [new("creates/s", LowerIsBetter: false), Rss]),
         new(14, "JSON, 10 messages/POST, 64 connections, 64 streams (wrk)", [new("messages/s", LowerIsBetter: false), Cpu, Rss]),
         new(15, "Catch-up read of 64 MiB (curl)", [new("MiB/s", LowerIsBetter: false), Rss]),
+        new(16, "Fan-out: 200 long-poll + 200 SSE readers, writer at 50 msg/s (socket readers)", FanOut),
     ];
 
     public static ScenarioInfo? Find(int id) => All.FirstOrDefault(s => s.Id == id);
