@@ -206,7 +206,7 @@ internal static class BenchRunner
         }
         catch (Exception ex) when (ex is BenchFailureException or HttpRequestException or IOException)
         {
-            Log($"{spec.Name} failed its warm-up: {ex.Message}");
+            Log($"{spec.Name} failed its warm-up: {ex.Message}{Environment.NewLine}{spec.Name}'s last output:{Environment.NewLine}{server.RecentOutput}");
             await server.DisposeAsync();
             return null;
         }

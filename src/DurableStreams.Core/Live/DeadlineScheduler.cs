@@ -49,6 +49,7 @@ public sealed class DeadlineScheduler : IDisposable
             fireNow = deadline <= now;
             if (!fireNow)
             {
+                waiter.Queued = true;
                 _queue.Enqueue(waiter, deadline);
                 if (deadline < _armedFor)
                 {
@@ -83,6 +84,7 @@ public sealed class DeadlineScheduler : IDisposable
             while (_queue.TryPeek(out var waiter, out var deadline) && deadline <= now)
             {
                 _queue.Dequeue();
+                Unqueue(waiter);
                 (due ??= []).Add(waiter);
             }
             _armedFor = long.MaxValue;
@@ -100,10 +102,16 @@ public sealed class DeadlineScheduler : IDisposable
         }
     }
 
-    private void OnAbandoned()
+    private void OnAbandoned(Waiter abandoned)
     {
         lock (_gate)
         {
+            // Only waiters still in the heap count: one its deadline already took out is not there to compact.
+            if (_disposed || !abandoned.Queued || abandoned.Counted)
+            {
+                return;
+            }
+            abandoned.Counted = true;
             if (++_abandoned < 1024 || _abandoned < _queue.Count / 2)
             {
                 return;
@@ -111,13 +119,27 @@ public sealed class DeadlineScheduler : IDisposable
             var live = new List<(Waiter, long)>(_queue.Count - _abandoned);
             while (_queue.TryDequeue(out var waiter, out var deadline))
             {
-                if (!waiter.Task.IsCompleted)
+                if (waiter.Task.IsCompleted)
+                {
+                    Unqueue(waiter);
+                }
+                else
                 {
                     live.Add((waiter, deadline));
                 }
             }
             _queue.EnqueueRange(live);
-            _abandoned = 0;
+        }
+    }
+
+    /// <summary>Bookkeeping for a waiter leaving the heap. Call under the gate.</summary>
+    private void Unqueue(Waiter waiter)
+    {
+        waiter.Queued = false;
+        if (waiter.Counted)
+        {
+            waiter.Counted = false;
+            _abandoned--;
         }
     }
 
@@ -178,6 +200,12 @@ public sealed class DeadlineScheduler : IDisposable
         /// <summary>Completes with true at the deadline; cancelled with the token.</summary>
         public Task<bool> Task => _tcs.Task;
 
+        /// <summary>In the owner's heap; guarded by the owner's gate.</summary>
+        internal bool Queued;
+
+        /// <summary>Abandoned and counted in the owner's abandoned count; guarded by the owner's gate.</summary>
+        internal bool Counted;
+
         internal void Complete()
         {
             _registration.Dispose();
@@ -190,7 +218,7 @@ public sealed class DeadlineScheduler : IDisposable
             _registration.Dispose();
             if (_tcs.TrySetResult(false))
             {
-                _owner.OnAbandoned();
+                _owner.OnAbandoned(this);
             }
         }
     }

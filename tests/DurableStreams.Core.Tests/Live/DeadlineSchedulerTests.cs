@@ -169,6 +169,46 @@ public sealed class DeadlineSchedulerTests : IDisposable
     }
 
     [Fact]
+    public void Abandoned_waiters_whose_deadlines_already_passed_no_longer_count_towards_compaction()
+    {
+        // Abandoned waiters stay in the heap until their deadline takes them out; they must stop counting then, or
+        // the count outgrows the heap and a later compaction fails (it once threw inside an SSE response).
+        var early = Enumerable.Range(0, 1000).Select(_ => _scheduler.Schedule(TimeSpan.FromSeconds(1), CancellationToken.None)).ToList();
+        early.ForEach(w => w.Dispose());
+        _time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(0, _scheduler.PendingCount);
+
+        var late = Enumerable.Range(0, 60).Select(_ => _scheduler.Schedule(TimeSpan.FromHours(1), CancellationToken.None)).ToList();
+        late.Take(50).ToList().ForEach(w => w.Dispose());
+
+        // 50 abandoned of 60: below the 1,024 that make compaction worth it, so all stay until their deadline.
+        Assert.Equal(60, _scheduler.PendingCount);
+        _time.Advance(TimeSpan.FromHours(1));
+        Assert.All(late.Skip(50), w => Assert.True(w.Task.IsCompletedSuccessfully && w.Task.Result));
+        Assert.Equal(0, _scheduler.PendingCount);
+    }
+
+    [Fact]
+    public void A_waiter_abandoned_twice_or_after_its_deadline_is_not_counted_again()
+    {
+        var waiters = Enumerable.Range(0, 1100).Select(_ => _scheduler.Schedule(TimeSpan.FromHours(1), CancellationToken.None)).ToList();
+        var fired = _scheduler.Schedule(TimeSpan.FromSeconds(1), CancellationToken.None);
+        _time.Advance(TimeSpan.FromSeconds(1));
+        fired.Dispose();
+        for (var i = 0; i < 1023; i++)
+        {
+            waiters[i].Dispose();
+            waiters[i].Dispose();
+        }
+
+        // 1,023 counted: no compaction yet; the next abandonment reaches 1,024 and compacts.
+        Assert.Equal(1100, _scheduler.PendingCount);
+        waiters[1023].Dispose();
+        Assert.Equal(1100 - 1024, _scheduler.PendingCount);
+        waiters.ForEach(w => w.Dispose());
+    }
+
+    [Fact]
     public async Task Disposing_the_scheduler_completes_pending_waiters()
     {
         var scheduler = new DeadlineScheduler(_time);
