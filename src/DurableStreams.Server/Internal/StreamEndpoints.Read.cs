@@ -145,8 +145,9 @@ internal sealed partial class StreamEndpoints
         while (position < end)
         {
             // Read straight into the response's own buffer (one copy fewer than writing a store's chunks into it).
-            var memory = writer.GetMemory((int)Math.Min(PieceBytes, end - position));
-            var length = (int)Math.Min(Math.Min(PieceBytes, memory.Length), end - position);
+            var want = (int)Math.Min(PieceBytes, end - position);
+            var memory = writer.GetMemory(want);
+            var length = Math.Min(want, memory.Length);
             var status = await store.ReadIntoAsync(name, position, memory[..length], aborted);
             if (status != ReadStatus.Ok)
             {
