@@ -106,8 +106,9 @@ public sealed class DeadlineScheduler : IDisposable
     {
         lock (_gate)
         {
-            // Only waiters still in the heap count: one its deadline already took out is not there to compact.
-            if (_disposed || !abandoned.Queued || abandoned.Counted)
+            // Only waiters still in the heap count: one its deadline already took out is not there to compact. (A waiter
+            // is abandoned at most once: its task completes only once.)
+            if (_disposed || !abandoned.Queued)
             {
                 return;
             }
