@@ -140,16 +140,7 @@ internal static partial class WrkScenarios
     /// <summary>Runs curl once; every answer must be 200 with the length the checked pass got.</summary>
     private static async Task RunCurlAsync(ProcessStartInfo start, List<string> expected, CancellationToken cancellationToken)
     {
-        using var process = Process.Start(start) ?? throw new BenchFailureException("curl did not start");
-        var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
-        var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
-        await process.WaitForExitAsync(cancellationToken);
-        var log = await stdout;
-        if (process.ExitCode != 0)
-        {
-            throw new BenchFailureException($"curl exited with {process.ExitCode}: {await stderr}");
-        }
-
+        var log = await RunCapturedAsync(start, "curl", cancellationToken);
         var lines = log.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (!lines.SequenceEqual(expected))
         {
@@ -368,22 +359,28 @@ internal static partial class WrkScenarios
             }
 
             start.ArgumentList.Add(context.Server.BaseUri.AbsoluteUri);
-            using var process = Process.Start(start) ?? throw new BenchFailureException("wrk did not start");
-            var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
-            var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
-            await process.WaitForExitAsync(cancellationToken);
-            var output = await stdout;
-            if (process.ExitCode != 0)
-            {
-                throw new BenchFailureException($"wrk exited with {process.ExitCode}: {await stderr}{output}");
-            }
-
-            return WrkResult.Parse(output);
+            return WrkResult.Parse(await RunCapturedAsync(start, "wrk", cancellationToken));
         }
         finally
         {
             File.Delete(file);
         }
+    }
+
+    /// <summary>Runs a load tool to its end and returns its standard output; a non-zero exit fails the cell with what it printed.</summary>
+    private static async Task<string> RunCapturedAsync(ProcessStartInfo start, string tool, CancellationToken cancellationToken)
+    {
+        using var process = Process.Start(start) ?? throw new BenchFailureException($"{tool} did not start");
+        var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
+        var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
+        await process.WaitForExitAsync(cancellationToken);
+        var output = await stdout;
+        if (process.ExitCode != 0)
+        {
+            throw new BenchFailureException($"{tool} exited with {process.ExitCode}: {await stderr}{output}");
+        }
+
+        return output;
     }
 
     private static string Lua(string text) => "\"" + text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal) + "\"";
