@@ -45,33 +45,8 @@ internal static class ServerWarmup
         }
 
         var tasks = new List<Task>();
-        for (var i = 0; i < 8; i++)
-        {
-            var name = $"octet-{i}";
-            tasks.Add(Loop(async () =>
-            {
-                var stream = await CreateAsync(name, Protocol.OctetStream);
-                var body = new byte[100];
-                while (!stop.IsCancellationRequested)
-                {
-                    await Protocol.AppendAsync(client, stream, body, Protocol.OctetStream, cancellationToken);
-                }
-            }));
-        }
-
-        for (var i = 0; i < 4; i++)
-        {
-            var name = $"json-{i}";
-            tasks.Add(Loop(async () =>
-            {
-                var stream = await CreateAsync(name, Protocol.Json);
-                var body = Encoding.UTF8.GetBytes("[" + string.Join(',', Enumerable.Range(0, 10).Select(n => $"{{\"n\":{n},\"text\":\"warm-up\"}}")) + "]");
-                while (!stop.IsCancellationRequested)
-                {
-                    await Protocol.AppendAsync(client, stream, body, Protocol.Json, cancellationToken);
-                }
-            }));
-        }
+        AppendLoops("octet", 8, Protocol.OctetStream, new byte[100]);
+        AppendLoops("json", 4, Protocol.Json, Encoding.UTF8.GetBytes("[" + string.Join(',', Enumerable.Range(0, 10).Select(n => $"{{\"n\":{n},\"text\":\"warm-up\"}}")) + "]"));
 
         for (var i = 0; i < 4; i++)
         {
@@ -129,6 +104,23 @@ internal static class ServerWarmup
         foreach (var stream in created)
         {
             using var response = await client.DeleteAsync(stream, cancellationToken);
+        }
+
+        // `count` writers, each creating its own stream and appending `body` to it until the warm-up ends.
+        void AppendLoops(string prefix, int count, string contentType, byte[] body)
+        {
+            for (var i = 0; i < count; i++)
+            {
+                var name = $"{prefix}-{i}";
+                tasks.Add(Loop(async () =>
+                {
+                    var stream = await CreateAsync(name, contentType);
+                    while (!stop.IsCancellationRequested)
+                    {
+                        await Protocol.AppendAsync(client, stream, body, contentType, cancellationToken);
+                    }
+                }));
+            }
         }
 
         // A task ends quietly when the warm-up time is over; any other failure fails the cell, as a scenario would.
