@@ -152,8 +152,10 @@ internal static class LiveScenarios
 
         var (warmupEnd, end) = context.Schedule();
 
-        // This process's CPU over the measured window (readers plus the writer), to compare the two kinds of reader.
+        // This process's CPU over the measured window (readers plus the writer), to compare the two kinds of reader, and
+        // the server's: on two shared cores their sum per delivery, times 400 readers, bounds how soon the last one is served.
         var clientCpu = CpuMeter.Start(Environment.ProcessId, warmupEnd, end);
+        var serverCpu = CpuMeter.Start(context.Server.Pid, warmupEnd, end);
         var interval = TimeSpan.FromSeconds(1.0 / MessagesPerSecond);
         var sent = 0;
         var measuredFrom = -1;
@@ -191,9 +193,11 @@ internal static class LiveScenarios
             ["writer msg/s"] = writerRate,
         };
         var deliveries = (double)(sent - Math.Max(0, measuredFrom)) * (LongPollReaders + SseReaders);
-        var cpu = measuredFrom >= 0 && await clientCpu.MicrosecondsPerOpAsync(deliveries) is { } perDelivery
-            ? string.Create(CultureInfo.InvariantCulture, $", client cpu {perDelivery:0.0} us/delivery")
-            : string.Empty;
+        var cpu = string.Empty;
+        if (measuredFrom >= 0 && await clientCpu.MicrosecondsPerOpAsync(deliveries) is { } clientUs && await serverCpu.MicrosecondsPerOpAsync(deliveries) is { } serverUs)
+        {
+            cpu = string.Create(CultureInfo.InvariantCulture, $", cpu per delivery: server {serverUs:0.0} us, client {clientUs:0.0} us");
+        }
         return new CellResult(metrics, Info: $"{sent} messages x {LongPollReaders + SseReaders} readers verified{cpu}");
     }
 

@@ -1,4 +1,12 @@
 using BenchmarkDotNet.Running;
+using DurableStreams.MicroBench;
 
 // dotnet run -c Release --project scripts/microbench -- --filter '*'   (BenchmarkDotNet's own options apply)
-BenchmarkSwitcher.FromAssembly(typeof(DurableStreams.MicroBench.OffsetBenchmarks).Assembly).Run(args);
+// dotnet run -c Release --project scripts/microbench -- --retained     (the memory store's retained bytes per message)
+if (args is ["--retained"])
+{
+    await RetainedMemory.RunAsync();
+    return;
+}
+
+BenchmarkSwitcher.FromAssembly(typeof(OffsetBenchmarks).Assembly).Run(args);

@@ -50,7 +50,7 @@ public static class JsonFraming
                 {
                     var start = (int)reader.TokenStartIndex;
                     reader.Skip();
-                    messages.Add(Stored(body.Span[start..(int)reader.BytesConsumed]));
+                    messages.Add(body[start..(int)reader.BytesConsumed]);
                 }
                 if (reader.TokenType != JsonTokenType.EndArray)
                 {
@@ -61,13 +61,14 @@ public static class JsonFraming
             {
                 var start = (int)reader.TokenStartIndex;
                 reader.Skip();
-                messages.Add(Stored(body.Span[start..(int)reader.BytesConsumed]));
+                messages.Add(body[start..(int)reader.BytesConsumed]);
             }
             // Exactly one top-level value: anything after it but whitespace is an error.
             if (reader.Read())
             {
                 return JsonFramingError.Invalid;
             }
+            Store(messages);
             return JsonFramingError.None;
         }
         catch (JsonException)
@@ -77,12 +78,31 @@ public static class JsonFraming
         }
     }
 
-    private static ReadOnlyMemory<byte> Stored(ReadOnlySpan<byte> value)
+    /// <summary>
+    /// Replaces the values (slices of the borrowed body) with their stored forms, all in one new array: one allocation
+    /// per request rather than one per message.
+    /// </summary>
+    private static void Store(List<ReadOnlyMemory<byte>> values)
     {
-        var stored = new byte[value.Length + 1];
-        value.CopyTo(stored);
-        stored[^1] = (byte)',';
-        return stored;
+        if (values.Count == 0)
+        {
+            return;
+        }
+        var total = values.Count;
+        foreach (var value in values)
+        {
+            total += value.Length;
+        }
+        var stored = new byte[total];
+        var position = 0;
+        for (var i = 0; i < values.Count; i++)
+        {
+            var value = values[i];
+            value.Span.CopyTo(stored.AsSpan(position));
+            stored[position + value.Length] = (byte)',';
+            values[i] = stored.AsMemory(position, value.Length + 1);
+            position += value.Length + 1;
+        }
     }
 
     /// <summary>The byte length <see cref="WriteArray"/> produces for stored messages of <paramref name="storedLength"/> bytes.</summary>

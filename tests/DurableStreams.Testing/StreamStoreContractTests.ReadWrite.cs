@@ -305,4 +305,102 @@ public abstract partial class StreamStoreContractTests
 
         Assert.Equal(AppendStatus.Appended, (await AppendAsync("s", "{nope")).Status);
     }
+
+    // Append sizes around the places a store may cut its storage (small, 64 B, 4 KiB, 64 KiB, larger than 64 KiB), so
+    // reads cross every kind of internal boundary.
+    private static readonly int[] MixedAppendSizes = [1, 63, 64, 65, 100, 4096, 65_535, 65_536, 65_537, 200_000, 3, 70_000, 1];
+
+    [Theory]
+    [InlineData(1_000)]
+    [InlineData(65_536)]
+    [InlineData(100_000)]
+    [InlineData(Unlimited)]
+    public async Task Binary_reads_return_exactly_the_appended_bytes_across_appends_of_every_size(int maxBytes)
+    {
+        await CreatedAsync("s", Binary);
+        var random = new Random(maxBytes);
+        var expected = new List<byte>();
+        foreach (var size in MixedAppendSizes)
+        {
+            var bytes = new byte[size];
+            random.NextBytes(bytes);
+            Assert.Equal(AppendStatus.Appended, (await AppendBytesAsync("s", bytes, Binary)).Status);
+            expected.AddRange(bytes);
+        }
+        var actual = new List<byte>();
+        var position = 0L;
+
+        for (var reads = 1; ; reads++)
+        {
+            Assert.True(reads <= expected.Count, "the reads do not reach the tail");
+            var read = await ReadAsync("s", position, maxBytes);
+            Assert.Equal(ReadStatus.Ok, read.Status);
+            Assert.Equal(At(position), read.Start);
+            Assert.InRange(read.Length, 1, maxBytes);
+            actual.AddRange(BytesOf(read));
+            position = read.Next.Position;
+            Assert.Equal(position == expected.Count, read.UpToDate);
+            if (read.UpToDate)
+            {
+                break;
+            }
+        }
+
+        Assert.Equal(expected.Count, actual.Count);
+        Assert.True(expected.SequenceEqual(actual), "the bytes read back differ from the bytes appended");
+        foreach (var start in new[] { 1, 64, 128, 65_535, 65_600, 131_072, 300_000, expected.Count - 1 })
+        {
+            var read = await ReadAsync("s", start, 70_000);
+            var bytes = BytesOf(read);
+            Assert.InRange(bytes.Length, 1, 70_000);
+            Assert.True(expected.Skip(start).Take(bytes.Length).SequenceEqual(bytes), $"the read from {start} differs from the bytes appended");
+        }
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(50)]
+    [InlineData(70_000)]
+    [InlineData(200_000)]
+    [InlineData(Unlimited)]
+    public async Task Json_reads_under_any_budget_return_whole_messages_in_order_across_small_and_large_ones(int maxBytes)
+    {
+        await CreatedAsync("j", Json);
+        var expected = new List<string>();
+        foreach (var (posts, size) in new[] { (3, 10), (1, 70_000), (2, 60), (1, 140_000), (4, 1), (1, 65_530) })
+        {
+            for (var post = 0; post < posts; post++)
+            {
+                // A POST of one to three messages of about `size` bytes.
+                var batch = Enumerable.Range(0, 1 + (post % 3))
+                    .Select(m => $$"""{"i":{{expected.Count + m}},"p":"{{new string((char)('a' + (m % 26)), size)}}"}""").ToList();
+                Assert.Equal(AppendStatus.Appended, (await AppendAsync("j", "[" + string.Join(",", batch) + "]", Json)).Status);
+                expected.AddRange(batch);
+            }
+        }
+        var actual = new List<string>();
+        var position = 0L;
+
+        for (var reads = 1; ; reads++)
+        {
+            Assert.True(reads <= expected.Count, "the reads do not reach the tail");
+            var read = await ReadAsync("j", position, maxBytes);
+            Assert.Equal(ReadStatus.Ok, read.Status);
+            using var array = System.Text.Json.JsonDocument.Parse(JsonOf(read));
+            var messages = array.RootElement.EnumerateArray().Select(m => m.GetRawText()).ToList();
+            Assert.NotEmpty(messages);
+            if (messages.Count > 1)
+            {
+                Assert.InRange(read.Length, 1, maxBytes);
+            }
+            actual.AddRange(messages);
+            position = read.Next.Position;
+            if (read.UpToDate)
+            {
+                break;
+            }
+        }
+
+        Assert.Equal(expected, actual);
+    }
 }

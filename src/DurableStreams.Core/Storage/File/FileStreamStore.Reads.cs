@@ -143,7 +143,8 @@ public sealed partial class FileStreamStore
                 var to = Math.Min(frame.End, end);
                 if (wholeMessages)
                 {
-                    if (to - from > remaining && stop > position && sinceBoundary == 0)
+                    // A message starting here must fit whole, frames and all, unless it is the read's first.
+                    if (sinceBoundary == 0 && stop > position && MessageEnd(frames, index, end) - from > remaining)
                     {
                         break;
                     }
@@ -178,6 +179,19 @@ public sealed partial class FileStreamStore
         }
         budget -= stop - position;
         return stop;
+    }
+
+    /// <summary>The end of the message whose frames begin at <paramref name="index"/> (its boundary frame), at most <paramref name="end"/>.</summary>
+    private static long MessageEnd(List<Frame> frames, int index, long end)
+    {
+        for (; index < frames.Count && frames[index].Start < end; index++)
+        {
+            if (frames[index].Boundary)
+            {
+                return Math.Min(frames[index].End, end);
+            }
+        }
+        return end;
     }
 
     /// <summary>

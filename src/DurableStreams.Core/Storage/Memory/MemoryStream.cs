@@ -3,8 +3,8 @@ using DurableStreams.Live;
 namespace DurableStreams.Storage.Memory;
 
 /// <summary>
-/// One stream in memory: its state, its own segments (one per stored message), and — for a fork — the source entry and
-/// the position where the fork's own data begins. Bytes in a segment never change once added.
+/// One stream in memory: its state, its own bytes (<see cref="MessageLog"/>), and — for a fork — the source entry and
+/// the position where the fork's own data begins.
 /// </summary>
 internal sealed class MemoryStream(string name, long incarnation, StreamState state, MemoryStream? source, long forkPosition)
 {
@@ -15,7 +15,8 @@ internal sealed class MemoryStream(string name, long incarnation, StreamState st
     public MemoryStream? Source { get; } = source;
     /// <summary>Start of this stream's own data: the fork position, or 0.</summary>
     public long BasePosition { get; } = forkPosition;
-    public List<Segment> Segments { get; } = [];
+    /// <summary>The stream's own bytes, from <see cref="BasePosition"/>; guarded by <see cref="Gate"/>.</summary>
+    public MessageLog Log { get; } = new(forkPosition);
     public StreamSignal Signal { get; } = new();
 
     /// <summary>Ticks of the last read or write, for the sliding TTL.</summary>
@@ -29,40 +30,4 @@ internal sealed class MemoryStream(string name, long incarnation, StreamState st
     public bool Removed;
 
     public bool IsJson { get; } = Protocol.ContentTypes.IsJson(state.ContentType);
-
-    public void AddSegment(ReadOnlyMemory<byte> data)
-    {
-        var start = Segments.Count == 0 ? BasePosition : Segments[^1].End;
-        Segments.Add(new Segment(start, data));
-    }
-
-    /// <summary>Index of the own segment containing <paramref name="position"/>, or -1.</summary>
-    public int FindSegment(long position)
-    {
-        int lo = 0, hi = Segments.Count - 1;
-        while (lo <= hi)
-        {
-            var mid = (lo + hi) >>> 1;
-            var segment = Segments[mid];
-            if (position < segment.Start)
-            {
-                hi = mid - 1;
-            }
-            else if (position >= segment.End)
-            {
-                lo = mid + 1;
-            }
-            else
-            {
-                return mid;
-            }
-        }
-        return -1;
-    }
-}
-
-/// <summary>A stored message: its start position and bytes.</summary>
-internal readonly record struct Segment(long Start, ReadOnlyMemory<byte> Data)
-{
-    public long End => Start + Data.Length;
 }

@@ -98,12 +98,6 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
             {
                 return new(new CreateStreamResult(bodyStatus));
             }
-            if (messages.Count == 1 && !ContentTypes.IsJson(contentType))
-            {
-                // The request body is borrowed; keep a private copy.
-                messages[0] = messages[0].ToArray();
-            }
-
             var state = new StreamState
             {
                 ContentType = contentType,
@@ -122,7 +116,8 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
             };
             foreach (var message in messages)
             {
-                stream.AddSegment(message);
+                // Copied in: the request body is borrowed from the caller.
+                stream.Log.Append(message.Span);
                 state.Tail += message.Length;
             }
             if (source is not null)
@@ -155,10 +150,9 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
             var written = 0L;
             foreach (var message in decision.Messages)
             {
-                // The request body is borrowed from the caller's buffer; JSON messages are already private copies.
-                var owned = stream.IsJson ? message : message.ToArray();
-                stream.AddSegment(owned);
-                written += owned.Length;
+                // Copied in: the request body is borrowed from the caller's buffer.
+                stream.Log.Append(message.Span);
+                written += message.Length;
             }
             var result = AppendRules.Apply(stream.State, request, written, _time.GetUtcNow());
             stream.Signal.Publish();
@@ -424,8 +418,7 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
         }
         lock (stream.Gate)
         {
-            var index = stream.FindSegment(position);
-            return index < 0 ? tail : stream.Segments[index].End;
+            return position >= stream.Log.End ? tail : stream.Log.MessageEnd(position);
         }
     }
 
@@ -442,8 +435,7 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
             {
                 return true;
             }
-            var index = stream.FindSegment(position);
-            return index >= 0 && stream.Segments[index].Start == position;
+            return stream.Log.IsMessageStart(position);
         }
     }
 
@@ -464,44 +456,33 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
         }
         lock (stream.Gate)
         {
-            var index = stream.FindSegment(position);
-            if (index < 0)
+            var log = stream.Log;
+            var limit = Math.Min(end, log.End);
+            if (position >= limit)
             {
                 return position;
             }
-            for (; index < stream.Segments.Count && position < end; index++)
+            long stop;
+            if (wholeMessages)
             {
-                var segment = stream.Segments[index];
-                var from = (int)(position - segment.Start);
-                var to = (int)(Math.Min(segment.End, end) - segment.Start);
-                var length = to - from;
-                if (length > budget)
+                stop = log.BoundaryAtOrBefore(budget >= limit - position ? limit : position + budget);
+                if (stop <= position)
                 {
-                    if (wholeMessages)
+                    // Not even one whole message fits: the first message of a read is served whole anyway.
+                    if (chunks.Count > 0)
                     {
-                        if (chunks.Count > 0)
-                        {
-                            break;
-                        }
+                        return position;
                     }
-                    else
-                    {
-                        length = (int)budget;
-                    }
-                }
-                if (length <= 0)
-                {
-                    break;
-                }
-                chunks.Add(segment.Data.Slice(from, length));
-                position += length;
-                budget -= length;
-                if (budget <= 0)
-                {
-                    break;
+                    stop = Math.Min(log.MessageEnd(position), limit);
                 }
             }
-            return position;
+            else
+            {
+                stop = budget >= limit - position ? limit : position + budget;
+            }
+            log.Slice(position, stop, chunks);
+            budget -= stop - position;
+            return stop;
         }
     }
 }
