@@ -47,6 +47,7 @@ internal static class RetainedMemory
                 Append(await store.AppendAsync(Name(0), new AppendRequest { ContentType = Binary, Body = body }));
             }
         });
+        await MeasureAsync("empty streams", "stream", 20_000, 0, (store, count) => CreateAsync(store, count, Binary));
         await MeasureAsync("streams holding one 100 B append", "stream", 20_000, 100, async (store, count) =>
         {
             var body = new byte[100];

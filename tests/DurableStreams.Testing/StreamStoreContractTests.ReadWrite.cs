@@ -327,25 +327,11 @@ public abstract partial class StreamStoreContractTests
             Assert.Equal(AppendStatus.Appended, (await AppendBytesAsync("s", bytes, Binary)).Status);
             expected.AddRange(bytes);
         }
-        var actual = new List<byte>();
-        var position = 0L;
+        var pieces = await ReadPiecesAsync("s", maxBytes, maxReads: expected.Count);
 
-        for (var reads = 1; ; reads++)
-        {
-            Assert.True(reads <= expected.Count, "the reads do not reach the tail");
-            var read = await ReadAsync("s", position, maxBytes);
-            Assert.Equal(ReadStatus.Ok, read.Status);
-            Assert.Equal(At(position), read.Start);
-            Assert.InRange(read.Length, 1, maxBytes);
-            actual.AddRange(BytesOf(read));
-            position = read.Next.Position;
-            Assert.Equal(position == expected.Count, read.UpToDate);
-            if (read.UpToDate)
-            {
-                break;
-            }
-        }
-
+        Assert.All(pieces, read => Assert.InRange(read.Length, 1, maxBytes));
+        Assert.Equal(At(expected.Count), pieces[^1].Next);
+        var actual = pieces.SelectMany(BytesOf).ToList();
         Assert.Equal(expected.Count, actual.Count);
         Assert.True(expected.SequenceEqual(actual), "the bytes read back differ from the bytes appended");
         foreach (var start in new[] { 1, 64, 128, 65_535, 65_600, 131_072, 300_000, expected.Count - 1 })
@@ -378,14 +364,11 @@ public abstract partial class StreamStoreContractTests
                 expected.AddRange(batch);
             }
         }
-        var actual = new List<string>();
-        var position = 0L;
+        var pieces = await ReadPiecesAsync("j", maxBytes, maxReads: expected.Count);
 
-        for (var reads = 1; ; reads++)
+        var actual = new List<string>();
+        foreach (var read in pieces)
         {
-            Assert.True(reads <= expected.Count, "the reads do not reach the tail");
-            var read = await ReadAsync("j", position, maxBytes);
-            Assert.Equal(ReadStatus.Ok, read.Status);
             using var array = System.Text.Json.JsonDocument.Parse(JsonOf(read));
             var messages = array.RootElement.EnumerateArray().Select(m => m.GetRawText()).ToList();
             Assert.NotEmpty(messages);
@@ -394,13 +377,24 @@ public abstract partial class StreamStoreContractTests
                 Assert.InRange(read.Length, 1, maxBytes);
             }
             actual.AddRange(messages);
-            position = read.Next.Position;
-            if (read.UpToDate)
-            {
-                break;
-            }
         }
-
         Assert.Equal(expected, actual);
+    }
+
+    /// <summary>Reads from the start, following each read's next offset, until a read is up to date; every read must succeed.</summary>
+    private async Task<List<ReadResult>> ReadPiecesAsync(string name, int maxBytes, int maxReads)
+    {
+        var pieces = new List<ReadResult>();
+        var position = 0L;
+        while (pieces.Count == 0 || !pieces[^1].UpToDate)
+        {
+            Assert.True(pieces.Count < maxReads, $"{maxReads} reads did not reach the tail");
+            var read = await ReadAsync(name, position, maxBytes);
+            Assert.Equal(ReadStatus.Ok, read.Status);
+            Assert.Equal(At(position), read.Start);
+            pieces.Add(read);
+            position = read.Next.Position;
+        }
+        return pieces;
     }
 }

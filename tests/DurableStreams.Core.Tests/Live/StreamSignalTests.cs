@@ -50,4 +50,25 @@ public sealed class StreamSignalTests
         Assert.True(second.IsCompleted);
         Assert.False(third.IsCompleted);
     }
+
+    [Fact]
+    public void Waiters_that_ask_before_the_same_publish_share_one_task()
+    {
+        var signal = new StreamSignal();
+
+        Assert.Same(signal.Current, signal.Current);
+        signal.Publish();
+        signal.Publish();
+        Assert.Same(signal.Current, signal.Current);
+    }
+
+    [Fact]
+    public void A_publish_with_no_waiter_leaves_the_next_waiter_pending()
+    {
+        var signal = new StreamSignal();
+
+        signal.Publish();
+
+        Assert.False(signal.Current.IsCompleted);
+    }
 }

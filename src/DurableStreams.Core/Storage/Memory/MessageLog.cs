@@ -19,8 +19,11 @@ internal sealed class MessageLog(long start)
     public const int MaxBlockBytes = 64 * 1024;
     private const int MinBlockBytes = 64;
 
-    private readonly List<Block> _blocks = [];
-    private readonly List<long> _messageStarts = [];
+    // Arrays with counts rather than lists: two objects fewer per stream, and nothing allocated until the first append.
+    private Block[] _blocks = [];
+    private int _blockCount;
+    private long[] _messageStarts = [];
+    private int _messageCount;
     private int _lastBlockUsed;
 
     /// <summary>Position of the first byte (the fork position, or 0).</summary>
@@ -35,7 +38,7 @@ internal sealed class MessageLog(long start)
         get
         {
             var capacity = 0L;
-            foreach (var block in _blocks)
+            foreach (var block in _blocks.AsSpan(0, _blockCount))
             {
                 capacity += block.Data.Length;
             }
@@ -50,14 +53,14 @@ internal sealed class MessageLog(long start)
         {
             return;
         }
-        _messageStarts.Add(End);
+        Add(ref _messageStarts, ref _messageCount, End);
         while (!message.IsEmpty)
         {
-            if (_blocks.Count == 0 || _lastBlockUsed == _blocks[^1].Data.Length)
+            if (_blockCount == 0 || _lastBlockUsed == _blocks[_blockCount - 1].Data.Length)
             {
                 AddBlock(message.Length);
             }
-            var block = _blocks[^1].Data;
+            var block = _blocks[_blockCount - 1].Data;
             var length = Math.Min(message.Length, block.Length - _lastBlockUsed);
             message[..length].CopyTo(block.AsSpan(_lastBlockUsed));
             _lastBlockUsed += length;
@@ -81,14 +84,14 @@ internal sealed class MessageLog(long start)
     }
 
     /// <summary>True when an append starts at <paramref name="position"/>.</summary>
-    public bool IsMessageStart(long position) => _messageStarts.BinarySearch(position) >= 0;
+    public bool IsMessageStart(long position) => FindMessage(position) >= 0;
 
     /// <summary>The end of the append containing <paramref name="position"/>, or <see cref="End"/> past the last one.</summary>
     public long MessageEnd(long position)
     {
-        var index = _messageStarts.BinarySearch(position);
+        var index = FindMessage(position);
         var next = index >= 0 ? index + 1 : ~index;
-        return next < _messageStarts.Count ? _messageStarts[next] : End;
+        return next < _messageCount ? _messageStarts[next] : End;
     }
 
     /// <summary>The last append boundary (an append's start, or <see cref="End"/>) at or before <paramref name="position"/>.</summary>
@@ -98,14 +101,14 @@ internal sealed class MessageLog(long start)
         {
             return End;
         }
-        var index = _messageStarts.BinarySearch(position);
+        var index = FindMessage(position);
         return index >= 0 ? position : index == ~0 ? Start : _messageStarts[~index - 1];
     }
 
     /// <summary>Index of the block holding <paramref name="position"/> (block starts increase strictly).</summary>
     private int FindBlock(long position)
     {
-        int lo = 0, hi = _blocks.Count - 1;
+        int lo = 0, hi = _blockCount - 1;
         while (lo < hi)
         {
             var mid = (lo + hi + 1) >>> 1;
@@ -126,8 +129,20 @@ internal sealed class MessageLog(long start)
         var size = needed >= MaxBlockBytes
             ? needed
             : (int)Math.Clamp(End - Start, Math.Max(needed, MinBlockBytes), MaxBlockBytes);
-        _blocks.Add(new Block(End, GC.AllocateUninitializedArray<byte>(size)));
+        Add(ref _blocks, ref _blockCount, new Block(End, GC.AllocateUninitializedArray<byte>(size)));
         _lastBlockUsed = 0;
+    }
+
+    /// <summary>Index of the append starting at <paramref name="position"/>, or the complement of where it would go.</summary>
+    private int FindMessage(long position) => Array.BinarySearch(_messageStarts, 0, _messageCount, position);
+
+    private static void Add<T>(ref T[] items, ref int count, T item)
+    {
+        if (count == items.Length)
+        {
+            Array.Resize(ref items, Math.Max(4, count * 2));
+        }
+        items[count++] = item;
     }
 
     /// <summary>Stream position of the block's first byte, and the block.</summary>
