@@ -11,7 +11,7 @@ internal sealed class BenchOptions
           --duration <seconds>   Time per scenario and server, warm-up included (default 5).
           --repeat <n>           Interleaved repetitions; the table shows medians (default 3).
           --servers <list>       Comma-separated subset of ours-memory,ours-file,ref-memory,ref-file (default: all).
-          --scenarios <list>     Comma-separated subset of 1..16 (default: all; 11-14 only where wrk is installed, 15 where curl is).
+          --scenarios <list>     Comma-separated subset of 1..17 (default: all; 11-14 only where wrk is installed, 15 where curl is, 17 on Linux).
           --creates <n>          Stream creates in scenario 6 (default 20000).
           --server-warmup <s>    Unmeasured mixed traffic for every server after it starts (default 10; 0 = none).
           --reuse-servers        Start each server once for the whole run instead of afresh (empty store) for every cell.
@@ -24,7 +24,7 @@ internal sealed class BenchOptions
         4 JSON 10 messages/POST x 64 connections, 5 64 MiB catch-up read, 6 stream creates with 8 connections,
         7 append -> long-poll round trip, 8 idempotent producers, 9 fan-out to 200 long-poll + 200 SSE readers,
         10 1,000 idle SSE subscribers, 11-14 the same as 1, 2, 6 and 4 with wrk as the load generator, 15 the same as 5 read by curl,
-        16 the same as 9 with lean raw-socket readers instead of HttpClient.
+        16 the same as 9 with lean raw-socket readers instead of HttpClient, 17 the same as 16 with all readers received on one epoll thread.
         """;
 
     public double DurationSeconds { get; private set; } = 5;

@@ -129,8 +129,9 @@ internal static class LiveScenarios
     // Scenarios 9 and 16: 200 long-poll and 200 SSE readers tail one JSON stream while a writer appends 50 messages/s;
     // each message carries its send time, each reader records when it arrived. Scenario 16's readers are raw sockets:
     // on two cores HttpClient costs about as much CPU per delivery as the server, which inflates the measured p99.
-    public static async Task<CellResult> FanOutAsync(CellContext context, bool rawSockets, CancellationToken cancellationToken)
+    public static async Task<CellResult> FanOutAsync(CellContext context, bool rawSockets, CancellationToken cancellationToken, bool epoll = false)
     {
+        using var receiver = epoll ? new EpollReceiver() : null;
         using var client = Protocol.CreateClient(LongPollReaders + SseReaders + 4);
         var stream = context.Stream("fan-out");
         var initial = await Protocol.CreateAsync(client, stream, Protocol.Json, cancellationToken);
@@ -139,10 +140,10 @@ internal static class LiveScenarios
         var longPoll = Enumerable.Range(0, LongPollReaders).Select(_ => new FanOutReader()).ToArray();
         var sse = Enumerable.Range(0, SseReaders).Select(_ => new FanOutReader()).ToArray();
         var readerTasks = longPoll.Select(r => Task.Run(
-                () => rawSockets ? r.LongPollRawAsync(stream, initial, clock, stop.Token) : r.LongPollAsync(client, stream, initial, clock, stop.Token),
+                () => rawSockets ? r.LongPollRawAsync(stream, initial, clock, receiver, stop.Token) : r.LongPollAsync(client, stream, initial, clock, stop.Token),
                 CancellationToken.None))
             .Concat(sse.Select(r => Task.Run(
-                () => rawSockets ? r.SseRawAsync(stream, initial, clock, stop.Token) : r.SseAsync(client, stream, initial, clock, stop.Token),
+                () => rawSockets ? r.SseRawAsync(stream, initial, clock, receiver, stop.Token) : r.SseAsync(client, stream, initial, clock, stop.Token),
                 CancellationToken.None)))
             .ToArray();
 
@@ -177,7 +178,8 @@ internal static class LiveScenarios
 
         var writerRate = sent / Stats.Seconds(Stopwatch.GetTimestamp() - writerStart);
         await Protocol.AppendAsync(client, stream, """{"s":-1,"t":0}"""u8.ToArray(), Protocol.Json, cancellationToken);
-        await Task.WhenAll(readerTasks).WaitAsync(TimeSpan.FromSeconds(60), cancellationToken);
+        // Yield: with scenario 17 the last reader finishes on the epoll thread, which must not run the rest of this method.
+        await Task.WhenAll(readerTasks).WaitAsync(TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
 
         foreach (var reader in longPoll.Concat(sse))
         {
@@ -377,9 +379,9 @@ internal sealed class FanOutReader
     }
 
     /// <summary>As <see cref="LongPollAsync"/>, over a raw socket (<see cref="RawReadConnection"/>).</summary>
-    public async Task LongPollRawAsync(Uri stream, string offset, Stopwatch clock, CancellationToken cancellationToken)
+    public async Task LongPollRawAsync(Uri stream, string offset, Stopwatch clock, EpollReceiver? receiver, CancellationToken cancellationToken)
     {
-        using var connection = new RawReadConnection(stream, "long-poll", offset);
+        using var connection = new RawReadConnection(stream, "long-poll", offset, receiver);
         var first = await connection.GetAsync(live: false, cancellationToken);
         if (first != 200)
         {
@@ -414,9 +416,9 @@ internal sealed class FanOutReader
     }
 
     /// <summary>As <see cref="SseAsync"/>, over a raw socket (<see cref="RawReadConnection"/>).</summary>
-    public async Task SseRawAsync(Uri stream, string offset, Stopwatch clock, CancellationToken cancellationToken)
+    public async Task SseRawAsync(Uri stream, string offset, Stopwatch clock, EpollReceiver? receiver, CancellationToken cancellationToken)
     {
-        using var connection = new RawReadConnection(stream, "sse", offset);
+        using var connection = new RawReadConnection(stream, "sse", offset, receiver);
         var events = new SseEventReader();
         try
         {

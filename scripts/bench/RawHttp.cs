@@ -21,6 +21,7 @@ internal sealed class RawReadConnection : IDisposable
     private const int MaxBody = 64 * 1024 * 1024;
 
     private readonly IPEndPoint _endPoint;
+    private readonly EpollReceiver? _receiver;
     private readonly byte[] _requestStart;
     private readonly byte[] _liveRequestEnd;
     private readonly byte[] _catchUpRequestEnd;
@@ -40,8 +41,10 @@ internal sealed class RawReadConnection : IDisposable
     private bool _inChunk;
     private bool _closeAfterBody;
 
-    public RawReadConnection(Uri stream, string live, string offset)
+    // receiver: receive through this one-thread epoll loop (scenario 17) instead of the socket's own async receive.
+    public RawReadConnection(Uri stream, string live, string offset, EpollReceiver? receiver = null)
     {
+        _receiver = receiver;
         if (stream.Host != "127.0.0.1")
         {
             throw new InvalidOperationException($"raw socket readers connect to 127.0.0.1 only, not {stream.Host}");
@@ -296,7 +299,9 @@ internal sealed class RawReadConnection : IDisposable
             (_start, _end) = (0, _end - _start);
         }
 
-        var received = await _socket!.ReceiveAsync(_buffer.AsMemory(_end), SocketFlags.None, cancellationToken);
+        var received = _receiver is null
+            ? await _socket!.ReceiveAsync(_buffer.AsMemory(_end), SocketFlags.None, cancellationToken)
+            : await _receiver.ReceiveAsync(_socket!, _buffer.AsMemory(_end));
         _end += received;
         return received > 0;
     }
@@ -306,7 +311,9 @@ internal sealed class RawReadConnection : IDisposable
     {
         while (!request.IsEmpty)
         {
-            request = request[await _socket!.SendAsync(request, SocketFlags.None, cancellationToken)..];
+            // With the epoll receiver, send synchronously: an async socket operation would register the socket with
+            // .NET's own epoll, whose thread then hands every readiness event to the thread pool for nothing.
+            request = request[(_receiver is null ? await _socket!.SendAsync(request, SocketFlags.None, cancellationToken) : _socket!.Send(request.Span))..];
         }
     }
 
@@ -315,7 +322,14 @@ internal sealed class RawReadConnection : IDisposable
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
-            await socket.ConnectAsync(_endPoint, cancellationToken);
+            if (_receiver is null)
+            {
+                await socket.ConnectAsync(_endPoint, cancellationToken);
+            }
+            else
+            {
+                socket.Connect(_endPoint); // synchronously, for the reason given in SendAsync
+            }
         }
         catch
         {
@@ -341,6 +355,11 @@ internal sealed class RawReadConnection : IDisposable
 
     private void Close()
     {
+        if (_socket is not null)
+        {
+            _receiver?.Forget(_socket);
+        }
+
         _socket?.Dispose();
         _socket = null;
     }

@@ -73,6 +73,7 @@ internal static class Scenarios
         9 => LiveScenarios.FanOutAsync(context, rawSockets: false, cancellationToken),
         10 => LiveScenarios.IdleSubscribersAsync(context, cancellationToken),
         16 => LiveScenarios.FanOutAsync(context, rawSockets: true, cancellationToken),
+        17 => LiveScenarios.FanOutAsync(context, rawSockets: true, cancellationToken, epoll: true),
         >= WrkScenarios.First => WrkScenarios.RunAsync(context, cancellationToken),
         _ => throw new ArgumentOutOfRangeException(nameof(context), context.Scenario, "unknown scenario"),
     };

@@ -60,6 +60,7 @@ internal sealed record ScenarioInfo(int Id, string Title, IReadOnlyList<MetricIn
         new(14, "JSON, 10 messages/POST, 64 connections, 64 streams (wrk)", [new("messages/s", LowerIsBetter: false), Cpu, Rss]),
         new(15, "Catch-up read of 64 MiB (curl)", [new("MiB/s", LowerIsBetter: false), Rss]),
         new(16, "Fan-out: 200 long-poll + 200 SSE readers, writer at 50 msg/s (socket readers)", FanOut),
+        new(17, "Fan-out: 200 long-poll + 200 SSE readers, writer at 50 msg/s (socket readers on one epoll thread)", FanOut),
     ];
 
     public static ScenarioInfo? Find(int id) => All.FirstOrDefault(s => s.Id == id);

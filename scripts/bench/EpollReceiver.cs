@@ -1,0 +1,197 @@
+using System.Collections.Concurrent;
+using System.ComponentModel;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Threading.Tasks.Sources;
+
+namespace DurableStreams.Bench;
+
+/// <summary>
+/// Receives for many raw reader connections on one thread (scenario 17): one-shot epoll says which socket is readable,
+/// recv(2) reads it, and the waiting reader's continuation runs right there. A delivery then costs the client a recv, an
+/// epoll re-arm and its own parsing — no hop through the socket engine's thread and the thread pool, which is most of
+/// what a <see cref="Socket.ReceiveAsync(Memory{byte}, SocketFlags, CancellationToken)"/> reader spends. On two cores
+/// the client's CPU per delivery competes with the server's, so a leaner client measures the server more closely. Linux only.
+/// </summary>
+internal sealed partial class EpollReceiver : IDisposable
+{
+    private const uint EpollIn = 0x001;
+    private const uint EpollOneShot = 1u << 30;
+    private const int CtlAdd = 1;
+    private const int CtlDel = 2;
+    private const int CtlMod = 3;
+    private const int Eagain = 11;
+    private const int Eintr = 4;
+
+    private readonly int _epoll;
+    private readonly Thread _thread;
+    private readonly ConcurrentDictionary<int, Receive> _receives = new();
+    private volatile bool _stopping;
+
+    public EpollReceiver()
+    {
+        _epoll = EpollCreate1(0);
+        if (_epoll < 0)
+        {
+            throw new Win32Exception(Marshal.GetLastPInvokeError(), "epoll_create1 failed");
+        }
+
+        _thread = new Thread(Run) { IsBackground = true, Name = "bench epoll readers" };
+        _thread.Start();
+    }
+
+    public static bool IsSupported => OperatingSystem.IsLinux();
+
+    /// <summary>Receives into <paramref name="buffer"/> once <paramref name="socket"/> is readable; 0 when the peer closed.</summary>
+    public ValueTask<int> ReceiveAsync(Socket socket, Memory<byte> buffer)
+    {
+        var fd = (int)socket.Handle;
+        var added = false;
+        var receive = _receives.GetOrAdd(fd, _ =>
+        {
+            added = true;
+            return new Receive(fd);
+        });
+        receive.Prepare(buffer);
+        var control = new EpollEvent { Events = EpollIn | EpollOneShot, Data = (ulong)fd };
+        if (EpollCtl(_epoll, added ? CtlAdd : CtlMod, fd, ref control) != 0)
+        {
+            throw new Win32Exception(Marshal.GetLastPInvokeError(), "epoll_ctl failed");
+        }
+
+        return new ValueTask<int>(receive, receive.Version);
+    }
+
+    /// <summary>Stops watching <paramref name="socket"/>; call before closing it, as its descriptor number will be reused.</summary>
+    public void Forget(Socket socket)
+    {
+        var fd = (int)socket.Handle;
+        if (_receives.TryRemove(fd, out _))
+        {
+            var control = default(EpollEvent);
+            _ = EpollCtl(_epoll, CtlDel, fd, ref control);
+        }
+    }
+
+    /// <summary>Stops the loop, which closes the epoll descriptor; waits for it unless called from a continuation it runs.</summary>
+    public void Dispose()
+    {
+        _stopping = true;
+        if (Thread.CurrentThread != _thread)
+        {
+            _thread.Join();
+        }
+    }
+
+    private unsafe void Run()
+    {
+        var events = new EpollEvent[256];
+        while (!_stopping)
+        {
+            int count;
+            fixed (EpollEvent* first = events)
+            {
+                count = EpollWait(_epoll, first, events.Length, 100);
+            }
+
+            if (count < 0 && Marshal.GetLastPInvokeError() != Eintr)
+            {
+                throw new Win32Exception(Marshal.GetLastPInvokeError(), "epoll_wait failed");
+            }
+
+            for (var i = 0; i < count; i++)
+            {
+                if (!_receives.TryGetValue((int)events[i].Data, out var receive))
+                {
+                    continue;
+                }
+
+                var received = receive.TryReceive(out var error);
+                if (received >= 0)
+                {
+                    receive.Complete(received, null);
+                }
+                else if (error == Eagain)
+                {
+                    // Spurious: wait for the next readiness.
+                    var control = new EpollEvent { Events = EpollIn | EpollOneShot, Data = (ulong)receive.Fd };
+                    _ = EpollCtl(_epoll, CtlMod, receive.Fd, ref control);
+                }
+                else
+                {
+                    receive.Complete(0, new SocketException(error));
+                }
+            }
+        }
+
+        _ = Close(_epoll);
+    }
+
+    [LibraryImport("libc", EntryPoint = "epoll_create1", SetLastError = true)]
+    private static partial int EpollCreate1(int flags);
+
+    [LibraryImport("libc", EntryPoint = "epoll_ctl", SetLastError = true)]
+    private static partial int EpollCtl(int epoll, int operation, int fd, ref EpollEvent control);
+
+    [LibraryImport("libc", EntryPoint = "epoll_wait", SetLastError = true)]
+    private static unsafe partial int EpollWait(int epoll, EpollEvent* events, int maxEvents, int timeoutMs);
+
+    [LibraryImport("libc", EntryPoint = "recv", SetLastError = true)]
+    private static unsafe partial nint Recv(int fd, byte* buffer, nuint length, int flags);
+
+    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
+    private static partial int Close(int fd);
+
+    // struct epoll_event is packed on x86-64: a 32-bit mask followed directly by the 64-bit data.
+    [StructLayout(LayoutKind.Sequential, Pack = 4)]
+    private struct EpollEvent
+    {
+        public uint Events;
+        public ulong Data;
+    }
+
+    /// <summary>One connection's pending receive; completed on the epoll thread, its continuation run inline.</summary>
+    private sealed class Receive(int fd) : IValueTaskSource<int>
+    {
+        private ManualResetValueTaskSourceCore<int> _core = new() { RunContinuationsAsynchronously = false };
+        private Memory<byte> _buffer;
+
+        public int Fd { get; } = fd;
+
+        public short Version => _core.Version;
+
+        public void Prepare(Memory<byte> buffer)
+        {
+            _core.Reset();
+            _buffer = buffer;
+        }
+
+        public unsafe int TryReceive(out int error)
+        {
+            using var pin = _buffer.Pin();
+            var received = Recv(Fd, (byte*)pin.Pointer, (nuint)_buffer.Length, 0x40 /* MSG_DONTWAIT */);
+            error = received < 0 ? Marshal.GetLastPInvokeError() : 0;
+            return (int)received;
+        }
+
+        public void Complete(int received, Exception? error)
+        {
+            _buffer = default;
+            if (error is null)
+            {
+                _core.SetResult(received);
+            }
+            else
+            {
+                _core.SetException(error);
+            }
+        }
+
+        public int GetResult(short token) => _core.GetResult(token);
+
+        public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
+
+        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+            _core.OnCompleted(continuation, state, token, flags);
+    }
+}
