@@ -70,10 +70,10 @@ internal static class Scenarios
         6 => CreatesAsync(context, cancellationToken),
         7 => LongPollRoundTripAsync(context, cancellationToken),
         8 => LiveScenarios.ProducerAppendsAsync(context, cancellationToken),
-        9 => LiveScenarios.FanOutAsync(context, rawSockets: false, cancellationToken),
+        9 => LiveScenarios.FanOutAsync(context, rawSockets: false, epoll: false, cancellationToken),
         10 => LiveScenarios.IdleSubscribersAsync(context, cancellationToken),
-        16 => LiveScenarios.FanOutAsync(context, rawSockets: true, cancellationToken),
-        17 => LiveScenarios.FanOutAsync(context, rawSockets: true, cancellationToken, epoll: true),
+        16 => LiveScenarios.FanOutAsync(context, rawSockets: true, epoll: false, cancellationToken),
+        17 => LiveScenarios.FanOutAsync(context, rawSockets: true, epoll: true, cancellationToken),
         >= WrkScenarios.First => WrkScenarios.RunAsync(context, cancellationToken),
         _ => throw new ArgumentOutOfRangeException(nameof(context), context.Scenario, "unknown scenario"),
     };
