@@ -462,10 +462,11 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
             {
                 return position;
             }
-            long stop;
+            var reach = budget >= limit - position ? limit : position + budget;
+            var stop = reach;
             if (wholeMessages)
             {
-                stop = log.BoundaryAtOrBefore(budget >= limit - position ? limit : position + budget);
+                stop = log.BoundaryAtOrBefore(reach);
                 if (stop <= position)
                 {
                     // Not even one whole message fits: the first message of a read is served whole anyway.
@@ -475,10 +476,6 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
                     }
                     stop = Math.Min(log.MessageEnd(position), limit);
                 }
-            }
-            else
-            {
-                stop = budget >= limit - position ? limit : position + budget;
             }
             log.Slice(position, stop, chunks);
             budget -= stop - position;
