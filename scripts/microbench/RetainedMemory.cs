@@ -20,43 +20,27 @@ internal static class RetainedMemory
     {
         Console.WriteLine("| workload | stored | retained | per unit | overhead per unit |");
         Console.WriteLine("|---|---|---|---|---|");
-        await MeasureAsync("100 B appends, 64 streams", "message", 1_000_000, 100, async (store, count) =>
+        var jsonPost = Encoding.UTF8.GetBytes("[" + string.Join(",", Enumerable.Range(0, 10).Select(JsonMessage)) + "]");
+        await MeasureAsync("100 B appends, 64 streams", "message", 1_000_000, 100,
+            (store, count) => FillAsync(store, Streams, Binary, new byte[100], appends: count));
+        await MeasureAsync("JSON, 10 messages of ~100 B per POST, 64 streams", "message", 1_000_000, JsonMessage(0).Length,
+            (store, count) => FillAsync(store, Streams, Json, jsonPost, appends: count / 10));
+        await MeasureAsync("1 MiB appends, one stream", "message", 64, 1024 * 1024,
+            (store, count) => FillAsync(store, 1, Binary, new byte[1024 * 1024], appends: count));
+        await MeasureAsync("empty streams", "stream", 20_000, 0,
+            (store, count) => FillAsync(store, count, Binary, [], appends: 0));
+        await MeasureAsync("streams holding one 100 B append", "stream", 20_000, 100,
+            (store, count) => FillAsync(store, count, Binary, new byte[100], appends: count));
+    }
+
+    /// <summary>Creates <paramref name="streams"/> streams and makes <paramref name="appends"/> appends of <paramref name="body"/>, round robin over them.</summary>
+    private static async Task FillAsync(MemoryStreamStore store, int streams, string contentType, byte[] body, int appends)
+    {
+        await CreateAsync(store, streams, contentType);
+        for (var i = 0; i < appends; i++)
         {
-            var body = new byte[100];
-            await CreateAsync(store, Streams, Binary);
-            for (var i = 0; i < count; i++)
-            {
-                Append(await store.AppendAsync(Name(i % Streams), new AppendRequest { ContentType = Binary, Body = body }));
-            }
-        });
-        await MeasureAsync("JSON, 10 messages of ~100 B per POST, 64 streams", "message", 1_000_000, JsonMessage(0).Length, async (store, count) =>
-        {
-            var post = Encoding.UTF8.GetBytes("[" + string.Join(",", Enumerable.Range(0, 10).Select(JsonMessage)) + "]");
-            await CreateAsync(store, Streams, Json);
-            for (var i = 0; i < count / 10; i++)
-            {
-                Append(await store.AppendAsync(Name(i % Streams), new AppendRequest { ContentType = Json, Body = post }));
-            }
-        });
-        await MeasureAsync("1 MiB appends, one stream", "message", 64, 1024 * 1024, async (store, count) =>
-        {
-            var body = new byte[1024 * 1024];
-            await CreateAsync(store, 1, Binary);
-            for (var i = 0; i < count; i++)
-            {
-                Append(await store.AppendAsync(Name(0), new AppendRequest { ContentType = Binary, Body = body }));
-            }
-        });
-        await MeasureAsync("empty streams", "stream", 20_000, 0, (store, count) => CreateAsync(store, count, Binary));
-        await MeasureAsync("streams holding one 100 B append", "stream", 20_000, 100, async (store, count) =>
-        {
-            var body = new byte[100];
-            await CreateAsync(store, count, Binary);
-            for (var i = 0; i < count; i++)
-            {
-                Append(await store.AppendAsync(Name(i), new AppendRequest { ContentType = Binary, Body = body }));
-            }
-        });
+            Append(await store.AppendAsync(Name(i % streams), new AppendRequest { ContentType = contentType, Body = body }));
+        }
     }
 
     private static string JsonMessage(int index) =>
