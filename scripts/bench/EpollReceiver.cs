@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.ComponentModel;
+using System.Diagnostics;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Threading.Tasks.Sources;
@@ -11,7 +12,9 @@ namespace DurableStreams.Bench;
 /// recv(2) reads it, and the waiting reader's continuation runs right there. A delivery then costs the client a recv, an
 /// epoll re-arm and its own parsing — no hop through the socket engine's thread and the thread pool, which is most of
 /// what a <see cref="Socket.ReceiveAsync(Memory{byte}, SocketFlags, CancellationToken)"/> reader spends. On two cores
-/// the client's CPU per delivery competes with the server's, so a leaner client measures the server more closely. Linux only.
+/// the client's CPU per delivery competes with the server's, so a leaner client measures the server more closely.
+/// Every socket also asks the kernel for receive timestamps (SO_TIMESTAMPNS): <see cref="LastArrival"/> says when the
+/// bytes of the last receive reached the socket, before any reader processing. Linux only.
 /// </summary>
 internal sealed partial class EpollReceiver : IDisposable
 {
@@ -22,14 +25,23 @@ internal sealed partial class EpollReceiver : IDisposable
     private const int CtlMod = 3;
     private const int Eagain = 11;
     private const int Eintr = 4;
+    private const int SolSocket = 1;
+    private const int SoTimestampNs = 35; // SO_TIMESTAMPNS (old, 64-bit timespec on x86-64); SCM_TIMESTAMPNS has the same number
+    private const int MsgDontWait = 0x40;
 
     private readonly int _epoll;
     private readonly Thread _thread;
     private readonly ConcurrentDictionary<int, Receive> _receives = new();
+
+    // The wall clock and the Stopwatch read together, to turn the kernel's CLOCK_REALTIME stamps into Stopwatch time.
+    private readonly long _realtimeBaseNs;
+    private readonly long _stopwatchBase;
     private volatile bool _stopping;
 
     public EpollReceiver()
     {
+        _stopwatchBase = Stopwatch.GetTimestamp();
+        _realtimeBaseNs = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100;
         _epoll = EpollCreate1(0);
         if (_epoll < 0)
         {
@@ -52,6 +64,15 @@ internal sealed partial class EpollReceiver : IDisposable
             added = true;
             return new Receive(fd);
         });
+        if (added)
+        {
+            var on = 1;
+            if (SetSockOpt(fd, SolSocket, SoTimestampNs, ref on, sizeof(int)) != 0)
+            {
+                throw new Win32Exception(Marshal.GetLastPInvokeError(), "setsockopt(SO_TIMESTAMPNS) failed");
+            }
+        }
+
         receive.Prepare(buffer);
         var control = new EpollEvent { Events = EpollIn | EpollOneShot, Data = (ulong)fd };
         if (EpollCtl(_epoll, added ? CtlAdd : CtlMod, fd, ref control) != 0)
@@ -60,6 +81,20 @@ internal sealed partial class EpollReceiver : IDisposable
         }
 
         return new ValueTask<int>(receive, receive.Version);
+    }
+
+    /// <summary>
+    /// The Stopwatch timestamp at which the bytes of <paramref name="socket"/>'s last receive reached it (the kernel's
+    /// stamp of the last segment in that receive), or 0 when the kernel gave none.
+    /// </summary>
+    public long LastArrival(Socket socket)
+    {
+        if (!_receives.TryGetValue((int)socket.Handle, out var receive) || receive.ArrivalNs == 0)
+        {
+            return 0;
+        }
+
+        return _stopwatchBase + (long)((receive.ArrivalNs - _realtimeBaseNs) * (Stopwatch.Frequency / 1e9));
     }
 
     /// <summary>Stops watching <paramref name="socket"/>; call before closing it, as its descriptor number will be reused.</summary>
@@ -136,8 +171,11 @@ internal sealed partial class EpollReceiver : IDisposable
     [LibraryImport("libc", EntryPoint = "epoll_wait", SetLastError = true)]
     private static unsafe partial int EpollWait(int epoll, EpollEvent* events, int maxEvents, int timeoutMs);
 
-    [LibraryImport("libc", EntryPoint = "recv", SetLastError = true)]
-    private static unsafe partial nint Recv(int fd, byte* buffer, nuint length, int flags);
+    [LibraryImport("libc", EntryPoint = "recvmsg", SetLastError = true)]
+    private static unsafe partial nint RecvMsg(int fd, MsgHdr* message, int flags);
+
+    [LibraryImport("libc", EntryPoint = "setsockopt", SetLastError = true)]
+    private static partial int SetSockOpt(int fd, int level, int name, ref int value, int length);
 
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     private static partial int Close(int fd);
@@ -148,6 +186,34 @@ internal sealed partial class EpollReceiver : IDisposable
     {
         public uint Events;
         public ulong Data;
+    }
+
+    // struct msghdr, iovec and cmsghdr on x86-64 Linux.
+    [StructLayout(LayoutKind.Sequential)]
+    private unsafe struct MsgHdr
+    {
+        public void* Name;
+        public uint NameLength;
+        public IoVec* Iov;
+        public nuint IovLength;
+        public void* Control;
+        public nuint ControlLength;
+        public int Flags;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private unsafe struct IoVec
+    {
+        public void* Base;
+        public nuint Length;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct CmsgHdr
+    {
+        public nuint Length;
+        public int Level;
+        public int Type;
     }
 
     /// <summary>One connection's pending receive; completed on the epoll thread, its continuation run inline.</summary>
@@ -166,11 +232,29 @@ internal sealed partial class EpollReceiver : IDisposable
             _buffer = buffer;
         }
 
+        /// <summary>CLOCK_REALTIME nanoseconds at which the last receive's final segment reached the socket; 0 if none.</summary>
+        public long ArrivalNs { get; private set; }
+
         public unsafe int TryReceive(out int error)
         {
             using var pin = _buffer.Pin();
-            var received = Recv(Fd, (byte*)pin.Pointer, (nuint)_buffer.Length, 0x40 /* MSG_DONTWAIT */);
+            var iov = new IoVec { Base = pin.Pointer, Length = (nuint)_buffer.Length };
+            // Room for one cmsghdr (16 B) and a timespec (16 B), 8-byte aligned.
+            var control = stackalloc long[8];
+            var message = new MsgHdr { Iov = &iov, IovLength = 1, Control = control, ControlLength = 8 * sizeof(long) };
+            var received = RecvMsg(Fd, &message, MsgDontWait);
             error = received < 0 ? Marshal.GetLastPInvokeError() : 0;
+            if (received > 0)
+            {
+                ArrivalNs = 0;
+                var header = (CmsgHdr*)control;
+                if (message.ControlLength >= (nuint)sizeof(CmsgHdr) + 16 && header->Level == SolSocket && header->Type == SoTimestampNs)
+                {
+                    var stamp = (long*)((byte*)control + sizeof(CmsgHdr));
+                    ArrivalNs = (stamp[0] * 1_000_000_000) + stamp[1];
+                }
+            }
+
             return (int)received;
         }
 

@@ -195,6 +195,12 @@ internal static class LiveScenarios
             ["sse p99 ms"] = Percentile(sse, measuredFrom, 99),
             ["writer msg/s"] = writerRate,
         };
+        if (epoll && longPoll.Concat(sse).All(r => r.SocketLatencies.Count > 0))
+        {
+            // Scenario 17: the same deliveries timed at the readers' sockets, which leaves out the readers' own queue.
+            metrics["long-poll socket p99 ms"] = Percentile(longPoll, measuredFrom, 99, socket: true);
+            metrics["sse socket p99 ms"] = Percentile(sse, measuredFrom, 99, socket: true);
+        }
         var deliveries = (double)(sent - Math.Max(0, measuredFrom)) * (LongPollReaders + SseReaders);
         var cpu = string.Empty;
         if (measuredFrom >= 0 && await clientCpu.MicrosecondsPerOpAsync(deliveries) is { } clientUs && await serverCpu.MicrosecondsPerOpAsync(deliveries) is { } serverUs)
@@ -204,9 +210,9 @@ internal static class LiveScenarios
         return new CellResult(metrics, Info: $"{sent} messages x {LongPollReaders + SseReaders} readers verified{cpu}");
     }
 
-    private static double Percentile(IEnumerable<FanOutReader> readers, int from, double percentile)
+    private static double Percentile(IEnumerable<FanOutReader> readers, int from, double percentile, bool socket = false)
     {
-        var all = readers.SelectMany(r => r.Latencies.Where(l => l.Sequence >= Math.Max(0, from)).Select(l => l.Ticks)).ToList();
+        var all = readers.SelectMany(r => (socket ? r.SocketLatencies : r.Latencies).Where(l => l.Sequence >= Math.Max(0, from)).Select(l => l.Ticks)).ToList();
         return Stats.PercentileMs(all, percentile);
     }
 
@@ -289,6 +295,9 @@ internal sealed class FanOutReader
     public TaskCompletionSource Connected { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public List<(int Sequence, long Ticks)> Latencies { get; } = [];
+
+    /// <summary>As <see cref="Latencies"/>, to when the bytes reached the reader's socket (kernel receive stamps; scenario 17 only).</summary>
+    public List<(int Sequence, long Ticks)> SocketLatencies { get; } = [];
 
     private readonly List<int> _sequences = [];
 
@@ -389,7 +398,7 @@ internal sealed class FanOutReader
             throw new BenchFailureException($"catch-up GET answered {first}");
         }
 
-        _ = Take(await connection.ReadBodyAsync(cancellationToken), clock.Elapsed.TotalMilliseconds);
+        _ = Take(await connection.ReadBodyAsync(cancellationToken), clock.Elapsed.TotalMilliseconds, SocketArrivalMs(connection, clock));
         connection.UseNextOffset("catch-up GET", first);
         Connected.TrySetResult();
         while (true)
@@ -408,8 +417,9 @@ internal sealed class FanOutReader
 
             var body = await connection.ReadBodyAsync(cancellationToken);
             var arrived = clock.Elapsed.TotalMilliseconds;
+            var atSocket = SocketArrivalMs(connection, clock);
             connection.UseNextOffset("long-poll GET", status);
-            if (Take(body, arrived))
+            if (Take(body, arrived, atSocket))
             {
                 return;
             }
@@ -438,7 +448,7 @@ internal sealed class FanOutReader
                     {
                         Connected.TrySetResult();
                     }
-                    else if (kind == SseEventReader.Kind.Data && Take(events.Data, clock.Elapsed.TotalMilliseconds))
+                    else if (kind == SseEventReader.Kind.Data && Take(events.Data, clock.Elapsed.TotalMilliseconds, SocketArrivalMs(connection, clock)))
                     {
                         return;
                     }
@@ -453,8 +463,24 @@ internal sealed class FanOutReader
         throw new BenchFailureException("an SSE stream ended before the terminator message");
     }
 
-    /// <summary>Records the messages of one JSON array; true when it held the terminator.</summary>
-    private bool Take(ReadOnlyMemory<byte> json, double arrivedMs)
+    /// <summary>When the bytes of the connection's last receive reached its socket, on <paramref name="clock"/>; null without kernel stamps.</summary>
+    private static double? SocketArrivalMs(RawReadConnection connection, Stopwatch clock)
+    {
+        var arrival = connection.LastArrival;
+        if (arrival == 0)
+        {
+            return null;
+        }
+
+        var now = Stopwatch.GetTimestamp();
+        return clock.Elapsed.TotalMilliseconds - ((now - arrival) * 1000.0 / Stopwatch.Frequency);
+    }
+
+    /// <summary>
+    /// Records the messages of one JSON array (arrival in the reader and, when known, at its socket); true when it held
+    /// the terminator.
+    /// </summary>
+    private bool Take(ReadOnlyMemory<byte> json, double arrivedMs, double? atSocketMs = null)
     {
         using var document = JsonDocument.Parse(json);
         foreach (var message in document.RootElement.EnumerateArray())
@@ -466,8 +492,18 @@ internal sealed class FanOutReader
             }
 
             _sequences.Add(sequence);
-            var latencyMs = arrivedMs - message.GetProperty("t").GetDouble();
-            Latencies.Add((sequence, (long)(latencyMs * Stopwatch.Frequency / 1000.0)));
+            var sentMs = message.GetProperty("t").GetDouble();
+            Latencies.Add((sequence, (long)((arrivedMs - sentMs) * Stopwatch.Frequency / 1000.0)));
+            if (atSocketMs is { } socketMs)
+            {
+                // The kernel's stamp and the reader's clock are mapped through the wall clock; allow a little error.
+                if (socketMs > arrivedMs + 0.5)
+                {
+                    throw new BenchFailureException($"a kernel receive stamp ({socketMs:F3} ms) is later than the reader's arrival ({arrivedMs:F3} ms)");
+                }
+
+                SocketLatencies.Add((sequence, (long)((socketMs - sentMs) * Stopwatch.Frequency / 1000.0)));
+            }
         }
 
         return false;

@@ -66,6 +66,12 @@ internal sealed class RawReadConnection : IDisposable
         UntilClose,
     }
 
+    /// <summary>
+    /// With the epoll receiver: the Stopwatch timestamp at which the bytes of the last receive reached the socket
+    /// (<see cref="EpollReceiver.LastArrival"/>); otherwise 0.
+    /// </summary>
+    public long LastArrival { get; private set; }
+
     /// <summary>Sends the GET (live, or a plain catch-up read) at the current offset and reads the response head; returns the status code.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<int> GetAsync(bool live, CancellationToken cancellationToken)
@@ -302,6 +308,7 @@ internal sealed class RawReadConnection : IDisposable
         var received = _receiver is null
             ? await _socket!.ReceiveAsync(_buffer.AsMemory(_end), SocketFlags.None, cancellationToken)
             : await _receiver.ReceiveAsync(_socket!, _buffer.AsMemory(_end));
+        LastArrival = _receiver?.LastArrival(_socket!) ?? 0;
         _end += received;
         return received > 0;
     }
