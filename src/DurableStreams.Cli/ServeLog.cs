@@ -23,6 +23,10 @@ internal static partial class ServeLog
             logging.AddSimpleConsole(console => console.SingleLine = true);
         }
         logging.AddFilter("Microsoft.AspNetCore", level <= LogLevel.Debug ? LogLevel.Information : LogLevel.Error);
+        // While this category is enabled at any level, ASP.NET Core starts an Activity and a log scope for every request
+        // (~0.7 µs each here) for its per-request log lines; those are Information, so below debug nothing would use
+        // them. Its only error event, a startup exception, also reaches the caller of StartAsync, which reports it.
+        logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", level <= LogLevel.Debug ? LogLevel.Information : LogLevel.None);
         // Event 3000 already names the URL; the host's own "Now listening" lines would repeat it.
         logging.AddFilter("Microsoft.Hosting", level <= LogLevel.Debug ? LogLevel.Information : LogLevel.Warning);
         logging.Services.Configure<ConsoleLoggerOptions>(console => console.LogToStandardErrorThreshold = LogLevel.Trace);
