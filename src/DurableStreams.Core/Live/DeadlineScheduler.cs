@@ -117,8 +117,10 @@ public sealed class DeadlineScheduler : IDisposable
             {
                 return;
             }
+            // Filter in heap order and rebuild in one pass (O(n)); dequeuing everything would be O(n log n), and with
+            // hundreds of live readers that recurs every few hundred wake-ups.
             var live = new List<(Waiter, long)>(_queue.Count - _abandoned);
-            while (_queue.TryDequeue(out var waiter, out var deadline))
+            foreach (var (waiter, deadline) in _queue.UnorderedItems)
             {
                 if (waiter.Task.IsCompleted)
                 {
@@ -129,6 +131,7 @@ public sealed class DeadlineScheduler : IDisposable
                     live.Add((waiter, deadline));
                 }
             }
+            _queue.Clear();
             _queue.EnqueueRange(live);
         }
     }

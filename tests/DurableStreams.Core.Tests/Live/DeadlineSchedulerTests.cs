@@ -153,6 +153,28 @@ public sealed class DeadlineSchedulerTests : IDisposable
     }
 
     [Fact]
+    public void Compaction_keeps_each_remaining_deadline_where_it_was()
+    {
+        // Distinct deadlines, scheduled out of order; every other one abandoned until the heap is rebuilt.
+        var delays = Enumerable.Range(1, 2048).Select(i => i * 7919 % 2048 + 1).ToList();
+        var waiters = delays.Select(d => (Delay: d, Waiter: _scheduler.Schedule(TimeSpan.FromSeconds(d), CancellationToken.None))).ToList();
+        var abandoned = waiters.Where(w => w.Delay % 2 == 0).ToList();
+        abandoned.ForEach(w => w.Waiter.Dispose());
+        Assert.Equal(1024, _scheduler.PendingCount);
+
+        for (var second = 1; second <= 2048; second++)
+        {
+            _time.Advance(TimeSpan.FromSeconds(1));
+            foreach (var (delay, waiter) in waiters.Where(w => w.Delay % 2 == 1))
+            {
+                Assert.Equal(delay <= second, waiter.Task.IsCompleted);
+            }
+        }
+        Assert.All(abandoned, w => Assert.False(w.Waiter.Task.Result));
+        Assert.Equal(0, _scheduler.PendingCount);
+    }
+
+    [Fact]
     public void Abandoned_waiters_among_many_live_ones_wait_for_half_the_queue()
     {
         var waiters = Enumerable.Range(0, 4000).Select(_ => _scheduler.Schedule(TimeSpan.FromHours(1), CancellationToken.None)).ToList();
