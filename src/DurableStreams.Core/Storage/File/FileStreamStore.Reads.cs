@@ -357,20 +357,9 @@ public sealed partial class FileStreamStore
         }
         lock (stream.Gate)
         {
-            var frames = FramesOf(stream);
+            var frames = FramesOf(stream); // loads the index FindFrame searches
             var index = stream.FindFrame(position);
-            if (index < 0)
-            {
-                return tail;
-            }
-            for (; index < frames.Count; index++)
-            {
-                if (frames[index].Boundary || frames[index].End >= tail)
-                {
-                    return Math.Min(frames[index].End, tail);
-                }
-            }
-            return tail;
+            return index < 0 ? tail : MessageEnd(frames, index, tail);
         }
     }
 
