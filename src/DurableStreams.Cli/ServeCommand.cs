@@ -255,6 +255,26 @@ internal sealed class ServeCommand
         Description = "Compress catch-up reads with brotli or gzip when the client accepts it (never SSE or long-poll); ETags become weak.",
     };
 
+    private readonly Option<CachePolicy> _cacheControl = new("--cache-control")
+    {
+        Description = "Who may cache catch-up and long-poll reads: private (Cache-Control: private and Vary: Authorization), "
+            + "public (shared caches and CDNs too), or auto = private when tokens are configured, else public. Use public with "
+            + "tokens only behind a cache that authorises every request itself.",
+        DefaultValueFactory = _ => CachePolicy.Auto,
+        HelpName = "auto|private|public",
+        CustomParser = result =>
+        {
+            var text = SingleToken(result);
+            if (Enum.TryParse<CachePolicy>(text, ignoreCase: true, out var policy) && Enum.IsDefined(policy) && !int.TryParse(text, out _))
+            {
+                return policy;
+            }
+
+            result.AddError($"Invalid value '{text}' for --cache-control: expected auto, private or public.");
+            return CachePolicy.Auto;
+        },
+    };
+
     private readonly Option<string?> _tlsCert = new("--tls-cert")
     {
         Description = "PEM certificate (chain) file; with --tls-key the server speaks HTTPS with HTTP/1.1 and HTTP/2.",
@@ -331,12 +351,14 @@ internal sealed class ServeCommand
             _maxStreamNameBytes,
             _maxStreamNameSegments,
             _compression,
+            _cacheControl,
             _tlsCert,
             _tlsKey,
             _config,
         };
         _logLevel.CompletionSources.Add(s_logLevels.Select(l => l.Name).ToArray());
         _logFormat.CompletionSources.Add("text", "json");
+        _cacheControl.CompletionSources.Add("auto", "private", "public");
         Command.Validators.Add(result =>
         {
             if ((result.GetResult(_tlsCert) is { Implicit: false }) != (result.GetResult(_tlsKey) is { Implicit: false }))
@@ -381,6 +403,7 @@ internal sealed class ServeCommand
         Registry = parseResult.GetValue(_registry),
         Metrics = parseResult.GetValue(_metrics),
         Compression = parseResult.GetValue(_compression),
+        CachePolicy = parseResult.GetValue(_cacheControl),
         LogLevel = parseResult.GetValue(_logLevel) ?? LogLevel.Warning,
         LogFormat = parseResult.GetValue(_logFormat) ?? "text",
         MaxLiveReaders = parseResult.GetValue(_maxLiveReaders) is > 0 and var readers ? readers : null,

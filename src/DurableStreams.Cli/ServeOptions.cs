@@ -74,6 +74,9 @@ internal sealed record ServeOptions
     /// <summary>Whether catch-up reads are compressed (<c>--compression</c>).</summary>
     public bool Compression { get; init; }
 
+    /// <summary>Who may cache stream data responses (<c>--cache-control</c>); auto by default.</summary>
+    public CachePolicy CachePolicy { get; init; } = CachePolicy.Auto;
+
     public Microsoft.Extensions.Logging.LogLevel LogLevel { get; init; } = Microsoft.Extensions.Logging.LogLevel.Warning;
 
     /// <summary><c>text</c> or <c>json</c>.</summary>
@@ -140,6 +143,7 @@ internal sealed record ServeOptions
             Registry = Registry,
             Metrics = Metrics,
             Compression = Compression,
+            CachePolicy = CachePolicy,
             MaxLiveReaders = MaxLiveReaders,
             RateLimitPermits = RateLimitPermits,
             RateLimitWindow = RateLimitWindow,

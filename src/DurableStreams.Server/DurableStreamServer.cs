@@ -187,7 +187,7 @@ public sealed class DurableStreamServer : IAsyncDisposable
         to.MaxAppendBytes = from.MaxAppendBytes;
         to.MaxReadChunkBytes = from.MaxReadChunkBytes;
         to.CursorOptions = from.CursorOptions;
-        to.PrivateCaching = from.PrivateCaching;
+        to.CachePolicy = from.CachePolicy;
         to.TimeProvider = from.TimeProvider;
         to.EnableSubscriptions = from.EnableSubscriptions;
         to.Subscriptions = from.Subscriptions;

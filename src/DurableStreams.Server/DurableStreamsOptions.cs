@@ -53,10 +53,14 @@ public class DurableStreamsOptions
     public CursorOptions CursorOptions { get; set; } = new();
 
     /// <summary>
-    /// Catch-up responses are cacheable by shared caches (<c>public</c>) unless this is set, which makes them
-    /// <c>private</c> for streams holding user-specific data (§10.1). Default false.
+    /// Who may cache catch-up and long-poll data responses (§10.1). <see cref="CachePolicy.Auto"/> (the default) is
+    /// <see cref="CachePolicy.Private"/> when reads need a token (any <see cref="ReadTokens"/> or <see cref="WriteTokens"/>
+    /// configured) and <see cref="CachePolicy.Public"/> otherwise. Private answers
+    /// <c>Cache-Control: private, max-age=60, stale-while-revalidate=300</c> with <c>Vary: Authorization</c>, so a shared
+    /// cache never serves one caller's authorised read to another; public answers the same with <c>public</c>. Choose
+    /// public with tokens only behind a cache (CDN) that authorises every request itself before answering from cache.
     /// </summary>
-    public bool PrivateCaching { get; set; }
+    public CachePolicy CachePolicy { get; set; } = CachePolicy.Auto;
 
     /// <summary>
     /// Compresses catch-up reads with brotli or gzip when the request's <c>Accept-Encoding</c> allows (never SSE or
@@ -115,6 +119,10 @@ public class DurableStreamsOptions
         if (CursorOptions.Interval <= TimeSpan.Zero)
         {
             throw new ArgumentOutOfRangeException(nameof(CursorOptions), CursorOptions.Interval, "Cursor interval must be positive.");
+        }
+        if (!Enum.IsDefined(CachePolicy))
+        {
+            throw new ArgumentOutOfRangeException(nameof(CachePolicy), CachePolicy, "Cache policy must be Auto, Private or Public.");
         }
         Subscriptions.Validate();
         if (CorsOrigins.Count == 0)
@@ -215,4 +223,17 @@ public sealed class DurableStreamServerOptions : DurableStreamsOptions
             throw new ArgumentException("StreamsPath must start with '/'.", nameof(StreamsPath));
         }
     }
+}
+
+/// <summary>Who may cache stream data responses: see <see cref="DurableStreamsOptions.CachePolicy"/>.</summary>
+public enum CachePolicy
+{
+    /// <summary><see cref="Private"/> when reads need a token, <see cref="Public"/> otherwise.</summary>
+    Auto,
+
+    /// <summary><c>Cache-Control: private</c> and <c>Vary: Authorization</c>: only the caller's own cache may store it.</summary>
+    Private,
+
+    /// <summary><c>Cache-Control: public</c>: shared caches and CDNs may store it and serve it to anyone.</summary>
+    Public,
 }

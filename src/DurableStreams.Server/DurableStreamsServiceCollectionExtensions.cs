@@ -76,7 +76,7 @@ public static class DurableStreamsEndpointRouteBuilderExtensions
         var handler = endpoints.ServiceProvider.GetRequiredService<StreamEndpoints>();
         var mount = "/" + prefix.Trim('/');
         handler.StreamsPath = mount;
-        return endpoints.Map(mount + "/{**path}", (HttpContext context) => handler.HandleAsync(context, context.GetRouteValue("path") as string));
+        return endpoints.Map(mount + "/{**path}", (HttpContext context) => handler.HandleAsync(context));
     }
 
     /// <summary>

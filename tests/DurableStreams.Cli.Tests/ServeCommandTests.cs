@@ -80,6 +80,16 @@ public sealed class ServeCommandTests
         Assert.Null(defaults.TlsCertificatePath);
     }
 
+    [Theory]
+    [InlineData("auto", CachePolicy.Auto)]
+    [InlineData("private", CachePolicy.Private)]
+    [InlineData("PUBLIC", CachePolicy.Public)]
+    public void Cache_control_sets_the_cache_policy_and_defaults_to_auto(string value, CachePolicy expected)
+    {
+        Assert.Equal(expected, Parse("serve", "--memory", "--cache-control", value).ToServerOptions().CachePolicy);
+        Assert.Equal(CachePolicy.Auto, Parse("serve", "--memory").ToServerOptions().CachePolicy);
+    }
+
     [Fact]
     public void The_default_data_directory_is_durable_streams_under_local_application_data()
     {
@@ -177,6 +187,8 @@ public sealed class ServeCommandTests
     [InlineData("--sync-interval", "fast", "Invalid value 'fast' for --sync-interval: expected a whole number")]
     [InlineData("--sync-interval", "0ms", "Invalid value '0ms' for --sync-interval: the duration must be greater than zero.")]
     [InlineData("--data-dir", "", "Invalid value '' for --data-dir: expected a directory path.")]
+    [InlineData("--cache-control", "shared", "Invalid value 'shared' for --cache-control: expected auto, private or public.")]
+    [InlineData("--cache-control", "1", "Invalid value '1' for --cache-control: expected auto, private or public.")]
     [InlineData("-d", " ", "Invalid value ' ' for --data-dir: expected a directory path.")]
     public async Task An_invalid_value_exits_2_with_one_line_naming_the_option(string option, string value, string expectedStart)
     {

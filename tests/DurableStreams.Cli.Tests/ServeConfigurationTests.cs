@@ -24,6 +24,7 @@ public sealed class ServeConfigurationTests : IDisposable
               "longPollTimeout": "5s",
               "max-append-bytes": 100,
               "registry": true,
+              "cacheControl": "private",
               "corsOrigin": ["https://a.example", "https://b.example"],
               "readTokens": ["file-reader"],
               "writeTokens": ["file-writer"]
@@ -47,6 +48,7 @@ public sealed class ServeConfigurationTests : IDisposable
         Assert.Equal("127.0.0.3", options.Host);
         Assert.Equal(100, options.MaxAppendBytes);
         Assert.True(options.Registry);
+        Assert.Equal(DurableStreams.Server.CachePolicy.Private, options.CachePolicy);
         Assert.Equal(["https://a.example", "https://b.example"], options.CorsOrigins);
         Assert.Equal(["env-reader-1", "env-reader-2"], options.ReadTokens);
         Assert.Equal(["file-writer"], options.WriteTokens);

@@ -64,7 +64,7 @@ public sealed class DurableStreamsServiceCollectionExtensionsTests
         await using var app = await StartAsync(services => services.AddDurableStreams(o =>
         {
             o.MaxAppendBytes = 4;
-            o.PrivateCaching = true;
+            o.CachePolicy = CachePolicy.Private;
         }));
         using var client = ClientFor(app);
 

@@ -29,7 +29,7 @@ public sealed class StreamEndpointsCachingTests(ServerFixture fixture) : IClassF
     [Fact]
     public async Task With_PrivateCaching_a_catch_up_read_is_private()
     {
-        await using var server = await ServerHarness.StartAsync(o => o.PrivateCaching = true, cancellationToken: Ct);
+        await using var server = await ServerHarness.StartAsync(o => o.CachePolicy = CachePolicy.Private, cancellationToken: Ct);
         var name = ServerHarness.NewName();
         await server.CreateAsync(name, "text/plain", "abc", Ct);
 

@@ -28,10 +28,12 @@ internal sealed class BearerTokens
         return read.Length + write.Length == 0 ? null : new BearerTokens(read, write);
     }
 
-    /// <summary>Null when the request may go on; otherwise the 401 or 403 to answer (with its WWW-Authenticate header set).</summary>
-    public AuthFailure? Check(HttpRequest request)
+    /// <summary>
+    /// Null when the request may go on; otherwise the 401 or 403 to answer (with its WWW-Authenticate header set).
+    /// <paramref name="writing"/> (a write token is needed) comes from <see cref="RouteAccess"/>.
+    /// </summary>
+    public AuthFailure? Check(HttpRequest request, bool writing)
     {
-        var writing = !(HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method));
         var header = request.Headers.Authorization.ToString();
         const string Scheme = "Bearer ";
         if (!header.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase) || header.Length == Scheme.Length)

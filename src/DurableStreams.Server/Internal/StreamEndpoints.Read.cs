@@ -74,7 +74,7 @@ internal sealed partial class StreamEndpoints
         {
             var etag = ETagFor(served);
             response.Headers.ETag = etag;
-            response.Headers.CacheControl = CatchUpCacheControl;
+            WriteCacheHeaders(response);
             if (IfNoneMatch(context.Request, etag))
             {
                 WriteReadHeaders(response, served, cursor: null);
@@ -164,9 +164,22 @@ internal sealed partial class StreamEndpoints
         }
     }
 
-    private string CatchUpCacheControl => _options.PrivateCaching
-        ? "private, max-age=60, stale-while-revalidate=300"
-        : "public, max-age=60, stale-while-revalidate=300";
+    /// <summary>
+    /// Cache-Control of a cacheable data response by <see cref="DurableStreamsOptions.CachePolicy"/>; a private one also
+    /// varies by Authorization (added to any Vary already set, such as Origin or Accept-Encoding).
+    /// </summary>
+    private void WriteCacheHeaders(HttpResponse response)
+    {
+        if (_privateCaching)
+        {
+            response.Headers.CacheControl = "private, max-age=60, stale-while-revalidate=300";
+            response.Headers.Append(Microsoft.Net.Http.Headers.HeaderNames.Vary, "Authorization");
+        }
+        else
+        {
+            response.Headers.CacheControl = "public, max-age=60, stale-while-revalidate=300";
+        }
+    }
 
     /// <summary>The read's ETag; weak when compression may change the body's encoding (see <see cref="DurableStreamsOptions.Compression"/>).</summary>
     private string ETagFor(ReadResult read) => _options.Compression ? "W/" + ResultMapping.ETag(read) : ResultMapping.ETag(read);
@@ -217,7 +230,7 @@ internal sealed partial class StreamEndpoints
                 if (read.Length > 0)
                 {
                     context.Response.Headers.ETag = ETagFor(read);
-                    context.Response.Headers.CacheControl = CatchUpCacheControl;
+                    WriteCacheHeaders(context.Response);
                     await WriteDataAsync(context, read, cursors.Next(clientCursor), live: true);
                     return;
                 }

@@ -31,6 +31,8 @@ internal sealed partial class StreamEndpoints(
     private readonly HttpError _liveReadersFull = new(StatusCodes.Status503ServiceUnavailable, "Too many live readers (long-poll and SSE) are connected; retry later.");
     private readonly ServerMetrics _metrics = metrics;
     private readonly BearerTokens? _tokens = BearerTokens.Create(optionsAccessor.Value.ReadTokens, optionsAccessor.Value.WriteTokens);
+    private readonly bool _privateCaching = optionsAccessor.Value.CachePolicy == CachePolicy.Private
+        || (optionsAccessor.Value.CachePolicy == CachePolicy.Auto && BearerTokens.Create(optionsAccessor.Value.ReadTokens, optionsAccessor.Value.WriteTokens) is not null);
 
     private const string AllowedMethods = "GET, HEAD, POST, PUT, DELETE, OPTIONS";
     private const string AllowedHeaders = "Content-Type, Authorization, If-None-Match, Stream-Seq, Stream-TTL, Stream-Expires-At, Stream-Closed, Stream-Forked-From, Stream-Fork-Offset, Stream-Fork-Sub-Offset, Producer-Id, Producer-Epoch, Producer-Seq";
@@ -40,32 +42,16 @@ internal sealed partial class StreamEndpoints(
 
     private LiveReaderGate _liveReaders => _metrics.LiveReaders;
 
-    /// <summary>
-    /// Control paths that the server's bearer tokens do not guard: the public JWKS (webhook receivers verify signatures
-    /// with it), and the webhook callback, ack and release calls, whose Bearer token is the subscription-scoped token
-    /// the server itself issued with the wake (checked by the subscription engine).
-    /// </summary>
-    private bool CarriesOwnCredentials(string name)
-    {
-        if (_control is null || !StreamName.IsReserved(name))
-        {
-            return false;
-        }
-        var slash = name.LastIndexOf('/');
-        var last = slash < 0 ? name : name[(slash + 1)..];
-        return last is "jwks.json" or "callback" or "ack" or "release";
-    }
-
     /// <summary>Handles one request; at Debug level each request is also logged with its status and duration.</summary>
-    public Task HandleAsync(HttpContext context, string? path) =>
-        logger.IsEnabled(LogLevel.Debug) ? HandleAndLogAsync(context, path) : HandleCoreAsync(context, path);
+    public Task HandleAsync(HttpContext context) =>
+        logger.IsEnabled(LogLevel.Debug) ? HandleAndLogAsync(context) : HandleCoreAsync(context);
 
-    private async Task HandleAndLogAsync(HttpContext context, string? path)
+    private async Task HandleAndLogAsync(HttpContext context)
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
-            await HandleCoreAsync(context, path);
+            await HandleCoreAsync(context);
         }
         finally
         {
@@ -75,7 +61,7 @@ internal sealed partial class StreamEndpoints(
         }
     }
 
-    private async Task HandleCoreAsync(HttpContext context, string? path)
+    private async Task HandleCoreAsync(HttpContext context)
     {
         var request = context.Request;
         var response = context.Response;
@@ -87,23 +73,39 @@ internal sealed partial class StreamEndpoints(
                 WritePreflight(response);
                 return;
             }
-            var name = path ?? string.Empty;
-            if (_tokens is not null && !CarriesOwnCredentials(name) && _tokens.Check(request) is { } denied)
+            if (RequestHeaders.FindControlCharacter(request.Headers) is { } header)
+            {
+                await HttpError.BadRequest($"The value of the {header} header contains a control character.").WriteAsync(response);
+                return;
+            }
+            var pathProblem = StreamRoute.Parse(context, StreamsPath, out var route);
+            var controlApi = _control is not null && subscriptions!.Enabled;
+            // A path that does not parse is a stream path for the table (read or write by method): refused after auth.
+            if (_tokens is not null
+                && RouteAccess.Required(route.Kind, request.Method, controlApi) is var access && access != Access.OwnCredentials
+                && _tokens.Check(request, writing: access == Access.Write) is { } denied)
             {
                 _metrics.Rejected(denied.StatusCode == StatusCodes.Status401Unauthorized ? RejectionReasons.Unauthorized : RejectionReasons.Forbidden);
                 await denied.WriteAsync(response);
                 return;
             }
+            if (pathProblem != StreamName.PathProblem.None)
+            {
+                _metrics.Rejected(RejectionReasons.BadName);
+                await HttpError.BadRequest(StreamName.Message(pathProblem)).WriteAsync(response);
+                return;
+            }
+            var name = route.Name;
             if (name.Length == 0)
             {
                 await new HttpError(StatusCodes.Status404NotFound, "No stream named.").WriteAsync(response);
                 return;
             }
-            if (StreamName.IsReserved(name))
+            if (route.Kind != RouteKind.Stream)
             {
-                if (_control is not null && subscriptions!.Enabled)
+                if (controlApi)
                 {
-                    await _control.HandleAsync(context, name, StreamsPath, context.RequestAborted);
+                    await _control!.HandleAsync(context, route, StreamsPath, context.RequestAborted);
                     return;
                 }
                 await new HttpError(StatusCodes.Status404NotFound, "The __ds path is reserved for control APIs.").WriteAsync(response);

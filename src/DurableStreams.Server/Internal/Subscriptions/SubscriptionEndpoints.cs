@@ -13,14 +13,14 @@ internal sealed class SubscriptionEndpoints(SubscriptionManager manager)
     /// <summary>Control request bodies are small; larger ones are refused before buffering.</summary>
     private const int MaxBodyBytes = 1024 * 1024;
 
-    private const string Prefix = StreamName.ReservedSegment + "/";
-
-    /// <summary>Handles a request whose stream name starts with <c>__ds</c>.</summary>
-    public async Task HandleAsync(HttpContext context, string name, string streamsPath, CancellationToken cancellationToken)
+    /// <summary>
+    /// Handles a request under <c>__ds</c>, routed by the same <see cref="StreamRoute"/> the auth table
+    /// (<see cref="RouteAccess"/>) decided on, so the two can never disagree about which route a path is.
+    /// </summary>
+    public async Task HandleAsync(HttpContext context, StreamRoute route, string streamsPath, CancellationToken cancellationToken)
     {
         var method = context.Request.Method;
-        var rest = name.Length > Prefix.Length ? name[Prefix.Length..] : string.Empty;
-        if (rest == "jwks.json")
+        if (route.Kind == RouteKind.Jwks)
         {
             if (!HttpMethods.IsGet(method) && !HttpMethods.IsHead(method))
             {
@@ -38,16 +38,12 @@ internal sealed class SubscriptionEndpoints(SubscriptionManager manager)
             }
             return;
         }
-        const string Subscriptions = "subscriptions/";
-        if (!rest.StartsWith(Subscriptions, StringComparison.Ordinal))
+        if (route.Kind is RouteKind.Unknown or RouteKind.Stream)
         {
             await ErrorAsync(context, SubscriptionErrorCode.SubscriptionNotFound, "No control API at this path.");
             return;
         }
-        var route = rest[Subscriptions.Length..];
-        var slash = route.IndexOf('/', StringComparison.Ordinal);
-        var id = Uri.UnescapeDataString(slash < 0 ? route : route[..slash]);
-        var action = slash < 0 ? string.Empty : route[(slash + 1)..];
+        var id = route.SubscriptionId;
         if (id.Length == 0 || id.Length > 256 || id.Any(char.IsControl))
         {
             await ErrorAsync(context, SubscriptionErrorCode.InvalidRequest, "A subscription id is required.");
@@ -56,42 +52,35 @@ internal sealed class SubscriptionEndpoints(SubscriptionManager manager)
         var baseUrl = $"{context.Request.Scheme}://{context.Request.Host}{context.Request.PathBase}{streamsPath.TrimEnd('/')}";
         try
         {
-            switch (action)
+            switch (route.Kind)
             {
-                case "":
+                case RouteKind.Subscription:
                     await BaseAsync(context, id, baseUrl, cancellationToken);
                     break;
-                case "streams" when HttpMethods.IsPost(method):
+                case RouteKind.SubscriptionStreams when HttpMethods.IsPost(method):
                     await AddStreamsAsync(context, id, cancellationToken);
                     break;
-                case "callback" when HttpMethods.IsPost(method):
+                case RouteKind.Callback when HttpMethods.IsPost(method):
                     await AckAsync(context, id, SubscriptionType.Webhook, cancellationToken);
                     break;
-                case "ack" when HttpMethods.IsPost(method):
+                case RouteKind.Ack when HttpMethods.IsPost(method):
                     await AckAsync(context, id, SubscriptionType.PullWake, cancellationToken);
                     break;
-                case "release" when HttpMethods.IsPost(method):
+                case RouteKind.Release when HttpMethods.IsPost(method):
                     await ReleaseAsync(context, id, cancellationToken);
                     break;
-                case "claim" when HttpMethods.IsPost(method):
+                case RouteKind.Claim when HttpMethods.IsPost(method):
                     await ClaimAsync(context, id, cancellationToken);
                     break;
-                case "streams" or "callback" or "ack" or "release" or "claim":
-                    await MethodNotAllowedAsync(context.Response, "POST");
+                case RouteKind.SubscriptionStream when HttpMethods.IsDelete(method):
+                    var path = SubscriptionConfig.NormalizePath(route.StreamPath);
+                    await WriteAsync(context, await manager.RemoveStreamAsync(id, path, cancellationToken));
+                    break;
+                case RouteKind.SubscriptionStream:
+                    await MethodNotAllowedAsync(context.Response, "DELETE");
                     break;
                 default:
-                    if (action.StartsWith("streams/", StringComparison.Ordinal))
-                    {
-                        if (!HttpMethods.IsDelete(method))
-                        {
-                            await MethodNotAllowedAsync(context.Response, "DELETE");
-                            return;
-                        }
-                        var path = SubscriptionConfig.NormalizePath(Uri.UnescapeDataString(action["streams/".Length..]));
-                        await WriteAsync(context, await manager.RemoveStreamAsync(id, path, cancellationToken));
-                        return;
-                    }
-                    await ErrorAsync(context, SubscriptionErrorCode.SubscriptionNotFound, "No control API at this path.");
+                    await MethodNotAllowedAsync(context.Response, "POST");
                     break;
             }
         }

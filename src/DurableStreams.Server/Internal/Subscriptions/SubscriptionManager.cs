@@ -521,6 +521,10 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
     /// <summary>Webhook callback (§7.1) or pull-wake ack (§7.2): fencing, acks, lease extension or release.</summary>
     public async Task<SubscriptionResult<bool>> AckAsync(string id, string token, AckRequest request, SubscriptionType expected, CancellationToken cancellationToken)
     {
+        if (CheckTokenSubject(id, token) is { } invalid)
+        {
+            return new SubscriptionResult<bool>(false, invalid);
+        }
         var outcome = await UpdateAsync(id, async subscription =>
         {
             if (CheckFence(subscription, token, request, expected) is { } error)
@@ -582,6 +586,10 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
     /// <summary>Pull-wake release (§7.2): gives the lease back without acking; pending work is woken again.</summary>
     public async Task<SubscriptionError?> ReleaseAsync(string id, string token, AckRequest request, CancellationToken cancellationToken)
     {
+        if (CheckTokenSubject(id, token) is { } invalid)
+        {
+            return invalid;
+        }
         var error = await UpdateAsync(id, subscription =>
         {
             if (CheckFence(subscription, token, request, SubscriptionType.PullWake) is { } fenced)
@@ -648,13 +656,23 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
         await _repository.SaveSigningKeysAsync(Signer.States, cancellationToken);
     }
 
+    /// <summary>
+    /// The token must be one this server signed for <paramref name="id"/>, checked before the subscription is looked up:
+    /// a junk or another subscription's token gets the same 401 whether or not <paramref name="id"/> exists, so
+    /// callback, ack and release cannot be used to probe for subscription ids.
+    /// </summary>
+    private SubscriptionError? CheckTokenSubject(string id, string token) =>
+        Signer.ReadToken(token) is { } claims && claims.Sub == id ? null : InvalidToken();
+
+    private static SubscriptionError InvalidToken() => new(SubscriptionErrorCode.TokenInvalid, "The bearer token is not valid for this subscription.");
+
     /// <summary>The token and request must name the current wake of the subscription, of the expected type (§7.3).</summary>
     private SubscriptionError? CheckFence(SubscriptionState subscription, string token, AckRequest request, SubscriptionType expected)
     {
         var claims = Signer.ReadToken(token);
         if (claims is null || claims.Sub != subscription.Id)
         {
-            return new SubscriptionError(SubscriptionErrorCode.TokenInvalid, "The bearer token is not valid for this subscription.");
+            return InvalidToken();
         }
         if (subscription.Type != expected)
         {
