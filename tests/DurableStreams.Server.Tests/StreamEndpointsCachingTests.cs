@@ -38,6 +38,60 @@ public sealed class StreamEndpointsCachingTests(ServerFixture fixture) : IClassF
         Assert.Equal("private, max-age=60, stale-while-revalidate=300", Http.Header(response, "Cache-Control"));
     }
 
+    [Theory]
+    [InlineData(CachePolicy.Auto, true, true)]
+    [InlineData(CachePolicy.Auto, false, false)]
+    [InlineData(CachePolicy.Private, true, true)]
+    [InlineData(CachePolicy.Private, false, true)]
+    [InlineData(CachePolicy.Public, true, false)]
+    [InlineData(CachePolicy.Public, false, false)]
+    public async Task The_cache_policy_decides_private_or_public_and_private_varies_by_Authorization(CachePolicy policy, bool tokens, bool isPrivate)
+    {
+        await using var server = await ServerHarness.StartAsync(o =>
+        {
+            o.CachePolicy = policy;
+            o.Compression = true;
+            o.CorsOrigins.Clear();
+            o.CorsOrigins.Add("https://app.example");
+            if (tokens)
+            {
+                o.ReadTokens.Add("reader");
+                o.WriteTokens.Add("writer");
+            }
+        }, cancellationToken: Ct);
+        var name = ServerHarness.NewName();
+        var auth = ("Authorization", "Bearer writer");
+        var tail = await server.CreateAsync(name, "text/plain", "abc", Ct, auth);
+
+        using var catchUp = await server.GetAsync($"{name}?offset=-1", Ct, auth, ("Accept-Encoding", "gzip"));
+        using var notModified = await server.GetAsync($"{name}?offset=-1", Ct, auth, ("If-None-Match", catchUp.Headers.ETag!.ToString()));
+        var longPollTask = server.GetAsync($"{name}?offset={tail}&live=long-poll", Ct, auth);
+        await server.AppendAsync(name, "text/plain", "d", Ct, auth);
+        using var longPoll = await longPollTask;
+
+        Assert.Equal(HttpStatusCode.NotModified, notModified.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, longPoll.StatusCode);
+        foreach (var response in new[] { catchUp, notModified, longPoll })
+        {
+            var expected = isPrivate ? "private, max-age=60, stale-while-revalidate=300" : PublicCatchUp;
+            Assert.Equal(expected, Http.Header(response, "Cache-Control"));
+            var vary = Http.HeaderList(response, "Vary");
+            Assert.Contains("Origin", vary);
+            Assert.Equal(isPrivate, vary.Contains("Authorization"));
+        }
+        Assert.Contains("Accept-Encoding", Http.HeaderList(catchUp, "Vary"));
+    }
+
+    [Fact]
+    public void An_undefined_cache_policy_is_refused_at_start_up()
+    {
+        var options = new DurableStreamsOptions { CachePolicy = (CachePolicy)7 };
+
+        var error = Assert.Throws<ArgumentOutOfRangeException>(options.Validate);
+
+        Assert.Equal(nameof(DurableStreamsOptions.CachePolicy), error.ParamName);
+    }
+
     [Fact]
     public async Task HEAD_is_not_cacheable()
     {

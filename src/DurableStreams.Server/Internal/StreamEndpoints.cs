@@ -56,7 +56,8 @@ internal sealed partial class StreamEndpoints(
         finally
         {
             var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-            var requestPath = context.Request.Path.Value ?? string.Empty;
+            // Escaped (PathString.ToString): a refused name with control characters must not reach the log raw.
+            var requestPath = context.Request.Path.ToString();
             LogRequest(logger, context.Request.Method, requestPath, context.Response.StatusCode, elapsed);
         }
     }
