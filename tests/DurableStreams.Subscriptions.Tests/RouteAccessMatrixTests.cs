@@ -203,14 +203,12 @@ public sealed class RouteAccessMatrixTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task The_own_token_authorises_its_ack_and_a_stream_item_route_decodes_its_path_once()
+    public async Task A_subscription_stream_route_decodes_its_one_encoded_segment_even_under_an_id_named_streams()
     {
-        using var claimView = await SendAsync(HttpMethod.Get, "__ds/subscriptions/ack", null, ReadToken);
-        Assert.Equal(HttpStatusCode.OK, claimView.StatusCode);
-
         using var removed = await SendAsync(HttpMethod.Delete, "__ds/subscriptions/streams/streams/work%2F1", null, WriteToken);
         Assert.Equal(HttpStatusCode.NoContent, removed.StatusCode);
-        var view = JsonDocument.Parse(await (await SendAsync(HttpMethod.Get, "__ds/subscriptions/streams", null, ReadToken)).Content.ReadAsStringAsync(Ct)).RootElement;
+        using var get = await SendAsync(HttpMethod.Get, "__ds/subscriptions/streams", null, ReadToken);
+        var view = JsonDocument.Parse(await get.Content.ReadAsStringAsync(Ct)).RootElement;
         Assert.Empty(view.GetProperty("streams").EnumerateArray());
     }
 

@@ -58,24 +58,24 @@ internal readonly record struct StreamRoute(RouteKind Kind, string Name, string 
 {
     /// <summary>
     /// Parses the raw request target (<see cref="IHttpRequestFeature.RawTarget"/>, still percent-encoded, so every name
-    /// is decoded exactly once) below <paramref name="mount"/>. A stream name is one decoded string in which an encoded
-    /// <c>/</c> is refused; under <c>__ds</c> each literal segment is decoded on its own (a subscription's stream path may
-    /// be one <c>%2F</c>-encoded segment).
+    /// is decoded exactly once) below the mount (<paramref name="mountPrefix"/>, from <see cref="MountPrefix"/>). A
+    /// stream name is one decoded string in which an encoded <c>/</c> is refused; under <c>__ds</c> each literal segment
+    /// is decoded on its own (a subscription's stream path may be one <c>%2F</c>-encoded segment).
     /// </summary>
-    public static StreamName.PathProblem Parse(HttpContext context, string mount, out StreamRoute route)
+    public static StreamName.PathProblem Parse(HttpContext context, string mountPrefix, out StreamRoute route)
     {
         route = default;
         var request = context.Request;
         var raw = RawPath(context);
-        var prefix = (request.PathBase + new PathString(mount)).ToUriComponent().TrimEnd('/') + "/";
+        var prefix = request.PathBase.HasValue ? request.PathBase.ToUriComponent() + mountPrefix : mountPrefix;
         if (!raw.StartsWith(prefix, StringComparison.OrdinalIgnoreCase))
         {
             // The router matched the decoded, dot-normalised path; the raw one spells the mount differently.
-            return raw.Length + 1 == prefix.Length && prefix.StartsWith(raw, StringComparison.OrdinalIgnoreCase)
+            return raw.Length + 1 == prefix.Length && prefix.AsSpan().StartsWith(raw, StringComparison.OrdinalIgnoreCase)
                 ? Done(out route, new StreamRoute(RouteKind.Stream, string.Empty))
                 : StreamName.PathProblem.NotUnderMount;
         }
-        var rest = raw.AsSpan(prefix.Length);
+        var rest = raw[prefix.Length..];
         var firstSlash = rest.IndexOf('/');
         var first = firstSlash < 0 ? rest : rest[..firstSlash];
         var problem = StreamName.Decode(first, allowEncodedSlash: true, out var firstSegment);
@@ -144,22 +144,25 @@ internal readonly record struct StreamRoute(RouteKind Kind, string Name, string 
     /// <see cref="IHttpRequestFeature.RawTarget"/>; an absolute-form target is reduced to its path; a host without a raw
     /// target gets the re-encoded decoded path.
     /// </summary>
-    private static string RawPath(HttpContext context)
+    private static ReadOnlySpan<char> RawPath(HttpContext context)
     {
-        var target = context.Features.Get<IHttpRequestFeature>()?.RawTarget;
-        if (!string.IsNullOrEmpty(target) && target[0] != '/')
+        var target = (context.Features.Get<IHttpRequestFeature>()?.RawTarget).AsSpan();
+        if (!target.IsEmpty && target[0] != '/')
         {
             var scheme = target.IndexOf("://", StringComparison.Ordinal);
-            var path = scheme < 0 ? -1 : target.IndexOf('/', scheme + 3);
-            target = path < 0 ? null : target[path..];
+            var path = scheme < 0 ? -1 : target[(scheme + 3)..].IndexOf('/');
+            target = path < 0 ? default : target[(scheme + 3 + path)..];
         }
-        if (string.IsNullOrEmpty(target))
+        if (target.IsEmpty)
         {
-            return (context.Request.PathBase + context.Request.Path).ToUriComponent();
+            target = (context.Request.PathBase + context.Request.Path).ToUriComponent();
         }
         var query = target.IndexOf('?');
         return query < 0 ? target : target[..query];
     }
+
+    /// <summary>The raw-path prefix of a mount: <c>/v1/stream</c> → <c>/v1/stream/</c>, percent-encoded as sent.</summary>
+    public static string MountPrefix(string mount) => new PathString("/" + mount.Trim('/')).ToUriComponent() + "/";
 }
 
 /// <summary>

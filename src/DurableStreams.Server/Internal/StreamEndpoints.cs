@@ -38,7 +38,18 @@ internal sealed partial class StreamEndpoints(
     private const string AllowedHeaders = "Content-Type, Authorization, If-None-Match, Stream-Seq, Stream-TTL, Stream-Expires-At, Stream-Closed, Stream-Forked-From, Stream-Fork-Offset, Stream-Fork-Sub-Offset, Producer-Id, Producer-Epoch, Producer-Seq";
     private const string ExposedHeaders = "Stream-Next-Offset, Stream-Cursor, Stream-Up-To-Date, Stream-Closed, Stream-TTL, Stream-Expires-At, Stream-SSE-Data-Encoding, Producer-Epoch, Producer-Seq, Producer-Expected-Seq, Producer-Received-Seq, ETag, Location, Content-Type, Retry-After";
 
-    public string StreamsPath { get; set; } = "/v1/stream";
+    public string StreamsPath
+    {
+        get => _streamsPath;
+        set
+        {
+            _streamsPath = value;
+            _mountPrefix = StreamRoute.MountPrefix(value);
+        }
+    }
+
+    private string _streamsPath = "/v1/stream";
+    private string _mountPrefix = StreamRoute.MountPrefix("/v1/stream");
 
     private LiveReaderGate _liveReaders => _metrics.LiveReaders;
 
@@ -79,7 +90,7 @@ internal sealed partial class StreamEndpoints(
                 await HttpError.BadRequest($"The value of the {header} header contains a control character.").WriteAsync(response);
                 return;
             }
-            var pathProblem = StreamRoute.Parse(context, StreamsPath, out var route);
+            var pathProblem = StreamRoute.Parse(context, _mountPrefix, out var route);
             var controlApi = _control is not null && subscriptions!.Enabled;
             // A path that does not parse is a stream path for the table (read or write by method): refused after auth.
             if (_tokens is not null
