@@ -119,9 +119,13 @@ internal static class StreamName
         var percent = raw.IndexOf('%');
         if (percent < 0)
         {
-            if (HasControlCharacter(raw) || HasDotSegment(raw))
+            if (HasControlCharacter(raw))
             {
-                return HasControlCharacter(raw) ? PathProblem.ControlCharacter : PathProblem.DotSegment;
+                return PathProblem.ControlCharacter;
+            }
+            if (HasDotSegment(raw))
+            {
+                return PathProblem.DotSegment;
             }
             name = raw.ToString();
             return PathProblem.None;
@@ -165,7 +169,7 @@ internal static class StreamName
                 i += 2;
             }
             var decoded = bytes[..length];
-            if (System.Text.Unicode.Utf8.IsValid(decoded) is false)
+            if (!System.Text.Unicode.Utf8.IsValid(decoded))
             {
                 return PathProblem.InvalidUtf8;
             }
