@@ -53,13 +53,31 @@ public sealed class DurableStreamClient : IDisposable
     /// <summary>True when disposing this client disposes its <see cref="HttpClient"/>.</summary>
     public bool OwnsHttpClient { get; }
 
-    /// <summary>The URL of stream <paramref name="name"/> (each '/'-separated segment is escaped).</summary>
+    /// <summary>
+    /// The URL of stream <paramref name="name"/> below <see cref="DurableStreamClientOptions.BaseUrl"/> (each '/'-separated
+    /// segment is escaped). A <paramref name="name"/> that is itself an absolute <c>http://</c> or <c>https://</c> URL is the
+    /// stream's URL as given, so every operation also takes a full stream URL on any server.
+    /// </summary>
     public Uri StreamUrl(string name)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        if (TryAbsoluteStreamUrl(name) is { } absolute)
+        {
+            return absolute;
+        }
         var segments = name.TrimStart('/').Split('/');
         return new Uri(_baseUrl, string.Join('/', segments.Select(Uri.EscapeDataString)));
     }
+
+    /// <summary>The stream URL <paramref name="name"/> is when it is an absolute http(s) URL without query or fragment; else null.</summary>
+    internal static Uri? TryAbsoluteStreamUrl(string name) =>
+        (name.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || name.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
+        && Uri.TryCreate(name, UriKind.Absolute, out var url)
+        && (url.Scheme == Uri.UriSchemeHttp || url.Scheme == Uri.UriSchemeHttps)
+        && string.IsNullOrEmpty(url.Query) && string.IsNullOrEmpty(url.Fragment)
+        && url.AbsolutePath.Trim('/').Length > 0
+            ? url
+            : null;
 
     /// <summary>Creates a stream (PUT), or confirms that one with the same configuration exists.</summary>
     public async Task<StreamInfo> CreateAsync(string name, CreateStreamOptions? options = null, CancellationToken cancellationToken = default)
