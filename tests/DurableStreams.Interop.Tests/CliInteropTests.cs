@@ -74,6 +74,45 @@ public sealed class CliInteropTests(ReferenceServer reference, OurServer ours) :
         Assert.Equal("[{\"n\":1},{\"n\":2},\"three\"]\n", read.Stdout);
     }
 
+    [Theory]
+    [MemberData(nameof(Servers))]
+    public async Task Read_stopped_by_a_limit_resumes_from_its_printed_offset_without_losing_data(string server)
+    {
+        using var client = Client(server);
+        var text = NewName("text");
+        var json = NewName("json");
+        await client.CreateAsync(text, new CreateStreamOptions { ContentType = "text/plain" }, Ct);
+        await client.CreateAsync(json, new CreateStreamOptions { ContentType = "application/json" }, Ct);
+        foreach (var part in new[] { "aaaa\n", "bb\n", "c\n" })
+        {
+            await client.AppendAsync(text, part, "text/plain", cancellationToken: Ct);
+        }
+        await client.AppendAsync(json, "[1,2,3]", "application/json", cancellationToken: Ct);
+        await client.AppendAsync(json, "[4,5]", "application/json", cancellationToken: Ct);
+        var textUrl = new Uri(StreamsUrl(server), text).AbsoluteUri;
+        var jsonUrl = new Uri(StreamsUrl(server), json).AbsoluteUri;
+
+        var firstBytes = await RunAsync(["read", textUrl, "--max-bytes", "3", "--print-offset"]);
+        var restBytes = await RunAsync(["read", textUrl, "--offset", firstBytes.Error.Trim()]);
+        var firstMessages = await RunAsync(["read", jsonUrl, "--max-messages", "2", "--format", "jsonl", "--print-offset"]);
+        var restMessages = await RunAsync(["read", jsonUrl, "--offset", firstMessages.Error.Trim(), "--format", "jsonl"]);
+
+        Assert.Equal("aaa", firstBytes.Stdout);
+        Assert.Equal("1\n2\n", firstMessages.Stdout);
+        if (server == "ours")
+        {
+            // Offsets are byte positions: the resume offset is exact.
+            Assert.Equal("a\nbb\nc\n", restBytes.Stdout);
+            Assert.Equal("3\n4\n5\n", restMessages.Stdout);
+        }
+        else
+        {
+            // Opaque offsets: the resume re-reads from the start of the chunk that was cut, never skips past it.
+            Assert.EndsWith("aaaa\nbb\nc\n", restBytes.Stdout, StringComparison.Ordinal);
+            Assert.EndsWith("3\n4\n5\n", restMessages.Stdout, StringComparison.Ordinal);
+        }
+    }
+
     private sealed record Run(int ExitCode, string Stdout, string Output, string Error);
 
     private static async Task<Run> RunAsync(string[] args, string? stdin = null)
