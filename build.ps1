@@ -14,8 +14,13 @@
                    artifacts/test-results), the official conformance suite against `durable-streams serve` once per
                    store (--memory, then the file store in a fresh temp data directory, then the file store with
                    --registry, then three `serve --postgres` nodes on one throw-away PostgreSQL cluster, the suite
-                   against each node in turn, when PostgreSQL binaries are installed), and Pester
-                   (tests/PowerShell/*.Tests.ps1, run in a child pwsh against the built module folder).
+                   against each node in turn, when PostgreSQL binaries are installed), Pester
+                   (tests/PowerShell/*.Tests.ps1, run in a child pwsh against the built module folder), and the
+                   cross-implementation tier: tests/DurableStreams.Interop.Tests and the Pester tests tagged Interop
+                   run the client, the tool's read/follow/append and Read-/Write-DurableStream against the Node
+                   reference server (@durable-streams/server, pinned in tests/DurableStreams.Interop.Tests/reference,
+                   installed by npm ci into artifacts/interop/reference) and against ours. Without node/npm the tier
+                   skips with a message; under CI=true it fails.
       conformance  build, then the conformance suite only, against both stores (and the file store with --registry).
       module       build, then lay out the importable DurableStreams module in artifacts/module/DurableStreams:
                    dotnet publish of src/DurableStreams.PowerShell (with liblmdb.so next to LightningDB.dll), the
@@ -191,7 +196,8 @@ function Invoke-XUnit {
     # One TRX per test project. The logger's default names are made unique ("…[1].trx") when two projects finish
     # in the same second; a fixed LogFileName would be overwritten by each project in turn.
     $global:LASTEXITCODE = 0
-    dotnet test $solution -c $Configuration --no-build --logger trx --results-directory $testResults | Out-Host
+    # The cross-implementation tests have their own summary line (Invoke-Interop).
+    dotnet test $solution -c $Configuration --no-build --logger trx --results-directory $testResults --filter "FullyQualifiedName!~DurableStreams.Interop.Tests" | Out-Host
     $exitCode = $LASTEXITCODE
 
     $trx = @(Get-ChildItem -LiteralPath $testResults -Filter *.trx -ErrorAction SilentlyContinue | ForEach-Object FullName)
@@ -222,12 +228,47 @@ function Invoke-Conformance {
     }
 }
 
+function Invoke-Interop {
+    # xUnit (tests/DurableStreams.Interop.Tests) and, when the module is laid out, the Pester tests tagged Interop:
+    # one summary line for the tier. Both install the pinned reference server themselves (npm ci, artifacts/interop).
+    param([switch]$WithPester)
+    $interopResults = Join-Path $testResults 'interop'
+    if (Test-Path -LiteralPath $interopResults) {
+        Get-ChildItem -LiteralPath $interopResults -Filter *.trx | Remove-Item
+    }
+    $global:LASTEXITCODE = 0
+    dotnet test (Join-Path $root 'tests' 'DurableStreams.Interop.Tests') -c $Configuration --no-build --logger trx --results-directory $interopResults | Out-Host
+    $exitCode = $LASTEXITCODE
+    $trx = @(Get-ChildItem -LiteralPath $interopResults -Filter *.trx -ErrorAction SilentlyContinue | ForEach-Object FullName)
+    if ($trx.Count -eq 0) {
+        throw "dotnet test of DurableStreams.Interop.Tests exited with code $exitCode and wrote no TRX file."
+    }
+    $counts = Get-TrxCount $trx
+    if ($exitCode -ne 0 -and $counts.Failed -eq 0) {
+        throw "dotnet test of DurableStreams.Interop.Tests exited with code $exitCode although its TRX file reports no failed test."
+    }
+    if ($WithPester) {
+        $pester = Invoke-PesterRun -Name 'pester-interop' -Tag 'Interop'
+        $counts = [pscustomobject]@{
+            Passed = $counts.Passed + $pester.Passed; Failed = $counts.Failed + $pester.Failed; Skipped = $counts.Skipped + $pester.Skipped
+        }
+    }
+    Add-SuiteResult 'Cross-implementation (Node reference server and ours)' $counts
+}
+
 function Invoke-PesterTests {
+    $summary = Invoke-PesterRun -Name 'pester' -ExcludeTag 'Interop'
+    if ($summary) { Add-SuiteResult 'Pester' $summary }
+}
+
+function Invoke-PesterRun {
+    # Runs Pester in a child pwsh and returns its counts; null (with a note) when there are no test files.
+    param([string]$Name, [string[]]$Tag = @(), [string[]]$ExcludeTag = @())
     $testDir = Join-Path $root 'tests' 'PowerShell'
     $testFiles = @(Get-ChildItem -Path (Join-Path $testDir '*.Tests.ps1') -ErrorAction SilentlyContinue)
     if ($testFiles.Count -eq 0) {
         $script:notes.Add('Pester: skipped (no tests/PowerShell/*.Tests.ps1 files)')
-        return
+        return $null
     }
 
     # Pester comes from NuGet through a restore-only project; its global-packages folder honours NUGET_PACKAGES.
@@ -242,21 +283,24 @@ function Invoke-PesterTests {
     $pesterModule = Join-Path $packages 'pester' $version 'tools' 'Pester.psd1'
 
     # A child pwsh loads Pester and any freshly built binary module anew (a binary module cannot be unloaded).
-    $summaryFile = Join-Path $testResults 'pester-summary.json'
+    $summaryFile = Join-Path $testResults "$Name-summary.json"
     if (Test-Path -LiteralPath $summaryFile) { Remove-Item -LiteralPath $summaryFile }
     $global:LASTEXITCODE = 0
     $env:DURABLESTREAMS_MODULE_PATH = $moduleDir
+    $filters = @()
+    if ($Tag.Count -gt 0) { $filters += '-Tag'; $filters += ($Tag -join ',') }
+    if ($ExcludeTag.Count -gt 0) { $filters += '-ExcludeTag'; $filters += ($ExcludeTag -join ',') }
     dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $root 'scripts' 'Invoke-PesterTests.ps1') `
-        -PesterModule $pesterModule -TestPath $testDir -ResultsDirectory $testResults -Configuration $Configuration | Out-Host
+        -PesterModule $pesterModule -TestPath $testDir -ResultsDirectory $testResults -Configuration $Configuration -Name $Name @filters | Out-Host
     $exitCode = $LASTEXITCODE
     if (-not (Test-Path -LiteralPath $summaryFile)) {
         throw "the Pester child process exited with code $exitCode and wrote no summary."
     }
     $summary = Get-Content -Raw -LiteralPath $summaryFile | ConvertFrom-Json
-    Add-SuiteResult 'Pester' $summary
     if ($exitCode -ne 0 -and $summary.Failed -eq 0) {
         throw "the Pester child process exited with code $exitCode although it reports no failed test."
     }
+    $summary
 }
 
 function Add-SuiteResult {
@@ -308,6 +352,9 @@ function Invoke-TestRun {
             }
             if (-not $ConformanceOnly -and $moduleBuilt) {
                 Invoke-Step 'Pester' { Invoke-PesterTests } | Out-Null
+            }
+            if (-not $ConformanceOnly) {
+                Invoke-Step 'Cross-implementation' { Invoke-Interop -WithPester:$moduleBuilt } | Out-Null
             }
         }
     }

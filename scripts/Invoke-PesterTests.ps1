@@ -4,7 +4,7 @@
 
 .DESCRIPTION
     Imports the given Pester module, runs every *.Tests.ps1 under -TestPath, writes NUnit XML results to
-    <ResultsDirectory>/pester.xml and the counts to <ResultsDirectory>/pester-summary.json
+    <ResultsDirectory>/<Name>.xml and the counts to <ResultsDirectory>/<Name>-summary.json
     ({ Passed, Failed, Skipped, Result }), and exits 0 when Pester's result is Passed, else 1.
     Failed counts failed tests plus failed blocks and containers (for example a BeforeAll or a file that does not parse);
     Skipped counts skipped and not-run tests.
@@ -22,13 +22,25 @@
 
 .PARAMETER Configuration
     Build configuration of the artifacts under test; exposed to the tests as $env:DURABLESTREAMS_CONFIGURATION.
+
+.PARAMETER Tag
+    Run only tests with one of these tags (build.ps1 runs the 'Interop' tests in their own summary line).
+
+.PARAMETER ExcludeTag
+    Leave out tests with one of these tags.
+
+.PARAMETER Name
+    Base name of the result files: <Name>.xml and <Name>-summary.json (default 'pester').
 #>
 [CmdletBinding()]
 param(
     [Parameter(Mandatory)][string]$PesterModule,
     [Parameter(Mandatory)][string]$TestPath,
     [Parameter(Mandatory)][string]$ResultsDirectory,
-    [ValidateSet('Debug', 'Release')][string]$Configuration = 'Release'
+    [ValidateSet('Debug', 'Release')][string]$Configuration = 'Release',
+    [string[]]$Tag = @(),
+    [string[]]$ExcludeTag = @(),
+    [string]$Name = 'pester'
 )
 
 $ErrorActionPreference = 'Stop'
@@ -43,17 +55,20 @@ $pesterConfig = New-PesterConfiguration
 $pesterConfig.Run.Path = $TestPath
 $pesterConfig.Run.PassThru = $true
 $pesterConfig.Output.Verbosity = 'Detailed'
+if ($Tag.Count -gt 0) { $pesterConfig.Filter.Tag = $Tag }
+if ($ExcludeTag.Count -gt 0) { $pesterConfig.Filter.ExcludeTag = $ExcludeTag }
 $pesterConfig.TestResult.Enabled = $true
 $pesterConfig.TestResult.OutputFormat = 'NUnitXml'
-$pesterConfig.TestResult.OutputPath = Join-Path $ResultsDirectory 'pester.xml'
+$pesterConfig.TestResult.OutputPath = Join-Path $ResultsDirectory "$Name.xml"
 
 $result = Invoke-Pester -Configuration $pesterConfig
 
 [pscustomobject]@{
     Passed  = $result.PassedCount
     Failed  = $result.FailedCount + $result.FailedBlocksCount + $result.FailedContainersCount
-    Skipped = $result.SkippedCount + $result.NotRunCount
+    # With a tag filter, the tests it leaves out are NotRun: they belong to the other run, not to this one's skips.
+    Skipped = $result.SkippedCount + $(if ($Tag.Count -gt 0 -or $ExcludeTag.Count -gt 0) { 0 } else { $result.NotRunCount })
     Result  = $result.Result
-} | ConvertTo-Json | Set-Content -LiteralPath (Join-Path $ResultsDirectory 'pester-summary.json')
+} | ConvertTo-Json | Set-Content -LiteralPath (Join-Path $ResultsDirectory "$Name-summary.json")
 
 exit ([int]($result.Result -ne 'Passed'))

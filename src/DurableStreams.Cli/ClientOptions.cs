@@ -16,17 +16,21 @@ internal sealed class ClientOptions
     /// <summary>The environment variable that supplies <c>--auth</c>'s default.</summary>
     public const string AuthVariable = "STREAM_AUTH";
 
+    /// <summary>The environment variable that supplies <c>--streams-path</c>'s default.</summary>
+    public const string StreamsPathVariable = "STREAM_PATH";
+
     /// <summary>The server's streams root when neither <c>--url</c> nor <c>STREAM_URL</c> is given.</summary>
     public const string DefaultUrl = "http://localhost:4437/v1/stream";
 
-    private const string StreamsPath = "/v1/stream";
+    /// <summary>The path under which this server (and <c>serve</c>) mounts its streams; appended to a bare <c>--url</c>.</summary>
+    public const string DefaultStreamsPath = "/v1/stream";
 
     public ClientOptions(ClientConsole console)
     {
         Console = console;
         Url = new Option<string>("--url")
         {
-            Description = $"The server's streams URL; a URL without /v1/stream gets it appended (default: ${UrlVariable}, else {DefaultUrl}).",
+            Description = $"The server's streams URL; a URL whose path does not end in --streams-path (/v1/stream) gets it appended (default: ${UrlVariable}, else {DefaultUrl}).",
             HelpName = "url",
             Recursive = true,
             DefaultValueFactory = _ => console.GetEnvironmentVariable(UrlVariable) is { Length: > 0 } url ? url : DefaultUrl,
@@ -37,6 +41,22 @@ internal sealed class ClientOptions
             if (!TryNormalizeUrl(text, out _))
             {
                 result.AddError($"Invalid value '{text}' for --url: expected an absolute http or https URL.");
+            }
+        });
+        StreamsPath = new Option<string>("--streams-path")
+        {
+            Description = $"The path under which the server serves its streams, appended to --url unless the URL already ends in it; "
+                + $"'/' takes --url as the streams root as given, for servers that serve streams elsewhere (default: ${StreamsPathVariable}, else {DefaultStreamsPath}).",
+            HelpName = "path",
+            Recursive = true,
+            DefaultValueFactory = _ => console.GetEnvironmentVariable(StreamsPathVariable) is { Length: > 0 } path ? path : DefaultStreamsPath,
+        };
+        StreamsPath.Validators.Add(result =>
+        {
+            var text = result.GetValueOrDefault<string>();
+            if (!IsValidStreamsPath(text))
+            {
+                result.AddError($"Invalid value '{text}' for --streams-path: expected a path starting with '/', such as /v1/stream or /.");
             }
         });
         Timeout = new Option<TimeSpan?>("--timeout")
@@ -76,6 +96,8 @@ internal sealed class ClientOptions
 
     public Option<string> Url { get; }
 
+    public Option<string> StreamsPath { get; }
+
     public Option<string?> Auth { get; }
 
     public Option<TimeSpan?> Timeout { get; }
@@ -90,9 +112,21 @@ internal sealed class ClientOptions
     /// Turns a server or streams URL into the streams root with a trailing slash: <c>http://host:4437</c> and
     /// <c>http://host:4437/v1/stream</c> both become <c>http://host:4437/v1/stream/</c>.
     /// </summary>
-    public static bool TryNormalizeUrl(string? text, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Uri? url)
+    public static bool TryNormalizeUrl(string? text, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Uri? url) =>
+        TryNormalizeUrl(text, DefaultStreamsPath, out url);
+
+    /// <summary>
+    /// Turns a server or streams URL into the streams root with a trailing slash: <paramref name="streamsPath"/> is appended
+    /// unless the URL's path already ends in it; a <paramref name="streamsPath"/> of <c>/</c> leaves the URL as given.
+    /// </summary>
+    public static bool TryNormalizeUrl(string? text, string streamsPath, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Uri? url)
     {
         url = null;
+        if (!IsValidStreamsPath(streamsPath))
+        {
+            return false;
+        }
+        var suffix = streamsPath.Trim().TrimEnd('/');
         if (string.IsNullOrWhiteSpace(text)
             || !Uri.TryCreate(text.Trim(), UriKind.Absolute, out var parsed)
             || (parsed.Scheme != Uri.UriSchemeHttp && parsed.Scheme != Uri.UriSchemeHttps)
@@ -103,17 +137,20 @@ internal sealed class ClientOptions
         }
 
         var path = parsed.AbsolutePath.TrimEnd('/');
-        if (!path.EndsWith(StreamsPath, StringComparison.Ordinal))
+        if (!path.EndsWith(suffix, StringComparison.Ordinal))
         {
-            path += StreamsPath;
+            path += suffix;
         }
 
         url = new UriBuilder(parsed) { Path = path + "/" }.Uri;
         return true;
     }
 
+    private static bool IsValidStreamsPath(string? path) =>
+        path is not null && path.Trim() is { Length: > 0 } trimmed && trimmed[0] == '/' && trimmed.IndexOfAny(['?', '#', ' ']) < 0;
+
     /// <summary>Adds a stream name argument that must not be blank.</summary>
-    public static Argument<string> CreateStreamArgument(string name = "stream", string description = "The stream's name (its path below the streams URL).")
+    public static Argument<string> CreateStreamArgument(string name = "stream", string description = "The stream's name (its path below the streams URL), or its full http:// or https:// URL.")
     {
         var argument = new Argument<string>(name) { Description = description };
         argument.Validators.Add(result =>
@@ -129,7 +166,7 @@ internal sealed class ClientOptions
     /// <summary>Creates the client for an invocation from <c>--url</c> and <c>--auth</c>.</summary>
     public DurableStreamClient CreateClient(ParseResult parseResult)
     {
-        TryNormalizeUrl(parseResult.GetRequiredValue(Url), out var url);
+        TryNormalizeUrl(parseResult.GetRequiredValue(Url), parseResult.GetRequiredValue(StreamsPath), out var url);
         var options = new DurableStreamClientOptions
         {
             BaseUrl = url!,
@@ -165,7 +202,8 @@ internal sealed class ClientOptions
         }
         catch (DurableStreamException ex)
         {
-            var (exitCode, message) = Describe(ex, stream, client.Options.BaseUrl, client.Options.RequestTimeout);
+            var server = stream.Contains("://", StringComparison.Ordinal) && Uri.TryCreate(stream, UriKind.Absolute, out var streamUrl) ? streamUrl : client.Options.BaseUrl;
+            var (exitCode, message) = Describe(ex, stream, server, client.Options.RequestTimeout);
             await error.WriteLineAsync(message);
             return exitCode;
         }

@@ -30,6 +30,7 @@ internal sealed class CommandFactory
         new DeleteCommand(Client).Command,
         new ListCommand(Client).Command,
         Client.Url,
+        Client.StreamsPath,
         Client.Auth,
         Client.Timeout,
         Client.Verbose,

@@ -175,7 +175,7 @@ internal sealed class ReadCommand
                 progress.Total = tail.Position - position;
             }
 
-            var output = new ReadOutput(_client.Console.OpenStandardOutput(), format, json, maxBytes, maxMessages);
+            var output = new ReadOutput(_client.Console.OpenStandardOutput(), format, json, maxBytes, maxMessages, offset);
             var interrupted = false;
             try
             {

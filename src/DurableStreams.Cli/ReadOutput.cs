@@ -29,8 +29,11 @@ internal enum ReadFormat
 /// Limits count stream data. For JSON streams a message is one JSON value, and <c>--max-bytes</c> keeps whole messages
 /// whose compact sizes add up to at most the limit (at least nothing past it). For other streams a message is a line
 /// ending in '\n', and <c>--max-bytes</c> cuts at exactly that many bytes. The offset after a partial chunk is computed
-/// from the chunk's end offset: offsets are byte positions, and a JSON chunk stores each message as its compact text
-/// followed by one separator byte.
+/// from the chunk's end offset when the server's offsets are byte positions (as this project's are: a JSON chunk stores
+/// each message as its compact text followed by one separator byte), which shows as a chunk's start and end offsets
+/// lying exactly its stored size apart. Offsets are opaque to the protocol, and other servers' are not positions (the
+/// Node reference server's count framing too): then a partial chunk resumes from the chunk's start offset, which
+/// re-reads part of it rather than skip data.
 /// </remarks>
 internal sealed class ReadOutput
 {
@@ -46,9 +49,12 @@ internal sealed class ReadOutput
     private long _bytes;
     private long _messages;
     private bool _openedArray;
+    private string _chunkStart;
 
-    public ReadOutput(Stream output, ReadFormat format, bool json, long? maxBytes, long? maxMessages)
+    /// <summary>An output for a read that starts at <paramref name="startOffset"/> (<c>-1</c>, <c>now</c> or a server-issued offset).</summary>
+    public ReadOutput(Stream output, ReadFormat format, bool json, long? maxBytes, long? maxMessages, string startOffset = "-1")
     {
+        _chunkStart = startOffset;
         _output = output;
         _format = format;
         _json = json;
@@ -77,13 +83,15 @@ internal sealed class ReadOutput
 
         if (!data.IsEmpty)
         {
-            var remaining = _json ? WriteJson(data) : WriteBytes(data);
-            Offset = remaining == 0 ? nextOffset : OffsetBefore(nextOffset, remaining);
+            var (remaining, stored) = _json ? WriteJson(data) : WriteBytes(data);
+            Offset = remaining == 0 ? nextOffset : OffsetBefore(_chunkStart, nextOffset, stored, remaining);
         }
         else
         {
             Offset = nextOffset;
         }
+
+        _chunkStart = nextOffset;
 
         await FlushAsync(cancellationToken);
     }
@@ -101,8 +109,8 @@ internal sealed class ReadOutput
         await FlushAsync(cancellationToken);
     }
 
-    /// <summary>Non-JSON data: the bytes, cut at <c>--max-bytes</c> or after the line that reaches <c>--max-messages</c>. Returns the bytes left unwritten.</summary>
-    private long WriteBytes(ReadOnlyMemory<byte> data)
+    /// <summary>Non-JSON data: the bytes, cut at <c>--max-bytes</c> or after the line that reaches <c>--max-messages</c>. Returns the bytes left unwritten and the chunk's size.</summary>
+    private (long Remaining, long Stored) WriteBytes(ReadOnlyMemory<byte> data)
     {
         var span = data.Span;
         var take = span.Length;
@@ -130,14 +138,14 @@ internal sealed class ReadOutput
 
         _buffer.Write(span[..take]);
         _bytes += take;
-        return span.Length - take;
+        return (span.Length - take, span.Length);
     }
 
     /// <summary>
     /// JSON data (one array per chunk): whole messages up to the limits, in the format. Returns the stored bytes left
-    /// unwritten (each message is stored as its compact text and one separator).
+    /// unwritten and the chunk's stored size (each message is stored as its compact text and one separator).
     /// </summary>
-    private long WriteJson(ReadOnlyMemory<byte> data)
+    private (long Remaining, long Stored) WriteJson(ReadOnlyMemory<byte> data)
     {
         var messages = Split(data.Span);
         var kept = 0;
@@ -175,7 +183,7 @@ internal sealed class ReadOutput
             stored += length + 1;
         }
 
-        return stored - consumed;
+        return (stored - consumed, stored);
     }
 
     private void WriteMessage(ReadOnlySpan<byte> message, int indexInChunk)
@@ -249,11 +257,18 @@ internal sealed class ReadOutput
         return messages;
     }
 
-    /// <summary>The offset <paramref name="bytes"/> before <paramref name="offset"/>, or <paramref name="offset"/> if it is not a position.</summary>
-    private static string OffsetBefore(string offset, long bytes) =>
-        StreamOffset.TryParse(offset, out var end) && end.Position >= bytes
-            ? new StreamOffset(end.Position - bytes).ToString()
-            : offset;
+    /// <summary>
+    /// The offset <paramref name="bytes"/> before <paramref name="end"/> when the chunk from <paramref name="start"/> to
+    /// <paramref name="end"/> shows byte-position offsets (they lie <paramref name="stored"/> apart); else
+    /// <paramref name="start"/>, from which a resumed read re-reads the chunk instead of skipping part of it.
+    /// </summary>
+    private static string OffsetBefore(string start, string end, long stored, long bytes)
+    {
+        long? from = start == ProtocolQuery.BeginningSentinel ? 0 : StreamOffset.TryParse(start, out var s) ? s.Position : null;
+        return from is { } position && StreamOffset.TryParse(end, out var e) && e.Position - position == stored && e.Position >= bytes
+            ? new StreamOffset(e.Position - bytes).ToString()
+            : start;
+    }
 
     private async Task FlushAsync(CancellationToken cancellationToken)
     {

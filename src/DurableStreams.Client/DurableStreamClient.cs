@@ -53,13 +53,31 @@ public sealed class DurableStreamClient : IDisposable
     /// <summary>True when disposing this client disposes its <see cref="HttpClient"/>.</summary>
     public bool OwnsHttpClient { get; }
 
-    /// <summary>The URL of stream <paramref name="name"/> (each '/'-separated segment is escaped).</summary>
+    /// <summary>
+    /// The URL of stream <paramref name="name"/> below <see cref="DurableStreamClientOptions.BaseUrl"/> (each '/'-separated
+    /// segment is escaped). A <paramref name="name"/> that is itself an absolute <c>http://</c> or <c>https://</c> URL is the
+    /// stream's URL as given, so every operation also takes a full stream URL on any server.
+    /// </summary>
     public Uri StreamUrl(string name)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        if (TryAbsoluteStreamUrl(name) is { } absolute)
+        {
+            return absolute;
+        }
         var segments = name.TrimStart('/').Split('/');
         return new Uri(_baseUrl, string.Join('/', segments.Select(Uri.EscapeDataString)));
     }
+
+    /// <summary>The stream URL <paramref name="name"/> is when it is an absolute http(s) URL without query or fragment; else null.</summary>
+    internal static Uri? TryAbsoluteStreamUrl(string name) =>
+        (name.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || name.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
+        && Uri.TryCreate(name, UriKind.Absolute, out var url)
+        && (url.Scheme == Uri.UriSchemeHttp || url.Scheme == Uri.UriSchemeHttps)
+        && string.IsNullOrEmpty(url.Query) && string.IsNullOrEmpty(url.Fragment)
+        && url.AbsolutePath.Trim('/').Length > 0
+            ? url
+            : null;
 
     /// <summary>Creates a stream (PUT), or confirms that one with the same configuration exists.</summary>
     public async Task<StreamInfo> CreateAsync(string name, CreateStreamOptions? options = null, CancellationToken cancellationToken = default)
@@ -304,6 +322,7 @@ public sealed class DurableStreamClient : IDisposable
     {
         string? cursor = null;
         var failures = 0;
+        bool? json = null; // learnt (HEAD) only when a batch has several text data events to join
         while (true)
         {
             var requestUrl = ReadUrl(url, offset, ProtocolQuery.Sse, cursor);
@@ -322,7 +341,8 @@ public sealed class DurableStreamClient : IDisposable
             {
                 var base64 = string.Equals(ResponseHeaders.Get(response, ProtocolHeaders.StreamSseDataEncoding), "base64", StringComparison.OrdinalIgnoreCase);
                 using var reader = new SseEventReader(await response.Content.ReadAsStreamAsync(cancellationToken));
-                ReadOnlyMemory<byte> pending = ReadOnlyMemory<byte>.Empty;
+                // A server may send several data events before one control event; every one of them is delivered.
+                var pending = new List<byte[]>();
                 var sawControl = false;
                 while (true)
                 {
@@ -342,15 +362,19 @@ public sealed class DurableStreamClient : IDisposable
                     }
                     if (sse.Type == "data")
                     {
-                        pending = base64 ? DecodeBase64(sse.Data) : Encoding.UTF8.GetBytes(sse.Data);
+                        pending.Add(base64 ? DecodeBase64(sse.Data) : Encoding.UTF8.GetBytes(sse.Data));
                         continue;
                     }
                     if (sse.Type != "control")
                     {
                         continue;
                     }
-                    var chunk = ParseControl(sse.Data, pending);
-                    pending = ReadOnlyMemory<byte>.Empty;
+                    if (pending.Count > 1 && !base64)
+                    {
+                        json ??= await IsJsonStreamAsync(url, cancellationToken);
+                    }
+                    var chunk = ParseControl(sse.Data, JoinDataEvents(pending, json == true));
+                    pending.Clear();
                     sawControl = true;
                     failures = 0;
                     offset = chunk.NextOffset;
@@ -373,6 +397,62 @@ public sealed class DurableStreamClient : IDisposable
                 }
             }
         }
+    }
+
+    /// <summary>Whether the stream at <paramref name="url"/> is a JSON stream (HEAD's Content-Type).</summary>
+    private Task<bool> IsJsonStreamAsync(Uri url, CancellationToken cancellationToken) =>
+        ExecuteAsync(
+            () => new HttpRequestMessage(HttpMethod.Head, url),
+            retry: true,
+            static (response, _) => Task.FromResult(
+                (response.Content.Headers.ContentType?.ToString() ?? ResponseHeaders.Get(response, "Content-Type")) is { } type && ContentTypes.IsJson(type)),
+            cancellationToken);
+
+    /// <summary>
+    /// The data of one batch (the data events before a control event), in order: bytes and text are concatenated; on a
+    /// JSON stream each event is a JSON array (or a single value), and the batch becomes one array of all their messages.
+    /// </summary>
+    internal static ReadOnlyMemory<byte> JoinDataEvents(IReadOnlyList<byte[]> events, bool json)
+    {
+        if (events.Count == 0)
+        {
+            return ReadOnlyMemory<byte>.Empty;
+        }
+        if (events.Count == 1)
+        {
+            return events[0];
+        }
+        var joined = new MemoryStream(events.Sum(e => e.Length) + 2);
+        if (!json)
+        {
+            foreach (var part in events)
+            {
+                joined.Write(part);
+            }
+            return joined.GetBuffer().AsMemory(0, (int)joined.Length);
+        }
+        joined.WriteByte((byte)'[');
+        var first = true;
+        foreach (var part in events)
+        {
+            ReadOnlySpan<byte> items = part.AsSpan().Trim(" \t\r\n"u8);
+            if (items.Length >= 2 && items[0] == (byte)'[' && items[^1] == (byte)']')
+            {
+                items = items[1..^1].Trim(" \t\r\n"u8);
+            }
+            if (items.IsEmpty)
+            {
+                continue;
+            }
+            if (!first)
+            {
+                joined.WriteByte((byte)',');
+            }
+            joined.Write(items);
+            first = false;
+        }
+        joined.WriteByte((byte)']');
+        return joined.GetBuffer().AsMemory(0, (int)joined.Length);
     }
 
     private static StreamChunk ParseControl(string json, ReadOnlyMemory<byte> data)

@@ -81,7 +81,7 @@ public sealed record ReadOptions
 }
 
 /// <summary>
-/// One response (catch-up, long-poll) or one SSE data/control pair. <see cref="Data"/> may be empty when the chunk only
+/// One response (catch-up, long-poll) or, over SSE, the data events up to one control event, joined in order. <see cref="Data"/> may be empty when the chunk only
 /// reports state (up to date, closed). For JSON streams <see cref="Data"/> is the text of a JSON array of messages.
 /// </summary>
 public sealed record StreamChunk(ReadOnlyMemory<byte> Data, string NextOffset, bool UpToDate, bool StreamClosed, string? Cursor);

@@ -36,8 +36,15 @@ public abstract class DurableStreamCommandBase : PSCmdlet, IDisposable
     protected void Wait(Task task) => Wait(AsBool(task));
 
     /// <summary>The stream a <c>-Uri</c>, or a <c>-Name</c> with <c>-Server</c>/<c>-BaseUri</c> (or the one server of this session), points at; null after writing an error.</summary>
-    internal StreamTarget? ResolveTarget(Uri? uri, string? name, DurableStreamServerInfo? server, Uri? baseUri)
+    internal StreamTarget? ResolveTarget(Uri? uri, string? name, DurableStreamServerInfo? server, Uri? baseUri, string? streamsPath = null)
     {
+        if (name is not null && (name.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || name.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
+            && System.Uri.TryCreate(name, UriKind.Absolute, out var nameUri))
+        {
+            // A full stream URI given as -Name addresses that stream on any server, as -Uri does.
+            uri = nameUri;
+            name = null;
+        }
         if (name is null)
         {
             if (StreamTarget.TryFromUri(uri, out var target, out var problem))
@@ -47,7 +54,7 @@ public abstract class DurableStreamCommandBase : PSCmdlet, IDisposable
             WriteError(ErrorRecords.InvalidArgument("InvalidStreamUri", problem!, uri));
             return null;
         }
-        var root = ResolveRoot(server, baseUri, $"Stream '{name}'", name);
+        var root = ResolveRoot(server, baseUri, $"Stream '{name}'", name, streamsPath);
         if (root is null)
         {
             return null;
@@ -65,7 +72,7 @@ public abstract class DurableStreamCommandBase : PSCmdlet, IDisposable
     /// The streams root named by <c>-Server</c> or <c>-BaseUri</c>, or else the one server started in this session;
     /// null after writing an error. <paramref name="subject"/> starts the message when no server is obvious.
     /// </summary>
-    internal Uri? ResolveRoot(DurableStreamServerInfo? server, Uri? baseUri, string subject, object? target)
+    internal Uri? ResolveRoot(DurableStreamServerInfo? server, Uri? baseUri, string subject, object? target, string? streamsPath = null)
     {
         if (server is not null && baseUri is not null)
         {
@@ -78,7 +85,7 @@ public abstract class DurableStreamCommandBase : PSCmdlet, IDisposable
         }
         if (baseUri is not null)
         {
-            if (!StreamTarget.TryNormalizeBaseUri(baseUri, out var root, out var problem))
+            if (!StreamTarget.TryNormalizeBaseUri(baseUri, streamsPath, out var root, out var problem))
             {
                 WriteError(ErrorRecords.InvalidArgument("InvalidBaseUri", problem!, baseUri));
                 return null;
@@ -201,5 +208,10 @@ public abstract class StreamCommandBase : DurableStreamCommandBase
     [ValidateNotNull]
     public virtual Uri? BaseUri { get; set; }
 
-    internal StreamTarget? ResolveTarget() => ResolveTarget(Uri, ParameterSetName == "Name" ? Name : null, Server, BaseUri);
+    /// <summary>The path appended to <see cref="BaseUri"/> unless it already ends in it (default <c>/v1/stream</c>); <c>/</c> takes -BaseUri as given.</summary>
+    [Parameter(ParameterSetName = "Name")]
+    [ValidateNotNullOrEmpty]
+    public virtual string? StreamsPath { get; set; }
+
+    internal StreamTarget? ResolveTarget() => ResolveTarget(Uri, ParameterSetName == "Name" ? Name : null, Server, BaseUri, StreamsPath);
 }

@@ -128,6 +128,12 @@ public sealed class GetDurableStreamCommand : StreamCommandBase
     [ValidateNotNull]
     public override Uri? BaseUri { get => base.BaseUri; set => base.BaseUri = value; }
 
+    /// <summary>The path appended to -BaseUri unless it already ends in it (default <c>/v1/stream</c>); <c>/</c> takes -BaseUri as given.</summary>
+    [Parameter(ParameterSetName = "Name")]
+    [Parameter(ParameterSetName = ListSet)]
+    [ValidateNotNullOrEmpty]
+    public override string? StreamsPath { get => base.StreamsPath; set => base.StreamsPath = value; }
+
     /// <inheritdoc/>
     protected override void ProcessRecord()
     {
@@ -149,7 +155,7 @@ public sealed class GetDurableStreamCommand : StreamCommandBase
 
     private void List(WildcardPattern? pattern)
     {
-        var root = ResolveRoot(Server, BaseUri, "Listing streams", null);
+        var root = ResolveRoot(Server, BaseUri, "Listing streams", null, StreamsPath);
         if (root is null)
         {
             return;

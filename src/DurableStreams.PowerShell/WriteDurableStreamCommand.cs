@@ -45,6 +45,11 @@ public sealed class WriteDurableStreamCommand : DurableStreamCommandBase
     [ValidateNotNull]
     public Uri? BaseUri { get; set; }
 
+    /// <summary>The path appended to -BaseUri unless it already ends in it (default <c>/v1/stream</c>); <c>/</c> takes -BaseUri as given.</summary>
+    [Parameter(ParameterSetName = "Name")]
+    [ValidateNotNullOrEmpty]
+    public string? StreamsPath { get; set; }
+
     /// <summary>The messages to append.</summary>
     [Parameter(Position = 1, ValueFromPipeline = true)]
     [AllowNull]
@@ -164,7 +169,7 @@ public sealed class WriteDurableStreamCommand : DurableStreamCommandBase
             return _target is not null && !_failed;
         }
         _initialized = true;
-        var target = ResolveTarget(Uri, ParameterSetName == "Name" ? Name : null, Server, BaseUri);
+        var target = ResolveTarget(Uri, ParameterSetName == "Name" ? Name : null, Server, BaseUri, StreamsPath);
         if (target is null || !ShouldProcess(target.Uri.ToString(), Close ? "Append and close stream" : "Append to stream"))
         {
             return false;

@@ -209,6 +209,61 @@ public sealed partial class ClientCommandTests : IAsyncLifetime
     }
 
     [Theory]
+    [InlineData("http://127.0.0.1:8787", "/", "http://127.0.0.1:8787/")]
+    [InlineData("http://127.0.0.1:8787/", "/", "http://127.0.0.1:8787/")]
+    [InlineData("https://example.test/streams", "/", "https://example.test/streams/")]
+    [InlineData("http://127.0.0.1:8787", "/api/streams/", "http://127.0.0.1:8787/api/streams/")]
+    [InlineData("http://127.0.0.1:8787/api/streams", "/api/streams", "http://127.0.0.1:8787/api/streams/")]
+    public void Streams_path_replaces_v1_stream_and_slash_takes_the_url_as_given(string given, string streamsPath, string expected)
+    {
+        Assert.True(ClientOptions.TryNormalizeUrl(given, streamsPath, out var url));
+        Assert.Equal(expected, url.ToString());
+    }
+
+    [Fact]
+    public async Task A_full_stream_url_as_the_argument_is_used_as_given_whatever_url_says()
+    {
+        await _client.CreateAsync("full", new CreateStreamOptions { ContentType = "text/plain", Body = "whole"u8.ToArray() }, Token);
+        var streamUrl = _server.StreamsUrl + "full";
+        const string elsewhere = "http://127.0.0.1:9/other";
+
+        var read = await RunAsync(["read", streamUrl, "--url", elsewhere]);
+        var append = await RunAsync(["append", streamUrl, "|more", "--url", elsewhere]);
+        var follow = await RunAsync(["follow", streamUrl, "--live", "sse", "--max-bytes", "10", "--url", elsewhere]);
+        var head = await RunAsync(["head", streamUrl, "--json", "--url", elsewhere]);
+
+        Assert.Equal("whole", read.Stdout);
+        Assert.Equal(0, append.ExitCode);
+        Assert.Equal("whole|more", follow.Stdout);
+        Assert.Contains("text/plain", head.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Streams_path_slash_and_STREAM_PATH_take_the_url_as_the_streams_root()
+    {
+        // A server whose streams are not under /v1/stream: --url http://host:port/streams must be taken as given.
+        await using var elsewhere = new DurableStreamServer(new DurableStreamServerOptions { Host = "127.0.0.1", Port = 0, Store = new MemoryStreamStore(), StreamsPath = "/streams" });
+        await elsewhere.StartAsync(Token);
+        using (var client = new DurableStreamClient(new DurableStreamClientOptions { BaseUrl = elsewhere.StreamsUrl }))
+        {
+            await client.CreateAsync("rooted", new CreateStreamOptions { ContentType = "text/plain", Body = "at root"u8.ToArray() }, Token);
+        }
+        var root = new Uri(elsewhere.BaseUrl, "streams").ToString();
+        var environment = new Dictionary<string, string> { ["STREAM_PATH"] = "/" };
+        var factory = new CommandFactory(new ClientConsole { GetEnvironmentVariable = name => environment.GetValueOrDefault(name) });
+
+        var read = await RunAsync(["read", "rooted", "--url", root, "--streams-path", "/"]);
+        var withDefault = await RunAsync(["read", "rooted", "--url", root]);
+        var parsed = factory.CreateRootCommand().Parse(["head", "s"]);
+        var invalid = factory.CreateRootCommand().Parse(["read", "rooted", "--streams-path", "v1"]);
+
+        Assert.Equal("at root", read.Stdout);
+        Assert.Equal(ExitCodes.NotFound, withDefault.ExitCode); // /streams/v1/stream/rooted
+        Assert.Equal("/", parsed.GetValue(factory.Client.StreamsPath));
+        Assert.Equal("Invalid value 'v1' for --streams-path: expected a path starting with '/', such as /v1/stream or /.", Assert.Single(invalid.Errors).Message);
+    }
+
+    [Theory]
     [InlineData("")]
     [InlineData("not a url")]
     [InlineData("ftp://example.test/")]

@@ -196,6 +196,36 @@ public sealed class DurableStreamClientTests : IAsyncLifetime
         Assert.EndsWith("/v1/stream/a%20b/c%3Fd", url.AbsoluteUri, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void A_full_http_or_https_stream_url_as_the_name_is_used_as_given()
+    {
+        using var client = new DurableStreamClient(new DurableStreamClientOptions { BaseUrl = new Uri("http://127.0.0.1:9/v1/stream/") });
+
+        Assert.Equal("http://other.test:8787/s1", client.StreamUrl("http://other.test:8787/s1").AbsoluteUri);
+        Assert.Equal("https://other.test/root/a%20b/c", client.StreamUrl("https://other.test/root/a%20b/c").AbsoluteUri);
+        Assert.Equal("http://127.0.0.1:9/v1/stream/httpx", client.StreamUrl("httpx").AbsoluteUri);
+    }
+
+    [Fact]
+    public async Task Every_operation_takes_a_full_stream_url_whatever_the_base_url()
+    {
+        await using var harness = await ClientHarness.StartAsync(cancellationToken: Ct);
+        using var elsewhere = new DurableStreamClient(new DurableStreamClientOptions { BaseUrl = new Uri("http://127.0.0.1:9/nowhere/"), Retry = RetryPolicy.None });
+        var url = harness.Client.StreamUrl(ClientHarness.NewName()).AbsoluteUri;
+
+        await elsewhere.CreateAsync(url, new CreateStreamOptions { ContentType = "text/plain" }, Ct);
+        await elsewhere.AppendAsync(url, "a", "text/plain", cancellationToken: Ct);
+        await using (var producer = elsewhere.CreateProducer(url, "p", contentType: "text/plain"))
+        {
+            await producer.AppendAsync("b"u8.ToArray(), Ct);
+        }
+        var metadata = await elsewhere.GetMetadataAsync(url, Ct);
+        var read = await elsewhere.ReadAsync(url, new ReadOptions { Live = LiveMode.Sse }, Ct).FirstAsync(Ct);
+
+        Assert.Equal("text/plain", metadata.ContentType);
+        Assert.Equal("ab", Encoding.UTF8.GetString(read.Data.Span));
+    }
+
     internal static string Text(IEnumerable<StreamChunk> chunks) =>
         Encoding.UTF8.GetString(chunks.SelectMany(c => c.Data.ToArray()).ToArray());
 }

@@ -5,7 +5,8 @@ namespace DurableStreams.PowerShell.Internal;
 /// <summary>A stream addressed by a cmdlet: the streams root its client uses and the stream's name below it.</summary>
 internal sealed record StreamTarget(Uri BaseUri, string Name)
 {
-    private const string StreamsPath = "/v1/stream";
+    /// <summary>The path under which this project's server mounts its streams; appended to a bare <c>-BaseUri</c>.</summary>
+    public const string DefaultStreamsPath = "/v1/stream";
 
     private static readonly HttpClient s_http = new(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) })
     {
@@ -32,8 +33,8 @@ internal sealed record StreamTarget(Uri BaseUri, string Name)
             return false;
         }
         var path = uri.AbsolutePath;
-        var marker = path.IndexOf(StreamsPath + "/", StringComparison.Ordinal);
-        var split = marker >= 0 ? marker + StreamsPath.Length + 1 : path.LastIndexOf('/') + 1;
+        var marker = path.IndexOf(DefaultStreamsPath + "/", StringComparison.Ordinal);
+        var split = marker >= 0 ? marker + DefaultStreamsPath.Length + 1 : path.LastIndexOf('/') + 1;
         var escapedName = path[split..].Trim('/');
         if (escapedName.Length == 0)
         {
@@ -50,10 +51,24 @@ internal sealed record StreamTarget(Uri BaseUri, string Name)
     /// Turns a server or streams URI into the streams root with a trailing slash, as the tool's <c>--url</c>:
     /// <c>http://host:4437</c> and <c>http://host:4437/v1/stream</c> both become <c>http://host:4437/v1/stream/</c>.
     /// </summary>
-    public static bool TryNormalizeBaseUri(Uri? uri, out Uri? baseUri, out string? problem)
+    public static bool TryNormalizeBaseUri(Uri? uri, out Uri? baseUri, out string? problem) =>
+        TryNormalizeBaseUri(uri, null, out baseUri, out problem);
+
+    /// <summary>
+    /// Turns a server or streams URI into the streams root with a trailing slash: <paramref name="streamsPath"/> (default
+    /// <c>/v1/stream</c>) is appended unless the path already ends in it; <c>/</c> leaves the URI as given.
+    /// </summary>
+    public static bool TryNormalizeBaseUri(Uri? uri, string? streamsPath, out Uri? baseUri, out string? problem)
     {
         baseUri = null;
         problem = null;
+        streamsPath ??= DefaultStreamsPath;
+        if (streamsPath.Trim() is not { Length: > 0 } trimmedPath || trimmedPath[0] != '/' || trimmedPath.IndexOfAny(['?', '#', ' ']) >= 0)
+        {
+            problem = $"'{streamsPath}' is not a streams path: expected a path starting with '/', such as /v1/stream or /.";
+            return false;
+        }
+        var suffix = trimmedPath.TrimEnd('/');
         if (uri is null || !uri.IsAbsoluteUri || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)
             || !string.IsNullOrEmpty(uri.Query) || !string.IsNullOrEmpty(uri.Fragment))
         {
@@ -61,9 +76,9 @@ internal sealed record StreamTarget(Uri BaseUri, string Name)
             return false;
         }
         var path = uri.AbsolutePath.TrimEnd('/');
-        if (!path.EndsWith(StreamsPath, StringComparison.Ordinal))
+        if (!path.EndsWith(suffix, StringComparison.Ordinal))
         {
-            path += StreamsPath;
+            path += suffix;
         }
         baseUri = new Uri(uri.GetLeftPart(UriPartial.Authority) + path + "/");
         return true;
