@@ -70,6 +70,23 @@ public sealed class WebhookResponseLimitTests
         Assert.Equal(retry.GetProperty("streams")[0].GetProperty("tail_offset").GetString(), done.Links["orders/1"].AckedOffset);
     }
 
+    [Theory]
+    [InlineData("http://127.0.0.1:9/h")]
+    [InlineData("http://localhost:9/h")]
+    [InlineData("http://2130706433:9/h")]
+    public async Task By_default_a_local_webhook_url_is_refused_with_400(string url)
+    {
+        var time = new FakeTimeProvider(Start);
+        var state = new ObservedStateStore(new MemorySubscriptionStateStore());
+        await using var store = new MemoryStreamStore(new MemoryStreamStoreOptions { TimeProvider = time });
+        await using var harness = await SubscriptionHarness.StartAsync(store, state, time);
+
+        using var created = await harness.PutJsonAsync("__ds/subscriptions/local", $$$"""{"type":"webhook","streams":["a"],"webhook":{"url":"{{{url}}}"}}""");
+
+        Assert.Equal(HttpStatusCode.BadRequest, created.StatusCode);
+        Assert.Contains("allows local webhooks", await created.Content.ReadAsStringAsync(TestContext.Current.CancellationToken), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_real_receiver_answering_done_acks_the_wake()
     {
