@@ -160,7 +160,9 @@ function Start-ConformanceServer {
     $port = Get-FreeTcpPort
     $startInfo = [System.Diagnostics.ProcessStartInfo]::new('dotnet')
     foreach ($argument in @($ServerDll, 'serve') + $StoreArguments + @(
-            '--host', '127.0.0.1', '--port', "$port", '--long-poll-timeout', "${LongPollTimeoutMs}ms")) {
+            '--host', '127.0.0.1', '--port', "$port", '--long-poll-timeout', "${LongPollTimeoutMs}ms",
+            # The suite's webhook receivers listen on http://localhost: the development exception is opt-in.
+            '--allow-local-webhooks')) {
         $startInfo.ArgumentList.Add($argument)
     }
     $startInfo.UseShellExecute = $false

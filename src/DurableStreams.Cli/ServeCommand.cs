@@ -134,6 +134,11 @@ internal sealed class ServeCommand
         Description = "Turn off the subscription APIs under /v1/stream/__ds/ (webhook and pull-wake delivery); they are on by default.",
     };
 
+    private readonly Option<bool> _allowLocalWebhooks = new("--allow-local-webhooks")
+    {
+        Description = "Accept http webhook URLs on localhost and 127.0.0.x (for development); off by default, so webhooks go only to public https addresses.",
+    };
+
     private readonly Option<bool> _registry = new("--registry")
     {
         Description = "Keep the stream registry: a JSON stream __registry__ of create and delete events, which 'ls' reads.",
@@ -339,6 +344,7 @@ internal sealed class ServeCommand
             _maxAppendBytes,
             _maxReadChunkBytes,
             _noSubscriptions,
+            _allowLocalWebhooks,
             _registry,
             _metrics,
             _logLevel,
@@ -400,6 +406,7 @@ internal sealed class ServeCommand
         MaxAppendBytes = parseResult.GetValue(_maxAppendBytes),
         MaxReadChunkBytes = parseResult.GetValue(_maxReadChunkBytes),
         Subscriptions = !parseResult.GetValue(_noSubscriptions),
+        AllowLocalWebhooks = parseResult.GetValue(_allowLocalWebhooks),
         Registry = parseResult.GetValue(_registry),
         Metrics = parseResult.GetValue(_metrics),
         Compression = parseResult.GetValue(_compression),

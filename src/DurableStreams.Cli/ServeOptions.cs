@@ -65,6 +65,9 @@ internal sealed record ServeOptions
     /// <summary>Serve the subscription APIs (§6–7); on unless <c>--no-subscriptions</c>.</summary>
     public bool Subscriptions { get; init; } = true;
 
+    /// <summary>Whether webhooks may target <c>http://localhost</c> and <c>127.0.0.x</c> (<c>--allow-local-webhooks</c>); off by default.</summary>
+    public bool AllowLocalWebhooks { get; init; }
+
     /// <summary>Whether the server keeps the stream registry (<c>--registry</c>).</summary>
     public bool Registry { get; init; }
 
@@ -139,7 +142,7 @@ internal sealed record ServeOptions
             MaxAppendBytes = MaxAppendBytes,
             MaxReadChunkBytes = MaxReadChunkBytes,
             EnableSubscriptions = Subscriptions,
-            Subscriptions = { State = subscriptionState, Repository = subscriptionRepository },
+            Subscriptions = { State = subscriptionState, Repository = subscriptionRepository, AllowLocalhostHttp = AllowLocalWebhooks },
             Registry = Registry,
             Metrics = Metrics,
             Compression = Compression,

@@ -81,6 +81,10 @@ public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
     [Parameter]
     public SwitchParameter NoSubscriptions { get; set; }
 
+    /// <summary>Accept http webhook URLs on <c>localhost</c> and <c>127.0.0.x</c> (for development); off by default, as with <c>serve</c>.</summary>
+    [Parameter]
+    public SwitchParameter AllowLocalWebhooks { get; set; }
+
     /// <inheritdoc/>
     protected override void EndProcessing()
     {
@@ -149,7 +153,7 @@ public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
             MaxReadChunkBytes = MaxReadChunkBytes,
             Registry = Registry.IsPresent,
             EnableSubscriptions = !NoSubscriptions.IsPresent,
-            Subscriptions = { State = subscriptionState },
+            Subscriptions = { State = subscriptionState, AllowLocalhostHttp = AllowLocalWebhooks.IsPresent },
         };
         options.CorsOrigins.Clear();
         foreach (var origin in CorsOrigin)

@@ -30,10 +30,19 @@ public sealed class SubscriptionOptions
     public TimeSpan WebhookTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
-    /// Accept <c>http://localhost</c> and <c>http://127.0.0.x</c> webhook URLs (§6.2 development exception); default true.
-    /// Every other target must be https and resolve to public addresses.
+    /// The largest webhook response body read from a receiver, in bytes; default 64 KiB (65,536), plenty for
+    /// <c>{ "done": true }</c>. The body is streamed and reading stops after this many bytes: a longer answer counts as a
+    /// failed delivery and is retried on the usual schedule.
     /// </summary>
-    public bool AllowLocalhostHttp { get; set; } = true;
+    public int MaxWebhookResponseBytes { get; set; } = 64 * 1024;
+
+    /// <summary>
+    /// Accept <c>http://localhost</c> and <c>http://127.0.0.x</c> webhook URLs (§6.2 development exception); default
+    /// false (<c>serve --allow-local-webhooks</c> turns it on). Numeric host forms count by the address they denote
+    /// (<c>http://127.1</c> and <c>http://2130706433</c> are 127.0.0.1). Every other target must be https and resolve
+    /// to public addresses.
+    /// </summary>
+    public bool AllowLocalhostHttp { get; set; }
 
     /// <summary>Resolves webhook host names for the SSRF checks; null uses DNS. Tests substitute their own.</summary>
     public Func<string, CancellationToken, Task<IPAddress[]>>? HostResolver { get; set; }
@@ -53,6 +62,10 @@ public sealed class SubscriptionOptions
         if (WebhookTimeout <= TimeSpan.Zero)
         {
             throw new ArgumentOutOfRangeException(nameof(WebhookTimeout), WebhookTimeout, "Webhook timeout must be positive.");
+        }
+        if (MaxWebhookResponseBytes < 1 || MaxWebhookResponseBytes >= Array.MaxLength)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxWebhookResponseBytes), MaxWebhookResponseBytes, "The webhook response limit must be positive.");
         }
         if (SharedPollInterval <= TimeSpan.Zero)
         {

@@ -153,6 +153,13 @@ public sealed class ServeCommandTests
     }
 
     [Fact]
+    public void Local_webhooks_are_off_by_default_and_allow_local_webhooks_turns_them_on()
+    {
+        Assert.False(Parse("serve", "--memory").ToServerOptions().Subscriptions.AllowLocalhostHttp);
+        Assert.True(Parse("serve", "--memory", "--allow-local-webhooks").ToServerOptions().Subscriptions.AllowLocalhostHttp);
+    }
+
+    [Fact]
     public void A_plain_number_is_read_as_seconds()
     {
         var options = Parse("serve", "--long-poll-timeout", "30", "-p", "8080");

@@ -169,6 +169,21 @@ public sealed class ServeConfigurationTests : IDisposable
         }
     }
 
+    [Fact]
+    public void The_config_file_and_DS_ALLOW_LOCAL_WEBHOOKS_turn_local_webhooks_on()
+    {
+        var config = WriteConfig("""{ "allowLocalWebhooks": true }""");
+
+        var (fromFile, fileErrors) = Resolve(new Dictionary<string, string>(), "serve", "--memory", "--config", config);
+        var (fromEnvironment, environmentErrors) = Resolve(new Dictionary<string, string> { ["DS_ALLOW_LOCAL_WEBHOOKS"] = "true" }, "serve", "--memory");
+        var (plain, plainErrors) = Resolve(new Dictionary<string, string>(), "serve", "--memory");
+
+        Assert.Empty(fileErrors.Concat(environmentErrors).Concat(plainErrors));
+        Assert.True(fromFile!.AllowLocalWebhooks);
+        Assert.True(fromEnvironment!.AllowLocalWebhooks);
+        Assert.False(plain!.AllowLocalWebhooks);
+    }
+
     private string WriteConfig(string json)
     {
         var path = _directory.Combine($"config-{Guid.NewGuid():N}.json");

@@ -43,6 +43,7 @@ internal sealed class Cluster : IAsyncDisposable
                     options.EnableSubscriptions = true;
                     options.Subscriptions.Repository = store.CreateSubscriptionRepository();
                     options.Subscriptions.SharedPollInterval = TimeSpan.FromMilliseconds(100);
+                    options.Subscriptions.AllowLocalhostHttp = true; // the receivers listen on 127.0.0.1
                 }
                 var host = new DurableStreamServer(options);
                 cluster._servers.Add(host);

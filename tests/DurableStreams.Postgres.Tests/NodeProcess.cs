@@ -35,7 +35,7 @@ internal sealed class NodeProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var argument in new[] { cli, "serve", "--host", "127.0.0.1", "--port", "0", "--postgres", connectionString })
+        foreach (var argument in new[] { cli, "serve", "--host", "127.0.0.1", "--port", "0", "--postgres", connectionString, "--allow-local-webhooks" })
         {
             start.ArgumentList.Add(argument);
         }

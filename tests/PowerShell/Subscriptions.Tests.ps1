@@ -1,6 +1,6 @@
 #Requires -Version 7.6
 # Subscriptions on a server started inside pwsh: on by default as with `serve`, kept in the data directory across a
-# restart, and off with -NoSubscriptions.
+# restart, off with -NoSubscriptions, and local webhooks only with -AllowLocalWebhooks.
 
 BeforeAll {
     $script:modulePath = if ($env:DURABLESTREAMS_MODULE_PATH) { $env:DURABLESTREAMS_MODULE_PATH } else { Join-Path $PSScriptRoot '..' '..' 'artifacts' 'module' 'DurableStreams' }
@@ -29,6 +29,26 @@ Describe 'Subscriptions on an in-process server' -Tag 'Integration' {
         }
         finally {
             $again | Stop-DurableStreamServer
+        }
+    }
+
+    It 'refuses http://127.0.0.1 webhooks unless -AllowLocalWebhooks is given' {
+        $body = '{"type":"webhook","streams":["work/1"],"webhook":{"url":"http://127.0.0.1:9/hook"}}'
+        $server = Start-DurableStreamServer -Port 0 -InMemory
+        try {
+            $refused = Invoke-WebRequest -Uri "$($server.BaseUri)__ds/subscriptions/local" -Method Put -Body $body -ContentType 'application/json' -SkipHttpErrorCheck
+            $refused.StatusCode | Should -Be 400
+        }
+        finally {
+            $server | Stop-DurableStreamServer
+        }
+        $allowed = Start-DurableStreamServer -Port 0 -InMemory -AllowLocalWebhooks
+        try {
+            $created = Invoke-WebRequest -Uri "$($allowed.BaseUri)__ds/subscriptions/local" -Method Put -Body $body -ContentType 'application/json' -SkipHttpErrorCheck
+            $created.StatusCode | Should -Be 201
+        }
+        finally {
+            $allowed | Stop-DurableStreamServer
         }
     }
 

@@ -26,7 +26,7 @@ public class MemorySubscriptionStateStore : ISubscriptionStateStore
         lock (_gate)
         {
             _subscriptions[subscription.Id] = bytes;
-            return Persist();
+            return PersistSave(bytes);
         }
     }
 
@@ -35,7 +35,7 @@ public class MemorySubscriptionStateStore : ISubscriptionStateStore
     {
         lock (_gate)
         {
-            return _subscriptions.Remove(id) ? Persist() : ValueTask.CompletedTask;
+            return _subscriptions.Remove(id) ? PersistDelete(id) : ValueTask.CompletedTask;
         }
     }
 
@@ -46,7 +46,7 @@ public class MemorySubscriptionStateStore : ISubscriptionStateStore
         lock (_gate)
         {
             _keys = JsonSerializer.SerializeToUtf8Bytes(keys, SubscriptionJson.Options);
-            return Persist();
+            return PersistKeys(_keys);
         }
     }
 
@@ -57,8 +57,43 @@ public class MemorySubscriptionStateStore : ISubscriptionStateStore
         return ValueTask.CompletedTask;
     }
 
-    /// <summary>Called under the lock after every change; the file store writes the snapshot durably here.</summary>
-    private protected virtual ValueTask Persist() => ValueTask.CompletedTask;
+    /// <summary>Called under the lock after a subscription was saved, with its JSON; the file store records it durably.</summary>
+    private protected virtual ValueTask PersistSave(byte[] subscription) => ValueTask.CompletedTask;
+
+    /// <summary>Called under the lock after a subscription was removed.</summary>
+    private protected virtual ValueTask PersistDelete(string id) => ValueTask.CompletedTask;
+
+    /// <summary>Called under the lock after the signing keys were replaced, with their JSON array.</summary>
+    private protected virtual ValueTask PersistKeys(byte[] keys) => ValueTask.CompletedTask;
+
+    /// <summary>Applies one change while loading (no persist hook runs).</summary>
+    private protected void RestoreSave(SubscriptionState subscription) =>
+        _subscriptions[subscription.Id] = JsonSerializer.SerializeToUtf8Bytes(subscription, SubscriptionJson.Options);
+
+    /// <summary>Applies one removal while loading.</summary>
+    private protected void RestoreDelete(string id) => _subscriptions.Remove(id);
+
+    /// <summary>Replaces the keys while loading.</summary>
+    private protected void RestoreKeys(List<SigningKeyState> keys) => _keys = JsonSerializer.SerializeToUtf8Bytes(keys, SubscriptionJson.Options);
+
+    /// <summary>
+    /// Writes everything as a <see cref="SubscriptionStateSnapshot"/> JSON object from the stored bytes (call under
+    /// the lock, or while loading), without a round trip through objects.
+    /// </summary>
+    private protected void WriteSnapshot(Utf8JsonWriter writer)
+    {
+        writer.WriteStartObject();
+        writer.WritePropertyName("subscriptions");
+        writer.WriteStartArray();
+        foreach (var bytes in _subscriptions.Values)
+        {
+            writer.WriteRawValue(bytes, skipInputValidation: true);
+        }
+        writer.WriteEndArray();
+        writer.WritePropertyName("signing_keys");
+        writer.WriteRawValue(_keys, skipInputValidation: true);
+        writer.WriteEndObject();
+    }
 
     /// <summary>Replaces the contents (used when loading from disk).</summary>
     private protected void Restore(SubscriptionStateSnapshot snapshot)

@@ -866,11 +866,21 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
             using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new ByteArrayContent(body) };
             request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
             request.Headers.TryAddWithoutValidation("Webhook-Signature", Signer.SignatureHeader(timestamp, body));
-            using var response = await _http!.SendAsync(request, _stopping.Token);
+            // Headers only: the body is read below, up to the cap, so a receiver cannot make the server buffer it all.
+            using var response = await _http!.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, _stopping.Token);
             delivered = response.IsSuccessStatusCode;
             if (delivered)
             {
-                done = await ReadDoneAsync(response, _stopping.Token);
+                var answer = await ReadResponseAsync(response, _subscriptionOptions.MaxWebhookResponseBytes, _stopping.Token);
+                if (answer is null)
+                {
+                    LogWebhookResponseTooLarge(_logger, id, _subscriptionOptions.MaxWebhookResponseBytes);
+                    delivered = false;
+                }
+                else
+                {
+                    done = IsDone(answer);
+                }
             }
             else
             {
@@ -942,15 +952,49 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
         return value is >= 0 and < 1 ? value : 0.5;
     }
 
-    private static async Task<bool> ReadDoneAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads a webhook response body of at most <paramref name="limit"/> bytes within the webhook timeout; null when the
+    /// receiver sends more (the rest is never read: disposing the response closes the connection).
+    /// </summary>
+    private async Task<byte[]?> ReadResponseAsync(HttpResponseMessage response, int limit, CancellationToken cancellationToken)
     {
+        if (response.Content.Headers.ContentLength is { } length && length > limit)
+        {
+            return null;
+        }
+        // HttpClient.Timeout ends at the headers with ResponseHeadersRead; the body gets its own.
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_subscriptionOptions.WebhookTimeout);
+        await using var body = await response.Content.ReadAsStreamAsync(timeout.Token);
+        var buffer = new byte[Math.Min(limit + 1, 16 * 1024)];
+        var total = 0;
+        while (true)
+        {
+            if (total == buffer.Length)
+            {
+                if (total > limit)
+                {
+                    return null;
+                }
+                Array.Resize(ref buffer, (int)Math.Min((long)limit + 1, buffer.Length * 2L));
+            }
+            var read = await body.ReadAsync(buffer.AsMemory(total), timeout.Token);
+            if (read == 0)
+            {
+                return buffer[..total];
+            }
+            total += read;
+        }
+    }
+
+    private static bool IsDone(byte[] bytes)
+    {
+        if (bytes.Length == 0)
+        {
+            return false;
+        }
         try
         {
-            var bytes = await response.Content.ReadAsByteArrayAsync(cancellationToken);
-            if (bytes.Length == 0)
-            {
-                return false;
-            }
             using var document = JsonDocument.Parse(bytes);
             return document.RootElement.ValueKind == JsonValueKind.Object
                 && document.RootElement.TryGetProperty("done", out var done)
@@ -1178,6 +1222,9 @@ internal sealed partial class SubscriptionManager : IHostedService, IAsyncDispos
 
     [LoggerMessage(EventId = 2001, Level = LogLevel.Warning, Message = "Webhook delivery for subscription {Id} failed (status {Status})")]
     private static partial void LogWebhookFailed(ILogger logger, Exception? exception, string id, int status);
+
+    [LoggerMessage(EventId = 2005, Level = LogLevel.Warning, Message = "Webhook delivery for subscription {Id} failed: the response body is larger than {Limit} bytes")]
+    private static partial void LogWebhookResponseTooLarge(ILogger logger, string id, int limit);
 
     [LoggerMessage(EventId = 2002, Level = LogLevel.Warning, Message = "Subscription {Id} could not append a wake event to {WakeStream}: {Status}")]
     private static partial void LogWakeStreamFailed(ILogger logger, string id, string wakeStream, string status);
