@@ -352,7 +352,10 @@ internal sealed class ServeCommand
             {
                 result.AddError("--tls-cert and --tls-key must be given together.");
             }
-            if (result.GetValue(_maxBufferedBodyBytes) is var budget && result.GetValue(_maxAppendBytes) is var largest && budget < largest)
+            // An invalid value of either has its own error already.
+            if (TryGetValueOrDefault(result, _maxBufferedBodyBytes, s_defaults.MaxBufferedBodyBytes, out var budget)
+                && TryGetValueOrDefault(result, _maxAppendBytes, s_defaults.MaxAppendBytes, out var largest)
+                && budget < largest)
             {
                 result.AddError(string.Create(CultureInfo.InvariantCulture, $"--max-buffered-body-bytes ({budget}) must be at least --max-append-bytes ({largest}): one body of the largest size must fit."));
             }
@@ -474,6 +477,17 @@ internal sealed class ServeCommand
     }
 
     /// <summary>Reads an option's value in a command validator; false when the value failed to parse (and has its own error).</summary>
+    /// <summary>The parsed value, or <paramref name="fallback"/> when the option was not given (a validator sees no default).</summary>
+    private static bool TryGetValueOrDefault(CommandResult result, Option<long> option, long fallback, out long value)
+    {
+        if (result.GetResult(option) is null)
+        {
+            value = fallback;
+            return true;
+        }
+        return TryGetParsedValue(result, option, out value);
+    }
+
     private static bool TryGetParsedValue<T>(CommandResult result, Option<T> option, out T? value)
     {
         try
