@@ -75,11 +75,11 @@ internal sealed class RequestBodyReader
             }
             while (true)
             {
-                var read = await ReadOnceAsync(reader, cancellationToken);
+                var read = await ReadOnceAsync(reader, watchdog, cancellationToken);
                 if (read.IsCanceled)
                 {
-                    // Only our watchdog cancels a pending read.
-                    ThrowTooSlow();
+                    // Nothing here cancels a pending read; end rather than spin if something does.
+                    throw TooSlow();
                 }
                 var buffer = read.Buffer;
                 if (body.Length + buffer.Length > limit)
@@ -106,7 +106,7 @@ internal sealed class RequestBodyReader
                 // Small bodies usually arrive whole in the first read and never start a watchdog.
                 if (_minBytesPerWindow > 0)
                 {
-                    watchdog ??= new UploadWatchdog(reader, _minBytesPerWindow, _time);
+                    watchdog ??= new UploadWatchdog(_minBytesPerWindow, _time, cancellationToken);
                     watchdog.Received(received);
                 }
             }
@@ -123,11 +123,15 @@ internal sealed class RequestBodyReader
     }
 
     /// <summary>One read of the body, with Kestrel's errors about a malformed body turned into a 400.</summary>
-    private static async ValueTask<ReadResult> ReadOnceAsync(PipeReader reader, CancellationToken cancellationToken)
+    private static async ValueTask<ReadResult> ReadOnceAsync(PipeReader reader, UploadWatchdog? watchdog, CancellationToken cancellationToken)
     {
         try
         {
-            return await reader.ReadAsync(cancellationToken);
+            return await reader.ReadAsync(watchdog?.Token ?? cancellationToken);
+        }
+        catch (OperationCanceledException) when (watchdog is { Fired: true } && !cancellationToken.IsCancellationRequested)
+        {
+            throw TooSlow();
         }
         catch (BadHttpRequestException ex)
         {
@@ -150,41 +154,73 @@ internal sealed class RequestBodyReader
     private static void ThrowBusy() =>
         throw new RequestBodyException(s_busy) { RetryAfterSeconds = BusyRetryAfterSeconds, Reason = RejectionReasons.BodyBudgetFull };
 
-    [DoesNotReturn]
-    private static void ThrowTooSlow() => throw new RequestBodyException(s_tooSlow) { CloseConnection = true };
+    private static RequestBodyException TooSlow() => new(s_tooSlow) { CloseConnection = true };
 
     /// <summary>
     /// Cuts off an upload that delivers fewer than the minimum bytes in a window: after each window it compares the
-    /// bytes received in it and cancels the pending read when they fall short, whatever arrived before.
+    /// bytes received in it and, when they fall short, cancels the token the reads wait on, whatever arrived before.
+    /// A token rather than <see cref="PipeReader.CancelPendingRead"/>: a late tick must not cancel a read of the
+    /// connection's next request.
     /// </summary>
     private sealed class UploadWatchdog : IDisposable
     {
-        private readonly PipeReader _reader;
         private readonly long _minBytes;
         private readonly ITimer _timer;
+        private readonly CancellationTokenSource _cancellation;
         private long _received;
         private long _atLastCheck;
+        private bool _disposed;
 
-        public UploadWatchdog(PipeReader reader, long minBytes, TimeProvider time)
+        public UploadWatchdog(long minBytes, TimeProvider time, CancellationToken requestAborted)
         {
-            _reader = reader;
             _minBytes = minBytes;
+            _cancellation = CancellationTokenSource.CreateLinkedTokenSource(requestAborted);
             _timer = time.CreateTimer(static state => ((UploadWatchdog)state!).Check(), this, RateWindow, RateWindow);
         }
+
+        /// <summary>The token body reads wait on: the request's, plus this watchdog's verdict.</summary>
+        public CancellationToken Token => _cancellation.Token;
+
+        public bool Fired { get; private set; }
 
         public void Received(long bytes) => Interlocked.Add(ref _received, bytes);
 
         private void Check()
         {
-            var received = Interlocked.Read(ref _received);
-            if (received - _atLastCheck < _minBytes)
+            lock (_cancellation)
             {
-                _reader.CancelPendingRead();
+                if (_disposed || Fired)
+                {
+                    return;
+                }
+                var received = Interlocked.Read(ref _received);
+                Fired = received - _atLastCheck < _minBytes;
+                _atLastCheck = received;
+                if (!Fired)
+                {
+                    return;
+                }
             }
-            _atLastCheck = received;
+            try
+            {
+                // Outside the lock: the cancelled read may continue inline and dispose this watchdog.
+                _cancellation.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The body ended between the check and here; its reads are over.
+            }
         }
 
-        public void Dispose() => _timer.Dispose();
+        public void Dispose()
+        {
+            lock (_cancellation)
+            {
+                _disposed = true;
+            }
+            _timer.Dispose();
+            _cancellation.Dispose();
+        }
     }
 }
 

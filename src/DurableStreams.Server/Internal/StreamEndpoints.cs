@@ -165,7 +165,7 @@ internal sealed partial class StreamEndpoints(
             {
                 response.Headers.RetryAfter = ex.RetryAfterText;
             }
-            if (ex.CloseConnection)
+            if (ex.CloseConnection && !HttpProtocol.IsHttp2(request.Protocol) && !HttpProtocol.IsHttp3(request.Protocol))
             {
                 response.Headers.Connection = "close";
             }
