@@ -38,9 +38,6 @@ internal sealed partial class StreamEndpoints(
 
     public string StreamsPath { get; set; } = "/v1/stream";
 
-    /// <summary>The budget of buffered request bodies (<see cref="DurableStreamsOptions.MaxBufferedBodyBytes"/>).</summary>
-    internal BufferedBodyBudget BodyBudget => _bodies.Budget;
-
     private LiveReaderGate _liveReaders => _metrics.LiveReaders;
 
     /// <summary>
