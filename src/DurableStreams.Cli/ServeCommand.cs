@@ -121,6 +121,14 @@ internal sealed class ServeCommand
         maximum: long.MaxValue,
         helpName: "bytes");
 
+    private readonly Option<long> _maxBufferedBodyBytes = CreateIntegerOption(
+        "--max-buffered-body-bytes",
+        "Most bytes of request bodies held in memory at once across all requests; a request over it gets 503 with Retry-After. At least --max-append-bytes.",
+        s_defaults.MaxBufferedBodyBytes,
+        minimum: 1,
+        maximum: long.MaxValue,
+        helpName: "bytes");
+
     private readonly Option<int> _maxReadChunkBytes = CreateIntegerOption(
         "--max-read-chunk-bytes",
         "Most bytes returned by one catch-up read response.",
@@ -233,7 +241,7 @@ internal sealed class ServeCommand
 
     private readonly Option<int> _minRequestBodyRate = CreateIntegerOption(
         "--min-request-body-rate",
-        "Slowest accepted request body in bytes per second (after a 5 s grace period); 0 turns the check off.",
+        "Slowest accepted request body in bytes per second, checked over every 5 s window of the upload; a slower body gets 408 and its connection is closed. 0 turns the check off.",
         (int)s_defaults.MinRequestBodyDataRate,
         minimum: 0,
         maximum: int.MaxValue,
@@ -342,6 +350,7 @@ internal sealed class ServeCommand
             _sseReconnectInterval,
             _corsOrigins,
             _maxAppendBytes,
+            _maxBufferedBodyBytes,
             _maxReadChunkBytes,
             _noSubscriptions,
             _allowLocalWebhooks,
@@ -370,6 +379,13 @@ internal sealed class ServeCommand
             if ((result.GetResult(_tlsCert) is { Implicit: false }) != (result.GetResult(_tlsKey) is { Implicit: false }))
             {
                 result.AddError("--tls-cert and --tls-key must be given together.");
+            }
+            // An invalid value of either has its own error already.
+            if (TryGetValueOrDefault(result, _maxBufferedBodyBytes, s_defaults.MaxBufferedBodyBytes, out var budget)
+                && TryGetValueOrDefault(result, _maxAppendBytes, s_defaults.MaxAppendBytes, out var largest)
+                && budget < largest)
+            {
+                result.AddError(string.Create(CultureInfo.InvariantCulture, $"--max-buffered-body-bytes ({budget}) must be at least --max-append-bytes ({largest}): one body of the largest size must fit."));
             }
         });
         Command.Validators.Add(ValidateStoreOptions);
@@ -404,6 +420,7 @@ internal sealed class ServeCommand
         SseReconnectInterval = parseResult.GetValue(_sseReconnectInterval) ?? s_defaults.SseReconnectInterval,
         CorsOrigins = parseResult.GetRequiredValue(_corsOrigins),
         MaxAppendBytes = parseResult.GetValue(_maxAppendBytes),
+        MaxBufferedBodyBytes = parseResult.GetValue(_maxBufferedBodyBytes),
         MaxReadChunkBytes = parseResult.GetValue(_maxReadChunkBytes),
         Subscriptions = !parseResult.GetValue(_noSubscriptions),
         AllowLocalWebhooks = parseResult.GetValue(_allowLocalWebhooks),
@@ -490,6 +507,17 @@ internal sealed class ServeCommand
     }
 
     /// <summary>Reads an option's value in a command validator; false when the value failed to parse (and has its own error).</summary>
+    /// <summary>The parsed value, or <paramref name="fallback"/> when the option was not given (a validator sees no default).</summary>
+    private static bool TryGetValueOrDefault(CommandResult result, Option<long> option, long fallback, out long value)
+    {
+        if (result.GetResult(option) is null)
+        {
+            value = fallback;
+            return true;
+        }
+        return TryGetParsedValue(result, option, out value);
+    }
+
     private static bool TryGetParsedValue<T>(CommandResult result, Option<T> option, out T? value)
     {
         try

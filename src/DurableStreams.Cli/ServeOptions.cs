@@ -95,6 +95,9 @@ internal sealed record ServeOptions
 
     public double MinRequestBodyDataRate { get; init; } = 240;
 
+    /// <summary>Most bytes of request bodies buffered at once (<c>--max-buffered-body-bytes</c>).</summary>
+    public long MaxBufferedBodyBytes { get; init; } = 256L * 1024 * 1024;
+
     public int MaxStreamNameBytes { get; init; } = 4096;
 
     public int MaxStreamNameSegments { get; init; } = 64;
@@ -140,6 +143,7 @@ internal sealed record ServeOptions
             LongPollTimeout = LongPollTimeout,
             SseReconnectInterval = SseReconnectInterval,
             MaxAppendBytes = MaxAppendBytes,
+            MaxBufferedBodyBytes = MaxBufferedBodyBytes,
             MaxReadChunkBytes = MaxReadChunkBytes,
             EnableSubscriptions = Subscriptions,
             Subscriptions = { State = subscriptionState, Repository = subscriptionRepository, AllowLocalhostHttp = AllowLocalWebhooks },

@@ -150,6 +150,8 @@ public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
             LongPollTimeout = LongPollTimeout,
             SseReconnectInterval = SseReconnectInterval,
             MaxAppendBytes = MaxAppendBytes,
+            // The buffered-body budget must hold one body of the largest size.
+            MaxBufferedBodyBytes = Math.Max(s_defaults.MaxBufferedBodyBytes, MaxAppendBytes),
             MaxReadChunkBytes = MaxReadChunkBytes,
             Registry = Registry.IsPresent,
             EnableSubscriptions = !NoSubscriptions.IsPresent,

@@ -70,6 +70,8 @@ public sealed class DurableStreamServer : IAsyncDisposable
             // catch-up response ping-pong between the handler and the socket sender sixteen times per MiB.
             kestrel.Limits.MaxResponseBufferSize = Math.Max(kestrel.Limits.MaxResponseBufferSize ?? 0, Math.Min(_options.MaxReadChunkBytes, StreamEndpoints.ReadPieceBytes) + (64L * 1024));
             kestrel.Limits.RequestHeadersTimeout = _options.RequestHeadersTimeout;
+            // Kestrel averages the rate over the whole request; the endpoints also hold every 5 s window of the bodies
+            // they buffer to it (RequestBodyReader), so a fast start cannot buy hours of stalling.
             kestrel.Limits.MinRequestBodyDataRate = _options.MinRequestBodyDataRate > 0
                 ? new MinDataRate(_options.MinRequestBodyDataRate, TimeSpan.FromSeconds(5))
                 : null;
@@ -185,6 +187,8 @@ public sealed class DurableStreamServer : IAsyncDisposable
         to.LongPollTimeout = from.LongPollTimeout;
         to.SseReconnectInterval = from.SseReconnectInterval;
         to.MaxAppendBytes = from.MaxAppendBytes;
+        to.MaxBufferedBodyBytes = from.MaxBufferedBodyBytes;
+        to.MinRequestBodyDataRate = from.MinRequestBodyDataRate;
         to.MaxReadChunkBytes = from.MaxReadChunkBytes;
         to.CursorOptions = from.CursorOptions;
         to.CachePolicy = from.CachePolicy;

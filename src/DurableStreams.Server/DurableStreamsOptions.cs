@@ -15,6 +15,22 @@ public class DurableStreamsOptions
     public long MaxAppendBytes { get; set; } = 64L * 1024 * 1024;
 
     /// <summary>
+    /// Most bytes of request bodies held in memory at once, across all requests (bodies are buffered whole before
+    /// they are stored). A request that would go over it gets 503 with <c>Retry-After</c> before its body is read:
+    /// reserved by <c>Content-Length</c> up front, or as a chunked body grows. Default 256 MiB: four bodies of the
+    /// default <see cref="MaxAppendBytes"/> at once, a fixed bound on what uploads can pin whatever their number.
+    /// Must be at least <see cref="MaxAppendBytes"/>.
+    /// </summary>
+    public long MaxBufferedBodyBytes { get; set; } = 256L * 1024 * 1024;
+
+    /// <summary>
+    /// Slowest accepted request body, in bytes per second, measured over each 5 s window of the upload (the first
+    /// window is the grace period): a body that delivers less than rate × 5 s in any window is cut off with 408 and
+    /// the connection closed, however much it sent before. Default 240 B/s, Kestrel's own rate. 0 turns the check off.
+    /// </summary>
+    public double MinRequestBodyDataRate { get; set; } = 240;
+
+    /// <summary>
     /// Most bytes of stream data in one catch-up response; default 8 MiB. The server reads and sends a response in
     /// pieces of at most 1 MiB, so memory per reader stays at one piece; JSON catch-up responses, long-poll responses
     /// and SSE data events hold at most one piece.
@@ -100,6 +116,14 @@ public class DurableStreamsOptions
         {
             throw new ArgumentOutOfRangeException(nameof(MaxAppendBytes), MaxAppendBytes, "Maximum append size must be positive.");
         }
+        if (MaxBufferedBodyBytes < MaxAppendBytes)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxBufferedBodyBytes), MaxBufferedBodyBytes, "The buffered body budget must be at least the maximum append size.");
+        }
+        if (MinRequestBodyDataRate < 0 || double.IsNaN(MinRequestBodyDataRate))
+        {
+            throw new ArgumentOutOfRangeException(nameof(MinRequestBodyDataRate), MinRequestBodyDataRate, "Minimum request body data rate must not be negative.");
+        }
         if (MaxReadChunkBytes <= 0)
         {
             throw new ArgumentOutOfRangeException(nameof(MaxReadChunkBytes), MaxReadChunkBytes, "Maximum read chunk size must be positive.");
@@ -157,12 +181,6 @@ public sealed class DurableStreamServerOptions : DurableStreamsOptions
     public TimeSpan RequestHeadersTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
-    /// Slowest accepted request body, in bytes per second, after a 5 s grace period; slower uploads are cut off.
-    /// Default 240 B/s, Kestrel's own default. 0 turns the check off.
-    /// </summary>
-    public double MinRequestBodyDataRate { get; set; } = 240;
-
-    /// <summary>
     /// Requests each client IP address may make per <see cref="RateLimitWindow"/>; one more gets 429 with
     /// <c>Retry-After</c>. Null (the default) means no rate limit. <c>/healthz</c>, <c>/readyz</c> and <c>/metrics</c> are exempt.
     /// </summary>
@@ -201,10 +219,6 @@ public sealed class DurableStreamServerOptions : DurableStreamsOptions
         if (RequestHeadersTimeout <= TimeSpan.Zero)
         {
             throw new ArgumentOutOfRangeException(nameof(RequestHeadersTimeout), RequestHeadersTimeout, "Request headers timeout must be positive.");
-        }
-        if (MinRequestBodyDataRate < 0)
-        {
-            throw new ArgumentOutOfRangeException(nameof(MinRequestBodyDataRate), MinRequestBodyDataRate, "Minimum request body data rate must not be negative.");
         }
         if (RateLimitPermits is <= 0)
         {

@@ -58,6 +58,7 @@ public static class DurableStreamsServiceCollectionExtensions
             sp.GetService<System.Diagnostics.Metrics.IMeterFactory>(),
             new LiveReaderGate(sp.GetRequiredService<IOptions<DurableStreamsOptions>>().Value.MaxLiveReaders),
             sp.GetRequiredService<IStreamStore>()));
+        services.TryAddSingleton(sp => new RequestBodyReader(sp.GetRequiredService<IOptions<DurableStreamsOptions>>().Value));
         services.TryAddSingleton<StreamEndpoints>();
         return services;
     }

@@ -33,7 +33,7 @@ public sealed class ServeCommandTests
             "serve", "--memory", "--host", "127.0.0.2", "--port", "0",
             "--long-poll-timeout", "500ms", "--sse-reconnect-interval", "2m",
             "--cors-origin", "https://a.example", "--cors-origin", "https://b.example",
-            "--max-append-bytes", "1024", "--max-read-chunk-bytes", "4096");
+            "--max-append-bytes", "1024", "--max-read-chunk-bytes", "4096", "--max-buffered-body-bytes", "8192");
 
         var server = options.ToServerOptions();
 
@@ -45,6 +45,23 @@ public sealed class ServeCommandTests
         Assert.Equal(["https://a.example", "https://b.example"], server.CorsOrigins);
         Assert.Equal(1024, server.MaxAppendBytes);
         Assert.Equal(4096, server.MaxReadChunkBytes);
+        Assert.Equal(8192, server.MaxBufferedBodyBytes);
+    }
+
+    [Fact]
+    public void The_buffered_body_budget_defaults_to_256_MiB()
+    {
+        Assert.Equal(256L * 1024 * 1024, Parse("serve", "--memory").ToServerOptions().MaxBufferedBodyBytes);
+    }
+
+    [Fact]
+    public async Task A_buffered_body_budget_below_the_largest_append_exits_2_naming_both_options()
+    {
+        var run = await RunAsync("serve", "--memory", "--max-append-bytes", "2048", "--max-buffered-body-bytes", "1024");
+
+        Assert.Equal(CommandLineRunner.UsageErrorExitCode, run.ExitCode);
+        var line = Assert.Single(Lines(run.Error));
+        Assert.Contains("--max-buffered-body-bytes (1024) must be at least --max-append-bytes (2048)", line, StringComparison.Ordinal);
     }
 
     [Fact]

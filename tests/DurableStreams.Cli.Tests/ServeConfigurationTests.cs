@@ -41,7 +41,7 @@ public sealed class ServeConfigurationTests : IDisposable
 
         var (options, errors) = Resolve(environment, "serve", "--memory", "--port", "3333");
 
-        Assert.Empty(errors);
+        Assert.True(errors.Count == 0, string.Join(Environment.NewLine, errors));
         Assert.Equal(3333, options!.Port);
         Assert.Equal(TimeSpan.FromSeconds(7), options.LongPollTimeout);
         Assert.True(options.Metrics);

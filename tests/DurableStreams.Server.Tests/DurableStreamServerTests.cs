@@ -126,6 +126,8 @@ public sealed class DurableStreamServerTests
     [InlineData("LongPollTimeout", "-1")]
     [InlineData("SseReconnectInterval", "0")]
     [InlineData("MaxAppendBytes", "0")]
+    [InlineData("MaxBufferedBodyBytes", "1")]
+    [InlineData("MinRequestBodyDataRate", "-1")]
     [InlineData("MaxReadChunkBytes", "-1")]
     [InlineData("CursorOptions", "0")]
     [InlineData("CorsOrigins", "empty")]
@@ -139,6 +141,8 @@ public sealed class DurableStreamServerTests
             case "LongPollTimeout": options.LongPollTimeout = TimeSpan.FromSeconds(number); break;
             case "SseReconnectInterval": options.SseReconnectInterval = TimeSpan.FromSeconds(number); break;
             case "MaxAppendBytes": options.MaxAppendBytes = number; break;
+            case "MaxBufferedBodyBytes": options.MaxBufferedBodyBytes = number; break;
+            case "MinRequestBodyDataRate": options.MinRequestBodyDataRate = number; break;
             case "MaxReadChunkBytes": options.MaxReadChunkBytes = number; break;
             case "CursorOptions": options.CursorOptions = new Protocol.CursorOptions { Interval = TimeSpan.FromSeconds(number) }; break;
             case "CorsOrigins": options.CorsOrigins.Clear(); break;

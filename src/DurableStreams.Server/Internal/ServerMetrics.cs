@@ -12,6 +12,7 @@ internal static class RejectionReasons
     public const string BadName = "bad_name";
     public const string RateLimited = "rate_limited";
     public const string LiveReadersFull = "live_readers_full";
+    public const string BodyBudgetFull = "body_budget_full";
     public const string Unauthorized = "unauthorized";
     public const string Forbidden = "forbidden";
 }

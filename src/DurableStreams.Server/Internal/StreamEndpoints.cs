@@ -1,11 +1,9 @@
-using System.Buffers;
 using System.Globalization;
 using DurableStreams.Protocol;
 using DurableStreams.Server.Internal.Subscriptions;
 using DurableStreams.Storage;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Extensions;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -19,12 +17,14 @@ internal sealed partial class StreamEndpoints(
     CursorPolicy cursors,
     ILogger<StreamEndpoints> logger,
     ServerMetrics metrics,
+    RequestBodyReader bodies,
     IHostApplicationLifetime? lifetime = null,
     SubscriptionManager? subscriptions = null)
 {
     private readonly DurableStreamsOptions _options = optionsAccessor.Value;
     private readonly LivePayloadCache _payloads = new();
-    private readonly SubscriptionEndpoints? _control = subscriptions is null ? null : new SubscriptionEndpoints(subscriptions);
+    private readonly RequestBodyReader _bodies = bodies;
+    private readonly SubscriptionEndpoints? _control = subscriptions is null ? null : new SubscriptionEndpoints(subscriptions, bodies);
     private readonly HttpError _tooLarge = new(StatusCodes.Status413PayloadTooLarge, "The request body exceeds the server's maximum append size.");
     private readonly HttpError _nameTooLong = HttpError.BadRequest(string.Create(CultureInfo.InvariantCulture, $"The stream name is longer than the server's maximum of {optionsAccessor.Value.MaxStreamNameBytes} bytes (UTF-8)."));
     private readonly HttpError _tooManySegments = HttpError.BadRequest(string.Create(CultureInfo.InvariantCulture, $"The stream name has more than the server's maximum of {optionsAccessor.Value.MaxStreamNameSegments} '/'-separated segments."));
@@ -161,9 +161,34 @@ internal sealed partial class StreamEndpoints(
             }
             await (ex.StatusCode == StatusCodes.Status413PayloadTooLarge ? _tooLarge : HttpError.BadRequest("Malformed request.")).WriteAsync(response);
         }
+        catch (RequestBodyException ex) when (!response.HasStarted)
+        {
+            var requestPath = request.Path.Value ?? string.Empty;
+            var statusCode = ex.Error.StatusCode;
+            LogBodyRefused(logger, ex, request.Method, requestPath, statusCode);
+            if (ex.Reason is { } reason)
+            {
+                _metrics.Rejected(reason);
+            }
+            response.Headers.Clear();
+            WriteCommonHeaders(request, response);
+            if (ex.RetryAfterSeconds is not null)
+            {
+                response.Headers.RetryAfter = ex.RetryAfterText;
+            }
+            if (ex.CloseConnection && !HttpProtocol.IsHttp2(request.Protocol) && !HttpProtocol.IsHttp3(request.Protocol))
+            {
+                response.Headers.Connection = "close";
+            }
+            await ex.Error.WriteAsync(response);
+        }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {
             // The client went away; nothing to answer.
+        }
+        catch (Microsoft.AspNetCore.Connections.ConnectionResetException)
+        {
+            // The client went away while sending its body; nothing to answer.
         }
         catch (StoreUnavailableException ex) when (!response.HasStarted)
         {
@@ -220,7 +245,7 @@ internal sealed partial class StreamEndpoints(
             await e.WriteAsync(context.Response);
             return;
         }
-        var body = await ReadBodyAsync(context, ct);
+        using var body = await _bodies.ReadAsync(context, _options.MaxAppendBytes, ct);
         if (body is null)
         {
             _metrics.Rejected(RejectionReasons.TooLarge);
@@ -234,7 +259,7 @@ internal sealed partial class StreamEndpoints(
             ExpiresAt = parsed.ExpiresAt,
             Closed = parsed.Closed,
             Fork = parsed.Fork,
-            Body = body.Value,
+            Body = body.Memory,
         };
         var result = await store.CreateAsync(name, request, ct);
         if (ResultMapping.CreateError(result.Status) is { } failure)
@@ -298,14 +323,14 @@ internal sealed partial class StreamEndpoints(
             await e.WriteAsync(context.Response);
             return;
         }
-        var body = await ReadBodyAsync(context, ct);
+        using var body = await _bodies.ReadAsync(context, _options.MaxAppendBytes, ct);
         if (body is null)
         {
             _metrics.Rejected(RejectionReasons.TooLarge);
             await _tooLarge.WriteAsync(context.Response);
             return;
         }
-        var hasBody = !body.Value.IsEmpty;
+        var hasBody = body.Length > 0;
         if (hasBody && parsed!.ContentType is { } type && ContentTypes.MediaType(type) is null)
         {
             await HttpError.BadRequest("Content-Type is not a valid media type.").WriteAsync(context.Response);
@@ -315,7 +340,7 @@ internal sealed partial class StreamEndpoints(
         {
             // A close-only request ignores Content-Type entirely (§5.2).
             ContentType = hasBody ? parsed!.ContentType : null,
-            Body = body.Value,
+            Body = body.Memory,
             StreamSeq = parsed!.StreamSeq,
             Producer = parsed.Producer,
             Close = parsed.Close,
@@ -326,7 +351,7 @@ internal sealed partial class StreamEndpoints(
             subscriptions?.OnAppended(name);
             if (hasBody)
             {
-                _metrics.Appended(body.Value.Length);
+                _metrics.Appended(body.Length);
             }
         }
         await ResultMapping.WriteAppendAsync(context.Response, result, hasBody, request.Producer is not null);
@@ -360,43 +385,6 @@ internal sealed partial class StreamEndpoints(
         await RunHooksAsync(name, (hook, token) => hook.OnStreamDeletedAsync(new StreamDeletedEvent(name, _options.TimeProvider.GetUtcNow()), token));
     }
 
-    /// <summary>
-    /// Reads the body, enforcing <see cref="DurableStreamsOptions.MaxAppendBytes"/> before buffering it.
-    /// Returns null when it is too large.
-    /// </summary>
-    private async Task<ReadOnlyMemory<byte>?> ReadBodyAsync(HttpContext context, CancellationToken ct)
-    {
-        var limit = _options.MaxAppendBytes;
-        var declared = context.Request.ContentLength;
-        if (declared > limit)
-        {
-            return null;
-        }
-        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeFeature)
-        {
-            // Our own limit applies; Kestrel's default (30 MB) must not cut in first.
-            sizeFeature.MaxRequestBodySize = null;
-        }
-        var reader = context.Request.BodyReader;
-        while (true)
-        {
-            var read = await reader.ReadAsync(ct);
-            var buffer = read.Buffer;
-            if (buffer.Length > limit)
-            {
-                reader.AdvanceTo(buffer.Start, buffer.End);
-                return null;
-            }
-            if (read.IsCompleted)
-            {
-                var bytes = buffer.IsEmpty ? ReadOnlyMemory<byte>.Empty : buffer.ToArray();
-                reader.AdvanceTo(buffer.End);
-                return bytes;
-            }
-            reader.AdvanceTo(buffer.Start, buffer.End);
-        }
-    }
-
     private CancellationToken StoppingToken => lifetime?.ApplicationStopping ?? CancellationToken.None;
 
     [LoggerMessage(EventId = 1001, Level = LogLevel.Warning, Message = "Lifecycle hook {Hook} failed for stream {Name}")]
@@ -407,6 +395,9 @@ internal sealed partial class StreamEndpoints(
 
     [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "Store unavailable for {Method} {Path}")]
     private static partial void LogStoreUnavailable(ILogger logger, Exception exception, string method, string path);
+
+    [LoggerMessage(EventId = 1004, Level = LogLevel.Debug, Message = "{Method} {Path}: request body refused with {StatusCode}")]
+    private static partial void LogBodyRefused(ILogger logger, Exception exception, string method, string path, int statusCode);
 
     [LoggerMessage(EventId = 1000, Level = LogLevel.Error, Message = "Unhandled error for {Method} {Path}")]
     private static partial void LogUnhandled(ILogger logger, Exception exception, string method, string path);

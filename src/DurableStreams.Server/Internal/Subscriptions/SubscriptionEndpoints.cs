@@ -8,7 +8,7 @@ namespace DurableStreams.Server.Internal.Subscriptions;
 /// The reserved control API under <c>{streams}/__ds/</c> (§6–7): subscriptions, their streams, webhook callbacks,
 /// pull-wake claim/ack/release, and the JWKS. Translates HTTP to <see cref="SubscriptionManager"/> calls and back.
 /// </summary>
-internal sealed class SubscriptionEndpoints(SubscriptionManager manager)
+internal sealed class SubscriptionEndpoints(SubscriptionManager manager, RequestBodyReader bodies)
 {
     /// <summary>Control request bodies are small; larger ones are refused before buffering.</summary>
     private const int MaxBodyBytes = 1024 * 1024;
@@ -162,7 +162,7 @@ internal sealed class SubscriptionEndpoints(SubscriptionManager manager)
     /// The shared prelude of ack, callback and release: the wake's Bearer token and a parsed body, or null once an error
     /// has been answered.
     /// </summary>
-    private static async Task<(string Token, AckRequest Request)?> ReadFencedRequestAsync(HttpContext context, string expected, CancellationToken cancellationToken)
+    private async Task<(string Token, AckRequest Request)?> ReadFencedRequestAsync(HttpContext context, string expected, CancellationToken cancellationToken)
     {
         if (BearerToken(context.Request) is not { } token)
         {
@@ -391,31 +391,21 @@ internal sealed class SubscriptionEndpoints(SubscriptionManager manager)
     }
 
     /// <summary>Reads a JSON body (at most 1 MiB); null after answering 400 when it is missing or too large.</summary>
-    private static async Task<JsonDocument?> ReadJsonAsync(HttpContext context, CancellationToken cancellationToken)
+    private async Task<JsonDocument?> ReadJsonAsync(HttpContext context, CancellationToken cancellationToken)
     {
-        if (context.Request.ContentLength > MaxBodyBytes)
+        using var body = await bodies.ReadAsync(context, MaxBodyBytes, cancellationToken);
+        if (body is null)
         {
             await ErrorAsync(context, SubscriptionErrorCode.InvalidRequest, "The body is too large.");
             return null;
         }
-        using var buffer = new MemoryStream();
-        var chunk = new byte[8192];
-        int read;
-        while ((read = await context.Request.Body.ReadAsync(chunk, cancellationToken)) > 0)
-        {
-            buffer.Write(chunk, 0, read);
-            if (buffer.Length > MaxBodyBytes)
-            {
-                await ErrorAsync(context, SubscriptionErrorCode.InvalidRequest, "The body is too large.");
-                return null;
-            }
-        }
-        if (buffer.Length == 0)
+        if (body.Length == 0)
         {
             await ErrorAsync(context, SubscriptionErrorCode.InvalidRequest, "A JSON body is required.");
             return null;
         }
-        return JsonDocument.Parse(buffer.ToArray());
+        // A document keeps the memory it parses; the pooled body goes back when this method returns.
+        return JsonDocument.Parse(body.Memory.ToArray());
     }
 
     private static async Task WriteSubscriptionAsync(HttpContext context, SubscriptionView view, int status, string baseUrl, CancellationToken cancellationToken)
