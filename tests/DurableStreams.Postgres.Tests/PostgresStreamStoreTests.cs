@@ -36,5 +36,6 @@ public sealed class PostgresStreamStoreTests(PostgresServer server) : StreamStor
         Schema = _schema,
         TimeProvider = time,
         SweepInterval = Sweep,
+        ProducerRetention = ProducerRetention,
     }, TestContext.Current.CancellationToken);
 }
