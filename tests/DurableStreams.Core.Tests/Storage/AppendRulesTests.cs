@@ -497,11 +497,11 @@ public sealed class AppendRulesTests
     public void A_producer_idle_for_the_retention_is_evaluated_as_new()
     {
         var state = NewState();
-        Append(state, Request(producer: Producer(4, 7)));
+        Append(state, Request(producer: Producer(4, 0)));
         var retention = TimeSpan.FromDays(7);
 
         var inside = AppendRules.Evaluate(state, Request(producer: Producer(0, 0)), JsonFraming.DefaultMaxDepth, Now + retention - TimeSpan.FromTicks(1), retention);
-        var expiredGap = AppendRules.Evaluate(state, Request(producer: Producer(4, 8)), JsonFraming.DefaultMaxDepth, Now + retention, retention);
+        var expiredGap = AppendRules.Evaluate(state, Request(producer: Producer(4, 1)), JsonFraming.DefaultMaxDepth, Now + retention, retention);
         var expiredFresh = AppendRules.Evaluate(state, Request(producer: Producer(0, 0)), JsonFraming.DefaultMaxDepth, Now + retention, retention);
 
         Assert.Equal(AppendStatus.StaleEpoch, inside.Result.Status);
