@@ -121,6 +121,22 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
         }, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>Test hook: the number of producer rows (all streams), after any running sweep.</summary>
+    internal async ValueTask<int> CountProducerRowsAsync(CancellationToken cancellationToken)
+    {
+        Task sweep;
+        lock (_sweepGate)
+        {
+            sweep = _sweep;
+        }
+        await sweep.ConfigureAwait(false);
+        return await RunAsync(async connection =>
+        {
+            await using var command = new NpgsqlCommand($"SELECT count(*) FROM {_s}.ds_producers", connection);
+            return Convert.ToInt32(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
     /// <inheritdoc/>
     public IReadOnlyList<string> ListStreamNames()
     {
