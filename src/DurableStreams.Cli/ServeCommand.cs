@@ -95,6 +95,11 @@ internal sealed class ServeCommand
         "How often the file store syncs to disk with --durability interval",
         s_fileDefaults.SyncInterval);
 
+    private readonly Option<TimeSpan?> _producerRetention = CreateDurationOption(
+        "--producer-retention",
+        "How long an idle idempotent producer's (epoch, seq) is kept; after that its next append starts it anew (--memory: 168h)",
+        ProducerRules.DefaultPersistentRetention);
+
     private readonly Option<TimeSpan?> _longPollTimeout = CreateDurationOption(
         "--long-poll-timeout",
         "How long a long-poll read waits for new data before answering 204",
@@ -344,6 +349,7 @@ internal sealed class ServeCommand
             _dataDirectory,
             _durability,
             _syncInterval,
+            _producerRetention,
             _memory,
             _postgres,
             _longPollTimeout,
@@ -416,6 +422,7 @@ internal sealed class ServeCommand
             : Path.GetFullPath(parseResult.GetValue(_dataDirectory) ?? ServeOptions.DefaultDataDirectory!),
         Durability = parseResult.GetValue(_durability) ?? s_fileDefaults.Durability,
         SyncInterval = parseResult.GetValue(_syncInterval) ?? s_fileDefaults.SyncInterval,
+        ProducerRetention = parseResult.GetValue(_producerRetention),
         LongPollTimeout = parseResult.GetValue(_longPollTimeout) ?? s_defaults.LongPollTimeout,
         SseReconnectInterval = parseResult.GetValue(_sseReconnectInterval) ?? s_defaults.SseReconnectInterval,
         CorsOrigins = parseResult.GetRequiredValue(_corsOrigins),

@@ -52,6 +52,12 @@ internal sealed record ServeOptions
     /// <summary>Sync period of <see cref="DurabilityMode.Interval"/>.</summary>
     public TimeSpan SyncInterval { get; init; } = new FileStreamStoreOptions { DataDirectory = "." }.SyncInterval;
 
+    /// <summary>
+    /// How long idle producer state is kept (<c>--producer-retention</c>); null keeps each store's default (file and
+    /// PostgreSQL 30 days, memory 7 days).
+    /// </summary>
+    public TimeSpan? ProducerRetention { get; init; }
+
     public required TimeSpan LongPollTimeout { get; init; }
 
     public required TimeSpan SseReconnectInterval { get; init; }
@@ -118,12 +124,14 @@ internal sealed record ServeOptions
         DataDirectory = DataDirectory ?? throw new InvalidOperationException("The memory store has no data directory."),
         Durability = Durability,
         SyncInterval = SyncInterval,
+        ProducerRetention = ProducerRetention ?? ProducerRules.DefaultPersistentRetention,
     };
 
     /// <summary>Creates the PostgreSQL store settings; only for <see cref="ServeStore.Postgres"/>.</summary>
     public PostgresStreamStoreOptions ToPostgresStoreOptions() => new()
     {
         ConnectionString = PostgresConnectionString ?? throw new InvalidOperationException("No PostgreSQL connection string was given."),
+        ProducerRetention = ProducerRetention ?? ProducerRules.DefaultPersistentRetention,
     };
 
     /// <summary>
@@ -160,6 +168,7 @@ internal sealed record ServeOptions
             MaxStreamNameSegments = MaxStreamNameSegments,
             TlsCertificatePath = TlsCertificatePath,
             TlsKeyPath = TlsKeyPath,
+            MemoryProducerRetention = ProducerRetention ?? ProducerRules.DefaultMemoryRetention,
         };
         foreach (var token in ReadTokens)
         {

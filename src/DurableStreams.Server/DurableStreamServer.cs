@@ -36,7 +36,7 @@ public sealed class DurableStreamServer : IAsyncDisposable
         _options = options;
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
         _ownsStore = options.Store is null;
-        _store = options.Store ?? new MemoryStreamStore(new MemoryStreamStoreOptions { TimeProvider = options.TimeProvider });
+        _store = options.Store ?? new MemoryStreamStore(new MemoryStreamStoreOptions { TimeProvider = options.TimeProvider, ProducerRetention = options.MemoryProducerRetention });
     }
 
     /// <summary>The store behind the endpoints.</summary>

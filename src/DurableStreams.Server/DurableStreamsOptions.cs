@@ -101,6 +101,13 @@ public class DurableStreamsOptions
     /// <summary>Clock for cursors and live-wait deadlines.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
+    /// <summary>
+    /// Producer retention of the in-memory store created when no store is given (an idle producer's state is forgotten
+    /// after it); default 7 days (<see cref="DurableStreams.Storage.ProducerRules.DefaultMemoryRetention"/>). A store
+    /// passed in has its own option.
+    /// </summary>
+    public TimeSpan MemoryProducerRetention { get; set; } = DurableStreams.Storage.ProducerRules.DefaultMemoryRetention;
+
     /// <summary>Throws when a setting is out of range; called at start-up.</summary>
     public virtual void Validate()
     {

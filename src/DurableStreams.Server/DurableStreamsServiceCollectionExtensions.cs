@@ -42,6 +42,7 @@ public static class DurableStreamsServiceCollectionExtensions
         services.TryAddSingleton<IStreamStore>(sp => new MemoryStreamStore(new MemoryStreamStoreOptions
         {
             TimeProvider = sp.GetRequiredService<IOptions<DurableStreamsOptions>>().Value.TimeProvider,
+            ProducerRetention = sp.GetRequiredService<IOptions<DurableStreamsOptions>>().Value.MemoryProducerRetention,
         }));
         services.TryAddSingleton(sp =>
         {

@@ -10,7 +10,7 @@ namespace DurableStreams.Storage.Postgres;
 internal static class PostgresSchema
 {
     /// <summary>The schema version this build writes and reads.</summary>
-    public const int CurrentVersion = 2;
+    public const int CurrentVersion = 3;
 
     private static string[] Migrations(string s) =>
     [
@@ -75,6 +75,10 @@ internal static class PostgresSchema
             id   smallint PRIMARY KEY CHECK (id = 1),
             keys jsonb    NOT NULL
         );
+        """,
+        // Version 3: idle producers are found (and deleted after the producer retention) without scanning every row.
+        $"""
+        CREATE INDEX ds_producers_idle ON {s}.ds_producers (updated_ticks);
         """,
     ];
 

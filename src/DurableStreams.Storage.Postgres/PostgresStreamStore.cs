@@ -29,6 +29,7 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
     {
         _dataSource = dataSource;
         _options = options;
+        ProducerRules.ValidateRetention(options.ProducerRetention);
         _time = options.TimeProvider;
         _s = PostgresSchema.Quote(options.Schema);
         _deadlines = new DeadlineScheduler(_time);
@@ -116,6 +117,22 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
         return await RunAsync(async connection =>
         {
             await using var command = new NpgsqlCommand($"SELECT count(*) FROM {_s}.ds_streams WHERE state = 0", connection);
+            return Convert.ToInt32(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Test hook: the number of producer rows (all streams), after any running sweep.</summary>
+    internal async ValueTask<int> CountProducerRowsAsync(CancellationToken cancellationToken)
+    {
+        Task sweep;
+        lock (_sweepGate)
+        {
+            sweep = _sweep;
+        }
+        await sweep.ConfigureAwait(false);
+        return await RunAsync(async connection =>
+        {
+            await using var command = new NpgsqlCommand($"SELECT count(*) FROM {_s}.ds_producers", connection);
             return Convert.ToInt32(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
         }, cancellationToken).ConfigureAwait(false);
     }
@@ -306,7 +323,7 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
             return (new AppendResult(AppendStatus.NotFound), true);
         }
         var state = row.ToState(producerId);
-        var decision = AppendRules.Evaluate(state, request, _options.MaxJsonDepth);
+        var decision = AppendRules.Evaluate(state, request, _options.MaxJsonDepth, new DateTimeOffset(now, TimeSpan.Zero), _options.ProducerRetention);
         if (!decision.ShouldCommit)
         {
             if (row.NeedsTouch(now))
@@ -543,6 +560,36 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
                 _hub.Committed(row.Name);
             }
             if (expired.Count < 100)
+            {
+                break;
+            }
+        }
+        await SweepProducersAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Deletes producer rows idle longer than the retention, 1,000 at a time (an index range scan on updated_ticks). An
+    /// append that renews a producer meanwhile keeps its row: the delete re-checks updated_ticks on the row it locks.
+    /// </summary>
+    private async Task SweepProducersAsync()
+    {
+        if (_options.ProducerRetention == Timeout.InfiniteTimeSpan)
+        {
+            return;
+        }
+        while (true)
+        {
+            var deleted = await RunAsync(async connection =>
+            {
+                await using var command = new NpgsqlCommand(
+                    $"""
+                    DELETE FROM {_s}.ds_producers WHERE updated_ticks <= @cutoff AND (stream_id, producer_id) IN (
+                        SELECT stream_id, producer_id FROM {_s}.ds_producers WHERE updated_ticks <= @cutoff LIMIT 1000)
+                    """, connection);
+                command.Parameters.AddWithValue("cutoff", NowTicks - _options.ProducerRetention.Ticks);
+                return await command.ExecuteNonQueryAsync().ConfigureAwait(false);
+            }, CancellationToken.None).ConfigureAwait(false);
+            if (deleted < 1000)
             {
                 return;
             }

@@ -25,6 +25,13 @@ public sealed class PostgresStreamStoreOptions
     public int MaxJsonDepth { get; set; } = Protocol.JsonFraming.DefaultMaxDepth;
 
     /// <summary>
+    /// How long an idle producer's (epoch, seq) is kept; after that the producer is treated as new and its row is
+    /// deleted by the sweeper. Default 30 days (<see cref="ProducerRules.DefaultPersistentRetention"/>);
+    /// <see cref="Timeout.InfiniteTimeSpan"/> keeps it as long as the stream.
+    /// </summary>
+    public TimeSpan ProducerRetention { get; set; } = ProducerRules.DefaultPersistentRetention;
+
+    /// <summary>
     /// LISTEN/NOTIFY wake-ups between nodes (one listening connection per node); default on. Off, a node's long-polls
     /// and SSE readers see only appends made through the same node until their timeout.
     /// </summary>

@@ -101,7 +101,7 @@ internal sealed class StreamRow
         };
         if (producerId is not null && Producer is { } producer)
         {
-            state.Producers[producerId] = producer;
+            state.Producers = state.Producers.SetItem(producerId, producer);
         }
         return state;
     }

@@ -138,6 +138,19 @@ public sealed class ServeCommandTests
         Assert.Equal(TimeSpan.FromMilliseconds(250), store.SyncInterval);
     }
 
+    [Fact]
+    public void Producer_retention_reaches_every_store_and_defaults_per_store()
+    {
+        var given = Parse("serve", "--data-dir", "some/data", "--producer-retention", "48h");
+        var defaults = Parse("serve", "--data-dir", "some/data");
+
+        Assert.Equal(TimeSpan.FromHours(48), given.ToFileStoreOptions().ProducerRetention);
+        Assert.Equal(TimeSpan.FromHours(48), given.ToServerOptions().MemoryProducerRetention);
+        Assert.Equal(TimeSpan.FromDays(30), defaults.ToFileStoreOptions().ProducerRetention);
+        Assert.Equal(TimeSpan.FromDays(7), defaults.ToServerOptions().MemoryProducerRetention);
+        Assert.Equal(TimeSpan.FromDays(30), Parse("serve", "--postgres", "Host=x", "--producer-retention", "720h").ToPostgresStoreOptions().ProducerRetention);
+    }
+
     [Theory]
     [InlineData("always", DurabilityMode.Always)]
     [InlineData("interval", DurabilityMode.Interval)]

@@ -41,7 +41,7 @@ public sealed class CommitLogTests : FileStoreTestBase
     }
 
     /// <summary>The current generation's records as (offset, header+payload length, payload), read the way recovery does.</summary>
-    private static List<(long Offset, int Length, byte[] Payload)> ReadLog(byte[] log)
+    internal static List<(long Offset, int Length, byte[] Payload)> ReadLog(byte[] log)
     {
         var records = new List<(long, int, byte[])>();
         long position = 0;

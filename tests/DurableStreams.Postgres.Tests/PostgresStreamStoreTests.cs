@@ -36,5 +36,20 @@ public sealed class PostgresStreamStoreTests(PostgresServer server) : StreamStor
         Schema = _schema,
         TimeProvider = time,
         SweepInterval = Sweep,
+        ProducerRetention = ProducerRetention,
     }, TestContext.Current.CancellationToken);
+
+    [Fact]
+    public async Task The_sweeper_deletes_producer_rows_idle_past_the_retention()
+    {
+        await CreatedAsync("s");
+        await AppendedAsync("s", "a", producer: Producer(0, 0, "idle"));
+        Time.Advance(ProducerRetention / 2);
+        await AppendedAsync("s", "b", producer: Producer(0, 0, "busy"));
+        Assert.Equal(2, await ((PostgresStreamStore)Store).CountProducerRowsAsync(TestContext.Current.CancellationToken));
+
+        Time.Advance(ProducerRetention / 2 + Sweep);
+
+        Assert.Equal(1, await ((PostgresStreamStore)Store).CountProducerRowsAsync(TestContext.Current.CancellationToken));
+    }
 }

@@ -1,5 +1,6 @@
 using System.Net;
 using DurableStreams.Server.Tests.Infrastructure;
+using DurableStreams.Storage;
 using Xunit;
 
 namespace DurableStreams.Server.Tests;
@@ -333,6 +334,64 @@ public sealed class StreamEndpointsAppendTests(ServerFixture fixture) : IClassFi
 
         Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
         Assert.Equal(Http.Offset(body.Length), Http.Header(response, "Stream-Next-Offset"));
+    }
+
+    [Theory]
+    [InlineData("Producer-Id", "p")]
+    [InlineData("Producer-Epoch", "0")]
+    [InlineData("Producer-Seq", "0")]
+    [InlineData("Stream-Seq", "0002")]
+    public async Task A_producer_or_Stream_Seq_header_sent_twice_is_400_and_writes_nothing(string header, string second)
+    {
+        var name = await NewTextStreamAsync();
+        var headers = new List<string> { "Producer-Id: p", "Producer-Epoch: 0", "Producer-Seq: 0", "Stream-Seq: 0001", $"{header}: {second}" };
+
+        var response = await RawPostAsync(name, headers, "x");
+
+        Assert.StartsWith("HTTP/1.1 400", response, StringComparison.Ordinal);
+        Assert.Contains($"{header} must be sent at most once.", response, StringComparison.Ordinal);
+        using var read = await _server.GetAsync(name + "?offset=-1", Ct);
+        Assert.Empty(await read.Content.ReadAsByteArrayAsync(Ct));
+    }
+
+    [Fact]
+    public async Task A_Producer_Id_of_the_maximum_length_is_accepted_and_one_byte_more_is_400()
+    {
+        var name = await NewTextStreamAsync();
+        var longest = new string('p', ProducerRules.MaxIdBytes);
+
+        using var accepted = await _server.PostAsync(name, "text/plain", "x", Ct, Producer(longest, "0", "0"));
+        using var refused = await _server.PostAsync(name, "text/plain", "y", Ct, Producer(longest + "a", "0", "0"));
+
+        Assert.Equal(HttpStatusCode.OK, accepted.StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        Assert.Contains($"at most {ProducerRules.MaxIdBytes} bytes", await refused.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+        using var read = await _server.GetAsync(name + "?offset=-1", Ct);
+        Assert.Equal("x", await read.Content.ReadAsStringAsync(Ct));
+    }
+
+    /// <summary>Sends a POST over a raw socket, so a header can appear on two lines exactly as written.</summary>
+    private async Task<string> RawPostAsync(string name, IEnumerable<string> headers, string body)
+    {
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        await socket.ConnectAsync(IPAddress.Loopback, _server.Server.Port, Ct);
+        var request = new System.Text.StringBuilder()
+            .Append("POST ").Append(_server.Url(name).AbsolutePath).Append(" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: text/plain\r\n")
+            .Append("Content-Length: ").Append(System.Text.Encoding.UTF8.GetByteCount(body)).Append("\r\n");
+        foreach (var header in headers)
+        {
+            request.Append(header).Append("\r\n");
+        }
+        request.Append("\r\n").Append(body);
+        await socket.SendAsync(System.Text.Encoding.UTF8.GetBytes(request.ToString()), Ct);
+        var received = new System.Text.StringBuilder();
+        var buffer = new byte[4096];
+        int read;
+        while ((read = await socket.ReceiveAsync(buffer, Ct)) > 0)
+        {
+            received.Append(System.Text.Encoding.UTF8.GetString(buffer, 0, read));
+        }
+        return received.ToString();
     }
 
     private static (string, string)[] Producer(string id, string epoch, string seq) =>

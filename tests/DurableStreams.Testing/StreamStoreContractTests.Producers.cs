@@ -128,4 +128,76 @@ public abstract partial class StreamStoreContractTests
         Assert.True(read.Closed);
         Assert.True((await InfoAsync("s")).Closed);
     }
+
+    [Fact]
+    public async Task A_producer_idle_for_the_retention_period_is_treated_as_new()
+    {
+        await CreatedAsync("s");
+        await AppendedAsync("s", "a", producer: Producer(3, 0));
+        Time.Advance(ProducerRetention - TimeSpan.FromSeconds(1));
+        // Still known just inside the retention; the append renews it.
+        await AppendedAsync("s", "b", producer: Producer(3, 1));
+        Time.Advance(ProducerRetention - TimeSpan.FromSeconds(1));
+        await AppendedAsync("s", "c", producer: Producer(3, 2));
+
+        Time.Advance(ProducerRetention);
+        var gap = await AppendAsync("s", "x", producer: Producer(3, 3));
+        var fresh = await AppendAsync("s", "d", producer: Producer(0, 0));
+
+        // Expired: a new producer must start at seq 0, and its old epoch no longer fences anything.
+        Assert.Equal(AppendStatus.SequenceGap, gap.Status);
+        Assert.Equal(0, gap.ExpectedSeq);
+        Assert.Equal(AppendStatus.Appended, fresh.Status);
+        Assert.Equal("abcd", await ReadTextAsync("s"));
+    }
+
+    [Fact]
+    public async Task Expiry_of_one_producer_keeps_the_others_and_survives_a_restart()
+    {
+        await CreatedAsync("s");
+        await AppendedAsync("s", "a", producer: Producer(1, 0, "idle"));
+        Time.Advance(ProducerRetention / 2);
+        await AppendedAsync("s", "b", producer: Producer(2, 0, "busy"));
+        Time.Advance(ProducerRetention / 2);
+        // The sweep forgets "idle" here (the first append after its retention).
+        await AppendedAsync("s", "c", producer: Producer(2, 1, "busy"));
+
+        await RestartAsync();
+
+        Assert.Equal(AppendStatus.Duplicate, (await AppendAsync("s", "c", producer: Producer(2, 1, "busy"))).Status);
+        Assert.Equal(AppendStatus.Appended, (await AppendAsync("s", "d", producer: Producer(0, 0, "idle"))).Status);
+        Assert.Equal("abcd", await ReadTextAsync("s"));
+    }
+
+    [Fact]
+    public async Task Every_producer_survives_a_restart()
+    {
+        await CreatedAsync("s");
+        await CreatedAsync("t");
+        for (var i = 0; i < 20; i++)
+        {
+            await AppendedAsync("s", "x", producer: Producer(i, 0, $"p{i}"));
+            await AppendedAsync("s", "y", producer: Producer(i, 1, $"p{i}"));
+        }
+        var longId = new string('\u00e9', ProducerRules.MaxIdBytes / 2);
+        await AppendedAsync("t", "z", producer: Producer(5, 0, longId), close: true);
+
+        await RestartAsync();
+
+        for (var i = 0; i < 20; i++)
+        {
+            var retry = await AppendAsync("s", "y", producer: Producer(i, 1, $"p{i}"));
+            Assert.Equal(AppendStatus.Duplicate, retry.Status);
+            Assert.Equal(i, retry.ProducerEpoch);
+            Assert.Equal(1, retry.ProducerSeq);
+            if (i > 0)
+            {
+                Assert.Equal(AppendStatus.StaleEpoch, (await AppendAsync("s", "y", producer: Producer(i - 1, 9, $"p{i}"))).Status);
+            }
+        }
+        var closeRetry = await AppendAsync("t", "z", producer: Producer(5, 0, longId), close: true);
+        Assert.Equal(AppendStatus.Duplicate, closeRetry.Status);
+        Assert.True(closeRetry.Closed);
+        Assert.Equal(40, (await ReadTextAsync("s")).Length);
+    }
 }

@@ -46,6 +46,12 @@ public abstract partial class StreamStoreContractTests : StoreTestBase, IAsyncLi
     /// <summary>How often the store's background sweeper runs; <see cref="CreateStoreAsync"/> must configure it.</summary>
     protected virtual TimeSpan SweepInterval => TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// The producer retention <see cref="CreateStoreAsync"/> must configure: short, so the expiry tests advance the fake
+    /// clock by minutes rather than by the stores' real defaults (days).
+    /// </summary>
+    protected static TimeSpan ProducerRetention { get; } = TimeSpan.FromMinutes(2);
+
     public virtual async ValueTask InitializeAsync() => _store = await CreateStoreAsync(Time);
 
     public virtual async ValueTask DisposeAsync()

@@ -26,13 +26,20 @@ public sealed class AppendDecision
 
 /// <summary>
 /// The append rules of §5.2, §5.2.1 and §5.3, shared by every store so they cannot drift apart. Callers hold the
-/// stream's critical section across <see cref="Evaluate"/>, the durable write and <see cref="Apply"/>.
+/// stream's critical section across <see cref="Evaluate(StreamState, AppendRequest, int, DateTimeOffset, TimeSpan)"/>, the durable write and <see cref="Apply"/>.
 /// Precedence: request shape, producer fencing and duplicates (a retry of acknowledged data always succeeds), closure,
 /// content type, producer sequence, <c>Stream-Seq</c> (scoped per stream), then JSON validation.
 /// </summary>
 public static class AppendRules
 {
-    public static AppendDecision Evaluate(StreamState state, AppendRequest request, int maxJsonDepth)
+    public static AppendDecision Evaluate(StreamState state, AppendRequest request, int maxJsonDepth) =>
+        Evaluate(state, request, maxJsonDepth, DateTimeOffset.MinValue, Timeout.InfiniteTimeSpan);
+
+    /// <summary>
+    /// Evaluates an append; a producer idle for <paramref name="producerRetention"/> or longer at <paramref name="now"/>
+    /// is treated as new (its state expired, PROTOCOL.md "Producer State Cleanup").
+    /// </summary>
+    public static AppendDecision Evaluate(StreamState state, AppendRequest request, int maxJsonDepth, DateTimeOffset now, TimeSpan producerRetention)
     {
         var hasBody = !request.Body.IsEmpty;
         if (!hasBody && !request.Close)
@@ -47,7 +54,10 @@ public static class AppendRules
         ProducerState? producerState = null;
         if (request.Producer is { } producer)
         {
-            state.Producers.TryGetValue(producer.Id, out producerState);
+            if (state.Producers.TryGetValue(producer.Id, out producerState) && producerState.IsExpired(now, producerRetention))
+            {
+                producerState = null;
+            }
             if (producerState is not null && producer.Epoch < producerState.Epoch)
             {
                 return AppendDecision.Reject(new AppendResult(AppendStatus.StaleEpoch, new StreamOffset(state.Tail), state.Closed, ProducerEpoch: producerState.Epoch));
@@ -130,16 +140,8 @@ public static class AppendRules
         long? seq = null;
         if (request.Producer is { } producer)
         {
-            if (state.Producers.TryGetValue(producer.Id, out var existing))
-            {
-                existing.Epoch = producer.Epoch;
-                existing.LastSeq = producer.Seq;
-                existing.UpdatedAt = now;
-            }
-            else
-            {
-                state.Producers[producer.Id] = new ProducerState(producer.Epoch, producer.Seq, now);
-            }
+            // One entry replaced in the immutable map: O(log n), and views sharing the old map keep it.
+            state.Producers = state.Producers.SetItem(producer.Id, new ProducerState(producer.Epoch, producer.Seq, now));
             epoch = producer.Epoch;
             seq = producer.Seq;
         }

@@ -1,13 +1,16 @@
+using System.Collections.Immutable;
 using DurableStreams.Protocol;
 
 namespace DurableStreams.Storage;
 
-/// <summary>An idempotent producer's last accepted (epoch, seq) on one stream.</summary>
-public sealed class ProducerState(long epoch, long lastSeq, DateTimeOffset updatedAt)
+/// <summary>
+/// An idempotent producer's last accepted (epoch, seq) on one stream, and when it was accepted. Immutable, so a
+/// pending and a committed view of a stream can share one producer map.
+/// </summary>
+public sealed record ProducerState(long Epoch, long LastSeq, DateTimeOffset UpdatedAt)
 {
-    public long Epoch { get; set; } = epoch;
-    public long LastSeq { get; set; } = lastSeq;
-    public DateTimeOffset UpdatedAt { get; set; } = updatedAt;
+    /// <summary>True when the producer has been idle for <paramref name="retention"/> or longer (its state expired).</summary>
+    public bool IsExpired(DateTimeOffset now, TimeSpan retention) => retention != Timeout.InfiniteTimeSpan && now - UpdatedAt >= retention;
 }
 
 /// <summary>
@@ -28,9 +31,17 @@ public sealed class StreamState
     public long Tail { get; set; }
     public bool Closed { get; set; }
     public string? LastStreamSeq { get; set; }
-    public Dictionary<string, ProducerState> Producers { get; } = new(StringComparer.Ordinal);
 
-    /// <summary>A deep copy (producers included), for stores that keep a pending and a committed view.</summary>
+    /// <summary>
+    /// Producer states by id. Immutable: an append replaces one entry (O(log n)), and <see cref="Clone"/> shares the
+    /// map instead of copying it, so the cost of an append does not grow with the number of producers.
+    /// </summary>
+    public ImmutableDictionary<string, ProducerState> Producers { get; set; } = ImmutableDictionary.Create<string, ProducerState>(StringComparer.Ordinal);
+
+    /// <summary>When <see cref="ProducerRules.SweepIfDue"/> next walks the producers for expired ones.</summary>
+    public DateTimeOffset NextProducerSweep { get; set; } = DateTimeOffset.MinValue;
+
+    /// <summary>A copy for stores that keep a pending and a committed view; the immutable producer map is shared.</summary>
     public StreamState Clone()
     {
         var copy = new StreamState
@@ -43,11 +54,9 @@ public sealed class StreamState
             Tail = Tail,
             Closed = Closed,
             LastStreamSeq = LastStreamSeq,
+            Producers = Producers,
+            NextProducerSweep = NextProducerSweep,
         };
-        foreach (var (id, producer) in Producers)
-        {
-            copy.Producers[id] = new ProducerState(producer.Epoch, producer.LastSeq, producer.UpdatedAt);
-        }
         return copy;
     }
 

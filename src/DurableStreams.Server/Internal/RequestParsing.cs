@@ -18,6 +18,17 @@ internal static class RequestParsing
         return values.Count == 0 ? null : values.ToString();
     }
 
+    /// <summary>
+    /// A header that must appear at most once: two header lines are refused rather than joined with commas, so a
+    /// proxy and this server cannot read different values (a joined <c>Producer-Seq</c> would be "1,2").
+    /// </summary>
+    private static HttpError? Once(IHeaderDictionary headers, string name, out string? value)
+    {
+        var values = headers[name];
+        value = values.Count == 0 ? null : values[0];
+        return values.Count > 1 ? HttpError.BadRequest($"{name} must be sent at most once.") : null;
+    }
+
     public static HttpError? ParseCreate(HttpRequest request, string streamsPath, out CreateStreamRequest? create)
     {
         create = null;
@@ -107,9 +118,14 @@ internal static class RequestParsing
         var headers = request.Headers;
         var contentType = Single(headers, "Content-Type");
 
-        var id = Single(headers, ProtocolHeaders.ProducerId);
-        var epochText = Single(headers, ProtocolHeaders.ProducerEpoch);
-        var seqText = Single(headers, ProtocolHeaders.ProducerSeq);
+        var idError = Once(headers, ProtocolHeaders.ProducerId, out var id);
+        var epochError = Once(headers, ProtocolHeaders.ProducerEpoch, out var epochText);
+        var seqError = Once(headers, ProtocolHeaders.ProducerSeq, out var seqText);
+        var streamSeqError = Once(headers, ProtocolHeaders.StreamSeq, out var streamSeq);
+        if ((idError ?? epochError ?? seqError ?? streamSeqError) is { } duplicate)
+        {
+            return duplicate;
+        }
         ProducerClaim? producer = null;
         var present = (id is null ? 0 : 1) + (epochText is null ? 0 : 1) + (seqText is null ? 0 : 1);
         if (present is 1 or 2)
@@ -121,6 +137,10 @@ internal static class RequestParsing
             if (string.IsNullOrEmpty(id))
             {
                 return HttpError.BadRequest("Producer-Id must not be empty.");
+            }
+            if (System.Text.Encoding.UTF8.GetByteCount(id) > ProducerRules.MaxIdBytes)
+            {
+                return HttpError.BadRequest($"Producer-Id must be at most {ProducerRules.MaxIdBytes} bytes of UTF-8.");
             }
             if (!StrictInteger.TryParse(epochText, allowLeadingZeros: true, out var epoch))
             {
@@ -136,7 +156,7 @@ internal static class RequestParsing
         append = new AppendRequest
         {
             ContentType = contentType?.Trim(),
-            StreamSeq = Single(headers, ProtocolHeaders.StreamSeq),
+            StreamSeq = streamSeq,
             Producer = producer,
             Close = IsClosedFlag(headers),
         };

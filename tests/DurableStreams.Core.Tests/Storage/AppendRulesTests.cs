@@ -494,17 +494,55 @@ public sealed class AppendRulesTests
     }
 
     [Fact]
-    public void Apply_updates_an_existing_producer_in_place()
+    public void A_producer_idle_for_the_retention_is_evaluated_as_new()
+    {
+        var state = NewState();
+        Append(state, Request(producer: Producer(4, 0)));
+        var retention = TimeSpan.FromDays(7);
+
+        var inside = AppendRules.Evaluate(state, Request(producer: Producer(0, 0)), JsonFraming.DefaultMaxDepth, Now + retention - TimeSpan.FromTicks(1), retention);
+        var expiredGap = AppendRules.Evaluate(state, Request(producer: Producer(4, 1)), JsonFraming.DefaultMaxDepth, Now + retention, retention);
+        var expiredFresh = AppendRules.Evaluate(state, Request(producer: Producer(0, 0)), JsonFraming.DefaultMaxDepth, Now + retention, retention);
+
+        Assert.Equal(AppendStatus.StaleEpoch, inside.Result.Status);
+        Assert.Equal(AppendStatus.SequenceGap, expiredGap.Result.Status);
+        Assert.Equal(0, expiredGap.Result.ExpectedSeq);
+        Assert.True(expiredFresh.ShouldCommit);
+    }
+
+    [Fact]
+    public void The_producer_sweep_removes_only_expired_producers_and_at_most_once_per_period()
+    {
+        var state = NewState();
+        var retention = TimeSpan.FromMinutes(10);
+        AppendRules.Apply(state, Request(producer: Producer(0, 0, "old")), 1, Now);
+        AppendRules.Apply(state, Request(producer: Producer(0, 0, "new")), 1, Now + TimeSpan.FromMinutes(5));
+
+        var first = ProducerRules.SweepIfDue(state, Now + retention, retention);
+        AppendRules.Apply(state, Request(producer: Producer(0, 0, "later")), 1, Now);
+        var tooSoon = ProducerRules.SweepIfDue(state, Now + retention + TimeSpan.FromMinutes(9), retention);
+        var next = ProducerRules.SweepIfDue(state, Now + retention + retention, retention);
+
+        Assert.Equal(["old"], first);
+        Assert.Null(tooSoon);
+        Assert.Equal(["later", "new"], next!.Order(StringComparer.Ordinal));
+        Assert.Empty(state.Producers);
+    }
+
+    [Fact]
+    public void A_clone_shares_the_producer_map_and_an_apply_on_it_leaves_the_original_alone()
     {
         var state = NewState();
         Append(state, Request(producer: Producer(0, 0)));
-        var producer = state.Producers["p1"];
+        var copy = state.Clone();
 
-        AppendRules.Apply(state, Request(producer: Producer(0, 1)), 1, Now.AddSeconds(5));
+        Assert.Same(state.Producers, copy.Producers);
+        AppendRules.Apply(copy, Request(producer: Producer(0, 1)), 1, Now.AddSeconds(5));
 
-        Assert.Same(producer, state.Producers["p1"]);
-        Assert.Equal(1, producer.LastSeq);
-        Assert.Equal(Now.AddSeconds(5), producer.UpdatedAt);
+        Assert.Equal(0, state.Producers["p1"].LastSeq);
+        Assert.Equal(Now, state.Producers["p1"].UpdatedAt);
+        Assert.Equal(1, copy.Producers["p1"].LastSeq);
+        Assert.Equal(Now.AddSeconds(5), copy.Producers["p1"].UpdatedAt);
     }
 
     [Fact]

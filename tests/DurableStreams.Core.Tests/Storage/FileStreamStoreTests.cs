@@ -28,6 +28,7 @@ public sealed class FileStreamStoreTests : StreamStoreContractTests
         DataDirectory = _directory.Path,
         TimeProvider = time,
         SweepInterval = Sweep,
+        ProducerRetention = ProducerRetention,
     });
 
     public override async ValueTask DisposeAsync()

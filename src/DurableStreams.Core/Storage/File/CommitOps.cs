@@ -21,6 +21,8 @@ internal sealed class CommitOps
         PutFrame = 6,
         PutAccess = 7,
         DeleteStream = 8,
+        PutProducer = 9,
+        DeleteProducer = 10,
     }
 
     private readonly ArrayBufferWriter<byte> _buffer = new();
@@ -62,6 +64,22 @@ internal sealed class CommitOps
         WriteOp(Op.PutState);
         WriteLong(id);
         WriteBytes(state);
+    }
+
+    /// <summary>One producer's (epoch, last seq, updated-at) on stream <paramref name="id"/>: O(1) in the stream's producers.</summary>
+    public void PutProducer(long id, string producerId, ProducerState producer)
+    {
+        WriteOp(Op.PutProducer);
+        WriteLong(id);
+        WriteBytes(Records.EncodeProducer(producerId, producer));
+    }
+
+    /// <summary>Forgets an expired producer of stream <paramref name="id"/>.</summary>
+    public void DeleteProducer(long id, string producerId)
+    {
+        WriteOp(Op.DeleteProducer);
+        WriteLong(id);
+        WriteBytes(Encoding.UTF8.GetBytes(producerId));
     }
 
     public void PutFrame(long id, Frame frame)
@@ -121,6 +139,19 @@ internal sealed class CommitOps
                     {
                         var id = reader.ReadLong();
                         writer.PutState(id, reader.ReadBytes().ToArray());
+                        break;
+                    }
+                case Op.PutProducer:
+                    {
+                        var id = reader.ReadLong();
+                        var (producerId, producer) = Records.DecodeProducer(reader.ReadBytes().Span);
+                        writer.PutProducer(id, producerId, producer);
+                        break;
+                    }
+                case Op.DeleteProducer:
+                    {
+                        var id = reader.ReadLong();
+                        writer.DeleteProducer(id, Encoding.UTF8.GetString(reader.ReadBytes().Span));
                         break;
                     }
                 case Op.PutFrame:

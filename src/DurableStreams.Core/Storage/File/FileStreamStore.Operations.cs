@@ -218,7 +218,8 @@ public sealed partial class FileStreamStore
                 {
                     return new AppendResult(AppendStatus.StorageFailure);
                 }
-                var decision = AppendRules.Evaluate(stream.Pending, request, _options.MaxJsonDepth);
+                var now = _time.GetUtcNow();
+                var decision = AppendRules.Evaluate(stream.Pending, request, _options.MaxJsonDepth, now, _options.ProducerRetention);
                 if (!decision.ShouldCommit)
                 {
                     if (stream.LastCommit.IsCompleted)
@@ -263,9 +264,15 @@ public sealed partial class FileStreamStore
                         return new AppendResult(NativeIo.IsDiskFull(ex) ? AppendStatus.InsufficientStorage : AppendStatus.StorageFailure);
                     }
                     var written = frames.Count == 0 ? 0 : frames[^1].End - start;
-                    result = AppendRules.Apply(stream.Pending, request, written, _time.GetUtcNow());
+                    // Forget idle producers now and then (amortised: one walk per stream per sweep period).
+                    var expired = ProducerRules.SweepIfDue(stream.Pending, now, _options.ProducerRetention);
+                    result = AppendRules.Apply(stream.Pending, request, written, now);
+                    // O(1) in the stream's producers: the clone shares the immutable producer map, the state record
+                    // holds no producers, and only the producer that changed is written.
                     var snapshot = stream.Pending.Clone();
                     var encoded = Records.EncodeState(snapshot);
+                    var producerId = request.Producer?.Id;
+                    var producerState = producerId is null ? null : snapshot.Producers[producerId];
                     var generation = stream.Generation;
                     var id = stream.Id;
                     var work = new CommitWork
@@ -280,6 +287,17 @@ public sealed partial class FileStreamStore
                         Apply = w =>
                         {
                             w.PutState(id, encoded);
+                            if (expired is not null)
+                            {
+                                foreach (var gone in expired)
+                                {
+                                    w.DeleteProducer(id, gone);
+                                }
+                            }
+                            if (producerState is not null)
+                            {
+                                w.PutProducer(id, producerId!, producerState);
+                            }
                             foreach (var frame in frames)
                             {
                                 w.PutFrame(id, frame);

@@ -83,7 +83,13 @@ public sealed partial class FileStreamStore
     /// </summary>
     private void Recover()
     {
+        // Data written before producers had their own records: split version 1 state records once, durably.
+        if (_metadata.MigrateInlineProducers() is var migrated and > 0)
+        {
+            LogProducersMigrated(_logger, migrated);
+        }
         var loaded = _metadata.LoadAll();
+        var now = _time.GetUtcNow();
         var byId = new Dictionary<long, DiskStream>();
         var leftovers = new List<DiskStream>();
         foreach (var record in loaded)
@@ -101,7 +107,18 @@ public sealed partial class FileStreamStore
             };
             if (record.State is { } encoded)
             {
-                Records.DecodeStateInto(encoded, state);
+                // A version 1 record can no longer be here (migrated above); its inline producers would be kept.
+                var inline = Records.DecodeStateInto(encoded, state);
+                var producers = state.Producers.ToBuilder();
+                foreach (var (producerId, producer) in inline is null ? record.Producers : record.Producers.Concat(inline))
+                {
+                    // Expired producers are not loaded; their records go with the stream's next producer sweep.
+                    if (!producer.IsExpired(now, _options.ProducerRetention))
+                    {
+                        producers[producerId] = producer;
+                    }
+                }
+                state.Producers = producers.ToImmutable();
             }
             DiskStream? source = null;
             if (meta.SourceId is { } sourceId && !byId.TryGetValue(sourceId, out source))
@@ -228,12 +245,17 @@ public sealed partial class FileStreamStore
         stream.Committed.Tail = newTail;
         stream.Pending = stream.Committed.Clone();
         var state = Records.EncodeState(stream.Committed);
+        var producers = stream.Committed.Producers;
         var access = stream.PersistedAccessTicks;
         _metadata.Write(w =>
         {
             w.DeleteStream(stream.Id);
             w.PutMeta(stream.Meta);
             w.PutState(stream.Id, state);
+            foreach (var (producerId, producer) in producers)
+            {
+                w.PutProducer(stream.Id, producerId, producer);
+            }
             w.PutAccess(stream.Id, access);
             foreach (var frame in keep)
             {

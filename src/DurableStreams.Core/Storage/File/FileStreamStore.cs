@@ -41,6 +41,7 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
     {
         _log = log;
         _options = options;
+        ProducerRules.ValidateRetention(options.ProducerRetention);
         _time = options.TimeProvider;
         _logger = logger;
         _lock = lockFile;
@@ -82,6 +83,22 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
 
     /// <summary>Number of live (not soft-deleted) streams.</summary>
     public int Count => _streams.Values.Count(s => !s.SoftDeleted);
+
+    /// <summary>Test hook: the committed producer states of a stream, or null when there is no such stream.</summary>
+    internal IReadOnlyDictionary<string, ProducerState>? CommittedProducers(string name)
+    {
+        if (!_streams.TryGetValue(name, out var stream))
+        {
+            return null;
+        }
+        lock (stream.Gate)
+        {
+            return stream.Committed.Producers;
+        }
+    }
+
+    /// <summary>Test hook: how many producer records LMDB holds (what the last checkpoint applied).</summary>
+    internal int ProducerRecordCount() => _metadata.CountProducers();
 
     /// <inheritdoc/>
     public IReadOnlyList<string> ListStreamNames() => _streams.Where(s => !s.Value.SoftDeleted).Select(s => s.Key).ToArray();
@@ -131,6 +148,7 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
                 MaxJsonDepth = options.MaxJsonDepth,
                 MetadataMapSize = options.MetadataMapSize,
                 MaxOpenFiles = Math.Max(16, options.MaxOpenFiles),
+                ProducerRetention = options.ProducerRetention,
                 CrashBeforeLogRestart = options.CrashBeforeLogRestart,
             };
             var logPath = Path.Combine(directory, "commit.log");
@@ -172,6 +190,9 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
 
     [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "Background work failed: {What}")]
     private static partial void LogBackgroundFailure(ILogger logger, Exception exception, string what);
+
+    [LoggerMessage(EventId = 2020, Level = LogLevel.Information, Message = "Moved the producers of {Streams} streams to their own records (state format 1 to 2)")]
+    private static partial void LogProducersMigrated(ILogger logger, int streams);
 
     [LoggerMessage(EventId = 2006, Level = LogLevel.Information, Message = "Replayed {Records} commit-log records")]
     private static partial void LogReplayed(ILogger logger, int records);

@@ -48,6 +48,13 @@ public sealed class FileStreamStoreOptions
     public int MaxJsonDepth { get; init; } = Protocol.JsonFraming.DefaultMaxDepth;
 
     /// <summary>
+    /// How long an idle producer's (epoch, seq) is kept; after that the producer is treated as new and its record is
+    /// removed. Default 30 days (<see cref="ProducerRules.DefaultPersistentRetention"/>);
+    /// <see cref="Timeout.InfiniteTimeSpan"/> keeps it as long as the stream.
+    /// </summary>
+    public TimeSpan ProducerRetention { get; init; } = ProducerRules.DefaultPersistentRetention;
+
+    /// <summary>
     /// Most stream data files kept open at once; idle ones beyond this are closed and reopened on use, so a server with
     /// many streams stays under the process's file-descriptor limit. Default 2048.
     /// </summary>

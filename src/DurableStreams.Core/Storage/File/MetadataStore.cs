@@ -3,7 +3,7 @@ using LightningDB;
 namespace DurableStreams.Storage.File;
 
 /// <summary>A stream as found in LMDB at start-up.</summary>
-internal sealed record LoadedStream(StreamMeta Meta, byte[]? State, long? LastAccessTicks);
+internal sealed record LoadedStream(StreamMeta Meta, byte[]? State, long? LastAccessTicks, List<(string Id, ProducerState State)> Producers);
 
 /// <summary>
 /// The LMDB environment of a data directory: stream names, structure, writer state, frame index and access times, each
@@ -20,7 +20,9 @@ internal sealed class MetadataStore : IDisposable
     private readonly LightningDatabase _frames;
     private readonly LightningDatabase _access;
     private readonly LightningDatabase _control;
+    private readonly LightningDatabase _producers;
     private static readonly byte[] s_logGenerationKey = "log-generation"u8.ToArray();
+    private static readonly StreamConfiguration s_noConfiguration = new("", null, null, null, null, 0);
 
     /// <param name="path">The environment directory.</param>
     /// <param name="mapSize">Maximum size of the map.</param>
@@ -47,6 +49,7 @@ internal sealed class MetadataStore : IDisposable
         _frames = tx.OpenDatabase("frames", create);
         _access = tx.OpenDatabase("access", create);
         _control = tx.OpenDatabase("control", create);
+        _producers = tx.OpenDatabase("producers", create);
         tx.Commit().ThrowOnError();
     }
 
@@ -67,9 +70,66 @@ internal sealed class MetadataStore : IDisposable
             result.Add(new LoadedStream(
                 meta,
                 stateCode == MDBResultCode.Success ? state.CopyToNewArray() : null,
-                accessCode == MDBResultCode.Success ? Records.DecodeTicks(access.AsSpan()) : null));
+                accessCode == MDBResultCode.Success ? Records.DecodeTicks(access.AsSpan()) : null,
+                LoadProducers(tx, idKey)));
         }
         return result;
+    }
+
+    private List<(string, ProducerState)> LoadProducers(LightningTransaction tx, byte[] idKey)
+    {
+        var producers = new List<(string, ProducerState)>();
+        using var cursor = tx.CreateCursor(_producers);
+        var code = cursor.SetRange(idKey);
+        while (code == MDBResultCode.Success)
+        {
+            var (_, key, value) = cursor.GetCurrent();
+            if (!key.AsSpan().StartsWith(idKey))
+            {
+                break;
+            }
+            producers.Add(Records.DecodeProducer(value.AsSpan()));
+            code = cursor.Next().resultCode;
+        }
+        return producers;
+    }
+
+    /// <summary>
+    /// Moves version 1 state records (every producer inline, written by earlier builds) to version 2 plus one producer
+    /// record each, in one write transaction. Returns how many were migrated; 0 when there were none (no write).
+    /// </summary>
+    public int MigrateInlineProducers()
+    {
+        var pending = new List<(long Id, byte[] State)>();
+        using (var tx = _env.BeginTransaction(TransactionBeginFlags.ReadOnly))
+        using (var cursor = tx.CreateCursor(_state))
+        {
+            foreach (var (key, value) in cursor.AsEnumerable())
+            {
+                if (Records.IsInlineProducerState(value.AsSpan()))
+                {
+                    pending.Add((Records.ReadId(key.AsSpan()), value.CopyToNewArray()));
+                }
+            }
+        }
+        if (pending.Count > 0)
+        {
+            Write(w =>
+            {
+                foreach (var (id, state) in pending)
+                {
+                    w.PutState(id, state);
+                }
+            });
+        }
+        return pending.Count;
+    }
+
+    /// <summary>How many producer records there are (all streams).</summary>
+    public int CountProducers()
+    {
+        using var tx = _env.BeginTransaction(TransactionBeginFlags.ReadOnly);
+        return (int)tx.GetEntriesCount(_producers);
     }
 
     /// <summary>The committed frame index of one stream, in position order.</summary>
@@ -124,7 +184,46 @@ internal sealed class MetadataStore : IDisposable
 
         public void PutMeta(StreamMeta meta) => tx.Put(store._meta, Records.IdKey(meta.Id), Records.EncodeMeta(meta)).ThrowOnError();
 
-        public void PutState(long id, byte[] state) => tx.Put(store._state, Records.IdKey(id), state).ThrowOnError();
+        /// <summary>
+        /// Writes a state record. A version 1 record (replayed from an earlier build's commit log, or migrated at open)
+        /// is split: its producers replace the stream's producer records and the state is stored as version 2.
+        /// </summary>
+        public void PutState(long id, byte[] state)
+        {
+            if (Records.IsInlineProducerState(state))
+            {
+                var decoded = new StreamState { ContentType = "", Requested = s_noConfiguration };
+                var producers = Records.DecodeStateInto(state, decoded)!;
+                DeleteProducers(Records.IdKey(id));
+                foreach (var (producerId, producer) in producers)
+                {
+                    PutProducer(id, producerId, producer);
+                }
+                state = Records.EncodeState(decoded);
+            }
+            tx.Put(store._state, Records.IdKey(id), state).ThrowOnError();
+        }
+
+        public void PutProducer(long id, string producerId, ProducerState producer) =>
+            tx.Put(store._producers, Records.ProducerKey(id, producerId), Records.EncodeProducer(producerId, producer)).ThrowOnError();
+
+        public void DeleteProducer(long id, string producerId) => Ignore(tx.Delete(store._producers, Records.ProducerKey(id, producerId)));
+
+        private void DeleteProducers(byte[] idKey)
+        {
+            using var cursor = tx.CreateCursor(store._producers);
+            var code = cursor.SetRange(idKey);
+            while (code == MDBResultCode.Success)
+            {
+                var (_, key, _) = cursor.GetCurrent();
+                if (!key.AsSpan().StartsWith(idKey))
+                {
+                    break;
+                }
+                cursor.Delete().ThrowOnError();
+                code = cursor.GetCurrent().resultCode;
+            }
+        }
 
         public void PutFrame(long id, Frame frame) => tx.Put(store._frames, Records.FrameKey(id, frame.Start), Records.FrameValue(frame)).ThrowOnError();
 
@@ -138,13 +237,14 @@ internal sealed class MetadataStore : IDisposable
             tx.Put(store._control, s_logGenerationKey, value).ThrowOnError();
         }
 
-        /// <summary>Removes every record of a stream: meta, state, access time and all frames.</summary>
+        /// <summary>Removes every record of a stream: meta, state, access time, producers and all frames.</summary>
         public void DeleteStream(long id)
         {
             var key = Records.IdKey(id);
             Ignore(tx.Delete(store._meta, key));
             Ignore(tx.Delete(store._state, key));
             Ignore(tx.Delete(store._access, key));
+            DeleteProducers(key);
             using var cursor = tx.CreateCursor(store._frames);
             var code = cursor.SetRange(Records.FrameKey(id, 0));
             while (code == MDBResultCode.Success)

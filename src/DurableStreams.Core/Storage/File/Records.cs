@@ -33,6 +33,9 @@ internal static class Records
 {
     private const byte Version = 1;
 
+    /// <summary>The state record's version: 2 since producers moved to their own records.</summary>
+    private const byte StateVersion = 2;
+
     /// <summary>LMDB keys are at most 511 bytes: long names are keyed by their SHA-256 (the name itself is in the meta).</summary>
     public static byte[] NameKey(string name)
     {
@@ -139,13 +142,17 @@ internal static class Records
             sourceId, basePosition, softDeleted, detached);
     }
 
-    /// <summary>The writer state a commit makes durable with the data it describes.</summary>
+    /// <summary>
+    /// The writer state a commit makes durable with the data it describes. Version 2: tail, closed flag, last
+    /// <c>Stream-Seq</c>; producers have their own records (<see cref="EncodeProducer"/>), so the record's size does not
+    /// grow with them. Version 1 (earlier builds) held every producer inline; it is still read.
+    /// </summary>
     public static byte[] EncodeState(StreamState state)
     {
         using var buffer = new MemoryStream();
         using (var w = new BinaryWriter(buffer, Encoding.UTF8))
         {
-            w.Write(Version);
+            w.Write(StateVersion);
             w.Write(state.Tail);
             w.Write(state.Closed);
             w.Write(state.LastStreamSeq is not null);
@@ -153,32 +160,76 @@ internal static class Records
             {
                 w.Write(state.LastStreamSeq);
             }
-            w.Write(state.Producers.Count);
-            foreach (var (producerId, producer) in state.Producers)
-            {
-                w.Write(producerId);
-                w.Write(producer.Epoch);
-                w.Write(producer.LastSeq);
-                w.Write(producer.UpdatedAt.UtcTicks);
-            }
         }
         return buffer.ToArray();
     }
 
-    public static void DecodeStateInto(ReadOnlySpan<byte> value, StreamState state)
+    /// <summary>True for a version 1 state record (producers inline), which is split when written (see <see cref="MetadataStore"/>).</summary>
+    public static bool IsInlineProducerState(ReadOnlySpan<byte> value) => value.Length > 0 && value[0] == Version;
+
+    /// <summary>
+    /// Reads a state record into <paramref name="state"/>. A version 1 record's inline producers are returned (null for
+    /// version 2, whose producers are separate records).
+    /// </summary>
+    public static List<(string Id, ProducerState State)>? DecodeStateInto(ReadOnlySpan<byte> value, StreamState state)
     {
         using var r = new BinaryReader(new MemoryStream(value.ToArray()), Encoding.UTF8);
-        CheckVersion(r.ReadByte());
+        var version = r.ReadByte();
+        if (version is not (Version or StateVersion))
+        {
+            throw new InvalidDataException($"Unsupported state format version {version}.");
+        }
         state.Tail = r.ReadInt64();
         state.Closed = r.ReadBoolean();
         state.LastStreamSeq = r.ReadBoolean() ? r.ReadString() : null;
+        if (version == StateVersion)
+        {
+            return null;
+        }
         var count = r.ReadInt32();
-        state.Producers.Clear();
+        var producers = new List<(string, ProducerState)>(count);
         for (var i = 0; i < count; i++)
         {
             var producerId = r.ReadString();
-            state.Producers[producerId] = new ProducerState(r.ReadInt64(), r.ReadInt64(), new DateTimeOffset(r.ReadInt64(), TimeSpan.Zero));
+            producers.Add((producerId, new ProducerState(r.ReadInt64(), r.ReadInt64(), new DateTimeOffset(r.ReadInt64(), TimeSpan.Zero))));
         }
+        return producers;
+    }
+
+    /// <summary>
+    /// Key of a producer record: stream id (int64 BE), then <c>0x00</c> + the UTF-8 id (ids up to 400 bytes), or
+    /// <c>0x01</c> + its SHA-256 (longer ids written by earlier builds, which had no length limit).
+    /// </summary>
+    public static byte[] ProducerKey(long streamId, string producerId)
+    {
+        var name = NameKey(producerId);
+        var key = new byte[8 + name.Length];
+        BinaryPrimitives.WriteInt64BigEndian(key, streamId);
+        name.CopyTo(key, 8);
+        return key;
+    }
+
+    /// <summary>A producer record (version 1): id, epoch, last seq, updated-at ticks.</summary>
+    public static byte[] EncodeProducer(string producerId, ProducerState producer)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new BinaryWriter(buffer, Encoding.UTF8))
+        {
+            w.Write(Version);
+            w.Write(producerId);
+            w.Write(producer.Epoch);
+            w.Write(producer.LastSeq);
+            w.Write(producer.UpdatedAt.UtcTicks);
+        }
+        return buffer.ToArray();
+    }
+
+    public static (string Id, ProducerState State) DecodeProducer(ReadOnlySpan<byte> value)
+    {
+        using var r = new BinaryReader(new MemoryStream(value.ToArray()), Encoding.UTF8);
+        CheckVersion(r.ReadByte());
+        var producerId = r.ReadString();
+        return (producerId, new ProducerState(r.ReadInt64(), r.ReadInt64(), new DateTimeOffset(r.ReadInt64(), TimeSpan.Zero)));
     }
 
     public static byte[] EncodeTicks(long ticks)

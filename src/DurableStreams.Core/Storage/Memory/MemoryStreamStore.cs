@@ -21,6 +21,7 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
     public MemoryStreamStore(MemoryStreamStoreOptions? options = null)
     {
         _options = options ?? new MemoryStreamStoreOptions();
+        ProducerRules.ValidateRetention(_options.ProducerRetention);
         _time = _options.TimeProvider;
         _deadlines = new DeadlineScheduler(_time);
         // Incarnations differ across process lifetimes so ETags of a recreated stream never collide.
@@ -142,7 +143,9 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
             {
                 return new(new AppendResult(stream.SoftDeleted ? AppendStatus.Gone : AppendStatus.NotFound));
             }
-            var decision = AppendRules.Evaluate(stream.State, request, _options.MaxJsonDepth);
+            var now = _time.GetUtcNow();
+            ProducerRules.SweepIfDue(stream.State, now, _options.ProducerRetention);
+            var decision = AppendRules.Evaluate(stream.State, request, _options.MaxJsonDepth, now, _options.ProducerRetention);
             if (!decision.ShouldCommit)
             {
                 return new(decision.Result);
@@ -154,7 +157,7 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
                 stream.Log.Append(message.Span);
                 written += message.Length;
             }
-            var result = AppendRules.Apply(stream.State, request, written, _time.GetUtcNow());
+            var result = AppendRules.Apply(stream.State, request, written, now);
             stream.Signal.Publish();
             return new(result);
         }

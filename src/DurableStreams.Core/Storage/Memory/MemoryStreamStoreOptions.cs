@@ -11,4 +11,10 @@ public sealed class MemoryStreamStoreOptions
 
     /// <summary>Maximum JSON nesting depth accepted on append; default <see cref="Protocol.JsonFraming.DefaultMaxDepth"/>.</summary>
     public int MaxJsonDepth { get; set; } = Protocol.JsonFraming.DefaultMaxDepth;
+
+    /// <summary>
+    /// How long an idle producer's (epoch, seq) is kept; after that the producer is treated as new. Default 7 days
+    /// (<see cref="ProducerRules.DefaultMemoryRetention"/>); <see cref="Timeout.InfiniteTimeSpan"/> keeps it forever.
+    /// </summary>
+    public TimeSpan ProducerRetention { get; set; } = ProducerRules.DefaultMemoryRetention;
 }
