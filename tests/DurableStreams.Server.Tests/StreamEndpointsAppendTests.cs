@@ -370,6 +370,22 @@ public sealed class StreamEndpointsAppendTests(ServerFixture fixture) : IClassFi
         Assert.Equal("x", await read.Content.ReadAsStringAsync(Ct));
     }
 
+    [Fact]
+    public async Task A_Stream_Seq_of_the_maximum_length_is_accepted_and_one_byte_more_is_400()
+    {
+        var name = await NewTextStreamAsync();
+        var longest = new string('1', ProducerRules.MaxStreamSeqBytes);
+
+        using var accepted = await _server.PostAsync(name, "text/plain", "x", Ct, ("Stream-Seq", longest));
+        using var refused = await _server.PostAsync(name, "text/plain", "y", Ct, ("Stream-Seq", longest + "2"));
+
+        Assert.Equal(HttpStatusCode.NoContent, accepted.StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        Assert.Contains($"at most {ProducerRules.MaxStreamSeqBytes} bytes", await refused.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+        using var read = await _server.GetAsync(name + "?offset=-1", Ct);
+        Assert.Equal("x", await read.Content.ReadAsStringAsync(Ct));
+    }
+
     /// <summary>Sends a POST over a raw socket, so a header can appear on two lines exactly as written.</summary>
     private async Task<string> RawPostAsync(string name, IEnumerable<string> headers, string body)
     {

@@ -11,6 +11,12 @@ public static class ProducerRules
     /// <summary>Longest <c>Producer-Id</c> accepted, in UTF-8 bytes; longer ids get 400.</summary>
     public const int MaxIdBytes = 256;
 
+    /// <summary>
+    /// Longest <c>Stream-Seq</c> accepted, in UTF-8 bytes; longer values get 400. The last value is kept per stream and
+    /// rewritten by every append that carries one, so an unbounded value would make each append as costly as it is long.
+    /// </summary>
+    public const int MaxStreamSeqBytes = 256;
+
     /// <summary>Default producer retention of the memory store: 7 days, as the protocol recommends.</summary>
     public static readonly TimeSpan DefaultMemoryRetention = TimeSpan.FromDays(7);
 

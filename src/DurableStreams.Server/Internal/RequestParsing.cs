@@ -126,6 +126,10 @@ internal static class RequestParsing
         {
             return duplicate;
         }
+        if (streamSeq is not null && System.Text.Encoding.UTF8.GetByteCount(streamSeq) > ProducerRules.MaxStreamSeqBytes)
+        {
+            return HttpError.BadRequest($"Stream-Seq must be at most {ProducerRules.MaxStreamSeqBytes} bytes of UTF-8.");
+        }
         ProducerClaim? producer = null;
         var present = (id is null ? 0 : 1) + (epochText is null ? 0 : 1) + (seqText is null ? 0 : 1);
         if (present is 1 or 2)
