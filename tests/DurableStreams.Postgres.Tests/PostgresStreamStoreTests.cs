@@ -36,5 +36,7 @@ public sealed class PostgresStreamStoreTests(PostgresServer server) : StreamStor
         Schema = _schema,
         TimeProvider = time,
         SweepInterval = Sweep,
+        MaxForkDepth = Limits.MaxForkDepth,
+        MaxMessagesPerAppend = Limits.MaxMessagesPerAppend,
     }, TestContext.Current.CancellationToken);
 }

@@ -26,13 +26,23 @@ public sealed class AppendDecision
 
 /// <summary>
 /// The append rules of §5.2, §5.2.1 and §5.3, shared by every store so they cannot drift apart. Callers hold the
-/// stream's critical section across <see cref="Evaluate"/>, the durable write and <see cref="Apply"/>.
+/// stream's critical section across <see cref="Evaluate(StreamState, AppendRequest, int, int)"/>, the durable write and <see cref="Apply"/>.
 /// Precedence: request shape, producer fencing and duplicates (a retry of acknowledged data always succeeds), closure,
 /// content type, producer sequence, <c>Stream-Seq</c> (scoped per stream), then JSON validation.
 /// </summary>
 public static class AppendRules
 {
-    public static AppendDecision Evaluate(StreamState state, AppendRequest request, int maxJsonDepth)
+    /// <summary>
+    /// Default for the stores' <c>MaxMessagesPerAppend</c>: most JSON messages (values of a top-level array) one append
+    /// or initial body may carry. Every message costs index memory, so an unbounded count lets one request pin a lot.
+    /// </summary>
+    public const int DefaultMaxMessagesPerAppend = 100_000;
+
+    public static AppendDecision Evaluate(StreamState state, AppendRequest request, int maxJsonDepth) =>
+        Evaluate(state, request, maxJsonDepth, int.MaxValue);
+
+    /// <summary>Evaluates an append; a JSON body with more than <paramref name="maxMessages"/> messages is refused whole.</summary>
+    public static AppendDecision Evaluate(StreamState state, AppendRequest request, int maxJsonDepth, int maxMessages)
     {
         var hasBody = !request.Body.IsEmpty;
         if (!hasBody && !request.Close)
@@ -105,9 +115,10 @@ public static class AppendRules
         {
             return AppendDecision.Commit([request.Body]);
         }
-        var error = JsonFraming.TrySplit(request.Body, maxJsonDepth, out var messages);
+        var error = JsonFraming.TrySplit(request.Body, maxJsonDepth, maxMessages, out var messages);
         return error switch
         {
+            JsonFramingError.TooManyMessages => AppendDecision.Reject(new AppendResult(AppendStatus.TooManyMessages, new StreamOffset(state.Tail), state.Closed, Limit: maxMessages)),
             JsonFramingError.None when messages.Count == 0 => Reject(AppendStatus.EmptyJsonArray, state),
             JsonFramingError.None => AppendDecision.Commit(messages),
             JsonFramingError.TooDeep => Reject(AppendStatus.JsonTooDeep, state),

@@ -17,6 +17,7 @@ internal sealed class DiskStream
         Committed = committed;
         Pending = committed.Clone();
         Source = source;
+        Depth = source is null ? 0 : source.Depth + 1;
         FilePath = path;
         IsJson = Protocol.ContentTypes.IsJson(meta.ContentType);
     }
@@ -29,6 +30,9 @@ internal sealed class DiskStream
     public long BasePosition => Meta.BasePosition;
     public bool IsJson { get; }
     public DiskStream? Source { get; }
+
+    /// <summary>Forks between this stream and the root of its chain: 0 for a stream that is not a fork.</summary>
+    public int Depth { get; }
     public string FilePath { get; }
 
     /// <summary>Durable, published state; guarded by <see cref="Gate"/>.</summary>

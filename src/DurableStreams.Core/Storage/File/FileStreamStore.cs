@@ -129,6 +129,8 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
                 SweepInterval = options.SweepInterval,
                 AccessPersistInterval = options.AccessPersistInterval,
                 MaxJsonDepth = options.MaxJsonDepth,
+                MaxForkDepth = options.MaxForkDepth,
+                MaxMessagesPerAppend = options.MaxMessagesPerAppend,
                 MetadataMapSize = options.MetadataMapSize,
                 MaxOpenFiles = Math.Max(16, options.MaxOpenFiles),
                 CrashBeforeLogRestart = options.CrashBeforeLogRestart,
