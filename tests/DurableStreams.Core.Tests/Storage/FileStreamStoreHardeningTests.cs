@@ -1,3 +1,4 @@
+using System.Runtime.Versioning;
 using System.Text;
 using DurableStreams.Protocol;
 using DurableStreams.Storage;
@@ -63,6 +64,89 @@ public sealed class FileStreamStoreHardeningTests : IDisposable
         Assert.Equal(CreateStatus.Created, (await reopened.CreateAsync("shallow", new CreateStreamRequest { Fork = new ForkRequest("c99", null, 0) }, Ct)).Status);
         Assert.Equal(AppendStatus.Appended, (await reopened.AppendAsync($"c{depth}", new AppendRequest { ContentType = "text/plain", Body = Bytes("!") }, Ct)).Status);
         Assert.Equal(expected + "!", await ReadAllAsync(reopened, $"c{depth}"));
+    }
+
+    private const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+    private const UnixFileMode PrivateDirectory = Private | UnixFileMode.UserExecute;
+
+    /// <summary>The process umask, from /proc (Linux); the mode tests need the usual 0022 to mean anything.</summary>
+    private static int Umask()
+    {
+        var line = System.IO.File.ReadLines("/proc/self/status").First(l => l.StartsWith("Umask:", StringComparison.Ordinal));
+        return Convert.ToInt32(line["Umask:".Length..].Trim(), 8);
+    }
+
+    private static string[] StoreFiles(string dataDirectory) =>
+    [
+        .. new[] { "LOCK", "commit.log", "meta/data.mdb", "meta/lock.mdb" }.Select(f => Path.Combine(dataDirectory, f)),
+        .. Directory.GetFiles(Path.Combine(dataDirectory, "streams"), "*.dat"),
+    ];
+
+    [UnsupportedOSPlatform("windows")]
+    private static void AssertPrivate(string dataDirectory)
+    {
+        foreach (var directory in new[] { dataDirectory, Path.Combine(dataDirectory, "streams"), Path.Combine(dataDirectory, "meta") })
+        {
+            Assert.Equal((directory, PrivateDirectory), (directory, System.IO.File.GetUnixFileMode(directory)));
+        }
+        var files = StoreFiles(dataDirectory);
+        Assert.Equal(6, files.Length);
+        foreach (var file in files)
+        {
+            Assert.Equal((file, Private), (file, System.IO.File.GetUnixFileMode(file)));
+        }
+    }
+
+    private static async Task WriteTwoStreamsAsync(FileStreamStore store)
+    {
+        foreach (var name in new[] { "a", "b" })
+        {
+            await store.CreateAsync(name, new CreateStreamRequest { ContentType = "text/plain" }, Ct);
+            Assert.Equal(AppendStatus.Appended, (await store.AppendAsync(name, new AppendRequest { ContentType = "text/plain", Body = Bytes("x") }, Ct)).Status);
+        }
+    }
+
+    [Fact]
+    [UnsupportedOSPlatform("windows")]
+    public async Task A_new_data_directory_and_every_file_in_it_are_private_under_umask_0022()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "Unix modes, read from /proc.");
+        Assert.Equal(0x12, Umask()); // 0022: the test means something only under the usual umask
+        var dataDirectory = _directory.Combine("data");
+
+        await using (var store = FileStreamStore.Open(new FileStreamStoreOptions { DataDirectory = dataDirectory, TimeProvider = _time }))
+        {
+            await WriteTwoStreamsAsync(store);
+        }
+
+        AssertPrivate(dataDirectory);
+    }
+
+    [Fact]
+    [UnsupportedOSPlatform("windows")]
+    public async Task An_existing_data_directory_with_looser_modes_is_tightened_on_open()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "Unix modes.");
+        await using (var store = Open())
+        {
+            await WriteTwoStreamsAsync(store);
+        }
+        const UnixFileMode loose = Private | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+        foreach (var directory in new[] { _directory.Path, _directory.Combine("streams"), _directory.Combine("meta") })
+        {
+            System.IO.File.SetUnixFileMode(directory, PrivateDirectory | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+        }
+        foreach (var file in StoreFiles(_directory.Path))
+        {
+            System.IO.File.SetUnixFileMode(file, loose);
+        }
+
+        await using (var reopened = Open())
+        {
+            Assert.Equal("x", await ReadAllAsync(reopened, "a"));
+        }
+
+        AssertPrivate(_directory.Path);
     }
 
     public void Dispose() => _directory.Dispose();

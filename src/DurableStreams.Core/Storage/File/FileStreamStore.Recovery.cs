@@ -26,6 +26,7 @@ public sealed partial class FileStreamStore
                                 if (!handles.TryGetValue(id, out var handle))
                                 {
                                     handle = System.IO.File.OpenHandle(DataPath(id), FileMode.OpenOrCreate, FileAccess.ReadWrite);
+                                    PrivateFiles.Restrict(handle);
                                     handles[id] = handle;
                                 }
                                 RandomAccess.Write(handle, bytes.Span, position);
@@ -267,6 +268,11 @@ public sealed partial class FileStreamStore
             created = true;
         }
         stream.Handle = System.IO.File.OpenHandle(stream.FilePath, mayCreate ? FileMode.OpenOrCreate : FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
+        if (created)
+        {
+            // Inside the 0700 streams directory already; 0600 as well, whatever the umask.
+            PrivateFiles.Restrict(stream.Handle);
+        }
         _openHandles.Enqueue(stream);
         if (Interlocked.Increment(ref _openHandleCount) > _options.MaxOpenFiles)
         {

@@ -30,7 +30,7 @@ internal sealed class MetadataStore : IDisposable
     public MetadataStore(string path, long mapSize, DurabilityMode mode)
     {
         NativeIo.RegisterLmdbResolver();
-        Directory.CreateDirectory(path);
+        PrivateFiles.CreateDirectory(path);
         _env = new LightningEnvironment(path, new EnvironmentConfiguration { MapSize = mapSize, MaxDatabases = 8, MaxReaders = 1024 });
         var flags = EnvironmentOpenFlags.NoThreadLocalStorage | EnvironmentOpenFlags.NoReadAhead;
         // LMDB is written at checkpoints (and recovery), not per append: the commit log carries durability between them.
@@ -38,7 +38,7 @@ internal sealed class MetadataStore : IDisposable
         {
             flags |= EnvironmentOpenFlags.NoSync;
         }
-        _env.Open(flags);
+        _env.Open(flags, PrivateFiles.LmdbMode);
         using var tx = _env.BeginTransaction();
         var create = new DatabaseConfiguration { Flags = DatabaseOpenFlags.Create };
         _names = tx.OpenDatabase("names", create);
