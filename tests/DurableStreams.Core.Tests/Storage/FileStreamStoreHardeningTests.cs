@@ -149,5 +149,87 @@ public sealed class FileStreamStoreHardeningTests : IDisposable
         AssertPrivate(_directory.Path);
     }
 
+    [Fact]
+    public async Task Reads_and_boundaries_stay_exact_over_many_tiny_messages_and_a_multi_frame_one_across_a_restart()
+    {
+        // 3 x 10,000 one- to five-digit messages, then one message of three frames, then more tiny ones.
+        var values = new List<string>();
+        await using (var store = Open(durability: DurabilityMode.None))
+        {
+            await store.CreateAsync("t", new CreateStreamRequest { ContentType = "application/json" }, Ct);
+            for (var body = 0; body < 3; body++)
+            {
+                var batch = Enumerable.Range(body * 10_000, 10_000).Select(v => (v * 7919 % 100_000).ToString(System.Globalization.CultureInfo.InvariantCulture)).ToList();
+                values.AddRange(batch);
+                Assert.Equal(AppendStatus.Appended, (await store.AppendAsync("t", new AppendRequest { ContentType = "application/json", Body = Bytes("[" + string.Join(",", batch) + "]") }, Ct)).Status);
+            }
+            var big = "\"" + new string('b', (2 * FileStreamStore.MaxFrameBytes) + 10) + "\"";
+            values.Add(big);
+            values.AddRange(["1", "22", "333"]);
+            Assert.Equal(AppendStatus.Appended, (await store.AppendAsync("t", new AppendRequest { ContentType = "application/json", Body = Bytes($"[{big},1,22,333]") }, Ct)).Status);
+            await AssertMessagesAsync(store, values);
+        }
+        await using var reopened = Open();
+        await AssertMessagesAsync(reopened, values);
+    }
+
+    /// <summary>Every message start is a boundary and reads one message from it; a position inside one is not.</summary>
+    private static async Task AssertMessagesAsync(FileStreamStore store, List<string> values)
+    {
+        var position = 0L;
+        foreach (var value in values)
+        {
+            using var read = await store.ReadAsync("t", new ReadRequest(OffsetQuery.At(new StreamOffset(position)), 1), Ct);
+            Assert.Equal(ReadStatus.Ok, read.Status);
+            Assert.Equal(value + ",", Encoding.UTF8.GetString(read.Chunks.SelectMany(c => c.ToArray()).ToArray()));
+            if (value.Length > 1)
+            {
+                using var inside = await store.ReadAsync("t", new ReadRequest(OffsetQuery.At(new StreamOffset(position + 1)), 1), Ct);
+                Assert.Equal(ReadStatus.OffsetUnaligned, inside.Status);
+            }
+            position = read.Next.Position;
+        }
+        Assert.Equal(position, (await store.GetMetadataAsync("t", Ct)).Info!.Tail.Position);
+        using var all = await store.ReadAsync("t", new ReadRequest(OffsetQuery.Beginning, 1 << 24), Ct);
+        Assert.Equal(string.Concat(values.Select(v => v + ",")), Encoding.UTF8.GetString(all.Chunks.SelectMany(c => c.ToArray()).ToArray()));
+        // A fork one message past the 20,000th resolves its boundary through the index.
+        var at = values.Take(20_000).Sum(v => v.Length + 1);
+        var fork = await store.CreateAsync("f" + Guid.NewGuid().ToString("N"), new CreateStreamRequest { Fork = new ForkRequest("t", new StreamOffset(at), 1) }, Ct);
+        Assert.Equal(at + values[20_000].Length + 1, fork.Info!.Tail.Position);
+    }
+
+    [Fact]
+    public async Task The_frame_index_of_a_cold_stream_costs_about_eight_bytes_a_frame()
+    {
+        const int messages = 200_000;
+        await using (var store = Open(durability: DurabilityMode.None))
+        {
+            await store.CreateAsync("t", new CreateStreamRequest { ContentType = "application/json" }, Ct);
+            for (var body = 0; body < 2; body++)
+            {
+                var payload = Bytes("[" + string.Join(",", Enumerable.Repeat("0", messages / 2)) + "]");
+                Assert.Equal(AppendStatus.Appended, (await store.AppendAsync("t", new AppendRequest { ContentType = "application/json", Body = payload }, Ct)).Status);
+            }
+        }
+        await using var reopened = Open();
+        using (var warm = await reopened.ReadAsync("t", new ReadRequest(OffsetQuery.At(new StreamOffset(0)), 1), Ct))
+        {
+            Assert.Equal(ReadStatus.Ok, warm.Status);
+        }
+        await reopened.CreateAsync("u", new CreateStreamRequest { ContentType = "application/json", Body = Bytes("[0]") }, Ct);
+        await reopened.DisposeAsync();
+        await using var cold = Open();
+
+        // The first read loads the whole index from LMDB on this thread (the file store reads synchronously).
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        using var read = await cold.ReadAsync("t", new ReadRequest(OffsetQuery.At(new StreamOffset(2 * (messages - 1))), 1 << 20), Ct);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(ReadStatus.Ok, read.Status);
+        Assert.Equal("0,", Encoding.UTF8.GetString(read.Chunks.Single().Span));
+        // A list of 24-byte frames grown by doubling allocates about 48 bytes a frame; the packed index about 8.
+        Assert.True(allocated < messages * 12L, $"{allocated / (double)messages:F1} bytes allocated per frame");
+    }
+
     public void Dispose() => _directory.Dispose();
 }

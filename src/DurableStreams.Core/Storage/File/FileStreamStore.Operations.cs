@@ -114,7 +114,7 @@ public sealed partial class FileStreamStore
             {
                 LastAccessTicks = now.UtcTicks,
                 PersistedAccessTicks = now.UtcTicks,
-                Frames = [],
+                Frames = new FrameIndex(),
             };
             lock (stream.Gate)
             {
@@ -387,7 +387,7 @@ public sealed partial class FileStreamStore
             var loaded = FramesOf(stream);
             foreach (var frame in frames)
             {
-                if (loaded.Count == 0 || frame.Start >= loaded[^1].End)
+                if (loaded.Count == 0 || frame.Start == loaded.End)
                 {
                     loaded.Add(frame);
                 }

@@ -98,7 +98,7 @@ public sealed partial class FileStreamStore
     }
 
     /// <summary>The committed frames of a stream, loading them from LMDB on first use. Call under the stream's gate.</summary>
-    private List<Frame> FramesOf(DiskStream stream) => stream.Frames ??= _metadata.LoadFrames(stream.Id);
+    private FrameIndex FramesOf(DiskStream stream) => stream.Frames ??= _metadata.LoadFrames(stream.Id);
 
     /// <summary>
     /// Where a read from <paramref name="position"/> within the budget ends, below <paramref name="end"/>, following a
@@ -237,7 +237,7 @@ public sealed partial class FileStreamStore
     }
 
     /// <summary>The end of the message whose frames begin at <paramref name="index"/> (its boundary frame), at most <paramref name="end"/>.</summary>
-    private static long MessageEnd(List<Frame> frames, int index, long end)
+    private static long MessageEnd(FrameIndex frames, int index, long end)
     {
         for (; index < frames.Count && frames[index].Start < end; index++)
         {
@@ -320,7 +320,7 @@ public sealed partial class FileStreamStore
             }
             count = last - first + 1;
             selected = ArrayPool<Frame>.Shared.Rent(count);
-            frames.CopyTo(first, selected, 0, count);
+            frames.CopyTo(first, selected, count);
             handle = HandleOf(stream);
             // Hold a reference so a concurrent close (idle-file trimming, deletion) waits for this read.
             handle.DangerousAddRef(ref referenced);

@@ -223,8 +223,12 @@ public sealed partial class FileStreamStore
     private void RewindToFile(DiskStream stream, long fileLength)
     {
         var frames = _metadata.LoadFrames(stream.Id);
-        var keep = frames.Where(f => f.End - stream.BasePosition <= fileLength).ToList();
-        var newTail = keep.Count == 0 ? stream.BasePosition : keep[^1].End;
+        var keep = 0;
+        while (keep < frames.Count && frames[keep].End - stream.BasePosition <= fileLength)
+        {
+            keep++;
+        }
+        var newTail = keep == 0 ? stream.BasePosition : frames[keep - 1].End;
         LogRelaxedLoss(_logger, stream.Name, stream.Committed.Tail - newTail, _options.Durability);
         stream.Committed.Tail = newTail;
         stream.Pending = stream.Committed.Clone();
@@ -236,9 +240,9 @@ public sealed partial class FileStreamStore
             w.PutMeta(stream.Meta);
             w.PutState(stream.Id, state);
             w.PutAccess(stream.Id, access);
-            foreach (var frame in keep)
+            for (var i = 0; i < keep; i++)
             {
-                w.PutFrame(stream.Id, frame);
+                w.PutFrame(stream.Id, frames[i]);
             }
         });
         using var handle = System.IO.File.OpenHandle(stream.FilePath, FileMode.Open, FileAccess.ReadWrite);

@@ -72,10 +72,10 @@ internal sealed class MetadataStore : IDisposable
         return result;
     }
 
-    /// <summary>The committed frame index of one stream, in position order.</summary>
-    public List<Frame> LoadFrames(long id)
+    /// <summary>The committed frame index of one stream, in position order, packed.</summary>
+    public FrameIndex LoadFrames(long id)
     {
-        var frames = new List<Frame>();
+        var frames = new FrameIndex();
         var prefix = Records.IdKey(id);
         using var tx = _env.BeginTransaction(TransactionBeginFlags.ReadOnly);
         using var cursor = tx.CreateCursor(_frames);
