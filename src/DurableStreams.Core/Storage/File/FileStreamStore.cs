@@ -139,6 +139,13 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
             };
             var logPath = Path.Combine(directory, "commit.log");
             var newLog = !System.IO.File.Exists(logPath);
+            if (newLog)
+            {
+                // Created 0600 here so the log never exists with the umask's mode.
+                using (new System.IO.FileStream(logPath, PrivateFiles.Options(FileMode.CreateNew, FileAccess.Write, FileShare.None)))
+                {
+                }
+            }
             log = new CommitLog(logPath, metadata.ReadLogGeneration());
             RestrictFiles(logger, directory);
             if (newLog)
@@ -204,7 +211,7 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
     [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "Background work failed: {What}")]
     private static partial void LogBackgroundFailure(ILogger logger, Exception exception, string what);
 
-    [LoggerMessage(EventId = 2007, Level = LogLevel.Warning, Message = "Tightened the permissions of {Path} (was {Mode}): the data directory is private to the server's user")]
+    [LoggerMessage(EventId = 2007, Level = LogLevel.Information, Message = "Tightened the permissions of {Path} (was {Mode}): the data directory is private to the server's user")]
     private static partial void LogTightened(ILogger logger, string path, UnixFileMode mode);
 
     [LoggerMessage(EventId = 2006, Level = LogLevel.Information, Message = "Replayed {Records} commit-log records")]
