@@ -6,6 +6,7 @@ using System.Numerics;
 using DurableStreams.Server;
 using DurableStreams.Storage;
 using DurableStreams.Storage.File;
+using DurableStreams.Storage.Memory;
 using DurableStreams.Storage.Postgres;
 using DurableStreams.Subscriptions;
 using Microsoft.Extensions.DependencyInjection;
@@ -268,6 +269,22 @@ internal sealed class ServeCommand
         maximum: int.MaxValue,
         helpName: "count");
 
+    private readonly Option<int> _maxForkDepth = CreateIntegerOption(
+        "--max-fork-depth",
+        "Most forks deep a fork chain may grow (a fork of a fork of ... a stream); a deeper fork gets 400.",
+        ForkRules.DefaultMaxForkDepth,
+        minimum: 1,
+        maximum: int.MaxValue,
+        helpName: "count");
+
+    private readonly Option<int> _maxMessagesPerAppend = CreateIntegerOption(
+        "--max-messages-per-append",
+        "Most JSON messages (values of a top-level array) one append or create body may carry; more get 413.",
+        AppendRules.DefaultMaxMessagesPerAppend,
+        minimum: 1,
+        maximum: int.MaxValue,
+        helpName: "count");
+
     private readonly Option<bool> _compression = new("--compression")
     {
         Description = "Compress catch-up reads with brotli or gzip when the client accepts it (never SSE or long-poll); ETags become weak.",
@@ -371,6 +388,8 @@ internal sealed class ServeCommand
             _minRequestBodyRate,
             _maxStreamNameBytes,
             _maxStreamNameSegments,
+            _maxForkDepth,
+            _maxMessagesPerAppend,
             _compression,
             _cacheControl,
             _tlsCert,
@@ -444,6 +463,8 @@ internal sealed class ServeCommand
         MinRequestBodyDataRate = parseResult.GetValue(_minRequestBodyRate),
         MaxStreamNameBytes = parseResult.GetValue(_maxStreamNameBytes),
         MaxStreamNameSegments = parseResult.GetValue(_maxStreamNameSegments),
+        MaxForkDepth = parseResult.GetValue(_maxForkDepth),
+        MaxMessagesPerAppend = parseResult.GetValue(_maxMessagesPerAppend),
         TlsCertificatePath = parseResult.GetValue(_tlsCert) is { } cert ? Path.GetFullPath(cert) : null,
         TlsKeyPath = parseResult.GetValue(_tlsKey) is { } key ? Path.GetFullPath(key) : null,
     };
@@ -628,6 +649,8 @@ internal sealed class ServeCommand
         }
         else
         {
+            // Created here rather than by the server so the store limits apply; disposed below like the others.
+            store = new MemoryStreamStore(options.ToMemoryStoreOptions());
             await error.WriteLineAsync("Store: memory (streams are lost when the server stops)");
         }
 

@@ -1,6 +1,7 @@
 using DurableStreams.Server;
 using DurableStreams.Storage;
 using DurableStreams.Storage.File;
+using DurableStreams.Storage.Memory;
 using DurableStreams.Storage.Postgres;
 using DurableStreams.Subscriptions;
 
@@ -108,6 +109,12 @@ internal sealed record ServeOptions
 
     public int MaxStreamNameSegments { get; init; } = 64;
 
+    /// <summary>Most forks deep a fork chain may grow (<c>--max-fork-depth</c>); passed to every store.</summary>
+    public int MaxForkDepth { get; init; } = ForkRules.DefaultMaxForkDepth;
+
+    /// <summary>Most JSON messages per append or create body (<c>--max-messages-per-append</c>); passed to every store.</summary>
+    public int MaxMessagesPerAppend { get; init; } = AppendRules.DefaultMaxMessagesPerAppend;
+
     public string? TlsCertificatePath { get; init; }
 
     public string? TlsKeyPath { get; init; }
@@ -124,13 +131,25 @@ internal sealed record ServeOptions
         DataDirectory = DataDirectory ?? throw new InvalidOperationException("The memory store has no data directory."),
         Durability = Durability,
         SyncInterval = SyncInterval,
+        MaxForkDepth = MaxForkDepth,
+        MaxMessagesPerAppend = MaxMessagesPerAppend,
         ProducerRetention = ProducerRetention ?? ProducerRules.DefaultPersistentRetention,
+    };
+
+    /// <summary>Creates the memory store settings; only for <see cref="ServeStore.Memory"/>.</summary>
+    public MemoryStreamStoreOptions ToMemoryStoreOptions() => new()
+    {
+        MaxForkDepth = MaxForkDepth,
+        MaxMessagesPerAppend = MaxMessagesPerAppend,
+        ProducerRetention = ProducerRetention ?? ProducerRules.DefaultMemoryRetention,
     };
 
     /// <summary>Creates the PostgreSQL store settings; only for <see cref="ServeStore.Postgres"/>.</summary>
     public PostgresStreamStoreOptions ToPostgresStoreOptions() => new()
     {
         ConnectionString = PostgresConnectionString ?? throw new InvalidOperationException("No PostgreSQL connection string was given."),
+        MaxForkDepth = MaxForkDepth,
+        MaxMessagesPerAppend = MaxMessagesPerAppend,
         ProducerRetention = ProducerRetention ?? ProducerRules.DefaultPersistentRetention,
     };
 

@@ -13,6 +13,8 @@ public enum JsonFramingError
     EmptyArray,
     /// <summary>The body nests deeper than the configured limit.</summary>
     TooDeep,
+    /// <summary>The body's top-level array holds more values than the configured limit.</summary>
+    TooManyMessages,
 }
 
 /// <summary>
@@ -29,8 +31,17 @@ public static class JsonFraming
     /// Splits <paramref name="body"/> into messages. On success <paramref name="messages"/> holds each message's stored
     /// form (<c>value,</c>). An empty top-level array yields zero messages (valid on PUT, refused on POST by the caller).
     /// </summary>
-    public static JsonFramingError TrySplit(ReadOnlyMemory<byte> body, int maxDepth, out List<ReadOnlyMemory<byte>> messages)
+    public static JsonFramingError TrySplit(ReadOnlyMemory<byte> body, int maxDepth, out List<ReadOnlyMemory<byte>> messages) =>
+        TrySplit(body, maxDepth, int.MaxValue, out messages);
+
+    /// <summary>
+    /// <see cref="TrySplit(ReadOnlyMemory{byte}, int, out List{ReadOnlyMemory{byte}})"/> that stops with
+    /// <see cref="JsonFramingError.TooManyMessages"/> as soon as the top-level array holds more than
+    /// <paramref name="maxMessages"/> values, before anything is copied.
+    /// </summary>
+    public static JsonFramingError TrySplit(ReadOnlyMemory<byte> body, int maxDepth, int maxMessages, out List<ReadOnlyMemory<byte>> messages)
     {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxMessages);
         messages = [];
         // Utf8JsonReader does not validate the bytes inside strings; §9.1.4 requires valid JSON, which is UTF-8.
         if (!System.Text.Unicode.Utf8.IsValid(body.Span))
@@ -48,6 +59,11 @@ public static class JsonFraming
             {
                 while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
                 {
+                    if (messages.Count == maxMessages)
+                    {
+                        messages = [];
+                        return JsonFramingError.TooManyMessages;
+                    }
                     var start = (int)reader.TokenStartIndex;
                     reader.Skip();
                     messages.Add(body[start..(int)reader.BytesConsumed]);

@@ -187,10 +187,10 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
             (wake ??= []).Add(existing.Name);
         }
 
-        async Task<(CreateStreamResult, List<string>?)> Finish(CreateStatus status)
+        async Task<(CreateStreamResult, List<string>?)> Finish(CreateStatus status, long? limit = null)
         {
             await tx.CommitAsync(ct).ConfigureAwait(false);
-            return (new CreateStreamResult(status), wake);
+            return (new CreateStreamResult(status, Limit: limit), wake);
         }
 
         StreamRow? source = null;
@@ -219,6 +219,11 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
             }
             contentType = source.ContentType;
             var chain = await LoadChainAsync(connection, source, source.Tail, ct).ConfigureAwait(false);
+            // The chain lists the source and each of its sources: the source is chain.Count - 1 forks deep.
+            if (ForkRules.CheckDepth(chain.Count - 1, _options.MaxForkDepth) is not CreateStatus.Created and var depthStatus)
+            {
+                return await Finish(depthStatus, _options.MaxForkDepth).ConfigureAwait(false);
+            }
             var boundaries = await PrecomputeForkBoundariesAsync(connection, chain, fork, source.Tail, source.IsJson, ct).ConfigureAwait(false);
             var status = ForkRules.ResolvePosition(
                 fork, source.Tail, source.IsJson,
@@ -232,10 +237,10 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
             ForkRules.InheritExpiry(ref ttl, ref expiresAt, source.TtlSeconds, source.ExpiresTicks is { } e ? new DateTimeOffset(e, TimeSpan.Zero) : null);
         }
 
-        var bodyStatus = CreateRules.FrameBody(contentType, request.Body, _options.MaxJsonDepth, out var messages);
+        var bodyStatus = CreateRules.FrameBody(contentType, request.Body, _options.MaxJsonDepth, _options.MaxMessagesPerAppend, out var messages);
         if (bodyStatus != CreateStatus.Created)
         {
-            return await Finish(bodyStatus).ConfigureAwait(false);
+            return await Finish(bodyStatus, bodyStatus == CreateStatus.TooManyMessages ? _options.MaxMessagesPerAppend : null).ConfigureAwait(false);
         }
 
         long id;
@@ -323,7 +328,7 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
             return (new AppendResult(AppendStatus.NotFound), true);
         }
         var state = row.ToState(producerId);
-        var decision = AppendRules.Evaluate(state, request, _options.MaxJsonDepth, new DateTimeOffset(now, TimeSpan.Zero), _options.ProducerRetention);
+        var decision = AppendRules.Evaluate(state, request, _options.MaxJsonDepth, _options.MaxMessagesPerAppend, new DateTimeOffset(now, TimeSpan.Zero), _options.ProducerRetention);
         if (!decision.ShouldCommit)
         {
             if (row.NeedsTouch(now))

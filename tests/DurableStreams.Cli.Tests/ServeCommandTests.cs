@@ -108,6 +108,20 @@ public sealed class ServeCommandTests
     }
 
     [Fact]
+    public void Reads_the_store_limits_into_every_store_s_options()
+    {
+        var memory = Parse("serve", "--memory", "--max-fork-depth", "7", "--max-messages-per-append", "500");
+        var file = Parse("serve", "--data-dir", "data", "--max-fork-depth", "8", "--max-messages-per-append", "600");
+        var postgres = Parse("serve", "--postgres", "Host=localhost", "--max-fork-depth", "9", "--max-messages-per-append", "700");
+
+        Assert.Equal((7, 500), (memory.ToMemoryStoreOptions().MaxForkDepth, memory.ToMemoryStoreOptions().MaxMessagesPerAppend));
+        Assert.Equal((8, 600), (file.ToFileStoreOptions().MaxForkDepth, file.ToFileStoreOptions().MaxMessagesPerAppend));
+        Assert.Equal((9, 700), (postgres.ToPostgresStoreOptions().MaxForkDepth, postgres.ToPostgresStoreOptions().MaxMessagesPerAppend));
+        var defaults = Parse("serve", "--memory").ToMemoryStoreOptions();
+        Assert.Equal((100, 100_000), (defaults.MaxForkDepth, defaults.MaxMessagesPerAppend));
+    }
+
+    [Fact]
     public void The_default_data_directory_is_durable_streams_under_local_application_data()
     {
         var localData = Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData);

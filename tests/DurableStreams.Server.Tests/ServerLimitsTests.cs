@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Text;
 using DurableStreams.Server.Tests.Infrastructure;
 using DurableStreams.Storage.File;
+using DurableStreams.Storage.Memory;
 using DurableStreams.Testing;
 using Xunit;
 
@@ -133,5 +134,50 @@ public sealed class ServerLimitsTests
             received.Append(Encoding.ASCII.GetString(buffer, 0, read));
         }
         Assert.True(received.Length == 0 || received.ToString().StartsWith("HTTP/1.1 408", StringComparison.Ordinal), received.ToString());
+    }
+
+    [Fact]
+    public async Task A_fork_deeper_than_the_store_limit_is_400_naming_the_limit()
+    {
+        await using var store = new MemoryStreamStore(new MemoryStreamStoreOptions { MaxForkDepth = 2 });
+        await using var harness = await ServerHarness.StartAsync(o => o.Store = store, cancellationToken: Ct);
+        var previous = ServerHarness.NewName();
+        await harness.CreateAsync(previous, "text/plain", "a", Ct);
+        for (var i = 0; i < 2; i++)
+        {
+            var fork = ServerHarness.NewName();
+            using var created = await harness.PutAsync(fork, null, null, Ct, ("Stream-Forked-From", harness.Server.StreamsUrl.AbsolutePath + previous));
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+            previous = fork;
+        }
+
+        using var refused = await harness.PutAsync(ServerHarness.NewName(), null, null, Ct, ("Stream-Forked-From", harness.Server.StreamsUrl.AbsolutePath + previous));
+
+        var message = await Http.ErrorAsync(refused, HttpStatusCode.BadRequest);
+        Assert.Contains("more than 2 forks deep", message, StringComparison.Ordinal);
+        Assert.Contains("--max-fork-depth", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_json_body_with_more_messages_than_the_limit_is_413_naming_the_limit_and_stores_nothing()
+    {
+        await using var store = new MemoryStreamStore(new MemoryStreamStoreOptions { MaxMessagesPerAppend = 1_000 });
+        await using var harness = await ServerHarness.StartAsync(o => o.Store = store, cancellationToken: Ct);
+        var name = ServerHarness.NewName();
+        await harness.CreateAsync(name, "application/json", "[1]", Ct);
+        var tooMany = "[" + string.Join(",", Enumerable.Repeat("0", 1_001)) + "]";
+
+        using var append = await harness.PostAsync(name, "application/json", tooMany, Ct);
+        using var create = await harness.PutAsync(ServerHarness.NewName(), "application/json", tooMany, Ct);
+
+        foreach (var response in new[] { append, create })
+        {
+            var message = await Http.ErrorAsync(response, HttpStatusCode.RequestEntityTooLarge);
+            Assert.Contains("more than 1,000 messages", message, StringComparison.Ordinal);
+            Assert.Contains("--max-messages-per-append", message, StringComparison.Ordinal);
+        }
+        Assert.Equal("[1]", (await harness.ReadAllAsync(name, Ct)).Body);
+        using var fits = await harness.PostAsync(name, "application/json", "[" + string.Join(",", Enumerable.Repeat("0", 1_000)) + "]", Ct);
+        Assert.Equal(HttpStatusCode.NoContent, fits.StatusCode);
     }
 }

@@ -43,6 +43,28 @@ public abstract partial class StreamStoreContractTests : StoreTestBase, IAsyncLi
     /// </summary>
     protected abstract ValueTask<int> CountLiveStreamsAsync(IStreamStore store);
 
+    /// <summary>
+    /// The store limits <see cref="CreateStoreAsync"/> and <see cref="ReopenStoreAsync"/> must configure (the stores'
+    /// defaults unless a test calls <see cref="UseLimitsAsync"/>).
+    /// </summary>
+    protected StoreLimits Limits { get; private set; } = StoreLimits.Default;
+
+    /// <summary>
+    /// True when the test builds many streams and is about their structure, not durability: a store that syncs every
+    /// commit may skip syncs (the file store then runs with <c>DurabilityMode.None</c>) so the test stays fast.
+    /// </summary>
+    protected bool WithoutSyncs { get; private set; }
+
+    /// <summary>Replaces the (still empty) store with one created under <paramref name="limits"/>.</summary>
+    protected async Task UseLimitsAsync(StoreLimits limits, bool withoutSyncs = false)
+    {
+        Limits = limits;
+        WithoutSyncs = withoutSyncs;
+        await Store.DisposeAsync();
+        _store = null;
+        _store = await CreateStoreAsync(Time);
+    }
+
     /// <summary>How often the store's background sweeper runs; <see cref="CreateStoreAsync"/> must configure it.</summary>
     protected virtual TimeSpan SweepInterval => TimeSpan.FromSeconds(1);
 

@@ -26,20 +26,35 @@ public sealed class AppendDecision
 
 /// <summary>
 /// The append rules of §5.2, §5.2.1 and §5.3, shared by every store so they cannot drift apart. Callers hold the
-/// stream's critical section across <see cref="Evaluate(StreamState, AppendRequest, int, DateTimeOffset, TimeSpan)"/>, the durable write and <see cref="Apply"/>.
+/// stream's critical section across <see cref="Evaluate(StreamState, AppendRequest, int, int, DateTimeOffset, TimeSpan)"/>, the durable write and <see cref="Apply"/>.
 /// Precedence: request shape, producer fencing and duplicates (a retry of acknowledged data always succeeds), closure,
 /// content type, producer sequence, <c>Stream-Seq</c> (scoped per stream), then JSON validation.
 /// </summary>
 public static class AppendRules
 {
+    /// <summary>
+    /// Default for the stores' <c>MaxMessagesPerAppend</c>: most JSON messages (values of a top-level array) one append
+    /// or initial body may carry. Every message costs index memory, so an unbounded count lets one request pin a lot.
+    /// </summary>
+    public const int DefaultMaxMessagesPerAppend = 100_000;
+
     public static AppendDecision Evaluate(StreamState state, AppendRequest request, int maxJsonDepth) =>
-        Evaluate(state, request, maxJsonDepth, DateTimeOffset.MinValue, Timeout.InfiniteTimeSpan);
+        Evaluate(state, request, maxJsonDepth, int.MaxValue, DateTimeOffset.MinValue, Timeout.InfiniteTimeSpan);
+
+    /// <summary>Evaluates an append with no producer expiry; a JSON body with more than <paramref name="maxMessages"/> messages is refused whole.</summary>
+    public static AppendDecision Evaluate(StreamState state, AppendRequest request, int maxJsonDepth, int maxMessages) =>
+        Evaluate(state, request, maxJsonDepth, maxMessages, DateTimeOffset.MinValue, Timeout.InfiniteTimeSpan);
+
+    /// <summary>Evaluates an append with no message limit and producer expiry as below.</summary>
+    public static AppendDecision Evaluate(StreamState state, AppendRequest request, int maxJsonDepth, DateTimeOffset now, TimeSpan producerRetention) =>
+        Evaluate(state, request, maxJsonDepth, int.MaxValue, now, producerRetention);
 
     /// <summary>
-    /// Evaluates an append; a producer idle for <paramref name="producerRetention"/> or longer at <paramref name="now"/>
-    /// is treated as new (its state expired, PROTOCOL.md "Producer State Cleanup").
+    /// Evaluates an append: a JSON body with more than <paramref name="maxMessages"/> messages is refused whole, and a
+    /// producer idle for <paramref name="producerRetention"/> or longer at <paramref name="now"/> is treated as new (its
+    /// state expired, PROTOCOL.md "Producer State Cleanup").
     /// </summary>
-    public static AppendDecision Evaluate(StreamState state, AppendRequest request, int maxJsonDepth, DateTimeOffset now, TimeSpan producerRetention)
+    public static AppendDecision Evaluate(StreamState state, AppendRequest request, int maxJsonDepth, int maxMessages, DateTimeOffset now, TimeSpan producerRetention)
     {
         var hasBody = !request.Body.IsEmpty;
         if (!hasBody && !request.Close)
@@ -115,9 +130,10 @@ public static class AppendRules
         {
             return AppendDecision.Commit([request.Body]);
         }
-        var error = JsonFraming.TrySplit(request.Body, maxJsonDepth, out var messages);
+        var error = JsonFraming.TrySplit(request.Body, maxJsonDepth, maxMessages, out var messages);
         return error switch
         {
+            JsonFramingError.TooManyMessages => AppendDecision.Reject(new AppendResult(AppendStatus.TooManyMessages, new StreamOffset(state.Tail), state.Closed, Limit: maxMessages)),
             JsonFramingError.None when messages.Count == 0 => Reject(AppendStatus.EmptyJsonArray, state),
             JsonFramingError.None => AppendDecision.Commit(messages),
             JsonFramingError.TooDeep => Reject(AppendStatus.JsonTooDeep, state),

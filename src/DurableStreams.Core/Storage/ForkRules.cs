@@ -9,6 +9,17 @@ namespace DurableStreams.Storage;
 /// </summary>
 public static class ForkRules
 {
+    /// <summary>Default for the stores' <c>MaxForkDepth</c>: how many forks deep a chain may grow (a plain stream is depth 0).</summary>
+    public const int DefaultMaxForkDepth = 100;
+
+    /// <summary>
+    /// Whether a fork of a source that is itself <paramref name="sourceDepth"/> forks deep may be created: the new fork is
+    /// one deeper, and chains deeper than <paramref name="maxForkDepth"/> are refused (400), so reads, boundaries and
+    /// deletes never walk an unbounded chain. Stores count the source's depth without recursion.
+    /// </summary>
+    public static CreateStatus CheckDepth(int sourceDepth, int maxForkDepth) =>
+        sourceDepth >= maxForkDepth ? CreateStatus.ForkTooDeep : CreateStatus.Created;
+
     /// <summary>
     /// Whether a found, unexpired source can be forked (§4.2): not soft-deleted, and of the
     /// requested content type when the request names one. The fork takes the source's content type.

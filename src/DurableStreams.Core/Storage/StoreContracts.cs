@@ -52,8 +52,15 @@ public enum CreateStatus
     ForkOffsetUnaligned,
     /// <summary>The sub-offset passes the next data boundary (400).</summary>
     SubOffsetOutOfRange,
+    /// <summary>The fork would be deeper than the store's <c>MaxForkDepth</c> (400); <see cref="CreateStreamResult.Limit"/> names it.</summary>
+    ForkTooDeep,
     InvalidJson,
     JsonTooDeep,
+    /// <summary>
+    /// The initial JSON body holds more messages than the store's <c>MaxMessagesPerAppend</c> (413);
+    /// <see cref="CreateStreamResult.Limit"/> names it.
+    /// </summary>
+    TooManyMessages,
     /// <summary>The disk is full; nothing was created (507).</summary>
     InsufficientStorage,
     /// <summary>The store could not write durably; nothing was created (500).</summary>
@@ -85,6 +92,11 @@ public enum AppendStatus
     InvalidJson,
     EmptyJsonArray,
     JsonTooDeep,
+    /// <summary>
+    /// The JSON body holds more messages than the store's <c>MaxMessagesPerAppend</c>; nothing was stored (413).
+    /// <see cref="AppendResult.Limit"/> names the limit.
+    /// </summary>
+    TooManyMessages,
     /// <summary>An empty body without Stream-Closed (400).</summary>
     EmptyBody,
     /// <summary>A body without a Content-Type (400).</summary>
@@ -130,7 +142,10 @@ public sealed record StreamInfo(
     DateTimeOffset? ExpiresAt,
     DateTimeOffset CreatedAt);
 
-public readonly record struct CreateStreamResult(CreateStatus Status, StreamInfo? Info = null);
+/// <param name="Status">The outcome.</param>
+/// <param name="Info">The stream, when it exists.</param>
+/// <param name="Limit">For a refusal by a configured limit, the limit (for the error message).</param>
+public readonly record struct CreateStreamResult(CreateStatus Status, StreamInfo? Info = null, long? Limit = null);
 
 public readonly record struct AppendResult(
     AppendStatus Status,
@@ -139,7 +154,8 @@ public readonly record struct AppendResult(
     long? ProducerEpoch = null,
     long? ProducerSeq = null,
     long? ExpectedSeq = null,
-    long? ReceivedSeq = null);
+    long? ReceivedSeq = null,
+    long? Limit = null);
 
 public readonly record struct MetadataResult(ReadStatus Status, StreamInfo? Info = null);
 

@@ -9,7 +9,14 @@ public static class CreateRules
     /// The initial body's stored messages (JSON: one per flattened value, <c>[]</c> allowed; otherwise the body as one
     /// message, borrowed from the caller), or why it is refused.
     /// </summary>
-    public static CreateStatus FrameBody(string contentType, ReadOnlyMemory<byte> body, int maxJsonDepth, out List<ReadOnlyMemory<byte>> messages)
+    public static CreateStatus FrameBody(string contentType, ReadOnlyMemory<byte> body, int maxJsonDepth, out List<ReadOnlyMemory<byte>> messages) =>
+        FrameBody(contentType, body, maxJsonDepth, int.MaxValue, out messages);
+
+    /// <summary>
+    /// <see cref="FrameBody(string, ReadOnlyMemory{byte}, int, out List{ReadOnlyMemory{byte}})"/>, refusing a JSON body
+    /// of more than <paramref name="maxMessages"/> messages with <see cref="CreateStatus.TooManyMessages"/>.
+    /// </summary>
+    public static CreateStatus FrameBody(string contentType, ReadOnlyMemory<byte> body, int maxJsonDepth, int maxMessages, out List<ReadOnlyMemory<byte>> messages)
     {
         messages = [];
         if (body.IsEmpty)
@@ -21,9 +28,10 @@ public static class CreateRules
             messages.Add(body);
             return CreateStatus.Created;
         }
-        return JsonFraming.TrySplit(body, maxJsonDepth, out messages) switch
+        return JsonFraming.TrySplit(body, maxJsonDepth, maxMessages, out messages) switch
         {
             JsonFramingError.None => CreateStatus.Created,
+            JsonFramingError.TooManyMessages => CreateStatus.TooManyMessages,
             JsonFramingError.TooDeep => CreateStatus.JsonTooDeep,
             _ => CreateStatus.InvalidJson,
         };

@@ -10,6 +10,14 @@ namespace DurableStreams.Server.Internal;
 /// <summary>The one place that turns store outcomes into HTTP status codes, headers and messages.</summary>
 internal static class ResultMapping
 {
+    public static HttpError? CreateError(CreateStreamResult result) => result.Status switch
+    {
+        CreateStatus.ForkTooDeep => HttpError.BadRequest(
+            $"The fork would be more than {FormatLimit(result.Limit)} forks deep, the server's limit (MaxForkDepth, serve --max-fork-depth)."),
+        CreateStatus.TooManyMessages => new(StatusCodes.Status413PayloadTooLarge, TooManyMessages(result.Limit)),
+        _ => CreateError(result.Status),
+    };
+
     public static HttpError? CreateError(CreateStatus status) => status switch
     {
         CreateStatus.Created or CreateStatus.AlreadyExists => null,
@@ -48,6 +56,7 @@ internal static class ResultMapping
         AppendStatus.Gone => StatusCodes.Status410Gone,
         AppendStatus.StreamClosed or AppendStatus.ContentTypeMismatch or AppendStatus.StreamSeqConflict or AppendStatus.SequenceGap => StatusCodes.Status409Conflict,
         AppendStatus.StaleEpoch => StatusCodes.Status403Forbidden,
+        AppendStatus.TooManyMessages => StatusCodes.Status413PayloadTooLarge,
         AppendStatus.InsufficientStorage => StatusCodes.Status507InsufficientStorage,
         AppendStatus.StorageFailure => StatusCodes.Status500InternalServerError,
         _ => StatusCodes.Status400BadRequest,
@@ -103,8 +112,14 @@ internal static class ResultMapping
             response.StatusCode = status;
             return Task.CompletedTask;
         }
-        return new HttpError(status, AppendMessage(result.Status)).WriteAsync(response);
+        var message = result.Status == AppendStatus.TooManyMessages ? TooManyMessages(result.Limit) : AppendMessage(result.Status);
+        return new HttpError(status, message).WriteAsync(response);
     }
+
+    private static string TooManyMessages(long? limit) =>
+        $"The JSON body holds more than {FormatLimit(limit)} messages, the most one request may append (MaxMessagesPerAppend, serve --max-messages-per-append); split it into several appends.";
+
+    private static string FormatLimit(long? limit) => limit?.ToString("N0", CultureInfo.InvariantCulture) ?? "the configured number of";
 
     public static HttpError ReadError(ReadStatus status) => status switch
     {

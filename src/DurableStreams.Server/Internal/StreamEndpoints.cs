@@ -262,7 +262,7 @@ internal sealed partial class StreamEndpoints(
             Body = body.Memory,
         };
         var result = await store.CreateAsync(name, request, ct);
-        if (ResultMapping.CreateError(result.Status) is { } failure)
+        if (ResultMapping.CreateError(result) is { } failure)
         {
             await failure.WriteAsync(context.Response);
             return;

@@ -28,6 +28,9 @@ public sealed class FileStreamStoreTests : StreamStoreContractTests
         DataDirectory = _directory.Path,
         TimeProvider = time,
         SweepInterval = Sweep,
+        MaxForkDepth = Limits.MaxForkDepth,
+        MaxMessagesPerAppend = Limits.MaxMessagesPerAppend,
+        Durability = WithoutSyncs ? DurabilityMode.None : DurabilityMode.Always,
         ProducerRetention = ProducerRetention,
     });
 

@@ -14,7 +14,14 @@ public sealed class MemoryStreamStoreTests : StreamStoreContractTests
     protected override TimeSpan SweepInterval => Sweep;
 
     protected override Task<IStreamStore> CreateStoreAsync(FakeTimeProvider time) =>
-        Task.FromResult<IStreamStore>(new MemoryStreamStore(new MemoryStreamStoreOptions { TimeProvider = time, SweepInterval = Sweep, ProducerRetention = ProducerRetention }));
+        Task.FromResult<IStreamStore>(new MemoryStreamStore(new MemoryStreamStoreOptions
+        {
+            TimeProvider = time,
+            SweepInterval = Sweep,
+            MaxForkDepth = Limits.MaxForkDepth,
+            MaxMessagesPerAppend = Limits.MaxMessagesPerAppend,
+            ProducerRetention = ProducerRetention,
+        }));
 
     protected override ValueTask<int> CountLiveStreamsAsync(IStreamStore store) => ValueTask.FromResult(((MemoryStreamStore)store).Count);
 

@@ -17,6 +17,7 @@ internal sealed class DiskStream
         Committed = committed;
         Pending = committed.Clone();
         Source = source;
+        Depth = source is null ? 0 : source.Depth + 1;
         FilePath = path;
         IsJson = Protocol.ContentTypes.IsJson(meta.ContentType);
     }
@@ -29,6 +30,9 @@ internal sealed class DiskStream
     public long BasePosition => Meta.BasePosition;
     public bool IsJson { get; }
     public DiskStream? Source { get; }
+
+    /// <summary>Forks between this stream and the root of its chain: 0 for a stream that is not a fork.</summary>
+    public int Depth { get; }
     public string FilePath { get; }
 
     /// <summary>Durable, published state; guarded by <see cref="Gate"/>.</summary>
@@ -37,8 +41,8 @@ internal sealed class DiskStream
     /// <summary>State including written-but-unsynced appends; guarded by <see cref="Gate"/>.</summary>
     public StreamState Pending { get; set; }
 
-    /// <summary>Committed frames in position order (loaded lazily); guarded by <see cref="Gate"/>.</summary>
-    public List<Frame>? Frames { get; set; }
+    /// <summary>Committed frames in position order (loaded lazily), packed; guarded by <see cref="Gate"/>.</summary>
+    public FrameIndex? Frames { get; set; }
 
     /// <summary>The data file, opened lazily; guarded by <see cref="Gate"/> for open/close.</summary>
     public SafeFileHandle? Handle { get; set; }
@@ -69,27 +73,5 @@ internal sealed class DiskStream
     public bool SoftDeleted => Meta.SoftDeleted;
 
     /// <summary>Index of the committed frame containing <paramref name="position"/>, or -1.</summary>
-    public int FindFrame(long position)
-    {
-        var frames = Frames!;
-        int lo = 0, hi = frames.Count - 1;
-        while (lo <= hi)
-        {
-            var mid = (lo + hi) >>> 1;
-            var frame = frames[mid];
-            if (position < frame.Start)
-            {
-                hi = mid - 1;
-            }
-            else if (position >= frame.End)
-            {
-                lo = mid + 1;
-            }
-            else
-            {
-                return mid;
-            }
-        }
-        return -1;
-    }
+    public int FindFrame(long position) => Frames!.Find(position);
 }

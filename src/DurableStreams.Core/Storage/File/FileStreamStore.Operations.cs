@@ -66,6 +66,10 @@ public sealed partial class FileStreamStore
                 {
                     return new CreateStreamResult(sourceStatus);
                 }
+                if (ForkRules.CheckDepth(source.Depth, _options.MaxForkDepth) is not CreateStatus.Created and var depthStatus)
+                {
+                    return new CreateStreamResult(depthStatus, Limit: _options.MaxForkDepth);
+                }
                 contentType = source.Meta.ContentType;
                 if (source.LastCommit is { IsCompleted: false } pending)
                 {
@@ -85,10 +89,10 @@ public sealed partial class FileStreamStore
                 ForkRules.InheritExpiry(ref ttl, ref expiresAt, source.Meta.TtlSeconds, source.Meta.ExpiresAt);
             }
 
-            var bodyStatus = CreateRules.FrameBody(contentType, request.Body, _options.MaxJsonDepth, out var messages);
+            var bodyStatus = CreateRules.FrameBody(contentType, request.Body, _options.MaxJsonDepth, _options.MaxMessagesPerAppend, out var messages);
             if (bodyStatus != CreateStatus.Created)
             {
-                return new CreateStreamResult(bodyStatus);
+                return new CreateStreamResult(bodyStatus, Limit: bodyStatus == CreateStatus.TooManyMessages ? _options.MaxMessagesPerAppend : null);
             }
 
             var id = _nextId++;
@@ -110,7 +114,7 @@ public sealed partial class FileStreamStore
             {
                 LastAccessTicks = now.UtcTicks,
                 PersistedAccessTicks = now.UtcTicks,
-                Frames = [],
+                Frames = new FrameIndex(),
             };
             lock (stream.Gate)
             {
@@ -219,7 +223,7 @@ public sealed partial class FileStreamStore
                     return new AppendResult(AppendStatus.StorageFailure);
                 }
                 var now = _time.GetUtcNow();
-                var decision = AppendRules.Evaluate(stream.Pending, request, _options.MaxJsonDepth, now, _options.ProducerRetention);
+                var decision = AppendRules.Evaluate(stream.Pending, request, _options.MaxJsonDepth, _options.MaxMessagesPerAppend, now, _options.ProducerRetention);
                 if (!decision.ShouldCommit)
                 {
                     if (stream.LastCommit.IsCompleted)
@@ -401,7 +405,7 @@ public sealed partial class FileStreamStore
             var loaded = FramesOf(stream);
             foreach (var frame in frames)
             {
-                if (loaded.Count == 0 || frame.Start >= loaded[^1].End)
+                if (loaded.Count == 0 || frame.Start == loaded.End)
                 {
                     loaded.Add(frame);
                 }

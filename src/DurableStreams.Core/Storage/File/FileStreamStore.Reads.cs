@@ -98,7 +98,7 @@ public sealed partial class FileStreamStore
     }
 
     /// <summary>The committed frames of a stream, loading them from LMDB on first use. Call under the stream's gate.</summary>
-    private List<Frame> FramesOf(DiskStream stream) => stream.Frames ??= _metadata.LoadFrames(stream.Id);
+    private FrameIndex FramesOf(DiskStream stream) => stream.Frames ??= _metadata.LoadFrames(stream.Id);
 
     /// <summary>
     /// Where a read from <paramref name="position"/> within the budget ends, below <paramref name="end"/>, following a
@@ -107,15 +107,70 @@ public sealed partial class FileStreamStore
     /// </summary>
     private long Plan(DiskStream stream, long position, long end, ref long budget, bool wholeMessages)
     {
-        if (stream.Source is not null && position < stream.BasePosition)
+        if (stream.Source is null || position >= stream.BasePosition)
         {
-            var inheritedEnd = Math.Min(end, stream.BasePosition);
-            position = Plan(stream.Source, position, inheritedEnd, ref budget, wholeMessages);
-            if (position < inheritedEnd || budget <= 0)
+            return PlanOwn(stream, position, end, ref budget, wholeMessages);
+        }
+        // Walked in a loop, not recursion: a chain may be thousands of forks deep.
+        var parts = Parts(stream, position, end);
+        for (var i = 0; i < parts.Count; i++)
+        {
+            var (owner, from, to) = parts[i];
+            if (i > 0 && (position < from || budget <= 0))
             {
+                // The budget ran out (or a message did not fit) in an earlier part.
                 return position;
             }
+            position = PlanOwn(owner, position, to, ref budget, wholeMessages);
         }
+        return position;
+    }
+
+    /// <summary>
+    /// The parts of [<paramref name="position"/>, <paramref name="end"/>) that each stream of the fork chain stores, in
+    /// position order (root-most first); empty parts are left out. A source's part ends where its fork begins.
+    /// </summary>
+    private static List<(DiskStream Stream, long From, long To)> Parts(DiskStream stream, long position, long end)
+    {
+        var parts = new List<(DiskStream Stream, long From, long To)>();
+        var current = stream;
+        var to = end;
+        while (current.Source is { } source && position < current.BasePosition)
+        {
+            if (current.BasePosition < to)
+            {
+                parts.Add((current, current.BasePosition, to));
+                to = current.BasePosition;
+            }
+            current = source;
+        }
+        if (position < to)
+        {
+            parts.Add((current, position, to));
+        }
+        parts.Reverse();
+        return parts;
+    }
+
+    /// <summary>
+    /// The stream of <paramref name="stream"/>'s fork chain that stores <paramref name="position"/>: the first, going up
+    /// from the stream, whose own data starts at or before it. <paramref name="limit"/> is where that stream's part
+    /// ends (the fork position it was reached through), or <see cref="long.MaxValue"/> for the stream itself.
+    /// </summary>
+    private static DiskStream Owner(DiskStream stream, long position, out long limit)
+    {
+        limit = long.MaxValue;
+        while (stream.Source is { } source && position < stream.BasePosition)
+        {
+            limit = stream.BasePosition;
+            stream = source;
+        }
+        return stream;
+    }
+
+    /// <summary>Plans the part of a read in the stream's own data, below <paramref name="end"/>.</summary>
+    private long PlanOwn(DiskStream stream, long position, long end, ref long budget, bool wholeMessages)
+    {
         if (position >= end)
         {
             return position;
@@ -182,7 +237,7 @@ public sealed partial class FileStreamStore
     }
 
     /// <summary>The end of the message whose frames begin at <paramref name="index"/> (its boundary frame), at most <paramref name="end"/>.</summary>
-    private static long MessageEnd(List<Frame> frames, int index, long end)
+    private static long MessageEnd(FrameIndex frames, int index, long end)
     {
         for (; index < frames.Count && frames[index].Start < end; index++)
         {
@@ -228,13 +283,21 @@ public sealed partial class FileStreamStore
     /// </summary>
     private void CopyCommitted(DiskStream stream, long position, Span<byte> destination)
     {
-        if (stream.Source is not null && position < stream.BasePosition)
+        if (stream.Source is null || position >= stream.BasePosition)
         {
-            var inherited = (int)Math.Min(destination.Length, stream.BasePosition - position);
-            CopyCommitted(stream.Source, position, destination[..inherited]);
-            position += inherited;
-            destination = destination[inherited..];
+            CopyOwn(stream, position, destination);
+            return;
         }
+        // Walked in a loop, not recursion: a chain may be thousands of forks deep.
+        foreach (var (owner, from, to) in Parts(stream, position, position + destination.Length))
+        {
+            CopyOwn(owner, from, destination.Slice((int)(from - position), (int)(to - from)));
+        }
+    }
+
+    /// <summary>Copies bytes of the stream's own data (none inherited) into <paramref name="destination"/>, checking every frame.</summary>
+    private void CopyOwn(DiskStream stream, long position, Span<byte> destination)
+    {
         if (destination.IsEmpty)
         {
             return;
@@ -257,7 +320,7 @@ public sealed partial class FileStreamStore
             }
             count = last - first + 1;
             selected = ArrayPool<Frame>.Shared.Rent(count);
-            frames.CopyTo(first, selected, 0, count);
+            frames.CopyTo(first, selected, count);
             handle = HandleOf(stream);
             // Hold a reference so a concurrent close (idle-file trimming, deletion) waits for this read.
             handle.DangerousAddRef(ref referenced);
@@ -351,25 +414,20 @@ public sealed partial class FileStreamStore
     /// <summary>The next message (JSON) or append boundary after <paramref name="position"/>, or the tail.</summary>
     private long NextBoundary(DiskStream stream, long position, long tail)
     {
-        if (stream.Source is not null && position < stream.BasePosition)
+        var owner = Owner(stream, position, out var limit);
+        var end = limit == long.MaxValue ? tail : limit;
+        lock (owner.Gate)
         {
-            return Math.Min(NextBoundary(stream.Source, position, stream.BasePosition), stream.BasePosition);
-        }
-        lock (stream.Gate)
-        {
-            var frames = FramesOf(stream); // loads the index FindFrame searches
-            var index = stream.FindFrame(position);
-            return index < 0 ? tail : MessageEnd(frames, index, tail);
+            var frames = FramesOf(owner); // loads the index FindFrame searches
+            var index = owner.FindFrame(position);
+            return Math.Min(index < 0 ? end : MessageEnd(frames, index, end), end);
         }
     }
 
     /// <summary>True when <paramref name="position"/> starts a message (or is the start/tail) of the stream.</summary>
     private bool IsBoundary(DiskStream stream, long position)
     {
-        if (stream.Source is not null && position < stream.BasePosition)
-        {
-            return IsBoundary(stream.Source, position);
-        }
+        stream = Owner(stream, position, out _);
         lock (stream.Gate)
         {
             if (position == stream.BasePosition || position == stream.Committed.Tail)

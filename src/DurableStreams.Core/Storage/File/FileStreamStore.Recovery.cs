@@ -26,6 +26,7 @@ public sealed partial class FileStreamStore
                                 if (!handles.TryGetValue(id, out var handle))
                                 {
                                     handle = System.IO.File.OpenHandle(DataPath(id), FileMode.OpenOrCreate, FileAccess.ReadWrite);
+                                    PrivateFiles.Restrict(handle);
                                     handles[id] = handle;
                                 }
                                 RandomAccess.Write(handle, bytes.Span, position);
@@ -239,8 +240,12 @@ public sealed partial class FileStreamStore
     private void RewindToFile(DiskStream stream, long fileLength)
     {
         var frames = _metadata.LoadFrames(stream.Id);
-        var keep = frames.Where(f => f.End - stream.BasePosition <= fileLength).ToList();
-        var newTail = keep.Count == 0 ? stream.BasePosition : keep[^1].End;
+        var keep = 0;
+        while (keep < frames.Count && frames[keep].End - stream.BasePosition <= fileLength)
+        {
+            keep++;
+        }
+        var newTail = keep == 0 ? stream.BasePosition : frames[keep - 1].End;
         LogRelaxedLoss(_logger, stream.Name, stream.Committed.Tail - newTail, _options.Durability);
         stream.Committed.Tail = newTail;
         stream.Pending = stream.Committed.Clone();
@@ -257,9 +262,9 @@ public sealed partial class FileStreamStore
                 w.PutProducer(stream.Id, producerId, producer);
             }
             w.PutAccess(stream.Id, access);
-            foreach (var frame in keep)
+            for (var i = 0; i < keep; i++)
             {
-                w.PutFrame(stream.Id, frame);
+                w.PutFrame(stream.Id, frames[i]);
             }
         });
         using var handle = System.IO.File.OpenHandle(stream.FilePath, FileMode.Open, FileAccess.ReadWrite);
@@ -289,6 +294,11 @@ public sealed partial class FileStreamStore
             created = true;
         }
         stream.Handle = System.IO.File.OpenHandle(stream.FilePath, mayCreate ? FileMode.OpenOrCreate : FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
+        if (created)
+        {
+            // Inside the 0700 streams directory already; 0600 as well, whatever the umask.
+            PrivateFiles.Restrict(stream.Handle);
+        }
         _openHandles.Enqueue(stream);
         if (Interlocked.Increment(ref _openHandleCount) > _options.MaxOpenFiles)
         {

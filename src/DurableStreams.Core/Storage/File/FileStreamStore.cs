@@ -113,13 +113,15 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
         ArgumentNullException.ThrowIfNull(options);
         var logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<FileStreamStore>();
         var directory = Path.GetFullPath(options.DataDirectory);
-        Directory.CreateDirectory(directory);
-        Directory.CreateDirectory(Path.Combine(directory, "streams"));
+        // Private to the server's user (0700 directories, 0600 files) whatever the umask; looser existing modes are tightened.
+        Tightened(logger, directory, PrivateFiles.CreateDirectory(directory));
+        Tightened(logger, Path.Combine(directory, "streams"), PrivateFiles.CreateDirectory(Path.Combine(directory, "streams")));
         System.IO.FileStream lockFile;
         try
         {
             // FileShare.None takes an exclusive advisory lock (flock) on Unix: a second server fails here, at once.
-            lockFile = new System.IO.FileStream(Path.Combine(directory, "LOCK"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            lockFile = new System.IO.FileStream(Path.Combine(directory, "LOCK"), PrivateFiles.Options(FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None));
+            Tightened(logger, lockFile.Name, PrivateFiles.Restrict(lockFile.Name, PrivateFiles.FileMode));
         }
         catch (IOException ex)
         {
@@ -146,6 +148,8 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
                 SweepInterval = options.SweepInterval,
                 AccessPersistInterval = options.AccessPersistInterval,
                 MaxJsonDepth = options.MaxJsonDepth,
+                MaxForkDepth = options.MaxForkDepth,
+                MaxMessagesPerAppend = options.MaxMessagesPerAppend,
                 MetadataMapSize = options.MetadataMapSize,
                 MaxOpenFiles = Math.Max(16, options.MaxOpenFiles),
                 ProducerRetention = options.ProducerRetention,
@@ -153,7 +157,15 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
             };
             var logPath = Path.Combine(directory, "commit.log");
             var newLog = !System.IO.File.Exists(logPath);
+            if (newLog)
+            {
+                // Created 0600 here so the log never exists with the umask's mode.
+                using (new System.IO.FileStream(logPath, PrivateFiles.Options(FileMode.CreateNew, FileAccess.Write, FileShare.None)))
+                {
+                }
+            }
             log = new CommitLog(logPath, metadata.ReadLogGeneration());
+            RestrictFiles(logger, directory);
             if (newLog)
             {
                 // The log's directory entry must be durable before anything relies on the log.
@@ -171,6 +183,32 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
             metadata?.Dispose();
             lockFile.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>Tightens the files the store keeps (commit log, LMDB files, data files) to 0600 where they are looser.</summary>
+    private static void RestrictFiles(ILogger logger, string directory)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+        var files = new[] { Path.Combine(directory, "commit.log"), Path.Combine(directory, "meta", "data.mdb"), Path.Combine(directory, "meta", "lock.mdb") }
+            .Concat(Directory.EnumerateFiles(Path.Combine(directory, "streams"), "*.dat"));
+        foreach (var file in files)
+        {
+            if (System.IO.File.Exists(file))
+            {
+                Tightened(logger, file, PrivateFiles.Restrict(file, PrivateFiles.FileMode));
+            }
+        }
+    }
+
+    private static void Tightened(ILogger logger, string path, UnixFileMode? previous)
+    {
+        if (previous is { } mode)
+        {
+            LogTightened(logger, path, mode);
         }
     }
 
@@ -193,6 +231,8 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
 
     [LoggerMessage(EventId = 2020, Level = LogLevel.Information, Message = "Moved the producers of {Streams} streams to their own records (state format 1 to 2)")]
     private static partial void LogProducersMigrated(ILogger logger, int streams);
+    [LoggerMessage(EventId = 2007, Level = LogLevel.Information, Message = "Tightened the permissions of {Path} (was {Mode}): the data directory is private to the server's user")]
+    private static partial void LogTightened(ILogger logger, string path, UnixFileMode mode);
 
     [LoggerMessage(EventId = 2006, Level = LogLevel.Information, Message = "Replayed {Records} commit-log records")]
     private static partial void LogReplayed(ILogger logger, int records);

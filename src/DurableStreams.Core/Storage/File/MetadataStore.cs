@@ -32,7 +32,7 @@ internal sealed class MetadataStore : IDisposable
     public MetadataStore(string path, long mapSize, DurabilityMode mode)
     {
         NativeIo.RegisterLmdbResolver();
-        Directory.CreateDirectory(path);
+        PrivateFiles.CreateDirectory(path);
         _env = new LightningEnvironment(path, new EnvironmentConfiguration { MapSize = mapSize, MaxDatabases = 8, MaxReaders = 1024 });
         var flags = EnvironmentOpenFlags.NoThreadLocalStorage | EnvironmentOpenFlags.NoReadAhead;
         // LMDB is written at checkpoints (and recovery), not per append: the commit log carries durability between them.
@@ -40,7 +40,7 @@ internal sealed class MetadataStore : IDisposable
         {
             flags |= EnvironmentOpenFlags.NoSync;
         }
-        _env.Open(flags);
+        _env.Open(flags, PrivateFiles.LmdbMode);
         using var tx = _env.BeginTransaction();
         var create = new DatabaseConfiguration { Flags = DatabaseOpenFlags.Create };
         _names = tx.OpenDatabase("names", create);
@@ -132,10 +132,10 @@ internal sealed class MetadataStore : IDisposable
         return (int)tx.GetEntriesCount(_producers);
     }
 
-    /// <summary>The committed frame index of one stream, in position order.</summary>
-    public List<Frame> LoadFrames(long id)
+    /// <summary>The committed frame index of one stream, in position order, packed.</summary>
+    public FrameIndex LoadFrames(long id)
     {
-        var frames = new List<Frame>();
+        var frames = new FrameIndex();
         var prefix = Records.IdKey(id);
         using var tx = _env.BeginTransaction(TransactionBeginFlags.ReadOnly);
         using var cursor = tx.CreateCursor(_frames);

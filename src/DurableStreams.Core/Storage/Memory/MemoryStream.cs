@@ -13,6 +13,8 @@ internal sealed class MemoryStream(string name, long incarnation, StreamState st
     public long Incarnation { get; } = incarnation;
     public StreamState State { get; } = state;
     public MemoryStream? Source { get; } = source;
+    /// <summary>Forks between this stream and the root of its chain: 0 for a stream that is not a fork.</summary>
+    public int Depth { get; } = source is null ? 0 : source.Depth + 1;
     /// <summary>Start of this stream's own data: the fork position, or 0.</summary>
     public long BasePosition { get; } = forkPosition;
     /// <summary>The stream's own bytes, from <see cref="BasePosition"/>; guarded by <see cref="Gate"/>.</summary>

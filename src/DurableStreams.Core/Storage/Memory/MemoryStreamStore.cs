@@ -84,6 +84,10 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
                 {
                     return new(new CreateStreamResult(sourceStatus));
                 }
+                if (ForkRules.CheckDepth(source.Depth, _options.MaxForkDepth) is not CreateStatus.Created and var depthStatus)
+                {
+                    return new(new CreateStreamResult(depthStatus, Limit: _options.MaxForkDepth));
+                }
                 contentType = source.State.ContentType;
                 var sourceTail = TailOf(source);
                 var status = ForkRules.ResolvePosition(fork, sourceTail, source.IsJson, p => IsBoundary(source, p), p => NextBoundary(source, p, sourceTail), out anchor, out forkPosition);
@@ -94,10 +98,10 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
                 ForkRules.InheritExpiry(ref ttl, ref expiresAt, source.State.TtlSeconds, source.State.ExpiresAt);
             }
 
-            var bodyStatus = CreateRules.FrameBody(contentType, request.Body, _options.MaxJsonDepth, out var messages);
+            var bodyStatus = CreateRules.FrameBody(contentType, request.Body, _options.MaxJsonDepth, _options.MaxMessagesPerAppend, out var messages);
             if (bodyStatus != CreateStatus.Created)
             {
-                return new(new CreateStreamResult(bodyStatus));
+                return new(new CreateStreamResult(bodyStatus, Limit: bodyStatus == CreateStatus.TooManyMessages ? _options.MaxMessagesPerAppend : null));
             }
             var state = new StreamState
             {
@@ -145,7 +149,7 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
             }
             var now = _time.GetUtcNow();
             ProducerRules.SweepIfDue(stream.State, now, _options.ProducerRetention);
-            var decision = AppendRules.Evaluate(stream.State, request, _options.MaxJsonDepth, now, _options.ProducerRetention);
+            var decision = AppendRules.Evaluate(stream.State, request, _options.MaxJsonDepth, _options.MaxMessagesPerAppend, now, _options.ProducerRetention);
             if (!decision.ShouldCommit)
             {
                 return new(decision.Result);
@@ -412,51 +416,86 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
         }
     }
 
+    /// <summary>
+    /// The stream of <paramref name="stream"/>'s fork chain that stores <paramref name="position"/>: the first, going up
+    /// from the stream, whose own data starts at or before it. <paramref name="limit"/> is where that stream's part of
+    /// the chain ends (the fork position it was reached through), or <see cref="long.MaxValue"/> for the stream itself.
+    /// A loop, not recursion: chains may be deep.
+    /// </summary>
+    private static MemoryStream Owner(MemoryStream stream, long position, out long limit)
+    {
+        limit = long.MaxValue;
+        while (stream.Source is { } source && position < stream.BasePosition)
+        {
+            limit = stream.BasePosition;
+            stream = source;
+        }
+        return stream;
+    }
+
     /// <summary>The end of the message containing <paramref name="position"/> (or the tail when at the tail).</summary>
     private static long NextBoundary(MemoryStream stream, long position, long tail)
     {
-        if (stream.Source is not null && position < stream.BasePosition)
+        var owner = Owner(stream, position, out var limit);
+        var end = limit == long.MaxValue ? tail : limit;
+        lock (owner.Gate)
         {
-            return Math.Min(NextBoundary(stream.Source, position, stream.BasePosition), stream.BasePosition);
-        }
-        lock (stream.Gate)
-        {
-            return position >= stream.Log.End ? tail : stream.Log.MessageEnd(position);
+            return Math.Min(position >= owner.Log.End ? end : owner.Log.MessageEnd(position), end);
         }
     }
 
     /// <summary>True when <paramref name="position"/> starts a message (or is the start/tail) of the stream.</summary>
     private static bool IsBoundary(MemoryStream stream, long position)
     {
-        if (stream.Source is not null && position < stream.BasePosition)
+        var owner = Owner(stream, position, out _);
+        lock (owner.Gate)
         {
-            return IsBoundary(stream.Source, position);
-        }
-        lock (stream.Gate)
-        {
-            if (position == stream.BasePosition || position == stream.State.Tail)
+            if (position == owner.BasePosition || position == owner.State.Tail)
             {
                 return true;
             }
-            return stream.Log.IsMessageStart(position);
+            return owner.Log.IsMessageStart(position);
         }
     }
 
     /// <summary>
     /// Collects data in [<paramref name="position"/>, <paramref name="end"/>) within the byte budget, stitching a fork's
-    /// inherited range from its source chain. JSON reads return whole messages only, at least one.
+    /// inherited range from its source chain (walked in a loop: chains may be deep). JSON reads return whole messages
+    /// only, at least one.
     /// </summary>
     private static long Gather(MemoryStream stream, long position, long end, ref long budget, bool wholeMessages, List<ReadOnlyMemory<byte>> chunks)
     {
-        if (stream.Source is not null && position < stream.BasePosition)
+        if (stream.Source is null || position >= stream.BasePosition)
         {
-            var inheritedEnd = Math.Min(end, stream.BasePosition);
-            position = Gather(stream.Source, position, inheritedEnd, ref budget, wholeMessages, chunks);
-            if (position < inheritedEnd || budget <= 0)
+            return GatherOwn(stream, position, end, ref budget, wholeMessages, chunks);
+        }
+        // The chain's parts of the range, from the stream up; each source's part ends where its fork begins.
+        var parts = new List<(MemoryStream Stream, long End)>();
+        var current = stream;
+        var partEnd = end;
+        while (current.Source is { } source && position < current.BasePosition)
+        {
+            parts.Add((current, partEnd));
+            partEnd = Math.Min(partEnd, current.BasePosition);
+            current = source;
+        }
+        position = GatherOwn(current, position, partEnd, ref budget, wholeMessages, chunks);
+        for (var i = parts.Count - 1; i >= 0; i--)
+        {
+            var (fork, forkEnd) = parts[i];
+            if (position < Math.Min(forkEnd, fork.BasePosition) || budget <= 0)
             {
+                // The budget ran out (or a message did not fit) before this fork's own data.
                 return position;
             }
+            position = GatherOwn(fork, position, forkEnd, ref budget, wholeMessages, chunks);
         }
+        return position;
+    }
+
+    /// <summary>Collects the stream's own data in [<paramref name="position"/>, <paramref name="end"/>) within the budget.</summary>
+    private static long GatherOwn(MemoryStream stream, long position, long end, ref long budget, bool wholeMessages, List<ReadOnlyMemory<byte>> chunks)
+    {
         lock (stream.Gate)
         {
             var log = stream.Log;
