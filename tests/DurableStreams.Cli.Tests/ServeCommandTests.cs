@@ -163,6 +163,9 @@ public sealed class ServeCommandTests
         Assert.Equal(TimeSpan.FromDays(30), defaults.ToFileStoreOptions().ProducerRetention);
         Assert.Equal(TimeSpan.FromDays(7), defaults.ToServerOptions().MemoryProducerRetention);
         Assert.Equal(TimeSpan.FromDays(30), Parse("serve", "--postgres", "Host=x", "--producer-retention", "720h").ToPostgresStoreOptions().ProducerRetention);
+        // serve --memory builds its memory store itself (so the store limits apply): the retention must reach it too.
+        Assert.Equal(TimeSpan.FromHours(48), Parse("serve", "--memory", "--producer-retention", "48h").ToMemoryStoreOptions().ProducerRetention);
+        Assert.Equal(TimeSpan.FromDays(7), Parse("serve", "--memory").ToMemoryStoreOptions().ProducerRetention);
     }
 
     [Theory]
