@@ -137,9 +137,9 @@ internal sealed class ServeCommand
 
     private readonly Option<int> _maxReadChunkBytes = CreateIntegerOption(
         "--max-read-chunk-bytes",
-        "Most bytes returned by one catch-up read response.",
-        s_defaults.MaxReadChunkBytes,
-        minimum: 1,
+        "Most bytes returned by one catch-up read response. 0 (the default) means no cap: a catch-up response runs to the tail, sent in 1 MiB pieces. With a cap, clients that read one response in catch-up mode (the TypeScript client's live: false) get only the first.",
+        0,
+        minimum: 0,
         maximum: int.MaxValue,
         helpName: "bytes");
 
@@ -447,7 +447,7 @@ internal sealed class ServeCommand
         CorsOrigins = parseResult.GetRequiredValue(_corsOrigins),
         MaxAppendBytes = parseResult.GetValue(_maxAppendBytes),
         MaxBufferedBodyBytes = parseResult.GetValue(_maxBufferedBodyBytes),
-        MaxReadChunkBytes = parseResult.GetValue(_maxReadChunkBytes),
+        MaxReadChunkBytes = parseResult.GetValue(_maxReadChunkBytes) is > 0 and var readBytes ? readBytes : null,
         Subscriptions = !parseResult.GetValue(_noSubscriptions),
         AllowLocalWebhooks = parseResult.GetValue(_allowLocalWebhooks),
         Registry = parseResult.GetValue(_registry),

@@ -67,7 +67,8 @@ internal sealed record ServeOptions
 
     public required long MaxAppendBytes { get; init; }
 
-    public required int MaxReadChunkBytes { get; init; }
+    /// <summary>Most bytes in one catch-up response; null (<c>--max-read-chunk-bytes 0</c>, the default) means no cap.</summary>
+    public int? MaxReadChunkBytes { get; init; }
 
     /// <summary>Serve the subscription APIs (§6–7); on unless <c>--no-subscriptions</c>.</summary>
     public bool Subscriptions { get; init; } = true;

@@ -68,10 +68,10 @@ public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
     [ValidateRange(1, long.MaxValue)]
     public long MaxAppendBytes { get; set; } = s_defaults.MaxAppendBytes;
 
-    /// <summary>Most bytes in one catch-up read response.</summary>
+    /// <summary>Most bytes in one catch-up read response; 0 (the default) means no cap (a response runs to the tail).</summary>
     [Parameter]
-    [ValidateRange(1, int.MaxValue)]
-    public int MaxReadChunkBytes { get; set; } = s_defaults.MaxReadChunkBytes;
+    [ValidateRange(0, int.MaxValue)]
+    public int MaxReadChunkBytes { get; set; }
 
     /// <summary>Keep the stream registry (a JSON stream <c>__registry__</c> of create and delete events), which Get-DurableStream lists.</summary>
     [Parameter]
@@ -152,7 +152,7 @@ public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
             MaxAppendBytes = MaxAppendBytes,
             // The buffered-body budget must hold one body of the largest size.
             MaxBufferedBodyBytes = Math.Max(s_defaults.MaxBufferedBodyBytes, MaxAppendBytes),
-            MaxReadChunkBytes = MaxReadChunkBytes,
+            MaxReadChunkBytes = MaxReadChunkBytes > 0 ? MaxReadChunkBytes : null,
             Registry = Registry.IsPresent,
             EnableSubscriptions = !NoSubscriptions.IsPresent,
             Subscriptions = { State = subscriptionState, AllowLocalhostHttp = AllowLocalWebhooks.IsPresent },

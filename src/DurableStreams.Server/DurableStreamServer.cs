@@ -68,7 +68,7 @@ public sealed class DurableStreamServer : IAsyncDisposable
             kestrel.AddServerHeader = false;
             // Room for one whole read piece: the piece is already in memory, and a 64 KiB window would make each
             // catch-up response ping-pong between the handler and the socket sender sixteen times per MiB.
-            kestrel.Limits.MaxResponseBufferSize = Math.Max(kestrel.Limits.MaxResponseBufferSize ?? 0, Math.Min(_options.MaxReadChunkBytes, StreamEndpoints.ReadPieceBytes) + (64L * 1024));
+            kestrel.Limits.MaxResponseBufferSize = Math.Max(kestrel.Limits.MaxResponseBufferSize ?? 0, Math.Min(_options.MaxReadChunkBytes ?? StreamEndpoints.ReadPieceBytes, StreamEndpoints.ReadPieceBytes) + (64L * 1024));
             kestrel.Limits.RequestHeadersTimeout = _options.RequestHeadersTimeout;
             // Kestrel averages the rate over the whole request; the endpoints also hold every 5 s window of the bodies
             // they buffer to it (RequestBodyReader), so a fast start cannot buy hours of stalling.

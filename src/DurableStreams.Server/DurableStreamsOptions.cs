@@ -31,11 +31,14 @@ public class DurableStreamsOptions
     public double MinRequestBodyDataRate { get; set; } = 240;
 
     /// <summary>
-    /// Most bytes of stream data in one catch-up response; default 8 MiB. The server reads and sends a response in
-    /// pieces of at most 1 MiB, so memory per reader stays at one piece; JSON catch-up responses, long-poll responses
-    /// and SSE data events hold at most one piece.
+    /// Most bytes of stream data in one catch-up response. Null (the default) means no cap: a catch-up response runs
+    /// to the tail the first read saw, read and sent in pieces of at most 1 MiB, so memory per reader stays at one
+    /// piece. A cap makes long streams take several responses, each a separate cacheable URL (useful behind a CDN);
+    /// clients that read only one response in catch-up mode (the TypeScript client's <c>live: false</c>) then get
+    /// only the first piece. With a cap, a JSON catch-up response holds at most one piece (of at most the cap and
+    /// 1 MiB). Long-poll responses and SSE data events hold at most one piece either way.
     /// </summary>
-    public int MaxReadChunkBytes { get; set; } = 8 * 1024 * 1024;
+    public int? MaxReadChunkBytes { get; set; }
 
     /// <summary>
     /// Longest stream name, in UTF-8 bytes; longer names get 400. Default 4096: long enough for any real name, and an
@@ -131,7 +134,7 @@ public class DurableStreamsOptions
         {
             throw new ArgumentOutOfRangeException(nameof(MinRequestBodyDataRate), MinRequestBodyDataRate, "Minimum request body data rate must not be negative.");
         }
-        if (MaxReadChunkBytes <= 0)
+        if (MaxReadChunkBytes is <= 0)
         {
             throw new ArgumentOutOfRangeException(nameof(MaxReadChunkBytes), MaxReadChunkBytes, "Maximum read chunk size must be positive.");
         }

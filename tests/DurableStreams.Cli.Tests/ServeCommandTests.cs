@@ -232,7 +232,7 @@ public sealed class ServeCommandTests
     [InlineData("--port", "65536", "Invalid value '65536' for --port: expected a whole number from 0 to 65535.")]
     [InlineData("--port", "-1", "Invalid value '-1' for --port: expected a whole number from 0 to 65535.")]
     [InlineData("--max-append-bytes", "0", "Invalid value '0' for --max-append-bytes: expected a whole number from 1 to ")]
-    [InlineData("--max-read-chunk-bytes", "4294967296", "Invalid value '4294967296' for --max-read-chunk-bytes: expected a whole number from 1 to 2147483647.")]
+    [InlineData("--max-read-chunk-bytes", "4294967296", "Invalid value '4294967296' for --max-read-chunk-bytes: expected a whole number from 0 to 2147483647.")]
     [InlineData("--host", "example.com", "Invalid value 'example.com' for --host: expected an IP address or 'localhost'.")]
     [InlineData("--host", " ", "Invalid value ' ' for --host: expected an IP address or 'localhost'.")]
     [InlineData("--cors-origin", "", "Invalid value '' for --cors-origin: an origin must not be empty.")]

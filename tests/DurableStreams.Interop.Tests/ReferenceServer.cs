@@ -26,6 +26,9 @@ public sealed class ReferenceServer : IAsyncLifetime
     /// <summary>Why the reference is not running (node or npm missing, install or start failed), or null.</summary>
     public string? UnavailableReason { get; private set; }
 
+    /// <summary>Where the pinned packages are installed (also the official TypeScript client and its read script).</summary>
+    public string PackageDirectory { get; private set; } = null!;
+
     /// <summary>The streams root, e.g. <c>http://127.0.0.1:40123/</c>.</summary>
     public Uri StreamsUrl { get; private set; } = null!;
 
@@ -48,6 +51,7 @@ public sealed class ReferenceServer : IAsyncLifetime
         var root = RepositoryRoot();
         var source = Path.Combine(root, "tests", "DurableStreams.Interop.Tests", "reference");
         var target = Path.Combine(root, "artifacts", "interop", "reference");
+        PackageDirectory = target;
         try
         {
             await InstallAsync(source, target);
@@ -94,14 +98,15 @@ public sealed class ReferenceServer : IAsyncLifetime
     private static async Task InstallAsync(string source, string target)
     {
         Directory.CreateDirectory(target);
-        foreach (var file in new[] { "package.json", "package-lock.json", "start-reference.mjs" })
+        foreach (var file in new[] { "package.json", "package-lock.json", "start-reference.mjs", "ts-client-read.mjs" })
         {
             File.Copy(Path.Combine(source, file), Path.Combine(target, file), overwrite: true);
         }
         var lockHash = Convert.ToHexString(SHA256.HashData(await File.ReadAllBytesAsync(Path.Combine(target, "package-lock.json"))));
         var stamp = Path.Combine(target, "node_modules", ".package-lock.sha256");
         var entry = Path.Combine(target, "node_modules", "@durable-streams", "server", "package.json");
-        if (File.Exists(entry) && File.Exists(stamp) && (await File.ReadAllTextAsync(stamp)).Trim() == lockHash)
+        var client = Path.Combine(target, "node_modules", "@durable-streams", "client", "package.json");
+        if (File.Exists(entry) && File.Exists(client) && File.Exists(stamp) && (await File.ReadAllTextAsync(stamp)).Trim() == lockHash)
         {
             return;
         }
@@ -147,7 +152,8 @@ public sealed class ReferenceServer : IAsyncLifetime
         _ = _process.StandardOutput.ReadToEndAsync(); // keep the pipe drained
     }
 
-    private static async Task<(int ExitCode, string Output)> RunAsync(string file, string[] arguments, string directory, TimeSpan timeout)
+    /// <summary>Runs a process to its end (killed with its children after <paramref name="timeout"/>); returns its exit code and stdout + stderr.</summary>
+    internal static async Task<(int ExitCode, string Output)> RunAsync(string file, string[] arguments, string directory, TimeSpan timeout)
     {
         var info = new ProcessStartInfo(file) { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var argument in arguments)

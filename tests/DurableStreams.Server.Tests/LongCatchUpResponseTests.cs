@@ -161,3 +161,166 @@ public sealed class LongCatchUpResponseTests
         await Assert.ThrowsAnyAsync<Exception>(async () => await response.Content.ReadAsByteArrayAsync(Ct));
     }
 }
+
+/// <summary>
+/// JSON catch-up responses longer than one store read: one valid array to the tail the first read saw, sent piece by
+/// piece, unless a cap (<c>MaxReadChunkBytes</c>) is set.
+/// </summary>
+public sealed class LongJsonCatchUpResponseTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    /// <summary>Appends <paramref name="count"/> messages of about 100 bytes each, in batches of 1,000.</summary>
+    private static async Task AppendJsonAsync(ServerHarness server, string name, int from, int count)
+    {
+        for (var batch = from; batch < from + count; batch += 1000)
+        {
+            var body = new System.Text.StringBuilder("[");
+            for (var i = batch; i < Math.Min(batch + 1000, from + count); i++)
+            {
+                body.Append(i == batch ? "" : ",").Append("{\"i\":").Append(i).Append(",\"pad\":\"").Append('x', 80).Append("\"}");
+            }
+            body.Append(']');
+            using var content = new StringContent(body.ToString(), System.Text.Encoding.UTF8);
+            content.Headers.ContentType = new("application/json");
+            using var request = ServerHarness.Request(HttpMethod.Post, name, content);
+            using var append = await server.SendAsync(request, Ct);
+            Assert.Equal(HttpStatusCode.NoContent, append.StatusCode);
+        }
+    }
+
+    private static async Task<string> CreateJsonAsync(ServerHarness server, int count)
+    {
+        var name = ServerHarness.NewName();
+        using (var create = await server.PutAsync(name, "application/json", null, Ct))
+        {
+            Assert.Equal(HttpStatusCode.Created, create.StatusCode);
+        }
+        await AppendJsonAsync(server, name, 0, count);
+        return name;
+    }
+
+    private static int[] Indexes(string body)
+    {
+        using var document = System.Text.Json.JsonDocument.Parse(body);
+        return [.. document.RootElement.EnumerateArray().Select(e => e.GetProperty("i").GetInt32())];
+    }
+
+    [Fact]
+    public async Task A_JSON_stream_of_several_pieces_comes_back_in_one_array_that_reaches_the_tail()
+    {
+        await using var server = await ServerHarness.StartAsync(cancellationToken: Ct);
+        var name = await CreateJsonAsync(server, 40_000); // about 4 MiB: four pieces
+
+        using var response = await server.GetAsync($"{name}?offset=-1", Ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var body = await response.Content.ReadAsStringAsync(Ct);
+        Assert.Equal(System.Text.Encoding.UTF8.GetByteCount(body), response.Content.Headers.ContentLength);
+        Assert.Equal(Enumerable.Range(0, 40_000), Indexes(body));
+        Assert.Equal("true", Http.Header(response, "Stream-Up-To-Date"));
+        Assert.Equal(Http.Offset(response.Content.Headers.ContentLength!.Value - 1), Http.Header(response, "Stream-Next-Offset"));
+        Assert.EndsWith($":{response.Content.Headers.ContentLength - 1}\"", response.Headers.ETag!.Tag, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_file_store_serves_a_long_JSON_array_from_a_middle_offset()
+    {
+        using var directory = new TempDirectory();
+        await using var store = FileStreamStore.Open(new FileStreamStoreOptions { DataDirectory = directory.Path, Durability = DurabilityMode.None });
+        await using var server = await ServerHarness.StartAsync(o => o.Store = store, cancellationToken: Ct);
+        var name = await CreateJsonAsync(server, 30_000);
+        // Message 0 is stored as its text and a comma; the next message starts right after.
+        var middle = Http.Offset(System.Text.Encoding.UTF8.GetByteCount("{\"i\":0,\"pad\":\"" + new string('x', 80) + "\"}") + 1);
+
+        using var response = await server.GetAsync($"{name}?offset={middle}", Ct);
+
+        Assert.Equal(Enumerable.Range(1, 29_999), Indexes(await response.Content.ReadAsStringAsync(Ct)));
+        Assert.Equal("true", Http.Header(response, "Stream-Up-To-Date"));
+    }
+
+    [Fact]
+    public async Task Messages_appended_while_a_long_JSON_response_is_sent_are_left_for_the_next_read()
+    {
+        await using var server = await ServerHarness.StartAsync(cancellationToken: Ct);
+        var name = await CreateJsonAsync(server, 30_000);
+        var store = server.Store;
+        var appended = false;
+        store.BeforeRead = (stream, request) =>
+        {
+            // Before the second piece is read, more messages arrive after the tail the first read saw.
+            if (stream == name && !appended && request.Offset.Kind == OffsetKind.At && request.Offset.Offset.Position > 0)
+            {
+                appended = true;
+                AppendJsonAsync(server, name, 30_000, 5_000).GetAwaiter().GetResult();
+            }
+        };
+
+        using var response = await server.GetAsync($"{name}?offset=-1", Ct);
+
+        Assert.True(appended);
+        Assert.Equal(Enumerable.Range(0, 30_000), Indexes(await response.Content.ReadAsStringAsync(Ct)));
+        Assert.Equal("true", Http.Header(response, "Stream-Up-To-Date"));
+        store.BeforeRead = null;
+        using var rest = await server.GetAsync($"{name}?offset={Http.Header(response, "Stream-Next-Offset")}", Ct);
+        Assert.Equal(Enumerable.Range(30_000, 5_000), Indexes(await rest.Content.ReadAsStringAsync(Ct)));
+    }
+
+    [Fact]
+    public async Task A_JSON_stream_deleted_between_pieces_aborts_the_response_instead_of_ending_it_short()
+    {
+        await using var server = await ServerHarness.StartAsync(cancellationToken: Ct);
+        var name = await CreateJsonAsync(server, 30_000);
+        var store = server.Store;
+        store.BeforeRead = (stream, request) =>
+        {
+            if (stream == name && request.Offset.Kind == OffsetKind.At && request.Offset.Offset.Position > 0)
+            {
+                store.Inner.DeleteAsync(name).AsTask().GetAwaiter().GetResult();
+            }
+        };
+
+        using var response = await server.Client.GetAsync($"{name}?offset=-1", HttpCompletionOption.ResponseHeadersRead, Ct);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+
+        await Assert.ThrowsAnyAsync<Exception>(async () => await response.Content.ReadAsByteArrayAsync(Ct));
+    }
+
+    [Fact]
+    public async Task With_a_cap_a_JSON_response_holds_one_piece_and_is_not_up_to_date()
+    {
+        await using var server = await ServerHarness.StartAsync(o => o.MaxReadChunkBytes = 8 * 1024 * 1024, cancellationToken: Ct);
+        var name = await CreateJsonAsync(server, 30_000);
+
+        using var response = await server.GetAsync($"{name}?offset=-1", Ct);
+
+        var body = await response.Content.ReadAsStringAsync(Ct);
+        Assert.InRange(body.Length, 1, StreamEndpoints.ReadPieceBytes + 1);
+        Assert.Null(Http.Header(response, "Stream-Up-To-Date"));
+        Assert.Equal(Enumerable.Range(0, Indexes(body).Length), Indexes(body));
+    }
+
+    [Fact]
+    public async Task Without_a_cap_a_byte_stream_longer_than_8_MiB_comes_back_in_one_response()
+    {
+        await using var server = await ServerHarness.StartAsync(cancellationToken: Ct);
+        var name = ServerHarness.NewName();
+        var data = new byte[(9 * 1024 * 1024) + 3];
+        new Random(21).NextBytes(data);
+        using (var create = await server.PutAsync(name, "application/octet-stream", null, Ct))
+        {
+            Assert.Equal(HttpStatusCode.Created, create.StatusCode);
+        }
+        using (var content = new ByteArrayContent(data))
+        {
+            content.Headers.ContentType = new("application/octet-stream");
+            using var append = await server.SendAsync(ServerHarness.Request(HttpMethod.Post, name, content), Ct);
+            Assert.Equal(HttpStatusCode.NoContent, append.StatusCode);
+        }
+
+        using var response = await server.GetAsync($"{name}?offset=-1", Ct);
+
+        Assert.Equal(data, await response.Content.ReadAsByteArrayAsync(Ct));
+        Assert.Equal("true", Http.Header(response, "Stream-Up-To-Date"));
+    }
+}

@@ -47,13 +47,13 @@ internal sealed partial class StreamEndpoints
     private const string LiveReadersRetryAfter = "5";
 
     /// <summary>
-    /// Most bytes one store read returns, and so the most a response holds in memory at once. A catch-up response of a
-    /// byte stream may be longer (up to <see cref="DurableStreamsOptions.MaxReadChunkBytes"/>): it is read and sent one
-    /// piece at a time, so the next piece is read from the store while the previous one is on its way to the client.
+    /// Most bytes one store read returns, and so the most a response holds in memory at once. A catch-up response may
+    /// be longer (to the tail, or up to <see cref="DurableStreamsOptions.MaxReadChunkBytes"/> when set): it is read and
+    /// sent one piece at a time, so the next piece is read from the store while the previous one is on its way to the client.
     /// </summary>
     internal const int ReadPieceBytes = 1024 * 1024;
 
-    private int PieceBytes => Math.Min(_options.MaxReadChunkBytes, ReadPieceBytes);
+    private int PieceBytes => Math.Min(_options.MaxReadChunkBytes ?? ReadPieceBytes, ReadPieceBytes);
 
     private async Task CatchUpAsync(HttpContext context, string name, OffsetQuery offset)
     {
@@ -91,19 +91,21 @@ internal sealed partial class StreamEndpoints
     }
 
     /// <summary>
-    /// What a catch-up response covers: the first read, or, for a byte stream with more committed data after it, up to
-    /// <see cref="DurableStreamsOptions.MaxReadChunkBytes"/> from its start, bounded by the tail the first read saw
-    /// (data below it is immutable, so the rest can be read piece by piece and the headers are right in advance).
-    /// JSON responses stay one piece: their end must fall on a message boundary, known only once read.
+    /// What a catch-up response covers: the first read, or, with more committed data after it, everything up to the
+    /// tail the first read saw (data below it is immutable, so the rest can be read piece by piece and the headers are
+    /// right in advance). With <see cref="DurableStreamsOptions.MaxReadChunkBytes"/> set, a byte stream's response
+    /// stops at that many bytes from its start, and a JSON response stays one piece: a capped end must fall on a
+    /// message boundary, known only once read (the tail always is one).
     /// </summary>
     private ReadResult CatchUpRange(ReadResult read)
     {
         var info = read.Info!;
-        if (read.UpToDate || read.Length == 0 || ContentTypes.IsJson(info.ContentType) || _options.MaxReadChunkBytes <= read.Length)
+        var cap = _options.MaxReadChunkBytes;
+        if (read.UpToDate || read.Length == 0 || (cap is not null && (ContentTypes.IsJson(info.ContentType) || cap <= read.Length)))
         {
             return read;
         }
-        var end = Math.Min(info.Tail.Position, read.Start.Position + _options.MaxReadChunkBytes);
+        var end = cap is { } max ? Math.Min(info.Tail.Position, read.Start.Position + max) : info.Tail.Position;
         if (end <= read.Next.Position)
         {
             return read;
@@ -129,10 +131,15 @@ internal sealed partial class StreamEndpoints
     private async Task WriteLongCatchUpAsync(HttpContext context, string name, ReadResult first, ReadResult served)
     {
         var response = context.Response;
-        var aborted = context.RequestAborted;
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = served.Info!.ContentType;
         WriteReadHeaders(response, served, cursor: null);
+        if (ContentTypes.IsJson(served.Info.ContentType))
+        {
+            await WriteLongJsonCatchUpAsync(context, name, first, served);
+            return;
+        }
+        var aborted = context.RequestAborted;
         response.ContentLength = served.Length;
         _metrics.Sent(served.Length);
         var writer = response.BodyWriter;
@@ -161,6 +168,63 @@ internal sealed partial class StreamEndpoints
                 return;
             }
             position += length;
+        }
+    }
+
+    /// <summary>
+    /// A JSON catch-up to the tail as one array: <c>[</c>, the stored messages piece by piece (each stored message ends
+    /// in a comma, so pieces join without re-parsing), the last message without its comma, <c>]</c>. Every piece is a
+    /// store read of whole messages; the tail the first read saw is a message boundary, so a piece reaching past it
+    /// (appended since) is cut there.
+    /// </summary>
+    private async Task WriteLongJsonCatchUpAsync(HttpContext context, string name, ReadResult first, ReadResult served)
+    {
+        var aborted = context.RequestAborted;
+        var response = context.Response;
+        var length = JsonFraming.ArrayLength(served.Length);
+        response.ContentLength = length;
+        _metrics.Sent(length);
+        var writer = response.BodyWriter;
+        var end = served.Next.Position;
+        writer.Write("["u8);
+        // Everything before the last byte in range (the final comma) goes out as stored.
+        var remaining = end - 1 - first.Start.Position;
+        if (!await WriteChunksAsync(first.Chunks))
+        {
+            return;
+        }
+        var position = first.Next.Position;
+        while (position < end)
+        {
+            using var piece = await store.ReadAsync(name, new ReadRequest(OffsetQuery.At(new StreamOffset(position)), PieceBytes), aborted);
+            if (piece.Status != ReadStatus.Ok || piece.Start.Position != position || piece.Length <= 0)
+            {
+                context.Abort();
+                return;
+            }
+            if (!await WriteChunksAsync(piece.Chunks))
+            {
+                return;
+            }
+            position = Math.Min(piece.Next.Position, end);
+        }
+        writer.Write("]"u8);
+        await writer.FlushAsync(aborted);
+
+        async ValueTask<bool> WriteChunksAsync(IReadOnlyList<ReadOnlyMemory<byte>> chunks)
+        {
+            foreach (var chunk in chunks)
+            {
+                if (remaining <= 0)
+                {
+                    break;
+                }
+                var take = (int)Math.Min(chunk.Length, remaining);
+                writer.Write(chunk.Span[..take]);
+                remaining -= take;
+            }
+            var flushed = await writer.FlushAsync(aborted);
+            return !flushed.IsCanceled && !flushed.IsCompleted;
         }
     }
 
