@@ -134,6 +134,11 @@ internal sealed class ServeCommand
         Description = "Turn off the subscription APIs under /v1/stream/__ds/ (webhook and pull-wake delivery); they are on by default.",
     };
 
+    private readonly Option<bool> _noUi = new("--no-ui")
+    {
+        Description = "Turn off the stream inspector page at / (on by default; it reads streams through the API with the user's token).",
+    };
+
     private readonly Option<bool> _registry = new("--registry")
     {
         Description = "Keep the stream registry: a JSON stream __registry__ of create and delete events, which 'ls' reads.",
@@ -320,6 +325,7 @@ internal sealed class ServeCommand
             _maxReadChunkBytes,
             _noSubscriptions,
             _registry,
+            _noUi,
             _metrics,
             _logLevel,
             _logFormat,
@@ -379,6 +385,7 @@ internal sealed class ServeCommand
         MaxReadChunkBytes = parseResult.GetValue(_maxReadChunkBytes),
         Subscriptions = !parseResult.GetValue(_noSubscriptions),
         Registry = parseResult.GetValue(_registry),
+        Inspector = !parseResult.GetValue(_noUi),
         Metrics = parseResult.GetValue(_metrics),
         Compression = parseResult.GetValue(_compression),
         LogLevel = parseResult.GetValue(_logLevel) ?? LogLevel.Warning,
@@ -629,6 +636,10 @@ internal sealed class ServeCommand
             authentication);
         await output.WriteLineAsync($"Durable Streams server listening on {url}");
         await output.WriteLineAsync($"Streams: {server.StreamsUrl}");
+        if (options.Inspector)
+        {
+            await output.WriteLineAsync($"Inspector: {server.BaseUrl}");
+        }
         await output.FlushAsync(CancellationToken.None);
 
         try
