@@ -40,6 +40,16 @@ Describe 'Start-DurableStreamServer -InMemory' -Tag 'Integration' {
         Test-PortOpen $server.Port | Should -BeTrue
     }
 
+    It 'serves the inspector page at its ServerUri unless -NoUi' {
+        $server = Start-DurableStreamServer -Port 0 -InMemory
+        $plain = Start-DurableStreamServer -Port 0 -InMemory -NoUi
+
+        $page = Invoke-WebRequest -Uri $server.ServerUri -SkipHttpErrorCheck
+        $page.StatusCode | Should -Be 200
+        $page.Headers['Content-Type'] | Should -Be 'text/html; charset=utf-8'
+        (Invoke-WebRequest -Uri $plain.ServerUri -SkipHttpErrorCheck).StatusCode | Should -Be 404
+    }
+
     It 'is listed by Get-DurableStreamServer until it is stopped' {
         $first = Start-DurableStreamServer -Port 0 -InMemory
         $second = Start-DurableStreamServer -Port 0 -InMemory

@@ -376,16 +376,17 @@ function hexLine(bytes, at) {
   return `${at.toString(16).padStart(8, '0')}  ${hex} |${ascii}|`;
 }
 
+/** One row; its handlers are delegated to the list (see setupRows), so a fast tail creates elements only. */
 function rowElement(row) {
   const li = document.createElement('li');
+  li.className = 'message';
+  li.dataset.offset = row.offset;
   const offset = document.createElement('button');
   offset.type = 'button';
   offset.className = 'offset';
-  const label = row.kind === 'binary' ? `${row.offset} +${row.index}` : `${row.offset} #${row.index}`;
-  offset.textContent = label;
-  offset.title = `Copy offset ${row.offset} (the ${row.kind === 'binary' ? 'chunk' : 'response'} this row starts in)`;
-  offset.setAttribute('aria-label', `Copy offset ${row.offset}`);
-  offset.addEventListener('click', () => copy(row.offset, `Copied offset ${row.offset}`));
+  const at = row.offset === '-1' ? 'start' : row.offset;
+  offset.textContent = row.kind === 'binary' ? `${at} +${row.index}` : `${at} #${row.index}`;
+  offset.title = 'Copy the offset of the response this row starts in';
   let body;
   if (row.kind === 'json') {
     const compact = JSON.stringify(row.value);
@@ -393,27 +394,36 @@ function rowElement(row) {
     const summary = document.createElement('summary');
     summary.textContent = compact;
     body.append(summary);
-    body.addEventListener('toggle', () => {
-      if (body.open && body.childElementCount === 1) {
-        const pre = document.createElement('pre');
-        pre.textContent = JSON.stringify(row.value, null, 2);
-        body.append(pre);
-      }
-    });
     li.dataset.text = compact;
-  } else if (row.kind === 'text') {
-    body = document.createElement('pre');
-    body.textContent = row.value;
-    li.dataset.text = row.value;
   } else {
     body = document.createElement('pre');
-    body.className = 'hex';
-    body.textContent = hexLine(row.value, row.index);
+    if (row.kind === 'text') {
+      body.textContent = row.value;
+    } else {
+      body.className = 'hex';
+      body.textContent = hexLine(row.value, row.index);
+    }
     li.dataset.text = body.textContent;
   }
   li.append(offset, body);
-  li.className = 'message';
   return li;
+}
+
+function setupRows() {
+  const list = $('rows');
+  list.addEventListener('click', (e) => {
+    const button = e.target.closest('button.offset');
+    if (button) copy(button.parentElement.dataset.offset, `Copied offset ${button.parentElement.dataset.offset}`);
+  });
+  // toggle does not bubble; a capturing listener sees it. The pretty-printed form is made on first open only.
+  list.addEventListener('toggle', (e) => {
+    const details = e.target;
+    if (details.open && details.childElementCount === 1) {
+      const pre = document.createElement('pre');
+      pre.textContent = JSON.stringify(JSON.parse(details.parentElement.dataset.text), null, 2);
+      details.append(pre);
+    }
+  }, true);
 }
 
 function appendRows(rows) {
@@ -430,7 +440,11 @@ function appendRows(rows) {
   state.rowCount += rows.length;
   if (state.rowCount > MAX_ROWS) {
     const excess = state.rowCount - MAX_ROWS;
-    for (let i = 0; i < excess; i++) list.firstElementChild.remove();
+    // One DOM operation for all dropped rows, not one per row.
+    const range = document.createRange();
+    range.setStartBefore(list.firstElementChild);
+    range.setEndAfter(list.children[excess - 1]);
+    range.deleteContents();
     state.rowCount = MAX_ROWS;
     state.dropped += excess;
     const note = $('cap-note');
@@ -734,6 +748,7 @@ async function create(event) {
 
 function setup() {
   setupTokenDialog();
+  setupRows();
   updateAuthStatus();
   $('open-form').addEventListener('submit', (e) => {
     e.preventDefault();
