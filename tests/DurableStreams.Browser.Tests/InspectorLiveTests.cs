@@ -48,6 +48,21 @@ public sealed class InspectorLiveTests(BrowserFixture browser) : IClassFixture<B
     }
 
     [Fact]
+    public async Task Past_the_row_cap_the_oldest_rows_are_dropped_with_a_note()
+    {
+        await using var host = await InspectorHost.StartAsync(browser.Require());
+        await host.CreateAsync("busy");
+        await host.AppendJsonAsync("busy", "[" + string.Join(',', Enumerable.Range(0, 5100).Select(i => $$"""{"i":{{i}}}""")) + "]");
+
+        await host.Page.GotoAsync("/?stream=busy&live=1");
+
+        await Expect(host.Page.Locator("#cap-note")).ToContainTextAsync("Showing the newest 5000 rows; 100 older row(s) were dropped");
+        await Expect(Rows(host.Page)).ToHaveCountAsync(5000);
+        await Expect(Rows(host.Page).First).ToContainTextAsync("""{"i":100}""");
+        await Expect(host.Page.Locator("#stats")).ToContainTextAsync("5100 message(s)");
+    }
+
+    [Fact]
     public async Task Pause_stops_the_tail_and_resume_continues_where_it_stopped()
     {
         await using var host = await InspectorHost.StartAsync(browser.Require());

@@ -447,6 +447,8 @@ function appendRows(rows) {
     range.deleteContents();
     state.rowCount = MAX_ROWS;
     state.dropped += excess;
+  }
+  if (state.dropped > 0) {
     const note = $('cap-note');
     note.hidden = false;
     note.textContent = `Showing the newest ${MAX_ROWS} rows; ${state.dropped} older row(s) were dropped from this view (they are still in the stream: read from an offset to see them).`;
@@ -496,8 +498,8 @@ function flush() {
   let rows = state.pending;
   state.pending = [];
   if (rows.length > MAX_ROWS) {
+    // Rows that would be dropped in this very frame are never rendered.
     state.dropped += rows.length - MAX_ROWS;
-    state.rowCount += rows.length - MAX_ROWS;
     rows = rows.slice(rows.length - MAX_ROWS);
   }
   appendRows(rows);
