@@ -11,7 +11,8 @@
     Tasks:
       build        dotnet build DurableStreams.sln.
       test         build, lay out the PowerShell module (as the module task), then xUnit (dotnet test; TRX files in
-                   artifacts/test-results), the official conformance suite against `durable-streams serve` once per
+                   artifacts/test-results; the browser tests of the inspector page run after the rest as their own
+                   suite, "Browser (Chromium)", TRX files in artifacts/test-results/browser), the official conformance suite against `durable-streams serve` once per
                    store (--memory, then the file store in a fresh temp data directory, then the file store with
                    --registry, then three `serve --postgres` nodes on one throw-away PostgreSQL cluster, the suite
                    against each node in turn, when PostgreSQL binaries are installed), Pester
@@ -196,8 +197,9 @@ function Invoke-XUnit {
     # One TRX per test project. The logger's default names are made unique ("…[1].trx") when two projects finish
     # in the same second; a fixed LogFileName would be overwritten by each project in turn.
     $global:LASTEXITCODE = 0
-    # The cross-implementation tests have their own summary line (Invoke-Interop).
-    dotnet test $solution -c $Configuration --no-build --logger trx --results-directory $testResults --filter "FullyQualifiedName!~DurableStreams.Interop.Tests" | Out-Host
+    # The cross-implementation tests (Invoke-Interop) and the browser tests (Invoke-BrowserTests) have their own summary
+    # lines; Chromium beside the other suites would also compete for the same cores.
+    dotnet test $solution -c $Configuration --no-build -p:RunBrowserTests=false --logger trx --results-directory $testResults --filter "FullyQualifiedName!~DurableStreams.Interop.Tests" | Out-Host
     $exitCode = $LASTEXITCODE
 
     $trx = @(Get-ChildItem -LiteralPath $testResults -Filter *.trx -ErrorAction SilentlyContinue | ForEach-Object FullName)
@@ -208,6 +210,28 @@ function Invoke-XUnit {
     Add-SuiteResult 'xUnit' $counts
     if ($exitCode -ne 0 -and $counts.Failed -eq 0) {
         throw "dotnet test exited with code $exitCode although its TRX files report no failed test."
+    }
+}
+
+function Invoke-BrowserTests {
+    # tests/DurableStreams.Browser.Tests drives Debian's Chromium (/usr/lib/chromium/chromium; .ci/run installs it).
+    # Without it the tests report themselves skipped, except under CI=true, where they fail.
+    $browserResults = Join-Path $testResults 'browser'
+    if (Test-Path -LiteralPath $browserResults) {
+        Get-ChildItem -LiteralPath $browserResults -Filter *.trx | Remove-Item
+    }
+    $project = Join-Path $root 'tests' 'DurableStreams.Browser.Tests'
+    $global:LASTEXITCODE = 0
+    dotnet test $project -c $Configuration --no-build --logger trx --results-directory $browserResults | Out-Host
+    $exitCode = $LASTEXITCODE
+    $trx = @(Get-ChildItem -LiteralPath $browserResults -Filter *.trx -ErrorAction SilentlyContinue | ForEach-Object FullName)
+    if ($trx.Count -eq 0) {
+        throw "dotnet test of the browser tests exited with code $exitCode and wrote no TRX file to $browserResults."
+    }
+    $counts = Get-TrxCount $trx
+    Add-SuiteResult 'Browser (Chromium)' $counts
+    if ($exitCode -ne 0 -and $counts.Failed -eq 0) {
+        throw "dotnet test of the browser tests exited with code $exitCode although its TRX files report no failed test."
     }
 }
 
@@ -336,6 +360,7 @@ function Invoke-TestRun {
             if (-not $ConformanceOnly) {
                 $moduleBuilt = Invoke-Step 'module' { Invoke-ModuleLayout }
                 Invoke-Step 'xUnit' { Invoke-XUnit } | Out-Null
+                Invoke-Step 'Browser (Chromium)' { Invoke-BrowserTests } | Out-Null
             }
             foreach ($store in 'memory', 'file') {
                 Invoke-Step "Conformance ($store)" { Invoke-Conformance -Store $store } | Out-Null

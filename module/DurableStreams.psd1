@@ -20,6 +20,7 @@
         'Read-DurableStream'
         'Close-DurableStream'
         'Remove-DurableStream'
+        'Show-DurableStream'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -29,6 +29,7 @@ internal sealed class CommandFactory
         new CloseCommand(Client).Command,
         new DeleteCommand(Client).Command,
         new ListCommand(Client).Command,
+        new OpenCommand(Client).Command,
         Client.Url,
         Client.StreamsPath,
         Client.Auth,

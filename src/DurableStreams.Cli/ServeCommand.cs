@@ -153,6 +153,11 @@ internal sealed class ServeCommand
         Description = "Accept http webhook URLs on localhost and 127.0.0.x (for development); off by default, so webhooks go only to public https addresses.",
     };
 
+    private readonly Option<bool> _noUi = new("--no-ui")
+    {
+        Description = "Turn off the stream inspector page at / (on by default; it reads streams through the API with the user's token).",
+    };
+
     private readonly Option<bool> _registry = new("--registry")
     {
         Description = "Keep the stream registry: a JSON stream __registry__ of create and delete events, which 'ls' reads.",
@@ -378,6 +383,7 @@ internal sealed class ServeCommand
             _noSubscriptions,
             _allowLocalWebhooks,
             _registry,
+            _noUi,
             _metrics,
             _logLevel,
             _logFormat,
@@ -451,6 +457,7 @@ internal sealed class ServeCommand
         Subscriptions = !parseResult.GetValue(_noSubscriptions),
         AllowLocalWebhooks = parseResult.GetValue(_allowLocalWebhooks),
         Registry = parseResult.GetValue(_registry),
+        Inspector = !parseResult.GetValue(_noUi),
         Metrics = parseResult.GetValue(_metrics),
         Compression = parseResult.GetValue(_compression),
         CachePolicy = parseResult.GetValue(_cacheControl),
@@ -717,6 +724,10 @@ internal sealed class ServeCommand
             authentication);
         await output.WriteLineAsync($"Durable Streams server listening on {url}");
         await output.WriteLineAsync($"Streams: {server.StreamsUrl}");
+        if (options.Inspector)
+        {
+            await output.WriteLineAsync($"Inspector: {server.BaseUrl}");
+        }
         await output.FlushAsync(CancellationToken.None);
 
         try

@@ -79,6 +79,9 @@ internal sealed record ServeOptions
     /// <summary>Whether the server keeps the stream registry (<c>--registry</c>).</summary>
     public bool Registry { get; init; }
 
+    /// <summary>Whether the stream inspector page is served at <c>/</c>; on unless <c>--no-ui</c>.</summary>
+    public bool Inspector { get; init; } = true;
+
     /// <summary>Whether <c>/metrics</c> is served.</summary>
     public bool Metrics { get; init; }
 
@@ -176,6 +179,7 @@ internal sealed record ServeOptions
             EnableSubscriptions = Subscriptions,
             Subscriptions = { State = subscriptionState, Repository = subscriptionRepository, AllowLocalhostHttp = AllowLocalWebhooks },
             Registry = Registry,
+            Inspector = Inspector,
             Metrics = Metrics,
             Compression = Compression,
             CachePolicy = CachePolicy,

@@ -77,6 +77,10 @@ public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
     [Parameter]
     public SwitchParameter Registry { get; set; }
 
+    /// <summary>Turn off the stream inspector page at <c>/</c> (on by default, as with <c>serve</c>).</summary>
+    [Parameter]
+    public SwitchParameter NoUi { get; set; }
+
     /// <summary>Turn off the subscription APIs under <c>/v1/stream/__ds/</c> (on by default, as with <c>serve</c>).</summary>
     [Parameter]
     public SwitchParameter NoSubscriptions { get; set; }
@@ -154,6 +158,7 @@ public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
             MaxBufferedBodyBytes = Math.Max(s_defaults.MaxBufferedBodyBytes, MaxAppendBytes),
             MaxReadChunkBytes = MaxReadChunkBytes > 0 ? MaxReadChunkBytes : null,
             Registry = Registry.IsPresent,
+            Inspector = !NoUi.IsPresent,
             EnableSubscriptions = !NoSubscriptions.IsPresent,
             Subscriptions = { State = subscriptionState, AllowLocalhostHttp = AllowLocalWebhooks.IsPresent },
         };

@@ -133,6 +133,10 @@ public sealed class DurableStreamServer : IAsyncDisposable
         }
         app.MapDurableStreams(_options.StreamsPath);
         app.MapDurableStreamsHealth();
+        if (_options.Inspector)
+        {
+            app.MapDurableStreamsInspector(_options.StreamsPath);
+        }
         if (_options.Metrics)
         {
             app.MapPrometheusScrapingEndpoint("/metrics");

@@ -214,6 +214,12 @@ public sealed class DurableStreamServerOptions : DurableStreamsOptions
     /// </summary>
     public bool Registry { get; set; }
 
+    /// <summary>
+    /// Serves the stream inspector page at <c>/</c> (see <see cref="DurableStreamsInspectorExtensions.MapDurableStreamsInspector"/>).
+    /// Default false here; <c>durable-streams serve</c> and <c>Start-DurableStreamServer</c> turn it on unless <c>--no-ui</c>/<c>-NoUi</c>.
+    /// </summary>
+    public bool Inspector { get; set; }
+
     /// <inheritdoc/>
     public override void Validate()
     {

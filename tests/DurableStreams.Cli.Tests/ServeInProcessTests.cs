@@ -259,6 +259,9 @@ public sealed partial class ServeInProcessTests : IDisposable
 
         public Uri Stream(string name) => new(BaseUrl, "v1/stream/" + name);
 
+        /// <summary>The next line of standard output after the listening and streams lines.</summary>
+        public ValueTask<string> ReadLineAsync(CancellationToken cancellationToken) => _output.Lines.ReadAsync(cancellationToken);
+
         /// <summary>Cancels the invocation as Ctrl+C would and returns its exit code.</summary>
         public async Task<int> StopAsync(CancellationToken cancellationToken)
         {

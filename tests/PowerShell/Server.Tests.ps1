@@ -40,6 +40,26 @@ Describe 'Start-DurableStreamServer -InMemory' -Tag 'Integration' {
         Test-PortOpen $server.Port | Should -BeTrue
     }
 
+    It 'serves the inspector page at its ServerUri unless -NoUi' {
+        $server = Start-DurableStreamServer -Port 0 -InMemory
+        $plain = Start-DurableStreamServer -Port 0 -InMemory -NoUi
+
+        $page = Invoke-WebRequest -Uri $server.ServerUri -SkipHttpErrorCheck
+        $page.StatusCode | Should -Be 200
+        $page.Headers['Content-Type'] | Should -Be 'text/html; charset=utf-8'
+        (Invoke-WebRequest -Uri $plain.ServerUri -SkipHttpErrorCheck).StatusCode | Should -Be 404
+    }
+
+    It 'Show-DurableStream returns the URL of the stream view of the inspector page' {
+        $server = Start-DurableStreamServer -Port 0 -InMemory
+
+        $url = Show-DurableStream -Name 'orders/2026 12' -Server $server -Offset '0000000000000000_0000000000000042' -Live -NoBrowser
+
+        $url | Should -BeOfType ([uri])
+        $url.AbsoluteUri | Should -Be "http://127.0.0.1:$($server.Port)/?stream=orders%2F2026%2012&offset=0000000000000000_0000000000000042&live=1"
+        (Show-DurableStream -Uri "$($server.BaseUri)events" -NoBrowser).AbsoluteUri | Should -Be "http://127.0.0.1:$($server.Port)/?stream=events"
+    }
+
     It 'is listed by Get-DurableStreamServer until it is stopped' {
         $first = Start-DurableStreamServer -Port 0 -InMemory
         $second = Start-DurableStreamServer -Port 0 -InMemory

@@ -1,0 +1,133 @@
+using System.Net;
+using System.Text;
+using Microsoft.Playwright;
+using Xunit;
+using static Microsoft.Playwright.Assertions;
+
+namespace DurableStreams.Browser.Tests;
+
+/// <summary>The inspector page at <c>/</c> in a real headless Chromium, against a server in this process.</summary>
+public sealed partial class InspectorPageTests(BrowserFixture browser) : IClassFixture<BrowserFixture>
+{
+    private Task<InspectorHost> StartAsync(bool registry = false, bool tokens = false) =>
+        InspectorHost.StartAsync(browser.Require(), registry, tokens);
+
+    private static ILocator Rows(IPage page) => page.Locator("#rows > li");
+
+    [Fact]
+    public async Task The_list_comes_from_the_registry_and_filters_by_prefix()
+    {
+        await using var host = await StartAsync(registry: true);
+        foreach (var name in new[] { "orders/1", "orders/2", "users" })
+        {
+            await host.CreateAsync(name);
+        }
+        using (var delete = await host.Client.DeleteAsync("orders/2", TestContext.Current.CancellationToken))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, delete.StatusCode);
+        }
+
+        await host.Page.GotoAsync("/");
+
+        var items = host.Page.Locator("#stream-list > li");
+        await Expect(items).ToHaveCountAsync(2);
+        await Expect(host.Page.Locator("#list-source")).ToContainTextAsync("from the registry");
+        // Each visible row gets its metadata with one HEAD.
+        await Expect(items.First).ToContainTextAsync("application/json");
+        await host.Page.FillAsync("#filter", "orders/");
+        await Expect(items).ToHaveCountAsync(1);
+        await Expect(items.First).ToContainTextAsync("orders/1");
+        Assert.Empty(host.ConsoleErrors);
+    }
+
+    [Fact]
+    public async Task Without_a_registry_an_opened_stream_is_remembered()
+    {
+        await using var host = await StartAsync();
+        await host.CreateAsync("notes", "text/plain");
+        await host.AppendAsync("notes", Encoding.UTF8.GetBytes("first line\nsecond line\n"), "text/plain");
+
+        await host.Page.GotoAsync("/");
+        await Expect(host.Page.Locator("#list-source")).ToContainTextAsync("no registry");
+        await host.Page.FillAsync("#open-name", "notes");
+        await host.Page.PressAsync("#open-name", "Enter");
+
+        await Expect(Rows(host.Page)).ToHaveCountAsync(2);
+        await Expect(Rows(host.Page).Nth(1)).ToContainTextAsync("second line");
+        await host.Page.ReloadAsync();
+        await Expect(host.Page.Locator("#stream-list > li")).ToContainTextAsync(["notes"]);
+    }
+
+    [Fact]
+    public async Task A_json_stream_shows_one_message_per_row_pretty_printed_on_demand_and_filtered()
+    {
+        await using var host = await StartAsync();
+        await host.CreateAsync("events");
+        await host.AppendJsonAsync("events", """[{"kind":"created","id":1},{"kind":"paid","id":1},{"kind":"created","id":2}]""");
+
+        await host.Page.GotoAsync("/?stream=events");
+
+        await Expect(Rows(host.Page)).ToHaveCountAsync(3);
+        await Expect(Rows(host.Page).First).ToContainTextAsync("""{"kind":"created","id":1}""");
+        await Expect(host.Page.Locator("#meta")).ToContainTextAsync("application/json");
+        await Rows(host.Page).First.Locator("summary").ClickAsync();
+        await Expect(Rows(host.Page).First.Locator("pre")).ToHaveTextAsync("{\n  \"kind\": \"created\",\n  \"id\": 1\n}");
+        await host.Page.FillAsync("#row-filter", "paid");
+        await Expect(host.Page.Locator("#rows > li:not(.filtered)")).ToHaveCountAsync(1);
+        Assert.Empty(host.ConsoleErrors);
+    }
+
+    [Fact]
+    public async Task Load_more_pages_through_the_stream()
+    {
+        await using var host = await StartAsync();
+        await host.CreateAsync("big");
+        var messages = string.Join(',', Enumerable.Range(0, 1200).Select(i => $$"""{"i":{{i}}}"""));
+        await host.AppendJsonAsync("big", "[" + messages + "]");
+
+        await host.Page.GotoAsync("/?stream=big");
+
+        await Expect(Rows(host.Page)).ToHaveCountAsync(500);
+        await host.Page.ClickAsync("#load-more");
+        await Expect(Rows(host.Page)).ToHaveCountAsync(1000);
+        await host.Page.ClickAsync("#load-more");
+        await Expect(Rows(host.Page)).ToHaveCountAsync(1200);
+        await Expect(Rows(host.Page).Last).ToContainTextAsync("""{"i":1199}""");
+        await Expect(host.Page.Locator("#load-more")).ToBeHiddenAsync();
+        await Expect(host.Page.Locator("#read-status")).ToContainTextAsync("Up to date");
+    }
+
+    [Fact]
+    public async Task A_deep_link_reopens_the_view_at_its_offset()
+    {
+        await using var host = await StartAsync();
+        await host.CreateAsync("log");
+        var afterFirst = await host.AppendJsonAsync("log", """{"n":1}""");
+        await host.AppendJsonAsync("log", """[{"n":2},{"n":3}]""");
+
+        await host.Page.GotoAsync($"/?stream=log&offset={afterFirst}");
+
+        await Expect(Rows(host.Page)).ToHaveCountAsync(2);
+        await Expect(Rows(host.Page).First).ToContainTextAsync("""{"n":2}""");
+        await Expect(host.Page.Locator("#offset-input")).ToHaveValueAsync(afterFirst);
+        await Expect(Rows(host.Page).First.Locator(".offset")).ToContainTextAsync(afterFirst);
+        Assert.Contains($"offset={afterFirst}", host.Page.Url, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_hex_view_shows_a_binary_stream_as_hex_and_ascii()
+    {
+        await using var host = await StartAsync();
+        await host.CreateAsync("blob", "application/octet-stream");
+        var bytes = Enumerable.Range(0, 16).Select(i => (byte)i).Concat("Hello, hex!"u8.ToArray()).ToArray();
+        await host.AppendAsync("blob", bytes, "application/octet-stream");
+
+        await host.Page.GotoAsync("/?stream=blob");
+
+        await Expect(Rows(host.Page)).ToHaveCountAsync(2);
+        await Expect(Rows(host.Page).First.Locator(".hex")).ToHaveTextAsync(
+            "00000000  00 01 02 03 04 05 06 07  08 09 0a 0b 0c 0d 0e 0f  |................|");
+        await Expect(Rows(host.Page).Nth(1).Locator(".hex")).ToContainTextAsync("00000010  48 65 6c 6c 6f 2c 20 68  65 78 21");
+        await Expect(Rows(host.Page).Nth(1).Locator(".hex")).ToContainTextAsync("|Hello, hex!|");
+    }
+}
