@@ -27,6 +27,15 @@ public sealed record DurableStreamClientOptions
     /// <summary>Retries for idempotent operations only (reads, HEAD, PUT create, DELETE, close, producer appends).</summary>
     public RetryPolicy Retry { get; init; } = RetryPolicy.Default;
 
+    /// <summary>
+    /// Also retry plain appends (<see cref="DurableStreamClient.AppendAsync(string, ReadOnlyMemory{byte}, string, AppendOptions?, CancellationToken)"/>
+    /// with an in-memory body) by <see cref="Retry"/> on network errors, timeouts, 429 and 5xx. Default false: a plain
+    /// POST whose response was lost may have been written, and its retry appends the data twice. Opt in only where a
+    /// duplicate is acceptable or ruled out (a <see cref="AppendOptions.StreamSeq"/> makes the retry fail with
+    /// <see cref="DurableStreamErrorCode.SequenceConflict"/> instead); an <see cref="IdempotentProducer"/> retries safely.
+    /// </summary>
+    public bool RetryAppends { get; init; }
+
     /// <summary>Clock for retry back-off and producer linger; <see cref="TimeProvider.System"/> by default.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 

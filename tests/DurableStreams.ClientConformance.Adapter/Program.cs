@@ -147,8 +147,9 @@ internal sealed class Adapter : IAsyncDisposable
             case "idempotent-close":
             {
                 var producer = Producer(command);
-                await producer.CloseAsync(closeStream: true);
-                return Ok("idempotent-close", new JsonObject { ["status"] = 200, ["finalOffset"] = producer.NextOffset });
+                var data = (string?)command["data"];
+                var closed = await producer.CloseStreamAsync(data is null ? default : Encoding.UTF8.GetBytes(data));
+                return Ok("idempotent-close", new JsonObject { ["status"] = 200, ["finalOffset"] = closed.NextOffset });
             }
             case "idempotent-detach":
             {
@@ -300,7 +301,9 @@ internal sealed class Adapter : IAsyncDisposable
         }
         return Ok("read", new JsonObject
         {
-            ["status"] = 200,
+            // A long-poll read that saw no data ended on the server's 204 (timed out up to date), reported by the
+            // client as empty up-to-date chunks carrying the resolved offset.
+            ["status"] = live == LiveMode.LongPoll && chunks.Count == 0 && upToDate && !streamClosed ? 204 : 200,
             ["chunks"] = array,
             ["offset"] = finalOffset,
             ["upToDate"] = upToDate,
@@ -407,7 +410,8 @@ internal sealed class Adapter : IAsyncDisposable
                 headers[name] = (string?)value ?? string.Empty;
             }
         }
-        return new DurableStreamClient(_http, new DurableStreamClientOptions { BaseUrl = new Uri(_serverUrl + "/"), Headers = headers });
+        // RetryAppends: the suite expects plain appends to be retried on 5xx, which the client does only on this opt-in.
+        return new DurableStreamClient(_http, new DurableStreamClientOptions { BaseUrl = new Uri(_serverUrl + "/"), Headers = headers, RetryAppends = true });
     }
 
     private static string Path(JsonObject command) => (string?)command["path"] ?? throw new ArgumentException("The command lacks a path.");
@@ -447,16 +451,13 @@ internal sealed class Adapter : IAsyncDisposable
                 {
                     DurableStreamErrorCode.NotFound => "NOT_FOUND",
                     DurableStreamErrorCode.Conflict => "CONFLICT",
-                    DurableStreamErrorCode.SequenceGap => "SEQUENCE_CONFLICT",
+                    DurableStreamErrorCode.SequenceGap or DurableStreamErrorCode.SequenceConflict => "SEQUENCE_CONFLICT",
+                    DurableStreamErrorCode.ParseError => "PARSE_ERROR",
                     DurableStreamErrorCode.StreamClosed => "STREAM_CLOSED",
                     DurableStreamErrorCode.BadRequest => "INVALID_OFFSET",
                     DurableStreamErrorCode.Unavailable when ds.StatusCode is null => "NETWORK_ERROR",
-                    DurableStreamErrorCode.Unknown when ds.StatusCode is null => "PARSE_ERROR",
                     _ => "UNEXPECTED_STATUS",
                 };
-                break;
-            case JsonException:
-                result["errorCode"] = "PARSE_ERROR";
                 break;
             case ArgumentException:
                 result["errorCode"] = "INVALID_ARGUMENT";
