@@ -16,6 +16,9 @@ public sealed record IdempotentProducerOptions
     /// <summary>A batch is sent once it holds this many bytes (a larger single message goes alone); default 1 MiB.</summary>
     public int MaxBatchBytes { get; init; } = 1024 * 1024;
 
+    /// <summary>A batch is sent once it holds this many messages; default <see cref="int.MaxValue"/> (bytes and linger decide).</summary>
+    public int MaxBatchItems { get; init; } = int.MaxValue;
+
     /// <summary>
     /// Most batches sent and not yet acknowledged at once (pipelining); default 5. 1 sends one batch at a time. Order
     /// is kept either way: batches carry consecutive <c>Producer-Seq</c> values, and one that overtakes its predecessor
@@ -73,6 +76,10 @@ public sealed class IdempotentProducer : IAsyncDisposable
         if (options.MaxBatchBytes < 1)
         {
             throw new ArgumentOutOfRangeException("maxBatchBytes", options.MaxBatchBytes, "IdempotentProducerOptions.MaxBatchBytes must be at least 1.");
+        }
+        if (options.MaxBatchItems < 1)
+        {
+            throw new ArgumentOutOfRangeException("maxBatchItems", options.MaxBatchItems, "IdempotentProducerOptions.MaxBatchItems must be at least 1.");
         }
         if (options.MaxInFlight < 1)
         {
@@ -287,7 +294,7 @@ public sealed class IdempotentProducer : IAsyncDisposable
                 else
                 {
                     var lingerLeft = _options.Linger - time.GetElapsedTime(_firstQueuedAt);
-                    if (_flushRequested || _closed || _queuedBytes >= _options.MaxBatchBytes || lingerLeft <= TimeSpan.Zero)
+                    if (_flushRequested || _closed || _queuedBytes >= _options.MaxBatchBytes || _queue.Count >= _options.MaxBatchItems || lingerLeft <= TimeSpan.Zero)
                     {
                         var batch = new Batch(Encode(TakeBatch()), Epoch, NextSeq++, _lastSent);
                         _lastSent = batch.Settled.Task;
@@ -351,7 +358,7 @@ public sealed class IdempotentProducer : IAsyncDisposable
     {
         var count = 0;
         long bytes = 0;
-        while (count < _queue.Count && (count == 0 || bytes + _queue[count].Length <= _options.MaxBatchBytes))
+        while (count < _queue.Count && (count == 0 || (count < _options.MaxBatchItems && bytes + _queue[count].Length <= _options.MaxBatchBytes)))
         {
             bytes += _queue[count].Length;
             count++;

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text;
 using DurableStreams.Client.Tests.Infrastructure;
 using DurableStreams.Protocol;
 using Xunit;
@@ -66,13 +67,15 @@ public sealed class ConformanceFixesTests
     }
 
     [Theory]
-    [InlineData(0, 5, "maxBatchBytes", "MaxBatchBytes")]
-    [InlineData(-1, 5, "maxBatchBytes", "MaxBatchBytes")]
-    [InlineData(1024, 0, "maxInFlight", "MaxInFlight")]
-    public void A_bad_producer_option_is_named_in_the_exception(int maxBatchBytes, int maxInFlight, string paramName, string property)
+    [InlineData(0, 5, 1, "maxBatchBytes", "MaxBatchBytes")]
+    [InlineData(-1, 5, 1, "maxBatchBytes", "MaxBatchBytes")]
+    [InlineData(1024, 0, 1, "maxInFlight", "MaxInFlight")]
+    [InlineData(1024, 5, 0, "maxBatchItems", "MaxBatchItems")]
+    [InlineData(1024, 5, -1, "maxBatchItems", "MaxBatchItems")]
+    public void A_bad_producer_option_is_named_in_the_exception(int maxBatchBytes, int maxInFlight, int maxBatchItems, string paramName, string property)
     {
         using var client = new DurableStreamClient();
-        var options = new IdempotentProducerOptions { MaxBatchBytes = maxBatchBytes, MaxInFlight = maxInFlight };
+        var options = new IdempotentProducerOptions { MaxBatchBytes = maxBatchBytes, MaxInFlight = maxInFlight, MaxBatchItems = maxBatchItems };
 
         var error = Assert.Throws<ArgumentOutOfRangeException>(() => client.CreateProducer("s", "p", options: options));
 
@@ -112,6 +115,26 @@ public sealed class ConformanceFixesTests
         Assert.Equal(chunks[^1].NextOffset, first.NextOffset);
         Assert.Equal(first, again);
         Assert.Equal([("p1", "0", null), ("p1", "1", "true")], sent);
+    }
+
+    [Fact]
+    public async Task MaxBatchItems_caps_the_messages_per_batch()
+    {
+        await using var harness = await ClientHarness.StartAsync(cancellationToken: Ct);
+        var name = ClientHarness.NewName();
+        await harness.Client.CreateAsync(name, new CreateStreamOptions { ContentType = "text/plain" }, Ct);
+        var options = new IdempotentProducerOptions { Linger = TimeSpan.FromMinutes(5), MaxBatchItems = 2 };
+        await using var producer = harness.Client.CreateProducer(name, "p1", contentType: "text/plain", options: options);
+
+        foreach (var message in new[] { "a", "b", "c", "d", "e" })
+        {
+            await producer.AppendAsync(Encoding.UTF8.GetBytes(message), Ct);
+        }
+        await producer.FlushAsync(Ct);
+
+        Assert.Equal("abcde", DurableStreamClientTests.Text(await harness.Client.ReadAsync(name, cancellationToken: Ct).ToListAsync(Ct)));
+        Assert.Equal(3, producer.NextSeq); // [a b] [c d] [e]
+        Assert.Equal(3, harness.Faults.Count(HttpMethod.Post));
     }
 
     [Fact]

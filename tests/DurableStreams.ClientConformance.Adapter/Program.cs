@@ -69,6 +69,8 @@ internal sealed class Adapter : IAsyncDisposable
                         ["streaming"] = true,
                         // IdempotentProducerOptions rejects MaxBatchBytes = 0 (no "0 means default").
                         ["strictZeroValidation"] = true,
+                        // IdempotentProducerOptions.MaxBatchItems (validated: at least 1).
+                        ["batchItems"] = true,
                     },
                 };
             case "create":
@@ -345,6 +347,10 @@ internal sealed class Adapter : IAsyncDisposable
                 if (target["maxBatchBytes"] is { } maxBatchBytes)
                 {
                     options = options with { MaxBatchBytes = (int)maxBatchBytes };
+                }
+                if (target["maxBatchItems"] is { } maxBatchItems)
+                {
+                    options = options with { MaxBatchItems = (int)maxBatchItems };
                 }
                 using var client = new DurableStreamClient(_http, new DurableStreamClientOptions { BaseUrl = new Uri(_serverUrl + "/") });
                 try
