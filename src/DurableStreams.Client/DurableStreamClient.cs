@@ -625,6 +625,24 @@ public sealed class DurableStreamClient : IDisposable
         {
             request.Headers.TryAddWithoutValidation(header, value);
         }
+        foreach (var (header, provider) in Options.HeaderProviders)
+        {
+            var value = await provider(cancellationToken);
+            request.Headers.Remove(header);
+            request.Headers.TryAddWithoutValidation(header, value);
+        }
+        if (Options.QueryParameterProviders.Count > 0 && request.RequestUri is { } uri)
+        {
+            var url = new StringBuilder(uri.ToString());
+            var separator = string.IsNullOrEmpty(uri.Query) ? '?' : '&';
+            foreach (var (parameter, provider) in Options.QueryParameterProviders)
+            {
+                var value = await provider(cancellationToken);
+                url.Append(separator).Append(Uri.EscapeDataString(parameter)).Append('=').Append(Uri.EscapeDataString(value));
+                separator = '&';
+            }
+            request.RequestUri = new Uri(url.ToString());
+        }
         if (!_logger.IsEnabled(LogLevel.Debug))
         {
             return await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);

@@ -19,6 +19,21 @@ public sealed record DurableStreamClientOptions
     public IReadOnlyDictionary<string, string> Headers { get; init; } = new Dictionary<string, string>();
 
     /// <summary>
+    /// Headers computed for every request, each provider called once per request (retries included), for values that
+    /// change: rotating tokens, correlation ids. A provided header replaces a static one of the same name
+    /// (<see cref="Headers"/>, <see cref="Authorization"/>). None by default.
+    /// </summary>
+    public IReadOnlyDictionary<string, Func<CancellationToken, ValueTask<string>>> HeaderProviders { get; init; } =
+        new Dictionary<string, Func<CancellationToken, ValueTask<string>>>();
+
+    /// <summary>
+    /// Query parameters computed for every request (for example a signed-URL token), each provider called once per
+    /// request and its value appended (escaped) to the request's URL. None by default.
+    /// </summary>
+    public IReadOnlyDictionary<string, Func<CancellationToken, ValueTask<string>>> QueryParameterProviders { get; init; } =
+        new Dictionary<string, Func<CancellationToken, ValueTask<string>>>();
+
+    /// <summary>
     /// Longest wait for a response's headers (catch-up bodies included). Default 60 s, longer than the server's 30 s
     /// long-poll timeout so a parked long-poll is never cut off. SSE bodies are not limited by it.
     /// </summary>

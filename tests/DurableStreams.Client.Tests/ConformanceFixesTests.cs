@@ -138,6 +138,41 @@ public sealed class ConformanceFixesTests
     }
 
     [Fact]
+    public async Task Header_and_query_parameter_providers_are_called_for_every_request()
+    {
+        var calls = 0;
+        await using var harness = await ClientHarness.StartAsync(
+            configureClient: o => o with
+            {
+                Headers = new Dictionary<string, string> { ["X-Token"] = "static" },
+                HeaderProviders = new Dictionary<string, Func<CancellationToken, ValueTask<string>>>
+                {
+                    ["X-Token"] = _ => ValueTask.FromResult("t" + Interlocked.Increment(ref calls)),
+                },
+                QueryParameterProviders = new Dictionary<string, Func<CancellationToken, ValueTask<string>>>
+                {
+                    ["sig"] = _ => ValueTask.FromResult("a b"),
+                },
+            },
+            cancellationToken: Ct);
+        var seen = new List<(string? Token, string Query)>();
+        harness.Faults.BeforeForwardAsync = request =>
+        {
+            seen.Add((Header(request, "X-Token"), request.RequestUri!.Query));
+            return Task.CompletedTask;
+        };
+        var name = ClientHarness.NewName();
+
+        await harness.Client.CreateAsync(name, new CreateStreamOptions { ContentType = "text/plain" }, Ct);
+        await harness.Client.AppendAsync(name, "x", "text/plain", cancellationToken: Ct);
+        await harness.Client.ReadAsync(name, cancellationToken: Ct).ToListAsync(Ct);
+
+        Assert.Equal(["t1", "t2", "t3"], seen.Select(s => s.Token));
+        Assert.Equal("?sig=a%20b", seen[0].Query);
+        Assert.Equal("?offset=-1&sig=a%20b", seen[2].Query);
+    }
+
+    [Fact]
     public async Task With_RetryAppends_a_plain_append_answered_503_is_retried()
     {
         await using var harness = await ClientHarness.StartAsync(configureClient: o => o with { RetryAppends = true }, cancellationToken: Ct);

@@ -44,13 +44,24 @@ internal sealed class Adapter : IAsyncDisposable
     private readonly Dictionary<string, IdempotentProducer> _producers = [];
     private string _serverUrl = "http://127.0.0.1/";
 
+    // set-dynamic-header / set-dynamic-param: providers handed to the client (HeaderProviders, QueryParameterProviders),
+    // which calls them once per request; what they returned during the current command is reported back.
+    private readonly Dictionary<string, Func<CancellationToken, ValueTask<string>>> _headerProviders = [];
+    private readonly Dictionary<string, Func<CancellationToken, ValueTask<string>>> _paramProviders = [];
+    private readonly Dictionary<string, string> _headersSent = [];
+    private readonly Dictionary<string, string> _paramsSent = [];
+
     public async Task<JsonObject> HandleAsync(string type, JsonObject command)
     {
+        _headersSent.Clear();
+        _paramsSent.Clear();
         switch (type)
         {
             case "init":
                 _serverUrl = ((string?)command["serverUrl"] ?? _serverUrl).TrimEnd('/');
                 _contentTypes.Clear();
+                _headerProviders.Clear();
+                _paramProviders.Clear();
                 await DisposeProducersAsync();
                 return new JsonObject
                 {
@@ -71,6 +82,8 @@ internal sealed class Adapter : IAsyncDisposable
                         ["strictZeroValidation"] = true,
                         // IdempotentProducerOptions.MaxBatchItems (validated: at least 1).
                         ["batchItems"] = true,
+                        // DurableStreamClientOptions.HeaderProviders / QueryParameterProviders, called per request.
+                        ["dynamicHeaders"] = true,
                     },
                 };
             case "create":
@@ -162,6 +175,22 @@ internal sealed class Adapter : IAsyncDisposable
                 }
                 return Ok("idempotent-detach", new JsonObject { ["status"] = 200 });
             }
+            case "set-dynamic-header":
+            {
+                var name = (string)command["name"]!;
+                _headerProviders[name] = Provider(name, (string?)command["valueType"], (string?)command["initialValue"], _headersSent);
+                return Ok("set-dynamic-header", []);
+            }
+            case "set-dynamic-param":
+            {
+                var name = (string)command["name"]!;
+                _paramProviders[name] = Provider(name, (string?)command["valueType"], null, _paramsSent);
+                return Ok("set-dynamic-param", []);
+            }
+            case "clear-dynamic":
+                _headerProviders.Clear();
+                _paramProviders.Clear();
+                return Ok("clear-dynamic", []);
             case "validate":
                 return await ValidateAsync(command["target"]!.AsObject());
             case "shutdown":
@@ -207,7 +236,7 @@ internal sealed class Adapter : IAsyncDisposable
         byte[] body = (bool?)command["binary"] == true ? Convert.FromBase64String(data) : Encoding.UTF8.GetBytes(data);
         var options = new AppendOptions { StreamSeq = command["seq"] is { } seq ? ((long)seq).ToString(CultureInfo.InvariantCulture) : null };
         var result = await Client(command).AppendAsync(Url(path), body, ContentTypeOf(path), options);
-        return Ok("append", new JsonObject { ["status"] = 200, ["offset"] = result.NextOffset });
+        return WithSent(Ok("append", new JsonObject { ["status"] = 200, ["offset"] = result.NextOffset }));
     }
 
     private async Task<JsonObject> ReadAsync(JsonObject command)
@@ -301,7 +330,7 @@ internal sealed class Adapter : IAsyncDisposable
         {
             array.Add(new JsonObject { ["data"] = data, ["offset"] = chunkOffset });
         }
-        return Ok("read", new JsonObject
+        return WithSent(Ok("read", new JsonObject
         {
             // A long-poll read that saw no data ended on the server's 204 (timed out up to date), reported by the
             // client as empty up-to-date chunks carrying the resolved offset.
@@ -310,7 +339,7 @@ internal sealed class Adapter : IAsyncDisposable
             ["offset"] = finalOffset,
             ["upToDate"] = upToDate,
             ["streamClosed"] = streamClosed,
-        });
+        }));
     }
 
     private async Task<JsonObject> AppendBatchAsync(JsonObject command)
@@ -402,6 +431,39 @@ internal sealed class Adapter : IAsyncDisposable
         return producer;
     }
 
+    private static Func<CancellationToken, ValueTask<string>> Provider(string name, string? valueType, string? initialValue, Dictionary<string, string> sent)
+    {
+        var counter = 0;
+        return _ =>
+        {
+            var value = valueType switch
+            {
+                "counter" => Interlocked.Increment(ref counter).ToString(CultureInfo.InvariantCulture),
+                "timestamp" => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture),
+                _ => initialValue ?? string.Empty,
+            };
+            lock (sent)
+            {
+                sent[name] = value;
+            }
+            return ValueTask.FromResult(value);
+        };
+    }
+
+    /// <summary>Adds what the providers returned during this command (headersSent, paramsSent) to a result.</summary>
+    private JsonObject WithSent(JsonObject result)
+    {
+        if (_headersSent.Count > 0)
+        {
+            result["headersSent"] = new JsonObject(_headersSent.Select(p => KeyValuePair.Create(p.Key, (JsonNode?)p.Value)));
+        }
+        if (_paramsSent.Count > 0)
+        {
+            result["paramsSent"] = new JsonObject(_paramsSent.Select(p => KeyValuePair.Create(p.Key, (JsonNode?)p.Value)));
+        }
+        return result;
+    }
+
     private static string ProducerKey(JsonObject command) =>
         $"{Path(command)}|{(string?)command["producerId"]}|{(long?)command["epoch"] ?? 0}";
 
@@ -417,7 +479,14 @@ internal sealed class Adapter : IAsyncDisposable
             }
         }
         // RetryAppends: the suite expects plain appends to be retried on 5xx, which the client does only on this opt-in.
-        return new DurableStreamClient(_http, new DurableStreamClientOptions { BaseUrl = new Uri(_serverUrl + "/"), Headers = headers, RetryAppends = true });
+        return new DurableStreamClient(_http, new DurableStreamClientOptions
+        {
+            BaseUrl = new Uri(_serverUrl + "/"),
+            Headers = headers,
+            HeaderProviders = new Dictionary<string, Func<CancellationToken, ValueTask<string>>>(_headerProviders),
+            QueryParameterProviders = new Dictionary<string, Func<CancellationToken, ValueTask<string>>>(_paramProviders),
+            RetryAppends = true,
+        });
     }
 
     private static string Path(JsonObject command) => (string?)command["path"] ?? throw new ArgumentException("The command lacks a path.");
