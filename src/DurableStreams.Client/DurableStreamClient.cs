@@ -222,9 +222,33 @@ public sealed class DurableStreamClient : IDisposable
         options ??= new ReadOptions();
         ArgumentException.ThrowIfNullOrWhiteSpace(options.Offset, nameof(options));
         var url = StreamUrl(name);
-        return options.Live == LiveMode.Sse
-            ? ReadSseAsync(url, options.Offset, cancellationToken)
-            : ReadPollingAsync(url, options.Offset, options.Live == LiveMode.LongPoll, cancellationToken);
+        return options.Live switch
+        {
+            LiveMode.Sse => ReadSseAsync(url, options.Offset, cancellationToken),
+            LiveMode.Auto => ReadAutoAsync(url, options.Offset, cancellationToken),
+            _ => ReadPollingAsync(url, options.Offset, options.Live == LiveMode.LongPoll, cancellationToken),
+        };
+    }
+
+    private async IAsyncEnumerable<StreamChunk> ReadAutoAsync(Uri url, string offset, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        string? contentType = null;
+        await foreach (var chunk in ReadPollingAsync(url, offset, longPoll: false, cancellationToken, type => contentType ??= type))
+        {
+            offset = chunk.NextOffset;
+            yield return chunk;
+            if (chunk.StreamClosed)
+            {
+                yield break;
+            }
+        }
+        var sse = contentType is not null
+            && (ContentTypes.IsJson(contentType) || contentType.StartsWith("text/", StringComparison.OrdinalIgnoreCase));
+        var follow = sse ? ReadSseAsync(url, offset, cancellationToken) : ReadPollingAsync(url, offset, longPoll: true, cancellationToken);
+        await foreach (var chunk in follow)
+        {
+            yield return chunk;
+        }
     }
 
     /// <summary>Reads a JSON stream message by message (each chunk's array is split into its elements).</summary>
@@ -287,7 +311,8 @@ public sealed class DurableStreamClient : IDisposable
         }
     }
 
-    private async IAsyncEnumerable<StreamChunk> ReadPollingAsync(Uri url, string offset, bool longPoll, [EnumeratorCancellation] CancellationToken cancellationToken)
+    private async IAsyncEnumerable<StreamChunk> ReadPollingAsync(
+        Uri url, string offset, bool longPoll, [EnumeratorCancellation] CancellationToken cancellationToken, Action<string?>? onContentType = null)
     {
         string? cursor = null;
         while (true)
@@ -298,6 +323,7 @@ public sealed class DurableStreamClient : IDisposable
                 retry: true,
                 async (response, token) =>
                 {
+                    onContentType?.Invoke(response.Content.Headers.ContentType?.ToString() ?? ResponseHeaders.Get(response, "Content-Type"));
                     var timedOut = response.StatusCode == HttpStatusCode.NoContent;
                     var data = timedOut ? [] : await response.Content.ReadAsByteArrayAsync(token);
                     return new StreamChunk(

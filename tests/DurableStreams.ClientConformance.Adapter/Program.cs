@@ -84,6 +84,8 @@ internal sealed class Adapter : IAsyncDisposable
                         ["batchItems"] = true,
                         // DurableStreamClientOptions.HeaderProviders / QueryParameterProviders, called per request.
                         ["dynamicHeaders"] = true,
+                        // LiveMode.Auto: catch up, then SSE (text/*, JSON) or long-poll.
+                        ["auto"] = true,
                     },
                 };
             case "create":
@@ -255,6 +257,10 @@ internal sealed class Adapter : IAsyncDisposable
         else if (liveNode.GetValueKind() == JsonValueKind.String && (string?)liveNode == "sse")
         {
             live = LiveMode.Sse;
+        }
+        else if (liveNode.GetValueKind() == JsonValueKind.True)
+        {
+            live = LiveMode.Auto;
         }
         else
         {
