@@ -172,6 +172,39 @@ public sealed class ConformanceFixesTests
         Assert.Equal("?offset=-1&sig=a%20b", seen[2].Query);
     }
 
+    [Theory(Timeout = 30_000)]
+    [InlineData("text/plain", "live=sse")]
+    [InlineData("application/octet-stream", "live=long-poll")]
+    public async Task Auto_catches_up_then_follows_with_SSE_or_long_poll_by_content_type(string contentType, string followQuery)
+    {
+        await using var harness = await ClientHarness.StartAsync(cancellationToken: Ct);
+        var name = ClientHarness.NewName();
+        await harness.Client.CreateAsync(name, new CreateStreamOptions { ContentType = contentType, Body = "old"u8.ToArray() }, Ct);
+        await using var chunks = harness.Client.ReadAsync(name, new ReadOptions { Live = LiveMode.Auto }, Ct).GetAsyncEnumerator(Ct);
+
+        Assert.True(await chunks.MoveNextAsync());
+        var old = chunks.Current;
+        var received = new StringBuilder();
+        var moving = chunks.MoveNextAsync().AsTask();
+        await harness.Store.WaitStartedAsync(name, Ct);
+        await harness.Client.AppendAsync(name, "new", contentType, cancellationToken: Ct);
+        while (received.Length < 3 && await moving)
+        {
+            received.Append(Encoding.UTF8.GetString(chunks.Current.Data.Span));
+            if (received.Length < 3)
+            {
+                moving = chunks.MoveNextAsync().AsTask();
+            }
+        }
+
+        Assert.Equal("old", Encoding.UTF8.GetString(old.Data.Span));
+        Assert.True(old.UpToDate);
+        Assert.Equal("new", received.ToString());
+        var gets = harness.Faults.Requests.Where(r => r.Method == HttpMethod.Get).Select(r => r.Uri.Query).ToList();
+        Assert.DoesNotContain("live=", gets[0], StringComparison.Ordinal); // the catch-up
+        Assert.All(gets.Skip(1), q => Assert.Contains(followQuery, q, StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task With_RetryAppends_a_plain_append_answered_503_is_retried()
     {
