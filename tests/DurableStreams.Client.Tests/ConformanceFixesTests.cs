@@ -123,7 +123,7 @@ public sealed class ConformanceFixesTests
         await using var harness = await ClientHarness.StartAsync(cancellationToken: Ct);
         var name = ClientHarness.NewName();
         await harness.Client.CreateAsync(name, new CreateStreamOptions { ContentType = "text/plain" }, Ct);
-        var options = new IdempotentProducerOptions { Linger = TimeSpan.FromMinutes(5), MaxBatchItems = 2 };
+        var options = new IdempotentProducerOptions { Linger = TimeSpan.FromMinutes(5), MaxBatchItems = 2, MaxInFlight = 1 };
         await using var producer = harness.Client.CreateProducer(name, "p1", contentType: "text/plain", options: options);
 
         foreach (var message in new[] { "a", "b", "c", "d", "e" })
