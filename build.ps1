@@ -21,7 +21,12 @@
                    run the client, the tool's read/follow/append and Read-/Write-DurableStream against the Node
                    reference server (@durable-streams/server, pinned in tests/DurableStreams.Interop.Tests/reference,
                    installed by npm ci into artifacts/interop/reference) and against ours. Without node/npm the tier
-                   skips with a message; under CI=true it fails.
+                   skips with a message; under CI=true it fails. Then the official client conformance suite
+                   (../shared/vendor/client-conformance-tests, or $env:DS_CLIENT_CONFORMANCE_SUITE; copied to
+                   artifacts/client-conformance/suite and installed there by npm ci from the lock file in
+                   tests/DurableStreams.ClientConformance.Adapter/suite) drives our client through
+                   tests/DurableStreams.ClientConformance.Adapter against the Node reference server: its own summary
+                   line. Without the suite or node/npm it skips with a note; under CI=true it fails.
       conformance  build, then the conformance suite only, against both stores (and the file store with --registry).
       module       build, then lay out the importable DurableStreams module in artifacts/module/DurableStreams:
                    dotnet publish of src/DurableStreams.PowerShell (with liblmdb.so next to LightningDB.dll), the
@@ -280,6 +285,59 @@ function Invoke-Interop {
     Add-SuiteResult 'Cross-implementation (Node reference server and ours)' $counts
 }
 
+function Invoke-ClientConformance {
+    # The official client conformance suite (vendored, not on npm) drives our client through
+    # tests/DurableStreams.ClientConformance.Adapter against the Node reference server, which the suite starts itself.
+    # shared/ is read-only on CI, so the suite is copied to artifacts/client-conformance/suite and installed there with
+    # npm ci from the lock file pinned next to the adapter (only when that lock file changed).
+    $suiteSource = if ($env:DS_CLIENT_CONFORMANCE_SUITE) { $env:DS_CLIENT_CONFORMANCE_SUITE }
+    else { Join-Path $root '..' 'shared' 'vendor' 'client-conformance-tests' }
+    $missing = if (-not (Test-Path -LiteralPath (Join-Path $suiteSource 'package.json'))) { "the suite was not found at $suiteSource (set DS_CLIENT_CONFORMANCE_SUITE)" }
+    elseif (-not (Get-Command npm -ErrorAction SilentlyContinue) -or -not (Get-Command node -ErrorAction SilentlyContinue)) { 'node/npm not found on PATH' }
+    if ($missing) {
+        if ($env:CI -eq 'true') { throw "CI=true needs the client conformance suite: $missing." }
+        $script:notes.Add("Client conformance (.NET client): skipped ($missing)")
+        return
+    }
+    $work = Join-Path $artifacts 'client-conformance'
+    $suite = Join-Path $work 'suite'
+    $adapterDir = Join-Path $root 'tests' 'DurableStreams.ClientConformance.Adapter'
+    $lock = Join-Path $adapterDir 'suite' 'package-lock.json'
+    New-Item -ItemType Directory -Force -Path $suite | Out-Null
+    foreach ($item in Get-ChildItem -LiteralPath $suite -Exclude 'node_modules') { Remove-Item -LiteralPath $item.FullName -Recurse -Force }
+    foreach ($item in Get-ChildItem -LiteralPath $suiteSource -Exclude 'node_modules') { Copy-Item -LiteralPath $item.FullName -Destination $suite -Recurse -Force }
+    Copy-Item -LiteralPath $lock -Destination $suite -Force
+    $stamp = Join-Path $suite 'node_modules' '.package-lock.sha256'
+    $hash = (Get-FileHash -LiteralPath $lock -Algorithm SHA256).Hash
+    if (-not (Test-Path -LiteralPath $stamp) -or (Get-Content -Raw -LiteralPath $stamp).Trim() -ne $hash) {
+        Push-Location $suite
+        try { Exec { npm ci --no-audit --no-fund } 'npm ci (client conformance suite)' }
+        finally { Pop-Location }
+        Set-Content -LiteralPath $stamp -Value $hash
+    }
+    $adapterName = if ($IsWindows) { 'DurableStreams.ClientConformance.Adapter.exe' } else { 'DurableStreams.ClientConformance.Adapter' }
+    $adapter = Join-Path $artifacts 'bin' 'DurableStreams.ClientConformance.Adapter' $Configuration.ToLowerInvariant() $adapterName
+    if (-not (Test-Path -LiteralPath $adapter)) { throw "the adapter was not built: $adapter" }
+    $log = Join-Path $work 'run.log'
+    Push-Location $suite
+    try {
+        $global:LASTEXITCODE = 0
+        & npx --no-install tsx src/cli.ts --run $adapter *>&1 | Tee-Object -FilePath $log | Out-Host
+        $exitCode = $LASTEXITCODE
+    }
+    finally { Pop-Location }
+    $text = Get-Content -Raw -LiteralPath $log
+    $counts = @{}
+    foreach ($name in 'Passed', 'Failed', 'Skipped') {
+        if ($text -notmatch "(?m)^$($name): (\d+)") { throw "the client conformance runner exited with code $exitCode and printed no totals (see $log)." }
+        $counts[$name] = [int]$Matches[1]
+    }
+    if ($exitCode -ne 0 -and $counts.Failed -eq 0) {
+        throw "the client conformance runner exited with code $exitCode although it reports no failed test (see $log)."
+    }
+    Add-SuiteResult 'Client conformance (.NET client, Node reference server)' ([pscustomobject]$counts)
+}
+
 function Invoke-PesterTests {
     $summary = Invoke-PesterRun -Name 'pester' -ExcludeTag 'Interop'
     if ($summary) { Add-SuiteResult 'Pester' $summary }
@@ -380,6 +438,7 @@ function Invoke-TestRun {
             }
             if (-not $ConformanceOnly) {
                 Invoke-Step 'Cross-implementation' { Invoke-Interop -WithPester:$moduleBuilt } | Out-Null
+                Invoke-Step 'Client conformance' { Invoke-ClientConformance } | Out-Null
             }
         }
     }

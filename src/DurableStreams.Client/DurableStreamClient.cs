@@ -13,7 +13,7 @@ namespace DurableStreams.Client;
 /// <summary>
 /// A client for one Durable Streams server. Thread-safe. Responses are streamed (<see cref="HttpCompletionOption.ResponseHeadersRead"/>).
 /// Idempotent operations (reads, HEAD, create, delete, close, producer appends) are retried by <see cref="DurableStreamClientOptions.Retry"/>;
-/// plain appends never are, because a lost response would otherwise duplicate data.
+/// plain appends are not (unless <see cref="DurableStreamClientOptions.RetryAppends"/>), because a lost response would otherwise duplicate data.
 /// </summary>
 public sealed class DurableStreamClient : IDisposable
 {
@@ -150,11 +150,11 @@ public sealed class DurableStreamClient : IDisposable
             cancellationToken);
     }
 
-    /// <summary>Appends bytes (POST). Never retried: a lost response could otherwise duplicate data; use a producer for that.</summary>
+    /// <summary>Appends bytes (POST). Not retried unless <see cref="DurableStreamClientOptions.RetryAppends"/>: a lost response could otherwise duplicate data; use a producer for that.</summary>
     public Task<AppendResult> AppendAsync(string name, ReadOnlyMemory<byte> body, string contentType, AppendOptions? options = null, CancellationToken cancellationToken = default) =>
-        AppendCoreAsync(name, () => new ReadOnlyMemoryContent(body), contentType, options, cancellationToken);
+        AppendCoreAsync(name, () => new ReadOnlyMemoryContent(body), replayable: true, contentType, options, cancellationToken);
 
-    /// <summary>Appends UTF-8 text (POST). Never retried.</summary>
+    /// <summary>Appends UTF-8 text (POST). Not retried unless <see cref="DurableStreamClientOptions.RetryAppends"/>.</summary>
     public Task<AppendResult> AppendAsync(string name, string body, string contentType, AppendOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(body);
@@ -165,7 +165,7 @@ public sealed class DurableStreamClient : IDisposable
     public Task<AppendResult> AppendAsync(string name, Stream body, string contentType, AppendOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(body);
-        return AppendCoreAsync(name, () => new NonDisposingStreamContent(body), contentType, options, cancellationToken);
+        return AppendCoreAsync(name, () => new NonDisposingStreamContent(body), replayable: false, contentType, options, cancellationToken);
     }
 
     /// <summary>Closes the stream without appending (idempotent, so retried).</summary>
@@ -222,9 +222,33 @@ public sealed class DurableStreamClient : IDisposable
         options ??= new ReadOptions();
         ArgumentException.ThrowIfNullOrWhiteSpace(options.Offset, nameof(options));
         var url = StreamUrl(name);
-        return options.Live == LiveMode.Sse
-            ? ReadSseAsync(url, options.Offset, cancellationToken)
-            : ReadPollingAsync(url, options.Offset, options.Live == LiveMode.LongPoll, cancellationToken);
+        return options.Live switch
+        {
+            LiveMode.Sse => ReadSseAsync(url, options.Offset, cancellationToken),
+            LiveMode.Auto => ReadAutoAsync(url, options.Offset, cancellationToken),
+            _ => ReadPollingAsync(url, options.Offset, options.Live == LiveMode.LongPoll, cancellationToken),
+        };
+    }
+
+    private async IAsyncEnumerable<StreamChunk> ReadAutoAsync(Uri url, string offset, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        string? contentType = null;
+        await foreach (var chunk in ReadPollingAsync(url, offset, longPoll: false, cancellationToken, type => contentType ??= type))
+        {
+            offset = chunk.NextOffset;
+            yield return chunk;
+            if (chunk.StreamClosed)
+            {
+                yield break;
+            }
+        }
+        var sse = contentType is not null
+            && (ContentTypes.IsJson(contentType) || contentType.StartsWith("text/", StringComparison.OrdinalIgnoreCase));
+        var follow = sse ? ReadSseAsync(url, offset, cancellationToken) : ReadPollingAsync(url, offset, longPoll: true, cancellationToken);
+        await foreach (var chunk in follow)
+        {
+            yield return chunk;
+        }
     }
 
     /// <summary>Reads a JSON stream message by message (each chunk's array is split into its elements).</summary>
@@ -248,14 +272,17 @@ public sealed class DurableStreamClient : IDisposable
         }
     }
 
-    /// <summary>Splits a JSON-mode chunk (a JSON array, or empty) into its messages.</summary>
+    /// <summary>
+    /// Splits a JSON-mode chunk (a JSON array, or empty) into its messages. Data that is not JSON throws a
+    /// <see cref="DurableStreamException"/> with <see cref="DurableStreamErrorCode.ParseError"/>.
+    /// </summary>
     public static IReadOnlyList<JsonElement> JsonMessages(ReadOnlyMemory<byte> data)
     {
         if (data.Span.Trim(" \t\r\n"u8).IsEmpty)
         {
             return [];
         }
-        using var document = JsonDocument.Parse(data);
+        using var document = ParseJson(data);
         var root = document.RootElement;
         if (root.ValueKind != JsonValueKind.Array)
         {
@@ -284,7 +311,8 @@ public sealed class DurableStreamClient : IDisposable
         }
     }
 
-    private async IAsyncEnumerable<StreamChunk> ReadPollingAsync(Uri url, string offset, bool longPoll, [EnumeratorCancellation] CancellationToken cancellationToken)
+    private async IAsyncEnumerable<StreamChunk> ReadPollingAsync(
+        Uri url, string offset, bool longPoll, [EnumeratorCancellation] CancellationToken cancellationToken, Action<string?>? onContentType = null)
     {
         string? cursor = null;
         while (true)
@@ -295,21 +323,21 @@ public sealed class DurableStreamClient : IDisposable
                 retry: true,
                 async (response, token) =>
                 {
-                    var data = response.StatusCode == HttpStatusCode.NoContent ? [] : await response.Content.ReadAsByteArrayAsync(token);
+                    onContentType?.Invoke(response.Content.Headers.ContentType?.ToString() ?? ResponseHeaders.Get(response, "Content-Type"));
+                    var timedOut = response.StatusCode == HttpStatusCode.NoContent;
+                    var data = timedOut ? [] : await response.Content.ReadAsByteArrayAsync(token);
                     return new StreamChunk(
                         data,
                         RequireNextOffset(response),
-                        ResponseHeaders.Flag(response, ProtocolHeaders.StreamUpToDate),
+                        timedOut || ResponseHeaders.Flag(response, ProtocolHeaders.StreamUpToDate),
                         ResponseHeaders.Flag(response, ProtocolHeaders.StreamClosed),
                         ResponseHeaders.Get(response, ProtocolHeaders.StreamCursor));
                 },
                 cancellationToken);
             offset = chunk.NextOffset;
             cursor = chunk.Cursor ?? cursor;
-            if (longPoll && chunk.Data.IsEmpty && !chunk.StreamClosed)
-            {
-                continue; // a long-poll timeout: nothing new, ask again
-            }
+            // A long-poll that timed out (204) is yielded too, as an empty up-to-date chunk: it carries the offset the
+            // server resolved (for example from "now"), so a caller that stops here resumes from the right place.
             yield return chunk;
             if (chunk.StreamClosed || (!longPoll && chunk.UpToDate))
             {
@@ -455,6 +483,18 @@ public sealed class DurableStreamClient : IDisposable
         return joined.GetBuffer().AsMemory(0, (int)joined.Length);
     }
 
+    private static JsonDocument ParseJson(ReadOnlyMemory<byte> data)
+    {
+        try
+        {
+            return JsonDocument.Parse(data);
+        }
+        catch (JsonException ex)
+        {
+            throw new DurableStreamException(DurableStreamErrorCode.ParseError, null, "The stream's data is not valid JSON: " + ex.Message, ex);
+        }
+    }
+
     private static StreamChunk ParseControl(string json, ReadOnlyMemory<byte> data)
     {
         try
@@ -464,7 +504,7 @@ public sealed class DurableStreamClient : IDisposable
             var next = root.TryGetProperty("streamNextOffset", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString() : null;
             if (next is null)
             {
-                throw new DurableStreamException(DurableStreamErrorCode.Unknown, null, "An SSE control event lacks streamNextOffset.");
+                throw new DurableStreamException(DurableStreamErrorCode.ParseError, null, "An SSE control event lacks streamNextOffset.");
             }
             var cursor = root.TryGetProperty("streamCursor", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString() : null;
             var closed = root.TryGetProperty("streamClosed", out var s) && s.ValueKind == JsonValueKind.True;
@@ -473,7 +513,7 @@ public sealed class DurableStreamClient : IDisposable
         }
         catch (JsonException ex)
         {
-            throw new DurableStreamException(DurableStreamErrorCode.Unknown, null, "An SSE control event is not valid JSON.", ex);
+            throw new DurableStreamException(DurableStreamErrorCode.ParseError, null, "An SSE control event is not valid JSON.", ex);
         }
     }
 
@@ -486,7 +526,7 @@ public sealed class DurableStreamClient : IDisposable
         }
         catch (FormatException ex)
         {
-            throw new DurableStreamException(DurableStreamErrorCode.Unknown, null, "An SSE data event is not valid base64.", ex);
+            throw new DurableStreamException(DurableStreamErrorCode.ParseError, null, "An SSE data event is not valid base64.", ex);
         }
     }
 
@@ -505,7 +545,7 @@ public sealed class DurableStreamClient : IDisposable
         return new Uri(builder.ToString());
     }
 
-    private Task<AppendResult> AppendCoreAsync(string name, Func<HttpContent> body, string contentType, AppendOptions? options, CancellationToken cancellationToken)
+    private Task<AppendResult> AppendCoreAsync(string name, Func<HttpContent> body, bool replayable, string contentType, AppendOptions? options, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(contentType);
         var url = StreamUrl(name);
@@ -525,7 +565,7 @@ public sealed class DurableStreamClient : IDisposable
                 }
                 return request;
             },
-            retry: false,
+            retry: replayable && Options.RetryAppends,
             static (response, _) => Task.FromResult(AppendResultOf(response)),
             cancellationToken);
     }
@@ -610,6 +650,24 @@ public sealed class DurableStreamClient : IDisposable
         foreach (var (header, value) in Options.Headers)
         {
             request.Headers.TryAddWithoutValidation(header, value);
+        }
+        foreach (var (header, provider) in Options.HeaderProviders)
+        {
+            var value = await provider(cancellationToken);
+            request.Headers.Remove(header);
+            request.Headers.TryAddWithoutValidation(header, value);
+        }
+        if (Options.QueryParameterProviders.Count > 0 && request.RequestUri is { } uri)
+        {
+            var url = new StringBuilder(uri.ToString());
+            var separator = string.IsNullOrEmpty(uri.Query) ? '?' : '&';
+            foreach (var (parameter, provider) in Options.QueryParameterProviders)
+            {
+                var value = await provider(cancellationToken);
+                url.Append(separator).Append(Uri.EscapeDataString(parameter)).Append('=').Append(Uri.EscapeDataString(value));
+                separator = '&';
+            }
+            request.RequestUri = new Uri(url.ToString());
         }
         if (!_logger.IsEnabled(LogLevel.Debug))
         {

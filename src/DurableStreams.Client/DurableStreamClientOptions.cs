@@ -19,6 +19,21 @@ public sealed record DurableStreamClientOptions
     public IReadOnlyDictionary<string, string> Headers { get; init; } = new Dictionary<string, string>();
 
     /// <summary>
+    /// Headers computed for every request, each provider called once per request (retries included), for values that
+    /// change: rotating tokens, correlation ids. A provided header replaces a static one of the same name
+    /// (<see cref="Headers"/>, <see cref="Authorization"/>). None by default.
+    /// </summary>
+    public IReadOnlyDictionary<string, Func<CancellationToken, ValueTask<string>>> HeaderProviders { get; init; } =
+        new Dictionary<string, Func<CancellationToken, ValueTask<string>>>();
+
+    /// <summary>
+    /// Query parameters computed for every request (for example a signed-URL token), each provider called once per
+    /// request and its value appended (escaped) to the request's URL. None by default.
+    /// </summary>
+    public IReadOnlyDictionary<string, Func<CancellationToken, ValueTask<string>>> QueryParameterProviders { get; init; } =
+        new Dictionary<string, Func<CancellationToken, ValueTask<string>>>();
+
+    /// <summary>
     /// Longest wait for a response's headers (catch-up bodies included). Default 60 s, longer than the server's 30 s
     /// long-poll timeout so a parked long-poll is never cut off. SSE bodies are not limited by it.
     /// </summary>
@@ -26,6 +41,15 @@ public sealed record DurableStreamClientOptions
 
     /// <summary>Retries for idempotent operations only (reads, HEAD, PUT create, DELETE, close, producer appends).</summary>
     public RetryPolicy Retry { get; init; } = RetryPolicy.Default;
+
+    /// <summary>
+    /// Also retry plain appends (<see cref="DurableStreamClient.AppendAsync(string, ReadOnlyMemory{byte}, string, AppendOptions?, CancellationToken)"/>
+    /// with an in-memory body) by <see cref="Retry"/> on network errors, timeouts, 429 and 5xx. Default false: a plain
+    /// POST whose response was lost may have been written, and its retry appends the data twice. Opt in only where a
+    /// duplicate is acceptable or ruled out (a <see cref="AppendOptions.StreamSeq"/> makes the retry fail with
+    /// <see cref="DurableStreamErrorCode.SequenceConflict"/> instead); an <see cref="IdempotentProducer"/> retries safely.
+    /// </summary>
+    public bool RetryAppends { get; init; }
 
     /// <summary>Clock for retry back-off and producer linger; <see cref="TimeProvider.System"/> by default.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;

@@ -20,7 +20,7 @@ public enum DurableStreamErrorCode
     NotSupported,
     /// <summary>410: the stream was deleted or the offset is no longer retained.</summary>
     Gone,
-    /// <summary>409: configuration, content-type or <c>Stream-Seq</c> conflict.</summary>
+    /// <summary>409: configuration or content-type conflict (a <c>Stream-Seq</c> conflict is <see cref="SequenceConflict"/>).</summary>
     Conflict,
     /// <summary>409 with <c>Stream-Closed: true</c>: the stream is closed to appends.</summary>
     StreamClosed,
@@ -36,6 +36,10 @@ public enum DurableStreamErrorCode
     InsufficientStorage,
     /// <summary>5xx, a network failure or a timeout: the server could not be reached or could not answer.</summary>
     Unavailable,
+    /// <summary>409 to an append with <c>Stream-Seq</c>: the writer sequence is not above the stream's last one.</summary>
+    SequenceConflict,
+    /// <summary>A response body or SSE event that is not valid (JSON, base64, a control event without its offset).</summary>
+    ParseError,
 }
 
 /// <summary>The one exception the client throws for failed protocol operations.</summary>

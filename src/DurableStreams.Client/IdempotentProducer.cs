@@ -16,6 +16,9 @@ public sealed record IdempotentProducerOptions
     /// <summary>A batch is sent once it holds this many bytes (a larger single message goes alone); default 1 MiB.</summary>
     public int MaxBatchBytes { get; init; } = 1024 * 1024;
 
+    /// <summary>A batch is sent once it holds this many messages; default <see cref="int.MaxValue"/> (bytes and linger decide).</summary>
+    public int MaxBatchItems { get; init; } = int.MaxValue;
+
     /// <summary>
     /// Most batches sent and not yet acknowledged at once (pipelining); default 5. 1 sends one batch at a time. Order
     /// is kept either way: batches carry consecutive <c>Producer-Seq</c> values, and one that overtakes its predecessor
@@ -59,6 +62,7 @@ public sealed class IdempotentProducer : IAsyncDisposable
     private bool _closed;
     private Exception? _failure;
     private string? _nextOffset;
+    private Task<AppendResult>? _streamClose;
     private TaskCompletionSource _wake = NewSignal();
 
     internal IdempotentProducer(DurableStreamClient client, string name, string producerId, long epoch, string contentType, bool autoClaim, IdempotentProducerOptions options)
@@ -66,8 +70,22 @@ public sealed class IdempotentProducer : IAsyncDisposable
         ArgumentException.ThrowIfNullOrEmpty(producerId);
         ArgumentOutOfRangeException.ThrowIfNegative(epoch);
         ArgumentException.ThrowIfNullOrWhiteSpace(contentType);
-        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxBatchBytes, 1, nameof(options));
-        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxInFlight, 1, nameof(options));
+        // Named after the option (camel-cased, as other clients name it), not "options", so the caller sees which setting
+        // is wrong; CA2208 wants a parameter of this constructor, which would say less.
+#pragma warning disable CA2208
+        if (options.MaxBatchBytes < 1)
+        {
+            throw new ArgumentOutOfRangeException("maxBatchBytes", options.MaxBatchBytes, "IdempotentProducerOptions.MaxBatchBytes must be at least 1.");
+        }
+        if (options.MaxBatchItems < 1)
+        {
+            throw new ArgumentOutOfRangeException("maxBatchItems", options.MaxBatchItems, "IdempotentProducerOptions.MaxBatchItems must be at least 1.");
+        }
+        if (options.MaxInFlight < 1)
+        {
+            throw new ArgumentOutOfRangeException("maxInFlight", options.MaxInFlight, "IdempotentProducerOptions.MaxInFlight must be at least 1.");
+        }
+#pragma warning restore CA2208
         _client = client;
         _url = client.StreamUrl(name);
         Name = name;
@@ -165,9 +183,17 @@ public sealed class IdempotentProducer : IAsyncDisposable
         }
     }
 
-    /// <summary>Flushes, stops the producer and, when <paramref name="closeStream"/> is true, closes the stream.</summary>
+    /// <summary>
+    /// Flushes, stops the producer and, when <paramref name="closeStream"/> is true, closes the stream (see
+    /// <see cref="CloseStreamAsync"/>).
+    /// </summary>
     public async Task CloseAsync(bool closeStream = false, CancellationToken cancellationToken = default)
     {
+        if (closeStream)
+        {
+            await CloseStreamAsync(default, cancellationToken);
+            return;
+        }
         lock (_gate)
         {
             if (_closed && _failure is null && !closeStream)
@@ -188,11 +214,43 @@ public sealed class IdempotentProducer : IAsyncDisposable
             }
         }
         await _worker.WaitAsync(cancellationToken);
-        if (closeStream)
+    }
+
+    /// <summary>
+    /// Flushes, stops the producer and closes the stream with one more request under the producer's headers (the next
+    /// <c>Producer-Seq</c>, with <c>Stream-Closed: true</c>), carrying <paramref name="finalMessage"/> (one message, as
+    /// for <see cref="AppendAsync"/>; none when empty) atomically with the close. A retry of that request is
+    /// deduplicated by the server; a stream already closed by another writer fails with
+    /// <see cref="DurableStreamErrorCode.StreamClosed"/>. Calling it again returns the first call's result.
+    /// </summary>
+    public async Task<AppendResult> CloseStreamAsync(ReadOnlyMemory<byte> finalMessage = default, CancellationToken cancellationToken = default)
+    {
+        Task<AppendResult>? closing;
+        lock (_gate)
         {
-            var result = await _client.CloseAsync(Name, cancellationToken);
-            NextOffset = result.NextOffset;
+            closing = _streamClose;
         }
+        if (closing is null)
+        {
+            await CloseAsync(closeStream: false, cancellationToken);
+            lock (_gate)
+            {
+                _streamClose ??= SendStreamCloseAsync(finalMessage.ToArray());
+                closing = _streamClose;
+            }
+        }
+        return await closing.WaitAsync(cancellationToken);
+    }
+
+    private async Task<AppendResult> SendStreamCloseAsync(byte[] finalMessage)
+    {
+        Batch batch;
+        lock (_gate)
+        {
+            batch = new Batch(finalMessage.Length == 0 ? [] : Encode([finalMessage]), Epoch, NextSeq++, _lastSent) { CloseStream = true };
+        }
+        await SendBatchAsync(batch, CancellationToken.None);
+        return new AppendResult(NextOffset ?? string.Empty, Closed: true);
     }
 
     /// <summary>Flushes and stops the producer (the stream stays open). Throws if queued messages could not be sent.</summary>
@@ -236,7 +294,7 @@ public sealed class IdempotentProducer : IAsyncDisposable
                 else
                 {
                     var lingerLeft = _options.Linger - time.GetElapsedTime(_firstQueuedAt);
-                    if (_flushRequested || _closed || _queuedBytes >= _options.MaxBatchBytes || lingerLeft <= TimeSpan.Zero)
+                    if (_flushRequested || _closed || _queuedBytes >= _options.MaxBatchBytes || _queue.Count >= _options.MaxBatchItems || lingerLeft <= TimeSpan.Zero)
                     {
                         var batch = new Batch(Encode(TakeBatch()), Epoch, NextSeq++, _lastSent);
                         _lastSent = batch.Settled.Task;
@@ -300,7 +358,7 @@ public sealed class IdempotentProducer : IAsyncDisposable
     {
         var count = 0;
         long bytes = 0;
-        while (count < _queue.Count && (count == 0 || bytes + _queue[count].Length <= _options.MaxBatchBytes))
+        while (count < _queue.Count && (count == 0 || (count < _options.MaxBatchItems && bytes + _queue[count].Length <= _options.MaxBatchBytes)))
         {
             bytes += _queue[count].Length;
             count++;
@@ -334,6 +392,10 @@ public sealed class IdempotentProducer : IAsyncDisposable
                     request.Headers.TryAddWithoutValidation(ProtocolHeaders.ProducerId, ProducerId);
                     request.Headers.TryAddWithoutValidation(ProtocolHeaders.ProducerEpoch, batch.Epoch.ToString(CultureInfo.InvariantCulture));
                     request.Headers.TryAddWithoutValidation(ProtocolHeaders.ProducerSeq, batch.Seq.ToString(CultureInfo.InvariantCulture));
+                    if (batch.CloseStream)
+                    {
+                        request.Headers.TryAddWithoutValidation(ProtocolHeaders.StreamClosed, "true");
+                    }
                     using var response = await _client.SendAsync(request, timeout.Token);
                     if (response.IsSuccessStatusCode)
                     {
@@ -509,6 +571,9 @@ public sealed class IdempotentProducer : IAsyncDisposable
         public long Epoch { get; set; } = epoch;
 
         public long Seq { get; set; } = seq;
+
+        /// <summary>The stream-closing request (<c>Stream-Closed: true</c>), sent after every batch.</summary>
+        public bool CloseStream { get; init; }
 
         /// <summary>Completes when the batch sent before this one has been acknowledged or has failed; null for the first.</summary>
         public Task? Previous { get; } = previous;

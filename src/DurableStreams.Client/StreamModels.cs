@@ -68,6 +68,11 @@ public enum LiveMode
     LongPoll,
     /// <summary>Follow with server-sent events (<c>live=sse</c>), reconnecting when the server ends the response.</summary>
     Sse,
+    /// <summary>
+    /// Catch up with plain reads until up to date, then follow: over SSE when the stream's content type is one the
+    /// protocol serves as SSE (<c>text/*</c>, <c>application/json</c>), with long-poll otherwise.
+    /// </summary>
+    Auto,
 }
 
 /// <summary>Settings of a read.</summary>

@@ -135,7 +135,7 @@ public sealed class DurableStreamClientTests : IAsyncLifetime
         var error = await Assert.ThrowsAsync<DurableStreamException>(() =>
             Client.AppendAsync(name, "b", "text/plain", new AppendOptions { StreamSeq = "001" }, Ct));
 
-        Assert.Equal(DurableStreamErrorCode.Conflict, error.ErrorCode);
+        Assert.Equal(DurableStreamErrorCode.SequenceConflict, error.ErrorCode);
     }
 
     [Fact]

@@ -28,8 +28,9 @@ public sealed class ErrorMappingTests : IAsyncLifetime
 
         Assert.All([read, append, head], e => Assert.Equal(DurableStreamErrorCode.NotFound, e.ErrorCode));
         Assert.All([read, append, head], e => Assert.Equal(HttpStatusCode.NotFound, e.StatusCode));
-        Assert.Equal("Stream not found.", read.Message);
-        Assert.Equal("Stream not found.", append.Message);
+        Assert.EndsWith(" failed: 404 Not Found: Stream not found.", read.Message, StringComparison.Ordinal);
+        Assert.StartsWith("POST ", append.Message, StringComparison.Ordinal);
+        Assert.EndsWith(" failed: 404 Not Found: Stream not found.", append.Message, StringComparison.Ordinal);
         Assert.False(string.IsNullOrWhiteSpace(head.Message)); // HEAD has no body: the status stands in
         Assert.Equal(1, _harness.Faults.Count(HttpMethod.Get)); // a 404 is not retried
     }
@@ -45,7 +46,7 @@ public sealed class ErrorMappingTests : IAsyncLifetime
         Assert.Equal(DurableStreamErrorCode.StreamClosed, error.ErrorCode);
         Assert.Equal(HttpStatusCode.Conflict, error.StatusCode);
         Assert.Equal("0000000000000000_0000000000000003", error.NextOffset);
-        Assert.Equal("Stream is closed.", error.Message);
+        Assert.EndsWith(" failed: 409 Conflict: Stream is closed.", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

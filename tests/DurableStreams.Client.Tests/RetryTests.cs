@@ -70,7 +70,7 @@ public sealed class RetryTests : IAsyncLifetime
 
         Assert.Equal(DurableStreamErrorCode.Unavailable, error.ErrorCode);
         Assert.Equal(HttpStatusCode.ServiceUnavailable, error.StatusCode);
-        Assert.Equal("Injected outage.", error.Message);
+        Assert.EndsWith(" failed: 503 Service Unavailable: Injected outage.", error.Message, StringComparison.Ordinal);
         Assert.Equal(ClientHarness.FastRetry.MaxAttempts, Faults.Count(HttpMethod.Get));
     }
 

@@ -131,7 +131,8 @@ public sealed class ClientInteropTests(ReferenceServer reference, OurServer ours
     public async Task Long_poll_from_now_waits_past_a_server_timeout_for_new_data(string server)
     {
         // The second long-poll request is sent only after the reader saw a server's long-poll time out (the reference's
-        // is 2 s, ours 30 s, so only the reference's is waited for): the reader must ask again, not stop.
+        // is 2 s, ours 30 s, so only the reference's is waited for): the reader yields an empty up-to-date chunk with the
+        // offset the server resolved "now" to, then asks again instead of stopping.
         var secondPoll = new RequestSignal(r => r.RequestUri!.Query.Contains("live=long-poll", StringComparison.Ordinal), 2);
         using var client = Client(server, secondPoll);
         var name = NewName();
@@ -141,6 +142,11 @@ public sealed class ClientInteropTests(ReferenceServer reference, OurServer ours
         var moving = chunks.MoveNextAsync().AsTask();
         if (server == "reference")
         {
+            Assert.True(await moving);
+            Assert.True(chunks.Current.Data.IsEmpty);
+            Assert.True(chunks.Current.UpToDate);
+            Assert.NotEqual("now", chunks.Current.NextOffset);
+            moving = chunks.MoveNextAsync().AsTask();
             await secondPoll.Reached.Task.WaitAsync(Ct);
             Assert.False(moving.IsCompleted);
         }

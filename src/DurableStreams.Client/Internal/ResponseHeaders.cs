@@ -63,6 +63,7 @@ internal static class ResponseHeaders
             HttpStatusCode.Gone => DurableStreamErrorCode.Gone,
             HttpStatusCode.Conflict when Flag(response, DurableStreams.Protocol.ProtocolHeaders.StreamClosed) => DurableStreamErrorCode.StreamClosed,
             HttpStatusCode.Conflict when expected is not null => DurableStreamErrorCode.SequenceGap,
+            HttpStatusCode.Conflict when response.RequestMessage?.Headers.Contains(DurableStreams.Protocol.ProtocolHeaders.StreamSeq) == true => DurableStreamErrorCode.SequenceConflict,
             HttpStatusCode.Conflict => DurableStreamErrorCode.Conflict,
             HttpStatusCode.RequestEntityTooLarge => DurableStreamErrorCode.PayloadTooLarge,
             HttpStatusCode.TooManyRequests => DurableStreamErrorCode.TooManyRequests,
@@ -70,10 +71,16 @@ internal static class ResponseHeaders
             >= HttpStatusCode.InternalServerError => DurableStreamErrorCode.Unavailable,
             _ => DurableStreamErrorCode.Unknown,
         };
-        var message = await ReadMessageAsync(response, cancellationToken);
-        if (string.IsNullOrWhiteSpace(message))
+        var body = await ReadMessageAsync(response, cancellationToken);
+        // Method, URL and status first (a 404 names the stream), then the server's own words.
+        var message = $"{(int)status} {response.ReasonPhrase}".TrimEnd();
+        if (response.RequestMessage is { RequestUri: { } url } request)
         {
-            message = $"{(int)status} {response.ReasonPhrase}".TrimEnd();
+            message = $"{request.Method} {url} failed: {message}";
+        }
+        if (!string.IsNullOrWhiteSpace(body))
+        {
+            message += ": " + body;
         }
         return new DurableStreamException(code, status, message)
         {
