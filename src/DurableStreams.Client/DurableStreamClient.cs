@@ -660,14 +660,18 @@ public sealed class DurableStreamClient : IDisposable
         if (Options.QueryParameterProviders.Count > 0 && request.RequestUri is { } uri)
         {
             var url = new StringBuilder(uri.ToString());
+            // Provided values are often credentials (signed-URL tokens): error messages show the URL with them redacted.
+            var shown = new StringBuilder(uri.ToString());
             var separator = string.IsNullOrEmpty(uri.Query) ? '?' : '&';
             foreach (var (parameter, provider) in Options.QueryParameterProviders)
             {
                 var value = await provider(cancellationToken);
                 url.Append(separator).Append(Uri.EscapeDataString(parameter)).Append('=').Append(Uri.EscapeDataString(value));
+                shown.Append(separator).Append(Uri.EscapeDataString(parameter)).Append("=***");
                 separator = '&';
             }
             request.RequestUri = new Uri(url.ToString());
+            request.Options.Set(ResponseHeaders.DisplayUrl, shown.ToString());
         }
         if (!_logger.IsEnabled(LogLevel.Debug))
         {

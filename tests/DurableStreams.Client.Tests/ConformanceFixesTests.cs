@@ -172,6 +172,28 @@ public sealed class ConformanceFixesTests
         Assert.Equal("?offset=-1&sig=a%20b", seen[2].Query);
     }
 
+    [Fact]
+    public async Task A_provided_query_parameter_value_is_redacted_in_error_messages()
+    {
+        await using var harness = await ClientHarness.StartAsync(
+            configureClient: o => o with
+            {
+                QueryParameterProviders = new Dictionary<string, Func<CancellationToken, ValueTask<string>>>
+                {
+                    ["sig"] = _ => ValueTask.FromResult("secret-token"),
+                },
+            },
+            cancellationToken: Ct);
+        var name = ClientHarness.NewName();
+
+        var error = await Assert.ThrowsAsync<DurableStreamException>(() => harness.Client.ReadAsync(name, cancellationToken: Ct).ToListAsync(Ct).AsTask());
+
+        Assert.Equal(DurableStreamErrorCode.NotFound, error.ErrorCode);
+        Assert.DoesNotContain("secret-token", error.Message, StringComparison.Ordinal);
+        Assert.Contains("sig=***", error.Message, StringComparison.Ordinal);
+        Assert.Contains(name, error.Message, StringComparison.Ordinal);
+    }
+
     [Theory(Timeout = 30_000)]
     [InlineData("text/plain", "live=sse")]
     [InlineData("application/octet-stream", "live=long-poll")]

@@ -7,6 +7,9 @@ namespace DurableStreams.Client.Internal;
 /// <summary>Reads protocol headers and turns error responses into <see cref="DurableStreamException"/>s.</summary>
 internal static class ResponseHeaders
 {
+    /// <summary>The request's URL as error messages show it, when it differs from the one sent (redacted provider values).</summary>
+    public static readonly HttpRequestOptionsKey<string> DisplayUrl = new("DurableStreams.DisplayUrl");
+
     private const int MaxErrorBodyChars = 1024;
 
     /// <summary>The raw value of a response or content header, or null.</summary>
@@ -76,7 +79,8 @@ internal static class ResponseHeaders
         var message = $"{(int)status} {response.ReasonPhrase}".TrimEnd();
         if (response.RequestMessage is { RequestUri: { } url } request)
         {
-            message = $"{request.Method} {url} failed: {message}";
+            var shown = request.Options.TryGetValue(DisplayUrl, out var display) ? display : url.ToString();
+            message = $"{request.Method} {shown} failed: {message}";
         }
         if (!string.IsNullOrWhiteSpace(body))
         {
