@@ -117,6 +117,25 @@ public abstract partial class StreamStoreContractTests
     }
 
     [Fact]
+    public async Task A_close_only_request_by_another_producer_on_a_closed_stream_is_StreamClosed()
+    {
+        await CreatedAsync("s");
+        await AppendedAsync("s", null, contentType: null, producer: Producer(0, 0), close: true);
+
+        var other = await AppendAsync("s", null, contentType: null, producer: Producer(0, 0, "other"), close: true);
+        var nextSeq = await AppendAsync("s", null, contentType: null, producer: Producer(0, 1), close: true);
+        var retry = await AppendAsync("s", null, contentType: null, producer: Producer(0, 0), close: true);
+        var plain = await AppendAsync("s", null, contentType: null, close: true);
+
+        Assert.Equal(AppendStatus.StreamClosed, other.Status);
+        Assert.True(other.Closed);
+        Assert.Equal(At(0), other.NextOffset);
+        Assert.Equal(AppendStatus.StreamClosed, nextSeq.Status);
+        Assert.Equal(AppendStatus.Duplicate, retry.Status);
+        Assert.Equal(AppendStatus.AlreadyClosed, plain.Status);
+    }
+
+    [Fact]
     public async Task Closing_without_data_keeps_the_data_and_marks_reads_closed()
     {
         await CreatedAsync("s", body: "abc");

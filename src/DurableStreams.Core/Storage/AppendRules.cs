@@ -27,7 +27,8 @@ public sealed class AppendDecision
 /// <summary>
 /// The append rules of §5.2, §5.2.1 and §5.3, shared by every store so they cannot drift apart. Callers hold the
 /// stream's critical section across <see cref="Evaluate(StreamState, AppendRequest, int, int, DateTimeOffset, TimeSpan)"/>, the durable write and <see cref="Apply"/>.
-/// Precedence: request shape, producer fencing and duplicates (a retry of acknowledged data always succeeds), closure,
+/// Precedence: request shape, producer fencing and duplicates (a retry of acknowledged data succeeds; on a closed stream
+/// only a retry of the closing request does), closure,
 /// content type, producer sequence, <c>Stream-Seq</c> (scoped per stream), then JSON validation.
 /// </summary>
 public static class AppendRules
@@ -79,14 +80,21 @@ public static class AppendRules
             }
             if (producerState is not null && producer.Epoch == producerState.Epoch && producer.Seq <= producerState.LastSeq)
             {
+                // On a closed stream only the closing request's tuple is a duplicate (§5.2.1 "Stream Closure with
+                // Idempotent Producers"); nothing is accepted after a close, so it is the producer's last accepted.
+                if (state.Closed && producer.Seq != producerState.LastSeq)
+                {
+                    return Reject(AppendStatus.StreamClosed, state);
+                }
                 return AppendDecision.Reject(new AppendResult(AppendStatus.Duplicate, new StreamOffset(state.Tail), state.Closed, producerState.Epoch, producerState.LastSeq));
             }
         }
 
         if (state.Closed)
         {
-            // Close-only on a closed stream is idempotent; anything carrying data cannot be appended.
-            return Reject(hasBody ? AppendStatus.StreamClosed : AppendStatus.AlreadyClosed, state);
+            // A plain close-only request on a closed stream is idempotent; data, or a producer's close that is not a
+            // retry of the closing request (handled above), is refused with Stream-Closed.
+            return Reject(hasBody || request.Producer is not null ? AppendStatus.StreamClosed : AppendStatus.AlreadyClosed, state);
         }
 
         if (hasBody && !ContentTypes.Matches(request.ContentType!, state.ContentType))

@@ -396,6 +396,38 @@ public sealed class AppendRulesTests
     }
 
     [Fact]
+    public void A_close_only_request_from_a_producer_that_did_not_close_the_stream_is_refused_as_closed()
+    {
+        var state = NewState();
+        Append(state, Request("final", producer: Producer(0, 0), close: true));
+
+        var other = Append(state, Request(body: null, contentType: null, producer: Producer(0, 0, "other"), close: true));
+        var nextSeq = Append(state, Request(body: null, contentType: null, producer: Producer(0, 1), close: true));
+        var newEpoch = Append(state, Request(body: null, contentType: null, producer: Producer(1, 0), close: true));
+
+        Assert.Equal(AppendStatus.StreamClosed, other.Status);
+        Assert.True(other.Closed);
+        Assert.Equal(new StreamOffset(5), other.NextOffset);
+        Assert.Equal(AppendStatus.StreamClosed, nextSeq.Status);
+        Assert.Equal(AppendStatus.StreamClosed, newEpoch.Status);
+        Assert.Equal(AppendStatus.AlreadyClosed, Append(state, Request(body: null, contentType: null, close: true)).Status);
+    }
+
+    [Fact]
+    public void A_retry_of_an_earlier_append_on_a_closed_stream_is_refused_as_closed()
+    {
+        var state = NewState();
+        Append(state, Request("a", producer: Producer(0, 0)));
+        Append(state, Request("b", producer: Producer(0, 1), close: true));
+
+        var result = Append(state, Request("a", producer: Producer(0, 0)));
+
+        Assert.Equal(AppendStatus.StreamClosed, result.Status);
+        Assert.True(result.Closed);
+        Assert.Equal(new StreamOffset(2), result.NextOffset);
+    }
+
+    [Fact]
     public void A_stale_epoch_on_a_closed_stream_is_still_fenced()
     {
         var state = NewState();
