@@ -41,6 +41,8 @@ public sealed class DurableStreamClient : IDisposable
         {
             throw new ArgumentException("BaseUrl must be absolute.", nameof(options));
         }
+        ArgumentNullException.ThrowIfNull(Options.Retry, "options.Retry");
+        Options.Retry.Validate(nameof(options));
         var baseText = Options.BaseUrl.ToString();
         _baseUrl = baseText.EndsWith('/') ? Options.BaseUrl : new Uri(baseText + "/");
         _logger = (Options.LoggerFactory ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance).CreateLogger("DurableStreams.Client");

@@ -62,25 +62,68 @@ public sealed record DurableStreamClientOptions
 }
 
 /// <summary>
-/// Exponential back-off with jitter (each delay drawn from [d/2, d] where d = BaseDelay·2^(retry−1), capped at MaxDelay), used on network errors, 429 and 5xx (except 501 and 507). A
-/// <c>Retry-After</c> header, when present, replaces the computed delay (capped at <see cref="MaxDelay"/>).
+/// Exponential back-off with jitter, used on network errors, 429 and 5xx (except 501 and 507): the delay before retry n
+/// is drawn from [d/2, d] where d = InitialDelay·Multiplier^(n−1), capped at MaxDelay. A <c>Retry-After</c> header, when
+/// present, replaces the computed delay (capped at <see cref="MaxDelay"/>). Checked when a <see cref="DurableStreamClient"/>
+/// is constructed: MaxRetries ≥ 0, InitialDelay &gt; 0, MaxDelay ≥ InitialDelay, Multiplier ≥ 1 (an
+/// <see cref="ArgumentException"/> names the option as <c>retry.maxRetries</c>, <c>retry.initialDelayMs</c>,
+/// <c>retry.maxDelayMs</c> or <c>retry.multiplier</c>).
 /// </summary>
 public sealed record RetryPolicy
 {
-    /// <summary>3 attempts, 100 ms base delay, 5 s maximum delay.</summary>
+    /// <summary>3 attempts (2 retries), 100 ms initial delay, multiplier 2, 5 s maximum delay.</summary>
     public static RetryPolicy Default { get; } = new();
 
     /// <summary>A single attempt: nothing is retried.</summary>
     public static RetryPolicy None { get; } = new() { MaxAttempts = 1 };
 
-    /// <summary>Total attempts including the first; default 3. Values below 1 count as 1.</summary>
+    /// <summary>Total attempts including the first (<see cref="MaxRetries"/> + 1); default 3. Must be at least 1.</summary>
     public int MaxAttempts { get; init; } = 3;
 
-    /// <summary>Delay before the first retry (doubled per retry, then jittered); default 100 ms.</summary>
-    public TimeSpan BaseDelay { get; init; } = TimeSpan.FromMilliseconds(100);
+    /// <summary>Retries after the first attempt (<see cref="MaxAttempts"/> − 1); default 2. Must be at least 0.</summary>
+    public int MaxRetries
+    {
+        get => MaxAttempts - 1;
+        init => MaxAttempts = value + 1;
+    }
 
-    /// <summary>Upper bound of any single delay; default 5 s.</summary>
+    /// <summary>Delay before the first retry (then multiplied by <see cref="Multiplier"/> per retry, and jittered); default 100 ms. Must be above zero.</summary>
+    public TimeSpan InitialDelay { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>The same as <see cref="InitialDelay"/> (its earlier name).</summary>
+    public TimeSpan BaseDelay
+    {
+        get => InitialDelay;
+        init => InitialDelay = value;
+    }
+
+    /// <summary>Upper bound of any single delay; default 5 s. Must be at least <see cref="InitialDelay"/>.</summary>
     public TimeSpan MaxDelay { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Factor between consecutive delays; default 2 (doubling). Must be a finite number of at least 1.</summary>
+    public double Multiplier { get; init; } = 2.0;
+
+    /// <summary>Throws an <see cref="ArgumentException"/> naming the first invalid option (suite spelling in the message).</summary>
+    internal void Validate(string paramName)
+    {
+        if (MaxAttempts < 1)
+        {
+            throw new ArgumentException($"retry.maxRetries must be at least 0 (RetryPolicy.MaxRetries; MaxAttempts at least 1); got {MaxRetries}.", paramName);
+        }
+        if (InitialDelay <= TimeSpan.Zero)
+        {
+            throw new ArgumentException($"retry.initialDelayMs must be greater than 0 (RetryPolicy.InitialDelay); got {InitialDelay.TotalMilliseconds} ms.", paramName);
+        }
+        if (MaxDelay < InitialDelay)
+        {
+            throw new ArgumentException(
+                $"retry.maxDelayMs must be at least retry.initialDelayMs (RetryPolicy.MaxDelay ≥ InitialDelay); got {MaxDelay.TotalMilliseconds} ms < {InitialDelay.TotalMilliseconds} ms.", paramName);
+        }
+        if (!double.IsFinite(Multiplier) || Multiplier < 1.0)
+        {
+            throw new ArgumentException($"retry.multiplier must be a finite number of at least 1.0 (RetryPolicy.Multiplier); got {Multiplier}.", paramName);
+        }
+    }
 
     /// <summary>The delay before retry number <paramref name="retry"/> (1-based), honouring <paramref name="retryAfter"/>.</summary>
     internal TimeSpan DelayFor(int retry, TimeSpan? retryAfter)
@@ -89,8 +132,8 @@ public sealed record RetryPolicy
         {
             return after < TimeSpan.Zero ? TimeSpan.Zero : after > MaxDelay ? MaxDelay : after;
         }
-        var exponent = Math.Min(retry - 1, 30);
-        var ceiling = Math.Min(MaxDelay.Ticks, BaseDelay.Ticks * (1L << exponent));
+        var scaled = InitialDelay.Ticks * Math.Pow(Multiplier, Math.Max(0, retry - 1));
+        var ceiling = double.IsFinite(scaled) && scaled < MaxDelay.Ticks ? (long)scaled : MaxDelay.Ticks;
         if (ceiling <= 0)
         {
             return TimeSpan.Zero;

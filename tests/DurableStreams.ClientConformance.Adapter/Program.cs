@@ -86,6 +86,8 @@ internal sealed class Adapter : IAsyncDisposable
                         ["dynamicHeaders"] = true,
                         // LiveMode.Auto: catch up, then SSE (text/*, JSON) or long-poll.
                         ["auto"] = true,
+                        // RetryPolicy (MaxRetries, InitialDelay, MaxDelay, Multiplier), validated by the DurableStreamClient constructor.
+                        ["retryOptions"] = true,
                     },
                 };
             case "create":
@@ -393,6 +395,42 @@ internal sealed class Adapter : IAsyncDisposable
                     var producer = client.CreateProducer(
                         Url("/test-validate"), (string?)target["producerId"] ?? "test-producer", (long?)target["epoch"] ?? 0, options: options);
                     await producer.DisposeAsync();
+                }
+                catch (ArgumentException ex)
+                {
+                    return new JsonObject
+                    {
+                        ["type"] = "error",
+                        ["success"] = false,
+                        ["commandType"] = "validate",
+                        ["errorCode"] = "INVALID_ARGUMENT",
+                        ["message"] = ex.Message,
+                    };
+                }
+                return Ok("validate", []);
+            }
+            case "retry-options":
+            {
+                var retry = RetryPolicy.Default;
+                if (target["maxRetries"] is { } maxRetries)
+                {
+                    retry = retry with { MaxRetries = (int)maxRetries };
+                }
+                if (target["initialDelayMs"] is { } initialDelayMs)
+                {
+                    retry = retry with { InitialDelay = TimeSpan.FromMilliseconds((double)initialDelayMs) };
+                }
+                if (target["maxDelayMs"] is { } maxDelayMs)
+                {
+                    retry = retry with { MaxDelay = TimeSpan.FromMilliseconds((double)maxDelayMs) };
+                }
+                if (target["multiplier"] is { } multiplier)
+                {
+                    retry = retry with { Multiplier = (double)multiplier };
+                }
+                try
+                {
+                    using var client = new DurableStreamClient(_http, new DurableStreamClientOptions { BaseUrl = new Uri(_serverUrl + "/"), Retry = retry });
                 }
                 catch (ArgumentException ex)
                 {
