@@ -16,6 +16,12 @@ public sealed class CreateStreamRequest
     public long? TtlSeconds { get; init; }
     public DateTimeOffset? ExpiresAt { get; init; }
     public bool Closed { get; init; }
+
+    /// <summary>
+    /// The body, lent for the duration of the store call only: the server reuses (pooled) or frees (native) its memory
+    /// as soon as the call returns, so a store copies whatever it keeps, and a store that logs the bytes asynchronously
+    /// (the file store's group commit) returns only after that write has finished, whatever the cancellation token says.
+    /// </summary>
     public ReadOnlyMemory<byte> Body { get; init; }
     public ForkRequest? Fork { get; init; }
 }
@@ -25,6 +31,12 @@ public sealed class AppendRequest
 {
     /// <summary>The request's Content-Type; required when <see cref="Body"/> is not empty.</summary>
     public string? ContentType { get; init; }
+
+    /// <summary>
+    /// The body, lent for the duration of the store call only: the server reuses (pooled) or frees (native) its memory
+    /// as soon as the call returns, so a store copies whatever it keeps, and a store that logs the bytes asynchronously
+    /// (the file store's group commit) returns only after that write has finished, whatever the cancellation token says.
+    /// </summary>
     public ReadOnlyMemory<byte> Body { get; init; }
     public string? StreamSeq { get; init; }
     public ProducerClaim? Producer { get; init; }
