@@ -195,49 +195,43 @@ function Get-TrxCount {
     [pscustomobject]@{ Passed = $passed; Failed = $failed; Skipped = $skipped }
 }
 
-function Invoke-XUnit {
-    if (Test-Path -LiteralPath $testResults) {
-        Get-ChildItem -LiteralPath $testResults -Filter *.trx | Remove-Item
+function Invoke-DotnetTest {
+    # One dotnet test run into its own results folder; returns the TRX counts. Fails when no TRX was written, or when
+    # dotnet test failed although its TRX files report no failed test (a crashed host, a broken build step).
+    param([string]$Target, [string]$Results, [string]$What, [string[]]$Arguments = @())
+    if (Test-Path -LiteralPath $Results) {
+        Get-ChildItem -LiteralPath $Results -Filter *.trx | Remove-Item
     }
     # One TRX per test project. The logger's default names are made unique ("…[1].trx") when two projects finish
     # in the same second; a fixed LogFileName would be overwritten by each project in turn.
     $global:LASTEXITCODE = 0
-    # The cross-implementation tests (Invoke-Interop) and the browser tests (Invoke-BrowserTests) have their own summary
-    # lines; Chromium beside the other suites would also compete for the same cores.
-    dotnet test $solution -c $Configuration --no-build -p:RunBrowserTests=false --logger trx --results-directory $testResults --filter "FullyQualifiedName!~DurableStreams.Interop.Tests" | Out-Host
+    dotnet test $Target -c $Configuration --no-build --logger trx --results-directory $Results @Arguments | Out-Host
     $exitCode = $LASTEXITCODE
-
-    $trx = @(Get-ChildItem -LiteralPath $testResults -Filter *.trx -ErrorAction SilentlyContinue | ForEach-Object FullName)
+    $trx = @(Get-ChildItem -LiteralPath $Results -Filter *.trx -ErrorAction SilentlyContinue | ForEach-Object FullName)
     if ($trx.Count -eq 0) {
-        throw "dotnet test exited with code $exitCode and wrote no TRX file to $testResults."
+        throw "dotnet test of $What exited with code $exitCode and wrote no TRX file to $Results."
     }
     $counts = Get-TrxCount $trx
-    Add-SuiteResult 'xUnit' $counts
     if ($exitCode -ne 0 -and $counts.Failed -eq 0) {
-        throw "dotnet test exited with code $exitCode although its TRX files report no failed test."
+        throw "dotnet test of $What exited with code $exitCode although its TRX files report no failed test."
     }
+    $counts
+}
+
+function Invoke-XUnit {
+    # The cross-implementation tests (Invoke-Interop) and the browser tests (Invoke-BrowserTests) have their own summary
+    # lines; Chromium beside the other suites would also compete for the same cores.
+    $counts = Invoke-DotnetTest -Target $solution -Results $testResults -What 'the solution' `
+        -Arguments @('-p:RunBrowserTests=false', '--filter', 'FullyQualifiedName!~DurableStreams.Interop.Tests')
+    Add-SuiteResult 'xUnit' $counts
 }
 
 function Invoke-BrowserTests {
     # tests/DurableStreams.Browser.Tests drives Debian's Chromium (/usr/lib/chromium/chromium; .ci/run installs it).
     # Without it the tests report themselves skipped, except under CI=true, where they fail.
-    $browserResults = Join-Path $testResults 'browser'
-    if (Test-Path -LiteralPath $browserResults) {
-        Get-ChildItem -LiteralPath $browserResults -Filter *.trx | Remove-Item
-    }
-    $project = Join-Path $root 'tests' 'DurableStreams.Browser.Tests'
-    $global:LASTEXITCODE = 0
-    dotnet test $project -c $Configuration --no-build --logger trx --results-directory $browserResults | Out-Host
-    $exitCode = $LASTEXITCODE
-    $trx = @(Get-ChildItem -LiteralPath $browserResults -Filter *.trx -ErrorAction SilentlyContinue | ForEach-Object FullName)
-    if ($trx.Count -eq 0) {
-        throw "dotnet test of the browser tests exited with code $exitCode and wrote no TRX file to $browserResults."
-    }
-    $counts = Get-TrxCount $trx
+    $counts = Invoke-DotnetTest -Target (Join-Path $root 'tests' 'DurableStreams.Browser.Tests') `
+        -Results (Join-Path $testResults 'browser') -What 'the browser tests'
     Add-SuiteResult 'Browser (Chromium)' $counts
-    if ($exitCode -ne 0 -and $counts.Failed -eq 0) {
-        throw "dotnet test of the browser tests exited with code $exitCode although its TRX files report no failed test."
-    }
 }
 
 function Invoke-Conformance {
@@ -261,21 +255,8 @@ function Invoke-Interop {
     # xUnit (tests/DurableStreams.Interop.Tests) and, when the module is laid out, the Pester tests tagged Interop:
     # one summary line for the tier. Both install the pinned reference server themselves (npm ci, artifacts/interop).
     param([switch]$WithPester)
-    $interopResults = Join-Path $testResults 'interop'
-    if (Test-Path -LiteralPath $interopResults) {
-        Get-ChildItem -LiteralPath $interopResults -Filter *.trx | Remove-Item
-    }
-    $global:LASTEXITCODE = 0
-    dotnet test (Join-Path $root 'tests' 'DurableStreams.Interop.Tests') -c $Configuration --no-build --logger trx --results-directory $interopResults | Out-Host
-    $exitCode = $LASTEXITCODE
-    $trx = @(Get-ChildItem -LiteralPath $interopResults -Filter *.trx -ErrorAction SilentlyContinue | ForEach-Object FullName)
-    if ($trx.Count -eq 0) {
-        throw "dotnet test of DurableStreams.Interop.Tests exited with code $exitCode and wrote no TRX file."
-    }
-    $counts = Get-TrxCount $trx
-    if ($exitCode -ne 0 -and $counts.Failed -eq 0) {
-        throw "dotnet test of DurableStreams.Interop.Tests exited with code $exitCode although its TRX file reports no failed test."
-    }
+    $counts = Invoke-DotnetTest -Target (Join-Path $root 'tests' 'DurableStreams.Interop.Tests') `
+        -Results (Join-Path $testResults 'interop') -What 'DurableStreams.Interop.Tests'
     if ($WithPester) {
         $pester = Invoke-PesterRun -Name 'pester-interop' -Tag 'Interop'
         $counts = [pscustomobject]@{
