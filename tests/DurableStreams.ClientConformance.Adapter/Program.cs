@@ -398,14 +398,7 @@ internal sealed class Adapter : IAsyncDisposable
                 }
                 catch (ArgumentException ex)
                 {
-                    return new JsonObject
-                    {
-                        ["type"] = "error",
-                        ["success"] = false,
-                        ["commandType"] = "validate",
-                        ["errorCode"] = "INVALID_ARGUMENT",
-                        ["message"] = ex.Message,
-                    };
+                    return InvalidArgument(ex.Message);
                 }
                 return Ok("validate", []);
             }
@@ -434,14 +427,7 @@ internal sealed class Adapter : IAsyncDisposable
                 }
                 catch (ArgumentException ex)
                 {
-                    return new JsonObject
-                    {
-                        ["type"] = "error",
-                        ["success"] = false,
-                        ["commandType"] = "validate",
-                        ["errorCode"] = "INVALID_ARGUMENT",
-                        ["message"] = ex.Message,
-                    };
+                    return InvalidArgument(ex.Message);
                 }
                 return Ok("validate", []);
             }
@@ -538,6 +524,16 @@ internal sealed class Adapter : IAsyncDisposable
     private string Url(string path) => _serverUrl + (path.StartsWith('/') ? path : "/" + path);
 
     private string ContentTypeOf(string path) => _contentTypes.TryGetValue(path, out var type) ? type : ContentTypes.Default;
+
+    /// <summary>A validate command's answer when the client refused the options (the suite's INVALID_ARGUMENT).</summary>
+    private static JsonObject InvalidArgument(string message) => new()
+    {
+        ["type"] = "error",
+        ["success"] = false,
+        ["commandType"] = "validate",
+        ["errorCode"] = "INVALID_ARGUMENT",
+        ["message"] = message,
+    };
 
     private static JsonObject Ok(string type, JsonObject fields)
     {
