@@ -1,7 +1,7 @@
 using BenchmarkDotNet.Attributes;
-using DurableStreams.Storage;
-using DurableStreams.Storage.File;
-using DurableStreams.Storage.Memory;
+using DurableStreams.Core;
+using DurableStreams.Storage.Files;
+using DurableStreams.Core.Memory;
 
 namespace DurableStreams.MicroBench;
 

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
-using DurableStreams.Storage;
-using DurableStreams.Storage.Memory;
+using DurableStreams.Core;
+using DurableStreams.Core.Memory;
 
 namespace DurableStreams.MicroBench;
 

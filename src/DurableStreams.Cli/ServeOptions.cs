@@ -1,7 +1,7 @@
 using DurableStreams.Server;
-using DurableStreams.Storage;
-using DurableStreams.Storage.File;
-using DurableStreams.Storage.Memory;
+using DurableStreams.Core;
+using DurableStreams.Storage.Files;
+using DurableStreams.Core.Memory;
 using DurableStreams.Storage.Postgres;
 using DurableStreams.Subscriptions;
 

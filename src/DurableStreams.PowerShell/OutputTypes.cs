@@ -1,6 +1,6 @@
 using DurableStreams.Server;
-using DurableStreams.Storage;
-using DurableStreams.Storage.File;
+using DurableStreams.Core;
+using DurableStreams.Storage.Files;
 
 namespace DurableStreams.PowerShell;
 

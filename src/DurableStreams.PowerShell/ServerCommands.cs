@@ -1,8 +1,7 @@
 using System.Management.Automation;
 using DurableStreams.PowerShell.Internal;
 using DurableStreams.Server;
-using DurableStreams.Storage.File;
-using DurableStreams.Subscriptions;
+using DurableStreams.Storage.Files;
 
 namespace DurableStreams.PowerShell;
 

@@ -1,8 +1,8 @@
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using DurableStreams.Server.Internal;
-using DurableStreams.Storage;
-using DurableStreams.Storage.Memory;
+using DurableStreams.Core;
+using DurableStreams.Core.Memory;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;

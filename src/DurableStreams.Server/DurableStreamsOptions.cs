@@ -106,10 +106,10 @@ public class DurableStreamsOptions
 
     /// <summary>
     /// Producer retention of the in-memory store created when no store is given (an idle producer's state is forgotten
-    /// after it); default 7 days (<see cref="DurableStreams.Storage.ProducerRules.DefaultMemoryRetention"/>). A store
+    /// after it); default 7 days (<see cref="DurableStreams.Core.ProducerRules.DefaultMemoryRetention"/>). A store
     /// passed in has its own option.
     /// </summary>
-    public TimeSpan MemoryProducerRetention { get; set; } = DurableStreams.Storage.ProducerRules.DefaultMemoryRetention;
+    public TimeSpan MemoryProducerRetention { get; set; } = DurableStreams.Core.ProducerRules.DefaultMemoryRetention;
 
     /// <summary>Throws when a setting is out of range; called at start-up.</summary>
     public virtual void Validate()
@@ -179,7 +179,7 @@ public sealed class DurableStreamServerOptions : DurableStreamsOptions
     public string Host { get; set; } = "127.0.0.1";
 
     /// <summary>The store; null means a new in-memory store owned by the server.</summary>
-    public DurableStreams.Storage.IStreamStore? Store { get; set; }
+    public DurableStreams.Core.IStreamStore? Store { get; set; }
 
     /// <summary>Where streams are mounted; default <c>/v1/stream</c>, the path the reference and the suite use.</summary>
     public string StreamsPath { get; set; } = "/v1/stream";

@@ -1,8 +1,8 @@
 using DurableStreams.Protocol;
 using DurableStreams.Server.Internal;
 using DurableStreams.Server.Internal.Subscriptions;
-using DurableStreams.Storage;
-using DurableStreams.Storage.Memory;
+using DurableStreams.Core;
+using DurableStreams.Core.Memory;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -20,7 +20,7 @@ public static class DurableStreamsServiceCollectionExtensions
     public const string MeterName = "DurableStreams.Server";
 
     /// <summary>The file store's meter (group commits: batches, their size and latency).</summary>
-    public const string FileStoreMeterName = DurableStreams.Storage.File.FileStoreMetrics.MeterName;
+    public const string FileStoreMeterName = DurableStreams.Storage.Files.FileStoreMetrics.MeterName;
 
     /// <summary>
     /// Registers the endpoints' services. An <see cref="IStreamStore"/> registered before this call is used; otherwise

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using DurableStreams.Storage;
+using DurableStreams.Core;
 
 namespace DurableStreams.Server;
 

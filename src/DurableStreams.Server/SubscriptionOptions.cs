@@ -8,7 +8,7 @@ public sealed class SubscriptionOptions
 {
     /// <summary>
     /// Where subscriptions, cursors, leases, retry schedules and the signing key are kept. Null (the default) keeps
-    /// them in memory; <c>serve</c> with the file store uses a <see cref="FileSubscriptionStateStore"/> in its data directory.
+    /// them in memory; <c>serve</c> with the file store uses a <see cref="Storage.Files.FileSubscriptionStateStore"/> in its data directory.
     /// The server does not dispose a store given here.
     /// </summary>
     public ISubscriptionStateStore? State { get; set; }

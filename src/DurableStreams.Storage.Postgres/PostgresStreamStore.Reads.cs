@@ -1,3 +1,4 @@
+using DurableStreams.Core;
 using DurableStreams.Protocol;
 using Npgsql;
 

@@ -1,3 +1,4 @@
+using DurableStreams.Core;
 using System.Net.Sockets;
 using Npgsql;
 

@@ -1,4 +1,5 @@
-using DurableStreams.Live;
+using DurableStreams.Core;
+using DurableStreams.Core.Live;
 using DurableStreams.Protocol;
 using DurableStreams.Subscriptions;
 using Npgsql;
@@ -290,13 +291,13 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
             }
             await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             await tx.CommitAsync(ct).ConfigureAwait(false);
-            var info = new StreamInfo(name, incarnation, contentType, new StreamOffset(tail), request.Closed, ttl, expiresAt,
+            var info = new StoredStreamInfo(name, incarnation, contentType, new StreamOffset(tail), request.Closed, ttl, expiresAt,
                 new DateTimeOffset(now, TimeSpan.Zero));
             return (new CreateStreamResult(CreateStatus.Created, info), wake);
         }
     }
 
-    public async ValueTask<AppendResult> AppendAsync(string name, AppendRequest request, CancellationToken cancellationToken = default)
+    public async ValueTask<AppendStreamResult> AppendAsync(string name, AppendRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         var (result, wake) = await RunAsync(connection => AppendInAsync(connection, name, request, cancellationToken), cancellationToken).ConfigureAwait(false);
@@ -307,7 +308,7 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
         return result;
     }
 
-    private async Task<(AppendResult, bool)> AppendInAsync(NpgsqlConnection connection, string name, AppendRequest request, CancellationToken ct)
+    private async Task<(AppendStreamResult, bool)> AppendInAsync(NpgsqlConnection connection, string name, AppendRequest request, CancellationToken ct)
     {
         await using var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
         var now = NowTicks;
@@ -315,17 +316,17 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
         var row = await LockByNameAsync(connection, name, producerId, ct).ConfigureAwait(false);
         if (row is null)
         {
-            return (new AppendResult(AppendStatus.NotFound), false);
+            return (new AppendStreamResult(AppendStatus.NotFound), false);
         }
         if (row.State == StreamRow.SoftDeleted)
         {
-            return (new AppendResult(AppendStatus.Gone), false);
+            return (new AppendStreamResult(AppendStatus.Gone), false);
         }
         if (row.IsExpired(now))
         {
             await ExpireAsync(connection, row, ct).ConfigureAwait(false);
             await tx.CommitAsync(ct).ConfigureAwait(false);
-            return (new AppendResult(AppendStatus.NotFound), true);
+            return (new AppendStreamResult(AppendStatus.NotFound), true);
         }
         var state = row.ToState(producerId);
         var decision = AppendRules.Evaluate(state, request, _options.MaxJsonDepth, _options.MaxMessagesPerAppend, new DateTimeOffset(now, TimeSpan.Zero), _options.ProducerRetention);

@@ -1,3 +1,4 @@
+using DurableStreams.Core;
 namespace DurableStreams.Storage.Postgres;
 
 /// <summary>Settings of the PostgreSQL store.</summary>

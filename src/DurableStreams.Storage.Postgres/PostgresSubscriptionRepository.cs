@@ -11,7 +11,7 @@ namespace DurableStreams.Storage.Postgres;
 /// <c>UPDATE … WHERE id = @id AND version = @read</c>, so of two nodes racing to claim, wake or ack, exactly one
 /// update matches and the other re-reads. Lease and retry times are copied into columns so any node can find work
 /// whose node died (<see cref="ListDueAsync"/>). Link changes travel to the other nodes by NOTIFY on the store's
-/// listening connection. Unreachable PostgreSQL surfaces as <see cref="StoreUnavailableException"/> (503).
+/// listening connection. Unreachable PostgreSQL surfaces as <see cref="Core.StoreUnavailableException"/> (503).
 /// </summary>
 internal sealed class PostgresSubscriptionRepository(PostgresStreamStore store, PostgresWakeHub hub, string schema) : ISubscriptionRepository
 {

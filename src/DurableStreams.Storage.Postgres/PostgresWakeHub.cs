@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text;
-using DurableStreams.Live;
+using DurableStreams.Core.Live;
 using Npgsql;
 
 namespace DurableStreams.Storage.Postgres;

@@ -1,3 +1,4 @@
+using DurableStreams.Core;
 using DurableStreams.Protocol;
 using Npgsql;
 
@@ -81,7 +82,7 @@ internal sealed class StreamRow
     public bool NeedsTouch(long nowTicks) =>
         TtlSeconds is { } ttl && nowTicks - AccessedTicks >= ttl * TimeSpan.TicksPerSecond / 10;
 
-    public StreamInfo ToInfo(long? tail = null, bool? closed = null) => new(
+    public StoredStreamInfo ToInfo(long? tail = null, bool? closed = null) => new(
         Name, Incarnation, ContentType, new StreamOffset(tail ?? Tail), closed ?? Closed, TtlSeconds,
         ExpiresTicks is { } e ? new DateTimeOffset(e, TimeSpan.Zero) : null, new DateTimeOffset(CreatedTicks, TimeSpan.Zero));
 

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using DurableStreams.Storage;
+using DurableStreams.Core;
 using Xunit;
 using static Microsoft.Playwright.Assertions;
 

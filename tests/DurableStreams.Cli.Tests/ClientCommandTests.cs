@@ -6,7 +6,7 @@ using System.Net.Sockets;
 using System.Text;
 using DurableStreams.Client;
 using DurableStreams.Server;
-using DurableStreams.Storage.Memory;
+using DurableStreams.Core.Memory;
 using DurableStreams.Testing;
 using Xunit;
 

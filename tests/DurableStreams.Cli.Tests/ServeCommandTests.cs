@@ -1,6 +1,6 @@
 using System.CommandLine;
 using DurableStreams.Server;
-using DurableStreams.Storage.File;
+using DurableStreams.Storage.Files;
 using Xunit;
 
 namespace DurableStreams.Cli.Tests;

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
-using DurableStreams.Storage;
-using DurableStreams.Storage.File;
+using DurableStreams.Core;
+using DurableStreams.Storage.Files;
 using Xunit;
 
 namespace DurableStreams.Durability.Tests;

@@ -1,4 +1,4 @@
-using DurableStreams.Storage.File;
+using DurableStreams.Storage.Files;
 using Xunit;
 
 namespace DurableStreams.Durability.Tests;

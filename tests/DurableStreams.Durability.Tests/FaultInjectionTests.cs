@@ -1,5 +1,5 @@
-using DurableStreams.Storage;
-using DurableStreams.Storage.File;
+using DurableStreams.Core;
+using DurableStreams.Storage.Files;
 using Xunit;
 
 namespace DurableStreams.Durability.Tests;
@@ -122,7 +122,7 @@ public sealed class FaultInjectionTests : FileStoreTestBase
         // On its own thread, as a request would be: the appender may commit its batch itself and so block in the hook.
         var first = Task.Run(() => AppendAsync("s", "A", producer: Producer(0, 0)).AsTask(), Ct);
         await firstSync.Task.WaitAsync(HangGuard, Ct);
-        Task<AppendResult>[] queued =
+        Task<AppendStreamResult>[] queued =
         [
             AppendAsync("s", "B", producer: Producer(0, 1)).AsTask(),
             AppendAsync("s", "C", producer: Producer(0, 2)).AsTask(),

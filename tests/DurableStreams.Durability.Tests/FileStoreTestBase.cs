@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
-using DurableStreams.Storage;
-using DurableStreams.Storage.File;
+using DurableStreams.Core;
+using DurableStreams.Storage.Files;
 using DurableStreams.Testing;
 using Xunit;
 
@@ -90,7 +90,7 @@ public abstract class FileStoreTestBase : StoreTestBase, IAsyncLifetime
 
     protected string[] DataFiles() => [.. Directory.EnumerateFiles(StreamsDirectory, "*.dat").Order(StringComparer.Ordinal)];
 
-    protected async Task<AppendResult> AppendedAsync(string name, string? body, string? contentType = TextPlain, string? streamSeq = null, ProducerClaim? producer = null, bool close = false)
+    protected async Task<AppendStreamResult> AppendedAsync(string name, string? body, string? contentType = TextPlain, string? streamSeq = null, ProducerClaim? producer = null, bool close = false)
     {
         var result = await AppendAsync(name, body, contentType, streamSeq, producer, close);
         Assert.Equal(AppendStatus.Appended, result.Status);

@@ -1,11 +1,11 @@
 using System.Text;
-using DurableStreams.Storage;
+using DurableStreams.Core;
 using Xunit;
 
 namespace DurableStreams.Durability.Tests;
 
 /// <summary>
-/// Many concurrent appenders under <see cref="Storage.File.DurabilityMode.Always"/>: every acknowledged append is
+/// Many concurrent appenders under <see cref="Storage.Files.DurabilityMode.Always"/>: every acknowledged append is
 /// present exactly once, in each writer's order, at the offset it was acknowledged with, and appends share syncs.
 /// </summary>
 public sealed class GroupCommitTests : FileStoreTestBase

@@ -1,5 +1,5 @@
 using System.Text;
-using DurableStreams.Storage;
+using DurableStreams.Core;
 using Xunit;
 
 namespace DurableStreams.Durability.Tests;
@@ -22,7 +22,7 @@ public sealed class MetadataFullTests : FileStoreTestBase
         // Every JSON message is a frame with its own index entry, so each append adds 500 entries.
         var body = "[" + string.Join(',', Enumerable.Range(0, 500)) + "]";
         var acknowledged = 0;
-        AppendResult result = default;
+        AppendStreamResult result = default;
         for (var i = 0; i < 1000; i++)
         {
             result = await AppendAsync("s", body, Json);

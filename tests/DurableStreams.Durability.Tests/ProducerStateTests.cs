@@ -1,5 +1,5 @@
-using DurableStreams.Storage;
-using DurableStreams.Storage.File;
+using DurableStreams.Core;
+using DurableStreams.Storage.Files;
 using Xunit;
 
 namespace DurableStreams.Durability.Tests;

@@ -1,8 +1,8 @@
 #if DS_TMPFS_TESTS
 using System.Diagnostics;
 using DurableStreams.Protocol;
-using DurableStreams.Storage;
-using DurableStreams.Storage.File;
+using DurableStreams.Core;
+using DurableStreams.Storage.Files;
 using DurableStreams.Testing;
 using Xunit;
 
@@ -65,7 +65,7 @@ public sealed class TmpfsDiskFullTests : IAsyncLifetime
             var chunk = new byte[64 * 1024];
             new Random(9).NextBytes(chunk);
             var acknowledged = new List<byte>();
-            AppendResult result = default;
+            AppendStreamResult result = default;
             for (var i = 0; i < 100; i++)
             {
                 result = await store.AppendAsync("filler", new AppendRequest { ContentType = "application/octet-stream", Body = chunk }, Ct);

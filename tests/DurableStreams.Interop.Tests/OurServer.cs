@@ -1,5 +1,5 @@
 using DurableStreams.Server;
-using DurableStreams.Storage.Memory;
+using DurableStreams.Core.Memory;
 using Xunit;
 
 [assembly: AssemblyFixture(typeof(DurableStreams.Interop.Tests.OurServer))]

@@ -3,9 +3,9 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using DurableStreams.Server;
-using DurableStreams.Storage;
-using DurableStreams.Storage.File;
-using DurableStreams.Storage.Memory;
+using DurableStreams.Core;
+using DurableStreams.Storage.Files;
+using DurableStreams.Core.Memory;
 using DurableStreams.Testing;
 using Xunit;
 

@@ -1,4 +1,4 @@
-using DurableStreams.Storage;
+using DurableStreams.Core;
 using DurableStreams.Storage.Postgres;
 using DurableStreams.Testing;
 using Microsoft.Extensions.Time.Testing;

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using DurableStreams.Server;
-using DurableStreams.Storage;
+using DurableStreams.Core;
 using DurableStreams.Storage.Postgres;
 using Xunit;
 

@@ -1,6 +1,7 @@
+using DurableStreams.Core;
 using System.Net;
 using DurableStreams.Server.Tests.Infrastructure;
-using DurableStreams.Storage.Memory;
+using DurableStreams.Core.Memory;
 using Xunit;
 
 namespace DurableStreams.Server.Tests;
@@ -110,8 +111,8 @@ public sealed class DurableStreamServerTests
 
         try
         {
-            Assert.Equal(Storage.WaitOutcome.Changed, await store.WaitAsync("kept", default, TimeSpan.FromSeconds(1), Ct));
-            Assert.Equal(Storage.WaitOutcome.TimedOut, await store.WaitAsync("kept", new Protocol.StreamOffset(3), TimeSpan.FromTicks(1), Ct));
+            Assert.Equal(WaitOutcome.Changed, await store.WaitAsync("kept", default, TimeSpan.FromSeconds(1), Ct));
+            Assert.Equal(WaitOutcome.TimedOut, await store.WaitAsync("kept", new Protocol.StreamOffset(3), TimeSpan.FromTicks(1), Ct));
         }
         finally
         {

@@ -1,7 +1,7 @@
 using System.Net;
 using DurableStreams.Server.Tests.Infrastructure;
-using DurableStreams.Storage;
-using DurableStreams.Storage.Memory;
+using DurableStreams.Core;
+using DurableStreams.Core.Memory;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;

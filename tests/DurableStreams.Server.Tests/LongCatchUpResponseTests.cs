@@ -3,7 +3,7 @@ using DurableStreams.Protocol;
 using DurableStreams.Server.Internal;
 using DurableStreams.Server.Tests.Infrastructure;
 using DurableStreams.Testing;
-using DurableStreams.Storage.File;
+using DurableStreams.Storage.Files;
 using Xunit;
 
 namespace DurableStreams.Server.Tests;

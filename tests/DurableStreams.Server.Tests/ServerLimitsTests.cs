@@ -2,8 +2,8 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using DurableStreams.Server.Tests.Infrastructure;
-using DurableStreams.Storage.File;
-using DurableStreams.Storage.Memory;
+using DurableStreams.Storage.Files;
+using DurableStreams.Core.Memory;
 using DurableStreams.Testing;
 using Xunit;
 

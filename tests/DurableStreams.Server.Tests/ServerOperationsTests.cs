@@ -5,7 +5,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.RegularExpressions;
 using DurableStreams.Server.Tests.Infrastructure;
-using DurableStreams.Storage.File;
+using DurableStreams.Storage.Files;
 using DurableStreams.Testing;
 using Xunit;
 

@@ -1,6 +1,6 @@
 using System.Net;
 using DurableStreams.Server.Tests.Infrastructure;
-using DurableStreams.Storage;
+using DurableStreams.Core;
 using Xunit;
 
 namespace DurableStreams.Server.Tests;

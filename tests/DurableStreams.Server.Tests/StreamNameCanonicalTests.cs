@@ -93,7 +93,7 @@ public sealed class StreamNameCanonicalTests(ServerFixture fixture) : IClassFixt
             Assert.True(status == 201, response);
         }
 
-        Assert.Equal(DurableStreams.Storage.ReadStatus.Ok, (await _server.Store.Inner.GetMetadataAsync(unique + name, Ct)).Status);
+        Assert.Equal(DurableStreams.Core.ReadStatus.Ok, (await _server.Store.Inner.GetMetadataAsync(unique + name, Ct)).Status);
         var escaped = string.Join('/', (unique + name).Split('/').Select(Uri.EscapeDataString));
         Assert.Equal("v", (await _server.ReadAllAsync(escaped, Ct)).Body);
     }
@@ -112,7 +112,7 @@ public sealed class StreamNameCanonicalTests(ServerFixture fixture) : IClassFixt
         Assert.True(status == 400, response);
         Assert.Contains("X-A", response, StringComparison.Ordinal);
         Assert.Contains("control character", response, StringComparison.Ordinal);
-        Assert.NotEqual(DurableStreams.Storage.ReadStatus.Ok, (await _server.Store.Inner.GetMetadataAsync(name, Ct)).Status);
+        Assert.NotEqual(DurableStreams.Core.ReadStatus.Ok, (await _server.Store.Inner.GetMetadataAsync(name, Ct)).Status);
     }
 
     [Fact]

@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
-using DurableStreams.Storage.Memory;
+using DurableStreams.Core.Memory;
 using Xunit;
 
 namespace DurableStreams.Subscriptions.Tests;

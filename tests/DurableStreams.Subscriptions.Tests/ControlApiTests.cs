@@ -1,7 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using DurableStreams.Server;
-using DurableStreams.Storage.Memory;
+using DurableStreams.Core.Memory;
 using Xunit;
 
 namespace DurableStreams.Subscriptions.Tests;

@@ -1,3 +1,4 @@
+using DurableStreams.Storage.Files;
 using System.Text.Json;
 using DurableStreams.Testing;
 using Xunit;

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Text.Json;
-using DurableStreams.Storage.File;
+using DurableStreams.Storage.Files;
 using DurableStreams.Testing;
 using Microsoft.Extensions.Time.Testing;
 using Xunit;

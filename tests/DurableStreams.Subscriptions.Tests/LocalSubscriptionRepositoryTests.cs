@@ -1,3 +1,4 @@
+using DurableStreams.Storage.Files;
 using DurableStreams.Testing;
 using Xunit;
 

@@ -4,7 +4,7 @@ using System.Text;
 using System.Text.Json;
 using System.Threading.Channels;
 using DurableStreams.Server;
-using DurableStreams.Storage;
+using DurableStreams.Core;
 using Xunit;
 
 namespace DurableStreams.Subscriptions.Tests;

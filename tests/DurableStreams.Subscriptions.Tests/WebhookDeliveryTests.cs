@@ -2,7 +2,7 @@ using System.Buffers.Text;
 using System.Net;
 using System.Text;
 using System.Text.Json;
-using DurableStreams.Storage.Memory;
+using DurableStreams.Core.Memory;
 using Microsoft.Extensions.Time.Testing;
 using NSec.Cryptography;
 using Xunit;

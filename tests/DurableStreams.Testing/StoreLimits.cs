@@ -1,4 +1,4 @@
-using DurableStreams.Storage;
+using DurableStreams.Core;
 
 namespace DurableStreams.Testing;
 

@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Text;
 using DurableStreams.Protocol;
-using DurableStreams.Storage;
+using DurableStreams.Core;
 using Microsoft.Extensions.Time.Testing;
 using Xunit;
 
@@ -58,7 +58,7 @@ public abstract class StoreTestBase
         }, Ct);
 
     /// <summary>Creates a stream and asserts it was created.</summary>
-    protected async Task<StreamInfo> CreatedAsync(
+    protected async Task<StoredStreamInfo> CreatedAsync(
         string name,
         string? contentType = TextPlain,
         string? body = null,
@@ -73,7 +73,7 @@ public abstract class StoreTestBase
         return result.Info;
     }
 
-    protected ValueTask<AppendResult> AppendAsync(
+    protected ValueTask<AppendStreamResult> AppendAsync(
         string name,
         string? body,
         string? contentType = TextPlain,
@@ -82,7 +82,7 @@ public abstract class StoreTestBase
         bool close = false) =>
         AppendBytesAsync(name, body is null ? null : Bytes(body), contentType, streamSeq, producer, close);
 
-    protected ValueTask<AppendResult> AppendBytesAsync(
+    protected ValueTask<AppendStreamResult> AppendBytesAsync(
         string name,
         byte[]? body,
         string? contentType = TextPlain,
@@ -117,7 +117,7 @@ public abstract class StoreTestBase
         return Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
 
-    protected async Task<StreamInfo> InfoAsync(string name)
+    protected async Task<StoredStreamInfo> InfoAsync(string name)
     {
         var metadata = await CurrentStore.GetMetadataAsync(name, Ct);
         Assert.Equal(ReadStatus.Ok, metadata.Status);

@@ -1,5 +1,5 @@
 using System.Text;
-using DurableStreams.Storage;
+using DurableStreams.Core;
 using Xunit;
 
 namespace DurableStreams.Testing;

@@ -1,4 +1,4 @@
-using DurableStreams.Storage;
+using DurableStreams.Core;
 using Xunit;
 
 namespace DurableStreams.Testing;
@@ -220,11 +220,11 @@ public abstract partial class StreamStoreContractTests
         await CreatedAsync("soft", body: "soft");
         await CreatedAsync("soft-fork", fork: ForkOf("soft"));
         await DeleteAsync("soft");
-        StreamInfo[] before = [await InfoAsync("s"), await InfoAsync("closed"), await InfoAsync("fork")];
+        StoredStreamInfo[] before = [await InfoAsync("s"), await InfoAsync("closed"), await InfoAsync("fork")];
 
         await RestartAsync();
 
-        StreamInfo[] after = [await InfoAsync("s"), await InfoAsync("closed"), await InfoAsync("fork")];
+        StoredStreamInfo[] after = [await InfoAsync("s"), await InfoAsync("closed"), await InfoAsync("fork")];
         Assert.Equal(before, after);
         Assert.Equal("abcde", await ReadTextAsync("s"));
         Assert.Equal(AppendStatus.Duplicate, (await AppendAsync("s", "de", producer: Producer(1, 0))).Status);

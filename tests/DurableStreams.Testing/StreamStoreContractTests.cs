@@ -1,6 +1,6 @@
 using System.Text;
 using DurableStreams.Protocol;
-using DurableStreams.Storage;
+using DurableStreams.Core;
 using Microsoft.Extensions.Time.Testing;
 using Xunit;
 
@@ -99,7 +99,7 @@ public abstract partial class StreamStoreContractTests : StoreTestBase, IAsyncLi
     protected static StreamOffset At(long position) => new(position);
 
     /// <summary>Appends and asserts the append was committed.</summary>
-    protected async Task<AppendResult> AppendedAsync(string name, string? body, string? contentType = TextPlain, ProducerClaim? producer = null, bool close = false)
+    protected async Task<AppendStreamResult> AppendedAsync(string name, string? body, string? contentType = TextPlain, ProducerClaim? producer = null, bool close = false)
     {
         var result = await AppendAsync(name, body, contentType, producer: producer, close: close);
         Assert.Equal(AppendStatus.Appended, result.Status);

@@ -1,8 +1,8 @@
 using System.Collections.Concurrent;
 using System.Threading.Channels;
 using DurableStreams.Protocol;
-using DurableStreams.Storage;
-using StoreAppendResult = DurableStreams.Storage.AppendResult;
+using DurableStreams.Core;
+using StoreAppendResult = DurableStreams.Core.AppendStreamResult;
 
 namespace DurableStreams.Testing;
 

@@ -1,4 +1,4 @@
-namespace DurableStreams.Live;
+namespace DurableStreams.Core.Live;
 
 /// <summary>
 /// Completes tasks at deadlines using one timer for all waiters (long-poll timeouts, SSE lifetimes), instead of a timer
@@ -169,9 +169,9 @@ public sealed class DeadlineScheduler : IDisposable
 
     /// <summary>
     /// The second half of every store's live wait: the stream's signal against a deadline. Returns
-    /// <see cref="Storage.WaitOutcome.Gone"/> when the wake-up came from a deletion (<paramref name="isGone"/>).
+    /// <see cref="WaitOutcome.Gone"/> when the wake-up came from a deletion (<paramref name="isGone"/>).
     /// </summary>
-    public async ValueTask<Storage.WaitOutcome> WaitForSignalAsync(Task signal, TimeSpan timeout, Func<bool> isGone, CancellationToken cancellationToken)
+    public async ValueTask<WaitOutcome> WaitForSignalAsync(Task signal, TimeSpan timeout, Func<bool> isGone, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(signal);
         ArgumentNullException.ThrowIfNull(isGone);
@@ -180,9 +180,9 @@ public sealed class DeadlineScheduler : IDisposable
         cancellationToken.ThrowIfCancellationRequested();
         if (first != signal)
         {
-            return Storage.WaitOutcome.TimedOut;
+            return WaitOutcome.TimedOut;
         }
-        return isGone() ? Storage.WaitOutcome.Gone : Storage.WaitOutcome.Changed;
+        return isGone() ? WaitOutcome.Gone : WaitOutcome.Changed;
     }
 
     /// <summary>A scheduled deadline.</summary>

@@ -1,4 +1,4 @@
-namespace DurableStreams.Live;
+namespace DurableStreams.Core.Live;
 
 /// <summary>
 /// A per-stream wake-up: waiters take <see cref="Current"/> and await it; every publish completes it, and the next one

@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using DurableStreams.Protocol;
-using DurableStreams.Storage;
+using DurableStreams.Core;
 
 namespace DurableStreams.Server.Internal;
 

@@ -1,5 +1,5 @@
 using DurableStreams.Protocol;
-using DurableStreams.Storage;
+using DurableStreams.Core;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Primitives;
 

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using DurableStreams.Protocol;
 using DurableStreams.Server.Internal.Subscriptions;
-using DurableStreams.Storage;
+using DurableStreams.Core;
 using Microsoft.AspNetCore.Http;
 
 namespace DurableStreams.Server.Internal;
@@ -82,7 +82,7 @@ internal static class ResultMapping
         _ => string.Empty,
     };
 
-    public static Task WriteAppendAsync(HttpResponse response, AppendResult result, bool hadBody, bool hadProducer)
+    public static Task WriteAppendAsync(HttpResponse response, AppendStreamResult result, bool hadBody, bool hadProducer)
     {
         var headers = response.Headers;
         var status = AppendStatusCode(result.Status, hadBody, hadProducer);
@@ -153,7 +153,7 @@ internal static class ResultMapping
     }
 
     /// <summary>HEAD metadata (§5.5).</summary>
-    public static void WriteMetadata(HttpResponse response, StreamInfo info)
+    public static void WriteMetadata(HttpResponse response, StoredStreamInfo info)
     {
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = info.ContentType;

@@ -1,6 +1,6 @@
 using System.Buffers;
 using DurableStreams.Protocol;
-using DurableStreams.Storage;
+using DurableStreams.Core;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 

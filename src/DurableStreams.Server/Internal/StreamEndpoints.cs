@@ -1,7 +1,7 @@
 using System.Globalization;
 using DurableStreams.Protocol;
 using DurableStreams.Server.Internal.Subscriptions;
-using DurableStreams.Storage;
+using DurableStreams.Core;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Extensions;
 using Microsoft.Extensions.Hosting;

@@ -1,5 +1,5 @@
 using DurableStreams.Server;
-using DurableStreams.Storage.Memory;
+using DurableStreams.Core.Memory;
 using DurableStreams.Testing;
 using Microsoft.Extensions.Time.Testing;
 

@@ -1,4 +1,4 @@
-using DurableStreams.Live;
+using DurableStreams.Core.Live;
 using Microsoft.Extensions.Time.Testing;
 using Xunit;
 

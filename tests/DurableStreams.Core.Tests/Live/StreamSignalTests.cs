@@ -1,4 +1,4 @@
-using DurableStreams.Live;
+using DurableStreams.Core.Live;
 using Xunit;
 
 namespace DurableStreams.Core.Tests.Live;

@@ -1,6 +1,5 @@
 using System.Text;
 using DurableStreams.Protocol;
-using DurableStreams.Storage;
 using Xunit;
 
 namespace DurableStreams.Core.Tests.Storage;
@@ -33,7 +32,7 @@ public sealed class AppendRulesTests
     private static ProducerClaim Producer(long epoch, long seq, string id = "p1") => new(id, epoch, seq);
 
     /// <summary>Evaluates and, when accepted, applies as a store would.</summary>
-    private static AppendResult Append(StreamState state, AppendRequest request)
+    private static AppendStreamResult Append(StreamState state, AppendRequest request)
     {
         var decision = AppendRules.Evaluate(state, request, JsonFraming.DefaultMaxDepth);
         if (!decision.ShouldCommit)
@@ -516,7 +515,7 @@ public sealed class AppendRulesTests
 
         var result = AppendRules.Apply(state, request, 5, Now.AddMinutes(1));
 
-        Assert.Equal(new AppendResult(AppendStatus.Appended, new StreamOffset(15), Closed: true, ProducerEpoch: 4, ProducerSeq: 0), result);
+        Assert.Equal(new AppendStreamResult(AppendStatus.Appended, new StreamOffset(15), Closed: true, ProducerEpoch: 4, ProducerSeq: 0), result);
         Assert.Equal(15, state.Tail);
         Assert.Equal("s1", state.LastStreamSeq);
         Assert.True(state.Closed);
@@ -584,7 +583,7 @@ public sealed class AppendRulesTests
 
         var result = AppendRules.Apply(state, Request("ab"), 2, Now);
 
-        Assert.Equal(new AppendResult(AppendStatus.Appended, new StreamOffset(2)), result);
+        Assert.Equal(new AppendStreamResult(AppendStatus.Appended, new StreamOffset(2)), result);
         Assert.False(state.Closed);
         Assert.Null(state.LastStreamSeq);
     }

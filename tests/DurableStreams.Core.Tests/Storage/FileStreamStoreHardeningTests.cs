@@ -1,8 +1,7 @@
 using System.Runtime.Versioning;
 using System.Text;
 using DurableStreams.Protocol;
-using DurableStreams.Storage;
-using DurableStreams.Storage.File;
+using DurableStreams.Storage.Files;
 using DurableStreams.Testing;
 using Microsoft.Extensions.Time.Testing;
 using Xunit;

@@ -1,5 +1,4 @@
-using DurableStreams.Storage;
-using DurableStreams.Storage.File;
+using DurableStreams.Storage.Files;
 using DurableStreams.Testing;
 using Microsoft.Extensions.Time.Testing;
 

@@ -1,5 +1,4 @@
-using DurableStreams.Storage;
-using DurableStreams.Storage.Memory;
+using DurableStreams.Core.Memory;
 using DurableStreams.Testing;
 using Microsoft.Extensions.Time.Testing;
 using Xunit;

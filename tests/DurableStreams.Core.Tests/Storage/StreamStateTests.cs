@@ -1,5 +1,4 @@
 using DurableStreams.Protocol;
-using DurableStreams.Storage;
 using Xunit;
 
 namespace DurableStreams.Core.Tests.Storage;

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Threading.Channels;
 using DurableStreams.Protocol;
-using DurableStreams.Storage;
+using DurableStreams.Core;
 
 namespace DurableStreams.Server.Tests.Infrastructure;
 
@@ -67,7 +67,7 @@ public sealed class ObservedStore(IStreamStore inner) : IStreamStore
         return inner.CreateAsync(name, request, cancellationToken);
     }
 
-    public ValueTask<AppendResult> AppendAsync(string name, AppendRequest request, CancellationToken cancellationToken = default)
+    public ValueTask<AppendStreamResult> AppendAsync(string name, AppendRequest request, CancellationToken cancellationToken = default)
     {
         ThrowIfFailing(name);
         return inner.AppendAsync(name, request, cancellationToken);

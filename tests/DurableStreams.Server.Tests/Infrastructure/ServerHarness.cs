@@ -1,6 +1,6 @@
 using System.Net.Http.Headers;
 using System.Text;
-using DurableStreams.Storage.Memory;
+using DurableStreams.Core.Memory;
 using Microsoft.Extensions.Time.Testing;
 using Xunit;
 

@@ -5,7 +5,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using System.Threading.Channels;
 using DurableStreams.Protocol;
-using DurableStreams.Storage;
+using DurableStreams.Core;
 using DurableStreams.Subscriptions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;

@@ -1,8 +1,8 @@
 using System.Text;
-using DurableStreams.Storage.File;
+using DurableStreams.Storage.Files;
 using Xunit;
 
-namespace DurableStreams.Core.Tests.Storage.File;
+namespace DurableStreams.Core.Tests.Storage.Files;
 
 public sealed class Crc32CTests
 {

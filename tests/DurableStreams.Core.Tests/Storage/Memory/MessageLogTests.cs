@@ -1,4 +1,4 @@
-using DurableStreams.Storage.Memory;
+using DurableStreams.Core.Memory;
 using Xunit;
 
 namespace DurableStreams.Core.Tests.Storage.Memory;

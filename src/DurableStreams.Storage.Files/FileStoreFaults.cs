@@ -1,0 +1,23 @@
+namespace DurableStreams.Storage.Files;
+
+/// <summary>
+/// Test hooks that make the store's own I/O fail the way a full disk or a broken device does, so fault handling is
+/// tested deterministically on any machine. Null (the default) means no injected faults.
+/// </summary>
+internal sealed class FileStoreFaults
+{
+    /// <summary>Called before each data write; a returned exception is thrown as if the write failed.</summary>
+    public Func<Exception?>? BeforeWrite { get; set; }
+
+    /// <summary>Called before each batch's syncs; a returned exception is thrown as if fdatasync failed.</summary>
+    public Func<Exception?>? BeforeSync { get; set; }
+
+    /// <summary>
+    /// Skip checkpoints (including the one on dispose), so a test can stop the store the way a crash would: with the
+    /// commit log holding changes LMDB has not seen.
+    /// </summary>
+    public bool SuppressCheckpoints { get; set; }
+
+    /// <summary>The ENOSPC error a full disk gives.</summary>
+    public static IOException DiskFull() => new("No space left on device", 28);
+}

@@ -1,0 +1,328 @@
+using DurableStreams.Core;
+using DurableStreams.Protocol;
+
+namespace DurableStreams.Storage.Files;
+
+public sealed partial class FileStreamStore
+{
+    public ValueTask<MetadataResult> GetMetadataAsync(string name, CancellationToken cancellationToken = default)
+    {
+        var (stream, status) = Find(name, touch: false);
+        return new(stream is null ? new MetadataResult(status) : new MetadataResult(ReadStatus.Ok, Snapshot(stream)));
+    }
+
+    public async ValueTask<DeleteResult> DeleteAsync(string name, CancellationToken cancellationToken = default)
+    {
+        var (stream, status) = Find(name, touch: false);
+        if (stream is null)
+        {
+            return new DeleteResult(status == ReadStatus.Gone ? DeleteStatus.Gone : DeleteStatus.NotFound);
+        }
+        await _structure.WaitAsync(cancellationToken);
+        try
+        {
+            if (stream.Removed)
+            {
+                return new DeleteResult(DeleteStatus.NotFound);
+            }
+            if (stream.SoftDeleted)
+            {
+                return new DeleteResult(DeleteStatus.Gone);
+            }
+            // Durable first, then visible: if the commit fails the stream is exactly as it was, here and after a restart.
+            if (stream.RefCount > 0)
+            {
+                var meta = stream.Meta with { SoftDeleted = true };
+                await _committer.Enqueue(new CommitWork { Apply = w => w.PutMeta(meta) });
+                stream.Meta = meta;
+                WakeAll(stream);
+            }
+            else
+            {
+                var removed = RemovalPlan(stream);
+                await _committer.Enqueue(RemovalWork(removed, deleteFiles: false));
+                ApplyRemoval(removed);
+                foreach (var gone in removed)
+                {
+                    DeleteFile(gone);
+                }
+            }
+            return new DeleteResult(DeleteStatus.Deleted);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            return new DeleteResult(DeleteStatus.StorageFailure);
+        }
+        finally
+        {
+            _structure.Release();
+        }
+    }
+
+    public async ValueTask<WaitOutcome> WaitAsync(string name, StreamOffset offset, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        if (!_streams.TryGetValue(name, out var stream) || IsExpired(stream, _time.GetUtcNow()))
+        {
+            return WaitOutcome.Gone;
+        }
+        Task signal;
+        lock (stream.Gate)
+        {
+            if (stream.Removed || stream.SoftDeleted)
+            {
+                return WaitOutcome.Gone;
+            }
+            if (stream.Committed.Tail > offset.Position || stream.Committed.Closed)
+            {
+                return WaitOutcome.Changed;
+            }
+            signal = stream.Signal.Current;
+        }
+        return await _deadlines.WaitForSignalAsync(signal, timeout, () => stream.Removed || stream.SoftDeleted, cancellationToken);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+        await _sweeper.DisposeAsync();
+        await _accessPersister.DisposeAsync();
+        PersistAccessTimes();
+        _committer.Dispose();
+        _deadlines.Dispose();
+        foreach (var stream in _streams.Values)
+        {
+            lock (stream.Gate)
+            {
+                CloseHandleLocked(stream);
+            }
+        }
+        _log.Dispose();
+        _metadata.Dispose();
+        _lock.Dispose();
+        _structure.Dispose();
+    }
+
+    private (DiskStream? Stream, ReadStatus Status) Find(string name, bool touch)
+    {
+        if (!_streams.TryGetValue(name, out var stream))
+        {
+            return (null, ReadStatus.NotFound);
+        }
+        if (stream.SoftDeleted)
+        {
+            return (null, ReadStatus.Gone);
+        }
+        var now = _time.GetUtcNow();
+        if (IsExpired(stream, now))
+        {
+            _structure.Wait();
+            try
+            {
+                ExpireLocked(stream);
+            }
+            finally
+            {
+                _structure.Release();
+            }
+            return (null, ReadStatus.NotFound);
+        }
+        if (touch)
+        {
+            Volatile.Write(ref stream.LastAccessTicks, now.UtcTicks);
+        }
+        return (stream, ReadStatus.Ok);
+    }
+
+    private static bool IsExpired(DiskStream stream, DateTimeOffset now)
+    {
+        var meta = stream.Meta;
+        return (meta.ExpiresAt is { } at && at <= now)
+            || (meta.TtlSeconds is { } ttl && new DateTimeOffset(Volatile.Read(ref stream.LastAccessTicks), TimeSpan.Zero).AddSeconds(ttl) <= now);
+    }
+
+    private static StoredStreamInfo Snapshot(DiskStream stream)
+    {
+        lock (stream.Gate)
+        {
+            var meta = stream.Meta;
+            return new StoredStreamInfo(stream.Name, stream.Id, meta.ContentType, new StreamOffset(stream.Committed.Tail), stream.Committed.Closed, meta.TtlSeconds, meta.ExpiresAt, meta.CreatedAt);
+        }
+    }
+
+    /// <summary>
+    /// Expires under the structure lock. An expired stream is absent to clients at once (its name can be reused); if
+    /// forks still read through it, its record and bytes stay until the last one lets go.
+    /// </summary>
+    private void ExpireLocked(DiskStream stream)
+    {
+        if (stream.Removed || stream.SoftDeleted)
+        {
+            return;
+        }
+        Task commit;
+        if (stream.RefCount > 0)
+        {
+            _streams.TryRemove(new KeyValuePair<string, DiskStream>(stream.Name, stream));
+            stream.Removed = true;
+            var meta = stream.Meta with { Detached = true };
+            stream.Meta = meta;
+            WakeAll(stream);
+            commit = _committer.Enqueue(new CommitWork
+            {
+                Apply = w =>
+                {
+                    // Only free the name if it still points at this stream (it may have been re-created since).
+                    w.DeleteName(meta.Name);
+                    w.PutMeta(meta);
+                },
+            });
+        }
+        else
+        {
+            // Expiry is decided by the clock, so it may become visible before it is durable: after a restart the
+            // stream is expired all the same.
+            var removed = RemovalPlan(stream);
+            ApplyRemoval(removed);
+            commit = _committer.Enqueue(RemovalWork(removed, deleteFiles: true));
+        }
+        _ = commit.ContinueWith(t => LogBackgroundFailure(_logger, t.Exception!, "expiring " + stream.Name), CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+    }
+
+    /// <summary>
+    /// The streams a removal takes away: the stream, then each source up the chain that was only kept (soft-deleted or
+    /// expired) for the fork being removed. Changes nothing.
+    /// </summary>
+    private static List<DiskStream> RemovalPlan(DiskStream stream)
+    {
+        var removed = new List<DiskStream> { stream };
+        var current = stream;
+        while (current.Source is { } source && source.RefCount == 1 && (source.SoftDeleted || source.Removed))
+        {
+            removed.Add(source);
+            current = source;
+        }
+        return removed;
+    }
+
+    /// <summary>Applies a removal plan in memory under the structure lock: names freed, reference counts released.</summary>
+    private void ApplyRemoval(List<DiskStream> removed)
+    {
+        foreach (var gone in removed)
+        {
+            _streams.TryRemove(new KeyValuePair<string, DiskStream>(gone.Name, gone));
+            gone.Removed = true;
+            if (gone.Source is { } source)
+            {
+                source.RefCount--;
+            }
+            WakeAll(gone);
+        }
+    }
+
+    private CommitWork RemovalWork(List<DiskStream> removed, bool deleteFiles)
+    {
+        var names = removed.Where(g => !g.Meta.Detached).Select(g => (g.Name, g)).ToList();
+        return new CommitWork
+        {
+            Apply = w =>
+            {
+                foreach (var (name, gone) in names)
+                {
+                    // The name may already belong to a newer stream (re-created after an expiry).
+                    if (!_streams.TryGetValue(name, out var current) || current == gone)
+                    {
+                        w.DeleteName(name);
+                    }
+                }
+                foreach (var gone in removed)
+                {
+                    w.DeleteStream(gone.Id);
+                }
+            },
+            OnCommitted = deleteFiles
+                ? () =>
+                {
+                    foreach (var gone in removed)
+                    {
+                        DeleteFile(gone);
+                    }
+                }
+                : null,
+        };
+    }
+
+    private static void WakeAll(DiskStream stream)
+    {
+        lock (stream.Gate)
+        {
+            stream.Signal.Publish();
+        }
+    }
+
+    private void Sweep()
+    {
+        if (Volatile.Read(ref _disposed) == 1)
+        {
+            return;
+        }
+        var now = _time.GetUtcNow();
+        foreach (var stream in _streams.Values)
+        {
+            if (stream.SoftDeleted || (stream.Meta.TtlSeconds is null && stream.Meta.ExpiresAt is null) || !IsExpired(stream, now))
+            {
+                continue;
+            }
+            _structure.Wait();
+            try
+            {
+                ExpireLocked(stream);
+            }
+            finally
+            {
+                _structure.Release();
+            }
+        }
+    }
+
+    /// <summary>Persists sliding-TTL refreshes made by reads, in one batch, off the read path.</summary>
+    private void PersistAccessTimes()
+    {
+        var updates = new List<(long Id, long Ticks, DiskStream Stream)>();
+        foreach (var stream in _streams.Values)
+        {
+            var ticks = Volatile.Read(ref stream.LastAccessTicks);
+            if (stream.Meta.TtlSeconds is not null && ticks != stream.PersistedAccessTicks && !stream.Removed)
+            {
+                updates.Add((stream.Id, ticks, stream));
+            }
+        }
+        if (updates.Count == 0)
+        {
+            return;
+        }
+        var commit = _committer.Enqueue(new CommitWork
+        {
+            Apply = w =>
+            {
+                foreach (var (id, ticks, stream) in updates)
+                {
+                    if (!stream.Removed)
+                    {
+                        w.PutAccess(id, ticks);
+                    }
+                }
+            },
+            OnCommitted = () =>
+            {
+                foreach (var (_, ticks, stream) in updates)
+                {
+                    stream.PersistedAccessTicks = ticks;
+                }
+            },
+        });
+        _ = commit.ContinueWith(t => LogBackgroundFailure(_logger, t.Exception!, "persisting access times"), CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+    }
+}

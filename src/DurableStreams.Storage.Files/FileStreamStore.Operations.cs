@@ -1,0 +1,434 @@
+using DurableStreams.Core;
+using DurableStreams.Protocol;
+
+namespace DurableStreams.Storage.Files;
+
+public sealed partial class FileStreamStore
+{
+    public async ValueTask<CreateStreamResult> CreateAsync(string name, CreateStreamRequest request, CancellationToken cancellationToken = default)
+    {
+        var now = _time.GetUtcNow();
+        DiskStream stream;
+        List<Frame> frames;
+        Task commit;
+        await _structure.WaitAsync(cancellationToken);
+        var release = true;
+        try
+        {
+            if (_streams.TryGetValue(name, out var existing) && !existing.Created.IsCompleted)
+            {
+                // A concurrent PUT of the same name is still being made durable: answer against its outcome.
+                _structure.Release();
+                release = false;
+                await existing.Created.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                return await CreateAsync(name, request, cancellationToken);
+            }
+            if (existing is not null)
+            {
+                if (existing.SoftDeleted)
+                {
+                    return new CreateStreamResult(CreateStatus.SoftDeleted);
+                }
+                if (IsExpired(existing, now))
+                {
+                    ExpireLocked(existing);
+                }
+                else
+                {
+                    bool closed;
+                    lock (existing.Gate)
+                    {
+                        closed = existing.Pending.Closed;
+                    }
+                    var matches = existing.Meta.Requested.IsMatchedBy(request, closed);
+                    return new CreateStreamResult(matches ? CreateStatus.AlreadyExists : CreateStatus.ConfigurationConflict, Snapshot(existing));
+                }
+            }
+
+            DiskStream? source = null;
+            var forkPosition = 0L;
+            StreamOffset anchor = default;
+            var contentType = request.ContentType ?? ContentTypes.Default;
+            var ttl = request.TtlSeconds;
+            var expiresAt = request.ExpiresAt;
+            if (request.Fork is { } fork)
+            {
+                if (!_streams.TryGetValue(fork.SourceName, out source))
+                {
+                    return new CreateStreamResult(CreateStatus.SourceNotFound);
+                }
+                if (!source.SoftDeleted && IsExpired(source, now))
+                {
+                    ExpireLocked(source);
+                    return new CreateStreamResult(CreateStatus.SourceNotFound);
+                }
+                var sourceStatus = ForkRules.CheckSource(source.SoftDeleted, source.Meta.ContentType, request.ContentType);
+                if (sourceStatus != CreateStatus.Created)
+                {
+                    return new CreateStreamResult(sourceStatus);
+                }
+                if (ForkRules.CheckDepth(source.Depth, _options.MaxForkDepth) is not CreateStatus.Created and var depthStatus)
+                {
+                    return new CreateStreamResult(depthStatus, Limit: _options.MaxForkDepth);
+                }
+                contentType = source.Meta.ContentType;
+                if (source.LastCommit is { IsCompleted: false } pending)
+                {
+                    // Fork at a committed position: let in-flight appends on the source land first.
+                    await pending.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                }
+                long sourceTail;
+                lock (source.Gate)
+                {
+                    sourceTail = source.Committed.Tail;
+                }
+                var status = ForkRules.ResolvePosition(fork, sourceTail, source.IsJson, p => IsBoundary(source, p), p => NextBoundary(source, p, sourceTail), out anchor, out forkPosition);
+                if (status != CreateStatus.Created)
+                {
+                    return new CreateStreamResult(status);
+                }
+                ForkRules.InheritExpiry(ref ttl, ref expiresAt, source.Meta.TtlSeconds, source.Meta.ExpiresAt);
+            }
+
+            var bodyStatus = CreateRules.FrameBody(contentType, request.Body, _options.MaxJsonDepth, _options.MaxMessagesPerAppend, out var messages);
+            if (bodyStatus != CreateStatus.Created)
+            {
+                return new CreateStreamResult(bodyStatus, Limit: bodyStatus == CreateStatus.TooManyMessages ? _options.MaxMessagesPerAppend : null);
+            }
+
+            var id = _nextId++;
+            var meta = new StreamMeta(
+                id, name, contentType, ttl, expiresAt, now,
+                new StreamConfiguration(contentType, request.TtlSeconds, request.ExpiresAt, request.Fork?.SourceName, request.Fork is null ? null : anchor, request.Fork?.SubOffset ?? 0),
+                source?.Id, forkPosition, SoftDeleted: false, Detached: false);
+            var state = new StreamState
+            {
+                ContentType = contentType,
+                TtlSeconds = ttl,
+                ExpiresAt = expiresAt,
+                CreatedAt = now,
+                Requested = meta.Requested,
+                Tail = forkPosition,
+                Closed = request.Closed,
+            };
+            stream = new DiskStream(meta, state, source, DataPath(id))
+            {
+                LastAccessTicks = now.UtcTicks,
+                PersistedAccessTicks = now.UtcTicks,
+                Frames = new FrameIndex(),
+            };
+            lock (stream.Gate)
+            {
+                frames = [];
+                if (messages.Count > 0)
+                {
+                    try
+                    {
+                        frames = WriteFrames(stream, HandleOf(stream), messages, forkPosition, Faults);
+                    }
+                    catch (IOException ex)
+                    {
+                        CloseHandleLocked(stream);
+                        System.IO.File.Delete(stream.FilePath);
+                        return new CreateStreamResult(NativeIo.IsDiskFull(ex) ? CreateStatus.InsufficientStorage : CreateStatus.StorageFailure);
+                    }
+                }
+                state.Tail = frames.Count == 0 ? forkPosition : frames[^1].End;
+                stream.Pending = state.Clone();
+                // Readers see the initial body only once it is durable.
+                var empty = state.Clone();
+                empty.Tail = forkPosition;
+                stream.Committed = empty;
+            }
+            var encodedState = Records.EncodeState(state);
+            var work = new CommitWork
+            {
+                Apply = w =>
+                {
+                    w.PutName(name, id);
+                    w.PutMeta(meta);
+                    w.PutState(id, encodedState);
+                    foreach (var frame in frames)
+                    {
+                        w.PutFrame(id, frame);
+                    }
+                },
+                OnCommitted = () => Publish(stream, state.Clone(), frames),
+            };
+            AddData(work, stream, forkPosition, messages);
+            if (source is not null)
+            {
+                source.RefCount++;
+            }
+            _streams[name] = stream;
+            commit = _committer.Enqueue(work, callerDrives: true);
+            stream.LastCommit = commit;
+            stream.Created = commit;
+        }
+        finally
+        {
+            if (release)
+            {
+                _structure.Release();
+            }
+        }
+        // Wait for durability outside the structure lock so creates of different streams share group commits.
+        _committer.Drive();
+        try
+        {
+            await commit;
+        }
+        catch (Exception ex)
+        {
+            await _structure.WaitAsync(CancellationToken.None);
+            try
+            {
+                _streams.TryRemove(new KeyValuePair<string, DiskStream>(name, stream));
+                stream.Removed = true;
+                if (stream.Source is { } source)
+                {
+                    source.RefCount--;
+                }
+            }
+            finally
+            {
+                _structure.Release();
+            }
+            WakeAll(stream);
+            DeleteFile(stream);
+            return new CreateStreamResult(NativeIo.IsDiskFull(ex) ? CreateStatus.InsufficientStorage : CreateStatus.StorageFailure);
+        }
+        return new CreateStreamResult(CreateStatus.Created, Snapshot(stream));
+    }
+
+    public async ValueTask<AppendStreamResult> AppendAsync(string name, AppendRequest request, CancellationToken cancellationToken = default)
+    {
+        var (stream, status) = Find(name, touch: true);
+        if (stream is null)
+        {
+            return new AppendStreamResult(status == ReadStatus.Gone ? AppendStatus.Gone : AppendStatus.NotFound);
+        }
+        while (true)
+        {
+            Task? waitFor = null;
+            Task commit;
+            AppendStreamResult result;
+            lock (stream.Gate)
+            {
+                if (stream.Removed || stream.SoftDeleted)
+                {
+                    return new AppendStreamResult(stream.SoftDeleted ? AppendStatus.Gone : AppendStatus.NotFound);
+                }
+                if (stream.Corrupt)
+                {
+                    return new AppendStreamResult(AppendStatus.StorageFailure);
+                }
+                var now = _time.GetUtcNow();
+                var decision = AppendRules.Evaluate(stream.Pending, request, _options.MaxJsonDepth, _options.MaxMessagesPerAppend, now, _options.ProducerRetention);
+                if (!decision.ShouldCommit)
+                {
+                    if (stream.LastCommit.IsCompleted)
+                    {
+                        return decision.Result;
+                    }
+                    // The rejection (or duplicate) rests on writes not yet durable: answer only once they are.
+                    waitFor = stream.LastCommit;
+                    result = default;
+                    commit = Task.CompletedTask;
+                }
+                else
+                {
+                    Microsoft.Win32.SafeHandles.SafeFileHandle handle;
+                    bool createdFile;
+                    try
+                    {
+                        handle = HandleOf(stream, out createdFile);
+                    }
+                    catch (IOException)
+                    {
+                        // The data file vanished underneath us: fail closed rather than start an empty file.
+                        stream.Corrupt = true;
+                        LogCorrupt(_logger, stream.Name, stream.Committed.Tail);
+                        return new AppendStreamResult(AppendStatus.StorageFailure);
+                    }
+                    var start = stream.Pending.Tail;
+                    List<Frame> frames;
+                    try
+                    {
+                        frames = WriteFrames(stream, handle, decision.Messages, start, Faults);
+                    }
+                    catch (IOException ex)
+                    {
+                        // Leave no partial record behind; the stream stays as it was.
+                        TryTruncate(handle, start - stream.BasePosition);
+                        if (createdFile)
+                        {
+                            CloseHandleLocked(stream);
+                            System.IO.File.Delete(stream.FilePath);
+                        }
+                        return new AppendStreamResult(NativeIo.IsDiskFull(ex) ? AppendStatus.InsufficientStorage : AppendStatus.StorageFailure);
+                    }
+                    var written = frames.Count == 0 ? 0 : frames[^1].End - start;
+                    // Forget idle producers now and then (amortised: one walk per stream per sweep period).
+                    var expired = ProducerRules.SweepIfDue(stream.Pending, now, _options.ProducerRetention);
+                    result = AppendRules.Apply(stream.Pending, request, written, now);
+                    // O(1) in the stream's producers: the clone shares the immutable producer map, the state record
+                    // holds no producers, and only the producer that changed is written.
+                    var snapshot = stream.Pending.Clone();
+                    var encoded = Records.EncodeState(snapshot);
+                    var producerId = request.Producer?.Id;
+                    var producerState = producerId is null ? null : snapshot.Producers[producerId];
+                    var generation = stream.Generation;
+                    var id = stream.Id;
+                    var work = new CommitWork
+                    {
+                        IsValid = () =>
+                        {
+                            lock (stream.Gate)
+                            {
+                                return stream.Generation == generation && !stream.Removed;
+                            }
+                        },
+                        Apply = w =>
+                        {
+                            w.PutState(id, encoded);
+                            if (expired is not null)
+                            {
+                                foreach (var gone in expired)
+                                {
+                                    w.DeleteProducer(id, gone);
+                                }
+                            }
+                            if (producerState is not null)
+                            {
+                                w.PutProducer(id, producerId!, producerState);
+                            }
+                            foreach (var frame in frames)
+                            {
+                                w.PutFrame(id, frame);
+                            }
+                        },
+                        OnCommitted = () => Publish(stream, snapshot, frames),
+                        OnFailed = _ => Rollback(stream, generation),
+                    };
+                    AddData(work, stream, start, decision.Messages);
+                    commit = _committer.Enqueue(work, callerDrives: true);
+                    stream.LastCommit = commit;
+                }
+            }
+            if (waitFor is not null)
+            {
+                await waitFor.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                continue;
+            }
+            // Outside the stream lock: commit on this thread when no batch is in flight (no thread hand-off).
+            _committer.Drive();
+            try
+            {
+                await commit;
+                return result;
+            }
+            catch (Exception ex)
+            {
+                return new AppendStreamResult(NativeIo.IsDiskFull(ex) ? AppendStatus.InsufficientStorage : AppendStatus.StorageFailure);
+            }
+        }
+    }
+
+    /// <summary>Writes messages as CRC frames at <paramref name="start"/>; returns the frames (not yet durable).</summary>
+    private static List<Frame> WriteFrames(DiskStream stream, Microsoft.Win32.SafeHandles.SafeFileHandle handle, List<ReadOnlyMemory<byte>> messages, long start, FileStoreFaults faults)
+    {
+        var frames = new List<Frame>();
+        var position = start;
+        var buffers = new List<ReadOnlyMemory<byte>>(messages.Count);
+        for (var m = 0; m < messages.Count; m++)
+        {
+            var message = messages[m];
+            var remaining = message;
+            do
+            {
+                var take = Math.Min(MaxFrameBytes, remaining.Length);
+                var piece = remaining[..take];
+                remaining = remaining[take..];
+                // JSON messages each end at a boundary; other types only at the end of the append.
+                var boundary = remaining.IsEmpty && (stream.IsJson || m == messages.Count - 1);
+                frames.Add(new Frame(position, take, Crc32C.Compute(piece.Span), boundary));
+                position += take;
+            }
+            while (!remaining.IsEmpty);
+            buffers.Add(message);
+        }
+        if (buffers.Count > 0)
+        {
+            if (faults.BeforeWrite?.Invoke() is { } injected)
+            {
+                // Simulate a device that accepted part of the write before failing.
+                RandomAccess.Write(handle, buffers[0][..(buffers[0].Length / 2)].Span, start - stream.BasePosition);
+                throw injected;
+            }
+            RandomAccess.Write(handle, buffers, start - stream.BasePosition);
+        }
+        return frames;
+    }
+
+    private static void TryTruncate(Microsoft.Win32.SafeHandles.SafeFileHandle handle, long length)
+    {
+        try
+        {
+            RandomAccess.SetLength(handle, length);
+        }
+        catch (IOException)
+        {
+            // The bytes past the pending tail are never referenced; recovery cuts them if this fails too.
+        }
+    }
+
+    /// <summary>Logs the bytes written for <paramref name="messages"/> at <paramref name="start"/> with the work.</summary>
+    private static void AddData(CommitWork work, DiskStream stream, long start, List<ReadOnlyMemory<byte>> messages)
+    {
+        var position = start - stream.BasePosition;
+        foreach (var message in messages)
+        {
+            work.Data.Add((stream.Id, position, message));
+            position += message.Length;
+        }
+    }
+
+    /// <summary>
+    /// Makes a commit visible. The frame index is loaded first if it never was: LMDB lags the commit log between
+    /// checkpoints, but before a stream's first publish since start-up it holds all of the stream's frames.
+    /// </summary>
+    private void Publish(DiskStream stream, StreamState snapshot, List<Frame> frames)
+    {
+        lock (stream.Gate)
+        {
+            stream.Committed = snapshot;
+            var loaded = FramesOf(stream);
+            foreach (var frame in frames)
+            {
+                if (loaded.Count == 0 || frame.Start == loaded.End)
+                {
+                    loaded.Add(frame);
+                }
+            }
+            stream.Signal.Publish();
+        }
+    }
+
+    private static void Rollback(DiskStream stream, int generation)
+    {
+        lock (stream.Gate)
+        {
+            if (stream.Generation != generation)
+            {
+                return;
+            }
+            stream.Generation++;
+            stream.Pending = stream.Committed.Clone();
+            if (stream.Handle is { IsClosed: false } handle)
+            {
+                TryTruncate(handle, stream.Committed.Tail - stream.BasePosition);
+            }
+        }
+    }
+}

@@ -1,0 +1,443 @@
+using DurableStreams.Core;
+using System.Buffers;
+using DurableStreams.Protocol;
+using Microsoft.Win32.SafeHandles;
+
+namespace DurableStreams.Storage.Files;
+
+public sealed partial class FileStreamStore
+{
+    public ValueTask<ReadResult> ReadAsync(string name, ReadRequest request, CancellationToken cancellationToken = default)
+    {
+        var (stream, status) = Find(name, touch: true);
+        if (stream is null)
+        {
+            return new(ReadResult.Failed(status));
+        }
+        long tail;
+        bool closed;
+        lock (stream.Gate)
+        {
+            if (stream.Corrupt)
+            {
+                return new(ReadResult.Failed(ReadStatus.Corrupt));
+            }
+            tail = stream.Committed.Tail;
+            closed = stream.Committed.Closed;
+        }
+        var startStatus = ReadRules.ResolveStart(request.Offset, tail, stream.IsJson, p => IsBoundary(stream, p), out var start);
+        if (startStatus != ReadStatus.Ok)
+        {
+            return new(ReadResult.Failed(startStatus));
+        }
+        var end = start;
+        byte[]? buffer = null;
+        if (request.Offset.Kind != OffsetKind.Now)
+        {
+            var budget = (long)Math.Max(1, request.MaxBytes);
+            ReadStatus copied;
+            try
+            {
+                end = Plan(stream, start, tail, ref budget, stream.IsJson);
+                if (end == start)
+                {
+                    copied = ReadStatus.Ok;
+                }
+                else
+                {
+                    buffer = ArrayPool<byte>.Shared.Rent((int)(end - start));
+                    copied = TryCopyCommitted(stream, start, buffer.AsSpan(0, (int)(end - start)));
+                }
+            }
+            catch (InvalidDataException)
+            {
+                copied = ReadStatus.Corrupt;
+            }
+            if (copied != ReadStatus.Ok)
+            {
+                if (buffer is not null)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                }
+                return new(ReadResult.Failed(copied));
+            }
+        }
+        return new(new ReadResult
+        {
+            Status = ReadStatus.Ok,
+            Info = Snapshot(stream),
+            Start = new StreamOffset(start),
+            Next = new StreamOffset(end),
+            UpToDate = end == tail,
+            Closed = closed && end == tail,
+            Chunks = buffer is null ? [] : [buffer.AsMemory(0, (int)(end - start))],
+            Length = end - start,
+            Release = buffer is null ? null : () => ArrayPool<byte>.Shared.Return(buffer),
+        });
+    }
+
+    public ValueTask<ReadStatus> ReadIntoAsync(string name, long position, Memory<byte> destination, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(position);
+        var (stream, status) = Find(name, touch: true);
+        if (stream is null)
+        {
+            return new(status);
+        }
+        lock (stream.Gate)
+        {
+            if (stream.Corrupt)
+            {
+                return new(ReadStatus.Corrupt);
+            }
+            if (position > stream.Committed.Tail - destination.Length)
+            {
+                return new(ReadStatus.OffsetBeyondTail);
+            }
+        }
+        return new(TryCopyCommitted(stream, position, destination.Span));
+    }
+
+    /// <summary>The committed frames of a stream, loading them from LMDB on first use. Call under the stream's gate.</summary>
+    private FrameIndex FramesOf(DiskStream stream) => stream.Frames ??= _metadata.LoadFrames(stream.Id);
+
+    /// <summary>
+    /// Where a read from <paramref name="position"/> within the budget ends, below <paramref name="end"/>, following a
+    /// fork's inherited range into its source chain. JSON reads end on a message boundary (and take at least one
+    /// message); byte reads may end inside an append.
+    /// </summary>
+    private long Plan(DiskStream stream, long position, long end, ref long budget, bool wholeMessages)
+    {
+        if (stream.Source is null || position >= stream.BasePosition)
+        {
+            return PlanOwn(stream, position, end, ref budget, wholeMessages);
+        }
+        // Walked in a loop, not recursion: a chain may be thousands of forks deep.
+        var parts = Parts(stream, position, end);
+        for (var i = 0; i < parts.Count; i++)
+        {
+            var (owner, from, to) = parts[i];
+            if (i > 0 && (position < from || budget <= 0))
+            {
+                // The budget ran out (or a message did not fit) in an earlier part.
+                return position;
+            }
+            position = PlanOwn(owner, position, to, ref budget, wholeMessages);
+        }
+        return position;
+    }
+
+    /// <summary>
+    /// The parts of [<paramref name="position"/>, <paramref name="end"/>) that each stream of the fork chain stores, in
+    /// position order (root-most first); empty parts are left out. A source's part ends where its fork begins.
+    /// </summary>
+    private static List<(DiskStream Stream, long From, long To)> Parts(DiskStream stream, long position, long end)
+    {
+        var parts = new List<(DiskStream Stream, long From, long To)>();
+        var current = stream;
+        var to = end;
+        while (current.Source is { } source && position < current.BasePosition)
+        {
+            if (current.BasePosition < to)
+            {
+                parts.Add((current, current.BasePosition, to));
+                to = current.BasePosition;
+            }
+            current = source;
+        }
+        if (position < to)
+        {
+            parts.Add((current, position, to));
+        }
+        parts.Reverse();
+        return parts;
+    }
+
+    /// <summary>
+    /// The stream of <paramref name="stream"/>'s fork chain that stores <paramref name="position"/>: the first, going up
+    /// from the stream, whose own data starts at or before it. <paramref name="limit"/> is where that stream's part
+    /// ends (the fork position it was reached through), or <see cref="long.MaxValue"/> for the stream itself.
+    /// </summary>
+    private static DiskStream Owner(DiskStream stream, long position, out long limit)
+    {
+        limit = long.MaxValue;
+        while (stream.Source is { } source && position < stream.BasePosition)
+        {
+            limit = stream.BasePosition;
+            stream = source;
+        }
+        return stream;
+    }
+
+    /// <summary>Plans the part of a read in the stream's own data, below <paramref name="end"/>.</summary>
+    private long PlanOwn(DiskStream stream, long position, long end, ref long budget, bool wholeMessages)
+    {
+        if (position >= end)
+        {
+            return position;
+        }
+        var stop = position;
+        lock (stream.Gate)
+        {
+            var frames = FramesOf(stream);
+            var index = stream.FindFrame(position);
+            if (index < 0)
+            {
+                // Committed data the index does not cover is a hole: never answer it with an empty chunk.
+                MarkCorrupt(stream, position);
+                throw new InvalidDataException("No frame covers committed data.");
+            }
+            var remaining = budget;
+            // Frames taken in all and since the last message boundary, and where that boundary is.
+            var taken = 0;
+            var sinceBoundary = 0;
+            var boundaryStop = position;
+            for (; index < frames.Count && frames[index].Start < end; index++)
+            {
+                var frame = frames[index];
+                var from = Math.Max(position, frame.Start);
+                var to = Math.Min(frame.End, end);
+                if (wholeMessages)
+                {
+                    // A message starting here must fit whole, frames and all, unless it is the read's first.
+                    if (sinceBoundary == 0 && stop > position && MessageEnd(frames, index, end) - from > remaining)
+                    {
+                        break;
+                    }
+                    taken++;
+                    sinceBoundary++;
+                    remaining -= to - from;
+                    stop = to;
+                    if (frame.Boundary)
+                    {
+                        sinceBoundary = 0;
+                        boundaryStop = stop;
+                        if (remaining <= 0)
+                        {
+                            break;
+                        }
+                    }
+                    continue;
+                }
+                var take = Math.Min(to - from, remaining);
+                stop = from + take;
+                remaining -= take;
+                if (remaining <= 0)
+                {
+                    break;
+                }
+            }
+            if (wholeMessages && sinceBoundary > 0 && taken > sinceBoundary)
+            {
+                // Do not end inside a message that did not fit.
+                stop = boundaryStop;
+            }
+        }
+        budget -= stop - position;
+        return stop;
+    }
+
+    /// <summary>The end of the message whose frames begin at <paramref name="index"/> (its boundary frame), at most <paramref name="end"/>.</summary>
+    private static long MessageEnd(FrameIndex frames, int index, long end)
+    {
+        for (; index < frames.Count && frames[index].Start < end; index++)
+        {
+            if (frames[index].Boundary)
+            {
+                return Math.Min(frames[index].End, end);
+            }
+        }
+        return end;
+    }
+
+    /// <summary>
+    /// <see cref="CopyCommitted"/> with its failures as statuses: a checksum mismatch, a hole or a missing data file is
+    /// <see cref="ReadStatus.Corrupt"/> (the stream is marked so); a stream deleted meanwhile is not found.
+    /// </summary>
+    private ReadStatus TryCopyCommitted(DiskStream stream, long position, Span<byte> destination)
+    {
+        try
+        {
+            CopyCommitted(stream, position, destination);
+            return ReadStatus.Ok;
+        }
+        catch (InvalidDataException)
+        {
+            return ReadStatus.Corrupt;
+        }
+        catch (ObjectDisposedException)
+        {
+            return ReadStatus.NotFound;
+        }
+        catch (FileNotFoundException)
+        {
+            MarkCorrupt(stream, position);
+            return ReadStatus.Corrupt;
+        }
+    }
+
+    /// <summary>
+    /// Copies committed bytes [<paramref name="position"/>, position + destination.Length) into
+    /// <paramref name="destination"/>, following a fork's inherited range into its source chain. Every frame the range
+    /// touches is CRC-checked: frames inside the range are read straight into the destination with one positioned
+    /// read; a frame cut by either end of the range is read whole into a scratch buffer.
+    /// </summary>
+    private void CopyCommitted(DiskStream stream, long position, Span<byte> destination)
+    {
+        if (stream.Source is null || position >= stream.BasePosition)
+        {
+            CopyOwn(stream, position, destination);
+            return;
+        }
+        // Walked in a loop, not recursion: a chain may be thousands of forks deep.
+        foreach (var (owner, from, to) in Parts(stream, position, position + destination.Length))
+        {
+            CopyOwn(owner, from, destination.Slice((int)(from - position), (int)(to - from)));
+        }
+    }
+
+    /// <summary>Copies bytes of the stream's own data (none inherited) into <paramref name="destination"/>, checking every frame.</summary>
+    private void CopyOwn(DiskStream stream, long position, Span<byte> destination)
+    {
+        if (destination.IsEmpty)
+        {
+            return;
+        }
+        var end = position + destination.Length;
+        Frame[] selected;
+        int count;
+        SafeFileHandle handle;
+        var referenced = false;
+        lock (stream.Gate)
+        {
+            var frames = FramesOf(stream);
+            var first = stream.FindFrame(position);
+            var last = first < 0 ? -1 : stream.FindFrame(end - 1);
+            if (last < 0)
+            {
+                // Committed data the index does not cover is a hole: never answer it.
+                MarkCorrupt(stream, position);
+                throw new InvalidDataException("No frame covers committed data.");
+            }
+            count = last - first + 1;
+            selected = ArrayPool<Frame>.Shared.Rent(count);
+            frames.CopyTo(first, selected, count);
+            handle = HandleOf(stream);
+            // Hold a reference so a concurrent close (idle-file trimming, deletion) waits for this read.
+            handle.DangerousAddRef(ref referenced);
+        }
+        try
+        {
+            var inner = selected.AsSpan(0, count);
+            if (inner[0].Start < position || inner[0].End > end)
+            {
+                CopyCutFrame(stream, handle, inner[0], position, destination);
+                inner = inner[1..];
+            }
+            if (!inner.IsEmpty && inner[^1].End > end)
+            {
+                CopyCutFrame(stream, handle, inner[^1], position, destination);
+                inner = inner[..^1];
+            }
+            if (!inner.IsEmpty)
+            {
+                var from = inner[0].Start;
+                var whole = destination.Slice((int)(from - position), (int)(inner[^1].End - from));
+                ReadExactly(stream, handle, from, whole);
+                foreach (var frame in inner)
+                {
+                    Verify(stream, frame, whole.Slice((int)(frame.Start - from), frame.Length));
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<Frame>.Shared.Return(selected);
+            if (referenced)
+            {
+                handle.DangerousRelease();
+            }
+        }
+    }
+
+    /// <summary>Copies the part of <paramref name="frame"/> inside the destination's range, after checking the whole frame.</summary>
+    private void CopyCutFrame(DiskStream stream, SafeFileHandle handle, Frame frame, long position, Span<byte> destination)
+    {
+        var scratch = ArrayPool<byte>.Shared.Rent(frame.Length);
+        try
+        {
+            var bytes = scratch.AsSpan(0, frame.Length);
+            ReadExactly(stream, handle, frame.Start, bytes);
+            Verify(stream, frame, bytes);
+            var from = Math.Max(position, frame.Start);
+            var to = Math.Min(position + destination.Length, frame.End);
+            bytes.Slice((int)(from - frame.Start), (int)(to - from)).CopyTo(destination[(int)(from - position)..]);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
+    }
+
+    private void ReadExactly(DiskStream stream, SafeFileHandle handle, long position, Span<byte> destination)
+    {
+        while (!destination.IsEmpty)
+        {
+            var read = RandomAccess.Read(handle, destination, position - stream.BasePosition);
+            if (read <= 0)
+            {
+                MarkCorrupt(stream, position);
+                throw new InvalidDataException("Short read of committed data.");
+            }
+            position += read;
+            destination = destination[read..];
+        }
+    }
+
+    private void Verify(DiskStream stream, Frame frame, ReadOnlySpan<byte> bytes)
+    {
+        if (Crc32C.Compute(bytes) != frame.Crc)
+        {
+            MarkCorrupt(stream, frame.Start);
+            throw new InvalidDataException("Checksum mismatch in committed data.");
+        }
+    }
+
+    private void MarkCorrupt(DiskStream stream, long position)
+    {
+        lock (stream.Gate)
+        {
+            stream.Corrupt = true;
+        }
+        LogCorrupt(_logger, stream.Name, position);
+    }
+
+    /// <summary>The next message (JSON) or append boundary after <paramref name="position"/>, or the tail.</summary>
+    private long NextBoundary(DiskStream stream, long position, long tail)
+    {
+        var owner = Owner(stream, position, out var limit);
+        var end = limit == long.MaxValue ? tail : limit;
+        lock (owner.Gate)
+        {
+            var frames = FramesOf(owner); // loads the index FindFrame searches
+            var index = owner.FindFrame(position);
+            return Math.Min(index < 0 ? end : MessageEnd(frames, index, end), end);
+        }
+    }
+
+    /// <summary>True when <paramref name="position"/> starts a message (or is the start/tail) of the stream.</summary>
+    private bool IsBoundary(DiskStream stream, long position)
+    {
+        stream = Owner(stream, position, out _);
+        lock (stream.Gate)
+        {
+            if (position == stream.BasePosition || position == stream.Committed.Tail)
+            {
+                return true;
+            }
+            var frames = FramesOf(stream);
+            var index = stream.FindFrame(position);
+            return index > 0 && frames[index].Start == position && frames[index - 1].Boundary;
+        }
+    }
+}

@@ -1,0 +1,243 @@
+using DurableStreams.Core;
+using System.Collections.Concurrent;
+using System.Globalization;
+using DurableStreams.Core.Live;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace DurableStreams.Storage.Files;
+
+/// <summary>
+/// The durable file store: per-stream data files of raw bytes plus an LMDB environment holding names, configuration,
+/// writer state (tail, closure, Stream-Seq, producers) and a CRC-32C frame index. An append writes its bytes, then the
+/// group committer makes them durable and commits the new tail, producer state and frames in one LMDB transaction,
+/// then the append is acknowledged and published. On open every data file is cut back to its committed tail, so a torn
+/// or garbage tail is never served and never swallows a later append. See docs/storage-format.md.
+/// </summary>
+public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDirectReadStore
+{
+    /// <summary>Largest frame; each frame has its own CRC, so a read verifies at most this much beyond what it returns.</summary>
+    public const int MaxFrameBytes = 64 * 1024;
+
+    private readonly FileStreamStoreOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly string _streamsDirectory;
+    private readonly System.IO.FileStream _lock;
+    private readonly MetadataStore _metadata;
+    private readonly GroupCommitter _committer;
+    private readonly DeadlineScheduler _deadlines;
+    private readonly ConcurrentDictionary<string, DiskStream> _streams = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _structure = new(1, 1);
+    private readonly ITimer _sweeper;
+    private readonly ITimer _accessPersister;
+    private readonly ConcurrentQueue<DiskStream> _openHandles = new();
+    private int _openHandleCount;
+    private long _nextId;
+    private int _disposed;
+
+    private readonly CommitLog _log;
+
+    private FileStreamStore(FileStreamStoreOptions options, ILogger logger, System.IO.FileStream lockFile, MetadataStore metadata, CommitLog log)
+    {
+        _log = log;
+        _options = options;
+        ProducerRules.ValidateRetention(options.ProducerRetention);
+        _time = options.TimeProvider;
+        _logger = logger;
+        _lock = lockFile;
+        _metadata = metadata;
+        _streamsDirectory = Path.Combine(options.DataDirectory, "streams");
+        _deadlines = new DeadlineScheduler(_time);
+        ReplayCommitLog();
+        _committer = new GroupCommitter(metadata, log, options.Durability, options.SyncInterval, _streamsDirectory, DataPath, ex => LogCommitFailed(_logger, ex), Faults);
+        _sweeper = _time.CreateTimer(static s => ((FileStreamStore)s!).Sweep(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _accessPersister = _time.CreateTimer(static s => ((FileStreamStore)s!).PersistAccessTimes(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>Injected I/O faults for tests.</summary>
+    internal FileStoreFaults Faults { get; } = new();
+
+    /// <summary>The data directory.</summary>
+    public string DataDirectory => _options.DataDirectory;
+
+    /// <summary>True once <see cref="DisposeAsync"/> has begun; the server's readiness check reports such a store as not ready.</summary>
+    public bool IsDisposed => Volatile.Read(ref _disposed) == 1;
+
+    /// <summary>Number of group-commit batches so far.</summary>
+    public long CommitBatches => _committer.BatchCount;
+
+    /// <summary>Bytes of commit-log records not yet checkpointed (for tests).</summary>
+    internal long CommitLogLength => _log.Length;
+
+    /// <summary>
+    /// Applies the commit log to LMDB and empties it now (normally this happens by size and time). Throws what the
+    /// checkpoint failed with, e.g. when the metadata is full.
+    /// </summary>
+    internal Task CheckpointAsync() => _committer.Enqueue(new CommitWork { Apply = static _ => { }, Checkpoint = true });
+
+    /// <summary>Number of checkpoints (commit log applied to LMDB and emptied) so far.</summary>
+    public long Checkpoints => _committer.CheckpointCount;
+
+    /// <summary>Number of data files currently open.</summary>
+    public int OpenFileCount => Volatile.Read(ref _openHandleCount);
+
+    /// <summary>Number of live (not soft-deleted) streams.</summary>
+    public int Count => _streams.Values.Count(s => !s.SoftDeleted);
+
+    /// <summary>Test hook: the committed producer states of a stream, or null when there is no such stream.</summary>
+    internal IReadOnlyDictionary<string, ProducerState>? CommittedProducers(string name)
+    {
+        if (!_streams.TryGetValue(name, out var stream))
+        {
+            return null;
+        }
+        lock (stream.Gate)
+        {
+            return stream.Committed.Producers;
+        }
+    }
+
+    /// <summary>Test hook: how many producer records LMDB holds (what the last checkpoint applied).</summary>
+    internal int ProducerRecordCount() => _metadata.CountProducers();
+
+    /// <inheritdoc/>
+    public IReadOnlyList<string> ListStreamNames() => _streams.Where(s => !s.Value.SoftDeleted).Select(s => s.Key).ToArray();
+
+    /// <summary>
+    /// Opens (or creates) the store in <see cref="FileStreamStoreOptions.DataDirectory"/>: takes the directory lock, opens
+    /// LMDB, and recovers every stream by cutting its data file back to the committed tail.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Another process already uses the directory.</exception>
+    public static FileStreamStore Open(FileStreamStoreOptions options, ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<FileStreamStore>();
+        var directory = Path.GetFullPath(options.DataDirectory);
+        // Private to the server's user (0700 directories, 0600 files) whatever the umask; looser existing modes are tightened.
+        Tightened(logger, directory, PrivateFiles.CreateDirectory(directory));
+        Tightened(logger, Path.Combine(directory, "streams"), PrivateFiles.CreateDirectory(Path.Combine(directory, "streams")));
+        System.IO.FileStream lockFile;
+        try
+        {
+            // FileShare.None takes an exclusive advisory lock (flock) on Unix: a second server fails here, at once.
+            lockFile = new System.IO.FileStream(Path.Combine(directory, "LOCK"), PrivateFiles.Options(FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None));
+            Tightened(logger, lockFile.Name, PrivateFiles.Restrict(lockFile.Name, PrivateFiles.FileMode));
+        }
+        catch (IOException ex)
+        {
+            throw new InvalidOperationException($"The data directory '{directory}' is in use by another process.", ex);
+        }
+        MetadataStore? metadata = null;
+        CommitLog? log = null;
+        try
+        {
+            try
+            {
+                metadata = new MetadataStore(Path.Combine(directory, "meta"), options.MetadataMapSize, options.Durability);
+            }
+            catch (LightningDB.LightningException ex)
+            {
+                throw new IOException($"Could not open the metadata of data directory '{directory}': {ex.Message}", ex);
+            }
+            var resolved = new FileStreamStoreOptions
+            {
+                DataDirectory = directory,
+                Durability = options.Durability,
+                SyncInterval = options.SyncInterval,
+                TimeProvider = options.TimeProvider,
+                SweepInterval = options.SweepInterval,
+                AccessPersistInterval = options.AccessPersistInterval,
+                MaxJsonDepth = options.MaxJsonDepth,
+                MaxForkDepth = options.MaxForkDepth,
+                MaxMessagesPerAppend = options.MaxMessagesPerAppend,
+                MetadataMapSize = options.MetadataMapSize,
+                MaxOpenFiles = Math.Max(16, options.MaxOpenFiles),
+                ProducerRetention = options.ProducerRetention,
+                CrashBeforeLogRestart = options.CrashBeforeLogRestart,
+            };
+            var logPath = Path.Combine(directory, "commit.log");
+            var newLog = !System.IO.File.Exists(logPath);
+            if (newLog)
+            {
+                // Created 0600 here so the log never exists with the umask's mode.
+                using (new System.IO.FileStream(logPath, PrivateFiles.Options(FileMode.CreateNew, FileAccess.Write, FileShare.None)))
+                {
+                }
+            }
+            log = new CommitLog(logPath, metadata.ReadLogGeneration());
+            RestrictFiles(logger, directory);
+            if (newLog)
+            {
+                // The log's directory entry must be durable before anything relies on the log.
+                NativeIo.SyncDirectory(directory);
+            }
+            var store = new FileStreamStore(resolved, logger, lockFile, metadata, log);
+            store.Recover();
+            store._sweeper.Change(options.SweepInterval, options.SweepInterval);
+            store._accessPersister.Change(options.AccessPersistInterval, options.AccessPersistInterval);
+            return store;
+        }
+        catch
+        {
+            log?.Dispose();
+            metadata?.Dispose();
+            lockFile.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Tightens the files the store keeps (commit log, LMDB files, data files) to 0600 where they are looser.</summary>
+    private static void RestrictFiles(ILogger logger, string directory)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+        var files = new[] { Path.Combine(directory, "commit.log"), Path.Combine(directory, "meta", "data.mdb"), Path.Combine(directory, "meta", "lock.mdb") }
+            .Concat(Directory.EnumerateFiles(Path.Combine(directory, "streams"), "*.dat"));
+        foreach (var file in files)
+        {
+            if (System.IO.File.Exists(file))
+            {
+                Tightened(logger, file, PrivateFiles.Restrict(file, PrivateFiles.FileMode));
+            }
+        }
+    }
+
+    private static void Tightened(ILogger logger, string path, UnixFileMode? previous)
+    {
+        if (previous is { } mode)
+        {
+            LogTightened(logger, path, mode);
+        }
+    }
+
+    private string DataPath(long id) => Path.Combine(_streamsDirectory, id.ToString("x16", CultureInfo.InvariantCulture) + ".dat");
+
+    [LoggerMessage(EventId = 2000, Level = LogLevel.Error, Message = "A group commit failed; the appends in it were rolled back")]
+    private static partial void LogCommitFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Error, Message = "Stream {Name} failed its checksum at position {Position}; it is unavailable until repaired")]
+    private static partial void LogCorrupt(ILogger logger, string name, long position);
+
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Warning, Message = "Recovered stream {Name}: cut {Bytes} unacknowledged bytes from its tail")]
+    private static partial void LogTruncated(ILogger logger, string name, long bytes);
+
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Error, Message = "Stream {Name} is shorter than its committed tail ({Length} of {Expected} bytes); it fails closed")]
+    private static partial void LogMissingData(ILogger logger, string name, long length, long expected);
+
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "Background work failed: {What}")]
+    private static partial void LogBackgroundFailure(ILogger logger, Exception exception, string what);
+
+    [LoggerMessage(EventId = 2020, Level = LogLevel.Information, Message = "Moved the producers of {Streams} streams to their own records (state format 1 to 2)")]
+    private static partial void LogProducersMigrated(ILogger logger, int streams);
+    [LoggerMessage(EventId = 2007, Level = LogLevel.Information, Message = "Tightened the permissions of {Path} (was {Mode}): the data directory is private to the server's user")]
+    private static partial void LogTightened(ILogger logger, string path, UnixFileMode mode);
+
+    [LoggerMessage(EventId = 2006, Level = LogLevel.Information, Message = "Replayed {Records} commit-log records")]
+    private static partial void LogReplayed(ILogger logger, int records);
+
+    [LoggerMessage(EventId = 2005, Level = LogLevel.Warning, Message = "Stream {Name} lost {Bytes} bytes that were acknowledged but not yet synced (durability {Mode})")]
+    private static partial void LogRelaxedLoss(ILogger logger, string name, long bytes, DurabilityMode mode);
+}

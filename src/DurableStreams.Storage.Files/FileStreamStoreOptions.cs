@@ -1,0 +1,85 @@
+using DurableStreams.Core;
+namespace DurableStreams.Storage.Files;
+
+/// <summary>When an append is acknowledged relative to the disk.</summary>
+public enum DurabilityMode
+{
+    /// <summary>
+    /// Acknowledge after the data is on disk (fdatasync) and its metadata is committed. Loses nothing on a crash or
+    /// power cut. Concurrent appends share each sync (group commit). The default.
+    /// </summary>
+    Always,
+    /// <summary>
+    /// Acknowledge after the data is written to the OS; sync every <see cref="FileStreamStoreOptions.SyncInterval"/>.
+    /// A process crash loses nothing; a power cut or kernel crash can lose about one interval of acknowledged appends.
+    /// </summary>
+    Interval,
+    /// <summary>
+    /// Never sync; the OS writes back when it likes. A process crash loses nothing; a power cut or kernel crash can lose
+    /// anything not yet written back and can leave the metadata unusable. For tests and scratch data.
+    /// </summary>
+    None,
+}
+
+/// <summary>Settings of the durable file store.</summary>
+public sealed class FileStreamStoreOptions
+{
+    /// <summary>The data directory (created if missing). One server process may use it at a time.</summary>
+    public required string DataDirectory { get; init; }
+
+    /// <summary>When appends are acknowledged; default <see cref="DurabilityMode.Always"/>.</summary>
+    public DurabilityMode Durability { get; init; } = DurabilityMode.Always;
+
+    /// <summary>Sync period for <see cref="DurabilityMode.Interval"/>; default 100 ms.</summary>
+    public TimeSpan SyncInterval { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Clock for TTL, expiry and live waits.</summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>How often expired streams nobody reads are reclaimed; default 1 s.</summary>
+    public TimeSpan SweepInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// How often read-only TTL refreshes are persisted. Reads never write metadata on their own path, so a restart can
+    /// forget at most this much sliding-TTL refresh. Default 10 s.
+    /// </summary>
+    public TimeSpan AccessPersistInterval { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Maximum JSON nesting depth accepted on append.</summary>
+    public int MaxJsonDepth { get; init; } = Protocol.JsonFraming.DefaultMaxDepth;
+
+    /// <summary>
+    /// Most forks a fork chain may be deep (a stream that is not a fork is depth 0, its fork 1, ...); a fork that would be
+    /// deeper is refused with 400. Default <see cref="ForkRules.DefaultMaxForkDepth"/> (100). A chain made deeper under
+    /// a higher limit keeps working after the limit is lowered; only new forks below it are refused.
+    /// </summary>
+    public int MaxForkDepth { get; init; } = ForkRules.DefaultMaxForkDepth;
+
+    /// <summary>
+    /// Most messages (values of a top-level JSON array) one append or initial body may carry; a body with more is refused
+    /// whole with 413. Default <see cref="AppendRules.DefaultMaxMessagesPerAppend"/> (100,000).
+    /// </summary>
+    public int MaxMessagesPerAppend { get; init; } = AppendRules.DefaultMaxMessagesPerAppend;
+
+    /// <summary>
+    /// How long an idle producer's (epoch, seq) is kept; after that the producer is treated as new and its record is
+    /// removed. Default 30 days (<see cref="ProducerRules.DefaultPersistentRetention"/>);
+    /// <see cref="Timeout.InfiniteTimeSpan"/> keeps it as long as the stream.
+    /// </summary>
+    public TimeSpan ProducerRetention { get; init; } = ProducerRules.DefaultPersistentRetention;
+
+    /// <summary>
+    /// Most stream data files kept open at once; idle ones beyond this are closed and reopened on use, so a server with
+    /// many streams stays under the process's file-descriptor limit. Default 2048.
+    /// </summary>
+    public int MaxOpenFiles { get; init; } = 2048;
+
+    /// <summary>LMDB map size: the most metadata the environment can hold (virtual; disk grows with use). Default 64 GiB.</summary>
+    public long MetadataMapSize { get; init; } = 64L << 30;
+
+    /// <summary>
+    /// Test hook: recovery replays the commit log but stops before moving the log to its next generation, as a crash at
+    /// that moment would, so the next open replays the same records again.
+    /// </summary>
+    internal bool CrashBeforeLogRestart { get; init; }
+}

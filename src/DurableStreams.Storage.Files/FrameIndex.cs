@@ -1,0 +1,146 @@
+namespace DurableStreams.Storage.Files;
+
+/// <summary>
+/// A stream's committed frames in memory, packed: about 8 bytes and a bit per frame (a 4-byte start relative to its
+/// block, the 4-byte CRC, the boundary bit) instead of a 24-byte <see cref="Frame"/> record in a list that doubles.
+/// A stream of tiny JSON messages has one frame per message, so this is what bounds its index memory (5 M messages:
+/// about 40 MB rather than 200). Frames are contiguous (each starts where the previous one ends), so lengths are not
+/// stored. Blocks of <see cref="BlockSize"/> frames keep every array small (no large-object heap, no copy of the whole
+/// index when it grows); only the last block grows, from a few entries, so a small stream stays small.
+/// Guarded by the stream's gate, as the list it replaces was. The LMDB <c>frames</c> records are unchanged.
+/// </summary>
+internal sealed class FrameIndex
+{
+    private const int BlockShift = 12;
+    private const int BlockSize = 1 << BlockShift;
+    private const int BlockMask = BlockSize - 1;
+
+    private Block[] _blocks = [];
+    private int _blockCount;
+
+    /// <summary>Number of frames.</summary>
+    public int Count { get; private set; }
+
+    /// <summary>End of the last frame (meaningless while <see cref="Count"/> is 0).</summary>
+    public long End { get; private set; }
+
+    /// <summary>The frame at <paramref name="index"/>, rebuilt from the packed entries.</summary>
+    public Frame this[int index]
+    {
+        get
+        {
+            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)index, (uint)Count);
+            var block = _blocks[index >> BlockShift];
+            var i = index & BlockMask;
+            var start = block.Start + block.Offsets[i];
+            var end = index + 1 < Count ? StartOf(index + 1) : End;
+            return new Frame(start, (int)(end - start), block.Crcs[i], (block.Boundaries[i >> 6] & (1UL << (i & 63))) != 0);
+        }
+    }
+
+    /// <summary>Adds the next frame; it must start where the last one ends.</summary>
+    /// <exception cref="InvalidDataException">The frame leaves a gap or overlaps.</exception>
+    public void Add(Frame frame)
+    {
+        if (Count > 0 && frame.Start != End)
+        {
+            throw new InvalidDataException($"Frame at {frame.Start} does not follow the frame index's end {End}.");
+        }
+        var i = Count & BlockMask;
+        if (i == 0)
+        {
+            if (_blockCount == _blocks.Length)
+            {
+                Array.Resize(ref _blocks, Math.Max(4, _blockCount * 2));
+            }
+            // A stream that filled a block is a large one: its next blocks start full size (no regrowth).
+            _blocks[_blockCount++] = new Block(frame.Start, _blockCount == 0 ? 4 : BlockSize);
+        }
+        var block = _blocks[_blockCount - 1];
+        block.EnsureCapacity(i + 1);
+        block.Offsets[i] = (int)(frame.Start - block.Start);
+        block.Crcs[i] = frame.Crc;
+        if (frame.Boundary)
+        {
+            block.Boundaries[i >> 6] |= 1UL << (i & 63);
+        }
+        Count++;
+        End = frame.End;
+    }
+
+    /// <summary>Index of the frame containing <paramref name="position"/>, or -1.</summary>
+    public int Find(long position)
+    {
+        if (Count == 0 || position >= End || position < _blocks[0].Start)
+        {
+            return -1;
+        }
+        // The last block starting at or before the position, then the last frame in it starting at or before it.
+        int lo = 0, hi = _blockCount - 1;
+        while (lo < hi)
+        {
+            var mid = (lo + hi + 1) >>> 1;
+            if (_blocks[mid].Start <= position)
+            {
+                lo = mid;
+            }
+            else
+            {
+                hi = mid - 1;
+            }
+        }
+        var block = _blocks[lo];
+        var relative = position - block.Start;
+        var first = 0;
+        var last = (lo == _blockCount - 1 ? ((Count - 1) & BlockMask) : BlockMask);
+        while (first < last)
+        {
+            var mid = (first + last + 1) >>> 1;
+            if (block.Offsets[mid] <= relative)
+            {
+                first = mid;
+            }
+            else
+            {
+                last = mid - 1;
+            }
+        }
+        return (lo << BlockShift) + first;
+    }
+
+    /// <summary>Copies <paramref name="count"/> frames from <paramref name="index"/> into <paramref name="destination"/>.</summary>
+    public void CopyTo(int index, Span<Frame> destination, int count)
+    {
+        for (var k = 0; k < count; k++)
+        {
+            destination[k] = this[index + k];
+        }
+    }
+
+    private long StartOf(int index)
+    {
+        var block = _blocks[index >> BlockShift];
+        return block.Start + block.Offsets[index & BlockMask];
+    }
+
+    /// <summary>Up to <see cref="BlockSize"/> frames: their starts relative to the block's first, CRCs and boundary bits.</summary>
+    private sealed class Block(long start, int capacity)
+    {
+        public readonly long Start = start;
+        public int[] Offsets = new int[capacity];
+        public uint[] Crcs = new uint[capacity];
+        public ulong[] Boundaries = new ulong[(capacity + 63) >> 6];
+
+        public void EnsureCapacity(int needed)
+        {
+            if (needed <= Offsets.Length)
+            {
+                return;
+            }
+            var size = Math.Min(BlockSize, Offsets.Length * 2);
+            Array.Resize(ref Offsets, size);
+            Array.Resize(ref Crcs, size);
+            Array.Resize(ref Boundaries, (size + 63) >> 6);
+        }
+    }
+}

@@ -1,0 +1,272 @@
+using DurableStreams.Core;
+using LightningDB;
+
+namespace DurableStreams.Storage.Files;
+
+/// <summary>A stream as found in LMDB at start-up.</summary>
+internal sealed record LoadedStream(StreamMeta Meta, byte[]? State, long? LastAccessTicks, List<(string Id, ProducerState State)> Producers);
+
+/// <summary>
+/// The LMDB environment of a data directory: stream names, structure, writer state, frame index and access times, each
+/// in its own database. Writes happen only in the group-commit role (one thread at a time; each LMDB write transaction
+/// begins and commits within one call on one thread, as LMDB requires); reads use short read-only transactions from any
+/// thread (NoThreadLocalStorage).
+/// </summary>
+internal sealed class MetadataStore : IDisposable
+{
+    private readonly LightningEnvironment _env;
+    private readonly LightningDatabase _names;
+    private readonly LightningDatabase _meta;
+    private readonly LightningDatabase _state;
+    private readonly LightningDatabase _frames;
+    private readonly LightningDatabase _access;
+    private readonly LightningDatabase _control;
+    private readonly LightningDatabase _producers;
+    private static readonly byte[] s_logGenerationKey = "log-generation"u8.ToArray();
+    private static readonly StreamConfiguration s_noConfiguration = new("", null, null, null, null, 0);
+
+    /// <param name="path">The environment directory.</param>
+    /// <param name="mapSize">Maximum size of the map.</param>
+    /// <param name="mode">
+    /// None opens LMDB without syncs (a system crash may lose or damage the metadata); every other mode commits durably.
+    /// </param>
+    public MetadataStore(string path, long mapSize, DurabilityMode mode)
+    {
+        NativeIo.RegisterLmdbResolver();
+        PrivateFiles.CreateDirectory(path);
+        _env = new LightningEnvironment(path, new EnvironmentConfiguration { MapSize = mapSize, MaxDatabases = 8, MaxReaders = 1024 });
+        var flags = EnvironmentOpenFlags.NoThreadLocalStorage | EnvironmentOpenFlags.NoReadAhead;
+        // LMDB is written at checkpoints (and recovery), not per append: the commit log carries durability between them.
+        if (mode == DurabilityMode.None)
+        {
+            flags |= EnvironmentOpenFlags.NoSync;
+        }
+        _env.Open(flags, PrivateFiles.LmdbMode);
+        using var tx = _env.BeginTransaction();
+        var create = new DatabaseConfiguration { Flags = DatabaseOpenFlags.Create };
+        _names = tx.OpenDatabase("names", create);
+        _meta = tx.OpenDatabase("meta", create);
+        _state = tx.OpenDatabase("state", create);
+        _frames = tx.OpenDatabase("frames", create);
+        _access = tx.OpenDatabase("access", create);
+        _control = tx.OpenDatabase("control", create);
+        _producers = tx.OpenDatabase("producers", create);
+        tx.Commit().ThrowOnError();
+    }
+
+    public string Version => _env.Version?.ToString() ?? "unknown";
+
+    /// <summary>Every stream record, with its state and last persisted access time.</summary>
+    public List<LoadedStream> LoadAll()
+    {
+        var result = new List<LoadedStream>();
+        using var tx = _env.BeginTransaction(TransactionBeginFlags.ReadOnly);
+        using var cursor = tx.CreateCursor(_meta);
+        foreach (var (key, value) in cursor.AsEnumerable())
+        {
+            var meta = Records.DecodeMeta(value.AsSpan());
+            var idKey = key.CopyToNewArray();
+            var (stateCode, _, state) = tx.Get(_state, idKey);
+            var (accessCode, _, access) = tx.Get(_access, idKey);
+            result.Add(new LoadedStream(
+                meta,
+                stateCode == MDBResultCode.Success ? state.CopyToNewArray() : null,
+                accessCode == MDBResultCode.Success ? Records.DecodeTicks(access.AsSpan()) : null,
+                LoadProducers(tx, idKey)));
+        }
+        return result;
+    }
+
+    private List<(string, ProducerState)> LoadProducers(LightningTransaction tx, byte[] idKey)
+    {
+        var producers = new List<(string, ProducerState)>();
+        using var cursor = tx.CreateCursor(_producers);
+        var code = cursor.SetRange(idKey);
+        while (code == MDBResultCode.Success)
+        {
+            var (_, key, value) = cursor.GetCurrent();
+            if (!key.AsSpan().StartsWith(idKey))
+            {
+                break;
+            }
+            producers.Add(Records.DecodeProducer(value.AsSpan()));
+            code = cursor.Next().resultCode;
+        }
+        return producers;
+    }
+
+    /// <summary>
+    /// Moves version 1 state records (every producer inline, written by earlier builds) to version 2 plus one producer
+    /// record each, in one write transaction. Returns how many were migrated; 0 when there were none (no write).
+    /// </summary>
+    public int MigrateInlineProducers()
+    {
+        var pending = new List<(long Id, byte[] State)>();
+        using (var tx = _env.BeginTransaction(TransactionBeginFlags.ReadOnly))
+        using (var cursor = tx.CreateCursor(_state))
+        {
+            foreach (var (key, value) in cursor.AsEnumerable())
+            {
+                if (Records.IsInlineProducerState(value.AsSpan()))
+                {
+                    pending.Add((Records.ReadId(key.AsSpan()), value.CopyToNewArray()));
+                }
+            }
+        }
+        if (pending.Count > 0)
+        {
+            Write(w =>
+            {
+                foreach (var (id, state) in pending)
+                {
+                    w.PutState(id, state);
+                }
+            });
+        }
+        return pending.Count;
+    }
+
+    /// <summary>How many producer records there are (all streams).</summary>
+    public int CountProducers()
+    {
+        using var tx = _env.BeginTransaction(TransactionBeginFlags.ReadOnly);
+        return (int)tx.GetEntriesCount(_producers);
+    }
+
+    /// <summary>The committed frame index of one stream, in position order, packed.</summary>
+    public FrameIndex LoadFrames(long id)
+    {
+        var frames = new FrameIndex();
+        var prefix = Records.IdKey(id);
+        using var tx = _env.BeginTransaction(TransactionBeginFlags.ReadOnly);
+        using var cursor = tx.CreateCursor(_frames);
+        var code = cursor.SetRange(Records.FrameKey(id, 0));
+        while (code == MDBResultCode.Success)
+        {
+            var (_, key, value) = cursor.GetCurrent();
+            var keySpan = key.AsSpan();
+            if (keySpan.Length != 16 || !keySpan[..8].SequenceEqual(prefix))
+            {
+                break;
+            }
+            frames.Add(Records.ReadFrame(keySpan, value.AsSpan()));
+            code = cursor.Next().resultCode;
+        }
+        return frames;
+    }
+
+    /// <summary>The commit log's current generation (0 for a new data directory); see <see cref="CommitLog"/>.</summary>
+    public long ReadLogGeneration()
+    {
+        using var tx = _env.BeginTransaction(TransactionBeginFlags.ReadOnly);
+        var (code, _, value) = tx.Get(_control, s_logGenerationKey);
+        return code == MDBResultCode.Success ? System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(value.AsSpan()) : 0;
+    }
+
+    /// <summary>Runs <paramref name="apply"/> in one write transaction and commits it (durably unless opened with NoSync).</summary>
+    public void Write(Action<MetadataWriter> apply)
+    {
+        using var tx = _env.BeginTransaction();
+        apply(new MetadataWriter(this, tx));
+        tx.Commit().ThrowOnError();
+    }
+
+    /// <summary>Forces LMDB's pages to disk (for the relaxed durability modes).</summary>
+    public void Flush() => _env.Flush(force: true).ThrowOnError();
+
+    public void Dispose() => _env.Dispose();
+
+    /// <summary>The operations of one write transaction.</summary>
+    internal readonly struct MetadataWriter(MetadataStore store, LightningTransaction tx)
+    {
+        public void PutName(string name, long id) => tx.Put(store._names, Records.NameKey(name), Records.IdKey(id)).ThrowOnError();
+
+        public void DeleteName(string name) => Ignore(tx.Delete(store._names, Records.NameKey(name)));
+
+        public void PutMeta(StreamMeta meta) => tx.Put(store._meta, Records.IdKey(meta.Id), Records.EncodeMeta(meta)).ThrowOnError();
+
+        /// <summary>
+        /// Writes a state record. A version 1 record (replayed from an earlier build's commit log, or migrated at open)
+        /// is split: its producers replace the stream's producer records and the state is stored as version 2.
+        /// </summary>
+        public void PutState(long id, byte[] state)
+        {
+            if (Records.IsInlineProducerState(state))
+            {
+                var decoded = new StreamState { ContentType = "", Requested = s_noConfiguration };
+                var producers = Records.DecodeStateInto(state, decoded)!;
+                DeleteProducers(Records.IdKey(id));
+                foreach (var (producerId, producer) in producers)
+                {
+                    PutProducer(id, producerId, producer);
+                }
+                state = Records.EncodeState(decoded);
+            }
+            tx.Put(store._state, Records.IdKey(id), state).ThrowOnError();
+        }
+
+        public void PutProducer(long id, string producerId, ProducerState producer) =>
+            tx.Put(store._producers, Records.ProducerKey(id, producerId), Records.EncodeProducer(producerId, producer)).ThrowOnError();
+
+        public void DeleteProducer(long id, string producerId) => Ignore(tx.Delete(store._producers, Records.ProducerKey(id, producerId)));
+
+        private void DeleteProducers(byte[] idKey)
+        {
+            using var cursor = tx.CreateCursor(store._producers);
+            var code = cursor.SetRange(idKey);
+            while (code == MDBResultCode.Success)
+            {
+                var (_, key, _) = cursor.GetCurrent();
+                if (!key.AsSpan().StartsWith(idKey))
+                {
+                    break;
+                }
+                cursor.Delete().ThrowOnError();
+                code = cursor.GetCurrent().resultCode;
+            }
+        }
+
+        public void PutFrame(long id, Frame frame) => tx.Put(store._frames, Records.FrameKey(id, frame.Start), Records.FrameValue(frame)).ThrowOnError();
+
+        public void PutAccess(long id, long ticks) => tx.Put(store._access, Records.IdKey(id), Records.EncodeTicks(ticks)).ThrowOnError();
+
+        /// <summary>Records that the commit log has moved to <paramref name="generation"/>: older records are applied.</summary>
+        public void PutLogGeneration(long generation)
+        {
+            var value = new byte[8];
+            System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(value, generation);
+            tx.Put(store._control, s_logGenerationKey, value).ThrowOnError();
+        }
+
+        /// <summary>Removes every record of a stream: meta, state, access time, producers and all frames.</summary>
+        public void DeleteStream(long id)
+        {
+            var key = Records.IdKey(id);
+            Ignore(tx.Delete(store._meta, key));
+            Ignore(tx.Delete(store._state, key));
+            Ignore(tx.Delete(store._access, key));
+            DeleteProducers(key);
+            using var cursor = tx.CreateCursor(store._frames);
+            var code = cursor.SetRange(Records.FrameKey(id, 0));
+            while (code == MDBResultCode.Success)
+            {
+                var (_, frameKey, _) = cursor.GetCurrent();
+                var span = frameKey.AsSpan();
+                if (span.Length != 16 || !span[..8].SequenceEqual(key))
+                {
+                    break;
+                }
+                cursor.Delete().ThrowOnError();
+                code = cursor.GetCurrent().resultCode;
+            }
+        }
+
+        private static void Ignore(MDBResultCode code)
+        {
+            if (code is not (MDBResultCode.Success or MDBResultCode.NotFound))
+            {
+                code.ThrowOnError();
+            }
+        }
+    }
+}

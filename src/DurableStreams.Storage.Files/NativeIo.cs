@@ -1,0 +1,129 @@
+using System.Runtime.InteropServices;
+using LightningDB;
+using Microsoft.Win32.SafeHandles;
+
+namespace DurableStreams.Storage.Files;
+
+/// <summary>Native pieces: the LMDB library resolver and the sync calls .NET does not expose.</summary>
+internal static partial class NativeIo
+{
+    private static int s_registered;
+
+    /// <summary>
+    /// Loads the liblmdb.so built from source next to this assembly (the package's linux-x64 build needs glibc 2.38).
+    /// Falls back to the default probing elsewhere. Idempotent.
+    /// </summary>
+    public static void RegisterLmdbResolver()
+    {
+        if (Interlocked.Exchange(ref s_registered, 1) == 1)
+        {
+            return;
+        }
+        NativeLibrary.SetDllImportResolver(typeof(LightningEnvironment).Assembly, static (name, _, _) =>
+        {
+            if (name != "lmdb" || !OperatingSystem.IsLinux())
+            {
+                return IntPtr.Zero;
+            }
+            var local = Path.Combine(AppContext.BaseDirectory, "liblmdb.so");
+            var beside = Path.Combine(Path.GetDirectoryName(typeof(NativeIo).Assembly.Location) ?? AppContext.BaseDirectory, "liblmdb.so");
+            foreach (var candidate in new[] { beside, local })
+            {
+                if (System.IO.File.Exists(candidate) && NativeLibrary.TryLoad(candidate, out var handle))
+                {
+                    return handle;
+                }
+            }
+            return IntPtr.Zero;
+        });
+    }
+
+    /// <summary>Makes a file's data durable (fdatasync on Linux, fsync elsewhere).</summary>
+    public static void SyncData(SafeFileHandle handle)
+    {
+        if (OperatingSystem.IsLinux())
+        {
+            var added = false;
+            handle.DangerousAddRef(ref added);
+            try
+            {
+                if (fdatasync((int)handle.DangerousGetHandle()) != 0)
+                {
+                    throw new IOException($"fdatasync failed (errno {Marshal.GetLastPInvokeError()}).");
+                }
+            }
+            finally
+            {
+                if (added)
+                {
+                    handle.DangerousRelease();
+                }
+            }
+            return;
+        }
+        using var stream = new System.IO.FileStream(handle, FileAccess.ReadWrite, 0);
+        stream.Flush(flushToDisk: true);
+    }
+
+    /// <summary>Makes a directory's entries durable, so a newly created or deleted file survives a power cut.</summary>
+    public static void SyncDirectory(string path)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+        var fd = open(path, 0 /* O_RDONLY */ | 0x10000 /* O_DIRECTORY */);
+        if (fd < 0)
+        {
+            throw new IOException($"Could not open directory '{path}' to sync it (errno {Marshal.GetLastPInvokeError()}).");
+        }
+        try
+        {
+            if (fsync(fd) != 0)
+            {
+                throw new IOException($"fsync of directory '{path}' failed (errno {Marshal.GetLastPInvokeError()}).");
+            }
+        }
+        finally
+        {
+            _ = close(fd);
+        }
+    }
+
+    /// <summary>
+    /// True when the exception means the disk (or the metadata map) is full: ENOSPC or EDQUOT from a file write, or
+    /// LMDB's ENOSPC / MDB_MAP_FULL.
+    /// </summary>
+    public static bool IsDiskFull(Exception exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is LightningException lmdb && (lmdb.StatusCode is 28 or 122 or -30792 || Mentions(lmdb.Message)))
+            {
+                return true;
+            }
+            if (e is IOException io && (io.HResult is 28 or 122 || (io.HResult & 0xFFFF) is 28 or 122 || Mentions(io.Message)))
+            {
+                return true;
+            }
+        }
+        return false;
+
+        static bool Mentions(string message) =>
+            message.Contains("No space left", StringComparison.OrdinalIgnoreCase)
+            || message.Contains("Disk quota", StringComparison.OrdinalIgnoreCase)
+            || message.Contains("MDB_MAP_FULL", StringComparison.Ordinal);
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int fdatasync(int fd);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int fsync(int fd);
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int open(string path, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int close(int fd);
+}

@@ -1,0 +1,265 @@
+using DurableStreams.Core;
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using System.Text;
+using DurableStreams.Protocol;
+
+namespace DurableStreams.Storage.Files;
+
+/// <summary>
+/// One stored frame of a stream's data: at most <see cref="FileStreamStore.MaxFrameBytes"/> bytes with a CRC-32C.
+/// <see cref="Boundary"/> marks the end of a message (JSON) or of an append (other types).
+/// </summary>
+internal readonly record struct Frame(long Start, int Length, uint Crc, bool Boundary)
+{
+    public long End => Start + Length;
+}
+
+/// <summary>A stream's structure: identity, configuration, fork link and lifecycle marks. Changes rarely.</summary>
+internal sealed record StreamMeta(
+    long Id,
+    string Name,
+    string ContentType,
+    long? TtlSeconds,
+    DateTimeOffset? ExpiresAt,
+    DateTimeOffset CreatedAt,
+    StreamConfiguration Requested,
+    long? SourceId,
+    long BasePosition,
+    bool SoftDeleted,
+    bool Detached);
+
+/// <summary>Binary codecs for LMDB keys and values. Every value starts with a format version byte.</summary>
+internal static class Records
+{
+    private const byte Version = 1;
+
+    /// <summary>The state record's version: 2 since producers moved to their own records.</summary>
+    private const byte StateVersion = 2;
+
+    /// <summary>LMDB keys are at most 511 bytes: long names are keyed by their SHA-256 (the name itself is in the meta).</summary>
+    public static byte[] NameKey(string name)
+    {
+        var utf8 = Encoding.UTF8.GetBytes(name);
+        if (utf8.Length <= 400)
+        {
+            var key = new byte[utf8.Length + 1];
+            utf8.CopyTo(key, 1);
+            return key;
+        }
+        var hashed = new byte[33];
+        hashed[0] = 1;
+        SHA256.HashData(utf8, hashed.AsSpan(1));
+        return hashed;
+    }
+
+    public static byte[] IdKey(long id)
+    {
+        var key = new byte[8];
+        BinaryPrimitives.WriteInt64BigEndian(key, id);
+        return key;
+    }
+
+    public static long ReadId(ReadOnlySpan<byte> key) => BinaryPrimitives.ReadInt64BigEndian(key);
+
+    public static byte[] FrameKey(long id, long start)
+    {
+        var key = new byte[16];
+        BinaryPrimitives.WriteInt64BigEndian(key, id);
+        BinaryPrimitives.WriteInt64BigEndian(key.AsSpan(8), start);
+        return key;
+    }
+
+    public static byte[] FrameValue(Frame frame)
+    {
+        var value = new byte[9];
+        BinaryPrimitives.WriteInt32LittleEndian(value, frame.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(value.AsSpan(4), frame.Crc);
+        value[8] = frame.Boundary ? (byte)1 : (byte)0;
+        return value;
+    }
+
+    public static Frame ReadFrame(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value) => new(
+        BinaryPrimitives.ReadInt64BigEndian(key[8..]),
+        BinaryPrimitives.ReadInt32LittleEndian(value),
+        BinaryPrimitives.ReadUInt32LittleEndian(value[4..]),
+        value[8] != 0);
+
+    public static byte[] EncodeMeta(StreamMeta meta)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new BinaryWriter(buffer, Encoding.UTF8))
+        {
+            w.Write(Version);
+            w.Write(meta.Id);
+            w.Write(meta.Name);
+            w.Write(meta.ContentType);
+            WriteNullable(w, meta.TtlSeconds);
+            WriteNullable(w, meta.ExpiresAt?.UtcTicks);
+            w.Write(meta.CreatedAt.UtcTicks);
+            var r = meta.Requested;
+            w.Write(r.ContentType);
+            WriteNullable(w, r.TtlSeconds);
+            WriteNullable(w, r.ExpiresAt?.UtcTicks);
+            w.Write(r.ForkSource is not null);
+            if (r.ForkSource is not null)
+            {
+                w.Write(r.ForkSource);
+            }
+            WriteNullable(w, r.ForkOffset?.Position);
+            w.Write(r.ForkSubOffset);
+            WriteNullable(w, meta.SourceId);
+            w.Write(meta.BasePosition);
+            w.Write(meta.SoftDeleted);
+            w.Write(meta.Detached);
+        }
+        return buffer.ToArray();
+    }
+
+    public static StreamMeta DecodeMeta(ReadOnlySpan<byte> value)
+    {
+        using var r = new BinaryReader(new MemoryStream(value.ToArray()), Encoding.UTF8);
+        CheckVersion(r.ReadByte());
+        var id = r.ReadInt64();
+        var name = r.ReadString();
+        var contentType = r.ReadString();
+        var ttl = ReadNullable(r);
+        var expires = ReadNullable(r);
+        var created = r.ReadInt64();
+        var requestedType = r.ReadString();
+        var requestedTtl = ReadNullable(r);
+        var requestedExpires = ReadNullable(r);
+        var forkSource = r.ReadBoolean() ? r.ReadString() : null;
+        var forkOffset = ReadNullable(r);
+        var forkSub = r.ReadInt64();
+        var sourceId = ReadNullable(r);
+        var basePosition = r.ReadInt64();
+        var softDeleted = r.ReadBoolean();
+        var detached = r.ReadBoolean();
+        return new StreamMeta(
+            id, name, contentType, ttl, Time(expires), new DateTimeOffset(created, TimeSpan.Zero),
+            new StreamConfiguration(requestedType, requestedTtl, Time(requestedExpires), forkSource,
+                forkOffset is { } o ? new StreamOffset(o) : null, forkSub),
+            sourceId, basePosition, softDeleted, detached);
+    }
+
+    /// <summary>
+    /// The writer state a commit makes durable with the data it describes. Version 2: tail, closed flag, last
+    /// <c>Stream-Seq</c>; producers have their own records (<see cref="EncodeProducer"/>), so the record's size does not
+    /// grow with them. Version 1 (earlier builds) held every producer inline; it is still read.
+    /// </summary>
+    public static byte[] EncodeState(StreamState state)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new BinaryWriter(buffer, Encoding.UTF8))
+        {
+            w.Write(StateVersion);
+            w.Write(state.Tail);
+            w.Write(state.Closed);
+            w.Write(state.LastStreamSeq is not null);
+            if (state.LastStreamSeq is not null)
+            {
+                w.Write(state.LastStreamSeq);
+            }
+        }
+        return buffer.ToArray();
+    }
+
+    /// <summary>True for a version 1 state record (producers inline), which is split when written (see <see cref="MetadataStore"/>).</summary>
+    public static bool IsInlineProducerState(ReadOnlySpan<byte> value) => value.Length > 0 && value[0] == Version;
+
+    /// <summary>
+    /// Reads a state record into <paramref name="state"/>. A version 1 record's inline producers are returned (null for
+    /// version 2, whose producers are separate records).
+    /// </summary>
+    public static List<(string Id, ProducerState State)>? DecodeStateInto(ReadOnlySpan<byte> value, StreamState state)
+    {
+        using var r = new BinaryReader(new MemoryStream(value.ToArray()), Encoding.UTF8);
+        var version = r.ReadByte();
+        if (version is not (Version or StateVersion))
+        {
+            throw new InvalidDataException($"Unsupported state format version {version}.");
+        }
+        state.Tail = r.ReadInt64();
+        state.Closed = r.ReadBoolean();
+        state.LastStreamSeq = r.ReadBoolean() ? r.ReadString() : null;
+        if (version == StateVersion)
+        {
+            return null;
+        }
+        var count = r.ReadInt32();
+        var producers = new List<(string, ProducerState)>(count);
+        for (var i = 0; i < count; i++)
+        {
+            var producerId = r.ReadString();
+            producers.Add((producerId, new ProducerState(r.ReadInt64(), r.ReadInt64(), new DateTimeOffset(r.ReadInt64(), TimeSpan.Zero))));
+        }
+        return producers;
+    }
+
+    /// <summary>
+    /// Key of a producer record: stream id (int64 BE), then <c>0x00</c> + the UTF-8 id (ids up to 400 bytes), or
+    /// <c>0x01</c> + its SHA-256 (longer ids written by earlier builds, which had no length limit).
+    /// </summary>
+    public static byte[] ProducerKey(long streamId, string producerId)
+    {
+        var name = NameKey(producerId);
+        var key = new byte[8 + name.Length];
+        BinaryPrimitives.WriteInt64BigEndian(key, streamId);
+        name.CopyTo(key, 8);
+        return key;
+    }
+
+    /// <summary>A producer record (version 1): id, epoch, last seq, updated-at ticks.</summary>
+    public static byte[] EncodeProducer(string producerId, ProducerState producer)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new BinaryWriter(buffer, Encoding.UTF8))
+        {
+            w.Write(Version);
+            w.Write(producerId);
+            w.Write(producer.Epoch);
+            w.Write(producer.LastSeq);
+            w.Write(producer.UpdatedAt.UtcTicks);
+        }
+        return buffer.ToArray();
+    }
+
+    public static (string Id, ProducerState State) DecodeProducer(ReadOnlySpan<byte> value)
+    {
+        using var r = new BinaryReader(new MemoryStream(value.ToArray()), Encoding.UTF8);
+        CheckVersion(r.ReadByte());
+        var producerId = r.ReadString();
+        return (producerId, new ProducerState(r.ReadInt64(), r.ReadInt64(), new DateTimeOffset(r.ReadInt64(), TimeSpan.Zero)));
+    }
+
+    public static byte[] EncodeTicks(long ticks)
+    {
+        var value = new byte[8];
+        BinaryPrimitives.WriteInt64LittleEndian(value, ticks);
+        return value;
+    }
+
+    public static long DecodeTicks(ReadOnlySpan<byte> value) => BinaryPrimitives.ReadInt64LittleEndian(value);
+
+    private static void CheckVersion(byte version)
+    {
+        if (version != Version)
+        {
+            throw new InvalidDataException($"Unsupported metadata format version {version}.");
+        }
+    }
+
+    private static DateTimeOffset? Time(long? ticks) => ticks is { } t ? new DateTimeOffset(t, TimeSpan.Zero) : null;
+
+    private static void WriteNullable(BinaryWriter w, long? value)
+    {
+        w.Write(value.HasValue);
+        if (value.HasValue)
+        {
+            w.Write(value.Value);
+        }
+    }
+
+    private static long? ReadNullable(BinaryReader r) => r.ReadBoolean() ? r.ReadInt64() : null;
+}
