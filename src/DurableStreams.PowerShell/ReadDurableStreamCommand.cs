@@ -71,10 +71,6 @@ public sealed class ReadDurableStreamCommand : StreamCommandBase
         {
             ThrowTerminatingError(ErrorRecords.InvalidArgument("RawAndMaxMessages", "-MaxMessages does not apply with -Raw, which returns one string.", MaxMessages));
         }
-        if (RetryFor is { } retryFor && retryFor <= TimeSpan.Zero)
-        {
-            ThrowTerminatingError(ErrorRecords.InvalidArgument("InvalidRetryFor", "-RetryFor must be above zero.", retryFor));
-        }
         if (MyInvocation.BoundParameters.ContainsKey(nameof(Live)) && !Follow)
         {
             ThrowTerminatingError(ErrorRecords.InvalidArgument("LiveWithoutFollow", "-Live applies only with -Follow.", Live));
