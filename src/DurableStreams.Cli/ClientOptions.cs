@@ -62,8 +62,8 @@ internal sealed class ClientOptions
         Timeout = new Option<TimeSpan?>("--timeout")
         {
             Description = "Longest wait for each request's response headers, for example 10s or 500ms (default 60s). A request "
-                + "that gets no answer in time is retried when safe, then fails with exit code 5. With read --follow --live long-poll it must exceed the "
-                + "server's long-poll timeout (30s by default).",
+                + "that gets no answer in time is retried when safe, then fails with exit code 5. A long-poll that the server is holding "
+                + "(follow) waits at least 60s whatever this says.",
             HelpName = "duration",
             Recursive = true,
             CustomParser = result =>
@@ -202,10 +202,7 @@ internal sealed class ClientOptions
         }
         catch (DurableStreamException ex)
         {
-            var server = stream.Contains("://", StringComparison.Ordinal) && Uri.TryCreate(stream, UriKind.Absolute, out var streamUrl) ? streamUrl : client.Options.BaseUrl;
-            var (exitCode, message) = Describe(ex, stream, server, client.Options.RequestTimeout);
-            await error.WriteLineAsync(message);
-            return exitCode;
+            return await ReportAsync(parseResult, stream, client, ex);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -228,6 +225,15 @@ internal sealed class ClientOptions
             await error.WriteLineAsync($"Unexpected error ({ex.GetType().Name}): {ex.Message.ReplaceLineEndings(" ").Trim()}");
             return ExitCodes.Error;
         }
+    }
+
+    /// <summary>Writes the one error line for a client failure and returns its exit code.</summary>
+    public static async Task<int> ReportAsync(ParseResult parseResult, string stream, DurableStreamClient client, DurableStreamException ex)
+    {
+        var server = stream.Contains("://", StringComparison.Ordinal) && Uri.TryCreate(stream, UriKind.Absolute, out var streamUrl) ? streamUrl : client.Options.BaseUrl;
+        var (exitCode, message) = Describe(ex, stream, server, client.Options.RequestTimeout);
+        await parseResult.InvocationConfiguration.Error.WriteLineAsync(message);
+        return exitCode;
     }
 
     /// <summary>The content type given by <c>--json</c> or <c>--content-type</c>, or null when neither was given.</summary>

@@ -10,7 +10,9 @@ namespace DurableStreams.Cli;
 /// </summary>
 /// <remarks>
 /// Ctrl+C (or SIGTERM) stops a read cleanly: the output written so far is complete (a <c>--format json</c> array is
-/// closed), the offset reached goes to standard error, and the exit code is 0.
+/// closed), the offset reached goes to standard error, and the exit code is 0. Failed requests are retried with back-off
+/// (a follow until Ctrl+C, unless <c>--max-retries</c> or <c>--retry-for</c> ends it); when a read gives up, its error
+/// line is followed by the offset to resume from.
 /// </remarks>
 internal sealed class ReadCommand
 {
@@ -60,6 +62,30 @@ internal sealed class ReadCommand
         HelpName = "count",
     };
 
+    private readonly Option<int?> _maxRetries = new("--max-retries")
+    {
+        Description = "Give up after this many failed attempts in a row (refused or dropped connections, timeouts, 429, 5xx); "
+            + "each answer from the server starts the count again (default: follow retries until Ctrl+C; read without --follow tries 3 times).",
+        HelpName = "count",
+    };
+
+    private readonly Option<TimeSpan?> _retryFor = new("--retry-for")
+    {
+        Description = "Give up after retrying this long without an answer from the server, for example 30s or 5m (default: no limit).",
+        HelpName = "duration",
+        CustomParser = result =>
+        {
+            var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : string.Empty;
+            if (!DurationParser.TryParse(text, out var duration) || duration <= TimeSpan.Zero)
+            {
+                result.AddError($"Invalid value '{text}' for --retry-for: expected a duration greater than zero, as {DurationParser.ExpectedFormat}.");
+                return null;
+            }
+
+            return duration;
+        },
+    };
+
     private readonly Option<bool> _printOffset = new("--print-offset")
     {
         Description = "At the end, write the offset to resume from to standard error (also after Ctrl+C or a --max-* limit).",
@@ -78,6 +104,13 @@ internal sealed class ReadCommand
             if (string.IsNullOrWhiteSpace(result.GetValueOrDefault<string>()))
             {
                 result.AddError("Invalid value '' for --offset: expected -1, now or an offset.");
+            }
+        });
+        _maxRetries.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int?>() is < 0)
+            {
+                result.AddError("Invalid value for --max-retries: expected a whole number of at least 0.");
             }
         });
         foreach (var limit in new[] { _maxBytes, _maxMessages })
@@ -105,6 +138,8 @@ internal sealed class ReadCommand
         Command.Options.Add(_format);
         Command.Options.Add(_maxBytes);
         Command.Options.Add(_maxMessages);
+        Command.Options.Add(_maxRetries);
+        Command.Options.Add(_retryFor);
         Command.Options.Add(_printOffset);
         if (!alwaysFollow)
         {
@@ -139,6 +174,8 @@ internal sealed class ReadCommand
         {
             Offset = offset,
             Live = follow ? s_liveNames.First(n => n.Name == parseResult.GetRequiredValue(_live)).Mode : LiveMode.None,
+            MaxRetries = parseResult.GetValue(_maxRetries),
+            RetryFor = parseResult.GetValue(_retryFor),
         };
         var format = s_formatNames.First(n => n.Name == parseResult.GetRequiredValue(_format)).Format;
         var maxBytes = parseResult.GetValue(_maxBytes);
@@ -177,6 +214,7 @@ internal sealed class ReadCommand
 
             var output = new ReadOutput(_client.Console.OpenStandardOutput(), format, json, maxBytes, maxMessages, offset);
             var interrupted = false;
+            DurableStreamException? failure = null;
             try
             {
                 await foreach (var chunk in client.ReadAsync(stream, options, token))
@@ -194,12 +232,28 @@ internal sealed class ReadCommand
                 // Ctrl+C ends a read normally.
                 interrupted = true;
             }
+            catch (DurableStreamException ex)
+            {
+                // Given up (the retry budget ran out) or ended by an error the server gave: say where to resume.
+                failure = ex;
+            }
             finally
             {
                 progress?.Complete();
             }
 
             await output.CompleteAsync(CancellationToken.None);
+            if (failure is not null)
+            {
+                var exitCode = await ClientOptions.ReportAsync(parseResult, stream, client, failure);
+                if (follow || output.Offset is not null)
+                {
+                    var resume = output.Offset ?? failure.ResumeOffset ?? offset;
+                    await error.WriteLineAsync($"Stopped at offset {resume}; resume with --offset {resume}.");
+                }
+
+                return exitCode;
+            }
             if (printOffset && output.Offset is not null)
             {
                 await error.WriteLineAsync(output.Offset);

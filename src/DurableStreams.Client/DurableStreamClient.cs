@@ -43,6 +43,10 @@ public sealed class DurableStreamClient : IDisposable
         }
         ArgumentNullException.ThrowIfNull(Options.Retry, "options.Retry");
         Options.Retry.Validate(nameof(options));
+        if (Options.LongPollTimeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentException($"LongPollTimeout must be above zero; got {Options.LongPollTimeout}.", nameof(options));
+        }
         var baseText = Options.BaseUrl.ToString();
         _baseUrl = baseText.EndsWith('/') ? Options.BaseUrl : new Uri(baseText + "/");
         _logger = (Options.LoggerFactory ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance).CreateLogger("DurableStreams.Client");
@@ -149,7 +153,7 @@ public sealed class DurableStreamClient : IDisposable
                 RequireNextOffset(response),
                 response.Content.Headers.ContentType?.ToString() ?? ResponseHeaders.Get(response, "Content-Type"),
                 ResponseHeaders.Flag(response, ProtocolHeaders.StreamClosed))),
-            cancellationToken);
+            cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Appends bytes (POST). Not retried unless <see cref="DurableStreamClientOptions.RetryAppends"/>: a lost response could otherwise duplicate data; use a producer for that.</summary>
@@ -219,23 +223,72 @@ public sealed class DurableStreamClient : IDisposable
     /// modes follow new data until the stream is closed or <paramref name="cancellationToken"/> fires. Every mode ends
     /// after the chunk that reports <see cref="StreamChunk.StreamClosed"/> (EOF).
     /// </summary>
+    /// <remarks>
+    /// Network errors, dropped connections (on connect or mid-body), timeouts, 429 and 5xx (except 501 and 507) are
+    /// retried with <see cref="DurableStreamClientOptions.Retry"/>'s back-off, honouring <c>Retry-After</c> and an SSE
+    /// <c>retry:</c> interval, and the read resumes from the offset after the last chunk it delivered, so no data is
+    /// repeated or skipped. It gives up when <see cref="ReadOptions.MaxRetries"/> or <see cref="ReadOptions.RetryFor"/>
+    /// runs out (a following read by default never does); any other error (400, 401, 403, 404, 410, …) ends it at once.
+    /// Either way the <see cref="DurableStreamException"/> carries <see cref="DurableStreamException.ResumeOffset"/>.
+    /// </remarks>
     public IAsyncEnumerable<StreamChunk> ReadAsync(string name, ReadOptions? options = null, CancellationToken cancellationToken = default)
     {
         options ??= new ReadOptions();
         ArgumentException.ThrowIfNullOrWhiteSpace(options.Offset, nameof(options));
-        var url = StreamUrl(name);
-        return options.Live switch
+        if (options.MaxRetries is < 0)
         {
-            LiveMode.Sse => ReadSseAsync(url, options.Offset, cancellationToken),
-            LiveMode.Auto => ReadAutoAsync(url, options.Offset, cancellationToken),
-            _ => ReadPollingAsync(url, options.Offset, options.Live == LiveMode.LongPoll, cancellationToken),
+            throw new ArgumentException($"MaxRetries must be at least 0 (ReadOptions.MaxRetries); got {options.MaxRetries}.", nameof(options));
+        }
+        if (options.RetryFor is { } retryFor && retryFor <= TimeSpan.Zero)
+        {
+            throw new ArgumentException($"RetryFor must be above zero (ReadOptions.RetryFor); got {retryFor}.", nameof(options));
+        }
+        var url = StreamUrl(name);
+        var budget = new RetryBudget(
+            options.MaxRetries ?? (options.Live == LiveMode.None ? Math.Max(0, Options.Retry.MaxRetries) : null),
+            options.RetryFor,
+            Options.TimeProvider);
+        var chunks = options.Live switch
+        {
+            LiveMode.Sse => ReadSseAsync(url, options.Offset, budget, cancellationToken),
+            LiveMode.Auto => ReadAutoAsync(url, options.Offset, budget, cancellationToken),
+            _ => ReadPollingAsync(url, options.Offset, options.Live == LiveMode.LongPoll, budget, cancellationToken),
         };
+        return WithResumeOffsetAsync(chunks, options.Offset, cancellationToken);
     }
 
-    private async IAsyncEnumerable<StreamChunk> ReadAutoAsync(Uri url, string offset, [EnumeratorCancellation] CancellationToken cancellationToken)
+    /// <summary>Passes <paramref name="chunks"/> on; an error gets the offset after the last chunk passed on as its <see cref="DurableStreamException.ResumeOffset"/>.</summary>
+    private static async IAsyncEnumerable<StreamChunk> WithResumeOffsetAsync(
+        IAsyncEnumerable<StreamChunk> chunks, string offset, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var enumerator = chunks.GetAsyncEnumerator(cancellationToken);
+        await using (enumerator.ConfigureAwait(false))
+        {
+            while (true)
+            {
+                try
+                {
+                    if (!await enumerator.MoveNextAsync().ConfigureAwait(false))
+                    {
+                        break;
+                    }
+                }
+                catch (DurableStreamException ex)
+                {
+                    ex.ResumeOffset = offset;
+                    throw;
+                }
+                var chunk = enumerator.Current;
+                offset = chunk.NextOffset;
+                yield return chunk;
+            }
+        }
+    }
+
+    private async IAsyncEnumerable<StreamChunk> ReadAutoAsync(Uri url, string offset, RetryBudget budget, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         string? contentType = null;
-        await foreach (var chunk in ReadPollingAsync(url, offset, longPoll: false, cancellationToken, type => contentType ??= type))
+        await foreach (var chunk in ReadPollingAsync(url, offset, longPoll: false, budget, cancellationToken, type => contentType ??= type).ConfigureAwait(false))
         {
             offset = chunk.NextOffset;
             yield return chunk;
@@ -246,8 +299,8 @@ public sealed class DurableStreamClient : IDisposable
         }
         var sse = contentType is not null
             && (ContentTypes.IsJson(contentType) || contentType.StartsWith("text/", StringComparison.OrdinalIgnoreCase));
-        var follow = sse ? ReadSseAsync(url, offset, cancellationToken) : ReadPollingAsync(url, offset, longPoll: true, cancellationToken);
-        await foreach (var chunk in follow)
+        var follow = sse ? ReadSseAsync(url, offset, budget, cancellationToken) : ReadPollingAsync(url, offset, longPoll: true, budget, cancellationToken);
+        await foreach (var chunk in follow.ConfigureAwait(false))
         {
             yield return chunk;
         }
@@ -256,7 +309,7 @@ public sealed class DurableStreamClient : IDisposable
     /// <summary>Reads a JSON stream message by message (each chunk's array is split into its elements).</summary>
     public async IAsyncEnumerable<JsonElement> ReadJsonAsync(string name, ReadOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        await foreach (var chunk in ReadAsync(name, options, cancellationToken))
+        await foreach (var chunk in ReadAsync(name, options, cancellationToken).ConfigureAwait(false))
         {
             foreach (var message in JsonMessages(chunk.Data))
             {
@@ -268,7 +321,7 @@ public sealed class DurableStreamClient : IDisposable
     /// <summary>Reads a JSON stream message by message, deserializing each into <typeparamref name="T"/>.</summary>
     public async IAsyncEnumerable<T?> ReadJsonAsync<T>(string name, ReadOptions? options = null, JsonSerializerOptions? jsonOptions = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        await foreach (var message in ReadJsonAsync(name, options, cancellationToken))
+        await foreach (var message in ReadJsonAsync(name, options, cancellationToken).ConfigureAwait(false))
         {
             yield return message.Deserialize<T>(jsonOptions);
         }
@@ -314,12 +367,16 @@ public sealed class DurableStreamClient : IDisposable
     }
 
     private async IAsyncEnumerable<StreamChunk> ReadPollingAsync(
-        Uri url, string offset, bool longPoll, [EnumeratorCancellation] CancellationToken cancellationToken, Action<string?>? onContentType = null)
+        Uri url, string offset, bool longPoll, RetryBudget budget, [EnumeratorCancellation] CancellationToken cancellationToken, Action<string?>? onContentType = null)
     {
         string? cursor = null;
+        // A long-poll is held by the server until data arrives or its own timeout: a short RequestTimeout must not cut it off.
+        TimeSpan? timeout = longPoll && Options.LongPollTimeout > Options.RequestTimeout ? Options.LongPollTimeout : null;
         while (true)
         {
             var requestUrl = ReadUrl(url, offset, longPoll ? ProtocolQuery.LongPoll : null, cursor);
+            // The whole body is read before the chunk is yielded: a connection that breaks mid-body is retried from
+            // the same offset, and nothing of the broken response reaches the caller.
             var chunk = await ExecuteAsync(
                 () => new HttpRequestMessage(HttpMethod.Get, requestUrl),
                 retry: true,
@@ -327,7 +384,7 @@ public sealed class DurableStreamClient : IDisposable
                 {
                     onContentType?.Invoke(response.Content.Headers.ContentType?.ToString() ?? ResponseHeaders.Get(response, "Content-Type"));
                     var timedOut = response.StatusCode == HttpStatusCode.NoContent;
-                    var data = timedOut ? [] : await response.Content.ReadAsByteArrayAsync(token);
+                    var data = timedOut ? [] : await response.Content.ReadAsByteArrayAsync(token).ConfigureAwait(false);
                     return new StreamChunk(
                         data,
                         RequireNextOffset(response),
@@ -335,7 +392,10 @@ public sealed class DurableStreamClient : IDisposable
                         ResponseHeaders.Flag(response, ProtocolHeaders.StreamClosed),
                         ResponseHeaders.Get(response, ProtocolHeaders.StreamCursor));
                 },
-                cancellationToken);
+                cancellationToken,
+                budget: budget,
+                timeout: timeout).ConfigureAwait(false);
+            budget.Progress();
             offset = chunk.NextOffset;
             cursor = chunk.Cursor ?? cursor;
             // A long-poll that timed out (204) is yielded too, as an empty up-to-date chunk: it carries the offset the
@@ -348,10 +408,10 @@ public sealed class DurableStreamClient : IDisposable
         }
     }
 
-    private async IAsyncEnumerable<StreamChunk> ReadSseAsync(Uri url, string offset, [EnumeratorCancellation] CancellationToken cancellationToken)
+    private async IAsyncEnumerable<StreamChunk> ReadSseAsync(Uri url, string offset, RetryBudget budget, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         string? cursor = null;
-        var failures = 0;
+        TimeSpan? reconnectDelay = null; // the server's retry: interval, once it sent one
         bool? json = null; // learnt (HEAD) only when a batch has several text data events to join
         while (true)
         {
@@ -366,26 +426,31 @@ public sealed class DurableStreamClient : IDisposable
                 retry: true,
                 static (response, _) => Task.FromResult(response),
                 cancellationToken,
-                keepResponse: true);
+                keepResponse: true,
+                budget: budget).ConfigureAwait(false);
+            var progressed = false;
+            Exception? broken = null;
             using (response)
             {
                 var base64 = string.Equals(ResponseHeaders.Get(response, ProtocolHeaders.StreamSseDataEncoding), "base64", StringComparison.OrdinalIgnoreCase);
-                using var reader = new SseEventReader(await response.Content.ReadAsStreamAsync(cancellationToken));
-                // A server may send several data events before one control event; every one of them is delivered.
+                using var reader = new SseEventReader(await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false));
+                // A server may send several data events before one control event; every one of them is delivered. The
+                // data events of a batch whose control event never arrives (a broken connection) are dropped: the
+                // reconnect resumes at the last control event's offset and gets them again.
                 var pending = new List<byte[]>();
-                var sawControl = false;
                 while (true)
                 {
                     SseEvent? next;
                     try
                     {
-                        next = await reader.ReadAsync(cancellationToken);
+                        next = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
                     }
                     catch (Exception ex) when (ex is IOException or HttpRequestException && !cancellationToken.IsCancellationRequested)
                     {
                         next = null;
-                        sawControl = false; // count a broken connection as a failure
+                        broken = ex;
                     }
+                    reconnectDelay = reader.RetryInterval ?? reconnectDelay;
                     if (next is not { } sse)
                     {
                         break;
@@ -401,12 +466,12 @@ public sealed class DurableStreamClient : IDisposable
                     }
                     if (pending.Count > 1 && !base64)
                     {
-                        json ??= await IsJsonStreamAsync(url, cancellationToken);
+                        json ??= await IsJsonStreamAsync(url, budget, cancellationToken).ConfigureAwait(false);
                     }
                     var chunk = ParseControl(sse.Data, JoinDataEvents(pending, json == true));
                     pending.Clear();
-                    sawControl = true;
-                    failures = 0;
+                    progressed = true;
+                    budget.Progress();
                     offset = chunk.NextOffset;
                     cursor = chunk.Cursor ?? cursor;
                     yield return chunk;
@@ -415,28 +480,35 @@ public sealed class DurableStreamClient : IDisposable
                         yield break;
                     }
                 }
-                if (!sawControl)
-                {
-                    // The connection ended without progress: back off before reconnecting, and give up eventually.
-                    failures++;
-                    if (failures >= Math.Max(1, Options.Retry.MaxAttempts))
-                    {
-                        DurableStreamException.ThrowUnavailable("The SSE connection keeps ending without events.", null);
-                    }
-                    await Task.Delay(Options.Retry.DelayFor(failures, null), Options.TimeProvider, cancellationToken);
-                }
             }
+            if (progressed && broken is null)
+            {
+                // The server ended the response (its connection lifetime): reconnect, after its retry: interval if it gave one.
+                if (reconnectDelay is { } interval && interval > TimeSpan.Zero)
+                {
+                    await Task.Delay(interval, Options.TimeProvider, cancellationToken).ConfigureAwait(false);
+                }
+                continue;
+            }
+            // A broken connection, or one that ended without an event: back off before reconnecting, and give up once the budget is spent.
+            var reason = broken is null ? "The SSE connection ended without events." : $"The SSE connection broke: {broken.Message}";
+            if (!budget.TryRetry(out var attempt, out var longestDelay))
+            {
+                DurableStreamException.ThrowUnavailable(reason, broken);
+            }
+            await DelayBeforeRetryAsync(attempt, reconnectDelay, longestDelay, reason, cancellationToken).ConfigureAwait(false);
         }
     }
 
     /// <summary>Whether the stream at <paramref name="url"/> is a JSON stream (HEAD's Content-Type).</summary>
-    private Task<bool> IsJsonStreamAsync(Uri url, CancellationToken cancellationToken) =>
+    private Task<bool> IsJsonStreamAsync(Uri url, RetryBudget budget, CancellationToken cancellationToken) =>
         ExecuteAsync(
             () => new HttpRequestMessage(HttpMethod.Head, url),
             retry: true,
             static (response, _) => Task.FromResult(
                 (response.Content.Headers.ContentType?.ToString() ?? ResponseHeaders.Get(response, "Content-Type")) is { } type && ContentTypes.IsJson(type)),
-            cancellationToken);
+            cancellationToken,
+            budget: budget);
 
     /// <summary>
     /// The data of one batch (the data events before a control event), in order: bytes and text are concatenated; on a
@@ -581,39 +653,44 @@ public sealed class DurableStreamClient : IDisposable
 
     /// <summary>
     /// Sends one request (built afresh per attempt) and hands a successful response to <paramref name="onSuccess"/>
-    /// under the request timeout. With <paramref name="retry"/>, network errors, timeouts, 429 and 5xx are retried.
+    /// under the request timeout (<paramref name="timeout"/> when given). With <paramref name="retry"/>, network errors,
+    /// timeouts, 429 and 5xx are retried after <see cref="RetryPolicy"/>'s delays while <paramref name="budget"/> (by
+    /// default <see cref="RetryPolicy.MaxRetries"/> retries for this call) allows; the last failure is thrown.
     /// </summary>
     internal async Task<T> ExecuteAsync<T>(
         Func<HttpRequestMessage> build,
         bool retry,
         Func<HttpResponseMessage, CancellationToken, Task<T>> onSuccess,
         CancellationToken cancellationToken,
-        bool keepResponse = false)
+        bool keepResponse = false,
+        RetryBudget? budget = null,
+        TimeSpan? timeout = null)
     {
-        var maxAttempts = retry ? Math.Max(1, Options.Retry.MaxAttempts) : 1;
-        for (var attempt = 1; ; attempt++)
+        budget ??= new RetryBudget(retry ? Math.Max(0, Options.Retry.MaxRetries) : 0, null, Options.TimeProvider);
+        var requestTimeout = timeout ?? Options.RequestTimeout;
+        while (true)
         {
             TimeSpan? retryAfter = null;
             DurableStreamException failure;
-            using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+            using (var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
             {
-                timeout.CancelAfter(Options.RequestTimeout);
+                timeoutSource.CancelAfter(requestTimeout);
                 HttpResponseMessage? response = null;
                 try
                 {
                     using var request = build();
-                    response = await SendAsync(request, timeout.Token);
+                    response = await SendAsync(request, timeoutSource.Token).ConfigureAwait(false);
                     if (response.IsSuccessStatusCode)
                     {
-                        var result = await onSuccess(response, timeout.Token);
+                        var result = await onSuccess(response, timeoutSource.Token).ConfigureAwait(false);
                         if (keepResponse)
                         {
                             response = null;
                         }
                         return result;
                     }
-                    failure = await ResponseHeaders.ErrorAsync(response, timeout.Token);
-                    if (!ResponseHeaders.IsRetryable(response.StatusCode))
+                    failure = await ResponseHeaders.ErrorAsync(response, timeoutSource.Token).ConfigureAwait(false);
+                    if (!retry || !ResponseHeaders.IsRetryable(response.StatusCode))
                     {
                         throw failure;
                     }
@@ -621,7 +698,7 @@ public sealed class DurableStreamClient : IDisposable
                 }
                 catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
                 {
-                    failure = new DurableStreamException(DurableStreamErrorCode.Unavailable, null, $"No answer within {Options.RequestTimeout}.", ex);
+                    failure = new DurableStreamException(DurableStreamErrorCode.Unavailable, null, $"No answer within {requestTimeout}.", ex);
                 }
                 catch (Exception ex) when (ex is HttpRequestException or IOException)
                 {
@@ -632,13 +709,26 @@ public sealed class DurableStreamClient : IDisposable
                     response?.Dispose();
                 }
             }
-            if (attempt >= maxAttempts)
+            if (!retry || !budget.TryRetry(out var attempt, out var longestDelay))
             {
-                DurableStreamException.Throw(failure);
+                throw failure;
             }
-            var delay = Options.Retry.DelayFor(attempt, retryAfter);
-            ClientLog.Retrying(_logger, (long)delay.TotalMilliseconds, attempt, failure.Message);
-            await Task.Delay(delay, Options.TimeProvider, cancellationToken);
+            await DelayBeforeRetryAsync(attempt, retryAfter, longestDelay, failure.Message, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The one back-off wait before retry <paramref name="attempt"/>: <see cref="RetryPolicy"/>'s delay (or the server's wish), within the budget.</summary>
+    private async Task DelayBeforeRetryAsync(int attempt, TimeSpan? retryAfter, TimeSpan longestDelay, string reason, CancellationToken cancellationToken)
+    {
+        var delay = Options.Retry.DelayFor(attempt, retryAfter);
+        if (delay > longestDelay)
+        {
+            delay = longestDelay;
+        }
+        ClientLog.Retrying(_logger, (long)delay.TotalMilliseconds, attempt, reason);
+        if (delay > TimeSpan.Zero)
+        {
+            await Task.Delay(delay, Options.TimeProvider, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -655,7 +745,7 @@ public sealed class DurableStreamClient : IDisposable
         }
         foreach (var (header, provider) in Options.HeaderProviders)
         {
-            var value = await provider(cancellationToken);
+            var value = await provider(cancellationToken).ConfigureAwait(false);
             request.Headers.Remove(header);
             request.Headers.TryAddWithoutValidation(header, value);
         }
@@ -667,7 +757,7 @@ public sealed class DurableStreamClient : IDisposable
             var separator = string.IsNullOrEmpty(uri.Query) ? '?' : '&';
             foreach (var (parameter, provider) in Options.QueryParameterProviders)
             {
-                var value = await provider(cancellationToken);
+                var value = await provider(cancellationToken).ConfigureAwait(false);
                 url.Append(separator).Append(Uri.EscapeDataString(parameter)).Append('=').Append(Uri.EscapeDataString(value));
                 shown.Append(separator).Append(Uri.EscapeDataString(parameter)).Append("=***");
                 separator = '&';
@@ -677,13 +767,13 @@ public sealed class DurableStreamClient : IDisposable
         }
         if (!_logger.IsEnabled(LogLevel.Debug))
         {
-            return await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+            return await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
         }
         ClientLog.RequestStarting(_logger, request.Method, request.RequestUri);
         var started = Options.TimeProvider.GetTimestamp();
         try
         {
-            var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+            var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
             var elapsed = ElapsedMilliseconds(started);
             ClientLog.ResponseReceived(_logger, (int)response.StatusCode, response.ReasonPhrase, request.Method, request.RequestUri, elapsed);
             return response;

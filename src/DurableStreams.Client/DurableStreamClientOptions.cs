@@ -39,6 +39,14 @@ public sealed record DurableStreamClientOptions
     /// </summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// Longest wait for the answer to a long-poll (<c>live=long-poll</c>), which the server holds until data arrives or
+    /// its own timeout (30 s on this server and the reference server) ends it. The wait is the larger of this and
+    /// <see cref="RequestTimeout"/>, so a short <see cref="RequestTimeout"/> never cuts off a wait the server is still
+    /// holding. Default 60 s. Must be above zero.
+    /// </summary>
+    public TimeSpan LongPollTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
     /// <summary>Retries for idempotent operations only (reads, HEAD, PUT create, DELETE, close, producer appends).</summary>
     public RetryPolicy Retry { get; init; } = RetryPolicy.Default;
 
@@ -63,11 +71,13 @@ public sealed record DurableStreamClientOptions
 
 /// <summary>
 /// Exponential back-off with jitter, used on network errors, 429 and 5xx (except 501 and 507): the delay before retry n
-/// is drawn from [d/2, d] where d = InitialDelay·Multiplier^(n−1), capped at MaxDelay. A <c>Retry-After</c> header, when
-/// present, replaces the computed delay (capped at <see cref="MaxDelay"/>). Checked when a <see cref="DurableStreamClient"/>
-/// is constructed: MaxRetries ≥ 0, InitialDelay &gt; 0, MaxDelay ≥ InitialDelay, Multiplier ≥ 1 (an
-/// <see cref="ArgumentException"/> names the option as <c>retry.maxRetries</c>, <c>retry.initialDelayMs</c>,
-/// <c>retry.maxDelayMs</c> or <c>retry.multiplier</c>).
+/// is drawn from [d/2, d] where d = InitialDelay·Multiplier^(n−1), capped at MaxDelay. A <c>Retry-After</c> header
+/// (seconds or an HTTP date), when present, replaces the computed delay (capped at <see cref="MaxRetryAfter"/>). Checked
+/// when a <see cref="DurableStreamClient"/> is constructed: MaxRetries ≥ 0, InitialDelay &gt; 0, MaxDelay ≥ InitialDelay,
+/// Multiplier ≥ 1, MaxRetryAfter ≥ 0 (an <see cref="ArgumentException"/> names the option as <c>retry.maxRetries</c>,
+/// <c>retry.initialDelayMs</c>, <c>retry.maxDelayMs</c>, <c>retry.multiplier</c> or <c>retry.maxRetryAfterMs</c>).
+/// Following reads (<see cref="LiveMode"/> other than <see cref="LiveMode.None"/>) use the same delays but their own
+/// budget: <see cref="ReadOptions.MaxRetries"/> and <see cref="ReadOptions.RetryFor"/>.
 /// </summary>
 public sealed record RetryPolicy
 {
@@ -103,6 +113,12 @@ public sealed record RetryPolicy
     /// <summary>Factor between consecutive delays; default 2 (doubling). Must be a finite number of at least 1.</summary>
     public double Multiplier { get; init; } = 2.0;
 
+    /// <summary>
+    /// Longest wait a server's <c>Retry-After</c> (on 429 or 5xx) can ask for; a longer one is cut to this. Default 60 s.
+    /// Must be at least zero.
+    /// </summary>
+    public TimeSpan MaxRetryAfter { get; init; } = TimeSpan.FromSeconds(60);
+
     /// <summary>Throws an <see cref="ArgumentException"/> naming the first invalid option (suite spelling in the message).</summary>
     internal void Validate(string paramName)
     {
@@ -123,6 +139,10 @@ public sealed record RetryPolicy
         {
             throw new ArgumentException($"retry.multiplier must be a finite number of at least 1.0 (RetryPolicy.Multiplier); got {Multiplier}.", paramName);
         }
+        if (MaxRetryAfter < TimeSpan.Zero)
+        {
+            throw new ArgumentException($"retry.maxRetryAfterMs must be at least 0 (RetryPolicy.MaxRetryAfter); got {MaxRetryAfter.TotalMilliseconds} ms.", paramName);
+        }
     }
 
     /// <summary>The delay before retry number <paramref name="retry"/> (1-based), honouring <paramref name="retryAfter"/>.</summary>
@@ -130,7 +150,7 @@ public sealed record RetryPolicy
     {
         if (retryAfter is { } after)
         {
-            return after < TimeSpan.Zero ? TimeSpan.Zero : after > MaxDelay ? MaxDelay : after;
+            return after < TimeSpan.Zero ? TimeSpan.Zero : after > MaxRetryAfter ? MaxRetryAfter : after;
         }
         var scaled = InitialDelay.Ticks * Math.Pow(Multiplier, Math.Max(0, retry - 1));
         var ceiling = double.IsFinite(scaled) && scaled < MaxDelay.Ticks ? (long)scaled : MaxDelay.Ticks;

@@ -61,6 +61,12 @@ public sealed class DurableStreamException : Exception
     /// <summary>The stream's tail from <c>Stream-Next-Offset</c>, when the error response carried it (e.g. a closed stream).</summary>
     public string? NextOffset { get; init; }
 
+    /// <summary>
+    /// On a failed read: the offset after the last chunk the read delivered (its start offset when it delivered none),
+    /// from which a new read continues without repeating or skipping data. Null for other operations.
+    /// </summary>
+    public string? ResumeOffset { get; internal set; }
+
     /// <summary>The server's current producer epoch on <see cref="DurableStreamErrorCode.StaleEpoch"/>.</summary>
     public long? ProducerEpoch { get; init; }
 

@@ -173,7 +173,7 @@ public sealed class IdempotentProducer : IAsyncDisposable
             _flushRequested = true;
             Wake();
         }
-        await idle.Task.WaitAsync(cancellationToken);
+        await idle.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         lock (_gate)
         {
             if (_failure is not null)
@@ -191,7 +191,7 @@ public sealed class IdempotentProducer : IAsyncDisposable
     {
         if (closeStream)
         {
-            await CloseStreamAsync(default, cancellationToken);
+            await CloseStreamAsync(default, cancellationToken).ConfigureAwait(false);
             return;
         }
         lock (_gate)
@@ -203,7 +203,7 @@ public sealed class IdempotentProducer : IAsyncDisposable
         }
         try
         {
-            await FlushAsync(cancellationToken);
+            await FlushAsync(cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -213,7 +213,7 @@ public sealed class IdempotentProducer : IAsyncDisposable
                 Wake();
             }
         }
-        await _worker.WaitAsync(cancellationToken);
+        await _worker.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -232,14 +232,14 @@ public sealed class IdempotentProducer : IAsyncDisposable
         }
         if (closing is null)
         {
-            await CloseAsync(closeStream: false, cancellationToken);
+            await CloseAsync(closeStream: false, cancellationToken).ConfigureAwait(false);
             lock (_gate)
             {
                 _streamClose ??= SendStreamCloseAsync(finalMessage.ToArray());
                 closing = _streamClose;
             }
         }
-        return await closing.WaitAsync(cancellationToken);
+        return await closing.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     private async Task<AppendResult> SendStreamCloseAsync(byte[] finalMessage)
@@ -249,7 +249,7 @@ public sealed class IdempotentProducer : IAsyncDisposable
         {
             batch = new Batch(finalMessage.Length == 0 ? [] : Encode([finalMessage]), Epoch, NextSeq++, _lastSent) { CloseStream = true };
         }
-        await SendBatchAsync(batch, CancellationToken.None);
+        await SendBatchAsync(batch, CancellationToken.None).ConfigureAwait(false);
         return new AppendResult(NextOffset ?? string.Empty, Closed: true);
     }
 
@@ -258,11 +258,11 @@ public sealed class IdempotentProducer : IAsyncDisposable
     {
         try
         {
-            await CloseAsync(closeStream: false);
+            await CloseAsync(closeStream: false).ConfigureAwait(false);
         }
         finally
         {
-            await _stopping.CancelAsync();
+            await _stopping.CancelAsync().ConfigureAwait(false);
             await _worker.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             _stopping.Dispose();
         }
@@ -314,12 +314,12 @@ public sealed class IdempotentProducer : IAsyncDisposable
             if (stopping)
             {
                 // Failed: only wait for the batches still in flight to settle.
-                await wait;
+                await wait.ConfigureAwait(false);
                 continue;
             }
             try
             {
-                await wait.WaitAsync(_stopping.Token);
+                await wait.WaitAsync(_stopping.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -332,7 +332,7 @@ public sealed class IdempotentProducer : IAsyncDisposable
     {
         try
         {
-            await SendBatchAsync(batch, _stopping.Token);
+            await SendBatchAsync(batch, _stopping.Token).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
@@ -396,18 +396,18 @@ public sealed class IdempotentProducer : IAsyncDisposable
                     {
                         request.Headers.TryAddWithoutValidation(ProtocolHeaders.StreamClosed, "true");
                     }
-                    using var response = await _client.SendAsync(request, timeout.Token);
+                    using var response = await _client.SendAsync(request, timeout.Token).ConfigureAwait(false);
                     if (response.IsSuccessStatusCode)
                     {
                         // 200 appended, 204 duplicate of an earlier attempt: both mean the batch is in the stream.
                         NextOffset = ResponseHeaders.Get(response, ProtocolHeaders.StreamNextOffset);
                         return;
                     }
-                    failure = await ResponseHeaders.ErrorAsync(response, timeout.Token);
+                    failure = await ResponseHeaders.ErrorAsync(response, timeout.Token).ConfigureAwait(false);
                     if (failure.ErrorCode == DurableStreamErrorCode.StaleEpoch && _autoClaim && claims < MaxClaims && failure.ProducerEpoch is { } serverEpoch)
                     {
                         claims++;
-                        await ClaimAsync(batch, serverEpoch, cancellationToken);
+                        await ClaimAsync(batch, serverEpoch, cancellationToken).ConfigureAwait(false);
                         attempt = 0;
                         continue;
                     }
@@ -417,7 +417,7 @@ public sealed class IdempotentProducer : IAsyncDisposable
                         && batch.Previous is { } previous)
                     {
                         // This batch overtook its predecessor; send it again once the predecessor has settled.
-                        await previous.WaitAsync(cancellationToken);
+                        await previous.WaitAsync(cancellationToken).ConfigureAwait(false);
                         ThrowIfFailed();
                         attempt--;
                         continue;
@@ -443,7 +443,7 @@ public sealed class IdempotentProducer : IAsyncDisposable
             }
             var delay = retry.DelayFor(attempt, retryAfter);
             ClientLog.Retrying(_client.Logger, (long)delay.TotalMilliseconds, attempt, failure.Message);
-            await Task.Delay(delay, _client.Options.TimeProvider, cancellationToken);
+            await Task.Delay(delay, _client.Options.TimeProvider, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -456,7 +456,7 @@ public sealed class IdempotentProducer : IAsyncDisposable
     {
         if (batch.Previous is { } previous)
         {
-            await previous.WaitAsync(cancellationToken);
+            await previous.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         lock (_gate)
         {

@@ -66,7 +66,10 @@ public enum LiveMode
     None,
     /// <summary>Follow with long-poll requests (<c>live=long-poll</c>).</summary>
     LongPoll,
-    /// <summary>Follow with server-sent events (<c>live=sse</c>), reconnecting when the server ends the response.</summary>
+    /// <summary>
+    /// Follow with server-sent events (<c>live=sse</c>), reconnecting when the server ends the response (after the
+    /// server's <c>retry:</c> interval, when it sent one).
+    /// </summary>
     Sse,
     /// <summary>
     /// Catch up with plain reads until up to date, then follow: over SSE when the stream's content type is one the
@@ -83,6 +86,22 @@ public sealed record ReadOptions
 
     /// <summary>Whether and how to follow live data; default <see cref="LiveMode.None"/>.</summary>
     public LiveMode Live { get; init; }
+
+    /// <summary>
+    /// How many failed attempts in a row (network errors, timeouts, 429, 5xx) the read retries before it gives up; a
+    /// successful response resets the count. Default null: a following read (any <see cref="Live"/> mode but
+    /// <see cref="LiveMode.None"/>) retries until cancelled or <see cref="RetryFor"/> runs out, a catch-up read
+    /// <see cref="RetryPolicy.MaxRetries"/> times. Delays come from <see cref="DurableStreamClientOptions.Retry"/>.
+    /// Must be at least 0. A read that gives up throws a <see cref="DurableStreamException"/> whose
+    /// <see cref="DurableStreamException.ResumeOffset"/> is the offset to resume from.
+    /// </summary>
+    public int? MaxRetries { get; init; }
+
+    /// <summary>
+    /// How long the read keeps retrying without progress (no successful response) before it gives up. Default null:
+    /// no time limit. Must be above zero.
+    /// </summary>
+    public TimeSpan? RetryFor { get; init; }
 }
 
 /// <summary>

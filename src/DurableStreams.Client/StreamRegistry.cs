@@ -28,7 +28,7 @@ public static class StreamRegistry
         var events = new List<JsonElement>();
         try
         {
-            await foreach (var change in client.ReadJsonAsync(RegistryStreamName, cancellationToken: cancellationToken))
+            await foreach (var change in client.ReadJsonAsync(RegistryStreamName, cancellationToken: cancellationToken).ConfigureAwait(false))
             {
                 events.Add(change);
             }

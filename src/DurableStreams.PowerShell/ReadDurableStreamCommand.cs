@@ -41,6 +41,16 @@ public sealed class ReadDurableStreamCommand : StreamCommandBase
     [ValidateRange(1, int.MaxValue)]
     public int MaxMessages { get; set; }
 
+    /// <summary>With -Follow: give up after this many failed attempts in a row (default: retry until stopped).</summary>
+    [Parameter]
+    [ValidateRange(0, int.MaxValue)]
+    public int? MaxRetries { get; set; }
+
+    /// <summary>With -Follow: give up after retrying this long without an answer from the server (default: no limit).</summary>
+    [Parameter]
+    [DurationTransformation]
+    public TimeSpan? RetryFor { get; set; }
+
     /// <summary>Give up after this long.</summary>
     [Parameter]
     [DurationTransformation]
@@ -84,6 +94,8 @@ public sealed class ReadDurableStreamCommand : StreamCommandBase
         {
             Offset = Offset,
             Live = !Follow ? LiveMode.None : Live == DurableStreamLiveMode.Sse ? LiveMode.Sse : LiveMode.LongPoll,
+            MaxRetries = MaxRetries,
+            RetryFor = RetryFor,
         };
         var output = new Output(this, ContentTypes.IsJson(info.ContentType ?? ContentTypes.Default));
         var progress = new ProgressThrottle(this, 2, $"Reading {info.Uri}");
@@ -114,7 +126,16 @@ public sealed class ReadDurableStreamCommand : StreamCommandBase
         catch (DurableStreamException ex)
         {
             output.Finish();
-            WriteError(ErrorRecords.FromClient(ex, info.Uri));
+            var record = ErrorRecords.FromClient(ex, info.Uri);
+            if (ex.ResumeOffset is { } resume)
+            {
+                // Given up (or ended by the server): say where a new read continues without repeating or skipping data.
+                record.ErrorDetails = new ErrorDetails($"{record.ErrorDetails.Message} Resume with -Offset {resume}.")
+                {
+                    RecommendedAction = $"Read-DurableStream -Offset {resume}",
+                };
+            }
+            WriteError(record);
         }
         finally
         {

@@ -89,10 +89,12 @@ public sealed class RetryPolicyTests
     }
 
     [Fact]
-    public void Retry_After_replaces_the_computed_delay_within_MaxDelay()
+    public void Retry_After_replaces_the_computed_delay_within_MaxRetryAfter()
     {
         Assert.Equal(TimeSpan.FromMilliseconds(700), Policy.DelayFor(1, TimeSpan.FromMilliseconds(700)));
-        Assert.Equal(TimeSpan.FromSeconds(1), Policy.DelayFor(1, TimeSpan.FromMinutes(5)));
+        Assert.Equal(TimeSpan.FromSeconds(30), Policy.DelayFor(1, TimeSpan.FromSeconds(30)));
+        Assert.Equal(TimeSpan.FromSeconds(60), Policy.DelayFor(1, TimeSpan.FromMinutes(5)));
+        Assert.Equal(TimeSpan.FromSeconds(2), (Policy with { MaxRetryAfter = TimeSpan.FromSeconds(2) }).DelayFor(1, TimeSpan.FromMinutes(5)));
         Assert.Equal(TimeSpan.Zero, Policy.DelayFor(1, TimeSpan.FromSeconds(-3)));
     }
 }

@@ -74,7 +74,7 @@ internal static class ResponseHeaders
             >= HttpStatusCode.InternalServerError => DurableStreamErrorCode.Unavailable,
             _ => DurableStreamErrorCode.Unknown,
         };
-        var body = await ReadMessageAsync(response, cancellationToken);
+        var body = await ReadMessageAsync(response, cancellationToken).ConfigureAwait(false);
         // Method, URL and status first (a 404 names the stream), then the server's own words.
         var message = $"{(int)status} {response.ReasonPhrase}".TrimEnd();
         if (response.RequestMessage is { RequestUri: { } url } request)
@@ -99,10 +99,10 @@ internal static class ResponseHeaders
     {
         try
         {
-            using var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
+            using var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
             using var reader = new StreamReader(stream, Encoding.UTF8);
             var buffer = new char[MaxErrorBodyChars];
-            var read = await reader.ReadBlockAsync(buffer.AsMemory(), cancellationToken);
+            var read = await reader.ReadBlockAsync(buffer.AsMemory(), cancellationToken).ConfigureAwait(false);
             return new string(buffer, 0, read).Trim();
         }
         catch (Exception ex) when (ex is IOException or HttpRequestException)

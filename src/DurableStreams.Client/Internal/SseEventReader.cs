@@ -6,19 +6,22 @@ namespace DurableStreams.Client.Internal;
 internal readonly record struct SseEvent(string Type, string Data);
 
 /// <summary>
-/// Parses an SSE body line by line (CR, LF and CRLF endings). Comments, <c>id</c> and <c>retry</c> are ignored: the
-/// protocol resumes by offset, not by event id.
+/// Parses an SSE body line by line (CR, LF and CRLF endings). Comments and <c>id</c> are ignored (the protocol resumes
+/// by offset, not by event id); <c>retry</c> sets <see cref="RetryInterval"/>.
 /// </summary>
 internal sealed class SseEventReader(Stream stream) : IDisposable
 {
     private readonly StreamReader _reader = new(stream, new UTF8Encoding(false), detectEncodingFromByteOrderMarks: false);
+
+    /// <summary>The reconnection time the server asked for with its last valid <c>retry:</c> field (a whole number of milliseconds), or null.</summary>
+    public TimeSpan? RetryInterval { get; private set; }
 
     /// <summary>The next event, or null when the body ends (an unfinished event at the end is dropped, as SSE requires).</summary>
     public async ValueTask<SseEvent?> ReadAsync(CancellationToken cancellationToken)
     {
         string? type = null;
         StringBuilder? data = null;
-        while (await _reader.ReadLineAsync(cancellationToken) is { } line)
+        while (await _reader.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
         {
             if (line.Length == 0)
             {
@@ -53,6 +56,14 @@ internal sealed class SseEventReader(Stream stream) : IDisposable
                     else
                     {
                         data.Append('\n').Append(value);
+                    }
+                    break;
+                case "retry":
+                    if (value.Length > 0 && value.AsSpan().IndexOfAnyExceptInRange('0', '9') < 0
+                        && long.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var milliseconds)
+                        && milliseconds <= (long)TimeSpan.MaxValue.TotalMilliseconds)
+                    {
+                        RetryInterval = TimeSpan.FromMilliseconds(milliseconds);
                     }
                     break;
             }
