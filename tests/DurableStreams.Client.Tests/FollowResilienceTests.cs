@@ -2,9 +2,9 @@ using System.Net;
 using System.Text;
 using System.Threading.Channels;
 using DurableStreams.Client.Tests.Infrastructure;
-using DurableStreams.Storage;
+using DurableStreams.Core;
 using DurableStreams.Server;
-using DurableStreams.Storage.Memory;
+using DurableStreams.Core.Memory;
 using Microsoft.Extensions.Time.Testing;
 using Xunit;
 
