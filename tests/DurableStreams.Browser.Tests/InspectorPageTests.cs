@@ -41,6 +41,41 @@ public sealed partial class InspectorPageTests(BrowserFixture browser) : IClassF
     }
 
     [Fact]
+    public async Task The_list_follows_the_registry_live_and_shows_fork_sources()
+    {
+        await using var host = await StartAsync(registry: true);
+        await host.CreateAsync("orders");
+        await host.Page.GotoAsync("/");
+        var items = host.Page.Locator("#stream-list > li");
+        await Expect(items).ToHaveCountAsync(1);
+
+        // Created elsewhere: appears in sorted place without a reload; the fork names its source (from the registry).
+        await host.CreateAsync("audit", "text/plain");
+        using (var fork = new HttpRequestMessage(HttpMethod.Put, "orders-copy"))
+        {
+            fork.Headers.Add("Stream-Forked-From", host.Server.StreamsUrl.AbsolutePath + "orders");
+            using var created = await host.Client.SendAsync(fork, TestContext.Current.CancellationToken);
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        }
+        await Expect(items).ToHaveCountAsync(3);
+        await Expect(items).ToContainTextAsync(["audit", "orders", "orders-copy"]);
+        await Expect(items.Nth(2)).ToContainTextAsync("fork of orders");
+        await Expect(host.Page.Locator("#list-source")).ToContainTextAsync("3 stream(s)");
+
+        await items.Nth(2).ClickAsync();
+        await Expect(host.Page.Locator("#meta")).ToContainTextAsync("Forked fromorders");
+
+        // Deleted elsewhere: leaves the list, and the open view says so.
+        using (var delete = await host.Client.DeleteAsync("orders-copy", TestContext.Current.CancellationToken))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, delete.StatusCode);
+        }
+        await Expect(items).ToHaveCountAsync(2);
+        await Expect(host.Page.Locator("#banner")).ToContainTextAsync("'orders-copy' was deleted");
+        Assert.Empty(host.ConsoleErrors);
+    }
+
+    [Fact]
     public async Task Without_a_registry_an_opened_stream_is_remembered()
     {
         await using var host = await StartAsync();
