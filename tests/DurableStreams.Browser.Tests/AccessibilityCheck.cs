@@ -26,7 +26,7 @@ internal static class AccessibilityCheck
           };
 
           // Controls and everything else focusable need a name (a placeholder is not one).
-          for (const el of document.querySelectorAll('input, select, textarea, button, summary, a[href], [tabindex], dialog, [role=toolbar], [role=group], ol[aria-label], ul[aria-label], nav, main')) {
+          for (const el of document.querySelectorAll('input, select, textarea, button, summary, a[href], [tabindex], dialog, [role=toolbar], [role=group], [role=list], ul[aria-label], nav, main')) {
             if (el.tagName !== 'DIALOG' && !visible(el)) continue;
             if (!nameOf(el)) problems.push(`no accessible name: ${describe(el)}`);
           }

@@ -10,7 +10,7 @@ public sealed class InspectorLiveTests(BrowserFixture browser) : IClassFixture<B
 {
     private static readonly LocatorAssertionsToHaveCountOptions WithinASecond = new() { Timeout = 1000 };
 
-    private static ILocator Rows(IPage page) => page.Locator("#rows > li");
+    private static ILocator Rows(IPage page) => page.Locator("#rows .message");
 
     [Fact]
     public async Task The_live_tail_shows_an_append_within_a_second_without_a_token()

@@ -12,7 +12,7 @@ public sealed partial class InspectorPageTests(BrowserFixture browser) : IClassF
     private Task<InspectorHost> StartAsync(bool registry = false, bool tokens = false) =>
         InspectorHost.StartAsync(browser.Require(), registry, tokens);
 
-    private static ILocator Rows(IPage page) => page.Locator("#rows > li");
+    private static ILocator Rows(IPage page) => page.Locator("#rows .message");
 
     [Fact]
     public async Task The_list_comes_from_the_registry_and_filters_by_prefix()
@@ -105,10 +105,10 @@ public sealed partial class InspectorPageTests(BrowserFixture browser) : IClassF
         await Expect(Rows(host.Page)).ToHaveCountAsync(3);
         await Expect(Rows(host.Page).First).ToContainTextAsync("""{"kind":"created","id":1}""");
         await Expect(host.Page.Locator("#meta")).ToContainTextAsync("application/json");
-        await Rows(host.Page).First.Locator("summary").ClickAsync();
+        await Rows(host.Page).First.Locator(".msg").ClickAsync();
         await Expect(Rows(host.Page).First.Locator("pre")).ToHaveTextAsync("{\n  \"kind\": \"created\",\n  \"id\": 1\n}");
         await host.Page.FillAsync("#row-filter", "paid");
-        await Expect(host.Page.Locator("#rows > li:not(.filtered)")).ToHaveCountAsync(1);
+        await Expect(host.Page.Locator("#rows .message:not(.filtered)")).ToHaveCountAsync(1);
         Assert.Empty(host.ConsoleErrors);
     }
 

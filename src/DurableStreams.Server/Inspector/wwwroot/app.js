@@ -3,6 +3,11 @@
 
 /** Most rows kept in the message list; older rows are dropped from the top past this (a note says so). */
 export const MAX_ROWS = 5000;
+/**
+ * Rows per block: the message list holds blocks of rows, and an off-screen block skips style, layout and paint as a
+ * whole (content-visibility per block, not per row: per row, Chromium tracks 5,000 elements on every frame).
+ */
+const BLOCK_ROWS = 100;
 /** Rows rendered per "load more" from an already fetched response (one catch-up response per page). */
 const PAGE_ROWS = 500;
 const TOKEN_KEY = 'ds-inspector-token';
@@ -450,8 +455,9 @@ function hexLine(bytes, at) {
 
 /** One row; its handlers are delegated to the list (see setupRows), so a fast tail creates elements only. */
 function rowElement(row) {
-  const li = document.createElement('li');
+  const li = document.createElement('div');
   li.className = 'message';
+  li.setAttribute('role', 'listitem');
   li.dataset.offset = row.offset;
   const offset = document.createElement('button');
   offset.type = 'button';
@@ -463,11 +469,13 @@ function rowElement(row) {
   let body;
   if (row.kind === 'json') {
     const compact = JSON.stringify(row.value);
-    body = document.createElement('details');
-    const summary = document.createElement('summary');
-    summary.textContent = compact;
-    summary.tabIndex = -1;
-    body.append(summary);
+    // A disclosure button rather than <details>: no shadow tree per row, which a fast tail pays for in style time.
+    body = document.createElement('button');
+    body.type = 'button';
+    body.className = 'msg';
+    body.tabIndex = -1;
+    body.setAttribute('aria-expanded', 'false');
+    body.textContent = compact;
     li.dataset.text = compact;
   } else {
     body = document.createElement('pre');
@@ -483,8 +491,8 @@ function rowElement(row) {
   return li;
 }
 
-/** The keyboard targets of a row: its offset button and, for JSON, the summary that expands it. */
-function rowTargets(li) { return li.querySelectorAll(':scope > button.offset, :scope > details > summary'); }
+/** The keyboard targets of a row: its offset button and, for JSON, the message button that expands it. */
+function rowTargets(li) { return li.querySelectorAll(':scope > button'); }
 
 /**
  * The message list is one tab stop (thousands of rows must not stand between the toolbar and "Load more"): arrow keys
@@ -493,15 +501,17 @@ function rowTargets(li) { return li.querySelectorAll(':scope > button.offset, :s
 function onRowsKey(e) {
   const list = $('rows');
   if (!['ArrowDown', 'ArrowUp', 'ArrowLeft', 'ArrowRight', 'Home', 'End'].includes(e.key)) return;
-  const shown = (r, forward) => { while (r && r.classList.contains('filtered')) r = forward ? r.nextElementSibling : r.previousElementSibling; return r; };
-  const li = e.target === list ? null : e.target.closest('#rows > li');
+  const next = (r) => r.nextElementSibling || r.parentElement.nextElementSibling?.firstElementChild || null;
+  const previous = (r) => r.previousElementSibling || r.parentElement.previousElementSibling?.lastElementChild || null;
+  const shown = (r, forward) => { while (r && r.classList.contains('filtered')) r = forward ? next(r) : previous(r); return r; };
+  const li = e.target === list ? null : e.target.closest('#rows .message');
   let column = li ? [...rowTargets(li)].indexOf(e.target) : 1;
   let row = li;
   switch (e.key) {
-    case 'ArrowDown': row = li ? shown(li.nextElementSibling, true) : shown(list.firstElementChild, true); break;
-    case 'ArrowUp': row = li ? shown(li.previousElementSibling, false) : shown(list.lastElementChild, false); break;
-    case 'Home': row = shown(list.firstElementChild, true); break;
-    case 'End': row = shown(list.lastElementChild, false); break;
+    case 'ArrowDown': row = li ? shown(next(li), true) : shown(list.firstElementChild?.firstElementChild, true); break;
+    case 'ArrowUp': row = li ? shown(previous(li), false) : shown(list.lastElementChild?.lastElementChild, false); break;
+    case 'Home': row = shown(list.firstElementChild?.firstElementChild, true); break;
+    case 'End': row = shown(list.lastElementChild?.lastElementChild, false); break;
     case 'ArrowLeft': column = 0; break;
     default: column = 1; break;
   }
@@ -536,41 +546,67 @@ function setupRows() {
   streams.addEventListener('keydown', onListKey);
   streams.addEventListener('focusin', (e) => { if (e.target.matches('button')) setRovingItem(e.target); });
   list.addEventListener('click', (e) => {
-    const button = e.target.closest('button.offset');
-    if (button) copy(button.parentElement.dataset.offset, `Copied offset ${button.parentElement.dataset.offset}`);
-  });
-  // toggle does not bubble; a capturing listener sees it. The pretty-printed form is made on first open only.
-  list.addEventListener('toggle', (e) => {
-    const details = e.target;
-    if (details.open && details.childElementCount === 1) {
-      const pre = document.createElement('pre');
-      pre.textContent = JSON.stringify(JSON.parse(details.parentElement.dataset.text), null, 2);
-      details.append(pre);
+    const button = e.target.closest('button');
+    if (!button) return;
+    const li = button.parentElement;
+    if (button.classList.contains('offset')) {
+      copy(li.dataset.offset, `Copied offset ${li.dataset.offset}`);
+      return;
     }
-  }, true);
+    // A JSON message: expand or collapse; the pretty-printed form is made on first open only.
+    const open = button.getAttribute('aria-expanded') !== 'true';
+    button.setAttribute('aria-expanded', String(open));
+    let pre = li.querySelector(':scope > pre.pretty');
+    if (!pre && open) {
+      pre = document.createElement('pre');
+      pre.className = 'pretty';
+      pre.textContent = JSON.stringify(JSON.parse(li.dataset.text), null, 2);
+      li.append(pre);
+    }
+    if (pre) pre.hidden = !open;
+  });
 }
 
 function appendRows(rows) {
   if (rows.length === 0) return;
   const filter = $('row-filter').value;
-  const fragment = document.createDocumentFragment();
-  for (const row of rows) {
-    const li = rowElement(row);
-    if (filter && !li.dataset.text.includes(filter)) li.classList.add('filtered');
-    fragment.append(li);
-  }
   const list = $('rows');
-  list.append(fragment);
+  let block = list.lastElementChild;
+  for (let i = 0; i < rows.length;) {
+    if (!block || block.childElementCount >= BLOCK_ROWS) {
+      block = document.createElement('div');
+      block.className = 'block';
+      block.setAttribute('role', 'none');
+      list.append(block);
+    }
+    const fragment = document.createDocumentFragment();
+    const end = Math.min(rows.length, i + BLOCK_ROWS - block.childElementCount);
+    for (; i < end; i++) {
+      const li = rowElement(rows[i]);
+      if (filter && !li.dataset.text.includes(filter)) li.classList.add('filtered');
+      fragment.append(li);
+    }
+    block.append(fragment);
+  }
   state.rowCount += rows.length;
   if (state.rowCount > MAX_ROWS) {
-    const excess = state.rowCount - MAX_ROWS;
-    // One DOM operation for all dropped rows, not one per row.
-    const range = document.createRange();
-    range.setStartBefore(list.firstElementChild);
-    range.setEndAfter(list.children[excess - 1]);
-    range.deleteContents();
+    let excess = state.rowCount - MAX_ROWS;
     state.rowCount = MAX_ROWS;
     state.dropped += excess;
+    // Whole blocks go at once; the first remaining one loses its oldest rows in one range.
+    while (excess > 0) {
+      const first = list.firstElementChild;
+      if (first.childElementCount <= excess) {
+        excess -= first.childElementCount;
+        first.remove();
+      } else {
+        const range = document.createRange();
+        range.setStartBefore(first.firstElementChild);
+        range.setEndAfter(first.children[excess - 1]);
+        range.deleteContents();
+        excess = 0;
+      }
+    }
   }
   if (state.dropped > 0) {
     const note = $('cap-note');
@@ -582,7 +618,7 @@ function appendRows(rows) {
 
 function applyRowFilter() {
   const filter = $('row-filter').value;
-  for (const li of $('rows').children) li.classList.toggle('filtered', !!filter && !li.dataset.text.includes(filter));
+  for (const li of $('rows').querySelectorAll('.message')) li.classList.toggle('filtered', !!filter && !li.dataset.text.includes(filter));
 }
 
 function updateStats() {
