@@ -133,6 +133,51 @@ public sealed partial class InspectorPageTests(BrowserFixture browser) : IClassF
     }
 
     [Fact]
+    public async Task Opening_a_long_stream_reads_one_bounded_piece_not_the_whole_stream()
+    {
+        await using var host = await StartAsync();
+        await host.CreateAsync("long");
+        // About 1.9 MiB: a catch-up GET from the start would return all of it; one SSE event holds at most 1 MiB.
+        for (var batch = 0; batch < 4; batch++)
+        {
+            await host.AppendJsonAsync("long", "[" + string.Join(',', Enumerable.Range(batch * 10_000, 10_000).Select(i => $$"""{"i":{{i}},"pad":"xxxxxxxxxxxxxxxxxxxxxxxxx"}""")) + "]");
+        }
+        var reads = new List<string>();
+        host.Page.Request += (_, request) =>
+        {
+            if (request.Url.Contains("/long?", StringComparison.Ordinal) && request.Method == "GET")
+            {
+                reads.Add(request.Url);
+            }
+        };
+
+        await host.Page.GotoAsync("/?stream=long");
+
+        await Expect(Rows(host.Page)).ToHaveCountAsync(500);
+        await Expect(host.Page.Locator("#load-more")).ToBeVisibleAsync();
+        var read = Assert.Single(reads);
+        Assert.Contains("live=sse", read, StringComparison.Ordinal);
+        Assert.Contains("offset=-1", read, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Where_sse_is_refused_paging_falls_back_to_catch_up_reads()
+    {
+        await using var host = await StartAsync();
+        await host.CreateAsync("big");
+        await host.AppendJsonAsync("big", "[" + string.Join(',', Enumerable.Range(0, 700).Select(i => $$"""{"i":{{i}}}""")) + "]");
+        await host.Page.RouteAsync(url => url.Contains("live=sse", StringComparison.Ordinal), route => route.FulfillAsync(new() { Status = 502, Body = "no event streams here" }));
+
+        await host.Page.GotoAsync("/?stream=big");
+
+        await Expect(Rows(host.Page)).ToHaveCountAsync(500);
+        await host.Page.ClickAsync("#load-more");
+        await Expect(Rows(host.Page)).ToHaveCountAsync(700);
+        await Expect(host.Page.Locator("#read-status")).ToContainTextAsync("Up to date");
+        await Expect(host.Page.Locator("#banner")).ToBeHiddenAsync();
+    }
+
+    [Fact]
     public async Task A_deep_link_reopens_the_view_at_its_offset()
     {
         await using var host = await StartAsync();

@@ -393,13 +393,11 @@ async function loadMore() {
   if (state.buffer.length === 0 && !state.upToDate) {
     $('read-status').textContent = 'Reading…';
     try {
-      const at = state.nextOffset;
-      const res = await api('GET', state.name, { query: { offset: at } });
+      const piece = await readPiece(state.name, state.info.kind, state.nextOffset);
       if (generation !== state.generation) return;
-      state.buffer = await rowsFromResponse(state.info.kind, res, at);
-      if (generation !== state.generation) return;
-      state.nextOffset = res.headers.get('Stream-Next-Offset') || at;
-      state.upToDate = res.headers.get('Stream-Up-To-Date') === 'true';
+      state.buffer = piece.rows;
+      state.nextOffset = piece.next;
+      state.upToDate = piece.upToDate;
     } catch (e) {
       if (generation !== state.generation) return;
       $('read-status').textContent = '';
@@ -414,6 +412,38 @@ async function loadMore() {
   $('load-more').hidden = !more || !!state.live;
   $('read-status').textContent = more ? '' : `Up to date at offset ${state.nextOffset}.`;
   updateStats();
+}
+
+/**
+ * One bounded read from offset `at`: the first event of an SSE response (the server sends at most one 1 MiB piece per
+ * event, then a control event with the next offset, or that control event alone at the tail), so opening a long stream
+ * never downloads all of it: a catch-up response runs to the tail. Where SSE does not get through, a catch-up GET.
+ */
+async function readPiece(name, kind, at) {
+  if (!sseUnavailable) {
+    const request = new AbortController();
+    let stalled = false;
+    const watchdog = setTimeout(() => { stalled = true; request.abort(); }, SSE_STALL_MS);
+    try {
+      const res = await api('GET', name, { query: { offset: at, live: 'sse' }, signal: request.signal });
+      let rows = [];
+      let control = null;
+      await readSse(res.body, (event, text) => {
+        if (event === 'data') rows = rows.concat(rowsFromSseData(kind, text, at));
+        else if (event === 'control') { control = JSON.parse(text); return false; }
+        return true;
+      });
+      clearTimeout(watchdog);
+      if (!control) throw new TypeError('the SSE response ended before its first control event');
+      return { rows, next: control.streamNextOffset || at, upToDate: control.upToDate === true };
+    } catch (e) {
+      clearTimeout(watchdog);
+      if (isFinalProblem(e) || !(stalled || e instanceof HttpProblem || e instanceof TypeError)) throw e;
+      sseUnavailable = true;
+    }
+  }
+  const res = await api('GET', name, { query: { offset: at } });
+  return { rows: await rowsFromResponse(kind, res, at), next: res.headers.get('Stream-Next-Offset') || at, upToDate: res.headers.get('Stream-Up-To-Date') === 'true' };
 }
 
 /** Turns one catch-up response into rows: JSON one message per row, text one line per row, binary 16 bytes per row. */
@@ -682,6 +712,7 @@ function rowsFromSseData(kind, data, offset) {
 const SSE_STALL_MS = 3000;
 /** Statuses that end a live read instead of making it fall back to long-poll: the stream or the token is the problem. */
 const FINAL_STATUSES = [401, 403, 404, 410];
+const isFinalProblem = (e) => e instanceof HttpProblem && FINAL_STATUSES.includes(e.status);
 /** Set once SSE failed on this page while the stream itself answered; later tails start with long-poll. */
 let sseUnavailable = false;
 
@@ -709,7 +740,6 @@ function follow(name, kind, from, on) {
   };
   const data = (text) => on.rows(rowsFromSseData(kind, text, next));
   const failed = (message) => { if (!stopped) { stop(); on.failed(message); } };
-  const isFinal = (e) => e instanceof HttpProblem && FINAL_STATUSES.includes(e.status);
   const query = (live) => (cursor ? { offset: next, live, cursor } : { offset: next, live });
 
   const longPoll = async () => {
@@ -735,7 +765,7 @@ function follow(name, kind, from, on) {
         on.status('Live (long-poll).');
       } catch (e) {
         if (stopped) return;
-        if (isFinal(e)) { failed(e.message); return; }
+        if (isFinalProblem(e)) { failed(e.message); return; }
         on.status(`Live (long-poll): ${e.message}; retrying in a second.`);
         await delay(1000);
       }
@@ -767,7 +797,7 @@ function follow(name, kind, from, on) {
         clearTimeout(watchdog);
         if (stopped) return;
         // A refused answer, a network error (TypeError) or the stall abort is the transport; anything else is a bug here.
-        if (isFinal(e) || !(stalled || e instanceof HttpProblem || e instanceof TypeError)) { failed(e.message); return; }
+        if (isFinalProblem(e) || !(stalled || e instanceof HttpProblem || e instanceof TypeError)) { failed(e.message); return; }
         // Refused, cut before its first event, or silent: SSE does not get through; a cut after events is retried.
         if (stalled || !heard || ++failures > 3) { fallBack(); return; }
         await delay(1000);
@@ -839,7 +869,7 @@ function startLive() {
   updateStats();
 }
 
-/** A minimal SSE parser over a byte stream: calls back per event with its name and joined data lines. */
+/** A minimal SSE parser over a byte stream: calls back per event with its name and joined data lines; a callback that returns false ends the read. */
 async function readSse(body, onEvent) {
   const reader = body.getReader();
   const decoder = new TextDecoder();
@@ -856,7 +886,10 @@ async function readSse(body, onEvent) {
       carry = carry.slice(newline + 1);
       if (line.endsWith('\r')) line = line.slice(0, -1);
       if (line === '') {
-        if (data.length) onEvent(event, data.join('\n'));
+        if (data.length && onEvent(event, data.join('\n')) === false) {
+          await reader.cancel();
+          return;
+        }
         event = 'message';
         data = [];
         continue;
