@@ -72,6 +72,17 @@ public sealed partial class InspectorPageTests(BrowserFixture browser) : IClassF
         }
         await Expect(items).ToHaveCountAsync(2);
         await Expect(host.Page.Locator("#banner")).ToContainTextAsync("'orders-copy' was deleted");
+
+        // Created and deleted within one registry batch: never shown, and nothing else goes.
+        await host.AppendJsonAsync("__registry__", """
+            [{"type":"stream","key":"ghost","value":{"path":"ghost","contentType":"text/plain","createdAt":0},"headers":{"operation":"insert"}},
+             {"type":"stream","key":"ghost","headers":{"operation":"delete"}}]
+            """);
+        await host.CreateAsync("zeta");
+        await Expect(items.Last).ToContainTextAsync("zeta");
+        await Expect(items).ToHaveCountAsync(3);
+        await Expect(items).ToContainTextAsync(["audit", "orders", "zeta"]);
+        await Expect(host.Page.Locator("#list-source")).ToContainTextAsync("3 stream(s)");
         Assert.Empty(host.ConsoleErrors);
     }
 

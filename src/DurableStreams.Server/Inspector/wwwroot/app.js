@@ -203,7 +203,10 @@ function followRegistry(offset) {
   const tail = follow(REGISTRY, 'json', offset, {
     rows: (rows) => {
       if (registryTail !== tail) return;
-      const { inserted, deleted } = applyRegistryEvents(state.registry, rows.map((r) => r.value));
+      const changes = applyRegistryEvents(state.registry, rows.map((r) => r.value));
+      // Net effect of the batch: a stream created and deleted in it never shows; one deleted and created again stays.
+      const deleted = changes.deleted.filter((name) => state.names.includes(name));
+      const inserted = changes.inserted.filter((name) => state.registry.has(name));
       for (const name of deleted) {
         state.names.splice(state.names.indexOf(name), 1);
         listItems.get(name)?.remove();
