@@ -4,7 +4,11 @@ namespace DurableStreams.Server;
 /// <param name="Name">The stream's name (its path below the streams mount).</param>
 /// <param name="ContentType">The stream's content type.</param>
 /// <param name="Timestamp">When the server created it.</param>
-public sealed record StreamCreatedEvent(string Name, string ContentType, DateTimeOffset Timestamp);
+public sealed record StreamCreatedEvent(string Name, string ContentType, DateTimeOffset Timestamp)
+{
+    /// <summary>For a fork, the source stream's name (the PUT's <c>Stream-Forked-From</c>); null otherwise.</summary>
+    public string? ForkedFrom { get; init; }
+}
 
 /// <summary>A stream was deleted (a DELETE answered 204).</summary>
 /// <param name="Name">The stream's name.</param>

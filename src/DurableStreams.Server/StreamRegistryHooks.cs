@@ -7,6 +7,7 @@ namespace DurableStreams.Server;
 /// The built-in stream registry: a lifecycle hook that records every creation and deletion as a State-Protocol change
 /// event in the JSON stream <see cref="RegistryStreamName"/>, in the shape of the Node reference's
 /// <c>createRegistryHooks</c>: <c>{"type":"stream","key":NAME,"value":{"path":NAME,"contentType":…,"createdAt":ms},"headers":{"operation":"insert"}}</c>
+/// (a fork's value also names its source: <c>"forkedFrom":SOURCE</c>, since HEAD does not report it)
 /// and <c>{"type":"stream","key":NAME,"headers":{"operation":"delete"}}</c>. Replaying the events in order gives the
 /// current set of streams. The registry stream itself and other names starting with <c>__</c> are not recorded.
 /// </summary>
@@ -68,6 +69,10 @@ public sealed class StreamRegistryHooks : IStreamLifecycleHooks
             json.WriteString("path", created.Name);
             json.WriteString("contentType", created.ContentType);
             json.WriteNumber("createdAt", created.Timestamp.ToUnixTimeMilliseconds());
+            if (created.ForkedFrom is { } source)
+            {
+                json.WriteString("forkedFrom", source);
+            }
             json.WriteEndObject();
             WriteOperation(json, "insert");
             json.WriteEndObject();

@@ -10,7 +10,7 @@ public sealed class InspectorLiveTests(BrowserFixture browser) : IClassFixture<B
 {
     private static readonly LocatorAssertionsToHaveCountOptions WithinASecond = new() { Timeout = 1000 };
 
-    private static ILocator Rows(IPage page) => page.Locator("#rows > li");
+    private static ILocator Rows(IPage page) => page.Locator("#rows .message");
 
     [Fact]
     public async Task The_live_tail_shows_an_append_within_a_second_without_a_token()
@@ -44,6 +44,61 @@ public sealed class InspectorLiveTests(BrowserFixture browser) : IClassFixture<B
         await Expect(Rows(host.Page)).ToHaveCountAsync(1, WithinASecond);
         await host.AppendJsonAsync("tail", """[{"n":2},{"n":3}]""");
         await Expect(Rows(host.Page)).ToHaveCountAsync(3, WithinASecond);
+        await Expect(host.Page.Locator("#token-dialog")).Not.ToBeVisibleAsync();
+    }
+
+    [Fact]
+    public async Task When_sse_is_refused_the_tail_falls_back_to_long_poll_and_shows_an_append_within_a_second()
+    {
+        await using var host = await InspectorHost.StartAsync(browser.Require());
+        await host.CreateAsync("tail");
+        await host.AppendJsonAsync("tail", """{"n":1}""");
+        // A proxy (or an old server) that answers every SSE request with an error.
+        await host.Page.RouteAsync(url => url.Contains("live=sse", StringComparison.Ordinal), route => route.FulfillAsync(new() { Status = 502, Body = "no event streams here" }));
+
+        await host.Page.GotoAsync("/?stream=tail&live=1");
+        await Expect(host.Page.Locator("#read-status")).ToHaveTextAsync("Live (long-poll).");
+        await Expect(Rows(host.Page)).ToHaveCountAsync(1);
+
+        await host.AppendJsonAsync("tail", """{"n":2}""");
+        await Expect(Rows(host.Page)).ToHaveCountAsync(2, WithinASecond);
+        await host.AppendJsonAsync("tail", """[{"n":3},{"n":4}]""");
+        await Expect(Rows(host.Page)).ToHaveCountAsync(4, WithinASecond);
+        await Expect(Rows(host.Page).Last).ToContainTextAsync("""{"n":4}""");
+        await Expect(host.Page.Locator("#banner")).ToBeHiddenAsync();
+    }
+
+    [Fact]
+    public async Task When_a_proxy_holds_the_sse_response_the_tail_falls_back_to_long_poll()
+    {
+        await using var host = await InspectorHost.StartAsync(browser.Require());
+        await host.CreateAsync("tail", "text/plain");
+        // A buffering proxy: the SSE request gets no answer at all, so the server's first control event never arrives.
+        var held = new List<IRoute>();
+        await host.Page.RouteAsync(url => url.Contains("live=sse", StringComparison.Ordinal), held.Add);
+
+        await host.Page.GotoAsync("/?stream=tail&live=1");
+        await Expect(host.Page.Locator("#read-status")).ToHaveTextAsync("Live (long-poll).");
+        Assert.NotEmpty(held);
+
+        await host.AppendAsync("tail", Encoding.UTF8.GetBytes("one\n"), "text/plain");
+        await Expect(Rows(host.Page)).ToHaveCountAsync(1, WithinASecond);
+        await Expect(Rows(host.Page).First).ToContainTextAsync("one");
+    }
+
+    [Fact]
+    public async Task With_a_token_a_refused_sse_fetch_falls_back_to_long_poll()
+    {
+        await using var host = await InspectorHost.StartAsync(browser.Require(), tokens: true);
+        await host.CreateAsync("tail");
+        await host.Page.AddInitScriptAsync($"sessionStorage.setItem('ds-inspector-token', '{InspectorHost.ReadToken}')");
+        await host.Page.RouteAsync(url => url.Contains("live=sse", StringComparison.Ordinal), route => route.AbortAsync());
+
+        await host.Page.GotoAsync("/?stream=tail&live=1");
+        await Expect(host.Page.Locator("#read-status")).ToHaveTextAsync("Live (long-poll).");
+
+        await host.AppendJsonAsync("tail", """{"n":1}""");
+        await Expect(Rows(host.Page)).ToHaveCountAsync(1, WithinASecond);
         await Expect(host.Page.Locator("#token-dialog")).Not.ToBeVisibleAsync();
     }
 

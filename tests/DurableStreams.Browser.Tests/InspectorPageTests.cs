@@ -12,7 +12,7 @@ public sealed partial class InspectorPageTests(BrowserFixture browser) : IClassF
     private Task<InspectorHost> StartAsync(bool registry = false, bool tokens = false) =>
         InspectorHost.StartAsync(browser.Require(), registry, tokens);
 
-    private static ILocator Rows(IPage page) => page.Locator("#rows > li");
+    private static ILocator Rows(IPage page) => page.Locator("#rows .message");
 
     [Fact]
     public async Task The_list_comes_from_the_registry_and_filters_by_prefix()
@@ -37,6 +37,52 @@ public sealed partial class InspectorPageTests(BrowserFixture browser) : IClassF
         await host.Page.FillAsync("#filter", "orders/");
         await Expect(items).ToHaveCountAsync(1);
         await Expect(items.First).ToContainTextAsync("orders/1");
+        Assert.Empty(host.ConsoleErrors);
+    }
+
+    [Fact]
+    public async Task The_list_follows_the_registry_live_and_shows_fork_sources()
+    {
+        await using var host = await StartAsync(registry: true);
+        await host.CreateAsync("orders");
+        await host.Page.GotoAsync("/");
+        var items = host.Page.Locator("#stream-list > li");
+        await Expect(items).ToHaveCountAsync(1);
+
+        // Created elsewhere: appears in sorted place without a reload; the fork names its source (from the registry).
+        await host.CreateAsync("audit", "text/plain");
+        using (var fork = new HttpRequestMessage(HttpMethod.Put, "orders-copy"))
+        {
+            fork.Headers.Add("Stream-Forked-From", host.Server.StreamsUrl.AbsolutePath + "orders");
+            using var created = await host.Client.SendAsync(fork, TestContext.Current.CancellationToken);
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        }
+        await Expect(items).ToHaveCountAsync(3);
+        await Expect(items).ToContainTextAsync(["audit", "orders", "orders-copy"]);
+        await Expect(items.Nth(2)).ToContainTextAsync("fork of orders");
+        await Expect(host.Page.Locator("#list-source")).ToContainTextAsync("3 stream(s)");
+
+        await items.Nth(2).ClickAsync();
+        await Expect(host.Page.Locator("#meta")).ToContainTextAsync("Forked fromorders");
+
+        // Deleted elsewhere: leaves the list, and the open view says so.
+        using (var delete = await host.Client.DeleteAsync("orders-copy", TestContext.Current.CancellationToken))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, delete.StatusCode);
+        }
+        await Expect(items).ToHaveCountAsync(2);
+        await Expect(host.Page.Locator("#banner")).ToContainTextAsync("'orders-copy' was deleted");
+
+        // Created and deleted within one registry batch: never shown, and nothing else goes.
+        await host.AppendJsonAsync("__registry__", """
+            [{"type":"stream","key":"ghost","value":{"path":"ghost","contentType":"text/plain","createdAt":0},"headers":{"operation":"insert"}},
+             {"type":"stream","key":"ghost","headers":{"operation":"delete"}}]
+            """);
+        await host.CreateAsync("zeta");
+        await Expect(items.Last).ToContainTextAsync("zeta");
+        await Expect(items).ToHaveCountAsync(3);
+        await Expect(items).ToContainTextAsync(["audit", "orders", "zeta"]);
+        await Expect(host.Page.Locator("#list-source")).ToContainTextAsync("3 stream(s)");
         Assert.Empty(host.ConsoleErrors);
     }
 
@@ -70,10 +116,10 @@ public sealed partial class InspectorPageTests(BrowserFixture browser) : IClassF
         await Expect(Rows(host.Page)).ToHaveCountAsync(3);
         await Expect(Rows(host.Page).First).ToContainTextAsync("""{"kind":"created","id":1}""");
         await Expect(host.Page.Locator("#meta")).ToContainTextAsync("application/json");
-        await Rows(host.Page).First.Locator("summary").ClickAsync();
+        await Rows(host.Page).First.Locator(".msg").ClickAsync();
         await Expect(Rows(host.Page).First.Locator("pre")).ToHaveTextAsync("{\n  \"kind\": \"created\",\n  \"id\": 1\n}");
         await host.Page.FillAsync("#row-filter", "paid");
-        await Expect(host.Page.Locator("#rows > li:not(.filtered)")).ToHaveCountAsync(1);
+        await Expect(host.Page.Locator("#rows .message:not(.filtered)")).ToHaveCountAsync(1);
         Assert.Empty(host.ConsoleErrors);
     }
 
@@ -95,6 +141,51 @@ public sealed partial class InspectorPageTests(BrowserFixture browser) : IClassF
         await Expect(Rows(host.Page).Last).ToContainTextAsync("""{"i":1199}""");
         await Expect(host.Page.Locator("#load-more")).ToBeHiddenAsync();
         await Expect(host.Page.Locator("#read-status")).ToContainTextAsync("Up to date");
+    }
+
+    [Fact]
+    public async Task Opening_a_long_stream_reads_one_bounded_piece_not_the_whole_stream()
+    {
+        await using var host = await StartAsync();
+        await host.CreateAsync("long");
+        // About 1.9 MiB: a catch-up GET from the start would return all of it; one SSE event holds at most 1 MiB.
+        for (var batch = 0; batch < 4; batch++)
+        {
+            await host.AppendJsonAsync("long", "[" + string.Join(',', Enumerable.Range(batch * 10_000, 10_000).Select(i => $$"""{"i":{{i}},"pad":"xxxxxxxxxxxxxxxxxxxxxxxxx"}""")) + "]");
+        }
+        var reads = new List<string>();
+        host.Page.Request += (_, request) =>
+        {
+            if (request.Url.Contains("/long?", StringComparison.Ordinal) && request.Method == "GET")
+            {
+                reads.Add(request.Url);
+            }
+        };
+
+        await host.Page.GotoAsync("/?stream=long");
+
+        await Expect(Rows(host.Page)).ToHaveCountAsync(500);
+        await Expect(host.Page.Locator("#load-more")).ToBeVisibleAsync();
+        var read = Assert.Single(reads);
+        Assert.Contains("live=sse", read, StringComparison.Ordinal);
+        Assert.Contains("offset=-1", read, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Where_sse_is_refused_paging_falls_back_to_catch_up_reads()
+    {
+        await using var host = await StartAsync();
+        await host.CreateAsync("big");
+        await host.AppendJsonAsync("big", "[" + string.Join(',', Enumerable.Range(0, 700).Select(i => $$"""{"i":{{i}}}""")) + "]");
+        await host.Page.RouteAsync(url => url.Contains("live=sse", StringComparison.Ordinal), route => route.FulfillAsync(new() { Status = 502, Body = "no event streams here" }));
+
+        await host.Page.GotoAsync("/?stream=big");
+
+        await Expect(Rows(host.Page)).ToHaveCountAsync(500);
+        await host.Page.ClickAsync("#load-more");
+        await Expect(Rows(host.Page)).ToHaveCountAsync(700);
+        await Expect(host.Page.Locator("#read-status")).ToContainTextAsync("Up to date");
+        await Expect(host.Page.Locator("#banner")).ToBeHiddenAsync();
     }
 
     [Fact]

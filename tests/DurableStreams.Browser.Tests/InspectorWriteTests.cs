@@ -8,7 +8,7 @@ namespace DurableStreams.Browser.Tests;
 /// <summary>Appends, create, delete and the token prompt.</summary>
 public sealed class InspectorWriteTests(BrowserFixture browser) : IClassFixture<BrowserFixture>
 {
-    private static ILocator Rows(IPage page) => page.Locator("#rows > li");
+    private static ILocator Rows(IPage page) => page.Locator("#rows .message");
 
     [Fact]
     public async Task Invalid_json_is_refused_in_the_page_and_valid_json_is_appended()

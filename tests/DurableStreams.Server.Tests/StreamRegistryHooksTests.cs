@@ -37,6 +37,21 @@ public sealed class StreamRegistryHooksTests
     }
 
     [Fact]
+    public async Task A_fork_s_insert_event_names_its_source_which_head_does_not_report()
+    {
+        await using var harness = await ServerHarness.StartAsync(o => o.Registry = true, cancellationToken: Ct);
+        await harness.CreateAsync("orders/eu", "application/json", null, Ct);
+        await harness.CreateAsync("orders/eu-copy", "application/json", null, Ct, ("Stream-Forked-From", harness.Server.StreamsUrl.AbsolutePath + "orders/eu"));
+
+        using var read = await harness.GetAsync("__registry__", Ct);
+        using var events = JsonDocument.Parse(await read.Content.ReadAsStringAsync(Ct));
+
+        var values = events.RootElement.EnumerateArray().Select(e => e.GetProperty("value")).ToList();
+        Assert.False(values[0].TryGetProperty("forkedFrom", out _));
+        Assert.Equal("orders/eu", values[1].GetProperty("forkedFrom").GetString());
+    }
+
+    [Fact]
     public async Task Without_the_option_there_is_no_registry_stream()
     {
         await using var harness = await ServerHarness.StartAsync(cancellationToken: Ct);

@@ -279,7 +279,7 @@ internal sealed partial class StreamEndpoints(
                 var fork = request.Fork is not null;
                 await RunSubscriptionHookAsync(name, token => subscriptions.OnStreamCreatedAsync(name, tail, fork, token));
             }
-            await RunHooksAsync(name, (hook, ct) => hook.OnStreamCreatedAsync(new StreamCreatedEvent(name, result.Info!.ContentType, result.Info.CreatedAt), ct));
+            await RunHooksAsync(name, (hook, ct) => hook.OnStreamCreatedAsync(new StreamCreatedEvent(name, result.Info!.ContentType, result.Info.CreatedAt) { ForkedFrom = request.Fork?.SourceName }, ct));
         }
     }
 

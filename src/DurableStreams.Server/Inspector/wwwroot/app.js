@@ -3,6 +3,11 @@
 
 /** Most rows kept in the message list; older rows are dropped from the top past this (a note says so). */
 export const MAX_ROWS = 5000;
+/**
+ * Rows per block: the message list holds blocks of rows, and an off-screen block skips style, layout and paint as a
+ * whole (content-visibility per block, not per row: per row, Chromium tracks 5,000 elements on every frame).
+ */
+const BLOCK_ROWS = 100;
 /** Rows rendered per "load more" from an already fetched response (one catch-up response per page). */
 const PAGE_ROWS = 500;
 const TOKEN_KEY = 'ds-inspector-token';
@@ -29,6 +34,7 @@ const state = {
   readOnly: false,
   names: [],
   source: 'recent',
+  registry: new Map(), // name → the registry's value for it (contentType, createdAt, forkedFrom)
   generation: 0,       // bumps on every (re)open, so stale responses are ignored
 };
 
@@ -136,7 +142,7 @@ function remember(name) {
   localStorage.setItem(RECENT_KEY, JSON.stringify(names));
 }
 
-/** Reads the whole registry (one catch-up response at a time) and replays its insert/delete events. */
+/** Reads the whole registry (one catch-up response at a time) and replays its insert/delete events into state.registry. */
 async function loadRegistry() {
   const present = new Map();
   let offset = '-1';
@@ -144,33 +150,85 @@ async function loadRegistry() {
     const res = await api('GET', REGISTRY, { query: { offset }, allow: [404] });
     if (res.status === 404) return null;
     const events = await res.json();
-    for (const e of events) {
-      if (e?.type !== 'stream' || typeof e.key !== 'string') continue;
-      if (e.headers?.operation === 'delete') present.delete(e.key);
-      else present.set(e.key, e.value || {});
-    }
+    applyRegistryEvents(present, events);
     offset = res.headers.get('Stream-Next-Offset') || offset;
     if (res.headers.get('Stream-Up-To-Date') === 'true' || events.length === 0) break;
   }
-  return [...present.keys()].sort();
+  return { present, offset };
 }
 
+/** Replays registry change events into a name → value map; returns the names inserted and deleted. */
+function applyRegistryEvents(present, events) {
+  const inserted = [];
+  const deleted = [];
+  for (const e of events) {
+    if (e?.type !== 'stream' || typeof e.key !== 'string') continue;
+    if (e.headers?.operation === 'delete') {
+      if (present.delete(e.key)) deleted.push(e.key);
+    } else {
+      if (!present.has(e.key)) inserted.push(e.key);
+      present.set(e.key, e.value || {});
+    }
+  }
+  return { inserted, deleted };
+}
+
+let registryTail = null;
+
 async function refreshList() {
-  let names = null;
+  registryTail?.stop();
+  registryTail = null;
+  let registry = null;
   try {
-    names = await loadRegistry();
+    registry = await loadRegistry();
   } catch (e) {
     showBanner(`Could not read the stream registry: ${e.message}`);
   }
-  state.source = names ? 'registry' : 'recent';
-  state.names = names || recentNames();
-  $('list-source').textContent = names
-    ? `${names.length} stream(s) from the registry (${REGISTRY}).`
-    : 'This server keeps no registry (serve --registry): recently opened streams are listed.';
+  state.source = registry ? 'registry' : 'recent';
+  state.registry = registry?.present || new Map();
+  state.names = registry ? [...registry.present.keys()].sort() : recentNames();
+  updateListSource();
   renderList();
+  if (registry) followRegistry(registry.offset);
+}
+
+function updateListSource() {
+  $('list-source').textContent = state.source === 'registry'
+    ? `${state.names.length} stream(s) from the registry (${REGISTRY}), kept up to date.`
+    : 'This server keeps no registry (serve --registry): recently opened streams are listed.';
+}
+
+/** Follows the registry live: a stream created elsewhere appears, a deleted one goes, without a reload. */
+function followRegistry(offset) {
+  const tail = follow(REGISTRY, 'json', offset, {
+    rows: (rows) => {
+      if (registryTail !== tail) return;
+      const changes = applyRegistryEvents(state.registry, rows.map((r) => r.value));
+      // Net effect of the batch: a stream created and deleted in it never shows; one deleted and created again stays.
+      const deleted = changes.deleted.filter((name) => state.names.includes(name));
+      const inserted = changes.inserted.filter((name) => state.registry.has(name));
+      for (const name of deleted) {
+        state.names.splice(state.names.indexOf(name), 1);
+        listItems.get(name)?.remove();
+        listItems.delete(name);
+        if (!$('stream-list').querySelector('button[tabindex="0"]')) setRovingItem($('stream-list').querySelector('button'));
+        if (name === state.name) showBanner(`'${name}' was deleted (the registry says so).`);
+      }
+      for (const name of inserted) insertListItem(name);
+      if (inserted.length || deleted.length) updateListSource();
+    },
+    moved: () => {},
+    status: () => {},
+    closed: () => {},
+    failed: (message) => { if (registryTail === tail) $('list-source').textContent = `${state.names.length} stream(s) from the registry; not following it: ${message}`; },
+  });
+  registryTail = tail;
 }
 
 let rowObserver = null;
+/** The list's items by stream name (the ones shown under the current filter). */
+const listItems = new Map();
+
 function renderList() {
   const prefix = $('filter').value;
   const list = $('stream-list');
@@ -182,27 +240,49 @@ function renderList() {
       fillListInfo(entry.target);
     }
   }, { root: $('sidebar') });
+  listItems.clear();
   const fragment = document.createDocumentFragment();
   for (const name of state.names) {
     if (!name.startsWith(prefix)) continue;
-    const li = document.createElement('li');
-    li.dataset.name = name;
-    const button = document.createElement('button');
-    button.type = 'button';
-    if (name === state.name) button.setAttribute('aria-current', 'true');
-    const label = document.createElement('span');
-    label.className = 'name';
-    label.textContent = name;
-    const info = document.createElement('span');
-    info.className = 'info';
-    info.textContent = '…';
-    button.append(label, info);
-    button.addEventListener('click', () => openStream(name, { offset: '-1', live: false }));
-    li.append(button);
-    fragment.append(li);
-    rowObserver.observe(li);
+    fragment.append(listItem(name));
   }
   list.replaceChildren(fragment);
+  setRovingItem(list.querySelector('button[aria-current="true"]') || list.querySelector('button'));
+}
+
+/** One row of the streams list; its metadata is filled in when it scrolls into view. */
+function listItem(name) {
+  const li = document.createElement('li');
+  li.dataset.name = name;
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.tabIndex = -1;
+  if (name === state.name) button.setAttribute('aria-current', 'true');
+  const label = document.createElement('span');
+  label.className = 'name';
+  label.textContent = name;
+  const info = document.createElement('span');
+  info.className = 'info';
+  info.textContent = '…';
+  button.append(label, info);
+  button.addEventListener('click', () => openStream(name, { offset: '-1', live: false }));
+  li.append(button);
+  listItems.set(name, li);
+  rowObserver?.observe(li);
+  return li;
+}
+
+/** Adds a name the registry announced, in sorted place, shown when it matches the filter. */
+function insertListItem(name) {
+  let at = 0;
+  while (at < state.names.length && state.names[at] < name) at++;
+  state.names.splice(at, 0, name);
+  if (!name.startsWith($('filter').value)) return;
+  const list = $('stream-list');
+  let before = null;
+  for (let i = at + 1; i < state.names.length && !before; i++) before = listItems.get(state.names[i]) || null;
+  list.insertBefore(listItem(name), before);
+  if (!list.querySelector('button[tabindex="0"]')) setRovingItem(list.querySelector('button'));
 }
 
 /** HEAD for one visible row only: content type, tail, closed, TTL/expiry, fork source. */
@@ -211,7 +291,7 @@ async function fillListInfo(li) {
   try {
     const res = await api('HEAD', li.dataset.name, { allow: [404] });
     if (res.status === 404) { info.textContent = 'not found'; return; }
-    const m = metadataFrom(res);
+    const m = metadataFrom(res, li.dataset.name);
     const parts = [m.contentType || '?', `tail ${m.tail}`];
     if (m.closed) parts.push('closed');
     if (m.ttl) parts.push(`TTL ${m.ttl}s`);
@@ -223,7 +303,8 @@ async function fillListInfo(li) {
   }
 }
 
-function metadataFrom(res) {
+/** Metadata from a HEAD; the fork source from the registry, since HEAD does not carry it. */
+function metadataFrom(res, name) {
   const contentType = res.headers.get('Content-Type') || '';
   return {
     contentType,
@@ -232,7 +313,7 @@ function metadataFrom(res) {
     closed: res.headers.get('Stream-Closed') === 'true',
     ttl: res.headers.get('Stream-TTL'),
     expiresAt: res.headers.get('Stream-Expires-At'),
-    forkedFrom: res.headers.get('Stream-Forked-From'),
+    forkedFrom: res.headers.get('Stream-Forked-From') || state.registry.get(name)?.forkedFrom || null,
   };
 }
 
@@ -259,14 +340,14 @@ async function openStream(name, { offset = '-1', live = false } = {}) {
   $('pause-button').textContent = 'Pause';
   $('append-result').textContent = '';
   for (const button of $('stream-list').querySelectorAll('button')) {
-    if (button.closest('li').dataset.name === name) button.setAttribute('aria-current', 'true'); else button.removeAttribute('aria-current');
+    if (button.closest('li').dataset.name === name) { button.setAttribute('aria-current', 'true'); setRovingItem(button); } else button.removeAttribute('aria-current');
   }
   updateLocation();
   showBanner('');
   try {
     const res = await api('HEAD', name);
     if (generation !== state.generation) return;
-    state.info = metadataFrom(res);
+    state.info = metadataFrom(res, name);
     remember(name);
     if (state.source === 'recent' && !state.names.includes(name)) { state.names = recentNames(); renderList(); }
   } catch (e) {
@@ -315,13 +396,11 @@ async function loadMore() {
   if (state.buffer.length === 0 && !state.upToDate) {
     $('read-status').textContent = 'Reading…';
     try {
-      const at = state.nextOffset;
-      const res = await api('GET', state.name, { query: { offset: at } });
+      const piece = await readPiece(state.name, state.info.kind, state.nextOffset);
       if (generation !== state.generation) return;
-      state.buffer = await rowsFromResponse(res, at);
-      if (generation !== state.generation) return;
-      state.nextOffset = res.headers.get('Stream-Next-Offset') || at;
-      state.upToDate = res.headers.get('Stream-Up-To-Date') === 'true';
+      state.buffer = piece.rows;
+      state.nextOffset = piece.next;
+      state.upToDate = piece.upToDate;
     } catch (e) {
       if (generation !== state.generation) return;
       $('read-status').textContent = '';
@@ -338,9 +417,40 @@ async function loadMore() {
   updateStats();
 }
 
+/**
+ * One bounded read from offset `at`: the first event of an SSE response (the server sends at most one 1 MiB piece per
+ * event, then a control event with the next offset, or that control event alone at the tail), so opening a long stream
+ * never downloads all of it: a catch-up response runs to the tail. Where SSE does not get through, a catch-up GET.
+ */
+async function readPiece(name, kind, at) {
+  if (!sseUnavailable) {
+    const request = new AbortController();
+    let stalled = false;
+    const watchdog = setTimeout(() => { stalled = true; request.abort(); }, SSE_STALL_MS);
+    try {
+      const res = await api('GET', name, { query: { offset: at, live: 'sse' }, signal: request.signal });
+      let rows = [];
+      let control = null;
+      await readSse(res.body, (event, text) => {
+        if (event === 'data') rows = rows.concat(rowsFromSseData(kind, text, at));
+        else if (event === 'control') { control = JSON.parse(text); return false; }
+        return true;
+      });
+      clearTimeout(watchdog);
+      if (!control) throw new TypeError('the SSE response ended before its first control event');
+      return { rows, next: control.streamNextOffset || at, upToDate: control.upToDate === true };
+    } catch (e) {
+      clearTimeout(watchdog);
+      if (isFinalProblem(e) || !(stalled || e instanceof HttpProblem || e instanceof TypeError)) throw e;
+      sseUnavailable = true;
+    }
+  }
+  const res = await api('GET', name, { query: { offset: at } });
+  return { rows: await rowsFromResponse(kind, res, at), next: res.headers.get('Stream-Next-Offset') || at, upToDate: res.headers.get('Stream-Up-To-Date') === 'true' };
+}
+
 /** Turns one catch-up response into rows: JSON one message per row, text one line per row, binary 16 bytes per row. */
-async function rowsFromResponse(res, offset) {
-  const kind = state.info.kind;
+async function rowsFromResponse(kind, res, offset) {
   if (kind === 'json') {
     const messages = await res.json();
     return messages.map((m, i) => ({ kind, offset, index: i, value: m }));
@@ -378,8 +488,9 @@ function hexLine(bytes, at) {
 
 /** One row; its handlers are delegated to the list (see setupRows), so a fast tail creates elements only. */
 function rowElement(row) {
-  const li = document.createElement('li');
+  const li = document.createElement('div');
   li.className = 'message';
+  li.setAttribute('role', 'listitem');
   li.dataset.offset = row.offset;
   const offset = document.createElement('button');
   offset.type = 'button';
@@ -387,13 +498,17 @@ function rowElement(row) {
   const at = row.offset === '-1' ? 'start' : row.offset;
   offset.textContent = row.kind === 'binary' ? `${at} +${row.index}` : `${at} #${row.index}`;
   offset.title = 'Copy the offset of the response this row starts in';
+  offset.tabIndex = -1;
   let body;
   if (row.kind === 'json') {
     const compact = JSON.stringify(row.value);
-    body = document.createElement('details');
-    const summary = document.createElement('summary');
-    summary.textContent = compact;
-    body.append(summary);
+    // A disclosure button rather than <details>: no shadow tree per row, which a fast tail pays for in style time.
+    body = document.createElement('button');
+    body.type = 'button';
+    body.className = 'msg';
+    body.tabIndex = -1;
+    body.setAttribute('aria-expanded', 'false');
+    body.textContent = compact;
     li.dataset.text = compact;
   } else {
     body = document.createElement('pre');
@@ -409,44 +524,122 @@ function rowElement(row) {
   return li;
 }
 
+/** The keyboard targets of a row: its offset button and, for JSON, the message button that expands it. */
+function rowTargets(li) { return li.querySelectorAll(':scope > button'); }
+
+/**
+ * The message list is one tab stop (thousands of rows must not stand between the toolbar and "Load more"): arrow keys
+ * move between rows (Up/Down, Home/End) and between a row's offset button and its message (Left/Right).
+ */
+function onRowsKey(e) {
+  const list = $('rows');
+  if (!['ArrowDown', 'ArrowUp', 'ArrowLeft', 'ArrowRight', 'Home', 'End'].includes(e.key)) return;
+  const next = (r) => r.nextElementSibling || r.parentElement.nextElementSibling?.firstElementChild || null;
+  const previous = (r) => r.previousElementSibling || r.parentElement.previousElementSibling?.lastElementChild || null;
+  const shown = (r, forward) => { while (r && r.classList.contains('filtered')) r = forward ? next(r) : previous(r); return r; };
+  const li = e.target === list ? null : e.target.closest('#rows .message');
+  let column = li ? [...rowTargets(li)].indexOf(e.target) : 1;
+  let row = li;
+  switch (e.key) {
+    case 'ArrowDown': row = li ? shown(next(li), true) : shown(list.firstElementChild?.firstElementChild, true); break;
+    case 'ArrowUp': row = li ? shown(previous(li), false) : shown(list.lastElementChild?.lastElementChild, false); break;
+    case 'Home': row = shown(list.firstElementChild?.firstElementChild, true); break;
+    case 'End': row = shown(list.lastElementChild?.lastElementChild, false); break;
+    case 'ArrowLeft': column = 0; break;
+    default: column = 1; break;
+  }
+  const targets = row ? rowTargets(row) : [];
+  const target = targets[Math.min(column, targets.length - 1)];
+  if (!target) return;
+  e.preventDefault();
+  target.focus();
+}
+
+/** The streams list is one tab stop too: the item last focused (or the open stream) is tabbable, arrows move. */
+function setRovingItem(button) {
+  for (const b of $('stream-list').querySelectorAll('button[tabindex="0"]')) b.tabIndex = -1;
+  if (button) button.tabIndex = 0;
+}
+
+function onListKey(e) {
+  if (!['ArrowDown', 'ArrowUp', 'Home', 'End'].includes(e.key)) return;
+  const li = e.target.closest('#stream-list > li');
+  if (!li) return;
+  const list = $('stream-list');
+  const to = { ArrowDown: li.nextElementSibling, ArrowUp: li.previousElementSibling, Home: list.firstElementChild, End: list.lastElementChild }[e.key];
+  if (!to) return;
+  e.preventDefault();
+  to.querySelector('button').focus();
+}
+
 function setupRows() {
   const list = $('rows');
+  list.addEventListener('keydown', onRowsKey);
+  const streams = $('stream-list');
+  streams.addEventListener('keydown', onListKey);
+  streams.addEventListener('focusin', (e) => { if (e.target.matches('button')) setRovingItem(e.target); });
   list.addEventListener('click', (e) => {
-    const button = e.target.closest('button.offset');
-    if (button) copy(button.parentElement.dataset.offset, `Copied offset ${button.parentElement.dataset.offset}`);
-  });
-  // toggle does not bubble; a capturing listener sees it. The pretty-printed form is made on first open only.
-  list.addEventListener('toggle', (e) => {
-    const details = e.target;
-    if (details.open && details.childElementCount === 1) {
-      const pre = document.createElement('pre');
-      pre.textContent = JSON.stringify(JSON.parse(details.parentElement.dataset.text), null, 2);
-      details.append(pre);
+    const button = e.target.closest('button');
+    if (!button) return;
+    const li = button.parentElement;
+    if (button.classList.contains('offset')) {
+      copy(li.dataset.offset, `Copied offset ${li.dataset.offset}`);
+      return;
     }
-  }, true);
+    // A JSON message: expand or collapse; the pretty-printed form is made on first open only.
+    const open = button.getAttribute('aria-expanded') !== 'true';
+    button.setAttribute('aria-expanded', String(open));
+    let pre = li.querySelector(':scope > pre.pretty');
+    if (!pre && open) {
+      pre = document.createElement('pre');
+      pre.className = 'pretty';
+      pre.textContent = JSON.stringify(JSON.parse(li.dataset.text), null, 2);
+      li.append(pre);
+    }
+    if (pre) pre.hidden = !open;
+  });
 }
 
 function appendRows(rows) {
   if (rows.length === 0) return;
   const filter = $('row-filter').value;
-  const fragment = document.createDocumentFragment();
-  for (const row of rows) {
-    const li = rowElement(row);
-    if (filter && !li.dataset.text.includes(filter)) li.classList.add('filtered');
-    fragment.append(li);
-  }
   const list = $('rows');
-  list.append(fragment);
+  let block = list.lastElementChild;
+  for (let i = 0; i < rows.length;) {
+    if (!block || block.childElementCount >= BLOCK_ROWS) {
+      block = document.createElement('div');
+      block.className = 'block';
+      block.setAttribute('role', 'none');
+      list.append(block);
+    }
+    const fragment = document.createDocumentFragment();
+    const end = Math.min(rows.length, i + BLOCK_ROWS - block.childElementCount);
+    for (; i < end; i++) {
+      const li = rowElement(rows[i]);
+      if (filter && !li.dataset.text.includes(filter)) li.classList.add('filtered');
+      fragment.append(li);
+    }
+    block.append(fragment);
+  }
   state.rowCount += rows.length;
   if (state.rowCount > MAX_ROWS) {
-    const excess = state.rowCount - MAX_ROWS;
-    // One DOM operation for all dropped rows, not one per row.
-    const range = document.createRange();
-    range.setStartBefore(list.firstElementChild);
-    range.setEndAfter(list.children[excess - 1]);
-    range.deleteContents();
+    let excess = state.rowCount - MAX_ROWS;
     state.rowCount = MAX_ROWS;
     state.dropped += excess;
+    // Whole blocks go at once; the first remaining one loses its oldest rows in one range.
+    while (excess > 0) {
+      const first = list.firstElementChild;
+      if (first.childElementCount <= excess) {
+        excess -= first.childElementCount;
+        first.remove();
+      } else {
+        const range = document.createRange();
+        range.setStartBefore(first.firstElementChild);
+        range.setEndAfter(first.children[excess - 1]);
+        range.deleteContents();
+        excess = 0;
+      }
+    }
   }
   if (state.dropped > 0) {
     const note = $('cap-note');
@@ -458,7 +651,7 @@ function appendRows(rows) {
 
 function applyRowFilter() {
   const filter = $('row-filter').value;
-  for (const li of $('rows').children) li.classList.toggle('filtered', !!filter && !li.dataset.text.includes(filter));
+  for (const li of $('rows').querySelectorAll('.message')) li.classList.toggle('filtered', !!filter && !li.dataset.text.includes(filter));
 }
 
 function updateStats() {
@@ -486,7 +679,7 @@ async function copy(text, done) {
 function enqueue(rows) {
   state.received += rows.length;
   state.rateWindow.push([performance.now(), rows.length]);
-  state.pending.push(...rows);
+  for (const row of rows) state.pending.push(row);
   if (!state.frameRequested) {
     state.frameRequested = true;
     requestAnimationFrame(flush);
@@ -506,8 +699,7 @@ function flush() {
   updateStats();
 }
 
-function rowsFromSseData(data, offset) {
-  const kind = state.info.kind;
+function rowsFromSseData(kind, data, offset) {
   if (kind === 'json') return JSON.parse(data).map((m, i) => ({ kind, offset, index: i, value: m }));
   if (kind === 'text') return textRows(data, offset);
   const raw = atob(data.replace(/\s+/g, ''));
@@ -516,87 +708,171 @@ function rowsFromSseData(data, offset) {
   return binaryRows(bytes, offset);
 }
 
+/**
+ * Milliseconds an SSE response may take to deliver its first control event (the server sends one at once) before the
+ * tail gives up on SSE for long-poll: a proxy that buffers the response, or one that never answers it.
+ */
+const SSE_STALL_MS = 3000;
+/** Statuses that end a live read instead of making it fall back to long-poll: the stream or the token is the problem. */
+const FINAL_STATUSES = [401, 403, 404, 410];
+const isFinalProblem = (e) => e instanceof HttpProblem && FINAL_STATUSES.includes(e.status);
+/** Set once SSE failed on this page while the stream itself answered; later tails start with long-poll. */
+let sseUnavailable = false;
+
+const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Follows stream `name` from offset `from`: SSE where possible (EventSource without a token; with one, a streaming
+ * fetch, since EventSource cannot send headers), long-poll when SSE is refused, fails or stays silent. Callbacks:
+ * rows(rows) with rows from one response or event, moved(next offset), status(text), closed(final offset), failed(message).
+ * Returns { stop() }.
+ */
+function follow(name, kind, from, on) {
+  let stopped = false;
+  let next = from;
+  let cursor = '';
+  let request = null;      // AbortController of the fetch in flight
+  let source = null;       // the EventSource
+  let watchdog = 0;
+  const stop = () => { stopped = true; clearTimeout(watchdog); request?.abort(); source?.close(); };
+  const control = (c) => {
+    clearTimeout(watchdog);
+    if (c.streamNextOffset) { next = c.streamNextOffset; on.moved(next); }
+    if (c.streamCursor) cursor = c.streamCursor;
+    if (c.streamClosed) { stop(); on.closed(next); }
+  };
+  const data = (text) => on.rows(rowsFromSseData(kind, text, next));
+  const failed = (message) => { if (!stopped) { stop(); on.failed(message); } };
+  const query = (live) => (cursor ? { offset: next, live, cursor } : { offset: next, live });
+
+  const longPoll = async () => {
+    source?.close();
+    clearTimeout(watchdog);
+    on.status('Live (long-poll).');
+    while (!stopped) {
+      request = new AbortController();
+      try {
+        const at = next;
+        const res = await api('GET', name, { query: query('long-poll'), signal: request.signal });
+        if (stopped) return;
+        if (res.status === 200) {
+          const rows = await rowsFromResponse(kind, res, at);
+          if (stopped) return;
+          on.rows(rows);
+        }
+        control({
+          streamNextOffset: res.headers.get('Stream-Next-Offset'),
+          streamCursor: res.headers.get('Stream-Cursor'),
+          streamClosed: res.headers.get('Stream-Closed') === 'true' && (res.status === 204 || res.headers.get('Stream-Up-To-Date') === 'true'),
+        });
+        on.status('Live (long-poll).');
+      } catch (e) {
+        if (stopped) return;
+        if (isFinalProblem(e)) { failed(e.message); return; }
+        on.status(`Live (long-poll): ${e.message}; retrying in a second.`);
+        await delay(1000);
+      }
+    }
+  };
+  const fallBack = () => {
+    if (stopped) return;
+    sseUnavailable = true;
+    longPoll();
+  };
+
+  const fetchSse = async () => {
+    let failures = 0;
+    while (!stopped) {
+      request = new AbortController();
+      const attempt = request;
+      let stalled = false;
+      let heard = false;
+      watchdog = setTimeout(() => { stalled = true; attempt.abort(); }, SSE_STALL_MS);
+      try {
+        const res = await api('GET', name, { query: query('sse'), signal: attempt.signal });
+        await readSse(res.body, (event, text) => {
+          if (stopped) return;
+          if (event === 'data') data(text);
+          else if (event === 'control') { heard = true; failures = 0; on.status('Live (SSE over fetch).'); control(JSON.parse(text)); }
+        });
+        clearTimeout(watchdog);
+      } catch (e) {
+        clearTimeout(watchdog);
+        if (stopped) return;
+        // A refused answer, a network error (TypeError) or the stall abort is the transport; anything else is a bug here.
+        if (isFinalProblem(e) || !(stalled || e instanceof HttpProblem || e instanceof TypeError)) { failed(e.message); return; }
+        // Refused, cut before its first event, or silent: SSE does not get through; a cut after events is retried.
+        if (stalled || !heard || ++failures > 3) { fallBack(); return; }
+        await delay(1000);
+      }
+    }
+  };
+
+  const eventSource = () => {
+    let heard = false;
+    let failures = 0;
+    const connect = () => {
+      if (stopped) return;
+      heard = false;
+      source = new EventSource(streamUrl(name, query('sse')));
+      watchdog = setTimeout(fallBack, SSE_STALL_MS);
+      source.addEventListener('data', (e) => data(e.data));
+      source.addEventListener('control', (e) => { heard = true; failures = 0; on.status('Live (SSE).'); control(JSON.parse(e.data)); });
+      source.addEventListener('error', async () => {
+        source.close();
+        clearTimeout(watchdog);
+        if (stopped) return;
+        // Each response ends after the server's reconnect interval: reopen from the last control offset instead of
+        // letting EventSource replay its first URL.
+        if (heard && ++failures <= 3) { setTimeout(connect, failures > 1 ? 1000 : 0); return; }
+        // Refused or failing: a HEAD tells why (a 401 asks for a token, then the tail goes on with fetch).
+        try {
+          await api('HEAD', name);
+        } catch (e) {
+          failed(e.message);
+          return;
+        }
+        if (stopped) return;
+        if (token()) fetchSse(); else fallBack();
+      });
+    };
+    connect();
+  };
+
+  if (sseUnavailable) longPoll(); else if (token()) fetchSse(); else eventSource();
+  return { stop };
+}
+
 function startLive() {
   stopLive();
   state.paused = false;
-  state.buffer = [];
+  // Rows of the last page not rendered yet come first; the tail goes on after them.
+  if (state.buffer.length) {
+    state.received += state.buffer.length;
+    state.pending = state.pending.concat(state.buffer);
+    state.buffer = [];
+    flush();
+  }
   $('load-more').hidden = true;
   $('pause-button').disabled = false;
   $('pause-button').textContent = 'Pause';
   const generation = state.generation;
-  let stopped = false;
-  const controller = new AbortController();
-  let source = null;
-  state.live = {
-    stop() { stopped = true; controller.abort(); source?.close(); },
-  };
-  const onControl = (control) => {
-    if (control.streamNextOffset) state.nextOffset = control.streamNextOffset;
-    if (control.streamClosed) {
-      stopped = true;
-      source?.close();
-      $('read-status').textContent = `The stream is closed at offset ${state.nextOffset}.`;
-    }
-  };
-  const onData = (data) => enqueue(rowsFromSseData(data, state.nextOffset));
-  const current = () => !stopped && generation === state.generation;
-
-  if (!token()) {
-    // EventSource: no headers possible, so only without a token. Each response ends after the server's reconnect
-    // interval; reopen from the last control offset instead of letting EventSource replay its first URL.
-    let opened = false;
-    let failures = 0;
-    const connect = () => {
+  const current = () => generation === state.generation;
+  state.live = follow(state.name, state.info.kind, state.nextOffset, {
+    rows: (rows) => { if (current()) enqueue(rows); },
+    moved: (next) => { if (current()) state.nextOffset = next; },
+    status: (text) => { if (current()) $('read-status').textContent = text; },
+    closed: (next) => { if (current()) $('read-status').textContent = `The stream is closed at offset ${next}.`; },
+    failed: (message) => {
       if (!current()) return;
-      source = new EventSource(streamUrl(state.name, { offset: state.nextOffset, live: 'sse' }));
-      source.addEventListener('open', () => { opened = true; failures = 0; $('read-status').textContent = 'Live (SSE).'; });
-      source.addEventListener('data', (e) => onData(e.data));
-      source.addEventListener('control', (e) => onControl(JSON.parse(e.data)));
-      source.addEventListener('error', async () => {
-        source.close();
-        if (!current()) return;
-        if (!opened || ++failures > 3) {
-          // The response was refused: find out why with a HEAD (a 401 asks for a token, then the tail resumes with fetch).
-          try {
-            await api('HEAD', state.name);
-          } catch (e) {
-            showBanner(`Live tail stopped: ${e.message}`);
-            stopLive();
-            return;
-          }
-          if (token()) { startLive(); return; }
-        }
-        opened = false;
-        setTimeout(connect, failures > 0 ? 1000 : 0);
-      });
-    };
-    connect();
-    updateStats();
-    return;
-  }
-
-  // With a token: a streaming fetch of the same SSE response, parsed here.
-  (async () => {
-    while (current()) {
-      try {
-        const res = await api('GET', state.name, { query: { offset: state.nextOffset, live: 'sse' }, signal: controller.signal });
-        $('read-status').textContent = 'Live (SSE over fetch).';
-        await readSse(res.body, (event, data) => {
-          if (!current()) return;
-          if (event === 'data') onData(data); else if (event === 'control') onControl(JSON.parse(data));
-        });
-      } catch (e) {
-        if (!current()) return;
-        showBanner(`Live tail stopped: ${e.message}`);
-        stopLive();
-        return;
-      }
-    }
-  })();
+      showBanner(`Live tail stopped: ${message}`);
+      stopLive();
+    },
+  });
   updateStats();
 }
 
-/** A minimal SSE parser over a byte stream: calls back per event with its name and joined data lines. */
+/** A minimal SSE parser over a byte stream: calls back per event with its name and joined data lines; a callback that returns false ends the read. */
 async function readSse(body, onEvent) {
   const reader = body.getReader();
   const decoder = new TextDecoder();
@@ -613,7 +889,10 @@ async function readSse(body, onEvent) {
       carry = carry.slice(newline + 1);
       if (line.endsWith('\r')) line = line.slice(0, -1);
       if (line === '') {
-        if (data.length) onEvent(event, data.join('\n'));
+        if (data.length && onEvent(event, data.join('\n')) === false) {
+          await reader.cancel();
+          return;
+        }
         event = 'message';
         data = [];
         continue;
@@ -677,7 +956,7 @@ async function append(event) {
 
 async function refreshMeta() {
   try {
-    state.info = metadataFrom(await api('HEAD', state.name));
+    state.info = metadataFrom(await api('HEAD', state.name), state.name);
     renderMeta();
   } catch { /* the view shows the last known metadata */ }
 }
