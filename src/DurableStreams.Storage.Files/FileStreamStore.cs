@@ -2,6 +2,7 @@ using DurableStreams.Core;
 using System.Collections.Concurrent;
 using System.Globalization;
 using DurableStreams.Core.Live;
+using DurableStreams.Core.Local;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -27,7 +28,7 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
     private readonly MetadataStore _metadata;
     private readonly GroupCommitter _committer;
     private readonly DeadlineScheduler _deadlines;
-    private readonly ConcurrentDictionary<string, DiskStream> _streams = new(StringComparer.Ordinal);
+    private readonly StreamTable<DiskStream> _streams = new();
     private readonly SemaphoreSlim _structure = new(1, 1);
     private readonly ITimer _sweeper;
     private readonly ITimer _accessPersister;
@@ -83,7 +84,7 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
     public int OpenFileCount => Volatile.Read(ref _openHandleCount);
 
     /// <summary>Number of live (not soft-deleted) streams.</summary>
-    public int Count => _streams.Values.Count(s => !s.SoftDeleted);
+    public int Count => _streams.LiveCount;
 
     /// <summary>Test hook: the committed producer states of a stream, or null when there is no such stream.</summary>
     internal IReadOnlyDictionary<string, ProducerState>? CommittedProducers(string name)
@@ -102,7 +103,7 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
     internal int ProducerRecordCount() => _metadata.CountProducers();
 
     /// <inheritdoc/>
-    public IReadOnlyList<string> ListStreamNames() => _streams.Where(s => !s.Value.SoftDeleted).Select(s => s.Key).ToArray();
+    public IReadOnlyList<string> ListStreamNames() => _streams.LiveNames();
 
     /// <summary>
     /// Opens (or creates) the store in <see cref="FileStreamStoreOptions.DataDirectory"/>: takes the directory lock, opens
@@ -185,6 +186,30 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
             lockFile.Dispose();
             throw;
         }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+        await _sweeper.DisposeAsync();
+        await _accessPersister.DisposeAsync();
+        PersistAccessTimes();
+        _committer.Dispose();
+        _deadlines.Dispose();
+        foreach (var stream in _streams.Values)
+        {
+            lock (stream.Gate)
+            {
+                CloseHandleLocked(stream);
+            }
+        }
+        _log.Dispose();
+        _metadata.Dispose();
+        _lock.Dispose();
+        _structure.Dispose();
     }
 
     /// <summary>Tightens the files the store keeps (commit log, LMDB files, data files) to 0600 where they are looser.</summary>
