@@ -6,7 +6,8 @@ namespace DurableStreams.Storage.Files;
 
 /// <summary>
 /// One stream of the file store. Its own bytes live in one data file at (position - <see cref="LocalStream{TSelf}.BasePosition"/>); the
-/// frame index, writer state and structure live in LMDB. Two views of the writer state exist: <see cref="Pending"/>
+/// frame index, writer state and structure are committed through the commit log and checkpointed into LMDB. Two views
+/// of the writer state exist: <see cref="Pending"/>
 /// (what the rules evaluate: includes appends written but not yet durable) and <see cref="Committed"/> (durable,
 /// published, what readers see). A failed sync resets Pending to Committed and cuts the file back.
 /// </summary>

@@ -62,6 +62,10 @@ public sealed partial class FileStreamStore
             var state = decision.State;
             var forkPosition = decision.ForkPosition;
             var messages = decision.Messages;
+            // The stream starts empty at its fork position (its data file is made by the first write) and takes the
+            // body's tail once the body is written.
+            var bodyTail = state.Tail;
+            state.Tail = forkPosition;
             var id = _nextId++;
             var meta = new StreamMeta(
                 id, name, state.ContentType, state.TtlSeconds, state.ExpiresAt, now, state.Requested,
@@ -88,6 +92,7 @@ public sealed partial class FileStreamStore
                         return new CreateStreamResult(NativeIo.IsDiskFull(ex) ? CreateStatus.InsufficientStorage : CreateStatus.StorageFailure);
                     }
                 }
+                state.Tail = bodyTail;
                 stream.Pending = state.Clone();
                 // Readers see the initial body only once it is durable.
                 var empty = state.Clone();

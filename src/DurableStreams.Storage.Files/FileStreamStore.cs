@@ -10,10 +10,17 @@ namespace DurableStreams.Storage.Files;
 
 /// <summary>
 /// The durable file store: per-stream data files of raw bytes plus an LMDB environment holding names, configuration,
-/// writer state (tail, closure, Stream-Seq, producers) and a CRC-32C frame index. An append writes its bytes, then the
-/// group committer makes them durable and commits the new tail, producer state and frames in one LMDB transaction,
-/// then the append is acknowledged and published. On open every data file is cut back to its committed tail, so a torn
-/// or garbage tail is never served and never swallows a later append. See docs/storage-format.md.
+/// writer state (tail, closure, Stream-Seq, producers) and a CRC-32C frame index. An append writes its bytes to the
+/// stream's data file, then the <see cref="GroupCommitter"/> logs those bytes with the new tail, producer state and
+/// frames as one commit-log record (one record and one sync for every operation in the batch, whatever its stream);
+/// then the append is acknowledged and published. Checkpoints later sync the data files, apply the logged changes to
+/// LMDB in one transaction and empty the log. On open the log is replayed into LMDB and the data files, and every data
+/// file is cut back to its committed tail, so a torn or garbage tail is never served and never swallows a later append.
+/// See docs/storage-format.md.
+/// <para>
+/// The partial files: Create, Append and Reads (with lookups and waits) for the contract's operations; Removal for
+/// delete, expiry and the TTL sweep; DataFiles for the open-file cache; Recovery for opening a data directory.
+/// </para>
 /// </summary>
 public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDirectReadStore
 {
