@@ -52,9 +52,6 @@ internal sealed class DiskStream : LocalStream<DiskStream>
     /// <summary>The last commit ticket queued for this stream; rejections wait for it before answering.</summary>
     public Task LastCommit { get; set; } = Task.CompletedTask;
 
-    /// <summary>Set when stored data failed its checksum; the stream then fails closed.</summary>
-    public bool Corrupt { get; set; }
-
     /// <summary>Access ticks last made durable (<see cref="LocalStream{TSelf}.LastAccessTicks"/> runs ahead between persists).</summary>
     public long PersistedAccessTicks;
 

@@ -36,21 +36,12 @@ public sealed partial class FileStreamStore
             }
 
             DiskStream? source = null;
-            CreateDecision decision;
-            if (request.Fork is { } fork && _streams.TryGetValue(fork.SourceName, out source))
+            if (request.Fork is { } fork && _streams.TryGetValue(fork.SourceName, out source) && source.LastCommit is { IsCompleted: false } pending)
             {
-                if (source.LastCommit is { IsCompleted: false } pending)
-                {
-                    // Fork at a committed position: let in-flight appends on the source land first.
-                    await pending.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-                }
-                var view = source.AsForkSource(now);
-                decision = CreateRules.Evaluate(request, view, Boundaries(source, view.Tail), Limits, now);
+                // Fork at a committed position: let in-flight appends on the source land first.
+                await pending.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             }
-            else
-            {
-                decision = CreateRules.Evaluate(request, null, default(ChainBoundaries<DiskStream, FrameBoundaries>), Limits, now);
-            }
+            var decision = ForkChain.EvaluateCreate(request, source, new FrameBoundaries(this), Limits, now);
             if (decision.ExpireSource)
             {
                 ExpireLocked(source!);

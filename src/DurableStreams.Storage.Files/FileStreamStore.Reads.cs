@@ -15,18 +15,7 @@ public sealed partial class FileStreamStore
         {
             return new(ReadResult.Failed(status));
         }
-        long tail;
-        bool closed;
-        lock (stream.Gate)
-        {
-            if (stream.Corrupt)
-            {
-                return new(ReadResult.Failed(ReadStatus.Corrupt));
-            }
-            tail = stream.Committed.Tail;
-            closed = stream.Committed.Closed;
-        }
-        var startStatus = ReadRules.ResolveStart(request.Offset, tail, stream.IsJson, Boundaries(stream, tail), out var start);
+        var startStatus = stream.ResolveRead(request.Offset, new FrameBoundaries(this), out var start, out var tail, out var closed);
         if (startStatus != ReadStatus.Ok)
         {
             return new(ReadResult.Failed(startStatus));
@@ -63,18 +52,10 @@ public sealed partial class FileStreamStore
                 return new(ReadResult.Failed(copied));
             }
         }
-        return new(new ReadResult
-        {
-            Status = ReadStatus.Ok,
-            Info = stream.Snapshot(),
-            Start = new StreamOffset(start),
-            Next = new StreamOffset(end),
-            UpToDate = end == tail,
-            Closed = closed && end == tail,
-            Chunks = buffer is null ? [] : [buffer.AsMemory(0, (int)(end - start))],
-            Length = end - start,
-            Release = buffer is null ? null : () => ArrayPool<byte>.Shared.Return(buffer),
-        });
+        return new(ReadResult.Served(
+            stream.Snapshot(), start, end, tail, closed,
+            buffer is null ? [] : [buffer.AsMemory(0, (int)(end - start))],
+            buffer is null ? null : () => ArrayPool<byte>.Shared.Return(buffer)));
     }
 
     public ValueTask<MetadataResult> GetMetadataAsync(string name, CancellationToken cancellationToken = default)
@@ -112,16 +93,9 @@ public sealed partial class FileStreamStore
         {
             return new(status);
         }
-        lock (stream.Gate)
+        if (stream.CheckRange(position, destination.Length) is not ReadStatus.Ok and var rangeStatus)
         {
-            if (stream.Corrupt)
-            {
-                return new(ReadStatus.Corrupt);
-            }
-            if (position > stream.Committed.Tail - destination.Length)
-            {
-                return new(ReadStatus.OffsetBeyondTail);
-            }
+            return new(rangeStatus);
         }
         return new(TryCopyCommitted(stream, position, destination.Span));
     }
@@ -425,8 +399,6 @@ public sealed partial class FileStreamStore
     }
 
     private CreateLimits Limits => new(_options.MaxJsonDepth, _options.MaxMessagesPerAppend, _options.MaxForkDepth);
-
-    private ChainBoundaries<DiskStream, FrameBoundaries> Boundaries(DiskStream stream, long tail) => new(stream, tail, new FrameBoundaries(this));
 
     /// <summary>Message (JSON) or append boundaries in a stream's own data: the boundary bits of its committed frames.</summary>
     private readonly struct FrameBoundaries(FileStreamStore store) : IMessageIndex<DiskStream>

@@ -32,17 +32,7 @@ public sealed partial class PostgresStreamStore
             {
                 end = await GatherAsync(connection, chain, start, tail, Math.Max(1, request.MaxBytes), isJson, chunks, cancellationToken).ConfigureAwait(false);
             }
-            return (new ReadResult
-            {
-                Status = ReadStatus.Ok,
-                Info = row.ToInfo(),
-                Start = new StreamOffset(start),
-                Next = new StreamOffset(end),
-                UpToDate = end == tail,
-                Closed = row.Closed && end == tail,
-                Chunks = chunks,
-                Length = end - start,
-            }, false);
+            return (ReadResult.Served(row.ToInfo(), start, end, tail, row.Closed, chunks), false);
         }, cancellationToken).ConfigureAwait(false);
         if (wake)
         {

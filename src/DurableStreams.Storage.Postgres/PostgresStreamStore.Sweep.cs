@@ -1,3 +1,4 @@
+using DurableStreams.Core;
 using Npgsql;
 
 namespace DurableStreams.Storage.Postgres;

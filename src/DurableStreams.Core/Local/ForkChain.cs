@@ -40,6 +40,22 @@ internal static class ForkChain
         return stream;
     }
 
+    /// <summary>
+    /// Evaluates a PUT for a free name (<see cref="CreateRules.Evaluate"/>) with <paramref name="source"/> as its fork
+    /// source: the stream the fork names, or null when there is none (or the PUT is not a fork).
+    /// </summary>
+    public static CreateDecision EvaluateCreate<TStream, TIndex>(CreateStreamRequest request, TStream? source, TIndex index, CreateLimits limits, DateTimeOffset now)
+        where TStream : LocalStream<TStream>
+        where TIndex : struct, IMessageIndex<TStream>
+    {
+        if (source is null)
+        {
+            return CreateRules.Evaluate(request, null, default(ChainBoundaries<TStream, TIndex>), limits, now);
+        }
+        var view = source.AsForkSource(now);
+        return CreateRules.Evaluate(request, view, new ChainBoundaries<TStream, TIndex>(source, view.Tail, index), limits, now);
+    }
+
     /// <summary>True when <paramref name="position"/> starts a message (or is the start or tail) of the stream.</summary>
     public static bool IsBoundary<TStream, TIndex>(TStream stream, long position, TIndex index)
         where TStream : LocalStream<TStream>

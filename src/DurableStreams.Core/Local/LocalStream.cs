@@ -65,6 +65,9 @@ internal abstract class LocalStream<TSelf> where TSelf : LocalStream<TSelf>
     /// <summary>Gone from the name table for good (deleted or expired); guarded by the structure lock.</summary>
     public bool Removed;
 
+    /// <summary>Set (under the gate) when stored data failed its checksum; the stream then fails closed.</summary>
+    public bool Corrupt { get; set; }
+
     /// <summary>True when the stream has a TTL or an absolute expiry.</summary>
     public bool CanExpire => TtlSeconds is not null || ExpiresAt is not null;
 
@@ -79,6 +82,35 @@ internal abstract class LocalStream<TSelf> where TSelf : LocalStream<TSelf>
         {
             var state = ReaderState;
             return new StoredStreamInfo(Name, Incarnation, ContentType, new Protocol.StreamOffset(state.Tail), state.Closed, TtlSeconds, ExpiresAt, CreatedAt);
+        }
+    }
+
+    /// <summary>
+    /// Where a read from <paramref name="offset"/> starts, against the tail and closure readers see (returned with it),
+    /// or why it cannot: a corrupt stream fails closed, an offset past the tail or inside a JSON message is refused.
+    /// </summary>
+    public ReadStatus ResolveRead<TIndex>(Protocol.OffsetQuery offset, TIndex index, out long start, out long tail, out bool closed)
+        where TIndex : struct, IMessageIndex<TSelf>
+    {
+        lock (Gate)
+        {
+            tail = ReaderState.Tail;
+            closed = ReaderState.Closed;
+            if (Corrupt)
+            {
+                start = 0;
+                return ReadStatus.Corrupt;
+            }
+        }
+        return ReadRules.ResolveStart(offset, tail, IsJson, new ChainBoundaries<TSelf, TIndex>((TSelf)this, tail, index), out start);
+    }
+
+    /// <summary>Whether <paramref name="length"/> bytes from <paramref name="position"/> are readable (below the tail readers see).</summary>
+    public ReadStatus CheckRange(long position, int length)
+    {
+        lock (Gate)
+        {
+            return Corrupt ? ReadStatus.Corrupt : position > ReaderState.Tail - length ? ReadStatus.OffsetBeyondTail : ReadStatus.Ok;
         }
     }
 

@@ -52,9 +52,11 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
                 }
             }
             InMemoryStream? source = null;
-            var decision = request.Fork is { } fork && _streams.TryGetValue(fork.SourceName, out source)
-                ? CreateRules.Evaluate(request, source.AsForkSource(now), Boundaries(source, TailOf(source)), Limits, now)
-                : CreateRules.Evaluate(request, null, default(ChainBoundaries<InMemoryStream, LogIndex>), Limits, now);
+            if (request.Fork is { } fork)
+            {
+                _streams.TryGetValue(fork.SourceName, out source);
+            }
+            var decision = ForkChain.EvaluateCreate(request, source, default(LogIndex), Limits, now);
             if (decision.ExpireSource)
             {
                 ExpireLocked(source!);
@@ -121,14 +123,7 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
         {
             return new(ReadResult.Failed(status));
         }
-        long tail;
-        bool closed;
-        lock (stream.Gate)
-        {
-            tail = stream.State.Tail;
-            closed = stream.State.Closed;
-        }
-        var startStatus = ReadRules.ResolveStart(request.Offset, tail, stream.IsJson, Boundaries(stream, tail), out var start);
+        var startStatus = stream.ResolveRead(request.Offset, default(LogIndex), out var start, out var tail, out var closed);
         if (startStatus != ReadStatus.Ok)
         {
             return new(ReadResult.Failed(startStatus));
@@ -140,17 +135,7 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
             var budget = (long)Math.Max(1, request.MaxBytes);
             end = Gather(stream, start, tail, ref budget, stream.IsJson, chunks);
         }
-        return new(new ReadResult
-        {
-            Status = ReadStatus.Ok,
-            Info = stream.Snapshot(),
-            Start = new StreamOffset(start),
-            Next = new StreamOffset(end),
-            UpToDate = end == tail,
-            Closed = closed && end == tail,
-            Chunks = chunks,
-            Length = end - start,
-        });
+        return new(ReadResult.Served(stream.Snapshot(), start, end, tail, closed, chunks));
     }
 
     public ValueTask<ReadStatus> ReadIntoAsync(string name, long position, Memory<byte> destination, CancellationToken cancellationToken = default)
@@ -161,12 +146,9 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
         {
             return new(status);
         }
-        lock (stream.Gate)
+        if (stream.CheckRange(position, destination.Length) is not ReadStatus.Ok and var rangeStatus)
         {
-            if (position > stream.State.Tail - destination.Length)
-            {
-                return new(ReadStatus.OffsetBeyondTail);
-            }
+            return new(rangeStatus);
         }
         // Segment references are taken under the gates; the bytes (never changed once added) are copied outside them.
         var chunks = new List<ReadOnlyMemory<byte>>();
@@ -303,16 +285,6 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
             }
         }
     }
-
-    private static long TailOf(InMemoryStream stream)
-    {
-        lock (stream.Gate)
-        {
-            return stream.State.Tail;
-        }
-    }
-
-    private static ChainBoundaries<InMemoryStream, LogIndex> Boundaries(InMemoryStream stream, long tail) => new(stream, tail, default);
 
     /// <summary>Message boundaries in a memory stream's own data: the starts its message log keeps.</summary>
     private readonly struct LogIndex : IMessageIndex<InMemoryStream>
