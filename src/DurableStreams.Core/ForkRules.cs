@@ -42,24 +42,22 @@ public static class ForkRules
     /// <param name="fork">The request.</param>
     /// <param name="tail">The source's committed tail.</param>
     /// <param name="isJson">Whether the source is a JSON stream.</param>
-    /// <param name="isBoundary">True when a position starts a message of the source.</param>
-    /// <param name="nextBoundary">The end of the message (or append) containing a position, or the tail.</param>
+    /// <param name="boundaries">The source's message (JSON) or append boundaries.</param>
     /// <param name="anchor">The anchor as resolved (what an idempotent re-create is compared with).</param>
     /// <param name="position">The fork position.</param>
-    public static CreateStatus ResolvePosition(
-        ForkRequest fork, long tail, bool isJson, Func<long, bool> isBoundary, Func<long, long> nextBoundary,
+    public static CreateStatus ResolvePosition<TBoundaries>(
+        ForkRequest fork, long tail, bool isJson, TBoundaries boundaries,
         out StreamOffset anchor, out long position)
+        where TBoundaries : IStreamBoundaries
     {
         ArgumentNullException.ThrowIfNull(fork);
-        ArgumentNullException.ThrowIfNull(isBoundary);
-        ArgumentNullException.ThrowIfNull(nextBoundary);
         position = fork.Offset?.Position ?? tail;
         anchor = new StreamOffset(position);
         if (position > tail)
         {
             return CreateStatus.ForkOffsetBeyondTail;
         }
-        if (isJson && !isBoundary(position))
+        if (isJson && !boundaries.IsBoundary(position))
         {
             return CreateStatus.ForkOffsetUnaligned;
         }
@@ -76,12 +74,12 @@ public static class ForkRules
                 {
                     return CreateStatus.SubOffsetOutOfRange;
                 }
-                position = nextBoundary(position);
+                position = boundaries.NextBoundary(position);
             }
             return CreateStatus.Created;
         }
         // Binary sub-offsets count bytes, but never past the end of the append the anchor is in.
-        if (position + fork.SubOffset > nextBoundary(position))
+        if (position + fork.SubOffset > boundaries.NextBoundary(position))
         {
             return CreateStatus.SubOffsetOutOfRange;
         }

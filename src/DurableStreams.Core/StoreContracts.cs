@@ -182,6 +182,23 @@ public sealed class ReadResult : IDisposable
     private Action? _release;
     public static ReadResult Failed(ReadStatus status) => new() { Status = status };
 
+    /// <summary>
+    /// A served read of [<paramref name="start"/>, <paramref name="end"/>) on a stream whose tail is
+    /// <paramref name="tail"/>: up to date when it reaches the tail, and closed only then (§5.6, §5.7).
+    /// </summary>
+    public static ReadResult Served(StoredStreamInfo info, long start, long end, long tail, bool closed, IReadOnlyList<ReadOnlyMemory<byte>> chunks, Action? release = null) => new()
+    {
+        Status = ReadStatus.Ok,
+        Info = info,
+        Start = new StreamOffset(start),
+        Next = new StreamOffset(end),
+        UpToDate = end == tail,
+        Closed = closed && end == tail,
+        Chunks = chunks,
+        Length = end - start,
+        Release = release,
+    };
+
     public ReadStatus Status { get; init; }
     public StoredStreamInfo? Info { get; init; }
     /// <summary>Where the returned data starts.</summary>

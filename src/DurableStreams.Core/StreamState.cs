@@ -61,8 +61,11 @@ public sealed class StreamState
     }
 
     /// <summary>True when the stream has passed its absolute expiry or sat idle longer than its TTL.</summary>
-    public bool IsExpired(DateTimeOffset now, DateTimeOffset lastAccess) =>
-        (ExpiresAt is { } at && at <= now) || (TtlSeconds is { } ttl && lastAccess.AddSeconds(ttl) <= now);
+    public bool IsExpired(DateTimeOffset now, DateTimeOffset lastAccess) => IsExpired(TtlSeconds, ExpiresAt, now, lastAccess);
+
+    /// <summary>True when a stream with this TTL and absolute expiry has passed the expiry or sat idle longer than the TTL.</summary>
+    public static bool IsExpired(long? ttlSeconds, DateTimeOffset? expiresAt, DateTimeOffset now, DateTimeOffset lastAccess) =>
+        (expiresAt is { } at && at <= now) || (ttlSeconds is { } ttl && lastAccess.AddSeconds(ttl) <= now);
 }
 
 /// <summary>

@@ -1,5 +1,6 @@
 using DurableStreams.Core;
 using System.Buffers;
+using DurableStreams.Core.Local;
 using DurableStreams.Protocol;
 using Microsoft.Win32.SafeHandles;
 
@@ -14,18 +15,7 @@ public sealed partial class FileStreamStore
         {
             return new(ReadResult.Failed(status));
         }
-        long tail;
-        bool closed;
-        lock (stream.Gate)
-        {
-            if (stream.Corrupt)
-            {
-                return new(ReadResult.Failed(ReadStatus.Corrupt));
-            }
-            tail = stream.Committed.Tail;
-            closed = stream.Committed.Closed;
-        }
-        var startStatus = ReadRules.ResolveStart(request.Offset, tail, stream.IsJson, p => IsBoundary(stream, p), out var start);
+        var startStatus = stream.ResolveRead(request.Offset, new FrameBoundaries(this), out var start, out var tail, out var closed);
         if (startStatus != ReadStatus.Ok)
         {
             return new(ReadResult.Failed(startStatus));
@@ -62,18 +52,37 @@ public sealed partial class FileStreamStore
                 return new(ReadResult.Failed(copied));
             }
         }
-        return new(new ReadResult
+        return new(ReadResult.Served(
+            stream.Snapshot(), start, end, tail, closed,
+            buffer is null ? [] : [buffer.AsMemory(0, (int)(end - start))],
+            buffer is null ? null : () => ArrayPool<byte>.Shared.Return(buffer)));
+    }
+
+    public ValueTask<MetadataResult> GetMetadataAsync(string name, CancellationToken cancellationToken = default)
+    {
+        var (stream, status) = Find(name, touch: false);
+        return new(stream is null ? new MetadataResult(status) : new MetadataResult(ReadStatus.Ok, stream.Snapshot()));
+    }
+
+    public ValueTask<WaitOutcome> WaitAsync(string name, StreamOffset offset, TimeSpan timeout, CancellationToken cancellationToken = default) =>
+        _streams.WaitAsync(name, offset, timeout, _time.GetUtcNow(), _deadlines, cancellationToken);
+
+    private (DiskStream? Stream, ReadStatus Status) Find(string name, bool touch)
+    {
+        var found = _streams.Find(name, touch, _time.GetUtcNow(), out var expired);
+        if (expired is not null)
         {
-            Status = ReadStatus.Ok,
-            Info = Snapshot(stream),
-            Start = new StreamOffset(start),
-            Next = new StreamOffset(end),
-            UpToDate = end == tail,
-            Closed = closed && end == tail,
-            Chunks = buffer is null ? [] : [buffer.AsMemory(0, (int)(end - start))],
-            Length = end - start,
-            Release = buffer is null ? null : () => ArrayPool<byte>.Shared.Return(buffer),
-        });
+            _structure.Wait();
+            try
+            {
+                ExpireLocked(expired);
+            }
+            finally
+            {
+                _structure.Release();
+            }
+        }
+        return found;
     }
 
     public ValueTask<ReadStatus> ReadIntoAsync(string name, long position, Memory<byte> destination, CancellationToken cancellationToken = default)
@@ -84,16 +93,9 @@ public sealed partial class FileStreamStore
         {
             return new(status);
         }
-        lock (stream.Gate)
+        if (stream.CheckRange(position, destination.Length) is not ReadStatus.Ok and var rangeStatus)
         {
-            if (stream.Corrupt)
-            {
-                return new(ReadStatus.Corrupt);
-            }
-            if (position > stream.Committed.Tail - destination.Length)
-            {
-                return new(ReadStatus.OffsetBeyondTail);
-            }
+            return new(rangeStatus);
         }
         return new(TryCopyCommitted(stream, position, destination.Span));
     }
@@ -151,22 +153,6 @@ public sealed partial class FileStreamStore
         }
         parts.Reverse();
         return parts;
-    }
-
-    /// <summary>
-    /// The stream of <paramref name="stream"/>'s fork chain that stores <paramref name="position"/>: the first, going up
-    /// from the stream, whose own data starts at or before it. <paramref name="limit"/> is where that stream's part
-    /// ends (the fork position it was reached through), or <see cref="long.MaxValue"/> for the stream itself.
-    /// </summary>
-    private static DiskStream Owner(DiskStream stream, long position, out long limit)
-    {
-        limit = long.MaxValue;
-        while (stream.Source is { } source && position < stream.BasePosition)
-        {
-            limit = stream.BasePosition;
-            stream = source;
-        }
-        return stream;
     }
 
     /// <summary>Plans the part of a read in the stream's own data, below <paramref name="end"/>.</summary>
@@ -412,32 +398,23 @@ public sealed partial class FileStreamStore
         LogCorrupt(_logger, stream.Name, position);
     }
 
-    /// <summary>The next message (JSON) or append boundary after <paramref name="position"/>, or the tail.</summary>
-    private long NextBoundary(DiskStream stream, long position, long tail)
-    {
-        var owner = Owner(stream, position, out var limit);
-        var end = limit == long.MaxValue ? tail : limit;
-        lock (owner.Gate)
-        {
-            var frames = FramesOf(owner); // loads the index FindFrame searches
-            var index = owner.FindFrame(position);
-            return Math.Min(index < 0 ? end : MessageEnd(frames, index, end), end);
-        }
-    }
+    private CreateLimits Limits => new(_options.MaxJsonDepth, _options.MaxMessagesPerAppend, _options.MaxForkDepth);
 
-    /// <summary>True when <paramref name="position"/> starts a message (or is the start/tail) of the stream.</summary>
-    private bool IsBoundary(DiskStream stream, long position)
+    /// <summary>Message (JSON) or append boundaries in a stream's own data: the boundary bits of its committed frames.</summary>
+    private readonly struct FrameBoundaries(FileStreamStore store) : IMessageIndex<DiskStream>
     {
-        stream = Owner(stream, position, out _);
-        lock (stream.Gate)
+        public bool IsMessageStart(DiskStream owner, long position)
         {
-            if (position == stream.BasePosition || position == stream.Committed.Tail)
-            {
-                return true;
-            }
-            var frames = FramesOf(stream);
-            var index = stream.FindFrame(position);
+            var frames = store.FramesOf(owner);
+            var index = owner.FindFrame(position);
             return index > 0 && frames[index].Start == position && frames[index - 1].Boundary;
+        }
+
+        public long MessageEnd(DiskStream owner, long position, long end)
+        {
+            var frames = store.FramesOf(owner); // loads the index FindFrame searches
+            var index = owner.FindFrame(position);
+            return index < 0 ? end : FileStreamStore.MessageEnd(frames, index, end);
         }
     }
 }

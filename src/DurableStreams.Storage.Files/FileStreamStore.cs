@@ -2,6 +2,7 @@ using DurableStreams.Core;
 using System.Collections.Concurrent;
 using System.Globalization;
 using DurableStreams.Core.Live;
+using DurableStreams.Core.Local;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -9,10 +10,17 @@ namespace DurableStreams.Storage.Files;
 
 /// <summary>
 /// The durable file store: per-stream data files of raw bytes plus an LMDB environment holding names, configuration,
-/// writer state (tail, closure, Stream-Seq, producers) and a CRC-32C frame index. An append writes its bytes, then the
-/// group committer makes them durable and commits the new tail, producer state and frames in one LMDB transaction,
-/// then the append is acknowledged and published. On open every data file is cut back to its committed tail, so a torn
-/// or garbage tail is never served and never swallows a later append. See docs/storage-format.md.
+/// writer state (tail, closure, Stream-Seq, producers) and a CRC-32C frame index. An append writes its bytes to the
+/// stream's data file, then the <see cref="GroupCommitter"/> logs those bytes with the new tail, producer state and
+/// frames as one commit-log record (one record and one sync for every operation in the batch, whatever its stream);
+/// then the append is acknowledged and published. Checkpoints later sync the data files, apply the logged changes to
+/// LMDB in one transaction and empty the log. On open the log is replayed into LMDB and the data files, and every data
+/// file is cut back to its committed tail, so a torn or garbage tail is never served and never swallows a later append.
+/// See docs/storage-format.md.
+/// <para>
+/// The partial files: Create, Append and Reads (with lookups and waits) for the contract's operations; Removal for
+/// delete, expiry and the TTL sweep; DataFiles for the open-file cache; Recovery for opening a data directory.
+/// </para>
 /// </summary>
 public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDirectReadStore
 {
@@ -27,7 +35,7 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
     private readonly MetadataStore _metadata;
     private readonly GroupCommitter _committer;
     private readonly DeadlineScheduler _deadlines;
-    private readonly ConcurrentDictionary<string, DiskStream> _streams = new(StringComparer.Ordinal);
+    private readonly StreamTable<DiskStream> _streams = new();
     private readonly SemaphoreSlim _structure = new(1, 1);
     private readonly ITimer _sweeper;
     private readonly ITimer _accessPersister;
@@ -83,7 +91,7 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
     public int OpenFileCount => Volatile.Read(ref _openHandleCount);
 
     /// <summary>Number of live (not soft-deleted) streams.</summary>
-    public int Count => _streams.Values.Count(s => !s.SoftDeleted);
+    public int Count => _streams.LiveCount;
 
     /// <summary>Test hook: the committed producer states of a stream, or null when there is no such stream.</summary>
     internal IReadOnlyDictionary<string, ProducerState>? CommittedProducers(string name)
@@ -102,7 +110,7 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
     internal int ProducerRecordCount() => _metadata.CountProducers();
 
     /// <inheritdoc/>
-    public IReadOnlyList<string> ListStreamNames() => _streams.Where(s => !s.Value.SoftDeleted).Select(s => s.Key).ToArray();
+    public IReadOnlyList<string> ListStreamNames() => _streams.LiveNames();
 
     /// <summary>
     /// Opens (or creates) the store in <see cref="FileStreamStoreOptions.DataDirectory"/>: takes the directory lock, opens
@@ -185,6 +193,30 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
             lockFile.Dispose();
             throw;
         }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+        await _sweeper.DisposeAsync();
+        await _accessPersister.DisposeAsync();
+        PersistAccessTimes();
+        _committer.Dispose();
+        _deadlines.Dispose();
+        foreach (var stream in _streams.Values)
+        {
+            lock (stream.Gate)
+            {
+                CloseHandleLocked(stream);
+            }
+        }
+        _log.Dispose();
+        _metadata.Dispose();
+        _lock.Dispose();
+        _structure.Dispose();
     }
 
     /// <summary>Tightens the files the store keeps (commit log, LMDB files, data files) to 0600 where they are looser.</summary>

@@ -5,8 +5,8 @@ namespace DurableStreams.Storage.Files;
 public enum DurabilityMode
 {
     /// <summary>
-    /// Acknowledge after the data is on disk (fdatasync) and its metadata is committed. Loses nothing on a crash or
-    /// power cut. Concurrent appends share each sync (group commit). The default.
+    /// Acknowledge after the commit-log record holding the data and its metadata is on disk (fdatasync). Loses nothing
+    /// on a crash or power cut. Concurrent appends share each sync (group commit). The default.
     /// </summary>
     Always,
     /// <summary>

@@ -1,3 +1,5 @@
+using DurableStreams.Core.Local;
+
 namespace DurableStreams.Storage.Files;
 
 /// <summary>
@@ -76,35 +78,10 @@ internal sealed class FrameIndex
             return -1;
         }
         // The last block starting at or before the position, then the last frame in it starting at or before it.
-        int lo = 0, hi = _blockCount - 1;
-        while (lo < hi)
-        {
-            var mid = (lo + hi + 1) >>> 1;
-            if (_blocks[mid].Start <= position)
-            {
-                lo = mid;
-            }
-            else
-            {
-                hi = mid - 1;
-            }
-        }
+        var lo = BlockSearch.LastAtOrBefore<Block, Block>(_blocks.AsSpan(0, _blockCount), position);
         var block = _blocks[lo];
-        var relative = position - block.Start;
-        var first = 0;
-        var last = (lo == _blockCount - 1 ? ((Count - 1) & BlockMask) : BlockMask);
-        while (first < last)
-        {
-            var mid = (first + last + 1) >>> 1;
-            if (block.Offsets[mid] <= relative)
-            {
-                first = mid;
-            }
-            else
-            {
-                last = mid - 1;
-            }
-        }
+        var count = lo == _blockCount - 1 ? ((Count - 1) & BlockMask) + 1 : BlockSize;
+        var first = BlockSearch.LastAtOrBefore<int, RelativeStart>(block.Offsets.AsSpan(0, count), position - block.Start);
         return (lo << BlockShift) + first;
     }
 
@@ -124,9 +101,9 @@ internal sealed class FrameIndex
     }
 
     /// <summary>Up to <see cref="BlockSize"/> frames: their starts relative to the block's first, CRCs and boundary bits.</summary>
-    private sealed class Block(long start, int capacity)
+    private sealed class Block(long start, int capacity) : IStartOf<Block>
     {
-        public readonly long Start = start;
+        public long Start { get; } = start;
         public int[] Offsets = new int[capacity];
         public uint[] Crcs = new uint[capacity];
         public ulong[] Boundaries = new ulong[(capacity + 63) >> 6];
@@ -142,5 +119,13 @@ internal sealed class FrameIndex
             Array.Resize(ref Crcs, size);
             Array.Resize(ref Boundaries, (size + 63) >> 6);
         }
+
+        public static long StartOf(in Block item) => item.Start;
+    }
+
+    /// <summary>A frame's start relative to its block's first, as <see cref="Block.Offsets"/> holds it.</summary>
+    private readonly struct RelativeStart : IStartOf<int>
+    {
+        public static long StartOf(in int item) => item;
     }
 }

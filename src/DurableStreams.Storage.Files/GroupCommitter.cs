@@ -33,10 +33,10 @@ internal sealed class CommitWork
 /// then the work is acknowledged and published. A sync is shared by every append that arrived meanwhile, whatever its
 /// stream; per-stream order is queue order; no stream lock is held while it syncs.
 /// <para>
-/// Who commits: an appender that calls <see cref="Drive"/> after leaving its locks commits the queued batch on its own
-/// thread when no one else is committing (the leader), so a lone writer pays no thread hand-offs; work queued while a
-/// batch is in flight is picked up by the next leader or by the background thread, which also runs the periodic
-/// interval syncs and checkpoints. Exactly one thread holds the commit role at a time.
+/// Who commits: an appender that calls <see cref="Drive"/> after leaving its locks commits its work on its own thread
+/// when it is the only work in flight and no batch has been shared lately (the sequential regime), so a lone writer pays
+/// no thread hand-offs; otherwise the background thread gathers everything queued into the next shared batch, and it
+/// also runs the periodic interval syncs and checkpoints. Exactly one thread holds the commit role at a time.
 /// </para>
 /// Checkpoints (by size or time) apply the logged changes to LMDB, sync the data files, and empty the log.
 /// </summary>

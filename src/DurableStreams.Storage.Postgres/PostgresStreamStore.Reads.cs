@@ -21,7 +21,7 @@ public sealed partial class PostgresStreamStore
             var requested = request.Offset.Kind == OffsetKind.Beginning ? 0L : request.Offset.Offset.Position;
             var boundary = request.Offset.Kind != OffsetKind.At || !isJson || requested >= tail || requested < 0
                 || await IsBoundaryAsync(connection, chain, requested, cancellationToken).ConfigureAwait(false);
-            var startStatus = ReadRules.ResolveStart(request.Offset, tail, isJson, _ => boundary, out var start);
+            var startStatus = ReadRules.ResolveStart(request.Offset, tail, isJson, KnownBoundaries.At(requested, boundary, tail), out var start);
             if (startStatus != ReadStatus.Ok)
             {
                 return (ReadResult.Failed(startStatus), false);
@@ -32,17 +32,7 @@ public sealed partial class PostgresStreamStore
             {
                 end = await GatherAsync(connection, chain, start, tail, Math.Max(1, request.MaxBytes), isJson, chunks, cancellationToken).ConfigureAwait(false);
             }
-            return (new ReadResult
-            {
-                Status = ReadStatus.Ok,
-                Info = row.ToInfo(),
-                Start = new StreamOffset(start),
-                Next = new StreamOffset(end),
-                UpToDate = end == tail,
-                Closed = row.Closed && end == tail,
-                Chunks = chunks,
-                Length = end - start,
-            }, false);
+            return (ReadResult.Served(row.ToInfo(), start, end, tail, row.Closed, chunks), false);
         }, cancellationToken).ConfigureAwait(false);
         if (wake)
         {

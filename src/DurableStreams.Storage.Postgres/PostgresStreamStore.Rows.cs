@@ -301,7 +301,7 @@ public sealed partial class PostgresStreamStore
     /// The boundary facts <see cref="ForkRules.ResolvePosition"/> will ask about, read ahead because the rules are
     /// synchronous: whether the anchor starts a message, and the chain of next boundaries the sub-offset walks.
     /// </summary>
-    private async Task<(HashSet<long> Starts, Dictionary<long, long> Next)> PrecomputeForkBoundariesAsync(
+    private async Task<KnownBoundaries> PrecomputeForkBoundariesAsync(
         NpgsqlConnection connection, List<ChainLevel> chain, ForkRequest fork, long tail, bool isJson, CancellationToken ct)
     {
         var starts = new HashSet<long>();
@@ -309,13 +309,13 @@ public sealed partial class PostgresStreamStore
         var position = fork.Offset?.Position ?? tail;
         if (position > tail)
         {
-            return (starts, next);
+            return new KnownBoundaries(starts, next, tail);
         }
         if (isJson)
         {
             if (!await IsBoundaryAsync(connection, chain, position, ct).ConfigureAwait(false))
             {
-                return (starts, next);
+                return new KnownBoundaries(starts, next, tail);
             }
             starts.Add(position);
             for (var i = 0L; i < fork.SubOffset && position < tail; i++)
@@ -329,6 +329,21 @@ public sealed partial class PostgresStreamStore
         {
             next[position] = await NextBoundaryAsync(connection, chain, position, ct).ConfigureAwait(false);
         }
-        return (starts, next);
+        return new KnownBoundaries(starts, next, tail);
+    }
+
+    /// <summary>Boundary facts read ahead for the synchronous rules (PostgreSQL is asked asynchronously).</summary>
+    /// <param name="starts">Positions known to start a message.</param>
+    /// <param name="next">Next boundaries known by position; any other position's is the tail.</param>
+    /// <param name="tail">The stream's tail.</param>
+    /// <param name="start">One more position known to start a message, or -1.</param>
+    private readonly struct KnownBoundaries(HashSet<long>? starts, Dictionary<long, long>? next, long tail, long start = -1) : IStreamBoundaries
+    {
+        /// <summary>Facts for a read's start: only whether that one position starts a message.</summary>
+        public static KnownBoundaries At(long position, bool isBoundary, long tail) => new(null, null, tail, isBoundary ? position : -1);
+
+        public bool IsBoundary(long position) => position == start || starts?.Contains(position) == true;
+
+        public long NextBoundary(long position) => next is not null && next.TryGetValue(position, out var boundary) ? boundary : tail;
     }
 }

@@ -175,74 +175,48 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
         var existing = await LockByNameAsync(connection, name, null, ct).ConfigureAwait(false);
         if (existing is not null)
         {
-            if (existing.State == StreamRow.SoftDeleted)
+            var view = new ExistingStream(existing.State == StreamRow.SoftDeleted, existing.IsExpired(now), existing.Requested, existing.Closed, existing.ToInfo());
+            if (CreateRules.CheckExisting(request, view, out var expire) is { } answer)
             {
-                return (new CreateStreamResult(CreateStatus.SoftDeleted), null);
+                return (answer, null);
             }
-            if (!existing.IsExpired(now))
+            if (expire)
             {
-                var matches = existing.Requested.IsMatchedBy(request, existing.Closed);
-                return (new CreateStreamResult(matches ? CreateStatus.AlreadyExists : CreateStatus.ConfigurationConflict, existing.ToInfo()), null);
+                await ExpireAsync(connection, existing, ct).ConfigureAwait(false);
+                (wake ??= []).Add(existing.Name);
             }
-            await ExpireAsync(connection, existing, ct).ConfigureAwait(false);
-            (wake ??= []).Add(existing.Name);
-        }
-
-        async Task<(CreateStreamResult, List<string>?)> Finish(CreateStatus status, long? limit = null)
-        {
-            await tx.CommitAsync(ct).ConfigureAwait(false);
-            return (new CreateStreamResult(status, Limit: limit), wake);
         }
 
         StreamRow? source = null;
-        var forkPosition = 0L;
-        StreamOffset anchor = default;
-        var contentType = request.ContentType ?? ContentTypes.Default;
-        var ttl = request.TtlSeconds;
-        var expiresAt = request.ExpiresAt;
-        if (request.Fork is { } fork)
+        CreateDecision decision;
+        var limits = new CreateLimits(_options.MaxJsonDepth, _options.MaxMessagesPerAppend, _options.MaxForkDepth);
+        var createdAt = new DateTimeOffset(now, TimeSpan.Zero);
+        if (request.Fork is { } fork && (source = await LockByNameAsync(connection, fork.SourceName, null, ct).ConfigureAwait(false)) is not null)
         {
-            source = await LockByNameAsync(connection, fork.SourceName, null, ct).ConfigureAwait(false);
-            if (source is null)
-            {
-                return await Finish(CreateStatus.SourceNotFound).ConfigureAwait(false);
-            }
-            if (source.State == StreamRow.Live && source.IsExpired(now))
-            {
-                await ExpireAsync(connection, source, ct).ConfigureAwait(false);
-                (wake ??= []).Add(source.Name);
-                return await Finish(CreateStatus.SourceNotFound).ConfigureAwait(false);
-            }
-            var sourceStatus = ForkRules.CheckSource(source.State == StreamRow.SoftDeleted, source.ContentType, request.ContentType);
-            if (sourceStatus != CreateStatus.Created)
-            {
-                return await Finish(sourceStatus).ConfigureAwait(false);
-            }
-            contentType = source.ContentType;
             var chain = await LoadChainAsync(connection, source, source.Tail, ct).ConfigureAwait(false);
             // The chain lists the source and each of its sources: the source is chain.Count - 1 forks deep.
-            if (ForkRules.CheckDepth(chain.Count - 1, _options.MaxForkDepth) is not CreateStatus.Created and var depthStatus)
-            {
-                return await Finish(depthStatus, _options.MaxForkDepth).ConfigureAwait(false);
-            }
+            var view = new ForkSource(
+                source.State == StreamRow.SoftDeleted, source.State == StreamRow.Live && source.IsExpired(now), source.ContentType,
+                chain.Count - 1, source.Tail, source.TtlSeconds, source.ExpiresTicks is { } e ? new DateTimeOffset(e, TimeSpan.Zero) : null);
             var boundaries = await PrecomputeForkBoundariesAsync(connection, chain, fork, source.Tail, source.IsJson, ct).ConfigureAwait(false);
-            var status = ForkRules.ResolvePosition(
-                fork, source.Tail, source.IsJson,
-                p => boundaries.Starts.Contains(p),
-                p => boundaries.Next.TryGetValue(p, out var next) ? next : source.Tail,
-                out anchor, out forkPosition);
-            if (status != CreateStatus.Created)
-            {
-                return await Finish(status).ConfigureAwait(false);
-            }
-            ForkRules.InheritExpiry(ref ttl, ref expiresAt, source.TtlSeconds, source.ExpiresTicks is { } e ? new DateTimeOffset(e, TimeSpan.Zero) : null);
+            decision = CreateRules.Evaluate(request, view, boundaries, limits, createdAt);
         }
-
-        var bodyStatus = CreateRules.FrameBody(contentType, request.Body, _options.MaxJsonDepth, _options.MaxMessagesPerAppend, out var messages);
-        if (bodyStatus != CreateStatus.Created)
+        else
         {
-            return await Finish(bodyStatus, bodyStatus == CreateStatus.TooManyMessages ? _options.MaxMessagesPerAppend : null).ConfigureAwait(false);
+            decision = CreateRules.Evaluate(request, null, default(KnownBoundaries), limits, createdAt);
         }
+        if (decision.ExpireSource)
+        {
+            await ExpireAsync(connection, source!, ct).ConfigureAwait(false);
+            (wake ??= []).Add(source!.Name);
+        }
+        if (!decision.ShouldCreate)
+        {
+            await tx.CommitAsync(ct).ConfigureAwait(false);
+            return (decision.Result, wake);
+        }
+        var state = decision.State;
+        var forkPosition = decision.ForkPosition;
 
         long id;
         long incarnation;
@@ -258,17 +232,17 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
             var p = insert.Parameters;
             p.AddWithValue("name", name);
             p.AddWithValue("ms", _time.GetUtcNow().ToUnixTimeMilliseconds());
-            p.AddWithValue("ct", contentType);
-            p.Add(new NpgsqlParameter<long?>("ttl", NpgsqlDbType.Bigint) { TypedValue = ttl });
-            p.Add(new NpgsqlParameter<long?>("exp", NpgsqlDbType.Bigint) { TypedValue = expiresAt?.UtcTicks });
+            p.AddWithValue("ct", state.ContentType);
+            p.Add(new NpgsqlParameter<long?>("ttl", NpgsqlDbType.Bigint) { TypedValue = state.TtlSeconds });
+            p.Add(new NpgsqlParameter<long?>("exp", NpgsqlDbType.Bigint) { TypedValue = state.ExpiresAt?.UtcTicks });
             p.AddWithValue("now", now);
             p.AddWithValue("base", forkPosition);
-            p.AddWithValue("closed", request.Closed);
+            p.AddWithValue("closed", state.Closed);
             p.Add(new NpgsqlParameter<long?>("source", NpgsqlDbType.Bigint) { TypedValue = source?.Id });
             p.Add(new NpgsqlParameter<long?>("reqTtl", NpgsqlDbType.Bigint) { TypedValue = request.TtlSeconds });
             p.Add(new NpgsqlParameter<long?>("reqExp", NpgsqlDbType.Bigint) { TypedValue = request.ExpiresAt?.UtcTicks });
             p.Add(new NpgsqlParameter<string?>("forkSource", NpgsqlDbType.Text) { TypedValue = request.Fork?.SourceName });
-            p.Add(new NpgsqlParameter<long?>("forkOffset", NpgsqlDbType.Bigint) { TypedValue = request.Fork is null ? null : anchor.Position });
+            p.Add(new NpgsqlParameter<long?>("forkOffset", NpgsqlDbType.Bigint) { TypedValue = state.Requested.ForkOffset?.Position });
             p.AddWithValue("forkSub", request.Fork?.SubOffset ?? 0L);
             await using var reader = await insert.ExecuteReaderAsync(ct).ConfigureAwait(false);
             await reader.ReadAsync(ct).ConfigureAwait(false);
@@ -278,7 +252,7 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
 
         await using (var batch = new NpgsqlBatch(connection, tx))
         {
-            var tail = AddDataInsert(batch, id, forkPosition, messages, ContentTypes.IsJson(contentType));
+            var tail = AddDataInsert(batch, id, forkPosition, decision.Messages, ContentTypes.IsJson(state.ContentType));
             var update = new NpgsqlBatchCommand($"UPDATE {_s}.ds_streams SET tail = @tail WHERE id = @id");
             update.Parameters.AddWithValue("tail", tail);
             update.Parameters.AddWithValue("id", id);
@@ -291,8 +265,7 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
             }
             await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             await tx.CommitAsync(ct).ConfigureAwait(false);
-            var info = new StoredStreamInfo(name, incarnation, contentType, new StreamOffset(tail), request.Closed, ttl, expiresAt,
-                new DateTimeOffset(now, TimeSpan.Zero));
+            var info = new StoredStreamInfo(name, incarnation, state.ContentType, new StreamOffset(tail), state.Closed, state.TtlSeconds, state.ExpiresAt, createdAt);
             return (new CreateStreamResult(CreateStatus.Created, info), wake);
         }
     }
@@ -500,105 +473,6 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
         foreach (var name in names)
         {
             _hub.Committed(name);
-        }
-    }
-
-    private void StartSweep()
-    {
-        lock (_sweepGate)
-        {
-            if (_disposed)
-            {
-                return;
-            }
-            var previous = _sweep;
-            _sweep = Task.Run(async () =>
-            {
-                await previous.ConfigureAwait(false);
-                try
-                {
-                    await SweepAsync().ConfigureAwait(false);
-                }
-                catch (Exception ex) when (ex is StoreUnavailableException or NpgsqlException or ObjectDisposedException)
-                {
-                    // The next sweep tries again; every access also checks expiry itself.
-                }
-            });
-        }
-    }
-
-    /// <summary>
-    /// Expires streams past their TTL or expiry, 100 at a time. <c>SKIP LOCKED</c> lets every node sweep at once without
-    /// waiting on each other or on writers.
-    /// </summary>
-    private async Task SweepAsync()
-    {
-        while (true)
-        {
-            var expired = await RunAsync(async connection =>
-            {
-                await using var tx = await connection.BeginTransactionAsync().ConfigureAwait(false);
-                var rows = new List<StreamRow>();
-                await using (var command = new NpgsqlCommand(
-                    $"""
-                    SELECT {StreamRow.Columns} FROM {_s}.ds_streams s
-                    WHERE s.state = 0 AND (s.ttl_seconds IS NOT NULL OR s.expires_ticks IS NOT NULL)
-                      AND (s.expires_ticks <= @now OR s.accessed_ticks + s.ttl_seconds * {TimeSpan.TicksPerSecond} <= @now)
-                    ORDER BY s.id LIMIT 100 FOR UPDATE SKIP LOCKED
-                    """, connection, tx))
-                {
-                    command.Parameters.AddWithValue("now", NowTicks);
-                    await using var reader = await command.ExecuteReaderAsync().ConfigureAwait(false);
-                    while (await reader.ReadAsync().ConfigureAwait(false))
-                    {
-                        rows.Add(StreamRow.Read(reader));
-                    }
-                }
-                foreach (var row in rows)
-                {
-                    await ExpireAsync(connection, row, CancellationToken.None).ConfigureAwait(false);
-                }
-                await tx.CommitAsync().ConfigureAwait(false);
-                return rows;
-            }, CancellationToken.None).ConfigureAwait(false);
-            foreach (var row in expired)
-            {
-                _hub.Committed(row.Name);
-            }
-            if (expired.Count < 100)
-            {
-                break;
-            }
-        }
-        await SweepProducersAsync().ConfigureAwait(false);
-    }
-
-    /// <summary>
-    /// Deletes producer rows idle longer than the retention, 1,000 at a time (an index range scan on updated_ticks). An
-    /// append that renews a producer meanwhile keeps its row: the delete re-checks updated_ticks on the row it locks.
-    /// </summary>
-    private async Task SweepProducersAsync()
-    {
-        if (_options.ProducerRetention == Timeout.InfiniteTimeSpan)
-        {
-            return;
-        }
-        while (true)
-        {
-            var deleted = await RunAsync(async connection =>
-            {
-                await using var command = new NpgsqlCommand(
-                    $"""
-                    DELETE FROM {_s}.ds_producers WHERE updated_ticks <= @cutoff AND (stream_id, producer_id) IN (
-                        SELECT stream_id, producer_id FROM {_s}.ds_producers WHERE updated_ticks <= @cutoff LIMIT 1000)
-                    """, connection);
-                command.Parameters.AddWithValue("cutoff", NowTicks - _options.ProducerRetention.Ticks);
-                return await command.ExecuteNonQueryAsync().ConfigureAwait(false);
-            }, CancellationToken.None).ConfigureAwait(false);
-            if (deleted < 1000)
-            {
-                return;
-            }
         }
     }
 }

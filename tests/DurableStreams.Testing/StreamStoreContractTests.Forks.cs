@@ -169,6 +169,19 @@ public abstract partial class StreamStoreContractTests
     }
 
     [Fact]
+    public async Task Fork_sub_offset_in_inherited_data_stops_where_the_fork_begins()
+    {
+        // "mid" inherits "abcd" of the one append "abcdefghij" and adds "XY": in its view that append ends at 4.
+        await CreatedAsync("src", body: "abcdefghij");
+        await CreatedAsync("mid", fork: ForkOf("src", 4));
+        await AppendedAsync("mid", "XY");
+
+        Assert.Equal(CreateStatus.SubOffsetOutOfRange, (await CreateAsync("fork", fork: ForkOf("mid", 2, subOffset: 3))).Status);
+        await CreatedAsync("fork", fork: ForkOf("mid", 2, subOffset: 2));
+        Assert.Equal("abcd", await ReadTextAsync("fork"));
+    }
+
+    [Fact]
     public async Task Fork_sub_offset_with_a_body_appends_after_the_prefix()
     {
         await CreatedAsync("src", body: "hello");

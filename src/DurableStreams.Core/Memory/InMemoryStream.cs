@@ -1,4 +1,4 @@
-using DurableStreams.Core.Live;
+using DurableStreams.Core.Local;
 
 namespace DurableStreams.Core.Memory;
 
@@ -7,29 +7,24 @@ namespace DurableStreams.Core.Memory;
 /// the position where the fork's own data begins.
 /// </summary>
 internal sealed class InMemoryStream(string name, long incarnation, StreamState state, InMemoryStream? source, long forkPosition)
+    : LocalStream<InMemoryStream>(name, state, source, forkPosition)
 {
-    public readonly object Gate = new();
-    public string Name { get; } = name;
-    public long Incarnation { get; } = incarnation;
+    private bool _softDeleted;
+
+    public override long Incarnation { get; } = incarnation;
+
+    /// <summary>The writer state, which readers see as it changes (memory has no commit to wait for); guarded by the gate.</summary>
     public StreamState State { get; } = state;
-    public InMemoryStream? Source { get; } = source;
-    /// <summary>Forks between this stream and the root of its chain: 0 for a stream that is not a fork.</summary>
-    public int Depth { get; } = source is null ? 0 : source.Depth + 1;
-    /// <summary>Start of this stream's own data: the fork position, or 0.</summary>
-    public long BasePosition { get; } = forkPosition;
-    /// <summary>The stream's own bytes, from <see cref="BasePosition"/>; guarded by <see cref="Gate"/>.</summary>
+
+    public override StreamState ReaderState => State;
+
+    public override StreamState WriterState => State;
+
+    /// <summary>The stream's own bytes, from the base position; guarded by the gate.</summary>
     public MessageLog Log { get; } = new(forkPosition);
-    public StreamSignal Signal { get; } = new();
 
-    /// <summary>Ticks of the last read or write, for the sliding TTL.</summary>
-    public long LastAccessTicks;
+    /// <summary>Deleted while forks still need its data (410 to clients); set under the structure lock.</summary>
+    public override bool SoftDeleted => _softDeleted;
 
-    /// <summary>Forks that read through this stream; guarded by the store's structure lock.</summary>
-    public int RefCount;
-    /// <summary>Deleted while forks still need its data (410 to clients); guarded by the structure lock.</summary>
-    public bool SoftDeleted;
-    /// <summary>Gone for good; guarded by the structure lock.</summary>
-    public bool Removed;
-
-    public bool IsJson { get; } = Protocol.ContentTypes.IsJson(state.ContentType);
+    public void MarkSoftDeleted() => _softDeleted = true;
 }

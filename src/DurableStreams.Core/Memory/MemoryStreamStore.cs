@@ -1,5 +1,5 @@
-using System.Collections.Concurrent;
 using DurableStreams.Core.Live;
+using DurableStreams.Core.Local;
 using DurableStreams.Protocol;
 
 namespace DurableStreams.Core.Memory;
@@ -10,7 +10,7 @@ namespace DurableStreams.Core.Memory;
 /// </summary>
 public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectReadStore
 {
-    private readonly ConcurrentDictionary<string, InMemoryStream> _streams = new(StringComparer.Ordinal);
+    private readonly StreamTable<InMemoryStream> _streams = new();
     private readonly object _structure = new();
     private readonly TimeProvider _time;
     private readonly MemoryStreamStoreOptions _options;
@@ -30,10 +30,10 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
     }
 
     /// <summary>Number of live (not soft-deleted) streams.</summary>
-    public int Count => _streams.Values.Count(s => !s.SoftDeleted);
+    public int Count => _streams.LiveCount;
 
     /// <inheritdoc/>
-    public IReadOnlyList<string> ListStreamNames() => _streams.Where(s => !s.Value.SoftDeleted).Select(s => s.Key).ToArray();
+    public IReadOnlyList<string> ListStreamNames() => _streams.LiveNames();
 
     public ValueTask<CreateStreamResult> CreateAsync(string name, CreateStreamRequest request, CancellationToken cancellationToken = default)
     {
@@ -42,95 +42,44 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
         {
             if (_streams.TryGetValue(name, out var existing))
             {
-                if (existing.SoftDeleted)
+                if (CreateRules.CheckExisting(request, existing.AsExisting(now), out var expire) is { } answer)
                 {
-                    return new(new CreateStreamResult(CreateStatus.SoftDeleted));
+                    return new(answer);
                 }
-                if (IsExpired(existing, now))
+                if (expire)
                 {
                     ExpireLocked(existing);
                 }
-                else
-                {
-                    bool closed;
-                    lock (existing.Gate)
-                    {
-                        closed = existing.State.Closed;
-                    }
-                    var matches = existing.State.Requested.IsMatchedBy(request, closed);
-                    return new(new CreateStreamResult(matches ? CreateStatus.AlreadyExists : CreateStatus.ConfigurationConflict, Snapshot(existing)));
-                }
             }
-
             InMemoryStream? source = null;
-            var forkPosition = 0L;
-            StreamOffset anchor = default;
-            var contentType = request.ContentType ?? ContentTypes.Default;
-            var ttl = request.TtlSeconds;
-            var expiresAt = request.ExpiresAt;
             if (request.Fork is { } fork)
             {
-                if (!_streams.TryGetValue(fork.SourceName, out source))
-                {
-                    return new(new CreateStreamResult(CreateStatus.SourceNotFound));
-                }
-                if (!source.SoftDeleted && IsExpired(source, now))
-                {
-                    ExpireLocked(source);
-                    return new(new CreateStreamResult(CreateStatus.SourceNotFound));
-                }
-                var sourceStatus = ForkRules.CheckSource(source.SoftDeleted, source.State.ContentType, request.ContentType);
-                if (sourceStatus != CreateStatus.Created)
-                {
-                    return new(new CreateStreamResult(sourceStatus));
-                }
-                if (ForkRules.CheckDepth(source.Depth, _options.MaxForkDepth) is not CreateStatus.Created and var depthStatus)
-                {
-                    return new(new CreateStreamResult(depthStatus, Limit: _options.MaxForkDepth));
-                }
-                contentType = source.State.ContentType;
-                var sourceTail = TailOf(source);
-                var status = ForkRules.ResolvePosition(fork, sourceTail, source.IsJson, p => IsBoundary(source, p), p => NextBoundary(source, p, sourceTail), out anchor, out forkPosition);
-                if (status != CreateStatus.Created)
-                {
-                    return new(new CreateStreamResult(status));
-                }
-                ForkRules.InheritExpiry(ref ttl, ref expiresAt, source.State.TtlSeconds, source.State.ExpiresAt);
+                _streams.TryGetValue(fork.SourceName, out source);
             }
-
-            var bodyStatus = CreateRules.FrameBody(contentType, request.Body, _options.MaxJsonDepth, _options.MaxMessagesPerAppend, out var messages);
-            if (bodyStatus != CreateStatus.Created)
+            var decision = ForkChain.EvaluateCreate(request, source, default(LogIndex), Limits, now);
+            if (decision.ExpireSource)
             {
-                return new(new CreateStreamResult(bodyStatus, Limit: bodyStatus == CreateStatus.TooManyMessages ? _options.MaxMessagesPerAppend : null));
+                ExpireLocked(source!);
             }
-            var state = new StreamState
+            if (!decision.ShouldCreate)
             {
-                ContentType = contentType,
-                TtlSeconds = ttl,
-                ExpiresAt = expiresAt,
-                CreatedAt = now,
-                Tail = forkPosition,
-                Closed = request.Closed,
-                Requested = new StreamConfiguration(
-                    contentType, request.TtlSeconds, request.ExpiresAt,
-                    request.Fork?.SourceName, request.Fork is null ? null : anchor, request.Fork?.SubOffset ?? 0),
-            };
-            var stream = new InMemoryStream(name, Interlocked.Increment(ref _nextIncarnation), state, source, forkPosition)
+                return new(decision.Result);
+            }
+            var stream = new InMemoryStream(name, Interlocked.Increment(ref _nextIncarnation), decision.State, source, decision.ForkPosition)
             {
                 LastAccessTicks = now.UtcTicks,
             };
-            foreach (var message in messages)
+            foreach (var message in decision.Messages)
             {
                 // Copied in: the request body is borrowed from the caller.
                 stream.Log.Append(message.Span);
-                state.Tail += message.Length;
             }
             if (source is not null)
             {
                 source.RefCount++;
             }
-            _streams[name] = stream;
-            return new(new CreateStreamResult(CreateStatus.Created, Snapshot(stream)));
+            _streams.Set(stream);
+            return new(new CreateStreamResult(CreateStatus.Created, stream.Snapshot()));
         }
     }
 
@@ -174,14 +123,7 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
         {
             return new(ReadResult.Failed(status));
         }
-        long tail;
-        bool closed;
-        lock (stream.Gate)
-        {
-            tail = stream.State.Tail;
-            closed = stream.State.Closed;
-        }
-        var startStatus = ReadRules.ResolveStart(request.Offset, tail, stream.IsJson, p => IsBoundary(stream, p), out var start);
+        var startStatus = stream.ResolveRead(request.Offset, default(LogIndex), out var start, out var tail, out var closed);
         if (startStatus != ReadStatus.Ok)
         {
             return new(ReadResult.Failed(startStatus));
@@ -193,17 +135,7 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
             var budget = (long)Math.Max(1, request.MaxBytes);
             end = Gather(stream, start, tail, ref budget, stream.IsJson, chunks);
         }
-        return new(new ReadResult
-        {
-            Status = ReadStatus.Ok,
-            Info = Snapshot(stream),
-            Start = new StreamOffset(start),
-            Next = new StreamOffset(end),
-            UpToDate = end == tail,
-            Closed = closed && end == tail,
-            Chunks = chunks,
-            Length = end - start,
-        });
+        return new(ReadResult.Served(stream.Snapshot(), start, end, tail, closed, chunks));
     }
 
     public ValueTask<ReadStatus> ReadIntoAsync(string name, long position, Memory<byte> destination, CancellationToken cancellationToken = default)
@@ -214,12 +146,9 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
         {
             return new(status);
         }
-        lock (stream.Gate)
+        if (stream.CheckRange(position, destination.Length) is not ReadStatus.Ok and var rangeStatus)
         {
-            if (position > stream.State.Tail - destination.Length)
-            {
-                return new(ReadStatus.OffsetBeyondTail);
-            }
+            return new(rangeStatus);
         }
         // Segment references are taken under the gates; the bytes (never changed once added) are copied outside them.
         var chunks = new List<ReadOnlyMemory<byte>>();
@@ -237,7 +166,7 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
     public ValueTask<MetadataResult> GetMetadataAsync(string name, CancellationToken cancellationToken = default)
     {
         var (stream, status) = Find(name, touch: false);
-        return new(stream is null ? new MetadataResult(status) : new MetadataResult(ReadStatus.Ok, Snapshot(stream)));
+        return new(stream is null ? new MetadataResult(status) : new MetadataResult(ReadStatus.Ok, stream.Snapshot()));
     }
 
     public ValueTask<DeleteResult> DeleteAsync(string name, CancellationToken cancellationToken = default)
@@ -262,31 +191,8 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
         }
     }
 
-    public async ValueTask<WaitOutcome> WaitAsync(string name, StreamOffset offset, TimeSpan timeout, CancellationToken cancellationToken = default)
-    {
-        if (!_streams.TryGetValue(name, out var stream))
-        {
-            return WaitOutcome.Gone;
-        }
-        if (IsExpired(stream, _time.GetUtcNow()))
-        {
-            return WaitOutcome.Gone;
-        }
-        Task signal;
-        lock (stream.Gate)
-        {
-            if (stream.Removed || stream.SoftDeleted)
-            {
-                return WaitOutcome.Gone;
-            }
-            if (stream.State.Tail > offset.Position || stream.State.Closed)
-            {
-                return WaitOutcome.Changed;
-            }
-            signal = stream.Signal.Current;
-        }
-        return await _deadlines.WaitForSignalAsync(signal, timeout, () => stream.Removed || stream.SoftDeleted, cancellationToken);
-    }
+    public ValueTask<WaitOutcome> WaitAsync(string name, StreamOffset offset, TimeSpan timeout, CancellationToken cancellationToken = default) =>
+        _streams.WaitAsync(name, offset, timeout, _time.GetUtcNow(), _deadlines, cancellationToken);
 
     public ValueTask DisposeAsync()
     {
@@ -295,41 +201,27 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
         return ValueTask.CompletedTask;
     }
 
+    private CreateLimits Limits => new(_options.MaxJsonDepth, _options.MaxMessagesPerAppend, _options.MaxForkDepth);
+
     private (InMemoryStream? Stream, ReadStatus Status) Find(string name, bool touch)
     {
-        if (!_streams.TryGetValue(name, out var stream))
-        {
-            return (null, ReadStatus.NotFound);
-        }
-        if (stream.SoftDeleted)
-        {
-            return (null, ReadStatus.Gone);
-        }
-        var now = _time.GetUtcNow();
-        if (IsExpired(stream, now))
+        var found = _streams.Find(name, touch, _time.GetUtcNow(), out var expired);
+        if (expired is not null)
         {
             lock (_structure)
             {
-                ExpireLocked(stream);
+                ExpireLocked(expired);
             }
-            return (null, ReadStatus.NotFound);
         }
-        if (touch)
-        {
-            Volatile.Write(ref stream.LastAccessTicks, now.UtcTicks);
-        }
-        return (stream, ReadStatus.Ok);
+        return found;
     }
-
-    private static bool IsExpired(InMemoryStream stream, DateTimeOffset now) =>
-        stream.State.IsExpired(now, new DateTimeOffset(Volatile.Read(ref stream.LastAccessTicks), TimeSpan.Zero));
 
     /// <summary>Deletes (or soft-deletes) under the structure lock, cascading to sources nobody needs any more.</summary>
     private void DeleteLocked(InMemoryStream stream)
     {
         if (stream.RefCount > 0)
         {
-            stream.SoftDeleted = true;
+            stream.MarkSoftDeleted();
         }
         else
         {
@@ -353,7 +245,7 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
         }
         if (stream.RefCount > 0)
         {
-            ((ICollection<KeyValuePair<string, InMemoryStream>>)_streams).Remove(new(stream.Name, stream));
+            _streams.TryRemove(stream);
             stream.Removed = true;
         }
         else
@@ -371,7 +263,7 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
         var current = stream;
         while (current is not null)
         {
-            ((ICollection<KeyValuePair<string, InMemoryStream>>)_streams).Remove(new(current.Name, current));
+            _streams.TryRemove(current);
             current.Removed = true;
             var source = current.Source;
             // Continue up the chain only when the source is already deleted or expired and this was its last fork.
@@ -385,13 +277,8 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
 
     private void Sweep()
     {
-        var now = _time.GetUtcNow();
-        foreach (var stream in _streams.Values)
+        foreach (var stream in _streams.Expired(_time.GetUtcNow()))
         {
-            if (stream.SoftDeleted || (stream.State.TtlSeconds is null && stream.State.ExpiresAt is null) || !IsExpired(stream, now))
-            {
-                continue;
-            }
             lock (_structure)
             {
                 ExpireLocked(stream);
@@ -399,63 +286,12 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
         }
     }
 
-    private static StoredStreamInfo Snapshot(InMemoryStream stream)
+    /// <summary>Message boundaries in a memory stream's own data: the starts its message log keeps.</summary>
+    private readonly struct LogIndex : IMessageIndex<InMemoryStream>
     {
-        lock (stream.Gate)
-        {
-            var s = stream.State;
-            return new StoredStreamInfo(stream.Name, stream.Incarnation, s.ContentType, new StreamOffset(s.Tail), s.Closed, s.TtlSeconds, s.ExpiresAt, s.CreatedAt);
-        }
-    }
+        public bool IsMessageStart(InMemoryStream owner, long position) => owner.Log.IsMessageStart(position);
 
-    private static long TailOf(InMemoryStream stream)
-    {
-        lock (stream.Gate)
-        {
-            return stream.State.Tail;
-        }
-    }
-
-    /// <summary>
-    /// The stream of <paramref name="stream"/>'s fork chain that stores <paramref name="position"/>: the first, going up
-    /// from the stream, whose own data starts at or before it. <paramref name="limit"/> is where that stream's part of
-    /// the chain ends (the fork position it was reached through), or <see cref="long.MaxValue"/> for the stream itself.
-    /// A loop, not recursion: chains may be deep.
-    /// </summary>
-    private static InMemoryStream Owner(InMemoryStream stream, long position, out long limit)
-    {
-        limit = long.MaxValue;
-        while (stream.Source is { } source && position < stream.BasePosition)
-        {
-            limit = stream.BasePosition;
-            stream = source;
-        }
-        return stream;
-    }
-
-    /// <summary>The end of the message containing <paramref name="position"/> (or the tail when at the tail).</summary>
-    private static long NextBoundary(InMemoryStream stream, long position, long tail)
-    {
-        var owner = Owner(stream, position, out var limit);
-        var end = limit == long.MaxValue ? tail : limit;
-        lock (owner.Gate)
-        {
-            return Math.Min(position >= owner.Log.End ? end : owner.Log.MessageEnd(position), end);
-        }
-    }
-
-    /// <summary>True when <paramref name="position"/> starts a message (or is the start/tail) of the stream.</summary>
-    private static bool IsBoundary(InMemoryStream stream, long position)
-    {
-        var owner = Owner(stream, position, out _);
-        lock (owner.Gate)
-        {
-            if (position == owner.BasePosition || position == owner.State.Tail)
-            {
-                return true;
-            }
-            return owner.Log.IsMessageStart(position);
-        }
+        public long MessageEnd(InMemoryStream owner, long position, long end) => position >= owner.Log.End ? end : owner.Log.MessageEnd(position);
     }
 
     /// <summary>

@@ -1,3 +1,5 @@
+using DurableStreams.Core.Local;
+
 namespace DurableStreams.Core.Memory;
 
 /// <summary>
@@ -106,23 +108,7 @@ internal sealed class MessageLog(long start)
     }
 
     /// <summary>Index of the block holding <paramref name="position"/> (block starts increase strictly).</summary>
-    private int FindBlock(long position)
-    {
-        int lo = 0, hi = _blockCount - 1;
-        while (lo < hi)
-        {
-            var mid = (lo + hi + 1) >>> 1;
-            if (_blocks[mid].Start <= position)
-            {
-                lo = mid;
-            }
-            else
-            {
-                hi = mid - 1;
-            }
-        }
-        return lo;
-    }
+    private int FindBlock(long position) => BlockSearch.LastAtOrBefore<Block, Block>(_blocks.AsSpan(0, _blockCount), position);
 
     private void AddBlock(int needed)
     {
@@ -146,5 +132,8 @@ internal sealed class MessageLog(long start)
     }
 
     /// <summary>Stream position of the block's first byte, and the block.</summary>
-    private readonly record struct Block(long Start, byte[] Data);
+    private readonly record struct Block(long Start, byte[] Data) : IStartOf<Block>
+    {
+        public static long StartOf(in Block item) => item.Start;
+    }
 }

@@ -1,16 +1,10 @@
 using DurableStreams.Core;
-using DurableStreams.Protocol;
 
 namespace DurableStreams.Storage.Files;
 
+/// <summary>Deleting and expiring streams (with the removals a fork chain then allows), the TTL sweep and access-time upkeep.</summary>
 public sealed partial class FileStreamStore
 {
-    public ValueTask<MetadataResult> GetMetadataAsync(string name, CancellationToken cancellationToken = default)
-    {
-        var (stream, status) = Find(name, touch: false);
-        return new(stream is null ? new MetadataResult(status) : new MetadataResult(ReadStatus.Ok, Snapshot(stream)));
-    }
-
     public async ValueTask<DeleteResult> DeleteAsync(string name, CancellationToken cancellationToken = default)
     {
         var (stream, status) = Find(name, touch: false);
@@ -59,99 +53,6 @@ public sealed partial class FileStreamStore
         }
     }
 
-    public async ValueTask<WaitOutcome> WaitAsync(string name, StreamOffset offset, TimeSpan timeout, CancellationToken cancellationToken = default)
-    {
-        if (!_streams.TryGetValue(name, out var stream) || IsExpired(stream, _time.GetUtcNow()))
-        {
-            return WaitOutcome.Gone;
-        }
-        Task signal;
-        lock (stream.Gate)
-        {
-            if (stream.Removed || stream.SoftDeleted)
-            {
-                return WaitOutcome.Gone;
-            }
-            if (stream.Committed.Tail > offset.Position || stream.Committed.Closed)
-            {
-                return WaitOutcome.Changed;
-            }
-            signal = stream.Signal.Current;
-        }
-        return await _deadlines.WaitForSignalAsync(signal, timeout, () => stream.Removed || stream.SoftDeleted, cancellationToken);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) == 1)
-        {
-            return;
-        }
-        await _sweeper.DisposeAsync();
-        await _accessPersister.DisposeAsync();
-        PersistAccessTimes();
-        _committer.Dispose();
-        _deadlines.Dispose();
-        foreach (var stream in _streams.Values)
-        {
-            lock (stream.Gate)
-            {
-                CloseHandleLocked(stream);
-            }
-        }
-        _log.Dispose();
-        _metadata.Dispose();
-        _lock.Dispose();
-        _structure.Dispose();
-    }
-
-    private (DiskStream? Stream, ReadStatus Status) Find(string name, bool touch)
-    {
-        if (!_streams.TryGetValue(name, out var stream))
-        {
-            return (null, ReadStatus.NotFound);
-        }
-        if (stream.SoftDeleted)
-        {
-            return (null, ReadStatus.Gone);
-        }
-        var now = _time.GetUtcNow();
-        if (IsExpired(stream, now))
-        {
-            _structure.Wait();
-            try
-            {
-                ExpireLocked(stream);
-            }
-            finally
-            {
-                _structure.Release();
-            }
-            return (null, ReadStatus.NotFound);
-        }
-        if (touch)
-        {
-            Volatile.Write(ref stream.LastAccessTicks, now.UtcTicks);
-        }
-        return (stream, ReadStatus.Ok);
-    }
-
-    private static bool IsExpired(DiskStream stream, DateTimeOffset now)
-    {
-        var meta = stream.Meta;
-        return (meta.ExpiresAt is { } at && at <= now)
-            || (meta.TtlSeconds is { } ttl && new DateTimeOffset(Volatile.Read(ref stream.LastAccessTicks), TimeSpan.Zero).AddSeconds(ttl) <= now);
-    }
-
-    private static StoredStreamInfo Snapshot(DiskStream stream)
-    {
-        lock (stream.Gate)
-        {
-            var meta = stream.Meta;
-            return new StoredStreamInfo(stream.Name, stream.Id, meta.ContentType, new StreamOffset(stream.Committed.Tail), stream.Committed.Closed, meta.TtlSeconds, meta.ExpiresAt, meta.CreatedAt);
-        }
-    }
-
     /// <summary>
     /// Expires under the structure lock. An expired stream is absent to clients at once (its name can be reused); if
     /// forks still read through it, its record and bytes stay until the last one lets go.
@@ -165,7 +66,7 @@ public sealed partial class FileStreamStore
         Task commit;
         if (stream.RefCount > 0)
         {
-            _streams.TryRemove(new KeyValuePair<string, DiskStream>(stream.Name, stream));
+            _streams.TryRemove(stream);
             stream.Removed = true;
             var meta = stream.Meta with { Detached = true };
             stream.Meta = meta;
@@ -212,7 +113,7 @@ public sealed partial class FileStreamStore
     {
         foreach (var gone in removed)
         {
-            _streams.TryRemove(new KeyValuePair<string, DiskStream>(gone.Name, gone));
+            _streams.TryRemove(gone);
             gone.Removed = true;
             if (gone.Source is { } source)
             {
@@ -268,13 +169,8 @@ public sealed partial class FileStreamStore
         {
             return;
         }
-        var now = _time.GetUtcNow();
-        foreach (var stream in _streams.Values)
+        foreach (var stream in _streams.Expired(_time.GetUtcNow()))
         {
-            if (stream.SoftDeleted || (stream.Meta.TtlSeconds is null && stream.Meta.ExpiresAt is null) || !IsExpired(stream, now))
-            {
-                continue;
-            }
             _structure.Wait();
             try
             {
