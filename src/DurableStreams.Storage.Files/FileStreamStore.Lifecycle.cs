@@ -47,6 +47,7 @@ public sealed partial class FileStreamStore
                     DeleteFile(gone);
                 }
             }
+            Raise(StreamChangeKind.Deleted, stream, new StreamOffset(stream.Committed.Tail), _time.GetUtcNow());
             return new DeleteResult(DeleteStatus.Deleted);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
@@ -103,6 +104,7 @@ public sealed partial class FileStreamStore
         _metadata.Dispose();
         _lock.Dispose();
         _structure.Dispose();
+        await _changes.DisposeAsync();
     }
 
     private (DiskStream? Stream, ReadStatus Status) Find(string name, bool touch)
@@ -188,6 +190,7 @@ public sealed partial class FileStreamStore
             ApplyRemoval(removed);
             commit = _committer.Enqueue(RemovalWork(removed, deleteFiles: true));
         }
+        Raise(StreamChangeKind.Expired, stream, new StreamOffset(stream.Committed.Tail), _time.GetUtcNow());
         _ = commit.ContinueWith(t => LogBackgroundFailure(_logger, t.Exception!, "expiring " + stream.Name), CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
     }
 

@@ -47,6 +47,7 @@ public sealed partial class PostgresStreamStore
         if (wake)
         {
             _hub.Committed(name);
+            Raise(StreamChangeKind.Expired, name);
         }
         return result;
     }

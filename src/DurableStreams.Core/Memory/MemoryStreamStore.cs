@@ -16,6 +16,7 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
     private readonly MemoryStreamStoreOptions _options;
     private readonly DeadlineScheduler _deadlines;
     private readonly ITimer _sweeper;
+    private readonly StreamChangeFeed _changes = new();
     private long _nextIncarnation;
 
     public MemoryStreamStore(MemoryStreamStoreOptions? options = null)
@@ -28,6 +29,9 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
         _nextIncarnation = _time.GetUtcNow().ToUnixTimeMilliseconds() << 16;
         _sweeper = _time.CreateTimer(static s => ((MemoryStreamStore)s!).Sweep(), this, _options.SweepInterval, _options.SweepInterval);
     }
+
+    /// <inheritdoc/>
+    public IStreamChangeFeed Changes => _changes;
 
     /// <summary>Number of live (not soft-deleted) streams.</summary>
     public int Count => _streams.Values.Count(s => !s.SoftDeleted);
@@ -130,6 +134,10 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
                 source.RefCount++;
             }
             _streams[name] = stream;
+            if (_changes.HasListeners)
+            {
+                _changes.Publish(new StreamChanged(StreamChangeKind.Created, name, new StreamOffset(state.Tail), now) { ContentType = contentType, Forked = source is not null });
+            }
             return new(new CreateStreamResult(CreateStatus.Created, Snapshot(stream)));
         }
     }
@@ -163,6 +171,7 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
             }
             var result = AppendRules.Apply(stream.State, request, written, now);
             stream.Signal.Publish();
+            Raise(stream.State.Closed ? StreamChangeKind.Closed : StreamChangeKind.Appended, stream, now);
             return new(result);
         }
     }
@@ -288,11 +297,11 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
         return await _deadlines.WaitForSignalAsync(signal, timeout, () => stream.Removed || stream.SoftDeleted, cancellationToken);
     }
 
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
-        _sweeper.Dispose();
+        await _sweeper.DisposeAsync();
         _deadlines.Dispose();
-        return ValueTask.CompletedTask;
+        await _changes.DisposeAsync();
     }
 
     private (InMemoryStream? Stream, ReadStatus Status) Find(string name, bool touch)
@@ -338,6 +347,7 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
         lock (stream.Gate)
         {
             stream.Signal.Publish();
+            Raise(StreamChangeKind.Deleted, stream, _time.GetUtcNow());
         }
     }
 
@@ -363,6 +373,16 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
         lock (stream.Gate)
         {
             stream.Signal.Publish();
+            Raise(StreamChangeKind.Expired, stream, _time.GetUtcNow());
+        }
+    }
+
+    /// <summary>Raises a committed change; call under the stream's gate, so changes of one stream are raised in order.</summary>
+    private void Raise(StreamChangeKind kind, InMemoryStream stream, DateTimeOffset now)
+    {
+        if (_changes.HasListeners)
+        {
+            _changes.Publish(new StreamChanged(kind, stream.Name, new StreamOffset(stream.State.Tail), now));
         }
     }
 
