@@ -14,10 +14,10 @@ public enum StreamChangeKind
     /// <summary>The stream was closed, possibly by an append that also added data; <see cref="StreamChanged.Tail"/> is its final tail.</summary>
     Closed,
 
-    /// <summary>The stream was deleted (or soft-deleted while forks still read through it).</summary>
+    /// <summary>The stream was deleted (or soft-deleted while forks still read through it); <see cref="StreamChanged.Tail"/> is zero.</summary>
     Deleted,
 
-    /// <summary>The stream's TTL or expiry time passed and the store removed it.</summary>
+    /// <summary>The stream's TTL or expiry time passed and the store removed it; <see cref="StreamChanged.Tail"/> is zero.</summary>
     Expired,
 
     /// <summary>

@@ -382,7 +382,8 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
     {
         if (_changes.HasListeners)
         {
-            _changes.Publish(new StreamChanged(kind, stream.Name, new StreamOffset(stream.State.Tail), now));
+            var tail = kind is StreamChangeKind.Appended or StreamChangeKind.Closed ? new StreamOffset(stream.State.Tail) : default;
+            _changes.Publish(new StreamChanged(kind, stream.Name, tail, now));
         }
     }
 
