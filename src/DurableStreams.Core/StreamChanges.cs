@@ -58,11 +58,13 @@ public sealed record StreamChanged(StreamChangeKind Kind, string Name, StreamOff
 public interface IStreamChangeFeed
 {
     /// <summary>
-    /// Calls <paramref name="listener"/> with every change raised from now on, one at a time and in order, until the
-    /// returned subscription is disposed (disposing waits for a call in progress). A listener that throws loses only
-    /// that change; listeners handle their own failures.
+    /// Calls <paramref name="listener"/> with every change raised from now on (that <paramref name="interest"/>, when
+    /// given, accepts), one at a time and in order, until the returned subscription is disposed (disposing waits for a
+    /// call in progress). A listener that throws loses only that change; listeners handle their own failures.
+    /// <paramref name="interest"/> runs on the store's commit path, so it must be quick, thread-safe and never block;
+    /// it spares the listener's queue the changes it would ignore (most appends, for most listeners).
     /// </summary>
-    IAsyncDisposable Subscribe(Func<StreamChanged, CancellationToken, ValueTask> listener);
+    IAsyncDisposable Subscribe(Func<StreamChanged, CancellationToken, ValueTask> listener, Func<StreamChanged, bool>? interest = null);
 
     /// <summary>
     /// Completes when every listener has handled every change raised before this call (read-your-writes for what the

@@ -14,7 +14,7 @@ namespace DurableStreams.Storage.Postgres;
 /// signal is published, so waiters re-check the database and no wake-up lost while disconnected stays lost.
 /// The same connection listens on a second channel for subscription link changes made by other nodes
 /// (<see cref="SubscriptionsChanged"/>). Every wake-up from another node is also raised on this node's change feed as
-/// <see cref="StreamChangeKind.ChangedElsewhere"/> (with an empty name for "every stream").
+/// <see cref="StreamChangeKind.ChangedElsewhere"/> (with an empty name for "every stream" after a reconnect).
 /// </summary>
 internal sealed class PostgresWakeHub : IAsyncDisposable
 {
@@ -203,10 +203,13 @@ internal sealed class PostgresWakeHub : IAsyncDisposable
                 {
                     await command.ExecuteNonQueryAsync(token).ConfigureAwait(false);
                 }
-                Interlocked.Increment(ref _listenerConnects);
+                var reconnected = Interlocked.Increment(ref _listenerConnects) > 1;
                 // Anything committed while no LISTEN was in place was missed: every waiter re-checks.
                 PublishAll();
-                RaiseElsewhere(string.Empty);
+                if (reconnected)
+                {
+                    RaiseElsewhere(string.Empty);
+                }
                 SubscriptionsChanged?.Invoke(null);
                 _listening.TrySetResult();
                 while (!token.IsCancellationRequested)

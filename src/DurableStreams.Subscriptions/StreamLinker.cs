@@ -16,6 +16,14 @@ namespace DurableStreams.Subscriptions;
 internal sealed class StreamLinker(
     ISubscriptionRepository repository, SubscriptionIndex index, SubscriptionUpdater updater, WakeScheduler scheduler, ILogger logger, CancellationToken stopping)
 {
+    /// <summary>
+    /// The changes the linker acts on, decided on the store's commit path: this node's creations and deletions, and
+    /// commits to streams some subscription links. A commit to a stream whose link is still being made is covered by
+    /// that link: it starts at the stream's creation tail and queues the subscription once made.
+    /// </summary>
+    public bool IsInterested(StreamChanged change) =>
+        change.IsLocal && (change.Kind is StreamChangeKind.Created or StreamChangeKind.Deleted || index.Current.ByPath.ContainsKey(change.Name));
+
     /// <summary>Handles one committed change; called by the feed, one change at a time, in commit order.</summary>
     public async ValueTask OnChangedAsync(StreamChanged change, CancellationToken cancellationToken)
     {

@@ -92,7 +92,7 @@ internal sealed class SubscriptionEngine : IAsyncDisposable
         var all = await index.RebuildAsync(cancellationToken);
         scheduler.Start(_repository.IsShared ? _options.SharedPollInterval : null, _stopping.Token);
         _repository.LinksChanged += linker.OnRemoteLinksChanged;
-        var changes = _store.Changes.Subscribe(linker.OnChangedAsync);
+        var changes = _store.Changes.Subscribe(linker.OnChangedAsync, linker.IsInterested);
         _parts = new Parts(
             new SubscriptionOperations(_store, _repository, _time, _policy, signer, updater, views, index, scheduler),
             new WakeOperations(_time, signer, updater, views, scheduler),

@@ -21,15 +21,18 @@ public sealed class StreamChangeFeed : IStreamChangeFeed, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(change);
         foreach (var listener in Volatile.Read(ref _listeners))
         {
-            listener.Post(new Item(change, null));
+            if (listener.Wants(change))
+            {
+                listener.Post(new Item(change, null));
+            }
         }
     }
 
     /// <inheritdoc/>
-    public IAsyncDisposable Subscribe(Func<StreamChanged, CancellationToken, ValueTask> listener)
+    public IAsyncDisposable Subscribe(Func<StreamChanged, CancellationToken, ValueTask> listener, Func<StreamChanged, bool>? interest = null)
     {
         ArgumentNullException.ThrowIfNull(listener);
-        var added = new Listener(this, listener);
+        var added = new Listener(this, listener, interest);
         lock (_gate)
         {
             _listeners = [.. _listeners, added];
@@ -85,15 +88,29 @@ public sealed class StreamChangeFeed : IStreamChangeFeed, IAsyncDisposable
     {
         private readonly StreamChangeFeed _feed;
         private readonly Func<StreamChanged, CancellationToken, ValueTask> _handler;
+        private readonly Func<StreamChanged, bool>? _interest;
         private readonly Channel<Item> _queue = Channel.CreateUnbounded<Item>(new UnboundedChannelOptions { SingleReader = true });
         private readonly CancellationTokenSource _stop = new();
         private readonly Task _worker;
 
-        public Listener(StreamChangeFeed feed, Func<StreamChanged, CancellationToken, ValueTask> handler)
+        public Listener(StreamChangeFeed feed, Func<StreamChanged, CancellationToken, ValueTask> handler, Func<StreamChanged, bool>? interest)
         {
             _feed = feed;
             _handler = handler;
+            _interest = interest;
             _worker = Task.Run(RunAsync);
+        }
+
+        public bool Wants(StreamChanged change)
+        {
+            try
+            {
+                return _interest is null || _interest(change);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                return true; // A broken filter must not hide changes.
+            }
         }
 
         public void Post(Item item)

@@ -18,7 +18,7 @@ internal sealed partial class LifecycleHookRunner(IStreamStore store, IOptions<D
     {
         if (options.Value.Hooks.Count > 0)
         {
-            _subscription ??= store.Changes.Subscribe(OnChangedAsync);
+            _subscription ??= store.Changes.Subscribe(OnChangedAsync, static c => c.Kind is StreamChangeKind.Created or StreamChangeKind.Deleted);
         }
         return Task.CompletedTask;
     }

@@ -65,6 +65,25 @@ public sealed class StreamChangeFeedTests
     }
 
     [Fact]
+    public async Task A_listener_hears_only_the_changes_its_interest_accepts()
+    {
+        await using var feed = new StreamChangeFeed();
+        var heard = new List<string>();
+        await using var listener = feed.Subscribe((change, _) =>
+        {
+            heard.Add(change.Name);
+            return ValueTask.CompletedTask;
+        }, change => change.Name.StartsWith('a'));
+
+        feed.Publish(Appended("a1", 1));
+        feed.Publish(Appended("b1", 1));
+        feed.Publish(Appended("a2", 1));
+        await feed.WhenDeliveredAsync(Ct).WaitAsync(TimeSpan.FromSeconds(30), Ct);
+
+        Assert.Equal(["a1", "a2"], heard);
+    }
+
+    [Fact]
     public async Task Without_listeners_publishing_is_a_no_op_and_delivery_is_immediate()
     {
         await using var feed = new StreamChangeFeed();
