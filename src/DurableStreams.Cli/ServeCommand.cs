@@ -8,7 +8,7 @@ using DurableStreams.Core;
 using DurableStreams.Storage.Files;
 using DurableStreams.Core.Memory;
 using DurableStreams.Storage.Postgres;
-using DurableStreams.Subscriptions;
+using DurableStreams.Core.Subscriptions;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 

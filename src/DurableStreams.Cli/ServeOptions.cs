@@ -3,7 +3,7 @@ using DurableStreams.Core;
 using DurableStreams.Storage.Files;
 using DurableStreams.Core.Memory;
 using DurableStreams.Storage.Postgres;
-using DurableStreams.Subscriptions;
+using DurableStreams.Core.Subscriptions;
 
 namespace DurableStreams.Cli;
 

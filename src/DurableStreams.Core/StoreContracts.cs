@@ -258,6 +258,9 @@ public interface IStreamStore : IAsyncDisposable
     /// <paramref name="timeout"/>. Appends to a fork's source never wake a fork's waiters.
     /// </summary>
     ValueTask<WaitOutcome> WaitAsync(string name, StreamOffset offset, TimeSpan timeout, CancellationToken cancellationToken = default);
+
+    /// <summary>Every change this store commits, raised after the commit (see <see cref="IStreamChangeFeed"/>).</summary>
+    IStreamChangeFeed Changes { get; }
 }
 
 /// <summary>

@@ -1,4 +1,5 @@
 using DurableStreams.Protocol;
+using DurableStreams.Subscriptions;
 
 namespace DurableStreams.Server;
 

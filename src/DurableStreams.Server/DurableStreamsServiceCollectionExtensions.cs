@@ -1,6 +1,7 @@
 using DurableStreams.Protocol;
 using DurableStreams.Server.Internal;
 using DurableStreams.Server.Internal.Subscriptions;
+using DurableStreams.Subscriptions;
 using DurableStreams.Core;
 using DurableStreams.Core.Memory;
 using Microsoft.AspNetCore.Builder;
@@ -9,6 +10,7 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace DurableStreams.Server;
@@ -49,11 +51,17 @@ public static class DurableStreamsServiceCollectionExtensions
             var options = sp.GetRequiredService<IOptions<DurableStreamsOptions>>().Value;
             return new CursorPolicy(options.CursorOptions, options.TimeProvider);
         });
-        if (!services.Any(d => d.ServiceType == typeof(SubscriptionManager)))
+        if (!services.Any(d => d.ServiceType == typeof(SubscriptionEngine)))
         {
             // Always registered; it does nothing unless DurableStreamsOptions.EnableSubscriptions is set.
-            services.AddSingleton<SubscriptionManager>();
-            services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<SubscriptionManager>());
+            services.AddSingleton(sp =>
+            {
+                var options = sp.GetRequiredService<IOptions<DurableStreamsOptions>>().Value;
+                return new SubscriptionEngine(sp.GetRequiredService<IStreamStore>(), options.Subscriptions, options.TimeProvider, sp.GetRequiredService<ILogger<SubscriptionEngine>>());
+            });
+            services.AddSingleton<IHostedService, SubscriptionHost>();
+            // Lifecycle hooks (and the registry) hear creations and deletions from the store's change feed.
+            services.AddSingleton<IHostedService, LifecycleHookRunner>();
         }
         services.TryAddSingleton(sp => new ServerMetrics(
             sp.GetService<System.Diagnostics.Metrics.IMeterFactory>(),

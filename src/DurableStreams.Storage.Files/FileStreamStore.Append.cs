@@ -111,7 +111,7 @@ public sealed partial class FileStreamStore
                                 w.PutFrame(id, frame);
                             }
                         },
-                        OnCommitted = () => Publish(stream, snapshot, frames),
+                        OnCommitted = () => Publish(stream, snapshot, frames, created: false),
                         OnFailed = _ => Rollback(stream, generation),
                     };
                     AddData(work, stream, start, decision.Messages);
@@ -201,7 +201,7 @@ public sealed partial class FileStreamStore
     /// Makes a commit visible. The frame index is loaded first if it never was: LMDB lags the commit log between
     /// checkpoints, but before a stream's first publish since start-up it holds all of the stream's frames.
     /// </summary>
-    private void Publish(DiskStream stream, StreamState snapshot, List<Frame> frames)
+    private void Publish(DiskStream stream, StreamState snapshot, List<Frame> frames, bool created)
     {
         lock (stream.Gate)
         {
@@ -215,6 +215,14 @@ public sealed partial class FileStreamStore
                 }
             }
             stream.Signal.Publish();
+            if (created)
+            {
+                Raise(StreamChangeKind.Created, stream, new StreamOffset(snapshot.Tail), snapshot.CreatedAt, snapshot.ContentType);
+            }
+            else
+            {
+                Raise(snapshot.Closed ? StreamChangeKind.Closed : StreamChangeKind.Appended, stream, new StreamOffset(snapshot.Tail), _time.GetUtcNow());
+            }
         }
     }
 

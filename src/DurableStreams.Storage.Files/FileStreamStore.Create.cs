@@ -103,7 +103,7 @@ public sealed partial class FileStreamStore
                         w.PutFrame(id, frame);
                     }
                 },
-                OnCommitted = () => Publish(stream, state.Clone(), frames),
+                OnCommitted = () => Publish(stream, state.Clone(), frames, created: true),
             };
             AddData(work, stream, forkPosition, messages);
             if (source is not null)

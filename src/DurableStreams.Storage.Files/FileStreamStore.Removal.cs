@@ -41,6 +41,7 @@ public sealed partial class FileStreamStore
                     DeleteFile(gone);
                 }
             }
+            Raise(StreamChangeKind.Deleted, stream, default, _time.GetUtcNow());
             return new DeleteResult(DeleteStatus.Deleted);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
@@ -89,6 +90,7 @@ public sealed partial class FileStreamStore
             ApplyRemoval(removed);
             commit = _committer.Enqueue(RemovalWork(removed, deleteFiles: true));
         }
+        Raise(StreamChangeKind.Expired, stream, default, _time.GetUtcNow());
         _ = commit.ContinueWith(t => LogBackgroundFailure(_logger, t.Exception!, "expiring " + stream.Name), CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
     }
 

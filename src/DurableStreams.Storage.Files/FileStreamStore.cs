@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using DurableStreams.Core.Live;
 using DurableStreams.Core.Local;
+using DurableStreams.Protocol;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -45,6 +46,7 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
     private int _disposed;
 
     private readonly CommitLog _log;
+    private readonly StreamChangeFeed _changes = new();
 
     private FileStreamStore(FileStreamStoreOptions options, ILogger logger, System.IO.FileStream lockFile, MetadataStore metadata, CommitLog log)
     {
@@ -61,6 +63,18 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
         _committer = new GroupCommitter(metadata, log, options.Durability, options.SyncInterval, _streamsDirectory, DataPath, ex => LogCommitFailed(_logger, ex), Faults);
         _sweeper = _time.CreateTimer(static s => ((FileStreamStore)s!).Sweep(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _accessPersister = _time.CreateTimer(static s => ((FileStreamStore)s!).PersistAccessTimes(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+    }
+
+    /// <inheritdoc/>
+    public IStreamChangeFeed Changes => _changes;
+
+    /// <summary>Raises a committed change (creations and appends under the stream's gate, so in commit order).</summary>
+    private void Raise(StreamChangeKind kind, DiskStream stream, StreamOffset tail, DateTimeOffset at, string? contentType = null)
+    {
+        if (_changes.HasListeners)
+        {
+            _changes.Publish(new StreamChanged(kind, stream.Name, tail, at) { ContentType = contentType, ForkedFrom = stream.Source?.Name });
+        }
     }
 
     /// <summary>Injected I/O faults for tests.</summary>
@@ -217,6 +231,7 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
         _metadata.Dispose();
         _lock.Dispose();
         _structure.Dispose();
+        await _changes.DisposeAsync();
     }
 
     /// <summary>Tightens the files the store keeps (commit log, LMDB files, data files) to 0600 where they are looser.</summary>

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json;
-using DurableStreams.Subscriptions;
+using DurableStreams.Core.Subscriptions;
 using Microsoft.Win32.SafeHandles;
 
 namespace DurableStreams.Storage.Files;

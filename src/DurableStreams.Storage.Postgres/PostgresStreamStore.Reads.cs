@@ -37,6 +37,7 @@ public sealed partial class PostgresStreamStore
         if (wake)
         {
             _hub.Committed(name);
+            Raise(StreamChangeKind.Expired, name);
         }
         return result;
     }

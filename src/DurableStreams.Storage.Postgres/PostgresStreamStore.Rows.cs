@@ -99,12 +99,14 @@ public sealed partial class PostgresStreamStore
         {
             await using var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
             var locked = await LockByNameAsync(connection, name, null, ct).ConfigureAwait(false);
-            if (locked is not null && locked.Id == row.Id && locked.State == StreamRow.Live && locked.IsExpired(now))
+            // Expired here only if nobody (the sweeper, another request or node) did it first: that one raised the change.
+            var expiredHere = locked is not null && locked.Id == row.Id && locked.State == StreamRow.Live && locked.IsExpired(now);
+            if (expiredHere)
             {
-                await ExpireAsync(connection, locked, ct).ConfigureAwait(false);
+                await ExpireAsync(connection, locked!, ct).ConfigureAwait(false);
             }
             await tx.CommitAsync(ct).ConfigureAwait(false);
-            return (null, ReadStatus.NotFound, true);
+            return (null, ReadStatus.NotFound, expiredHere);
         }
         if (touch && row.NeedsTouch(now))
         {

@@ -67,6 +67,7 @@ public sealed partial class PostgresStreamStore
             foreach (var row in expired)
             {
                 _hub.Committed(row.Name);
+                Raise(StreamChangeKind.Expired, row.Name);
             }
             if (expired.Count < 100)
             {

@@ -1,7 +1,7 @@
 using DurableStreams.Core;
 using DurableStreams.Core.Live;
 using DurableStreams.Protocol;
-using DurableStreams.Subscriptions;
+using DurableStreams.Core.Subscriptions;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -20,6 +20,7 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
     private readonly TimeProvider _time;
     private readonly DeadlineScheduler _deadlines;
     private readonly PostgresWakeHub _hub;
+    private readonly StreamChangeFeed _changes = new();
     private readonly ITimer _sweeper;
     private readonly object _sweepGate = new();
     private readonly string _s;
@@ -34,7 +35,7 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
         _time = options.TimeProvider;
         _s = PostgresSchema.Quote(options.Schema);
         _deadlines = new DeadlineScheduler(_time);
-        _hub = new PostgresWakeHub(options.CrossNodeNotifications ? dataSource : null, dataSource.ConnectionString, options.Schema);
+        _hub = new PostgresWakeHub(options.CrossNodeNotifications ? dataSource : null, dataSource.ConnectionString, options.Schema, _changes, _time);
         _sweeper = _time.CreateTimer(static s => ((PostgresStreamStore)s!).StartSweep(), this, options.SweepInterval, options.SweepInterval);
     }
 
@@ -101,6 +102,18 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
     /// </summary>
     public ISubscriptionRepository CreateSubscriptionRepository() => new PostgresSubscriptionRepository(this, _hub, _s);
 
+    /// <inheritdoc/>
+    public IStreamChangeFeed Changes => _changes;
+
+    /// <summary>Raises a change this node committed (other nodes' commits are raised by <see cref="PostgresWakeHub"/>).</summary>
+    private void Raise(StreamChangeKind kind, string name, StreamOffset tail = default, DateTimeOffset? at = null, string? contentType = null, string? forkedFrom = null)
+    {
+        if (_changes.HasListeners)
+        {
+            _changes.Publish(new StreamChanged(kind, name, tail, at ?? _time.GetUtcNow()) { ContentType = contentType, ForkedFrom = forkedFrom });
+        }
+    }
+
     /// <summary>Completes once this node listens for other nodes' wake-ups.</summary>
     public Task CrossNodeListening => _hub.Listening;
 
@@ -164,6 +177,10 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
         ArgumentNullException.ThrowIfNull(request);
         var (result, wake) = await RunAsync(connection => CreateInAsync(connection, name, request, cancellationToken), cancellationToken).ConfigureAwait(false);
         Wake(wake);
+        if (result.Status == CreateStatus.Created)
+        {
+            Raise(StreamChangeKind.Created, name, result.Info!.Tail, result.Info.CreatedAt, result.Info.ContentType, request.Fork?.SourceName);
+        }
         return result;
     }
 
@@ -277,6 +294,7 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
         if (wake)
         {
             _hub.Committed(name);
+            Raise(result.Status != AppendStatus.Appended ? StreamChangeKind.Expired : result.Closed ? StreamChangeKind.Closed : StreamChangeKind.Appended, name, result.NextOffset);
         }
         return result;
     }
@@ -351,6 +369,7 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
         if (wake)
         {
             _hub.Committed(name);
+            Raise(StreamChangeKind.Expired, name);
         }
         return result;
     }
@@ -389,6 +408,7 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
         if (wake)
         {
             _hub.Committed(name);
+            Raise(result.Status == DeleteStatus.Deleted ? StreamChangeKind.Deleted : StreamChangeKind.Expired, name);
         }
         return result;
     }
@@ -460,6 +480,7 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
         }
         await sweep.ConfigureAwait(false);
         await _hub.DisposeAsync().ConfigureAwait(false);
+        await _changes.DisposeAsync().ConfigureAwait(false);
         _deadlines.Dispose();
         await _dataSource.DisposeAsync().ConfigureAwait(false);
     }
@@ -473,6 +494,7 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
         foreach (var name in names)
         {
             _hub.Committed(name);
+            Raise(StreamChangeKind.Expired, name);
         }
     }
 }

@@ -1,5 +1,5 @@
 using System.Text;
-using DurableStreams.Subscriptions;
+using DurableStreams.Core.Subscriptions;
 using Npgsql;
 using NpgsqlTypes;
 

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text;
+using DurableStreams.Core;
 using DurableStreams.Core.Live;
 using Npgsql;
 
@@ -12,7 +13,8 @@ namespace DurableStreams.Storage.Postgres;
 /// node publishes the signals of names other nodes report. After the listening connection is (re)established every
 /// signal is published, so waiters re-check the database and no wake-up lost while disconnected stays lost.
 /// The same connection listens on a second channel for subscription link changes made by other nodes
-/// (<see cref="SubscriptionsChanged"/>).
+/// (<see cref="SubscriptionsChanged"/>). Every wake-up from another node is also raised on this node's change feed as
+/// <see cref="StreamChangeKind.ChangedElsewhere"/> (with an empty name for "every stream" after a reconnect).
 /// </summary>
 internal sealed class PostgresWakeHub : IAsyncDisposable
 {
@@ -32,11 +34,15 @@ internal sealed class PostgresWakeHub : IAsyncDisposable
     private readonly Task? _listener;
     private readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly SemaphoreSlim _sendGate = new(1, 1);
+    private readonly StreamChangeFeed _changes;
+    private readonly TimeProvider _time;
     private int _sending;
     private int _listenerConnects;
 
-    public PostgresWakeHub(NpgsqlDataSource? dataSource, string connectionString, string schema)
+    public PostgresWakeHub(NpgsqlDataSource? dataSource, string connectionString, string schema, StreamChangeFeed changes, TimeProvider time)
     {
+        _changes = changes;
+        _time = time;
         _dataSource = dataSource;
         _channel = "ds_wake_" + schema;
         _subscriptionChannel = "ds_subs_" + schema;
@@ -197,9 +203,13 @@ internal sealed class PostgresWakeHub : IAsyncDisposable
                 {
                     await command.ExecuteNonQueryAsync(token).ConfigureAwait(false);
                 }
-                Interlocked.Increment(ref _listenerConnects);
+                var reconnected = Interlocked.Increment(ref _listenerConnects) > 1;
                 // Anything committed while no LISTEN was in place was missed: every waiter re-checks.
                 PublishAll();
+                if (reconnected)
+                {
+                    RaiseElsewhere(string.Empty);
+                }
                 SubscriptionsChanged?.Invoke(null);
                 _listening.TrySetResult();
                 while (!token.IsCancellationRequested)
@@ -242,10 +252,21 @@ internal sealed class PostgresWakeHub : IAsyncDisposable
         if (name == Everything)
         {
             PublishAll();
+            RaiseElsewhere(string.Empty);
         }
         else
         {
             Find(name)?.Publish();
+            RaiseElsewhere(name);
+        }
+    }
+
+    /// <summary>Raises another node's change (empty name: any stream) on this node's change feed.</summary>
+    private void RaiseElsewhere(string name)
+    {
+        if (_changes.HasListeners)
+        {
+            _changes.Publish(new StreamChanged(StreamChangeKind.ChangedElsewhere, name, default, _time.GetUtcNow()));
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Threading.Channels;
 using DurableStreams.Core;
 using DurableStreams.Storage.Postgres;
 using DurableStreams.Testing;
@@ -46,6 +47,27 @@ public sealed class PostgresStreamStoreTests(PostgresServer server) : StreamStor
         MaxMessagesPerAppend = Limits.MaxMessagesPerAppend,
         ProducerRetention = ProducerRetention,
     }, TestContext.Current.CancellationToken);
+
+    [Fact]
+    public async Task A_commit_through_another_node_is_raised_on_this_nodes_change_feed()
+    {
+        await using var other = await OpenAsync(Time);
+        await ((PostgresStreamStore)Store).CrossNodeListening.WaitAsync(HangGuard, Ct);
+        await other.CrossNodeListening.WaitAsync(HangGuard, Ct);
+        var heard = Channel.CreateUnbounded<StreamChanged>();
+        await using var subscription = other.Changes.Subscribe((change, _) =>
+        {
+            heard.Writer.TryWrite(change);
+            return ValueTask.CompletedTask;
+        });
+
+        await CreatedAsync("s");
+        await AppendedAsync("s", "a");
+
+        // Node-to-node notices are coalesced by name: at least one arrives, each a ChangedElsewhere for "s".
+        var change = await heard.Reader.ReadAsync(Ct).AsTask().WaitAsync(HangGuard, Ct);
+        Assert.Equal((StreamChangeKind.ChangedElsewhere, "s", false), (change.Kind, change.Name, change.IsLocal));
+    }
 
     [Fact]
     public async Task The_sweeper_deletes_producer_rows_idle_past_the_retention()

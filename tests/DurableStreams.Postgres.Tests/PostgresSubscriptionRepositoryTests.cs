@@ -1,5 +1,5 @@
 using DurableStreams.Storage.Postgres;
-using DurableStreams.Subscriptions;
+using DurableStreams.Core.Subscriptions;
 using DurableStreams.Testing;
 using Xunit;
 

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
+using DurableStreams.Core;
 using DurableStreams.Server.Tests.Infrastructure;
 using Xunit;
 
@@ -57,6 +58,23 @@ public sealed class StreamLifecycleHooksTests
         Assert.Collection(
             hooks.Events,
             e => Assert.Equal(new StreamCreatedEvent(name, "application/json", ServerHarness.FakeStart), e),
+            e => Assert.Equal(new StreamDeletedEvent(name, ServerHarness.FakeStart), e));
+    }
+
+    [Fact]
+    public async Task Hooks_hear_streams_created_and_deleted_on_the_store_directly_not_only_through_the_endpoints()
+    {
+        var hooks = new RecordingHooks();
+        await using var harness = await ServerHarness.StartWithFakeClockAsync(o => o.Hooks.Add(hooks), Ct);
+        var name = ServerHarness.NewName();
+
+        Assert.Equal(CreateStatus.Created, (await harness.Store.CreateAsync(name, new CreateStreamRequest { ContentType = "text/plain" }, Ct)).Status);
+        Assert.Equal(DeleteStatus.Deleted, (await harness.Store.DeleteAsync(name, Ct)).Status);
+        await harness.Store.Changes.WhenDeliveredAsync(Ct);
+
+        Assert.Collection(
+            hooks.Events,
+            e => Assert.Equal(new StreamCreatedEvent(name, "text/plain", ServerHarness.FakeStart), e),
             e => Assert.Equal(new StreamDeletedEvent(name, ServerHarness.FakeStart), e));
     }
 

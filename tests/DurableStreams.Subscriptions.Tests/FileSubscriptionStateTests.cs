@@ -32,7 +32,7 @@ public sealed class FileSubscriptionStateTests
         subscription.LeaseExpiresAt = Start.AddSeconds(5);
         subscription.RetryCount = 3;
         subscription.NextAttemptAt = Start.AddSeconds(4);
-        var key = Server.Internal.Subscriptions.WebhookSigner.NewKeyState(Start);
+        var key = Webhooks.WebhookSigner.NewKeyState(Start);
 
         await using (var state = FileSubscriptionStateStore.Open(directory.Path))
         {

@@ -2,7 +2,7 @@ using System.Buffers.Text;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using DurableStreams.Server.Internal.Subscriptions;
+using DurableStreams.Subscriptions.Webhooks;
 using NSec.Cryptography;
 using Xunit;
 

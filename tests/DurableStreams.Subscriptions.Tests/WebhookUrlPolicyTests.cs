@@ -1,5 +1,5 @@
 using System.Net;
-using DurableStreams.Server.Internal.Subscriptions;
+using DurableStreams.Subscriptions.Webhooks;
 using Xunit;
 
 namespace DurableStreams.Subscriptions.Tests;

@@ -1,4 +1,4 @@
-using DurableStreams.Subscriptions;
+using DurableStreams.Core.Subscriptions;
 using Xunit;
 
 namespace DurableStreams.Testing;

@@ -14,6 +14,8 @@ public sealed class WaitSignalingStore(IStreamStore inner) : IStreamStore
 {
     private readonly ConcurrentDictionary<string, Channel<StreamOffset>> _waits = new(StringComparer.Ordinal);
 
+    public IStreamChangeFeed Changes => inner.Changes;
+
     /// <summary>Completes when the server has started the next not-yet-observed live wait on <paramref name="name"/>.</summary>
     public async Task<StreamOffset> WaitStartedAsync(string name, CancellationToken cancellationToken) =>
         await Waits(name).Reader.ReadAsync(cancellationToken);

@@ -16,6 +16,7 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
     private readonly MemoryStreamStoreOptions _options;
     private readonly DeadlineScheduler _deadlines;
     private readonly ITimer _sweeper;
+    private readonly StreamChangeFeed _changes = new();
     private long _nextIncarnation;
 
     public MemoryStreamStore(MemoryStreamStoreOptions? options = null)
@@ -28,6 +29,9 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
         _nextIncarnation = _time.GetUtcNow().ToUnixTimeMilliseconds() << 16;
         _sweeper = _time.CreateTimer(static s => ((MemoryStreamStore)s!).Sweep(), this, _options.SweepInterval, _options.SweepInterval);
     }
+
+    /// <inheritdoc/>
+    public IStreamChangeFeed Changes => _changes;
 
     /// <summary>Number of live (not soft-deleted) streams.</summary>
     public int Count => _streams.LiveCount;
@@ -79,6 +83,10 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
                 source.RefCount++;
             }
             _streams.Set(stream);
+            if (_changes.HasListeners)
+            {
+                _changes.Publish(new StreamChanged(StreamChangeKind.Created, name, new StreamOffset(decision.State.Tail), now) { ContentType = decision.State.ContentType, ForkedFrom = source?.Name });
+            }
             return new(new CreateStreamResult(CreateStatus.Created, stream.Snapshot()));
         }
     }
@@ -112,6 +120,7 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
             }
             var result = AppendRules.Apply(stream.State, request, written, now);
             stream.Signal.Publish();
+            Raise(stream.State.Closed ? StreamChangeKind.Closed : StreamChangeKind.Appended, stream, now);
             return new(result);
         }
     }
@@ -194,11 +203,11 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
     public ValueTask<WaitOutcome> WaitAsync(string name, StreamOffset offset, TimeSpan timeout, CancellationToken cancellationToken = default) =>
         _streams.WaitAsync(name, offset, timeout, _time.GetUtcNow(), _deadlines, cancellationToken);
 
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
-        _sweeper.Dispose();
+        await _sweeper.DisposeAsync();
         _deadlines.Dispose();
-        return ValueTask.CompletedTask;
+        await _changes.DisposeAsync();
     }
 
     private CreateLimits Limits => new(_options.MaxJsonDepth, _options.MaxMessagesPerAppend, _options.MaxForkDepth);
@@ -230,6 +239,7 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
         lock (stream.Gate)
         {
             stream.Signal.Publish();
+            Raise(StreamChangeKind.Deleted, stream, _time.GetUtcNow());
         }
     }
 
@@ -255,6 +265,17 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
         lock (stream.Gate)
         {
             stream.Signal.Publish();
+            Raise(StreamChangeKind.Expired, stream, _time.GetUtcNow());
+        }
+    }
+
+    /// <summary>Raises a committed change; call under the stream's gate, so changes of one stream are raised in order.</summary>
+    private void Raise(StreamChangeKind kind, InMemoryStream stream, DateTimeOffset now)
+    {
+        if (_changes.HasListeners)
+        {
+            var tail = kind is StreamChangeKind.Appended or StreamChangeKind.Closed ? new StreamOffset(stream.State.Tail) : default;
+            _changes.Publish(new StreamChanged(kind, stream.Name, tail, now));
         }
     }
 

@@ -1,10 +1,10 @@
-namespace DurableStreams.Subscriptions;
+namespace DurableStreams.Core.Subscriptions;
 
 /// <summary>
 /// The subscription engine's per-operation access to subscription state. Every call reads or writes the stored state
 /// directly, and every change is a conditional write against the version that was read, so several engines (one per
 /// server node) can share one repository: of two racing changes exactly one wins and the other re-reads and decides
-/// again. <see cref="LocalSubscriptionRepository"/> keeps the state in process (over an <see cref="ISubscriptionStateStore"/>);
+/// again. The subscription engine's <c>LocalSubscriptionRepository</c> keeps the state in process (over an <see cref="ISubscriptionStateStore"/>);
 /// the PostgreSQL store implements it with conditional <c>UPDATE</c>s.
 /// </summary>
 public interface ISubscriptionRepository

@@ -1,4 +1,4 @@
-namespace DurableStreams.Subscriptions;
+namespace DurableStreams.Core.Subscriptions;
 
 /// <summary>
 /// Where subscription state lives: the in-memory store keeps it for the process, the file store's companion keeps it

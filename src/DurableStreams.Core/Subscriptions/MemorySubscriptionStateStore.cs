@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace DurableStreams.Subscriptions;
+namespace DurableStreams.Core.Subscriptions;
 
 /// <summary>Subscription state for the process lifetime (the in-memory stream store's companion).</summary>
 public class MemorySubscriptionStateStore : ISubscriptionStateStore

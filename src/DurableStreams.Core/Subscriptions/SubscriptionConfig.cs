@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.Json;
 
-namespace DurableStreams.Subscriptions;
+namespace DurableStreams.Core.Subscriptions;
 
 /// <summary>How a subscription delivers wakes (§6.2).</summary>
 public enum SubscriptionType
@@ -86,9 +86,6 @@ public sealed class SubscriptionConfig
         }
         return Convert.ToHexStringLower(SHA256.HashData(buffer.ToArray()));
     }
-
-    /// <summary>Whether the pattern or the explicit list covers <paramref name="path"/>.</summary>
-    public bool MatchesPattern(string path) => Pattern is { } pattern && StreamGlob.IsMatch(pattern, path);
 
     private static void WriteNullable(Utf8JsonWriter writer, string name, string? value)
     {

@@ -1,6 +1,6 @@
 using System.Text.Json.Serialization;
 
-namespace DurableStreams.Subscriptions;
+namespace DurableStreams.Core.Subscriptions;
 
 /// <summary>
 /// Everything a subscription needs to survive a restart (§6–7): configuration, stream links with acked offsets,

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using DurableStreams.Protocol;
-using DurableStreams.Server.Internal.Subscriptions;
+using DurableStreams.Subscriptions;
 using DurableStreams.Core;
 using Microsoft.AspNetCore.Http;
 

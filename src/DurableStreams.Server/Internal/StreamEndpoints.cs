@@ -1,6 +1,7 @@
 using System.Globalization;
 using DurableStreams.Protocol;
 using DurableStreams.Server.Internal.Subscriptions;
+using DurableStreams.Subscriptions;
 using DurableStreams.Core;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Extensions;
@@ -19,7 +20,7 @@ internal sealed partial class StreamEndpoints(
     ServerMetrics metrics,
     RequestBodyReader bodies,
     IHostApplicationLifetime? lifetime = null,
-    SubscriptionManager? subscriptions = null)
+    SubscriptionEngine? subscriptions = null)
 {
     private readonly DurableStreamsOptions _options = optionsAccessor.Value;
     private readonly LivePayloadCache _payloads = new();
@@ -91,7 +92,7 @@ internal sealed partial class StreamEndpoints(
                 return;
             }
             var pathProblem = StreamRoute.Parse(context, _mountPrefix, out var route);
-            var controlApi = _control is not null && subscriptions!.Enabled;
+            var controlApi = _control is not null && subscriptions!.Started;
             // A path that does not parse is a stream path for the table (read or write by method): refused after auth.
             if (_tokens is not null
                 && RouteAccess.Required(route.Kind, request.Method, controlApi) is var access && access != Access.OwnCredentials
@@ -272,46 +273,26 @@ internal sealed partial class StreamEndpoints(
         {
             _metrics.Created();
             context.Response.Headers.Location = UriHelper.BuildAbsolute(context.Request.Scheme, context.Request.Host, context.Request.PathBase, context.Request.Path);
-            if (subscriptions is not null)
-            {
-                // Before the answer: a subscription must see the stream linked before any append that follows (§6.2).
-                var tail = result.Info!.Tail;
-                var fork = request.Fork is not null;
-                await RunSubscriptionHookAsync(name, token => subscriptions.OnStreamCreatedAsync(name, tail, fork, token));
-            }
-            await RunHooksAsync(name, (hook, ct) => hook.OnStreamCreatedAsync(new StreamCreatedEvent(name, result.Info!.ContentType, result.Info.CreatedAt) { ForkedFrom = request.Fork?.SourceName }, ct));
-        }
-    }
-
-    /// <summary>Runs every lifecycle hook; a failure is logged and never fails the request.</summary>
-    private async Task RunHooksAsync(string name, Func<IStreamLifecycleHooks, CancellationToken, Task> call)
-    {
-        foreach (var hook in _options.Hooks)
-        {
-            try
-            {
-                await call(hook, StoppingToken);
-            }
-            catch (Exception ex) when (ex is not OutOfMemoryException)
-            {
-                LogHookFailed(logger, ex, hook.GetType().Name, name);
-            }
+            // Before the answer: subscriptions link the stream (§6.2) and lifecycle hooks hear of it.
+            await AwaitChangeListenersAsync();
         }
     }
 
     /// <summary>
-    /// Runs a subscription link update after a create or delete. The stream change is already durable, so a failure here
-    /// is logged and never fails the request; a client going away does not cancel it.
+    /// Waits until every listener of the store's change feed (subscriptions, lifecycle hooks) has handled the changes
+    /// made so far, so a client that saw a create or delete answered sees its effects: read-your-writes. The listeners
+    /// heard of the change from the store itself; their failures are theirs to log and never fail the request, and a
+    /// client going away does not cancel them.
     /// </summary>
-    private async Task RunSubscriptionHookAsync(string name, Func<CancellationToken, Task> call)
+    private async Task AwaitChangeListenersAsync()
     {
         try
         {
-            await call(StoppingToken);
+            await store.Changes.WhenDeliveredAsync(StoppingToken);
         }
-        catch (Exception ex) when (ex is not OutOfMemoryException)
+        catch (OperationCanceledException)
         {
-            LogHookFailed(logger, ex, nameof(SubscriptionManager), name);
+            // Stopping: answer now.
         }
     }
 
@@ -348,7 +329,6 @@ internal sealed partial class StreamEndpoints(
         var result = await store.AppendAsync(name, request, ct);
         if (result.Status == AppendStatus.Appended)
         {
-            subscriptions?.OnAppended(name);
             if (hasBody)
             {
                 _metrics.Appended(body.Length);
@@ -378,17 +358,10 @@ internal sealed partial class StreamEndpoints(
         }
         context.Response.StatusCode = StatusCodes.Status204NoContent;
         _metrics.Deleted();
-        if (subscriptions is not null)
-        {
-            await RunSubscriptionHookAsync(name, token => subscriptions.OnStreamDeletedAsync(name, token));
-        }
-        await RunHooksAsync(name, (hook, token) => hook.OnStreamDeletedAsync(new StreamDeletedEvent(name, _options.TimeProvider.GetUtcNow()), token));
+        await AwaitChangeListenersAsync();
     }
 
     private CancellationToken StoppingToken => lifetime?.ApplicationStopping ?? CancellationToken.None;
-
-    [LoggerMessage(EventId = 1001, Level = LogLevel.Warning, Message = "Lifecycle hook {Hook} failed for stream {Name}")]
-    private static partial void LogHookFailed(ILogger logger, Exception exception, string hook, string name);
 
     [LoggerMessage(EventId = 1002, Level = LogLevel.Debug, Message = "{Method} {Path} answered {StatusCode} in {ElapsedMilliseconds:0.0} ms")]
     private static partial void LogRequest(ILogger logger, string method, string path, int statusCode, double elapsedMilliseconds);

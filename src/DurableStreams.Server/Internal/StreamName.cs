@@ -4,7 +4,7 @@ namespace DurableStreams.Server.Internal;
 internal static class StreamName
 {
     /// <summary>The first segment reserved for control APIs (§6).</summary>
-    public const string ReservedSegment = "__ds";
+    public const string ReservedSegment = DurableStreams.Subscriptions.ControlPaths.ReservedSegment;
 
     public static bool IsReserved(string name) =>
         name == ReservedSegment || name.StartsWith(ReservedSegment + "/", StringComparison.Ordinal);

@@ -17,6 +17,8 @@ public sealed class ObservedStore(IStreamStore inner) : IStreamStore
 
     public IStreamStore Inner => inner;
 
+    public IStreamChangeFeed Changes => inner.Changes;
+
     /// <summary>Completes when the endpoints have started the next not-yet-observed live wait on <paramref name="name"/>.</summary>
     public async Task<StreamOffset> WaitStartedAsync(string name, CancellationToken cancellationToken) =>
         await Waits(name).Reader.ReadAsync(cancellationToken);

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using DurableStreams.Core.Subscriptions;
 using DurableStreams.Subscriptions;
 using Microsoft.AspNetCore.Http;
 
@@ -6,9 +7,9 @@ namespace DurableStreams.Server.Internal.Subscriptions;
 
 /// <summary>
 /// The reserved control API under <c>{streams}/__ds/</c> (§6–7): subscriptions, their streams, webhook callbacks,
-/// pull-wake claim/ack/release, and the JWKS. Translates HTTP to <see cref="SubscriptionManager"/> calls and back.
+/// pull-wake claim/ack/release, and the JWKS. Translates HTTP to the <see cref="SubscriptionEngine"/>'s calls and back.
 /// </summary>
-internal sealed class SubscriptionEndpoints(SubscriptionManager manager, RequestBodyReader bodies)
+internal sealed class SubscriptionEndpoints(SubscriptionEngine engine, RequestBodyReader bodies)
 {
     /// <summary>Control request bodies are small; larger ones are refused before buffering.</summary>
     private const int MaxBodyBytes = 1024 * 1024;
@@ -27,7 +28,7 @@ internal sealed class SubscriptionEndpoints(SubscriptionManager manager, Request
                 await MethodNotAllowedAsync(context.Response, "GET, HEAD");
                 return;
             }
-            var jwks = manager.JwksJson();
+            var jwks = engine.Operations.JwksJson();
             context.Response.StatusCode = StatusCodes.Status200OK;
             context.Response.ContentType = "application/jwk-set+json";
             context.Response.Headers.CacheControl = "public, max-age=300";
@@ -74,7 +75,7 @@ internal sealed class SubscriptionEndpoints(SubscriptionManager manager, Request
                     break;
                 case RouteKind.SubscriptionStream when HttpMethods.IsDelete(method):
                     var path = SubscriptionConfig.NormalizePath(route.StreamPath);
-                    await WriteAsync(context, await manager.RemoveStreamAsync(id, path, cancellationToken));
+                    await WriteAsync(context, await engine.Operations.RemoveStreamAsync(id, path, cancellationToken));
                     break;
                 case RouteKind.SubscriptionStream:
                     await MethodNotAllowedAsync(context.Response, "DELETE");
@@ -107,12 +108,12 @@ internal sealed class SubscriptionEndpoints(SubscriptionManager manager, Request
                         await ErrorAsync(context, SubscriptionErrorCode.InvalidRequest, problem!);
                         return;
                     }
-                    if (parsed.WebhookUrl is { } url && await manager.ValidateWebhookUrlAsync(url, cancellationToken) is { } rejected)
+                    if (parsed.WebhookUrl is { } url && await engine.Operations.ValidateWebhookUrlAsync(url, cancellationToken) is { } rejected)
                     {
                         await ErrorAsync(context, SubscriptionErrorCode.WebhookUrlRejected, rejected);
                         return;
                     }
-                    var result = await manager.CreateOrConfirmAsync(id, parsed, baseUrl, cancellationToken);
+                    var result = await engine.Operations.CreateOrConfirmAsync(id, parsed, baseUrl, cancellationToken);
                     if (result.Error is { } error)
                     {
                         await ResultMapping.WriteSubscriptionErrorAsync(context.Response, error);
@@ -123,7 +124,7 @@ internal sealed class SubscriptionEndpoints(SubscriptionManager manager, Request
                 }
             case "GET":
                 {
-                    var view = await manager.GetAsync(id, cancellationToken);
+                    var view = await engine.Operations.GetAsync(id, cancellationToken);
                     if (view is null)
                     {
                         await ErrorAsync(context, SubscriptionErrorCode.SubscriptionNotFound, "Subscription not found.");
@@ -133,7 +134,7 @@ internal sealed class SubscriptionEndpoints(SubscriptionManager manager, Request
                     return;
                 }
             case "DELETE":
-                await manager.DeleteAsync(id, cancellationToken);
+                await engine.Operations.DeleteAsync(id, cancellationToken);
                 context.Response.StatusCode = StatusCodes.Status204NoContent;
                 return;
             default:
@@ -155,7 +156,7 @@ internal sealed class SubscriptionEndpoints(SubscriptionManager manager, Request
             await ErrorAsync(context, SubscriptionErrorCode.InvalidRequest, "streams must be a non-empty array of stream paths.");
             return;
         }
-        await WriteAsync(context, await manager.AddStreamsAsync(id, SubscriptionConfig.NormalizeStreams(streams), cancellationToken));
+        await WriteAsync(context, await engine.Operations.AddStreamsAsync(id, SubscriptionConfig.NormalizeStreams(streams), cancellationToken));
     }
 
     /// <summary>
@@ -189,7 +190,7 @@ internal sealed class SubscriptionEndpoints(SubscriptionManager manager, Request
             return;
         }
         var (token, request) = fenced;
-        var result = await manager.AckAsync(id, token, request, type, cancellationToken);
+        var result = await engine.Wakes.AckAsync(id, token, request, type, cancellationToken);
         if (result.Error is { } error)
         {
             await ResultMapping.WriteSubscriptionErrorAsync(context.Response, error);
@@ -211,7 +212,7 @@ internal sealed class SubscriptionEndpoints(SubscriptionManager manager, Request
             return;
         }
         var (token, request) = fenced;
-        await WriteAsync(context, await manager.ReleaseAsync(id, token, request, cancellationToken));
+        await WriteAsync(context, await engine.Wakes.ReleaseAsync(id, token, request, cancellationToken));
     }
 
     private async Task ClaimAsync(HttpContext context, string id, CancellationToken cancellationToken)
@@ -227,7 +228,7 @@ internal sealed class SubscriptionEndpoints(SubscriptionManager manager, Request
             await ErrorAsync(context, SubscriptionErrorCode.InvalidRequest, "worker must be a non-empty string.");
             return;
         }
-        var result = await manager.ClaimAsync(id, worker, cancellationToken);
+        var result = await engine.Wakes.ClaimAsync(id, worker, cancellationToken);
         if (result.Error is { } error)
         {
             await ResultMapping.WriteSubscriptionErrorAsync(context.Response, error);
@@ -241,7 +242,7 @@ internal sealed class SubscriptionEndpoints(SubscriptionManager manager, Request
             writer.WriteNumber("generation", claim.Generation);
             writer.WriteString("token", claim.Token);
             writer.WritePropertyName("streams");
-            SubscriptionManager.WriteStreams(writer, claim.Streams, withTail: true);
+            StreamViews.Write(writer, claim.Streams, withTail: true);
             writer.WriteNumber("lease_ttl_ms", claim.LeaseTtlMs);
             writer.WriteEndObject();
         }, cancellationToken);
@@ -421,7 +422,7 @@ internal sealed class SubscriptionEndpoints(SubscriptionManager manager, Request
             writer.WritePropertyName("streams");
             var links = state.Links.OrderBy(l => l.Key, StringComparer.Ordinal)
                 .Select(l => new StreamView(l.Key, l.Value.LinkType, l.Value.AckedOffset, l.Value.AckedOffset, false));
-            SubscriptionManager.WriteStreams(writer, links, withTail: false);
+            StreamViews.Write(writer, links, withTail: false);
             if (state.WebhookUrl is { } url)
             {
                 writer.WriteStartObject("webhook");
@@ -429,7 +430,7 @@ internal sealed class SubscriptionEndpoints(SubscriptionManager manager, Request
                 writer.WriteStartObject("signing");
                 writer.WriteString("alg", "ed25519");
                 writer.WriteString("kid", view.ActiveKid);
-                writer.WriteString("jwks_url", SubscriptionManager.ControlUrl(baseUrl, "jwks.json"));
+                writer.WriteString("jwks_url", ControlPaths.ControlUrl(baseUrl, "jwks.json"));
                 writer.WriteEndObject();
                 writer.WriteEndObject();
             }

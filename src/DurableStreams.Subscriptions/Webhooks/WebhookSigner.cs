@@ -2,11 +2,11 @@ using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using DurableStreams.Subscriptions;
+using DurableStreams.Core.Subscriptions;
 using Org.BouncyCastle.Crypto.Parameters;
 using Org.BouncyCastle.Crypto.Signers;
 
-namespace DurableStreams.Server.Internal.Subscriptions;
+namespace DurableStreams.Subscriptions.Webhooks;
 
 /// <summary>
 /// Ed25519 webhook signing (§7.1), the JWKS (§6.5) and callback/claim tokens (§12.9). The last key signs; older keys

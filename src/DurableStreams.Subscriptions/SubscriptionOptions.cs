@@ -1,14 +1,14 @@
 using System.Net;
-using DurableStreams.Subscriptions;
+using DurableStreams.Core.Subscriptions;
 
-namespace DurableStreams.Server;
+namespace DurableStreams.Subscriptions;
 
 /// <summary>Settings of the subscription APIs and webhook delivery (§6–7).</summary>
 public sealed class SubscriptionOptions
 {
     /// <summary>
     /// Where subscriptions, cursors, leases, retry schedules and the signing key are kept. Null (the default) keeps
-    /// them in memory; <c>serve</c> with the file store uses a <see cref="Storage.Files.FileSubscriptionStateStore"/> in its data directory.
+    /// them in memory; <c>serve</c> with the file store uses a <c>FileSubscriptionStateStore</c> in its data directory.
     /// The server does not dispose a store given here.
     /// </summary>
     public ISubscriptionStateStore? State { get; set; }

@@ -1,8 +1,8 @@
-using DurableStreams.Subscriptions;
+using DurableStreams.Core.Subscriptions;
 
-namespace DurableStreams.Server.Internal.Subscriptions;
+namespace DurableStreams.Subscriptions;
 
-/// <summary>Error codes of the subscription APIs; <see cref="ResultMapping"/> maps them to HTTP.</summary>
+/// <summary>Error codes of the subscription APIs; the server maps them to HTTP.</summary>
 internal enum SubscriptionErrorCode
 {
     InvalidRequest,

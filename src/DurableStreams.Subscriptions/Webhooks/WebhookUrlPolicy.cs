@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace DurableStreams.Server.Internal.Subscriptions;
+namespace DurableStreams.Subscriptions.Webhooks;
 
 /// <summary>
 /// SSRF checks for webhook URLs (§6.2, §12.8). <c>https</c> URLs must resolve only to public addresses; <c>http</c> is

@@ -1,3 +1,5 @@
+using DurableStreams.Core.Subscriptions;
+
 namespace DurableStreams.Subscriptions;
 
 /// <summary>
