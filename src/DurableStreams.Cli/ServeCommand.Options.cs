@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Net;
 using System.Numerics;
 using DurableStreams.Core;
+using DurableStreams.Protocol;
 using DurableStreams.Server;
 using DurableStreams.Storage.Files;
 using Microsoft.Extensions.Logging;
@@ -153,7 +154,7 @@ internal sealed partial class ServeCommand
 
     private readonly Option<bool> _registry = new("--registry")
     {
-        Description = "Keep the stream registry: a JSON stream __registry__ of create and delete events, which 'ls' reads.",
+        Description = $"Keep the stream registry: a JSON stream {RegistryStream.Name} of create and delete events, which 'ls' reads.",
     };
 
     private static readonly (string Name, LogLevel Level)[] s_logLevels =

@@ -113,7 +113,9 @@ public sealed class DurableStreamHost : IAsyncDisposable
             case HostedStoreKind.Postgres:
                 try
                 {
-                    var postgres = await PostgresStreamStore.OpenAsync(options.ToPostgresStoreOptions(), cancellationToken).ConfigureAwait(false);
+                    var postgresOptions = options.ToPostgresStoreOptions();
+                    postgresOptions.LoggerFactory = loggerFactory;
+                    var postgres = await PostgresStreamStore.OpenAsync(postgresOptions, cancellationToken).ConfigureAwait(false);
                     // Shared by every node on the database, so any node serves any subscription call.
                     return (postgres, options.Subscriptions ? postgres.CreateSubscriptionRepository() : null);
                 }

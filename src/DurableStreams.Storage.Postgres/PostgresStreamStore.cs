@@ -2,6 +2,7 @@ using DurableStreams.Core;
 using DurableStreams.Core.Live;
 using DurableStreams.Protocol;
 using DurableStreams.Subscriptions;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -20,6 +21,7 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
     private readonly TimeProvider _time;
     private readonly DeadlineScheduler _deadlines;
     private readonly PostgresWakeHub _hub;
+    private readonly ILogger _logger;
     private readonly ITimer _sweeper;
     private readonly object _sweepGate = new();
     private readonly string _s;
@@ -34,7 +36,8 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
         _time = options.TimeProvider;
         _s = PostgresSchema.Quote(options.Schema);
         _deadlines = new DeadlineScheduler(_time);
-        _hub = new PostgresWakeHub(options.CrossNodeNotifications ? dataSource : null, dataSource.ConnectionString, options.Schema);
+        _logger = options.LoggerFactory.CreateLogger<PostgresStreamStore>();
+        _hub = new PostgresWakeHub(options.CrossNodeNotifications ? dataSource : null, dataSource.ConnectionString, options.Schema, _logger);
         _sweeper = _time.CreateTimer(static s => ((PostgresStreamStore)s!).StartSweep(), this, options.SweepInterval, options.SweepInterval);
     }
 
@@ -522,6 +525,10 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
                 catch (Exception ex) when (ex is StoreUnavailableException or NpgsqlException or ObjectDisposedException)
                 {
                     // The next sweep tries again; every access also checks expiry itself.
+                    if (!Volatile.Read(ref _disposed))
+                    {
+                        PostgresStoreLog.SweepFailed(_logger, ex);
+                    }
                 }
             });
         }

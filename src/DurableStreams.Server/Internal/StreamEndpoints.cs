@@ -335,9 +335,9 @@ internal sealed partial class StreamEndpoints(
             return;
         }
         var hasBody = body.Length > 0;
-        if (hasBody && parsed!.ContentType is { } type && ContentTypes.MediaType(type) is null)
+        if (hasBody && RequestParsing.CheckContentType(parsed!.ContentType) is { } invalidType)
         {
-            await HttpError.BadRequest("Content-Type is not a valid media type.").WriteAsync(context.Response);
+            await invalidType.WriteAsync(context.Response);
             return;
         }
         var request = new AppendRequest

@@ -7,7 +7,7 @@ export const MAX_ROWS = 5000;
 const PAGE_ROWS = 500;
 const TOKEN_KEY = 'ds-inspector-token';
 const RECENT_KEY = 'ds-inspector-recent';
-const REGISTRY = '__registry__';
+const REGISTRY = '__registry__'; // DurableStreams.Protocol.RegistryStream.Name
 
 const $ = (id) => document.getElementById(id);
 const streamsPath = (document.querySelector('meta[name="ds-streams-path"]')?.content || '/v1/stream').replace(/\/+$/, '');
