@@ -9,14 +9,14 @@ namespace DurableStreams.Storage.Postgres;
 internal static partial class PostgresStoreLog
 {
     [LoggerMessage(EventId = 4000, Level = LogLevel.Warning,
-        Message = "The cross-node wake listener lost its PostgreSQL connection; reconnecting every {RetryMilliseconds} ms (long-polls and SSE readers on this node see other nodes' appends only at their timeout meanwhile)")]
+        Message = "The cross-node wake listener lost (or could not open) its PostgreSQL connection; reconnecting every {RetryMilliseconds} ms (long-polls and SSE readers on this node see other nodes' appends only at their timeout meanwhile)")]
     public static partial void ListenerLost(ILogger logger, Exception exception, long retryMilliseconds);
 
     [LoggerMessage(EventId = 4001, Level = LogLevel.Debug, Message = "The cross-node wake listener could not reconnect to PostgreSQL (attempt {Attempt}); retrying in {RetryMilliseconds} ms")]
     public static partial void ListenerReconnectFailed(ILogger logger, Exception exception, int attempt, long retryMilliseconds);
 
-    [LoggerMessage(EventId = 4002, Level = LogLevel.Information, Message = "The cross-node wake listener is connected to PostgreSQL again after {Attempts} failed attempts; every waiter re-checks")]
-    public static partial void ListenerReconnected(ILogger logger, int attempts);
+    [LoggerMessage(EventId = 4002, Level = LogLevel.Information, Message = "The cross-node wake listener is connected to PostgreSQL again after {Failures} failures; every waiter re-checks")]
+    public static partial void ListenerReconnected(ILogger logger, int failures);
 
     [LoggerMessage(EventId = 4003, Level = LogLevel.Warning, Message = "Could not notify other nodes of {Count} committed streams; their waiters see the appends at their timeout")]
     public static partial void WakeNotifyFailed(ILogger logger, Exception exception, int count);

@@ -197,8 +197,8 @@ internal sealed class PostgresWakeHub : IAsyncDisposable
     private async Task ListenAsync()
     {
         var token = _stop.Token;
-        // Failed attempts since the connection was last in place; -1 before the first connection.
-        var failures = -1;
+        // The lost connection and the failed attempts since the listener last had one (at start: the failed attempts).
+        var failures = 0;
         while (!token.IsCancellationRequested)
         {
             try
@@ -231,9 +231,13 @@ internal sealed class PostgresWakeHub : IAsyncDisposable
             }
             catch (Exception ex) when (ex is NpgsqlException or TimeoutException or IOException or System.Net.Sockets.SocketException)
             {
+                if (token.IsCancellationRequested)
+                {
+                    return;
+                }
                 // The first failure after a working connection (or at start) is a warning; the retries that follow are
                 // debug detail, and the reconnect is reported once it succeeds.
-                if (failures <= 0)
+                if (failures == 0)
                 {
                     PostgresStoreLog.ListenerLost(_logger, ex, (long)s_retryDelay.TotalMilliseconds);
                     failures = 1;
