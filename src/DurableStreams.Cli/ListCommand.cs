@@ -12,7 +12,7 @@ namespace DurableStreams.Cli;
 /// </summary>
 internal sealed class ListCommand
 {
-    public const string NoRegistryMessage = "ls: this server keeps no stream registry (__registry__ is not found); start it with 'serve --registry' to list streams, or use head <stream> to check one stream.";
+    public const string NoRegistryMessage = $"ls: this server keeps no stream registry ({StreamRegistry.RegistryStreamName} is not found); start it with 'serve --registry' to list streams, or use head <stream> to check one stream.";
 
     private static readonly string[] s_header = ["NAME", "CONTENT TYPE", "CREATED (UTC)"];
 

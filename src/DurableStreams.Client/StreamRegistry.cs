@@ -1,4 +1,5 @@
 using System.Text.Json;
+using DurableStreams.Protocol;
 
 namespace DurableStreams.Client;
 
@@ -16,7 +17,7 @@ public sealed record RegisteredStream(string Name, string? ContentType, DateTime
 public static class StreamRegistry
 {
     /// <summary>The registry stream's name below the streams URL.</summary>
-    public const string RegistryStreamName = "__registry__";
+    public const string RegistryStreamName = RegistryStream.Name;
 
     /// <summary>
     /// The streams the server's registry lists, sorted by name (ordinal); null when the server keeps no registry

@@ -1,5 +1,4 @@
 using DurableStreams.Server;
-using DurableStreams.Core;
 using DurableStreams.Storage.Files;
 
 namespace DurableStreams.PowerShell;
@@ -28,13 +27,11 @@ public enum DurableStreamLiveMode
 public sealed class DurableStreamServerInfo
 {
     internal DurableStreamServerInfo(
-        int id, DurableStreamServer server, IStreamStore? ownedStore, IAsyncDisposable? ownedSubscriptionState, DurableStreamStoreKind store,
-        string? dataPath, DurabilityMode? durability, string hostName)
+        int id, DurableStreamHost host, DurableStreamStoreKind store, string? dataPath, DurabilityMode? durability, string hostName)
     {
+        var server = host.Server;
         Id = id;
-        Server = server;
-        OwnedStore = ownedStore;
-        OwnedSubscriptionState = ownedSubscriptionState;
+        Host = host;
         Store = store;
         DataPath = dataPath;
         Durability = durability;
@@ -75,13 +72,8 @@ public sealed class DurableStreamServerInfo
     /// <summary>False once the server was stopped.</summary>
     public bool IsRunning { get; internal set; } = true;
 
-    internal DurableStreamServer Server { get; }
-
-    /// <summary>The file store opened for this server (the server does not dispose a store passed to it).</summary>
-    internal IStreamStore? OwnedStore { get; }
-
-    /// <summary>The file-backed subscription state opened for this server, closed after it stops.</summary>
-    internal IAsyncDisposable? OwnedSubscriptionState { get; }
+    /// <summary>The server with its store and subscription state, closed in that order when it stops.</summary>
+    internal DurableStreamHost Host { get; }
 
     /// <inheritdoc/>
     public override string ToString() => BaseUri.ToString();

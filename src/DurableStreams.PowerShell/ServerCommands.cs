@@ -106,104 +106,60 @@ public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
 
         var memory = InMemory.IsPresent;
         string? dataPath = null;
-        FileStreamStore? store = null;
-        FileSubscriptionStateStore? subscriptionState = null;
         if (!memory)
         {
-            dataPath = DataPath is null ? DefaultDataPath() : GetUnresolvedProviderPathFromPSPath(DataPath);
+            dataPath = DataPath is null ? DurableStreamHostOptions.DefaultDataDirectory : GetUnresolvedProviderPathFromPSPath(DataPath);
             if (dataPath is null)
             {
                 ThrowTerminatingError(ErrorRecords.InvalidArgument("DataPathRequired", "This system reports no local application data folder for the default data directory; pass -DataPath or -InMemory.", null));
             }
-            try
-            {
-                store = FileStreamStore.Open(new FileStreamStoreOptions { DataDirectory = dataPath!, Durability = Durability, SyncInterval = SyncInterval });
-            }
-            catch (InvalidOperationException ex)
-            {
-                WriteError(ErrorRecords.Create("DataPathInUse", ErrorCategory.ResourceBusy, ex.Message, dataPath, ex));
-                return;
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or LightningDB.LightningException)
-            {
-                WriteError(ErrorRecords.Create("DataPathUnavailable", ErrorCategory.OpenError, $"Could not open the data directory '{dataPath}': {ex.Message}", dataPath, ex));
-                return;
-            }
-            if (!NoSubscriptions.IsPresent)
-            {
-                try
-                {
-                    // Beside the streams and under the same directory lock, as `serve` keeps it.
-                    subscriptionState = FileSubscriptionStateStore.Open(dataPath!);
-                }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException)
-                {
-                    Wait(store.DisposeAsync().AsTask());
-                    WriteError(ErrorRecords.Create("DataPathUnavailable", ErrorCategory.OpenError, $"Could not open the subscription state in '{dataPath}': {ex.Message}", dataPath, ex));
-                    return;
-                }
-            }
         }
 
-        var options = new DurableStreamServerOptions
+        var options = new DurableStreamHostOptions
         {
+            Store = memory ? HostedStoreKind.Memory : HostedStoreKind.File,
+            DataDirectory = dataPath,
+            Durability = Durability,
+            SyncInterval = SyncInterval,
             Host = HostName,
             Port = Port,
-            Store = store,
             LongPollTimeout = LongPollTimeout,
             SseReconnectInterval = SseReconnectInterval,
+            CorsOrigins = CorsOrigin,
             MaxAppendBytes = MaxAppendBytes,
             // The buffered-body budget must hold one body of the largest size.
             MaxBufferedBodyBytes = Math.Max(s_defaults.MaxBufferedBodyBytes, MaxAppendBytes),
             MaxReadChunkBytes = MaxReadChunkBytes > 0 ? MaxReadChunkBytes : null,
             Registry = Registry.IsPresent,
             Inspector = !NoUi.IsPresent,
-            EnableSubscriptions = !NoSubscriptions.IsPresent,
-            Subscriptions = { State = subscriptionState, AllowLocalhostHttp = AllowLocalWebhooks.IsPresent },
+            Subscriptions = !NoSubscriptions.IsPresent,
+            AllowLocalWebhooks = AllowLocalWebhooks.IsPresent,
         };
-        options.CorsOrigins.Clear();
-        foreach (var origin in CorsOrigin)
-        {
-            options.CorsOrigins.Add(origin);
-        }
 
-        DurableStreamServer? server = null;
+        DurableStreamHost? host = null;
         try
         {
-            server = new DurableStreamServer(options);
-            Wait(server.StartAsync(StopToken));
+            host = Wait(DurableStreamHost.OpenAsync(options, cancellationToken: StopToken));
+            Wait(host.StartAsync(StopToken));
         }
         catch (Exception ex) when (ex is not PipelineStoppedException)
         {
-            if (server is not null)
+            if (host is not null)
             {
-                Wait(server.DisposeAsync().AsTask());
+                Wait(host.DisposeAsync().AsTask());
             }
-            if (subscriptionState is not null)
-            {
-                Wait(subscriptionState.DisposeAsync().AsTask());
-            }
-            if (store is not null)
-            {
-                Wait(store.DisposeAsync().AsTask());
-            }
-            var id = ex is ArgumentException ? "InvalidServerOption" : "ServerStartFailed";
-            var category = ex is ArgumentException ? ErrorCategory.InvalidArgument : ErrorCategory.ResourceUnavailable;
-            WriteError(ErrorRecords.Create(id, category, $"Could not start the server on {HostName}:{Port}: {ex.Message}", null, ex));
+            WriteError(ToErrorRecord(ex, dataPath));
             return;
         }
         catch (PipelineStoppedException)
         {
-            subscriptionState?.DisposeAsync().AsTask().GetAwaiter().GetResult();
-            store?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            host?.DisposeAsync().AsTask().GetAwaiter().GetResult();
             throw;
         }
 
         var info = new DurableStreamServerInfo(
             ServerRegistry.NextId(),
-            server,
-            store,
-            subscriptionState,
+            host,
             memory ? DurableStreamStoreKind.Memory : DurableStreamStoreKind.File,
             dataPath,
             memory ? null : Durability,
@@ -212,11 +168,15 @@ public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
         WriteObject(info);
     }
 
-    private static string? DefaultDataPath()
+    private ErrorRecord ToErrorRecord(Exception ex, string? dataPath) => ex switch
     {
-        var root = Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData);
-        return string.IsNullOrEmpty(root) ? null : Path.Combine(root, "durable-streams");
-    }
+        DurableStreamHostException { Failure: DurableStreamHostFailure.StoreInUse } => ErrorRecords.Create("DataPathInUse", ErrorCategory.ResourceBusy, ex.Message, dataPath, ex),
+        DurableStreamHostException { Failure: DurableStreamHostFailure.StoreUnavailable or DurableStreamHostFailure.SubscriptionStateUnavailable }
+            => ErrorRecords.Create("DataPathUnavailable", ErrorCategory.OpenError, ex.Message, dataPath, ex),
+        DurableStreamHostException { Failure: DurableStreamHostFailure.InvalidOption } => ErrorRecords.Create("InvalidServerOption", ErrorCategory.InvalidArgument, ex.Message, null, ex),
+        DurableStreamHostException => ErrorRecords.Create("ServerStartFailed", ErrorCategory.ResourceUnavailable, ex.Message, null, ex),
+        _ => ErrorRecords.Create("ServerStartFailed", ErrorCategory.ResourceUnavailable, $"Could not start the server on {HostName}:{Port}: {ex.Message}", null, ex),
+    };
 }
 
 /// <summary><c>Stop-DurableStreamServer</c>: stops servers started by <c>Start-DurableStreamServer</c> and closes their stores.</summary>

@@ -19,6 +19,26 @@ public static class ProtocolHeaders
     public const string ProducerSeq = "Producer-Seq";
     public const string ProducerExpectedSeq = "Producer-Expected-Seq";
     public const string ProducerReceivedSeq = "Producer-Received-Seq";
+
+    /// <summary>
+    /// The protocol headers a client sends (every constant above that a request may carry), in the order CORS
+    /// preflights list them. A new request header belongs here, so browsers may send it.
+    /// </summary>
+    public static IReadOnlyList<string> RequestHeaders { get; } =
+    [
+        StreamSeq, StreamTtl, StreamExpiresAt, StreamClosed, StreamForkedFrom, StreamForkOffset, StreamForkSubOffset,
+        ProducerId, ProducerEpoch, ProducerSeq,
+    ];
+
+    /// <summary>
+    /// The protocol headers a server answers with (every constant above that a response may carry), in the order CORS
+    /// responses expose them. A new response header belongs here, so browser scripts may read it.
+    /// </summary>
+    public static IReadOnlyList<string> ResponseHeaders { get; } =
+    [
+        StreamNextOffset, StreamCursor, StreamUpToDate, StreamClosed, StreamTtl, StreamExpiresAt, StreamSseDataEncoding,
+        ProducerEpoch, ProducerSeq, ProducerExpectedSeq, ProducerReceivedSeq,
+    ];
 }
 
 /// <summary>Query parameter names and values.</summary>

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using DurableStreams.Protocol;
 using DurableStreams.Core;
 
 namespace DurableStreams.Server;
@@ -14,9 +15,9 @@ namespace DurableStreams.Server;
 public sealed class StreamRegistryHooks : IStreamLifecycleHooks
 {
     /// <summary>The registry stream's name below the streams mount.</summary>
-    public const string RegistryStreamName = "__registry__";
+    public const string RegistryStreamName = RegistryStream.Name;
 
-    private const string JsonContentType = "application/json";
+    private const string JsonContentType = ContentTypes.Json;
 
     private readonly IStreamStore _store;
 

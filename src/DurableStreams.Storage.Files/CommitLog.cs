@@ -20,9 +20,9 @@ namespace DurableStreams.Storage.Files;
 internal sealed class CommitLog : IDisposable
 {
     private const uint Magic = 0x324C5344; // "DSL2"
-    private const uint LegacyMagic = 0x474C5344; // "DSLG": 12-byte headers, no generation (before recycling)
+    // "DSLG": the log format of pre-release builds before recycling (2026-11-28, never released); refused, not replayed.
+    private const uint PreReleaseMagic = 0x474C5344;
     private const int HeaderBytes = 24;
-    private const int LegacyHeaderBytes = 12;
     private const long PreallocateBytes = 4L << 20;
     private static readonly byte[] s_endMarker = new byte[HeaderBytes];
 
@@ -106,18 +106,21 @@ internal sealed class CommitLog : IDisposable
 
     /// <summary>
     /// The payloads of the current generation's intact records from the start, stopping at the end marker, an older
-    /// generation, or the first torn or damaged record. A log written before recycling (legacy records) is read whole.
+    /// generation, or the first torn or damaged record.
     /// </summary>
+    /// <exception cref="InvalidOperationException">The log is in the pre-release "DSLG" format, which is not replayed.</exception>
     public List<byte[]> ReadRecords()
     {
         var records = new List<byte[]>();
         var size = RandomAccess.GetLength(_handle);
         var header = new byte[HeaderBytes];
-        if (size >= LegacyHeaderBytes && RandomAccess.Read(_handle, header.AsSpan(0, 4), 0) == 4
-            && BinaryPrimitives.ReadUInt32LittleEndian(header) == LegacyMagic)
+        if (size >= 4 && RandomAccess.Read(_handle, header.AsSpan(0, 4), 0) == 4
+            && BinaryPrimitives.ReadUInt32LittleEndian(header) == PreReleaseMagic)
         {
-            IsLegacy = true;
-            return ReadLegacyRecords(size);
+            // Reading on would find no current record and drop whatever the log holds: refuse instead, leaving it intact.
+            throw new InvalidOperationException(
+                $"The commit log '{Path}' is in the format of pre-release builds (magic DSLG, before the log was recycled), which this build does not replay. "
+                + "Open the data directory once with a build from commit 09b0cb9 up to 86f1acf, which replays and rewrites it, then with this build.");
         }
         long position = 0;
         while (position + HeaderBytes <= size)
@@ -143,38 +146,6 @@ internal sealed class CommitLog : IDisposable
             position += HeaderBytes + length;
         }
         Length = position;
-        return records;
-    }
-
-    /// <summary>True when <see cref="ReadRecords"/> found a log in the format before recycling (to be overwritten once replayed).</summary>
-    public bool IsLegacy { get; private set; }
-
-    private List<byte[]> ReadLegacyRecords(long size)
-    {
-        var records = new List<byte[]>();
-        var header = new byte[LegacyHeaderBytes];
-        long position = 0;
-        while (position + LegacyHeaderBytes <= size)
-        {
-            if (RandomAccess.Read(_handle, header, position) != LegacyHeaderBytes
-                || BinaryPrimitives.ReadUInt32LittleEndian(header) != LegacyMagic)
-            {
-                break;
-            }
-            var length = BinaryPrimitives.ReadInt32LittleEndian(header.AsSpan(4));
-            if (length < 0 || position + LegacyHeaderBytes + length > size)
-            {
-                break;
-            }
-            var payload = new byte[length];
-            if (RandomAccess.Read(_handle, payload, position + LegacyHeaderBytes) != length
-                || Crc32C.Compute(payload) != BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(8)))
-            {
-                break;
-            }
-            records.Add(payload);
-            position += LegacyHeaderBytes + length;
-        }
         return records;
     }
 

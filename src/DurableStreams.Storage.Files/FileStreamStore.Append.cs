@@ -1,3 +1,4 @@
+using DurableStreams.Protocol;
 using DurableStreams.Core;
 
 namespace DurableStreams.Storage.Files;

@@ -61,17 +61,12 @@ public sealed partial class FileStreamStore
         {
             return;
         }
-        var legacy = _log.IsLegacy;
-        if (records.Count > 0 || legacy)
+        if (records.Count > 0)
         {
             // Only now that data and metadata are durable does the log move on; a crash before this replays it again.
             var next = _log.Generation + 1;
             _metadata.Write(writer => writer.PutLogGeneration(next));
             _log.Restart(next);
-            if (legacy)
-            {
-                _log.Cut(0);
-            }
         }
         else
         {

@@ -25,6 +25,10 @@ public sealed partial class PostgresStreamStore
                 catch (Exception ex) when (ex is StoreUnavailableException or NpgsqlException or ObjectDisposedException)
                 {
                     // The next sweep tries again; every access also checks expiry itself.
+                    if (!Volatile.Read(ref _disposed))
+                    {
+                        PostgresStoreLog.SweepFailed(_logger, ex);
+                    }
                 }
             });
         }

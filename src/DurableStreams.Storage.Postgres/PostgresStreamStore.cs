@@ -2,6 +2,7 @@ using DurableStreams.Core;
 using DurableStreams.Core.Live;
 using DurableStreams.Protocol;
 using DurableStreams.Core.Subscriptions;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -21,6 +22,7 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
     private readonly DeadlineScheduler _deadlines;
     private readonly PostgresWakeHub _hub;
     private readonly StreamChangeFeed _changes = new();
+    private readonly ILogger _logger;
     private readonly ITimer _sweeper;
     private readonly object _sweepGate = new();
     private readonly string _s;
@@ -35,7 +37,8 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
         _time = options.TimeProvider;
         _s = PostgresSchema.Quote(options.Schema);
         _deadlines = new DeadlineScheduler(_time);
-        _hub = new PostgresWakeHub(options.CrossNodeNotifications ? dataSource : null, dataSource.ConnectionString, options.Schema, _changes, _time);
+        _logger = options.LoggerFactory.CreateLogger<PostgresStreamStore>();
+        _hub = new PostgresWakeHub(options.CrossNodeNotifications ? dataSource : null, dataSource.ConnectionString, options.Schema, _changes, _time, _logger);
         _sweeper = _time.CreateTimer(static s => ((PostgresStreamStore)s!).StartSweep(), this, options.SweepInterval, options.SweepInterval);
     }
 

@@ -1,4 +1,7 @@
 using DurableStreams.Core;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
 namespace DurableStreams.Storage.Postgres;
 
 /// <summary>Settings of the PostgreSQL store.</summary>
@@ -15,6 +18,12 @@ public sealed class PostgresStreamStoreOptions
     /// schema; tests use one schema per test.
     /// </summary>
     public string Schema { get; set; } = "durable_streams";
+
+    /// <summary>
+    /// Where the store logs what it recovers from on its own: the cross-node listener losing and regaining its
+    /// connection, NOTIFYs that could not be sent, failed expiry sweeps (event ids 4000–4099). Default: no logging.
+    /// </summary>
+    public ILoggerFactory LoggerFactory { get; set; } = NullLoggerFactory.Instance;
 
     /// <summary>Clock for TTL, expiry and live waits; tests pass a fake.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Text;
 using DurableStreams.Core;
 using DurableStreams.Core.Live;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 
 namespace DurableStreams.Storage.Postgres;
@@ -22,6 +23,9 @@ internal sealed class PostgresWakeHub : IAsyncDisposable
     private const int MaxNameBytes = 7000;
     private const string Everything = "*";
 
+    /// <summary>Pause between attempts to (re)establish the listening connection.</summary>
+    private static readonly TimeSpan s_retryDelay = TimeSpan.FromMilliseconds(500);
+
     /// <summary>Signals of streams that have waiters on this node, with their waiter counts; guarded by itself.</summary>
     private readonly Dictionary<string, Entry> _signals = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, byte> _pending = new(StringComparer.Ordinal);
@@ -36,14 +40,16 @@ internal sealed class PostgresWakeHub : IAsyncDisposable
     private readonly SemaphoreSlim _sendGate = new(1, 1);
     private readonly StreamChangeFeed _changes;
     private readonly TimeProvider _time;
+    private readonly ILogger _logger;
     private int _sending;
     private int _listenerConnects;
 
-    public PostgresWakeHub(NpgsqlDataSource? dataSource, string connectionString, string schema, StreamChangeFeed changes, TimeProvider time)
+    public PostgresWakeHub(NpgsqlDataSource? dataSource, string connectionString, string schema, StreamChangeFeed changes, TimeProvider time, ILogger logger)
     {
         _changes = changes;
         _time = time;
         _dataSource = dataSource;
+        _logger = logger;
         _channel = "ds_wake_" + schema;
         _subscriptionChannel = "ds_subs_" + schema;
         var builder = new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false, KeepAlive = 10 };
@@ -89,6 +95,7 @@ internal sealed class PostgresWakeHub : IAsyncDisposable
         catch (Exception ex) when (ex is NpgsqlException or TimeoutException or ObjectDisposedException)
         {
             // See above: recovered by the listeners' reconnect.
+            PostgresStoreLog.SubscriptionNotifyFailed(_logger, ex, id);
         }
     }
 
@@ -171,7 +178,11 @@ internal sealed class PostgresWakeHub : IAsyncDisposable
                 }
                 catch (Exception ex) when (ex is NpgsqlException or TimeoutException or OperationCanceledException or ObjectDisposedException)
                 {
-                    // Lost NOTIFYs are recovered by the other nodes' waits timing out and re-reading; nothing to do here.
+                    // Lost NOTIFYs are recovered by the other nodes' waits timing out and re-reading; nothing else to do.
+                    if (!_stop.IsCancellationRequested)
+                    {
+                        PostgresStoreLog.WakeNotifyFailed(_logger, ex, names.Length);
+                    }
                 }
                 finally
                 {
@@ -192,6 +203,8 @@ internal sealed class PostgresWakeHub : IAsyncDisposable
     private async Task ListenAsync()
     {
         var token = _stop.Token;
+        // The lost connection and the failed attempts since the listener last had one (at start: the failed attempts).
+        var failures = 0;
         while (!token.IsCancellationRequested)
         {
             try
@@ -204,6 +217,11 @@ internal sealed class PostgresWakeHub : IAsyncDisposable
                     await command.ExecuteNonQueryAsync(token).ConfigureAwait(false);
                 }
                 var reconnected = Interlocked.Increment(ref _listenerConnects) > 1;
+                if (failures > 0)
+                {
+                    PostgresStoreLog.ListenerReconnected(_logger, failures);
+                }
+                failures = 0;
                 // Anything committed while no LISTEN was in place was missed: every waiter re-checks.
                 PublishAll();
                 if (reconnected)
@@ -223,9 +241,25 @@ internal sealed class PostgresWakeHub : IAsyncDisposable
             }
             catch (Exception ex) when (ex is NpgsqlException or TimeoutException or IOException or System.Net.Sockets.SocketException)
             {
+                if (token.IsCancellationRequested)
+                {
+                    return;
+                }
+                // The first failure after a working connection (or at start) is a warning; the retries that follow are
+                // debug detail, and the reconnect is reported once it succeeds.
+                if (failures == 0)
+                {
+                    PostgresStoreLog.ListenerLost(_logger, ex, (long)s_retryDelay.TotalMilliseconds);
+                    failures = 1;
+                }
+                else
+                {
+                    failures++;
+                    PostgresStoreLog.ListenerReconnectFailed(_logger, ex, failures, (long)s_retryDelay.TotalMilliseconds);
+                }
                 try
                 {
-                    await Task.Delay(TimeSpan.FromMilliseconds(500), token).ConfigureAwait(false);
+                    await Task.Delay(s_retryDelay, token).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {

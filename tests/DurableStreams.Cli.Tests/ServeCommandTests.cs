@@ -15,7 +15,7 @@ public sealed class ServeCommandTests
 
         Assert.Equal(defaults.Host, options.Host);
         Assert.Equal(defaults.Port, options.Port);
-        Assert.Equal(ServeStore.File, options.Store);
+        Assert.Equal(HostedStoreKind.File, options.Store);
         Assert.Equal(ServeOptions.DefaultDataDirectory, options.DataDirectory);
         Assert.Equal(DurabilityMode.Always, options.Durability);
         Assert.Equal(TimeSpan.FromMilliseconds(100), options.SyncInterval);
@@ -144,7 +144,7 @@ public sealed class ServeCommandTests
 
         var store = options.ToFileStoreOptions();
 
-        Assert.Equal(ServeStore.File, options.Store);
+        Assert.Equal(HostedStoreKind.File, options.Store);
         Assert.Equal(Path.GetFullPath("some/data"), options.DataDirectory);
         Assert.True(Path.IsPathFullyQualified(store.DataDirectory));
         Assert.Equal(options.DataDirectory, store.DataDirectory);
@@ -187,7 +187,7 @@ public sealed class ServeCommandTests
     {
         var options = Parse("serve", "--memory");
 
-        Assert.Equal(ServeStore.Memory, options.Store);
+        Assert.Equal(HostedStoreKind.Memory, options.Store);
         Assert.Null(options.DataDirectory);
         Assert.Null(options.ToServerOptions().Store);
     }

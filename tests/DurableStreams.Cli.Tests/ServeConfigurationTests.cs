@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
+using DurableStreams.Server;
 using DurableStreams.Testing;
 using Xunit;
 
@@ -53,7 +54,7 @@ public sealed class ServeConfigurationTests : IDisposable
         Assert.Equal(["env-reader-1", "env-reader-2"], options.ReadTokens);
         Assert.Equal(["file-writer"], options.WriteTokens);
         Assert.Equal(64, options.MaxStreamNameSegments);
-        Assert.Equal(ServeStore.Memory, options.Store);
+        Assert.Equal(HostedStoreKind.Memory, options.Store);
     }
 
     [Fact]
@@ -66,7 +67,7 @@ public sealed class ServeConfigurationTests : IDisposable
 
         Assert.True(errors.Count == 0, string.Join(Environment.NewLine, errors));
         Assert.Equal(4444, options!.Port);
-        Assert.Equal(ServeStore.Memory, options.Store);
+        Assert.Equal(HostedStoreKind.Memory, options.Store);
         Assert.Null(options.DataDirectory);
     }
 

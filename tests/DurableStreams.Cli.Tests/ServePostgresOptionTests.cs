@@ -1,3 +1,4 @@
+using DurableStreams.Server;
 using Xunit;
 
 namespace DurableStreams.Cli.Tests;
@@ -12,7 +13,7 @@ public sealed class ServePostgresOptionTests
     {
         var options = Parse("serve", "--postgres", ConnectionString);
 
-        Assert.Equal(ServeStore.Postgres, options.Store);
+        Assert.Equal(HostedStoreKind.Postgres, options.Store);
         Assert.Equal(ConnectionString, options.PostgresConnectionString);
         Assert.Null(options.DataDirectory);
         Assert.Equal(ConnectionString, options.ToPostgresStoreOptions().ConnectionString);
@@ -23,7 +24,7 @@ public sealed class ServePostgresOptionTests
     {
         var options = Parse("serve", "--memory");
 
-        Assert.Equal(ServeStore.Memory, options.Store);
+        Assert.Equal(HostedStoreKind.Memory, options.Store);
         Assert.Null(options.PostgresConnectionString);
         Assert.Throws<InvalidOperationException>(() => options.ToPostgresStoreOptions());
     }

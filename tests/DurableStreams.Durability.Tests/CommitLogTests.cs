@@ -156,13 +156,13 @@ public sealed class CommitLogTests : FileStoreTestBase
     }
 
     [Fact]
-    public async Task A_log_in_the_format_before_recycling_is_replayed_once()
+    public async Task A_log_in_the_pre_release_format_before_recycling_is_refused_and_left_intact()
     {
         await CreatedAsync("s", TextPlain, body: "abc");
         Assert.Equal(AppendStatus.Appended, (await AppendAsync("s", "def")).Status);
         await CrashAsync();
 
-        // Rewrite the log as the earlier format wrote it: [magic "DSLG"][length][crc32c of payload][payload] per record.
+        // Rewrite the log as pre-release builds wrote it: [magic "DSLG"][length][crc32c of payload][payload] per record.
         var legacy = new MemoryStream();
         foreach (var (_, _, payload) in ReadLog(await File.ReadAllBytesAsync(LogPath, Ct)))
         {
@@ -173,14 +173,14 @@ public sealed class CommitLogTests : FileStoreTestBase
             legacy.Write(header);
             legacy.Write(payload);
         }
-        await File.WriteAllBytesAsync(LogPath, legacy.ToArray(), Ct);
+        var written = legacy.ToArray();
+        await File.WriteAllBytesAsync(LogPath, written, Ct);
 
-        Start();
-        Assert.Equal("abcdef", await ReadTextAsync("s"));
-        Assert.Equal(AppendStatus.Appended, (await AppendAsync("s", "ghi")).Status);
-        await CrashAsync();
-        Start();
-        Assert.Equal("abcdefghi", await ReadTextAsync("s"));
+        // Replaying nothing would silently lose the appends the log holds: the store refuses to open instead.
+        var ex = Assert.Throws<InvalidOperationException>(Start);
+        Assert.Contains("pre-release", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("DSLG", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(written, (await File.ReadAllBytesAsync(LogPath, Ct)).AsSpan(0, written.Length).ToArray());
     }
 
     [Fact]

@@ -1,4 +1,7 @@
 using System.Net;
+using System.Reflection;
+using DurableStreams.Protocol;
+using DurableStreams.Server.Internal;
 using DurableStreams.Server.Tests.Infrastructure;
 using Xunit;
 
@@ -75,6 +78,75 @@ public sealed class StreamEndpointsCorsTests(ServerFixture fixture) : IClassFixt
             foreach (var header in ProtocolResponseHeaders)
             {
                 Assert.Contains(header, exposed, StringComparer.OrdinalIgnoreCase);
+            }
+        }
+    }
+
+    [Fact]
+    public void Every_protocol_header_is_a_request_or_a_response_header_and_CORS_lists_them_all()
+    {
+        var constants = typeof(ProtocolHeaders).GetFields(BindingFlags.Public | BindingFlags.Static)
+            .Where(f => f.IsLiteral)
+            .Select(f => (string)f.GetRawConstantValue()!)
+            .ToArray();
+        var allowed = StreamEndpoints.AllowedHeaders.Split(", ");
+        var exposed = StreamEndpoints.ExposedHeaders.Split(", ");
+
+        foreach (var header in constants)
+        {
+            Assert.True(ProtocolHeaders.RequestHeaders.Contains(header) || ProtocolHeaders.ResponseHeaders.Contains(header),
+                $"{header} is in neither ProtocolHeaders.RequestHeaders nor ProtocolHeaders.ResponseHeaders.");
+        }
+        Assert.All(ProtocolHeaders.RequestHeaders, header => Assert.Contains(header, allowed));
+        Assert.All(ProtocolHeaders.ResponseHeaders, header => Assert.Contains(header, exposed));
+    }
+
+    [Fact]
+    public async Task Every_protocol_header_a_response_carries_is_exposed()
+    {
+        var origin = ("Origin", "https://anything.example");
+        var text = ServerHarness.NewName("text");
+        var binary = ServerHarness.NewName("binary");
+        var responses = new List<HttpResponseMessage>();
+        try
+        {
+            responses.Add(await _server.PutAsync(text, "text/plain", "abc", Ct, origin, ("Stream-TTL", "3600")));
+            responses.Add(await _server.PutAsync(binary, "application/octet-stream", "abc", Ct, origin, ("Stream-Closed", "true")));
+            responses.Add(await _server.PostAsync(text, "text/plain", "d", Ct, origin, ("Producer-Id", "p"), ("Producer-Epoch", "0"), ("Producer-Seq", "0")));
+            responses.Add(await _server.PostAsync(text, "text/plain", "e", Ct, origin, ("Producer-Id", "p"), ("Producer-Epoch", "0"), ("Producer-Seq", "5")));
+            responses.Add(await _server.SendAsync(HttpMethod.Head, text, null, Ct, origin));
+            responses.Add(await _server.GetAsync(text + "?offset=-1", Ct, origin));
+            responses.Add(await _server.GetAsync(binary + "?offset=-1&live=long-poll", Ct, origin));
+            responses.Add(await _server.GetAsync(text + "?offset=-1&live=long-poll", Ct, origin));
+            using var sse = ServerHarness.Request(HttpMethod.Get, binary + "?offset=-1&live=sse");
+            sse.Headers.Add(origin.Item1, origin.Item2);
+            responses.Add(await _server.Client.SendAsync(sse, HttpCompletionOption.ResponseHeadersRead, Ct));
+
+            var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+            foreach (var response in responses)
+            {
+                var exposed = Http.HeaderList(response, "Access-Control-Expose-Headers");
+                foreach (var (name, _) in response.Headers.Concat(response.Content.Headers))
+                {
+                    if (name.StartsWith("Stream-", StringComparison.OrdinalIgnoreCase) || name.StartsWith("Producer-", StringComparison.OrdinalIgnoreCase))
+                    {
+                        seen.Add(name);
+                        Assert.Contains(name, exposed, StringComparer.OrdinalIgnoreCase);
+                    }
+                }
+            }
+            // The requests above did produce the protocol's response headers, so the check covered them.
+            Assert.Superset(new HashSet<string>(StringComparer.OrdinalIgnoreCase)
+            {
+                "Stream-Next-Offset", "Stream-Up-To-Date", "Stream-Closed", "Stream-Cursor", "Stream-SSE-Data-Encoding",
+                "Producer-Epoch", "Producer-Seq", "Producer-Expected-Seq", "Producer-Received-Seq",
+            }, seen);
+        }
+        finally
+        {
+            foreach (var response in responses)
+            {
+                response.Dispose();
             }
         }
     }

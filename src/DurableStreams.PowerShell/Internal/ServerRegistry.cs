@@ -39,30 +39,10 @@ internal static class ServerRegistry
             }
             server.IsRunning = false;
         }
-        try
-        {
-            using var timeout = new CancellationTokenSource(StopTimeout);
-            try
-            {
-                await server.Server.StopAsync(timeout.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                // Open connections are dropped by the disposal below.
-            }
-            await server.Server.DisposeAsync();
-        }
-        finally
-        {
-            if (server.OwnedSubscriptionState is { } state)
-            {
-                await state.DisposeAsync();
-            }
-            if (server.OwnedStore is { } store)
-            {
-                await store.DisposeAsync();
-            }
-        }
+        // Open connections still there after the timeout are dropped by the disposal, which then closes the
+        // subscription state and the store.
+        await server.Host.StopAsync(StopTimeout);
+        await server.Host.DisposeAsync();
         return true;
     }
 

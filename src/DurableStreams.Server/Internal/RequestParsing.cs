@@ -29,14 +29,20 @@ internal static class RequestParsing
         return values.Count > 1 ? HttpError.BadRequest($"{name} must be sent at most once.") : null;
     }
 
+    private static readonly HttpError s_invalidContentType = HttpError.BadRequest("Content-Type is not a valid media type.");
+
+    /// <summary>The one media-type check of requests: 400 when a Content-Type is given that is not a <c>type/subtype</c> pair.</summary>
+    public static HttpError? CheckContentType(string? contentType) =>
+        contentType is not null && ContentTypes.MediaType(contentType) is null ? s_invalidContentType : null;
+
     public static HttpError? ParseCreate(HttpRequest request, string streamsPath, out CreateStreamRequest? create)
     {
         create = null;
         var headers = request.Headers;
         var contentType = Single(headers, "Content-Type");
-        if (contentType is not null && ContentTypes.MediaType(contentType) is null)
+        if (CheckContentType(contentType) is { } invalid)
         {
-            return HttpError.BadRequest("Content-Type is not a valid media type.");
+            return invalid;
         }
 
         long? ttl = null;

@@ -36,8 +36,12 @@ internal sealed partial class StreamEndpoints(
         || (optionsAccessor.Value.CachePolicy == CachePolicy.Auto && BearerTokens.Create(optionsAccessor.Value.ReadTokens, optionsAccessor.Value.WriteTokens) is not null);
 
     private const string AllowedMethods = "GET, HEAD, POST, PUT, DELETE, OPTIONS";
-    private const string AllowedHeaders = "Content-Type, Authorization, If-None-Match, Stream-Seq, Stream-TTL, Stream-Expires-At, Stream-Closed, Stream-Forked-From, Stream-Fork-Offset, Stream-Fork-Sub-Offset, Producer-Id, Producer-Epoch, Producer-Seq";
-    private const string ExposedHeaders = "Stream-Next-Offset, Stream-Cursor, Stream-Up-To-Date, Stream-Closed, Stream-TTL, Stream-Expires-At, Stream-SSE-Data-Encoding, Producer-Epoch, Producer-Seq, Producer-Expected-Seq, Producer-Received-Seq, ETag, Location, Content-Type, Retry-After";
+
+    /// <summary>CORS: the request headers a browser may send (the protocol's and the HTTP ones the protocol uses).</summary>
+    internal static readonly string AllowedHeaders = string.Join(", ", ["Content-Type", "Authorization", "If-None-Match", .. ProtocolHeaders.RequestHeaders]);
+
+    /// <summary>CORS: the response headers a browser script may read (the protocol's and the HTTP ones the protocol uses).</summary>
+    internal static readonly string ExposedHeaders = string.Join(", ", [.. ProtocolHeaders.ResponseHeaders, "ETag", "Location", "Content-Type", "Retry-After"]);
 
     public string StreamsPath
     {
@@ -312,9 +316,9 @@ internal sealed partial class StreamEndpoints(
             return;
         }
         var hasBody = body.Length > 0;
-        if (hasBody && parsed!.ContentType is { } type && ContentTypes.MediaType(type) is null)
+        if (hasBody && RequestParsing.CheckContentType(parsed!.ContentType) is { } invalidType)
         {
-            await HttpError.BadRequest("Content-Type is not a valid media type.").WriteAsync(context.Response);
+            await invalidType.WriteAsync(context.Response);
             return;
         }
         var request = new AppendRequest

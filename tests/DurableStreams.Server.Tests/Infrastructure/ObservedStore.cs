@@ -97,7 +97,17 @@ public sealed class ObservedStore(IStreamStore inner) : IStreamStore
         return inner.DeleteAsync(name, cancellationToken);
     }
 
-    public ValueTask DisposeAsync() => inner.DisposeAsync();
+    /// <summary>Runs before the inner store is disposed (a test that checks what is still running at that point).</summary>
+    public Func<ValueTask>? Disposing { get; set; }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Disposing is { } disposing)
+        {
+            await disposing();
+        }
+        await inner.DisposeAsync();
+    }
 
     private Channel<bool> Cancellations(string name) => _cancellations.GetOrAdd(name, static _ => Channel.CreateUnbounded<bool>());
 

@@ -12,7 +12,7 @@ const BLOCK_ROWS = 100;
 const PAGE_ROWS = 500;
 const TOKEN_KEY = 'ds-inspector-token';
 const RECENT_KEY = 'ds-inspector-recent';
-const REGISTRY = '__registry__';
+const REGISTRY = '__registry__'; // DurableStreams.Protocol.RegistryStream.Name
 
 const $ = (id) => document.getElementById(id);
 const streamsPath = (document.querySelector('meta[name="ds-streams-path"]')?.content || '/v1/stream').replace(/\/+$/, '');
