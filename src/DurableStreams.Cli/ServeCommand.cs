@@ -184,6 +184,14 @@ internal sealed partial class ServeCommand
     }
 
     /// <summary>Formats a durability mode as it is written on the command line.</summary>
+    /// <summary>The store as event 3000 names it.</summary>
+    internal static string StoreLabel(HostedStoreKind store) => store switch
+    {
+        HostedStoreKind.File => "file",
+        HostedStoreKind.Postgres => "postgres",
+        _ => "memory",
+    };
+
     internal static string FormatDurability(DurabilityMode mode) => s_durabilityNames.First(n => n.Mode == mode).Name;
 
     private void ValidateStoreOptions(CommandResult result)
@@ -340,10 +348,11 @@ internal sealed partial class ServeCommand
         var durability = file ? FormatDurability(options.Durability) : "-";
         var authentication = options.ReadTokens.Count + options.WriteTokens.Count > 0;
         var logger = loggerFactory.CreateLogger<ServeCommand>();
+        var storeLabel = StoreLabel(options.Store);
         ServeLog.Started(
             logger,
             url,
-            file ? "file" : "memory",
+            storeLabel,
             options.DataDirectory ?? "-",
             durability,
             options.Registry,

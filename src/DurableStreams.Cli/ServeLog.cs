@@ -1,3 +1,4 @@
+using DurableStreams.Protocol.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
@@ -32,7 +33,7 @@ internal static partial class ServeLog
         logging.Services.Configure<ConsoleLoggerOptions>(console => console.LogToStandardErrorThreshold = LogLevel.Trace);
     });
 
-    [LoggerMessage(EventId = 3000, Level = LogLevel.Information,
+    [LoggerMessage(EventId = LogEvents.ServerStarted, Level = LogLevel.Information,
         Message = "Durable Streams server listening on {Url}; store {Store}, data directory {DataDirectory}, durability {Durability}, registry {Registry}, authentication {Authentication}")]
     public static partial void Started(ILogger logger, string url, string store, string dataDirectory, string durability, bool registry, bool authentication);
 }

@@ -1,8 +1,8 @@
+using DurableStreams.Core.Subscriptions;
 using DurableStreams.Core;
 using DurableStreams.Core.Memory;
 using DurableStreams.Storage.Files;
 using DurableStreams.Storage.Postgres;
-using DurableStreams.Subscriptions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 

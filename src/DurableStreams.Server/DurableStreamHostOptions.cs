@@ -15,11 +15,11 @@
 //  5. PowerShell, if the module offers it: a parameter on StartDurableStreamServerCommand (ServerCommands.cs) set in its
 //     DurableStreamHostOptions, and its description in module/help/Start-DurableStreamServer.md.
 //  6. Document it in README.md's serve option table (and docs/operations.md when operators need to know it).
+using DurableStreams.Core.Subscriptions;
 using DurableStreams.Core;
 using DurableStreams.Core.Memory;
 using DurableStreams.Storage.Files;
 using DurableStreams.Storage.Postgres;
-using DurableStreams.Subscriptions;
 
 namespace DurableStreams.Server;
 

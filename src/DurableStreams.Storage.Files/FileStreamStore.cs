@@ -1,3 +1,4 @@
+using DurableStreams.Protocol.Diagnostics;
 using DurableStreams.Core;
 using System.Collections.Concurrent;
 using System.Globalization;
@@ -262,29 +263,29 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
 
     private string DataPath(long id) => Path.Combine(_streamsDirectory, id.ToString("x16", CultureInfo.InvariantCulture) + ".dat");
 
-    [LoggerMessage(EventId = 2000, Level = LogLevel.Error, Message = "A group commit failed; the appends in it were rolled back")]
+    [LoggerMessage(EventId = LogEvents.GroupCommitFailed, Level = LogLevel.Error, Message = "A group commit failed; the appends in it were rolled back")]
     private static partial void LogCommitFailed(ILogger logger, Exception exception);
 
-    [LoggerMessage(EventId = 2001, Level = LogLevel.Error, Message = "Stream {Name} failed its checksum at position {Position}; it is unavailable until repaired")]
+    [LoggerMessage(EventId = LogEvents.ChecksumFailed, Level = LogLevel.Error, Message = "Stream {Name} failed its checksum at position {Position}; it is unavailable until repaired")]
     private static partial void LogCorrupt(ILogger logger, string name, long position);
 
-    [LoggerMessage(EventId = 2002, Level = LogLevel.Warning, Message = "Recovered stream {Name}: cut {Bytes} unacknowledged bytes from its tail")]
+    [LoggerMessage(EventId = LogEvents.UnacknowledgedTailCut, Level = LogLevel.Warning, Message = "Recovered stream {Name}: cut {Bytes} unacknowledged bytes from its tail")]
     private static partial void LogTruncated(ILogger logger, string name, long bytes);
 
-    [LoggerMessage(EventId = 2003, Level = LogLevel.Error, Message = "Stream {Name} is shorter than its committed tail ({Length} of {Expected} bytes); it fails closed")]
+    [LoggerMessage(EventId = LogEvents.DataFileShort, Level = LogLevel.Error, Message = "Stream {Name} is shorter than its committed tail ({Length} of {Expected} bytes); it fails closed")]
     private static partial void LogMissingData(ILogger logger, string name, long length, long expected);
 
-    [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "Background work failed: {What}")]
+    [LoggerMessage(EventId = LogEvents.BackgroundWorkFailed, Level = LogLevel.Warning, Message = "Background work failed: {What}")]
     private static partial void LogBackgroundFailure(ILogger logger, Exception exception, string what);
 
-    [LoggerMessage(EventId = 2020, Level = LogLevel.Information, Message = "Moved the producers of {Streams} streams to their own records (state format 1 to 2)")]
+    [LoggerMessage(EventId = LogEvents.ProducersMigrated, Level = LogLevel.Information, Message = "Moved the producers of {Streams} streams to their own records (state format 1 to 2)")]
     private static partial void LogProducersMigrated(ILogger logger, int streams);
-    [LoggerMessage(EventId = 2007, Level = LogLevel.Information, Message = "Tightened the permissions of {Path} (was {Mode}): the data directory is private to the server's user")]
+    [LoggerMessage(EventId = LogEvents.PermissionsTightened, Level = LogLevel.Information, Message = "Tightened the permissions of {Path} (was {Mode}): the data directory is private to the server's user")]
     private static partial void LogTightened(ILogger logger, string path, UnixFileMode mode);
 
-    [LoggerMessage(EventId = 2006, Level = LogLevel.Information, Message = "Replayed {Records} commit-log records")]
+    [LoggerMessage(EventId = LogEvents.CommitLogReplayed, Level = LogLevel.Information, Message = "Replayed {Records} commit-log records")]
     private static partial void LogReplayed(ILogger logger, int records);
 
-    [LoggerMessage(EventId = 2005, Level = LogLevel.Warning, Message = "Stream {Name} lost {Bytes} bytes that were acknowledged but not yet synced (durability {Mode})")]
+    [LoggerMessage(EventId = LogEvents.AcknowledgedDataLost, Level = LogLevel.Warning, Message = "Stream {Name} lost {Bytes} bytes that were acknowledged but not yet synced (durability {Mode})")]
     private static partial void LogRelaxedLoss(ILogger logger, string name, long bytes, DurabilityMode mode);
 }

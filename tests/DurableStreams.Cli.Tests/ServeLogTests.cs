@@ -1,3 +1,4 @@
+using DurableStreams.Server;
 using Microsoft.Extensions.Logging;
 using Xunit;
 
@@ -6,6 +7,16 @@ namespace DurableStreams.Cli.Tests;
 public sealed class ServeLogTests
 {
     private const string HostingDiagnostics = "Microsoft.AspNetCore.Hosting.Diagnostics";
+
+    [Theory]
+    [InlineData(HostedStoreKind.File, "file")]
+    [InlineData(HostedStoreKind.Memory, "memory")]
+    [InlineData(HostedStoreKind.Postgres, "postgres")]
+    public void The_start_up_event_names_the_store_that_serves(HostedStoreKind store, string label)
+    {
+        // --postgres was reported as "memory" while only the file store was told apart.
+        Assert.Equal(label, ServeCommand.StoreLabel(store));
+    }
 
     [Theory]
     [InlineData(LogLevel.Information)]

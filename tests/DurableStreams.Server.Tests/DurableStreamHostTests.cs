@@ -5,7 +5,7 @@ using DurableStreams.Core;
 using DurableStreams.Core.Memory;
 using DurableStreams.Server.Tests.Infrastructure;
 using DurableStreams.Storage.Files;
-using DurableStreams.Subscriptions;
+using DurableStreams.Core.Subscriptions;
 using DurableStreams.Testing;
 using Xunit;
 

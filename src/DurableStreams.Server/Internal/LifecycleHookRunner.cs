@@ -1,3 +1,4 @@
+using DurableStreams.Protocol.Diagnostics;
 using DurableStreams.Core;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -62,6 +63,6 @@ internal sealed partial class LifecycleHookRunner(IStreamStore store, IOptions<D
         }
     }
 
-    [LoggerMessage(EventId = 1001, Level = LogLevel.Warning, Message = "Lifecycle hook {Hook} failed for stream {Name}")]
+    [LoggerMessage(EventId = LogEvents.LifecycleHookFailed, Level = LogLevel.Warning, Message = "Lifecycle hook {Hook} failed for stream {Name}")]
     private static partial void LogHookFailed(ILogger logger, Exception exception, string hook, string name);
 }

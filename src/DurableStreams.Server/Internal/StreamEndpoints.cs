@@ -1,3 +1,4 @@
+using DurableStreams.Protocol.Diagnostics;
 using System.Globalization;
 using DurableStreams.Protocol;
 using DurableStreams.Server.Internal.Subscriptions;
@@ -367,15 +368,15 @@ internal sealed partial class StreamEndpoints(
 
     private CancellationToken StoppingToken => lifetime?.ApplicationStopping ?? CancellationToken.None;
 
-    [LoggerMessage(EventId = 1002, Level = LogLevel.Debug, Message = "{Method} {Path} answered {StatusCode} in {ElapsedMilliseconds:0.0} ms")]
+    [LoggerMessage(EventId = LogEvents.RequestAnswered, Level = LogLevel.Debug, Message = "{Method} {Path} answered {StatusCode} in {ElapsedMilliseconds:0.0} ms")]
     private static partial void LogRequest(ILogger logger, string method, string path, int statusCode, double elapsedMilliseconds);
 
-    [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "Store unavailable for {Method} {Path}")]
+    [LoggerMessage(EventId = LogEvents.StoreUnavailable, Level = LogLevel.Warning, Message = "Store unavailable for {Method} {Path}")]
     private static partial void LogStoreUnavailable(ILogger logger, Exception exception, string method, string path);
 
-    [LoggerMessage(EventId = 1004, Level = LogLevel.Debug, Message = "{Method} {Path}: request body refused with {StatusCode}")]
+    [LoggerMessage(EventId = LogEvents.RequestBodyRefused, Level = LogLevel.Debug, Message = "{Method} {Path}: request body refused with {StatusCode}")]
     private static partial void LogBodyRefused(ILogger logger, Exception exception, string method, string path, int statusCode);
 
-    [LoggerMessage(EventId = 1000, Level = LogLevel.Error, Message = "Unhandled error for {Method} {Path}")]
+    [LoggerMessage(EventId = LogEvents.UnhandledError, Level = LogLevel.Error, Message = "Unhandled error for {Method} {Path}")]
     private static partial void LogUnhandled(ILogger logger, Exception exception, string method, string path);
 }
