@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Management.Automation;
+using System.Net;
+using System.Security;
 using DurableStreams.Client;
 using DurableStreams.PowerShell.Internal;
 
@@ -49,7 +51,7 @@ public abstract class DurableStreamCommandBase : PSCmdlet, IDisposable
         {
             if (StreamTarget.TryFromUri(uri, out var target, out var problem))
             {
-                return target;
+                return Authorize(target!);
             }
             WriteError(ErrorRecords.InvalidArgument("InvalidStreamUri", problem!, uri));
             return null;
@@ -65,11 +67,56 @@ public abstract class DurableStreamCommandBase : PSCmdlet, IDisposable
             WriteError(ErrorRecords.InvalidArgument("InvalidStreamName", $"'{name}' is not a stream name.", name));
             return null;
         }
-        return new StreamTarget(root!, trimmed);
+        return Authorize(new StreamTarget(root!, trimmed));
     }
 
+    /// <summary>The environment variable that supplies the endpoint when neither -Server nor -BaseUri is given (as the tool's <c>--url</c>).</summary>
+    internal const string UrlVariable = "STREAM_URL";
+
+    /// <summary>The environment variable that supplies the <c>Authorization</c> header value when neither -Token nor -Credential is given (as the tool's <c>--auth</c>).</summary>
+    internal const string AuthVariable = "STREAM_AUTH";
+
+    /// <summary>The environment variable that supplies the streams path with <c>STREAM_URL</c> (as the tool's <c>--streams-path</c>).</summary>
+    internal const string StreamsPathVariable = "STREAM_PATH";
+
+    /// <summary>The server used when nothing else names one, as the tool's default <c>--url</c>.</summary>
+    internal static readonly Uri DefaultUri = new("http://localhost:4437");
+
+    /// <summary>The bearer token given by -Token; null on cmdlets without one.</summary>
+    private protected virtual SecureString? AuthToken => null;
+
+    /// <summary>The credential given by -Credential (its password is the token); null on cmdlets without one.</summary>
+    private protected virtual PSCredential? AuthCredential => null;
+
     /// <summary>
-    /// The streams root named by <c>-Server</c> or <c>-BaseUri</c>, or else the one server started in this session;
+    /// The <c>Authorization</c> header value: <c>Bearer &lt;token&gt;</c> from -Token or -Credential's password, else
+    /// <c>$env:STREAM_AUTH</c> as given (a full header value such as <c>Bearer abc</c>, as the tool's <c>--auth</c>), else none.
+    /// </summary>
+    internal string? ResolveAuthorization()
+    {
+        if (AuthToken is not null && AuthCredential is not null)
+        {
+            ThrowTerminatingError(ErrorRecords.InvalidArgument("TokenAndCredential", "Give either -Token or -Credential, not both.", null));
+        }
+        var secret = AuthToken ?? AuthCredential?.Password;
+        if (secret is not null)
+        {
+            var plain = new NetworkCredential(string.Empty, secret).Password;
+            if (string.IsNullOrWhiteSpace(plain))
+            {
+                ThrowTerminatingError(ErrorRecords.InvalidArgument("EmptyToken", "The token given by -Token or -Credential is empty.", null));
+            }
+            return "Bearer " + plain.Trim();
+        }
+        return Environment.GetEnvironmentVariable(AuthVariable) is { Length: > 0 } auth ? auth.Trim() : null;
+    }
+
+    /// <summary>The target with this invocation's <c>Authorization</c> value.</summary>
+    internal StreamTarget Authorize(StreamTarget target) => target with { Authorization = ResolveAuthorization() };
+
+    /// <summary>
+    /// The streams root named by <c>-Server</c> or <c>-BaseUri</c>, or else the one server started in this session, or
+    /// else <c>$env:STREAM_URL</c> (with <c>$env:STREAM_PATH</c>), or else <c>http://localhost:4437</c> as the tool;
     /// null after writing an error. <paramref name="subject"/> starts the message when no server is obvious.
     /// </summary>
     internal Uri? ResolveRoot(DurableStreamServerInfo? server, Uri? baseUri, string subject, object? target, string? streamsPath = null)
@@ -93,15 +140,33 @@ public abstract class DurableStreamCommandBase : PSCmdlet, IDisposable
             return root;
         }
         var running = ServerRegistry.Running();
-        if (running.Count != 1)
+        if (running.Count == 1)
+        {
+            return running[0].BaseUri;
+        }
+        var fromEnvironment = Environment.GetEnvironmentVariable(UrlVariable) is { Length: > 0 } url ? url.Trim() : null;
+        if (fromEnvironment is not null || running.Count == 0)
+        {
+            if (!System.Uri.TryCreate(fromEnvironment ?? DefaultUri.ToString(), UriKind.Absolute, out var endpoint))
+            {
+                WriteError(ErrorRecords.InvalidArgument("InvalidStreamUrl", $"${UrlVariable} '{fromEnvironment}' is not an absolute http or https URI.", fromEnvironment));
+                return null;
+            }
+            var path = streamsPath ?? (Environment.GetEnvironmentVariable(StreamsPathVariable) is { Length: > 0 } p ? p.Trim() : null);
+            if (!StreamTarget.TryNormalizeBaseUri(endpoint, path, out var envRoot, out var envProblem))
+            {
+                WriteError(ErrorRecords.InvalidArgument(fromEnvironment is null ? "InvalidBaseUri" : "InvalidStreamUrl", envProblem!, endpoint));
+                return null;
+            }
+            return envRoot;
+        }
         {
             WriteError(ErrorRecords.InvalidArgument(
                 "ServerNotSpecified",
-                $"{subject} needs -Server or -BaseUri: {running.Count} servers were started in this session, so none is the obvious one.",
+                $"{subject} needs -Server or -BaseUri (or $env:{UrlVariable}): {running.Count} servers were started in this session, so none is the obvious one.",
                 target));
             return null;
         }
-        return running[0].BaseUri;
     }
 
     /// <summary>Runs a client call for one stream; a protocol failure becomes a non-terminating error and null.</summary>
@@ -188,12 +253,12 @@ public abstract class DurableStreamCommandBase : PSCmdlet, IDisposable
 public abstract class StreamCommandBase : DurableStreamCommandBase
 {
     /// <summary>The stream's URI.</summary>
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Uri", ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [Parameter(Mandatory = true, ParameterSetName = "Uri", ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNull]
     public Uri? Uri { get; set; }
 
-    /// <summary>The stream's name below the server's streams root.</summary>
-    [Parameter(Mandatory = true, ParameterSetName = "Name")]
+    /// <summary>The stream's name below the server's streams root (or its full URI); the first positional argument.</summary>
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Name")]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(StreamNameCompleter))]
     public string? Name { get; set; }
@@ -214,4 +279,25 @@ public abstract class StreamCommandBase : DurableStreamCommandBase
     public virtual string? StreamsPath { get; set; }
 
     internal StreamTarget? ResolveTarget() => ResolveTarget(Uri, ParameterSetName == "Name" ? Name : null, Server, BaseUri, StreamsPath);
+}
+
+/// <summary>A stream cmdlet that sends requests: <c>-Token</c> or <c>-Credential</c> authorise them (else <c>$env:STREAM_AUTH</c>).</summary>
+public abstract class AuthorizedStreamCommandBase : StreamCommandBase
+{
+    /// <summary>A bearer token sent as <c>Authorization: Bearer &lt;token&gt;</c> with every request.</summary>
+    [Parameter]
+    [ValidateNotNull]
+    public SecureString? Token { get; set; }
+
+    /// <summary>A credential whose password is the bearer token (the user name is not sent).</summary>
+    [Parameter]
+    [ValidateNotNull]
+    [Credential]
+    public PSCredential? Credential { get; set; }
+
+    /// <inheritdoc/>
+    private protected override SecureString? AuthToken => Token;
+
+    /// <inheritdoc/>
+    private protected override PSCredential? AuthCredential => Credential;
 }

@@ -13,7 +13,7 @@ namespace DurableStreams.PowerShell;
 /// </summary>
 [Cmdlet(VerbsCommunications.Read, "DurableStream", DefaultParameterSetName = "Uri")]
 [OutputType(typeof(PSObject), typeof(string), typeof(byte[]))]
-public sealed class ReadDurableStreamCommand : StreamCommandBase
+public sealed class ReadDurableStreamCommand : AuthorizedStreamCommandBase
 {
     /// <summary>Where to start: -1, now or an offset.</summary>
     [Parameter]

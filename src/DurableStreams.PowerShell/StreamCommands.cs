@@ -10,7 +10,7 @@ namespace DurableStreams.PowerShell;
 /// <summary><c>New-DurableStream</c>: creates a stream (PUT), or confirms one with the same settings exists.</summary>
 [Cmdlet(VerbsCommon.New, "DurableStream", DefaultParameterSetName = "Uri", SupportsShouldProcess = true)]
 [OutputType(typeof(DurableStreamInfo))]
-public sealed class NewDurableStreamCommand : StreamCommandBase
+public sealed class NewDurableStreamCommand : AuthorizedStreamCommandBase
 {
     /// <summary>The stream's content type.</summary>
     [Parameter]
@@ -112,7 +112,7 @@ public sealed class NewDurableStreamCommand : StreamCommandBase
 /// </summary>
 [Cmdlet(VerbsCommon.Get, "DurableStream", DefaultParameterSetName = ListSet)]
 [OutputType(typeof(DurableStreamInfo))]
-public sealed class GetDurableStreamCommand : StreamCommandBase
+public sealed class GetDurableStreamCommand : AuthorizedStreamCommandBase
 {
     private const string ListSet = "List";
 
@@ -160,7 +160,7 @@ public sealed class GetDurableStreamCommand : StreamCommandBase
         {
             return;
         }
-        var registryTarget = new StreamTarget(root, StreamRegistry.RegistryStreamName);
+        var registryTarget = Authorize(new StreamTarget(root, StreamRegistry.RegistryStreamName));
         var listing = Call(registryTarget, async (client, token) => Tuple.Create(await StreamRegistry.ListAsync(client, token)));
         if (listing is null)
         {
@@ -202,7 +202,7 @@ public sealed class GetDurableStreamCommand : StreamCommandBase
 /// <summary><c>Close-DurableStream</c>: closes a stream to appends.</summary>
 [Cmdlet(VerbsCommon.Close, "DurableStream", DefaultParameterSetName = "Uri", SupportsShouldProcess = true)]
 [OutputType(typeof(DurableStreamInfo))]
-public sealed class CloseDurableStreamCommand : StreamCommandBase
+public sealed class CloseDurableStreamCommand : AuthorizedStreamCommandBase
 {
     /// <summary>Return the stream's metadata after closing it.</summary>
     [Parameter]
@@ -224,7 +224,7 @@ public sealed class CloseDurableStreamCommand : StreamCommandBase
 
 /// <summary><c>Remove-DurableStream</c>: deletes a stream.</summary>
 [Cmdlet(VerbsCommon.Remove, "DurableStream", DefaultParameterSetName = "Uri", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
-public sealed class RemoveDurableStreamCommand : StreamCommandBase
+public sealed class RemoveDurableStreamCommand : AuthorizedStreamCommandBase
 {
     /// <inheritdoc/>
     protected override void ProcessRecord()

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using System.Security;
 using DurableStreams.Client;
 using DurableStreams.PowerShell.Internal;
 using DurableStreams.Protocol;
@@ -25,12 +26,12 @@ public sealed class WriteDurableStreamCommand : DurableStreamCommandBase
     private ProgressThrottle? _progress;
 
     /// <summary>The stream's URI.</summary>
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Uri")]
+    [Parameter(Mandatory = true, ParameterSetName = "Uri")]
     [ValidateNotNull]
     public Uri? Uri { get; set; }
 
-    /// <summary>The stream's name below the server's streams root.</summary>
-    [Parameter(Mandatory = true, ParameterSetName = "Name")]
+    /// <summary>The stream's name below the server's streams root (or its full URI); the first positional argument.</summary>
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Name")]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(StreamNameCompleter))]
     public string? Name { get; set; }
@@ -49,6 +50,23 @@ public sealed class WriteDurableStreamCommand : DurableStreamCommandBase
     [Parameter(ParameterSetName = "Name")]
     [ValidateNotNullOrEmpty]
     public string? StreamsPath { get; set; }
+
+    /// <summary>A bearer token sent as <c>Authorization: Bearer &lt;token&gt;</c> with every request.</summary>
+    [Parameter]
+    [ValidateNotNull]
+    public SecureString? Token { get; set; }
+
+    /// <summary>A credential whose password is the bearer token (the user name is not sent).</summary>
+    [Parameter]
+    [ValidateNotNull]
+    [Credential]
+    public PSCredential? Credential { get; set; }
+
+    /// <inheritdoc/>
+    private protected override SecureString? AuthToken => Token;
+
+    /// <inheritdoc/>
+    private protected override PSCredential? AuthCredential => Credential;
 
     /// <summary>The messages to append.</summary>
     [Parameter(Position = 1, ValueFromPipeline = true)]
