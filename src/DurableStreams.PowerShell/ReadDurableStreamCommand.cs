@@ -119,9 +119,9 @@ public sealed class ReadDurableStreamCommand : AuthorizedStreamCommandBase
             WriteError(ErrorRecords.Create(
                 "ReadTimeout",
                 ErrorCategory.OperationTimeout,
-                $"Reading stream '{info.Uri}' did not finish within {Timeout}.",
+                $"Reading stream '{info.Uri}' did not finish within {MessageEncoding.FormatDuration(Timeout!.Value)}.",
                 info.Uri,
-                new TimeoutException($"Reading stream '{info.Uri}' did not finish within {Timeout}.")));
+                new TimeoutException($"Reading stream '{info.Uri}' did not finish within {MessageEncoding.FormatDuration(Timeout!.Value)}.")));
         }
         catch (DurableStreamException ex)
         {

@@ -264,6 +264,10 @@ internal static class MessageEncoding
         return Encoding.UTF8.GetBytes(newline ? text + "\n" : text);
     }
 
+    /// <summary>A duration as people read it in messages and views: seconds with up to three decimals, "0.5 s", "3600 s".</summary>
+    public static string FormatDuration(TimeSpan duration) =>
+        string.Create(CultureInfo.InvariantCulture, $"{duration.TotalSeconds:0.###} s");
+
     public static string FormatBytes(long bytes) => bytes switch
     {
         < 1024 => string.Create(CultureInfo.InvariantCulture, $"{bytes} B"),

@@ -72,7 +72,7 @@ Describe 'Stream cmdlets on the <Store> store' -ForEach $stores -Tag 'Integratio
             $ttl.TimeToLive | Should -Be ([TimeSpan]::FromHours(1))
 
             $at = [DateTimeOffset]::new(2099, 1, 2, 3, 4, 5, [TimeSpan]::Zero)
-            (New-DurableStream -Uri (New-StreamUri) -ExpiresAt $at).ExpiresAt | Should -Be $at
+            (New-DurableStream -Uri (New-StreamUri) -ExpiresAt $at).ExpiresAt | Should -Be $at.LocalDateTime
 
             $closed = New-DurableStream -Uri (New-StreamUri) -ContentType text/plain -Value "only`n" -Closed
             $closed.Closed | Should -BeTrue
