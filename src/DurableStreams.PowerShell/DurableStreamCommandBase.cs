@@ -197,6 +197,19 @@ public abstract class DurableStreamCommandBase : PSCmdlet, IDisposable
         return new DurableStreamInfo(client.StreamUrl(target.Name), target.Name, metadata.ContentType, metadata.NextOffset, metadata.Closed, metadata.Ttl, metadata.ExpiresAt);
     });
 
+    /// <summary>
+    /// ShouldProcess, except that <paramref name="force"/> skips the confirmation (as -Confirm or a low
+    /// $ConfirmPreference would ask for; under -NonInteractive a prompt is an error), while -WhatIf still only previews.
+    /// </summary>
+    internal bool ShouldProcessUnlessForced(bool force, string target, string action)
+    {
+        if (!force || (MyInvocation.BoundParameters.TryGetValue("WhatIf", out var whatIf) && whatIf is SwitchParameter { IsPresent: true }))
+        {
+            return ShouldProcess(target, action);
+        }
+        return true;
+    }
+
     /// <summary>Writes a progress record at most every quarter second.</summary>
     internal sealed class ProgressThrottle(Cmdlet cmdlet, int activityId, string activity)
     {

@@ -77,7 +77,18 @@ public sealed class WriteDurableStreamCommand : DurableStreamCommandBase
     /// <summary>Content type of the appends; default: the stream's.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ContentTypeCompleter))]
     public string? ContentType { get; set; }
+
+    /// <summary>The idempotent producer's id, as the tool's <c>--producer</c>; default: a new id per invocation.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Producer { get; set; }
+
+    /// <summary>The producer's epoch (default 0), as the tool's <c>--epoch</c>; a newer epoch on the server is claimed automatically.</summary>
+    [Parameter]
+    [ValidateRange(0, long.MaxValue)]
+    public long Epoch { get; set; }
 
     /// <summary>Close the stream after the last message.</summary>
     [Parameter]
@@ -90,6 +101,15 @@ public sealed class WriteDurableStreamCommand : DurableStreamCommandBase
     /// <summary>Return the stream's tail offset after the appends.</summary>
     [Parameter]
     public SwitchParameter PassThru { get; set; }
+
+    /// <inheritdoc/>
+    protected override void BeginProcessing()
+    {
+        if (MyInvocation.BoundParameters.ContainsKey(nameof(Epoch)) && Producer is null)
+        {
+            ThrowTerminatingError(ErrorRecords.InvalidArgument("EpochWithoutProducer", "-Epoch applies only with -Producer.", Epoch));
+        }
+    }
 
     /// <inheritdoc/>
     protected override void ProcessRecord()
@@ -212,14 +232,23 @@ public sealed class WriteDurableStreamCommand : DurableStreamCommandBase
 
     private bool Append(object item)
     {
-        var message = MessageEncoding.Encode(item, _json, newline: !NoNewline);
+        byte[] message;
+        try
+        {
+            message = MessageEncoding.Encode(item, _json, newline: !NoNewline);
+        }
+        catch (ArgumentException ex)
+        {
+            WriteError(ErrorRecords.InvalidArgument("NotText", ex.Message, item));
+            return true;
+        }
         if (message.Length == 0)
         {
             WriteError(ErrorRecords.InvalidArgument("EmptyMessage", "An empty message cannot be appended.", item));
             return true;
         }
         // One producer per invocation: a fresh id, so its sequence numbers start at 0 and retries are deduplicated.
-        _producer ??= _client!.CreateProducer(_target!.Name, "pwsh-" + Guid.NewGuid().ToString("N"), contentType: _contentType);
+        _producer ??= _client!.CreateProducer(_target!.Name, Producer ?? "pwsh-" + Guid.NewGuid().ToString("N"), Epoch, contentType: _contentType);
         try
         {
             Wait(_producer.AppendAsync(message, StopToken).AsTask());
