@@ -105,6 +105,39 @@ Describe 'Stream cmdlets a PowerShell user reaches for' -Tag 'Integration' {
         (Read-DurableStream $name)[-1] | Should -Be '42'
     }
 
+    It 'Wait-DurableStream returns once data arrives past the offset' {
+        $name = New-StreamName
+        $before = New-DurableStream $name -ContentType text/plain
+        $manifest = Join-Path $script:modulePath 'DurableStreams.psd1'
+        $job = Start-ThreadJob -ArgumentList $manifest, $before.Uri, $before.NextOffset {
+            param($manifest, $uri, $offset)
+            Import-Module $manifest
+            Wait-DurableStream -Uri $uri -Offset $offset -Timeout 60s
+        }
+        'arrived' | Write-DurableStream $name
+        $after = $job | Receive-Job -Wait -AutoRemoveJob
+        $after.NextOffset | Should -Not -Be $before.NextOffset
+        $after.Closed | Should -BeFalse
+    }
+
+    It 'Wait-DurableStream returns at once for a closed stream and binds NextOffset from the pipeline' {
+        $name = New-StreamName
+        New-DurableStream $name -ContentType text/plain -Value "x`n" | Out-Null
+        $seen = Get-DurableStream $name
+        Close-DurableStream $name
+        ($seen | Wait-DurableStream -Timeout 30s).Closed | Should -BeTrue
+        (Wait-DurableStream $name -Timeout 30s).Closed | Should -BeTrue
+    }
+
+    It 'Wait-DurableStream reports WaitTimeout in seconds' {
+        $name = New-StreamName
+        New-DurableStream $name -ContentType text/plain | Out-Null
+        Wait-DurableStream $name -Timeout 300ms -ErrorAction SilentlyContinue -ErrorVariable failure | Should -BeNullOrEmpty
+        $failure[0].FullyQualifiedErrorId | Should -BeLike 'WaitTimeout,*'
+        $failure[0].CategoryInfo.Category | Should -Be 'OperationTimeout'
+        $failure[0].ToString() | Should -Match 'within 0\.3 s\.$'
+    }
+
     It 'completes -ContentType with content types, not file names' -ForEach @(
         @{ Line = 'New-DurableStream x -ContentType application/j' }, @{ Line = 'Write-DurableStream x -ContentType application/j' }) {
         $completions = (TabExpansion2 -inputScript $Line -cursorColumn $Line.Length).CompletionMatches.CompletionText
