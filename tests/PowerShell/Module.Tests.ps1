@@ -93,4 +93,20 @@ Describe 'Help for <Name>' -ForEach $cmdlets -Tag 'Unit' {
             ($parameterHelp.Description.Text -join '').Trim() | Should -Not -BeNullOrEmpty -Because "-$parameter needs a description"
         }
     }
+
+    It 'has RELATED LINKS that name the about topic' {
+        $links = @($script:help.relatedLinks.navigationLink.linkText)
+        $links.Count | Should -BeGreaterThan 1
+        $links | Should -Contain 'about_DurableStreams'
+    }
+}
+
+Describe 'about_DurableStreams' -Tag 'Unit' {
+    It 'is a help topic that explains names, tokens and jobs' {
+        $topic = Get-Help about_DurableStreams | Out-String
+        $topic | Should -Match 'SHORT DESCRIPTION'
+        $topic | Should -Match 'STREAM_AUTH'
+        $topic | Should -Match 'STREAM_URL'
+        $topic | Should -Match 'Start-ThreadJob'
+    }
 }
