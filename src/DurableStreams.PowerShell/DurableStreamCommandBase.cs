@@ -14,6 +14,8 @@ namespace DurableStreams.PowerShell;
 public abstract class DurableStreamCommandBase : PSCmdlet, IDisposable
 {
     private readonly CancellationTokenSource _stopping = new();
+    private VerboseLog? _verbose;
+    private bool _verboseChecked;
 
     /// <summary>Cancelled when the pipeline is stopped (Ctrl+C).</summary>
     protected CancellationToken StopToken => _stopping.Token;
@@ -24,6 +26,16 @@ public abstract class DurableStreamCommandBase : PSCmdlet, IDisposable
     /// <summary>Waits for <paramref name="task"/>; a cancellation caused by Ctrl+C stops the pipeline.</summary>
     protected T Wait<T>(Task<T> task)
     {
+        if (_verbose is { } verbose)
+        {
+            // Show the client's request log as it happens, on this (the pipeline) thread.
+            while (!task.IsCompleted)
+            {
+                Task.WaitAny(task, verbose.WaitForLineAsync());
+                WriteVerboseLines(verbose);
+            }
+            WriteVerboseLines(verbose);
+        }
         try
         {
             return task.GetAwaiter().GetResult();
@@ -111,8 +123,31 @@ public abstract class DurableStreamCommandBase : PSCmdlet, IDisposable
         return Environment.GetEnvironmentVariable(AuthVariable) is { Length: > 0 } auth ? auth.Trim() : null;
     }
 
-    /// <summary>The target with this invocation's <c>Authorization</c> value.</summary>
-    internal StreamTarget Authorize(StreamTarget target) => target with { Authorization = ResolveAuthorization() };
+    /// <summary>The target with this invocation's <c>Authorization</c> value, and its request log when -Verbose is on.</summary>
+    internal StreamTarget Authorize(StreamTarget target) => target with { Authorization = ResolveAuthorization(), LoggerFactory = VerboseLogger() };
+
+    /// <summary>The request log when verbose output is on (-Verbose or $VerbosePreference), else null.</summary>
+    private VerboseLog? VerboseLogger()
+    {
+        if (!_verboseChecked)
+        {
+            _verboseChecked = true;
+            var on = MyInvocation.BoundParameters.TryGetValue("Verbose", out var verbose)
+                ? verbose is SwitchParameter { IsPresent: true }
+                : LanguagePrimitives.TryConvertTo<ActionPreference>(GetVariableValue("VerbosePreference"), out var preference)
+                    && preference is not (ActionPreference.SilentlyContinue or ActionPreference.Ignore);
+            _verbose = on ? new VerboseLog() : null;
+        }
+        return _verbose;
+    }
+
+    private void WriteVerboseLines(VerboseLog verbose)
+    {
+        while (verbose.TryTake(out var line))
+        {
+            WriteVerbose(line);
+        }
+    }
 
     /// <summary>
     /// The streams root named by <c>-Server</c> or <c>-BaseUri</c>, or else the one server started in this session, or
@@ -249,6 +284,7 @@ public abstract class DurableStreamCommandBase : PSCmdlet, IDisposable
         if (disposing)
         {
             _stopping.Dispose();
+            _verbose?.Dispose();
         }
     }
 

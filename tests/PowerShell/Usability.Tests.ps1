@@ -138,6 +138,18 @@ Describe 'Stream cmdlets a PowerShell user reaches for' -Tag 'Integration' {
         $failure[0].ToString() | Should -Match 'within 0\.3 s\.$'
     }
 
+    It '-Verbose shows each request and its status, as the tool''s -v' {
+        $name = New-StreamName
+        $created = New-DurableStream $name -ContentType text/plain -Verbose 4>&1
+        $lines = @($created | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] } | ForEach-Object Message)
+        $lines | Should -Contain "> PUT $($script:server.BaseUri)$name"
+        @($lines | Where-Object { $_ -like "< 201 Created for PUT $($script:server.BaseUri)$name in * ms" }).Count | Should -Be 1
+        $missing = Get-DurableStream "$name-missing" -Verbose -ErrorAction SilentlyContinue 4>&1
+        @($missing | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] -and $_.Message -like '< 404 Not Found for HEAD *' }).Count | Should -Be 1
+        # Quiet without -Verbose.
+        @(Get-DurableStream $name 4>&1 | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }).Count | Should -Be 0
+    }
+
     It 'completes -ContentType with content types, not file names' -ForEach @(
         @{ Line = 'New-DurableStream x -ContentType application/j' }, @{ Line = 'Write-DurableStream x -ContentType application/j' }) {
         $completions = (TabExpansion2 -inputScript $Line -cursorColumn $Line.Length).CompletionMatches.CompletionText
