@@ -45,6 +45,7 @@ Describe 'Authorization' -Tag 'Integration' {
         $name = New-StreamName
         New-DurableStream $name -BaseUri $script:serverUri -ErrorAction SilentlyContinue -ErrorVariable failure | Should -BeNullOrEmpty
         Assert-ErrorId $failure 'Unauthorized' 'AuthenticationError'
+        $failure[0].ToString() | Should -Match 'needs a token \(401\).*Pass -Token or -Credential, or set \$env:STREAM_AUTH'
         Get-DurableStream $name -BaseUri $script:serverUri -ErrorAction SilentlyContinue -ErrorVariable failure | Should -BeNullOrEmpty
         Assert-ErrorId $failure 'Unauthorized' 'AuthenticationError'
     }
