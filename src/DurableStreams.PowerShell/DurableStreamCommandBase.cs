@@ -245,15 +245,47 @@ public abstract class DurableStreamCommandBase : PSCmdlet, IDisposable
         return true;
     }
 
-    /// <summary>Writes a progress record at most every quarter second.</summary>
-    internal sealed class ProgressThrottle(Cmdlet cmdlet, int activityId, string activity)
+    /// <summary>
+    /// Whether a person is watching this session: a host with a console UI, pwsh not started with -NonInteractive and,
+    /// in the console host, output not redirected. Hosted runspaces, CI runs and scripts whose output goes to a file get
+    /// no progress bars.
+    /// </summary>
+    internal bool IsInteractiveSession()
+    {
+        foreach (var argument in Environment.GetCommandLineArgs().Skip(1))
+        {
+            // -NonInteractive and its abbreviations down to -noni (also /NonInteractive on Windows).
+            var name = argument.TrimStart('-', '/');
+            if (name.Length >= 4 && name.Length < argument.Length && name.StartsWith("noni", StringComparison.OrdinalIgnoreCase)
+                && "noninteractive".StartsWith(name, StringComparison.OrdinalIgnoreCase))
+            {
+                return false;
+            }
+        }
+        try
+        {
+            if (Host?.UI?.RawUI is null)
+            {
+                return false;
+            }
+        }
+        catch (NotImplementedException)
+        {
+            return false;
+        }
+        return Host.Name != "ConsoleHost" || !Console.IsOutputRedirected;
+    }
+
+    /// <summary>Writes a progress record at most every quarter second, and only in an interactive session.</summary>
+    internal sealed class ProgressThrottle(DurableStreamCommandBase cmdlet, int activityId, string activity)
     {
         private readonly Stopwatch _since = Stopwatch.StartNew();
+        private readonly bool _enabled = cmdlet.IsInteractiveSession();
         private bool _shown;
 
         public void Report(string status)
         {
-            if (_since.ElapsedMilliseconds < 250)
+            if (!_enabled || _since.ElapsedMilliseconds < 250)
             {
                 return;
             }

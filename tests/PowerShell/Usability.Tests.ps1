@@ -150,6 +150,24 @@ Describe 'Stream cmdlets a PowerShell user reaches for' -Tag 'Integration' {
         @(Get-DurableStream $name 4>&1 | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }).Count | Should -Be 0
     }
 
+    It 'shows no progress bars in a session nobody watches' {
+        $quick = Start-DurableStreamServer -Port 0 -InMemory -LongPollTimeout 100ms
+        $stream = New-DurableStream -Uri "$($quick.BaseUri)quiet" -ContentType text/plain
+        $manifest = Join-Path $script:modulePath 'DurableStreams.psd1'
+        # A hosted runspace has no console UI: a long follow (many long-polls of 100 ms) reports no progress there.
+        $ps = [powershell]::Create()
+        try {
+            $null = $ps.AddScript("Import-Module '$manifest'; Read-DurableStream -Uri '$($stream.Uri)' -Follow -Timeout 1500ms -ErrorAction SilentlyContinue")
+            $null = $ps.Invoke()
+            $ps.Streams.Error | Where-Object { $_.FullyQualifiedErrorId -notlike 'ReadTimeout,*' } | Should -BeNullOrEmpty
+            $ps.Streams.Progress.Count | Should -Be 0
+        }
+        finally {
+            $ps.Dispose()
+            $quick | Stop-DurableStreamServer
+        }
+    }
+
     It 'completes -ContentType with content types, not file names' -ForEach @(
         @{ Line = 'New-DurableStream x -ContentType application/j' }, @{ Line = 'Write-DurableStream x -ContentType application/j' }) {
         $completions = (TabExpansion2 -inputScript $Line -cursorColumn $Line.Length).CompletionMatches.CompletionText
