@@ -32,7 +32,8 @@
                    dotnet publish of src/DurableStreams.PowerShell (with liblmdb.so next to LightningDB.dll), the
                    manifest with ModuleVersion stamped from Directory.Build.props, the format file,
                    THIRD-PARTY-NOTICES.txt and en-US/DurableStreams.PowerShell.dll-Help.xml generated from
-                   module/help/*.md by scripts/New-ModuleHelp.ps1.
+                   module/help/*.md by scripts/New-ModuleHelp.ps1 (which also copies module/help/about_*.md to
+                   en-US/about_*.help.txt).
       pack         dotnet pack the durable-streams tool into artifacts/nupkg.
       install      module and pack, then copy the module folder into the user's module path
                    (<first $env:PSModulePath entry under the home folder>/DurableStreams/<version>, for example

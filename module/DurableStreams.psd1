@@ -21,6 +21,7 @@
         'Close-DurableStream'
         'Remove-DurableStream'
         'Show-DurableStream'
+        'Wait-DurableStream'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -12,7 +12,9 @@
 
     Markdown layout: '# <Cmdlet>', then '## SYNOPSIS', '## DESCRIPTION', '## EXAMPLES' with '### <title>' entries
     (a ```powershell fence, then remarks), '## PARAMETERS' with '### -<Name>' entries, and optionally '## INPUTS',
-    '## OUTPUTS' (with '### <type name>' entries) and '## NOTES'.
+    '## OUTPUTS' (with '### <type name>' entries) and '## NOTES', then '## RELATED LINKS' (required): one '- <text>' line per
+    link, either a cmdlet or help topic name (Read-DurableStream, about_DurableStreams) or '[text](https://...)'.
+    Each about_<Topic>.md beside them is copied as the help topic en-US/about_<Topic>.help.txt (Get-Help about_<Topic>).
 
 .PARAMETER ModulePath
     The built module folder (holding DurableStreams.psd1).
@@ -239,6 +241,20 @@ try {
             $writer.WriteEndElement()
         }
         $writer.WriteEndElement()
+
+        $links = @(if ($doc.Contains('RELATED LINKS')) { $doc['RELATED LINKS'].Text | Where-Object { $_ -match '^\s*-\s+\S' } })
+        if ($links.Count -eq 0) { $problems.Add("$($cmdlet.Name): the RELATED LINKS section is missing or empty") }
+        $writer.WriteStartElement('command', 'relatedLinks', $command)
+        foreach ($link in $links) {
+            $item = ($link -replace '^\s*-\s+', '').Trim()
+            $text = $item; $uri = ''
+            if ($item -match '^\[(?<text>[^\]]+)\]\((?<uri>[^)]+)\)$') { $text = $Matches.text; $uri = $Matches.uri }
+            $writer.WriteStartElement('maml', 'navigationLink', $maml)
+            $writer.WriteElementString('maml', 'linkText', $maml, $text)
+            $writer.WriteElementString('maml', 'uri', $maml, $uri)
+            $writer.WriteEndElement()
+        }
+        $writer.WriteEndElement()
         $writer.WriteEndElement()
     }
     $writer.WriteEndElement()
@@ -252,4 +268,8 @@ if ($problems.Count -gt 0) {
     Remove-Item -LiteralPath $OutputPath -ErrorAction SilentlyContinue
     throw "The module help is incomplete:`n  $($problems -join "`n  ")"
 }
-Write-Host "Help: $OutputPath ($($module.ExportedCmdlets.Count) cmdlets)"
+$topics = @(Get-ChildItem -LiteralPath $SourcePath -Filter 'about_*.md')
+foreach ($topic in $topics) {
+    Copy-Item -LiteralPath $topic.FullName -Destination (Join-Path (Split-Path -Parent $OutputPath) ($topic.BaseName + '.help.txt'))
+}
+Write-Host "Help: $OutputPath ($($module.ExportedCmdlets.Count) cmdlets, $($topics.Count) about topics)"

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Management.Automation;
+using System.Net;
+using System.Security;
 using DurableStreams.Client;
 using DurableStreams.PowerShell.Internal;
 
@@ -12,6 +14,8 @@ namespace DurableStreams.PowerShell;
 public abstract class DurableStreamCommandBase : PSCmdlet, IDisposable
 {
     private readonly CancellationTokenSource _stopping = new();
+    private VerboseLog? _verbose;
+    private bool _verboseChecked;
 
     /// <summary>Cancelled when the pipeline is stopped (Ctrl+C).</summary>
     protected CancellationToken StopToken => _stopping.Token;
@@ -22,6 +26,16 @@ public abstract class DurableStreamCommandBase : PSCmdlet, IDisposable
     /// <summary>Waits for <paramref name="task"/>; a cancellation caused by Ctrl+C stops the pipeline.</summary>
     protected T Wait<T>(Task<T> task)
     {
+        if (_verbose is { } verbose)
+        {
+            // Show the client's request log as it happens, on this (the pipeline) thread.
+            while (!task.IsCompleted)
+            {
+                Task.WaitAny(task, verbose.WaitForLineAsync());
+                WriteVerboseLines(verbose);
+            }
+            WriteVerboseLines(verbose);
+        }
         try
         {
             return task.GetAwaiter().GetResult();
@@ -49,7 +63,7 @@ public abstract class DurableStreamCommandBase : PSCmdlet, IDisposable
         {
             if (StreamTarget.TryFromUri(uri, out var target, out var problem))
             {
-                return target;
+                return Authorize(target!);
             }
             WriteError(ErrorRecords.InvalidArgument("InvalidStreamUri", problem!, uri));
             return null;
@@ -65,11 +79,79 @@ public abstract class DurableStreamCommandBase : PSCmdlet, IDisposable
             WriteError(ErrorRecords.InvalidArgument("InvalidStreamName", $"'{name}' is not a stream name.", name));
             return null;
         }
-        return new StreamTarget(root!, trimmed);
+        return Authorize(new StreamTarget(root!, trimmed));
+    }
+
+    /// <summary>The environment variable that supplies the endpoint when neither -Server nor -BaseUri is given (as the tool's <c>--url</c>).</summary>
+    internal const string UrlVariable = "STREAM_URL";
+
+    /// <summary>The environment variable that supplies the <c>Authorization</c> header value when neither -Token nor -Credential is given (as the tool's <c>--auth</c>).</summary>
+    internal const string AuthVariable = "STREAM_AUTH";
+
+    /// <summary>The environment variable that supplies the streams path with <c>STREAM_URL</c> (as the tool's <c>--streams-path</c>).</summary>
+    internal const string StreamsPathVariable = "STREAM_PATH";
+
+    /// <summary>The server used when nothing else names one, as the tool's default <c>--url</c>.</summary>
+    internal static readonly Uri DefaultUri = new("http://localhost:4437");
+
+    /// <summary>The bearer token given by -Token; null on cmdlets without one.</summary>
+    private protected virtual SecureString? AuthToken => null;
+
+    /// <summary>The credential given by -Credential (its password is the token); null on cmdlets without one.</summary>
+    private protected virtual PSCredential? AuthCredential => null;
+
+    /// <summary>
+    /// The <c>Authorization</c> header value: <c>Bearer &lt;token&gt;</c> from -Token or -Credential's password, else
+    /// <c>$env:STREAM_AUTH</c> as given (a full header value such as <c>Bearer abc</c>, as the tool's <c>--auth</c>), else none.
+    /// </summary>
+    internal string? ResolveAuthorization()
+    {
+        if (AuthToken is not null && AuthCredential is not null)
+        {
+            ThrowTerminatingError(ErrorRecords.InvalidArgument("TokenAndCredential", "Give either -Token or -Credential, not both.", null));
+        }
+        var secret = AuthToken ?? AuthCredential?.Password;
+        if (secret is not null)
+        {
+            var plain = new NetworkCredential(string.Empty, secret).Password;
+            if (string.IsNullOrWhiteSpace(plain))
+            {
+                ThrowTerminatingError(ErrorRecords.InvalidArgument("EmptyToken", "The token given by -Token or -Credential is empty.", null));
+            }
+            return "Bearer " + plain.Trim();
+        }
+        return Environment.GetEnvironmentVariable(AuthVariable) is { Length: > 0 } auth ? auth.Trim() : null;
+    }
+
+    /// <summary>The target with this invocation's <c>Authorization</c> value, and its request log when -Verbose is on.</summary>
+    internal StreamTarget Authorize(StreamTarget target) => target with { Authorization = ResolveAuthorization(), LoggerFactory = VerboseLogger() };
+
+    /// <summary>The request log when verbose output is on (-Verbose or $VerbosePreference), else null.</summary>
+    private VerboseLog? VerboseLogger()
+    {
+        if (!_verboseChecked)
+        {
+            _verboseChecked = true;
+            var on = MyInvocation.BoundParameters.TryGetValue("Verbose", out var verbose)
+                ? verbose is SwitchParameter { IsPresent: true }
+                : LanguagePrimitives.TryConvertTo<ActionPreference>(GetVariableValue("VerbosePreference"), out var preference)
+                    && preference is not (ActionPreference.SilentlyContinue or ActionPreference.Ignore);
+            _verbose = on ? new VerboseLog() : null;
+        }
+        return _verbose;
+    }
+
+    private void WriteVerboseLines(VerboseLog verbose)
+    {
+        while (verbose.TryTake(out var line))
+        {
+            WriteVerbose(line);
+        }
     }
 
     /// <summary>
-    /// The streams root named by <c>-Server</c> or <c>-BaseUri</c>, or else the one server started in this session;
+    /// The streams root named by <c>-Server</c> or <c>-BaseUri</c>, or else the one server started in this session, or
+    /// else <c>$env:STREAM_URL</c> (with <c>$env:STREAM_PATH</c>), or else <c>http://localhost:4437</c> as the tool;
     /// null after writing an error. <paramref name="subject"/> starts the message when no server is obvious.
     /// </summary>
     internal Uri? ResolveRoot(DurableStreamServerInfo? server, Uri? baseUri, string subject, object? target, string? streamsPath = null)
@@ -93,15 +175,33 @@ public abstract class DurableStreamCommandBase : PSCmdlet, IDisposable
             return root;
         }
         var running = ServerRegistry.Running();
-        if (running.Count != 1)
+        if (running.Count == 1)
+        {
+            return running[0].BaseUri;
+        }
+        var fromEnvironment = Environment.GetEnvironmentVariable(UrlVariable) is { Length: > 0 } url ? url.Trim() : null;
+        if (fromEnvironment is not null || running.Count == 0)
+        {
+            if (!System.Uri.TryCreate(fromEnvironment ?? DefaultUri.ToString(), UriKind.Absolute, out var endpoint))
+            {
+                WriteError(ErrorRecords.InvalidArgument("InvalidStreamUrl", $"${UrlVariable} '{fromEnvironment}' is not an absolute http or https URI.", fromEnvironment));
+                return null;
+            }
+            var path = streamsPath ?? (Environment.GetEnvironmentVariable(StreamsPathVariable) is { Length: > 0 } p ? p.Trim() : null);
+            if (!StreamTarget.TryNormalizeBaseUri(endpoint, path, out var envRoot, out var envProblem))
+            {
+                WriteError(ErrorRecords.InvalidArgument(fromEnvironment is null ? "InvalidBaseUri" : "InvalidStreamUrl", envProblem!, endpoint));
+                return null;
+            }
+            return envRoot;
+        }
         {
             WriteError(ErrorRecords.InvalidArgument(
                 "ServerNotSpecified",
-                $"{subject} needs -Server or -BaseUri: {running.Count} servers were started in this session, so none is the obvious one.",
+                $"{subject} needs -Server or -BaseUri (or $env:{UrlVariable}): {running.Count} servers were started in this session, so none is the obvious one.",
                 target));
             return null;
         }
-        return running[0].BaseUri;
     }
 
     /// <summary>Runs a client call for one stream; a protocol failure becomes a non-terminating error and null.</summary>
@@ -132,15 +232,60 @@ public abstract class DurableStreamCommandBase : PSCmdlet, IDisposable
         return new DurableStreamInfo(client.StreamUrl(target.Name), target.Name, metadata.ContentType, metadata.NextOffset, metadata.Closed, metadata.Ttl, metadata.ExpiresAt);
     });
 
-    /// <summary>Writes a progress record at most every quarter second.</summary>
-    internal sealed class ProgressThrottle(Cmdlet cmdlet, int activityId, string activity)
+    /// <summary>
+    /// ShouldProcess, except that <paramref name="force"/> skips the confirmation (as -Confirm or a low
+    /// $ConfirmPreference would ask for; under -NonInteractive a prompt is an error), while -WhatIf still only previews.
+    /// </summary>
+    internal bool ShouldProcessUnlessForced(bool force, string target, string action)
+    {
+        if (!force || (MyInvocation.BoundParameters.TryGetValue("WhatIf", out var whatIf) && whatIf is SwitchParameter { IsPresent: true }))
+        {
+            return ShouldProcess(target, action);
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// Whether a person is watching this session: a host with a console UI, pwsh not started with -NonInteractive and,
+    /// in the console host, output not redirected. Hosted runspaces, CI runs and scripts whose output goes to a file get
+    /// no progress bars.
+    /// </summary>
+    internal bool IsInteractiveSession()
+    {
+        foreach (var argument in Environment.GetCommandLineArgs().Skip(1))
+        {
+            // -NonInteractive and its abbreviations down to -noni (also /NonInteractive on Windows).
+            var name = argument.TrimStart('-', '/');
+            if (name.Length >= 4 && name.Length < argument.Length && name.StartsWith("noni", StringComparison.OrdinalIgnoreCase)
+                && "noninteractive".StartsWith(name, StringComparison.OrdinalIgnoreCase))
+            {
+                return false;
+            }
+        }
+        try
+        {
+            if (Host?.UI?.RawUI is null)
+            {
+                return false;
+            }
+        }
+        catch (NotImplementedException)
+        {
+            return false;
+        }
+        return Host.Name != "ConsoleHost" || !Console.IsOutputRedirected;
+    }
+
+    /// <summary>Writes a progress record at most every quarter second, and only in an interactive session.</summary>
+    internal sealed class ProgressThrottle(DurableStreamCommandBase cmdlet, int activityId, string activity)
     {
         private readonly Stopwatch _since = Stopwatch.StartNew();
+        private readonly bool _enabled = cmdlet.IsInteractiveSession();
         private bool _shown;
 
         public void Report(string status)
         {
-            if (_since.ElapsedMilliseconds < 250)
+            if (!_enabled || _since.ElapsedMilliseconds < 250)
             {
                 return;
             }
@@ -171,6 +316,7 @@ public abstract class DurableStreamCommandBase : PSCmdlet, IDisposable
         if (disposing)
         {
             _stopping.Dispose();
+            _verbose?.Dispose();
         }
     }
 
@@ -188,12 +334,12 @@ public abstract class DurableStreamCommandBase : PSCmdlet, IDisposable
 public abstract class StreamCommandBase : DurableStreamCommandBase
 {
     /// <summary>The stream's URI.</summary>
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Uri", ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [Parameter(Mandatory = true, ParameterSetName = "Uri", ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNull]
     public Uri? Uri { get; set; }
 
-    /// <summary>The stream's name below the server's streams root.</summary>
-    [Parameter(Mandatory = true, ParameterSetName = "Name")]
+    /// <summary>The stream's name below the server's streams root (or its full URI); the first positional argument.</summary>
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Name")]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(StreamNameCompleter))]
     public string? Name { get; set; }
@@ -214,4 +360,25 @@ public abstract class StreamCommandBase : DurableStreamCommandBase
     public virtual string? StreamsPath { get; set; }
 
     internal StreamTarget? ResolveTarget() => ResolveTarget(Uri, ParameterSetName == "Name" ? Name : null, Server, BaseUri, StreamsPath);
+}
+
+/// <summary>A stream cmdlet that sends requests: <c>-Token</c> or <c>-Credential</c> authorise them (else <c>$env:STREAM_AUTH</c>).</summary>
+public abstract class AuthorizedStreamCommandBase : StreamCommandBase
+{
+    /// <summary>A bearer token sent as <c>Authorization: Bearer &lt;token&gt;</c> with every request.</summary>
+    [Parameter]
+    [ValidateNotNull]
+    public SecureString? Token { get; set; }
+
+    /// <summary>A credential whose password is the bearer token (the user name is not sent).</summary>
+    [Parameter]
+    [ValidateNotNull]
+    [Credential]
+    public PSCredential? Credential { get; set; }
+
+    /// <inheritdoc/>
+    private protected override SecureString? AuthToken => Token;
+
+    /// <inheritdoc/>
+    private protected override PSCredential? AuthCredential => Credential;
 }

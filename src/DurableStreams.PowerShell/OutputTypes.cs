@@ -39,7 +39,7 @@ public sealed class DurableStreamServerInfo
         Port = server.Port;
         ServerUri = server.BaseUrl;
         BaseUri = server.StreamsUrl;
-        StartTime = DateTimeOffset.Now;
+        StartTime = DateTime.Now;
     }
 
     /// <summary>A number unique among the servers of this session.</summary>
@@ -66,8 +66,8 @@ public sealed class DurableStreamServerInfo
     /// <summary>The file store's durability mode; null for the in-memory store.</summary>
     public DurabilityMode? Durability { get; }
 
-    /// <summary>When the server started listening.</summary>
-    public DateTimeOffset StartTime { get; }
+    /// <summary>When the server started listening (local time).</summary>
+    public DateTime StartTime { get; }
 
     /// <summary>False once the server was stopped.</summary>
     public bool IsRunning { get; internal set; } = true;
@@ -84,14 +84,14 @@ public sealed class DurableStreamInfo
 {
     internal DurableStreamInfo(Uri uri, string name, string? contentType, string nextOffset, bool closed, TimeSpan? timeToLive, DateTimeOffset? expiresAt, DateTimeOffset? createdAt = null)
     {
-        CreatedAt = createdAt;
+        CreatedAt = createdAt?.LocalDateTime;
         Uri = uri;
         Name = name;
         ContentType = contentType;
         NextOffset = nextOffset;
         Closed = closed;
         TimeToLive = timeToLive;
-        ExpiresAt = expiresAt;
+        ExpiresAt = expiresAt?.LocalDateTime;
     }
 
     /// <summary>The stream's URI; stream cmdlets bind it from the pipeline by this property name.</summary>
@@ -112,11 +112,11 @@ public sealed class DurableStreamInfo
     /// <summary>The sliding time-to-live, if any.</summary>
     public TimeSpan? TimeToLive { get; }
 
-    /// <summary>The absolute expiry, if any.</summary>
-    public DateTimeOffset? ExpiresAt { get; }
+    /// <summary>The absolute expiry (local time), if any.</summary>
+    public DateTime? ExpiresAt { get; }
 
-    /// <summary>When the stream was created, as the server's stream registry recorded it; null unless it came from a listing.</summary>
-    public DateTimeOffset? CreatedAt { get; }
+    /// <summary>When the stream was created (local time), as the server's stream registry recorded it; null unless it came from a listing.</summary>
+    public DateTime? CreatedAt { get; }
 
     /// <inheritdoc/>
     public override string ToString() => Uri.ToString();

@@ -13,7 +13,7 @@ namespace DurableStreams.PowerShell;
 /// </summary>
 [Cmdlet(VerbsCommunications.Read, "DurableStream", DefaultParameterSetName = "Uri")]
 [OutputType(typeof(PSObject), typeof(string), typeof(byte[]))]
-public sealed class ReadDurableStreamCommand : StreamCommandBase
+public sealed class ReadDurableStreamCommand : AuthorizedStreamCommandBase
 {
     /// <summary>Where to start: -1, now or an offset.</summary>
     [Parameter]
@@ -51,6 +51,11 @@ public sealed class ReadDurableStreamCommand : StreamCommandBase
     [DurationTransformation]
     public TimeSpan? RetryFor { get; set; }
 
+    /// <summary>Stop after this many bytes of stream data, as the tool's <c>--max-bytes</c>; JSON streams stop before the first message that would go past it.</summary>
+    [Parameter]
+    [ValidateRange(1, long.MaxValue)]
+    public long? MaxBytes { get; set; }
+
     /// <summary>Give up after this long.</summary>
     [Parameter]
     [DurationTransformation]
@@ -63,11 +68,11 @@ public sealed class ReadDurableStreamCommand : StreamCommandBase
         {
             ThrowTerminatingError(ErrorRecords.InvalidArgument("InvalidOffset", "-Offset must be -1, now or an offset.", Offset));
         }
-        if (AsByteStream && Raw)
+        if (AsByteStream && !Raw && MyInvocation.BoundParameters.ContainsKey(nameof(MaxMessages)))
         {
-            ThrowTerminatingError(ErrorRecords.InvalidArgument("AsByteStreamAndRaw", "Give either -AsByteStream or -Raw, not both.", null));
+            ThrowTerminatingError(ErrorRecords.InvalidArgument("AsByteStreamAndMaxMessages", "-MaxMessages does not apply with -AsByteStream, which returns one byte array (add -Raw for one per response).", MaxMessages));
         }
-        if (Raw && MyInvocation.BoundParameters.ContainsKey(nameof(MaxMessages)))
+        if (Raw && !AsByteStream && MyInvocation.BoundParameters.ContainsKey(nameof(MaxMessages)))
         {
             ThrowTerminatingError(ErrorRecords.InvalidArgument("RawAndMaxMessages", "-MaxMessages does not apply with -Raw, which returns one string.", MaxMessages));
         }
@@ -107,7 +112,8 @@ public sealed class ReadDurableStreamCommand : StreamCommandBase
                 var chunk = enumerator.Current;
                 if (!output.Add(chunk.Data))
                 {
-                    return; // -MaxMessages reached
+                    output.Finish(); // -MaxMessages or -MaxBytes reached
+                    return;
                 }
                 progress.Report($"{output.Count} messages ({MessageEncoding.FormatBytes(output.Bytes)}), offset {chunk.NextOffset}");
             }
@@ -119,9 +125,9 @@ public sealed class ReadDurableStreamCommand : StreamCommandBase
             WriteError(ErrorRecords.Create(
                 "ReadTimeout",
                 ErrorCategory.OperationTimeout,
-                $"Reading stream '{info.Uri}' did not finish within {Timeout}.",
+                $"Reading stream '{info.Uri}' did not finish within {MessageEncoding.FormatDuration(Timeout!.Value)}.",
                 info.Uri,
-                new TimeoutException($"Reading stream '{info.Uri}' did not finish within {Timeout}.")));
+                new TimeoutException($"Reading stream '{info.Uri}' did not finish within {MessageEncoding.FormatDuration(Timeout!.Value)}.")));
         }
         catch (DurableStreamException ex)
         {
@@ -157,7 +163,10 @@ public sealed class ReadDurableStreamCommand : StreamCommandBase
         private readonly Decoder _decoder = Encoding.UTF8.GetDecoder();
         private readonly StringBuilder _text = new();
         private readonly List<string> _jsonMessages = [];
+        private readonly System.Buffers.ArrayBufferWriter<byte> _allBytes = new();
         private bool _finished;
+        private long _taken;
+        private long _jsonTaken;
 
         public long Count { get; private set; }
 
@@ -171,14 +180,35 @@ public sealed class ReadDurableStreamCommand : StreamCommandBase
             {
                 return true;
             }
+            var more = true;
+            if (!json && cmdlet.MaxBytes is { } maxBytes && _taken + data.Length >= maxBytes)
+            {
+                data = data[..(int)(maxBytes - _taken)];
+                more = false;
+            }
+            _taken += data.Length;
+            if (cmdlet.AsByteStream && !cmdlet.Raw)
+            {
+                System.Buffers.BuffersExtensions.Write(_allBytes, data.Span);
+                return more;
+            }
             if (cmdlet.AsByteStream)
             {
-                return Emit(data.ToArray());
+                return data.IsEmpty ? more : Emit(data.ToArray()) && more;
             }
             if (json)
             {
                 foreach (var message in DurableStreamClient.JsonMessages(data))
                 {
+                    if (cmdlet.MaxBytes is { } limit)
+                    {
+                        var size = Encoding.UTF8.GetByteCount(message.GetRawText());
+                        if (_jsonTaken + size > limit)
+                        {
+                            return false;
+                        }
+                        _jsonTaken += size;
+                    }
                     if (cmdlet.Raw)
                     {
                         _jsonMessages.Add(message.GetRawText());
@@ -193,9 +223,9 @@ public sealed class ReadDurableStreamCommand : StreamCommandBase
             AppendText(data.Span, flush: false);
             if (cmdlet.Raw)
             {
-                return true;
+                return more;
             }
-            return EmitLines(final: false);
+            return EmitLines(final: false) && more;
         }
 
         /// <summary>Emits what is left: a last line without a line feed, or the -Raw string.</summary>
@@ -208,6 +238,10 @@ public sealed class ReadDurableStreamCommand : StreamCommandBase
             _finished = true;
             if (cmdlet.AsByteStream)
             {
+                if (!cmdlet.Raw)
+                {
+                    cmdlet.WriteObject(_allBytes.WrittenSpan.ToArray(), enumerateCollection: false);
+                }
                 return;
             }
             if (cmdlet.Raw)

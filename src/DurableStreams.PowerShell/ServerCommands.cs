@@ -179,19 +179,43 @@ public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
     };
 }
 
-/// <summary><c>Stop-DurableStreamServer</c>: stops servers started by <c>Start-DurableStreamServer</c> and closes their stores.</summary>
+/// <summary>
+/// <c>Stop-DurableStreamServer</c>: stops servers started by <c>Start-DurableStreamServer</c> and closes their stores;
+/// without -Server (and no pipeline input) it stops every server this session started.
+/// </summary>
 [Cmdlet(VerbsLifecycle.Stop, "DurableStreamServer", SupportsShouldProcess = true)]
 public sealed class StopDurableStreamServerCommand : DurableStreamCommandBase
 {
-    /// <summary>The servers to stop.</summary>
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
+    private bool _gotInput;
+
+    /// <summary>The servers to stop; default: every server this session started.</summary>
+    [Parameter(Position = 0, ValueFromPipeline = true)]
     [ValidateNotNull]
-    public DurableStreamServerInfo[] Server { get; set; } = [];
+    public DurableStreamServerInfo[]? Server { get; set; }
 
     /// <inheritdoc/>
     protected override void ProcessRecord()
     {
-        foreach (var server in Server)
+        if (Server is null)
+        {
+            return;
+        }
+        _gotInput = true;
+        Stop(Server);
+    }
+
+    /// <inheritdoc/>
+    protected override void EndProcessing()
+    {
+        if (!_gotInput && !MyInvocation.BoundParameters.ContainsKey(nameof(Server)) && !MyInvocation.ExpectingInput)
+        {
+            Stop(ServerRegistry.Running());
+        }
+    }
+
+    private void Stop(IEnumerable<DurableStreamServerInfo> servers)
+    {
+        foreach (var server in servers)
         {
             if (!server.IsRunning || !ShouldProcess(server.BaseUri.ToString(), "Stop server"))
             {

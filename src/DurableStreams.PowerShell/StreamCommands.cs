@@ -10,11 +10,12 @@ namespace DurableStreams.PowerShell;
 /// <summary><c>New-DurableStream</c>: creates a stream (PUT), or confirms one with the same settings exists.</summary>
 [Cmdlet(VerbsCommon.New, "DurableStream", DefaultParameterSetName = "Uri", SupportsShouldProcess = true)]
 [OutputType(typeof(DurableStreamInfo))]
-public sealed class NewDurableStreamCommand : StreamCommandBase
+public sealed class NewDurableStreamCommand : AuthorizedStreamCommandBase
 {
     /// <summary>The stream's content type.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ContentTypeCompleter))]
     public string? ContentType { get; set; }
 
     /// <summary>Sliding time-to-live in whole seconds.</summary>
@@ -83,7 +84,16 @@ public sealed class NewDurableStreamCommand : StreamCommandBase
                 forkFrom = source.Name;
             }
         }
-        var body = Value is null ? [] : MessageEncoding.Encode(Value, ContentType is not null && ContentTypes.IsJson(ContentType), newline: false);
+        byte[] body;
+        try
+        {
+            body = Value is null ? [] : MessageEncoding.Encode(Value, ContentType is not null && ContentTypes.IsJson(ContentType), newline: false);
+        }
+        catch (ArgumentException ex)
+        {
+            WriteError(ErrorRecords.InvalidArgument("NotText", ex.Message, Value));
+            return;
+        }
         var options = new CreateStreamOptions
         {
             ContentType = ContentType,
@@ -112,7 +122,7 @@ public sealed class NewDurableStreamCommand : StreamCommandBase
 /// </summary>
 [Cmdlet(VerbsCommon.Get, "DurableStream", DefaultParameterSetName = ListSet)]
 [OutputType(typeof(DurableStreamInfo))]
-public sealed class GetDurableStreamCommand : StreamCommandBase
+public sealed class GetDurableStreamCommand : AuthorizedStreamCommandBase
 {
     private const string ListSet = "List";
 
@@ -160,7 +170,7 @@ public sealed class GetDurableStreamCommand : StreamCommandBase
         {
             return;
         }
-        var registryTarget = new StreamTarget(root, StreamRegistry.RegistryStreamName);
+        var registryTarget = Authorize(new StreamTarget(root, StreamRegistry.RegistryStreamName));
         var listing = Call(registryTarget, async (client, token) => Tuple.Create(await StreamRegistry.ListAsync(client, token)));
         if (listing is null)
         {
@@ -202,16 +212,20 @@ public sealed class GetDurableStreamCommand : StreamCommandBase
 /// <summary><c>Close-DurableStream</c>: closes a stream to appends.</summary>
 [Cmdlet(VerbsCommon.Close, "DurableStream", DefaultParameterSetName = "Uri", SupportsShouldProcess = true)]
 [OutputType(typeof(DurableStreamInfo))]
-public sealed class CloseDurableStreamCommand : StreamCommandBase
+public sealed class CloseDurableStreamCommand : AuthorizedStreamCommandBase
 {
     /// <summary>Return the stream's metadata after closing it.</summary>
     [Parameter]
     public SwitchParameter PassThru { get; set; }
 
+    /// <summary>Close without asking for confirmation (-WhatIf still previews).</summary>
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
     /// <inheritdoc/>
     protected override void ProcessRecord()
     {
-        if (ResolveTarget() is not { } target || !ShouldProcess(target.Uri.ToString(), "Close stream"))
+        if (ResolveTarget() is not { } target || !ShouldProcessUnlessForced(Force, target.Uri.ToString(), "Close stream"))
         {
             return;
         }
@@ -224,12 +238,16 @@ public sealed class CloseDurableStreamCommand : StreamCommandBase
 
 /// <summary><c>Remove-DurableStream</c>: deletes a stream.</summary>
 [Cmdlet(VerbsCommon.Remove, "DurableStream", DefaultParameterSetName = "Uri", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
-public sealed class RemoveDurableStreamCommand : StreamCommandBase
+public sealed class RemoveDurableStreamCommand : AuthorizedStreamCommandBase
 {
+    /// <summary>Delete without asking for confirmation, also under -NonInteractive (-WhatIf still previews).</summary>
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
     /// <inheritdoc/>
     protected override void ProcessRecord()
     {
-        if (ResolveTarget() is not { } target || !ShouldProcess(target.Uri.ToString(), "Delete stream"))
+        if (ResolveTarget() is not { } target || !ShouldProcessUnlessForced(Force, target.Uri.ToString(), "Delete stream"))
         {
             return;
         }
@@ -260,9 +278,37 @@ internal static class MessageEncoding
         {
             return raw is string jsonText ? Encoding.UTF8.GetBytes(jsonText) : JsonConversion.Serialize(value);
         }
+        if (raw is not string && !IsText(raw))
+        {
+            throw new ArgumentException(
+                $"A {raw.GetType().Name} cannot be written to a stream that is not JSON: its text would be '{raw}'. "
+                + "Pipe strings (for example through ConvertTo-Json or Out-String), or write to a JSON stream.");
+        }
         var text = raw as string ?? LanguagePrimitives.ConvertTo<string>(value) ?? string.Empty;
         return Encoding.UTF8.GetBytes(newline ? text + "\n" : text);
     }
+
+    /// <summary>
+    /// Whether an object has a text form worth sending: primitives, enums, dates, GUIDs and URIs do, and so does any
+    /// object whose ToString says more than its type name; hashtables, custom objects and collections do not.
+    /// </summary>
+    private static bool IsText(object raw)
+    {
+        if (raw is System.Collections.IDictionary or System.Collections.IEnumerable or PSCustomObject)
+        {
+            return false;
+        }
+        if (raw.GetType().IsPrimitive || raw is Enum or decimal or DateTime or DateTimeOffset or TimeSpan or Guid or Uri or char)
+        {
+            return true;
+        }
+        var text = raw.ToString();
+        return text is not null && text != raw.GetType().FullName && text != raw.GetType().ToString();
+    }
+
+    /// <summary>A duration as people read it in messages and views: seconds with up to three decimals, "0.5 s", "3600 s".</summary>
+    public static string FormatDuration(TimeSpan duration) =>
+        string.Create(CultureInfo.InvariantCulture, $"{duration.TotalSeconds:0.###} s");
 
     public static string FormatBytes(long bytes) => bytes switch
     {

@@ -27,7 +27,7 @@ public sealed class StreamNameCompleter : IArgumentCompleter
         try
         {
             using var timeout = new CancellationTokenSource(s_timeout);
-            var target = new StreamTarget(root, "_");
+            var target = new StreamTarget(root, "_") { Authorization = Environment.GetEnvironmentVariable(DurableStreamCommandBase.AuthVariable) is { Length: > 0 } auth ? auth.Trim() : null };
             using var client = target.CreateClient();
             var streams = StreamRegistry.ListAsync(client, timeout.Token).GetAwaiter().GetResult();
             if (streams is null)

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using System.Security;
 using DurableStreams.Client;
 using DurableStreams.PowerShell.Internal;
 using DurableStreams.Protocol;
@@ -25,12 +26,12 @@ public sealed class WriteDurableStreamCommand : DurableStreamCommandBase
     private ProgressThrottle? _progress;
 
     /// <summary>The stream's URI.</summary>
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Uri")]
+    [Parameter(Mandatory = true, ParameterSetName = "Uri")]
     [ValidateNotNull]
     public Uri? Uri { get; set; }
 
-    /// <summary>The stream's name below the server's streams root.</summary>
-    [Parameter(Mandatory = true, ParameterSetName = "Name")]
+    /// <summary>The stream's name below the server's streams root (or its full URI); the first positional argument.</summary>
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Name")]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(StreamNameCompleter))]
     public string? Name { get; set; }
@@ -50,6 +51,23 @@ public sealed class WriteDurableStreamCommand : DurableStreamCommandBase
     [ValidateNotNullOrEmpty]
     public string? StreamsPath { get; set; }
 
+    /// <summary>A bearer token sent as <c>Authorization: Bearer &lt;token&gt;</c> with every request.</summary>
+    [Parameter]
+    [ValidateNotNull]
+    public SecureString? Token { get; set; }
+
+    /// <summary>A credential whose password is the bearer token (the user name is not sent).</summary>
+    [Parameter]
+    [ValidateNotNull]
+    [Credential]
+    public PSCredential? Credential { get; set; }
+
+    /// <inheritdoc/>
+    private protected override SecureString? AuthToken => Token;
+
+    /// <inheritdoc/>
+    private protected override PSCredential? AuthCredential => Credential;
+
     /// <summary>The messages to append.</summary>
     [Parameter(Position = 1, ValueFromPipeline = true)]
     [AllowNull]
@@ -59,7 +77,18 @@ public sealed class WriteDurableStreamCommand : DurableStreamCommandBase
     /// <summary>Content type of the appends; default: the stream's.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ContentTypeCompleter))]
     public string? ContentType { get; set; }
+
+    /// <summary>The idempotent producer's id, as the tool's <c>--producer</c>; default: a new id per invocation.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Producer { get; set; }
+
+    /// <summary>The producer's epoch (default 0), as the tool's <c>--epoch</c>; a newer epoch on the server is claimed automatically.</summary>
+    [Parameter]
+    [ValidateRange(0, long.MaxValue)]
+    public long Epoch { get; set; }
 
     /// <summary>Close the stream after the last message.</summary>
     [Parameter]
@@ -72,6 +101,15 @@ public sealed class WriteDurableStreamCommand : DurableStreamCommandBase
     /// <summary>Return the stream's tail offset after the appends.</summary>
     [Parameter]
     public SwitchParameter PassThru { get; set; }
+
+    /// <inheritdoc/>
+    protected override void BeginProcessing()
+    {
+        if (MyInvocation.BoundParameters.ContainsKey(nameof(Epoch)) && Producer is null)
+        {
+            ThrowTerminatingError(ErrorRecords.InvalidArgument("EpochWithoutProducer", "-Epoch applies only with -Producer.", Epoch));
+        }
+    }
 
     /// <inheritdoc/>
     protected override void ProcessRecord()
@@ -194,14 +232,23 @@ public sealed class WriteDurableStreamCommand : DurableStreamCommandBase
 
     private bool Append(object item)
     {
-        var message = MessageEncoding.Encode(item, _json, newline: !NoNewline);
+        byte[] message;
+        try
+        {
+            message = MessageEncoding.Encode(item, _json, newline: !NoNewline);
+        }
+        catch (ArgumentException ex)
+        {
+            WriteError(ErrorRecords.InvalidArgument("NotText", ex.Message, item));
+            return true;
+        }
         if (message.Length == 0)
         {
             WriteError(ErrorRecords.InvalidArgument("EmptyMessage", "An empty message cannot be appended.", item));
             return true;
         }
         // One producer per invocation: a fresh id, so its sequence numbers start at 0 and retries are deduplicated.
-        _producer ??= _client!.CreateProducer(_target!.Name, "pwsh-" + Guid.NewGuid().ToString("N"), contentType: _contentType);
+        _producer ??= _client!.CreateProducer(_target!.Name, Producer ?? "pwsh-" + Guid.NewGuid().ToString("N"), Epoch, contentType: _contentType);
         try
         {
             Wait(_producer.AppendAsync(message, StopToken).AsTask());

@@ -23,10 +23,10 @@ Describe 'The DurableStreams module manifest' -Tag 'Unit' {
         (Get-Command -Module DurableStreams).CommandType | Sort-Object -Unique | Should -Be 'Cmdlet'
     }
 
-    It 'exports the ten cmdlets of the issues' {
+    It 'exports the eleven cmdlets of the issues' {
         $script:manifest.CmdletsToExport | Sort-Object | Should -Be @(
             'Close-DurableStream', 'Get-DurableStream', 'Get-DurableStreamServer', 'New-DurableStream', 'Read-DurableStream',
-            'Remove-DurableStream', 'Show-DurableStream', 'Start-DurableStreamServer', 'Stop-DurableStreamServer', 'Write-DurableStream')
+            'Remove-DurableStream', 'Show-DurableStream', 'Start-DurableStreamServer', 'Stop-DurableStreamServer', 'Wait-DurableStream', 'Write-DurableStream')
     }
 
     It 'uses approved verbs only' {
@@ -92,5 +92,21 @@ Describe 'Help for <Name>' -ForEach $cmdlets -Tag 'Unit' {
             $parameterHelp | Should -Not -BeNullOrEmpty -Because "-$parameter must be in the help"
             ($parameterHelp.Description.Text -join '').Trim() | Should -Not -BeNullOrEmpty -Because "-$parameter needs a description"
         }
+    }
+
+    It 'has RELATED LINKS that name the about topic' {
+        $links = @($script:help.relatedLinks.navigationLink.linkText)
+        $links.Count | Should -BeGreaterThan 1
+        $links | Should -Contain 'about_DurableStreams'
+    }
+}
+
+Describe 'about_DurableStreams' -Tag 'Unit' {
+    It 'is a help topic that explains names, tokens and jobs' {
+        $topic = Get-Help about_DurableStreams | Out-String
+        $topic | Should -Match 'SHORT DESCRIPTION'
+        $topic | Should -Match 'STREAM_AUTH'
+        $topic | Should -Match 'STREAM_URL'
+        $topic | Should -Match 'Start-ThreadJob'
     }
 }

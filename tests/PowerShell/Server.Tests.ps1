@@ -36,7 +36,8 @@ Describe 'Start-DurableStreamServer -InMemory' -Tag 'Integration' {
         $server.DataPath | Should -BeNullOrEmpty
         $server.Durability | Should -BeNullOrEmpty
         $server.IsRunning | Should -BeTrue
-        $server.StartTime | Should -BeGreaterOrEqual ([DateTimeOffset]$before.AddSeconds(-1))
+        $server.StartTime | Should -BeOfType ([datetime])
+        $server.StartTime | Should -BeGreaterOrEqual $before.AddSeconds(-1)
         Test-PortOpen $server.Port | Should -BeTrue
     }
 

@@ -43,6 +43,7 @@ internal static class ErrorRecords
             "StreamExists" => $"Stream '{stream}' already exists with other settings{status}: {detail}",
             "StreamClosed" => $"Stream '{stream}' is closed{status}: {detail}",
             "ServerUnreachable" => $"Could not reach the server of stream '{stream}': {detail}",
+            "Unauthorized" => $"Stream '{stream}' needs a token{status}: {detail} Pass -Token or -Credential, or set $env:STREAM_AUTH to 'Bearer <token>'.",
             _ => $"Request for stream '{stream}' failed{status}: {detail}",
         };
         return new ErrorRecord(ex, id, category, stream) { ErrorDetails = new ErrorDetails(message) };

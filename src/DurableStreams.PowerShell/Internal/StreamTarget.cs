@@ -13,11 +13,17 @@ internal sealed record StreamTarget(Uri BaseUri, string Name)
         Timeout = Timeout.InfiniteTimeSpan,
     };
 
+    /// <summary>The <c>Authorization</c> header value sent with every request (from -Token, -Credential or <c>STREAM_AUTH</c>); none by default.</summary>
+    public string? Authorization { get; init; }
+
+    /// <summary>Where the client logs its requests (for -Verbose); none by default.</summary>
+    public Microsoft.Extensions.Logging.ILoggerFactory? LoggerFactory { get; init; }
+
     /// <summary>The stream's full URI.</summary>
     public Uri Uri => CreateClient().StreamUrl(Name);
 
     /// <summary>A client for the streams root, on one HttpClient shared by the session (connections are reused).</summary>
-    public DurableStreamClient CreateClient() => new(s_http, new DurableStreamClientOptions { BaseUrl = BaseUri }, ownsHttpClient: false);
+    public DurableStreamClient CreateClient() => new(s_http, new DurableStreamClientOptions { BaseUrl = BaseUri, Authorization = Authorization, LoggerFactory = LoggerFactory ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance }, ownsHttpClient: false);
 
     /// <summary>
     /// Splits a stream URI into streams root and name: everything after <c>/v1/stream/</c> is the name (it may contain
