@@ -30,6 +30,17 @@ public sealed class PostgresServer : IAsyncLifetime
 
     public int Port { get; private set; }
 
+    /// <summary>The directory of the PostgreSQL binaries (initdb, pg_ctl, psql, pg_dump), or null when none was found.</summary>
+    public string? BinDirectory => _bin;
+
+    /// <summary>A connection string for another database of the test cluster.</summary>
+    public string ConnectionStringFor(string database) =>
+        $"Host=127.0.0.1;Port={Port};Username=postgres;Database={database};Maximum Pool Size=20;Timeout=5;Command Timeout=30";
+
+    /// <summary>Runs a PostgreSQL client tool of <see cref="BinDirectory"/> (psql, pg_dump) against the test cluster; throws on a non-zero exit.</summary>
+    public Task RunClientToolAsync(string tool, params string[] arguments) =>
+        RunAsync(Path.Combine(_bin ?? throw new InvalidOperationException("No PostgreSQL binaries."), tool), ["-h", "127.0.0.1", "-p", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-U", "postgres", .. arguments], asUser: false);
+
     /// <summary>A connection string for the test cluster (trust authentication, user postgres).</summary>
     public string ConnectionString =>
         $"Host=127.0.0.1;Port={Port};Username=postgres;Database=postgres;Maximum Pool Size=20;Timeout=5;Command Timeout=30";
