@@ -17,7 +17,7 @@ public sealed class FormatFixtureTests : FileStoreTestBase
     private const string Fixture = "files-v1";
 
     /// <summary>Files of a data directory that belong to a running process, not to the data.</summary>
-    private static readonly string[] NotData = ["LOCK", "lock.mdb", "README.md"];
+    private static readonly string[] NotData = ["LOCK", "lock.mdb", "README.md", ".gitattributes"];
 
     [Fact]
     public async Task The_files_v1_data_directory_opens_with_every_byte_offset_fork_and_producer()
