@@ -43,8 +43,11 @@
       clean        delete artifacts/.
 
     test and conformance keep going after a failing suite, print one line per suite and end with exactly one
-    plain line "Total: N passed, N failed, N skipped". The exit code is 1 when a test failed or a step broke
-    (a build error, a crashed runner), else 0.
+    plain line "Total: N passed, N failed, N skipped", where failed also counts each broken step (a build error, a
+    crashed runner, a suite that ran fewer tests than its minimum in $MinimumTests). The exit code is 1 when a test
+    failed or a step broke, else 0. Under CI=true nothing that needs the machine may skip silently: missing
+    PostgreSQL binaries fail the PostgreSQL tests and the 3-node conformance run, a missing Chromium the browser
+    tests, missing node/npm the cross-implementation tier and the client conformance suite.
 
 .PARAMETER Task
     build (default), test, conformance, module, pack, install, clean or bench.
@@ -367,11 +370,39 @@ function Invoke-PesterRun {
     $summary
 }
 
+# The fewest tests each suite must run, a little below today's counts, so a run that found no tests (a broken filter, a
+# runner that exits early, a discovery failure) cannot pass. Under CI=true a suite counts the tests it ran (passed +
+# failed); elsewhere skipped tests count too, since a developer machine may lack PostgreSQL, Chromium or LazyFS.
+# Raise a number when a suite grows a lot; never lower one to make a run pass.
+$script:MinimumTests = [ordered]@{
+    'xUnit'                 = 1700
+    'Browser (Chromium)'    = 14
+    'Conformance ('         = 330
+    'Pester'                = 150
+    'Cross-implementation ' = 36
+    'Client conformance '   = 260
+}
+
+function Get-MinimumTests {
+    param([string]$Name)
+    foreach ($prefix in $script:MinimumTests.Keys) {
+        if ($Name.StartsWith($prefix, [StringComparison]::Ordinal)) { return $script:MinimumTests[$prefix] }
+    }
+    return 0
+}
+
 function Add-SuiteResult {
     param([string]$Name, $Counts)
-    $script:suites.Add([pscustomobject]@{
-            Name = $Name; Passed = [int]$Counts.Passed; Failed = [int]$Counts.Failed; Skipped = [int]$Counts.Skipped
-        })
+    $suite = [pscustomobject]@{
+        Name = $Name; Passed = [int]$Counts.Passed; Failed = [int]$Counts.Failed; Skipped = [int]$Counts.Skipped
+    }
+    $script:suites.Add($suite)
+    $minimum = Get-MinimumTests $Name
+    $ran = if ($env:CI -eq 'true') { $suite.Passed + $suite.Failed } else { $suite.Passed + $suite.Failed + $suite.Skipped }
+    if ($ran -lt $minimum) {
+        $what = if ($env:CI -eq 'true') { 'ran' } else { 'found' }
+        $script:stepFailures.Add("${Name}: $what $ran tests, fewer than the minimum of $minimum (build.ps1 `$MinimumTests)")
+    }
 }
 
 function Invoke-Step {
@@ -412,6 +443,11 @@ function Invoke-TestRun {
             if (Find-PostgresBin) {
                 Invoke-Step 'Conformance (postgres, 3 nodes)' { Invoke-Conformance -Store postgres -Nodes 3 } | Out-Null
             }
+            elseif ($env:CI -eq 'true') {
+                Invoke-Step 'Conformance (postgres, 3 nodes)' {
+                    throw 'CI=true needs PostgreSQL binaries (initdb, pg_ctl); install postgresql-15 or set DS_PG_BIN.'
+                } | Out-Null
+            }
             else {
                 $script:notes.Add('Conformance (postgres): skipped (no PostgreSQL binaries; install postgresql-15 or set DS_PG_BIN)')
             }
@@ -437,6 +473,9 @@ function Invoke-TestRun {
     }
     foreach ($note in $script:notes) { Write-Host $note }
     foreach ($failure in $script:stepFailures) { Write-Host "FAILED: $failure" }
+    # A broken step (build, module layout, a crashed runner, too few tests) counts as one failure: a run whose tests
+    # never ran must not read "0 failed".
+    $failed += $script:stepFailures.Count
     Write-Host "Total: $passed passed, $failed failed, $skipped skipped"
     return [int]($failed -gt 0 -or $script:stepFailures.Count -gt 0)
 }

@@ -2,26 +2,29 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using DurableStreams.Server;
+using DurableStreams.Testing;
 using Microsoft.Playwright;
 using Xunit;
 
 namespace DurableStreams.Browser.Tests;
 
-/// <summary>A server in this process on 127.0.0.1 port 0 with the inspector mapped, an HTTP client for it, and a page.</summary>
+/// <summary>The shared <see cref="InProcessServer"/> (127.0.0.1 port 0) with the inspector mapped, an HTTP client for it, and a page.</summary>
 internal sealed class InspectorHost : IAsyncDisposable
 {
     public const string ReadToken = "read-secret";
     public const string WriteToken = "write-secret";
 
-    private InspectorHost(DurableStreamServer server, HttpClient client, IBrowserContext context, IPage page)
+    private readonly InProcessServer _host;
+
+    private InspectorHost(InProcessServer host, HttpClient client, IBrowserContext context, IPage page)
     {
-        Server = server;
+        _host = host;
         Client = client;
         Context = context;
         Page = page;
     }
 
-    public DurableStreamServer Server { get; }
+    public DurableStreamServer Server => _host.Server;
 
     public HttpClient Client { get; }
 
@@ -37,14 +40,19 @@ internal sealed class InspectorHost : IAsyncDisposable
 
     public static async Task<InspectorHost> StartAsync(IBrowser browser, bool registry = false, bool tokens = false)
     {
-        var options = new DurableStreamServerOptions { Port = 0, Inspector = true, Registry = registry, SseReconnectInterval = TimeSpan.FromSeconds(20) };
-        if (tokens)
-        {
-            options.ReadTokens.Add(ReadToken);
-            options.WriteTokens.Add(WriteToken);
-        }
-        var server = new DurableStreamServer(options);
-        await server.StartAsync(TestContext.Current.CancellationToken);
+        var server = await InProcessServer.StartAsync(
+            options =>
+            {
+                options.Inspector = true;
+                options.Registry = registry;
+                options.SseReconnectInterval = TimeSpan.FromSeconds(20);
+                if (tokens)
+                {
+                    options.ReadTokens.Add(ReadToken);
+                    options.WriteTokens.Add(WriteToken);
+                }
+            },
+            cancellationToken: TestContext.Current.CancellationToken);
         var client = new HttpClient { BaseAddress = server.StreamsUrl };
         if (tokens)
         {
@@ -103,6 +111,6 @@ internal sealed class InspectorHost : IAsyncDisposable
     {
         await Context.DisposeAsync();
         Client.Dispose();
-        await Server.DisposeAsync();
+        await _host.DisposeAsync();
     }
 }

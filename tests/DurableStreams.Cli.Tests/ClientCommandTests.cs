@@ -18,7 +18,7 @@ public sealed partial class ClientCommandTests : IAsyncLifetime
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
     private readonly CancellationTokenSource _timeout;
-    private readonly WaitSignalingStore _store = new(new MemoryStreamStore());
+    private readonly ObservedStore _store = new(new MemoryStreamStore());
     private readonly DurableStreamServer _server;
     private DurableStreamClient _client = null!;
 

@@ -79,23 +79,27 @@ public sealed class RelaxedDurabilityTests : FileStoreTestBase
 
         Start();
 
-        // Either the fork fails closed, or each read makes progress; it must never answer "no data, not up to date".
+        // The source's bytes [3, 6) are gone, so no read can reach the fork's tail without serving a hole. Every byte a
+        // read serves must be the acknowledged byte at its offset, each read must make progress, and the walk must end
+        // failed closed (Corrupt) before the lost range, never answering "no data, not up to date" or zeros.
+        var acknowledged = "aaabbbfff"u8.ToArray();
         var position = 0L;
-        for (var reads = 0; reads < 10; reads++)
+        var end = ReadStatus.Ok;
+        for (var reads = 0; reads < 10 && end == ReadStatus.Ok; reads++)
         {
             var read = await ReadAsync("fork", position);
             if (read.Status != ReadStatus.Ok)
             {
-                Assert.Equal(ReadStatus.Corrupt, read.Status);
-                return;
+                end = read.Status;
+                break;
             }
-            if (read.UpToDate)
-            {
-                return;
-            }
+            Assert.Equal(position, read.Start.Position);
+            Assert.Equal(acknowledged[(int)position..(int)read.Next.Position], BytesOf(read));
+            Assert.False(read.UpToDate, $"the fork's read at {position} reached its tail over lost bytes");
             Assert.True(read.Next.Position > position, $"read at {position} returned no data and is not up to date (tail {read.Info!.Tail.Position})");
             position = read.Next.Position;
         }
-        Assert.Fail("the fork's reads never reached its tail");
+        Assert.Equal(ReadStatus.Corrupt, end);
+        Assert.InRange(position, 0, 3);
     }
 }

@@ -1,5 +1,4 @@
-using DurableStreams.Server;
-using DurableStreams.Core.Memory;
+using DurableStreams.Testing;
 using Xunit;
 
 [assembly: AssemblyFixture(typeof(DurableStreams.Interop.Tests.OurServer))]
@@ -9,24 +8,18 @@ namespace DurableStreams.Interop.Tests;
 /// <summary>Our server (memory store) on 127.0.0.1 port 0, streams under <c>/v1/stream/</c>, for the whole run.</summary>
 public sealed class OurServer : IAsyncLifetime
 {
-    private readonly MemoryStreamStore _store = new();
-    private DurableStreamServer? _server;
+    private InProcessServer? _host;
 
-    public Uri StreamsUrl => _server!.StreamsUrl;
+    public Uri StreamsUrl => _host!.StreamsUrl;
 
-    public async ValueTask InitializeAsync()
-    {
-        _server = new DurableStreamServer(new DurableStreamServerOptions { Host = "127.0.0.1", Port = 0, Store = _store });
-        await _server.StartAsync(TestContext.Current.CancellationToken);
-    }
+    public async ValueTask InitializeAsync() => _host = await InProcessServer.StartAsync(cancellationToken: TestContext.Current.CancellationToken);
 
     public async ValueTask DisposeAsync()
     {
-        if (_server is not null)
+        if (_host is not null)
         {
-            await _server.DisposeAsync();
+            await _host.DisposeAsync();
         }
-        await _store.DisposeAsync();
     }
 }
 

@@ -36,7 +36,7 @@ internal sealed class Cluster : IAsyncDisposable
                 var store = await PostgresStreamStore.OpenAsync(new PostgresStreamStoreOptions { ConnectionString = server.ConnectionString, Schema = schema }, cancellationToken);
                 cluster._stores.Add(store);
                 await store.CrossNodeListening.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken);
-                var observed = new WaitSignalingStore(store);
+                var observed = new ObservedStore(store);
                 var options = new DurableStreamServerOptions { Host = "127.0.0.1", Port = 0, Store = observed };
                 if (subscriptions)
                 {
@@ -76,5 +76,5 @@ internal sealed class Cluster : IAsyncDisposable
         }
     }
 
-    internal sealed record Node(DurableStreamServer Server, WaitSignalingStore Store, HttpClient Client);
+    internal sealed record Node(DurableStreamServer Server, ObservedStore Store, HttpClient Client);
 }

@@ -12,7 +12,9 @@ namespace DurableStreams.Postgres.Tests;
 /// A throw-away PostgreSQL cluster for the whole test run: <c>initdb</c> into a temp directory and <c>pg_ctl</c> on a
 /// free 127.0.0.1 port (as the <c>postgres</c> user when the tests run as root), stopped and deleted at the end.
 /// Tests take one schema each, so they run in parallel on one server. Where no PostgreSQL binaries are found the
-/// tests skip themselves with the reason. <c>DS_PG_BIN</c> names the binaries' directory explicitly (and only it is tried).
+/// tests skip themselves with the reason, except under <c>CI=true</c>, where they fail; a cluster that was found but
+/// did not start (initdb or <c>pg_ctl start</c> failed) fails them everywhere. <c>DS_PG_BIN</c> names the binaries'
+/// directory explicitly (and only it is tried).
 /// </summary>
 public sealed class PostgresServer : IAsyncLifetime
 {
@@ -23,19 +25,41 @@ public sealed class PostgresServer : IAsyncLifetime
     /// <summary>Why no server runs (binaries missing or start failed), or null when it runs.</summary>
     public string? UnavailableReason { get; private set; }
 
+    /// <summary>True when the binaries were found but the cluster did not start: a failure, never a skip.</summary>
+    public bool StartFailed { get; private set; }
+
     public int Port { get; private set; }
+
+    /// <summary>The directory of the PostgreSQL binaries (initdb, pg_ctl, psql, pg_dump), or null when none was found.</summary>
+    public string? BinDirectory => _bin;
+
+    /// <summary>A connection string for another database of the test cluster.</summary>
+    public string ConnectionStringFor(string database) =>
+        $"Host=127.0.0.1;Port={Port};Username=postgres;Database={database};Maximum Pool Size=20;Timeout=5;Command Timeout=30";
+
+    /// <summary>Runs a PostgreSQL client tool of <see cref="BinDirectory"/> (psql, pg_dump) against the test cluster; throws on a non-zero exit.</summary>
+    public Task RunClientToolAsync(string tool, params string[] arguments) =>
+        RunAsync(Path.Combine(_bin ?? throw new InvalidOperationException("No PostgreSQL binaries."), tool), ["-h", "127.0.0.1", "-p", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-U", "postgres", .. arguments], asUser: false);
 
     /// <summary>A connection string for the test cluster (trust authentication, user postgres).</summary>
     public string ConnectionString =>
         $"Host=127.0.0.1;Port={Port};Username=postgres;Database=postgres;Maximum Pool Size=20;Timeout=5;Command Timeout=30";
 
-    /// <summary>Skips the calling test when the server is not available.</summary>
+    /// <summary>
+    /// Skips the calling test when no PostgreSQL binaries are installed (fails it under <c>CI=true</c>); fails it when
+    /// the binaries are there but the cluster did not start.
+    /// </summary>
     public void SkipIfUnavailable()
     {
-        if (UnavailableReason is { } reason)
+        if (UnavailableReason is not { } reason)
         {
-            Assert.Skip(reason);
+            return;
         }
+        if (StartFailed)
+        {
+            Assert.Fail(reason);
+        }
+        TestEnvironment.SkipOrFailUnderCI(reason);
     }
 
     /// <summary>A schema name no other test uses.</summary>
@@ -70,6 +94,7 @@ public sealed class PostgresServer : IAsyncLifetime
         catch (InvalidOperationException ex)
         {
             UnavailableReason = "The test PostgreSQL did not start: " + ex.Message;
+            StartFailed = true;
         }
     }
 

@@ -6,7 +6,7 @@ using Xunit;
 namespace DurableStreams.Server.Tests;
 
 /// <summary>
-/// Long-poll against a fake clock: the test learns from <see cref="ObservedStore"/> that the request is parked, then
+/// Long-poll against a fake clock: the test learns from <see cref="Testing.ObservedStore"/> that the request is parked, then
 /// appends, closes, deletes or advances the clock, and awaits the response. No sleeps.
 /// </summary>
 public sealed class StreamEndpointsLongPollTests

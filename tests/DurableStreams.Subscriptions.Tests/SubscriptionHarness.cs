@@ -5,25 +5,28 @@ using System.Text.Json;
 using System.Threading.Channels;
 using DurableStreams.Server;
 using DurableStreams.Core;
+using DurableStreams.Testing;
 using Xunit;
 
 namespace DurableStreams.Subscriptions.Tests;
 
 /// <summary>
-/// A server on 127.0.0.1:0 with subscriptions on, a webhook handler that records requests and answers from a queue,
-/// and a state store that reports every save, so tests await state changes instead of sleeping.
+/// The shared <see cref="InProcessServer"/> (127.0.0.1:0) with subscriptions on, a webhook handler that records requests
+/// and answers from a queue, and a state store that reports every save, so tests await state changes instead of sleeping.
 /// </summary>
 internal sealed class SubscriptionHarness : IAsyncDisposable
 {
-    private SubscriptionHarness(DurableStreamServer server, RecordingWebhookHandler webhooks, ObservedStateStore state)
+    private readonly InProcessServer _host;
+
+    private SubscriptionHarness(InProcessServer host, RecordingWebhookHandler webhooks, ObservedStateStore state)
     {
-        Server = server;
+        _host = host;
         Webhooks = webhooks;
         State = state;
-        Client = new HttpClient { BaseAddress = server.StreamsUrl, Timeout = TimeSpan.FromSeconds(15) };
+        Client = new HttpClient { BaseAddress = host.StreamsUrl, Timeout = TimeSpan.FromSeconds(15) };
     }
 
-    public DurableStreamServer Server { get; }
+    public DurableStreamServer Server => _host.Server;
     public RecordingWebhookHandler Webhooks { get; }
     public ObservedStateStore State { get; }
     public HttpClient Client { get; }
@@ -32,26 +35,25 @@ internal sealed class SubscriptionHarness : IAsyncDisposable
     public static Task<IPAddress[]> ResolvePublicAsync(string host, CancellationToken cancellationToken) =>
         Task.FromResult(new[] { IPAddress.Parse("93.184.216.34") });
 
+    /// <summary>Starts the server over <paramref name="store"/>, which the caller keeps owning.</summary>
     public static async Task<SubscriptionHarness> StartAsync(
         IStreamStore store, ObservedStateStore state, TimeProvider time, double jitter = 0.5, Action<DurableStreamServerOptions>? configure = null)
     {
         var webhooks = new RecordingWebhookHandler();
-        var options = new DurableStreamServerOptions
-        {
-            Port = 0,
-            Host = "127.0.0.1",
-            Store = store,
-            TimeProvider = time,
-            EnableSubscriptions = true,
-        };
-        options.Subscriptions.State = state;
-        options.Subscriptions.WebhookHandler = webhooks;
-        options.Subscriptions.HostResolver = ResolvePublicAsync;
-        options.Subscriptions.JitterSource = () => jitter;
-        configure?.Invoke(options);
-        var server = new DurableStreamServer(options);
-        await server.StartAsync(TestContext.Current.CancellationToken);
-        return new SubscriptionHarness(server, webhooks, state);
+        var host = await InProcessServer.StartAsync(
+            options =>
+            {
+                options.EnableSubscriptions = true;
+                options.Subscriptions.State = state;
+                options.Subscriptions.WebhookHandler = webhooks;
+                options.Subscriptions.HostResolver = ResolvePublicAsync;
+                options.Subscriptions.JitterSource = () => jitter;
+                configure?.Invoke(options);
+            },
+            time,
+            store,
+            TestContext.Current.CancellationToken);
+        return new SubscriptionHarness(host, webhooks, state);
     }
 
     public async Task<HttpResponseMessage> PutJsonAsync(string path, string json) =>
@@ -77,7 +79,7 @@ internal sealed class SubscriptionHarness : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Client.Dispose();
-        await Server.DisposeAsync();
+        await _host.DisposeAsync();
     }
 }
 

@@ -1,30 +1,31 @@
 using DurableStreams.Server;
-using DurableStreams.Core.Memory;
 using DurableStreams.Testing;
 using Microsoft.Extensions.Time.Testing;
 
 namespace DurableStreams.Client.Tests.Infrastructure;
 
 /// <summary>
-/// A real <see cref="DurableStreamServer"/> on 127.0.0.1:0 with a memory store, and a <see cref="DurableStreamClient"/>
-/// whose requests pass through a <see cref="FaultHandler"/>. Retries use 1 ms delays so retry tests stay fast.
+/// The shared <see cref="InProcessServer"/> (a real <see cref="DurableStreamServer"/> on 127.0.0.1:0 with an observed
+/// memory store), and a <see cref="DurableStreamClient"/> whose requests pass through a <see cref="FaultHandler"/>.
+/// Retries use 1 ms delays so retry tests stay fast.
 /// </summary>
 public sealed class ClientHarness : IAsyncDisposable
 {
     public static readonly RetryPolicy FastRetry = new() { MaxAttempts = 3, BaseDelay = TimeSpan.FromMilliseconds(1), MaxDelay = TimeSpan.FromMilliseconds(5) };
 
-    private ClientHarness(DurableStreamServer server, WaitSignalingStore store, FaultHandler faults, DurableStreamClient client, FakeTimeProvider? time)
+    private readonly InProcessServer _host;
+
+    private ClientHarness(InProcessServer host, FaultHandler faults, DurableStreamClient client, FakeTimeProvider? time)
     {
-        Server = server;
-        Store = store;
+        _host = host;
         Faults = faults;
         Client = client;
         Time = time;
     }
 
-    public DurableStreamServer Server { get; }
+    public DurableStreamServer Server => _host.Server;
 
-    public WaitSignalingStore Store { get; }
+    public ObservedStore Store => _host.Store;
 
     public FaultHandler Faults { get; }
 
@@ -39,26 +40,12 @@ public sealed class ClientHarness : IAsyncDisposable
         Func<DurableStreamClientOptions, DurableStreamClientOptions>? configureClient = null,
         CancellationToken cancellationToken = default)
     {
-        var clock = (TimeProvider?)time ?? TimeProvider.System;
-        var store = new WaitSignalingStore(new MemoryStreamStore(new MemoryStreamStoreOptions { TimeProvider = clock }));
-        var options = new DurableStreamServerOptions { Port = 0, Host = "127.0.0.1", Store = store, TimeProvider = clock };
-        configure?.Invoke(options);
-        var server = new DurableStreamServer(options);
-        try
-        {
-            await server.StartAsync(cancellationToken);
-        }
-        catch
-        {
-            await server.DisposeAsync();
-            await store.DisposeAsync();
-            throw;
-        }
+        var host = await InProcessServer.StartAsync(configure, time, cancellationToken: cancellationToken);
         var faults = new FaultHandler();
-        var clientOptions = new DurableStreamClientOptions { BaseUrl = server.StreamsUrl, Retry = FastRetry, RequestTimeout = TimeSpan.FromSeconds(45) };
+        var clientOptions = new DurableStreamClientOptions { BaseUrl = host.StreamsUrl, Retry = FastRetry, RequestTimeout = TimeSpan.FromSeconds(45) };
         clientOptions = configureClient?.Invoke(clientOptions) ?? clientOptions;
         var client = new DurableStreamClient(new HttpClient(faults) { Timeout = Timeout.InfiniteTimeSpan }, clientOptions, ownsHttpClient: true);
-        return new ClientHarness(server, store, faults, client, time);
+        return new ClientHarness(host, faults, client, time);
     }
 
     /// <summary>A stream name no other test uses.</summary>
@@ -67,7 +54,6 @@ public sealed class ClientHarness : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Client.Dispose();
-        await Server.DisposeAsync();
-        await Store.DisposeAsync();
+        await _host.DisposeAsync();
     }
 }

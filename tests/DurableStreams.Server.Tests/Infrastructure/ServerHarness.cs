@@ -1,14 +1,15 @@
 using System.Net.Http.Headers;
 using System.Text;
-using DurableStreams.Core.Memory;
+using DurableStreams.Testing;
 using Microsoft.Extensions.Time.Testing;
 using Xunit;
 
 namespace DurableStreams.Server.Tests.Infrastructure;
 
 /// <summary>
-/// A <see cref="DurableStreamServer"/> on 127.0.0.1:0 backed by an <see cref="ObservedStore"/>, with an
-/// <see cref="HttpClient"/> whose base address is the streams URL, so requests use stream names.
+/// The shared <see cref="InProcessServer"/> (a <see cref="DurableStreamServer"/> on 127.0.0.1:0 backed by an
+/// <see cref="ObservedStore"/>) with an <see cref="HttpClient"/> whose base address is the streams URL, so requests use
+/// stream names.
 /// </summary>
 public sealed class ServerHarness : IAsyncDisposable
 {
@@ -18,19 +19,20 @@ public sealed class ServerHarness : IAsyncDisposable
     /// <summary>A fake start time well after the default cursor epoch (2024-10-09), on an interval boundary.</summary>
     public static readonly DateTimeOffset FakeStart = new(2025, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
-    private ServerHarness(DurableStreamServer server, ObservedStore store, FakeTimeProvider? time)
+    private readonly InProcessServer _host;
+
+    private ServerHarness(InProcessServer host, FakeTimeProvider? time)
     {
-        Server = server;
-        Store = store;
+        _host = host;
         Time = time;
         // No draining of abandoned responses: closing an SSE response must close the connection at once, as a
         // browser tab would, so the server sees the disconnect now rather than after the 2 s drain timeout.
-        Client = new HttpClient(new SocketsHttpHandler { MaxResponseDrainSize = 0 }) { BaseAddress = server.StreamsUrl, Timeout = RequestTimeout };
+        Client = new HttpClient(new SocketsHttpHandler { MaxResponseDrainSize = 0 }) { BaseAddress = host.StreamsUrl, Timeout = RequestTimeout };
     }
 
-    public DurableStreamServer Server { get; }
+    public DurableStreamServer Server => _host.Server;
 
-    public ObservedStore Store { get; }
+    public ObservedStore Store => _host.Store;
 
     /// <summary>The server's clock when started with a fake one.</summary>
     public FakeTimeProvider? Time { get; }
@@ -43,25 +45,8 @@ public sealed class ServerHarness : IAsyncDisposable
     public static async Task<ServerHarness> StartAsync(
         Action<DurableStreamServerOptions>? configure = null,
         FakeTimeProvider? time = null,
-        CancellationToken cancellationToken = default)
-    {
-        var clock = (TimeProvider?)time ?? TimeProvider.System;
-        var store = new ObservedStore(new MemoryStreamStore(new MemoryStreamStoreOptions { TimeProvider = clock }));
-        var options = new DurableStreamServerOptions { Port = 0, Host = "127.0.0.1", Store = store, TimeProvider = clock };
-        configure?.Invoke(options);
-        var server = new DurableStreamServer(options);
-        try
-        {
-            await server.StartAsync(cancellationToken);
-        }
-        catch
-        {
-            await server.DisposeAsync();
-            await store.DisposeAsync();
-            throw;
-        }
-        return new ServerHarness(server, store, time);
-    }
+        CancellationToken cancellationToken = default) =>
+        new(await InProcessServer.StartAsync(configure, time, cancellationToken: cancellationToken), time);
 
     /// <summary>Starts a server on a new fake clock set to <see cref="FakeStart"/>.</summary>
     public static Task<ServerHarness> StartWithFakeClockAsync(Action<DurableStreamServerOptions>? configure = null, CancellationToken cancellationToken = default) =>
@@ -149,8 +134,7 @@ public sealed class ServerHarness : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Client.Dispose();
-        await Server.DisposeAsync();
-        await Store.DisposeAsync();
+        await _host.DisposeAsync();
     }
 }
 

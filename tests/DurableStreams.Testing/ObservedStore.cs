@@ -1,15 +1,21 @@
 using System.Collections.Concurrent;
 using System.Threading.Channels;
-using DurableStreams.Protocol;
 using DurableStreams.Core;
+using DurableStreams.Protocol;
 
-namespace DurableStreams.Server.Tests.Infrastructure;
+namespace DurableStreams.Testing;
 
 /// <summary>
-/// Wraps a store and reports each live wait the endpoints start, so a test knows a long-poll or SSE response is parked
-/// (its deadline already scheduled on the fake clock) before it appends, closes or advances time. No sleeps needed.
+/// Wraps a store and reports each live wait the server starts (a parked long-poll or SSE response), so a test appends,
+/// closes or advances the fake clock only once the reader is really waiting. No sleeps. It can also make store calls
+/// fail (<see cref="FailOn"/>) and watch reads (<see cref="BeforeRead"/>).
+/// <para>
+/// It passes every optional store interface through (<see cref="IStreamCatalog"/>, <see cref="IDirectReadStore"/>), so
+/// the server behind it takes the read and back-fill paths it takes in production; StoreWrapperTests fails when a
+/// wrapper in the tests hides one. A store without an interface behaves as the server's fallback would.
+/// </para>
 /// </summary>
-public sealed class ObservedStore(IStreamStore inner) : IStreamStore
+public sealed class ObservedStore(IStreamStore inner) : IStreamStore, IStreamCatalog, IDirectReadStore
 {
     private readonly ConcurrentDictionary<string, Channel<StreamOffset>> _waits = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, ConcurrentQueue<WaitOutcome>> _outcomes = new(StringComparer.Ordinal);
@@ -19,12 +25,25 @@ public sealed class ObservedStore(IStreamStore inner) : IStreamStore
 
     public IStreamChangeFeed Changes => inner.Changes;
 
-    /// <summary>Completes when the endpoints have started the next not-yet-observed live wait on <paramref name="name"/>.</summary>
+    /// <summary>When set, every store call on a stream it accepts throws, as a broken disk or database would.</summary>
+    public Func<string, bool>? FailOn { get; set; }
+
+    /// <summary>Called before every read reaches the inner store (and before <see cref="FailOn"/> is checked).</summary>
+    public Action<string, ReadRequest>? BeforeRead { get; set; }
+
+    /// <summary>Completes when the server has started the next not-yet-observed live wait on <paramref name="name"/>.</summary>
     public async Task<StreamOffset> WaitStartedAsync(string name, CancellationToken cancellationToken) =>
         await Waits(name).Reader.ReadAsync(cancellationToken);
 
     /// <summary>Live waits started on <paramref name="name"/> and not yet observed.</summary>
     public int UnobservedWaits(string name) => Waits(name).Reader.Count;
+
+    /// <summary>Completes when a live wait on <paramref name="name"/> has ended by cancellation (disconnect or stop).</summary>
+    public async Task WaitCancelledAsync(string name, CancellationToken cancellationToken) =>
+        await Cancellations(name).Reader.ReadAsync(cancellationToken);
+
+    /// <summary>How the finished live waits on <paramref name="name"/> ended, in order.</summary>
+    public WaitOutcome[] WaitOutcomes(string name) => _outcomes.TryGetValue(name, out var queue) ? [.. queue] : [];
 
     public async ValueTask<WaitOutcome> WaitAsync(string name, StreamOffset offset, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
@@ -45,24 +64,6 @@ public sealed class ObservedStore(IStreamStore inner) : IStreamStore
         }
     }
 
-    /// <summary>Completes when a live wait on <paramref name="name"/> has ended by cancellation (disconnect or stop).</summary>
-    public async Task WaitCancelledAsync(string name, CancellationToken cancellationToken) =>
-        await Cancellations(name).Reader.ReadAsync(cancellationToken);
-
-    /// <summary>When set, every store call on a stream it accepts throws, as a broken disk or database would.</summary>
-    public Func<string, bool>? FailOn { get; set; }
-
-    private void ThrowIfFailing(string name)
-    {
-        if (FailOn?.Invoke(name) == true)
-        {
-            throw new InvalidOperationException("Simulated failure: SECRET-DETAIL at /var/lib/streams/segment-0042");
-        }
-    }
-
-    /// <summary>How the finished live waits on <paramref name="name"/> ended, in order.</summary>
-    public WaitOutcome[] WaitOutcomes(string name) => _outcomes.TryGetValue(name, out var queue) ? [.. queue] : [];
-
     public ValueTask<CreateStreamResult> CreateAsync(string name, CreateStreamRequest request, CancellationToken cancellationToken = default)
     {
         ThrowIfFailing(name);
@@ -75,14 +76,19 @@ public sealed class ObservedStore(IStreamStore inner) : IStreamStore
         return inner.AppendAsync(name, request, cancellationToken);
     }
 
-    /// <summary>Called before every read reaches the inner store (and before <see cref="FailOn"/> is checked).</summary>
-    public Action<string, ReadRequest>? BeforeRead { get; set; }
-
     public ValueTask<ReadResult> ReadAsync(string name, ReadRequest request, CancellationToken cancellationToken = default)
     {
         BeforeRead?.Invoke(name, request);
         ThrowIfFailing(name);
         return inner.ReadAsync(name, request, cancellationToken);
+    }
+
+    /// <summary>The inner store's positioned read where it has one, else the same fallback the server would use.</summary>
+    public ValueTask<ReadStatus> ReadIntoAsync(string name, long position, Memory<byte> destination, CancellationToken cancellationToken = default)
+    {
+        BeforeRead?.Invoke(name, new ReadRequest(OffsetQuery.At(new StreamOffset(position)), destination.Length));
+        ThrowIfFailing(name);
+        return inner.ReadIntoAsync(name, position, destination, cancellationToken);
     }
 
     public ValueTask<MetadataResult> GetMetadataAsync(string name, CancellationToken cancellationToken = default)
@@ -97,6 +103,9 @@ public sealed class ObservedStore(IStreamStore inner) : IStreamStore
         return inner.DeleteAsync(name, cancellationToken);
     }
 
+    /// <summary>The inner store's listing; a store without one lists nothing (no eager back-fill), as the server would.</summary>
+    public IReadOnlyList<string> ListStreamNames() => inner is IStreamCatalog catalog ? catalog.ListStreamNames() : [];
+
     /// <summary>Runs before the inner store is disposed (a test that checks what is still running at that point).</summary>
     public Func<ValueTask>? Disposing { get; set; }
 
@@ -107,6 +116,14 @@ public sealed class ObservedStore(IStreamStore inner) : IStreamStore
             await disposing();
         }
         await inner.DisposeAsync();
+    }
+
+    private void ThrowIfFailing(string name)
+    {
+        if (FailOn?.Invoke(name) == true)
+        {
+            throw new InvalidOperationException("Simulated failure: SECRET-DETAIL at /var/lib/streams/segment-0042");
+        }
     }
 
     private Channel<bool> Cancellations(string name) => _cancellations.GetOrAdd(name, static _ => Channel.CreateUnbounded<bool>());
