@@ -1,3 +1,4 @@
+using DurableStreams.Protocol.Diagnostics;
 using Microsoft.Extensions.Logging;
 
 namespace DurableStreams.Cli;
@@ -9,8 +10,8 @@ namespace DurableStreams.Cli;
 internal sealed class VerboseLoggerFactory(TextWriter error) : ILoggerFactory
 {
     /// <summary>The client's event ids for a request leaving and a response arriving (DurableStreams.Client's ClientLog).</summary>
-    private const int RequestStartingEvent = 3000;
-    private const int ResponseReceivedEvent = 3001;
+    private const int RequestStartingEvent = LogEvents.ClientRequestStarting;
+    private const int ResponseReceivedEvent = LogEvents.ClientResponseReceived;
 
     private readonly Lock _gate = new();
 

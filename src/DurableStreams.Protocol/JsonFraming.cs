@@ -19,7 +19,7 @@ public enum JsonFramingError
 
 /// <summary>
 /// JSON mode (§9.1): validates a body and flattens one level of a top-level array into messages. Each stored message is
-/// its compact source text followed by a comma, so a read of whole messages becomes a JSON array by adding brackets and
+/// its source text as sent (validated, never re-serialized) followed by a comma, so a read of whole messages becomes a JSON array by adding brackets and
 /// dropping the last comma, without re-parsing.
 /// </summary>
 public static class JsonFraming

@@ -150,6 +150,12 @@ public sealed class ClientInteropTests(ReferenceServer reference, OurServer ours
             await secondPoll.Reached.Task.WaitAsync(Ct);
             Assert.False(moving.IsCompleted);
         }
+        else
+        {
+            // "now" resolves when the long-poll arrives: append only once the server waits, or the append could land
+            // first and the poll (rightly) wait past it for data that never comes.
+            await Ours.Store.WaitStartedAsync(name, Ct);
+        }
         await client.AppendAsync(name, "after|", "text/plain", cancellationToken: Ct);
 
         Assert.True(await moving);

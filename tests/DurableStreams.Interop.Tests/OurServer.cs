@@ -12,6 +12,9 @@ public sealed class OurServer : IAsyncLifetime
 
     public Uri StreamsUrl => _host!.StreamsUrl;
 
+    /// <summary>The store behind it, observed: a test can await the moment the server starts a live wait.</summary>
+    public ObservedStore Store => _host!.Store;
+
     public async ValueTask InitializeAsync() => _host = await InProcessServer.StartAsync(cancellationToken: TestContext.Current.CancellationToken);
 
     public async ValueTask DisposeAsync()
@@ -30,6 +33,9 @@ public abstract class InteropTestBase(ReferenceServer reference, OurServer ours)
     public static TheoryData<string> Servers => new("reference", "ours");
 
     protected static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    /// <summary>Our server, for what only it can show (when a live wait has started).</summary>
+    protected OurServer Ours => ours;
 
     /// <summary>The streams root of <paramref name="server"/>; skips (or, under CI, fails) when the reference is unavailable.</summary>
     protected Uri StreamsUrl(string server)

@@ -3,7 +3,6 @@ using System.Net.Sockets;
 using System.Reflection;
 using DurableStreams.Core;
 using DurableStreams.Core.Memory;
-using DurableStreams.Server.Tests.Infrastructure;
 using DurableStreams.Storage.Files;
 using DurableStreams.Core.Subscriptions;
 using DurableStreams.Testing;

@@ -89,6 +89,8 @@ public sealed class StoreWrapperTests
     {
         private int _directReads;
 
+        public IStreamChangeFeed Changes => inner.Changes;
+
         public int DirectReads => Volatile.Read(ref _directReads);
 
         public ValueTask<ReadStatus> ReadIntoAsync(string name, long position, Memory<byte> destination, CancellationToken cancellationToken = default)

@@ -1,7 +1,7 @@
 using System.Text;
 using DurableStreams.Core;
 using DurableStreams.Protocol;
-using DurableStreams.Subscriptions;
+using DurableStreams.Core.Subscriptions;
 using Microsoft.Extensions.Time.Testing;
 using Xunit;
 

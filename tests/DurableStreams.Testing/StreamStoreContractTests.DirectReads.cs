@@ -109,6 +109,8 @@ public abstract partial class StreamStoreContractTests
     /// </summary>
     private sealed class WithoutDirectReads(IStreamStore inner) : IStreamStore
     {
+        public IStreamChangeFeed Changes => inner.Changes;
+
         public ValueTask<CreateStreamResult> CreateAsync(string name, CreateStreamRequest request, CancellationToken cancellationToken = default) =>
             inner.CreateAsync(name, request, cancellationToken);
 

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 
 namespace DurableStreams.Client.Internal;
 
-/// <summary>The client's log events (ids 3000–3099), one place for their ids and templates.</summary>
+/// <summary>The client's log events (ids 6000–6099, from <see cref="LogEvents"/>) and their templates.</summary>
 internal static partial class ClientLog
 {
     [LoggerMessage(EventId = LogEvents.ClientRequestStarting, Level = LogLevel.Debug, Message = "{Method} {Url}")]

@@ -1,3 +1,4 @@
+using DurableStreams.Protocol.Diagnostics;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 
@@ -11,8 +12,8 @@ namespace DurableStreams.PowerShell.Internal;
 internal sealed class VerboseLog : ILoggerFactory
 {
     /// <summary>The client's event ids for a request leaving and a response arriving (DurableStreams.Client's ClientLog).</summary>
-    private const int RequestStartingEvent = 3000;
-    private const int ResponseReceivedEvent = 3001;
+    private const int RequestStartingEvent = LogEvents.ClientRequestStarting;
+    private const int ResponseReceivedEvent = LogEvents.ClientResponseReceived;
 
     private readonly Channel<string> _lines = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true });
 
