@@ -13,6 +13,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 
 namespace DurableStreams.Server;
 
@@ -93,9 +94,18 @@ public sealed class DurableStreamServer : IAsyncDisposable
         if (_options.Metrics)
         {
             builder.Services.AddMetrics();
-            builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
-                .AddMeter(DurableStreamsServiceCollectionExtensions.MeterName, DurableStreamsServiceCollectionExtensions.FileStoreMeterName)
-                .AddPrometheusExporter(prometheus => prometheus.ScrapeResponseCacheDurationMilliseconds = 0));
+            // Our meters next to the built-in ones of ASP.NET Core (HTTP server, Kestrel) and the runtime (GC, heap,
+            // thread pool, CPU, working set): no instrumentation package, only their names.
+            builder.Services.AddOpenTelemetry()
+                .ConfigureResource(resource => resource.AddService(_options.MetricsServiceName))
+                .WithMetrics(metrics => metrics
+                    .AddMeter(
+                        DurableStreamsServiceCollectionExtensions.MeterName,
+                        DurableStreamsServiceCollectionExtensions.FileStoreMeterName,
+                        "Microsoft.AspNetCore.Hosting",
+                        "Microsoft.AspNetCore.Server.Kestrel",
+                        "System.Runtime")
+                    .AddPrometheusExporter(prometheus => prometheus.ScrapeResponseCacheDurationMilliseconds = 0));
         }
         if (_options.Compression)
         {

@@ -200,8 +200,17 @@ public sealed class DurableStreamServerOptions : DurableStreamsOptions
     /// <summary>The fixed window of <see cref="RateLimitPermits"/>; default 1 s.</summary>
     public TimeSpan RateLimitWindow { get; set; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>Serves the instruments of <c>DurableStreams.*</c> meters in Prometheus text format at <c>/metrics</c>. Default false.</summary>
+    /// <summary>
+    /// Serves in Prometheus text format at <c>/metrics</c> the <c>DurableStreams.*</c> meters and the built-in meters
+    /// <c>Microsoft.AspNetCore.Hosting</c>, <c>Microsoft.AspNetCore.Server.Kestrel</c> and <c>System.Runtime</c>. Default false.
+    /// </summary>
     public bool Metrics { get; set; }
+
+    /// <summary>
+    /// The OpenTelemetry resource <c>service.name</c> of the <see cref="Metrics"/> scrape (its <c>target_info</c>
+    /// <c>service_name</c> label). Default <c>durable-streams</c>.
+    /// </summary>
+    public string MetricsServiceName { get; set; } = "durable-streams";
 
     /// <summary>PEM certificate (chain) file for HTTPS; with <see cref="TlsKeyPath"/> the server speaks only HTTPS, HTTP/1.1 and HTTP/2 (ALPN).</summary>
     public string? TlsCertificatePath { get; set; }
@@ -232,6 +241,10 @@ public sealed class DurableStreamServerOptions : DurableStreamsOptions
         if (string.IsNullOrWhiteSpace(Host))
         {
             throw new ArgumentException("Host must not be empty.", nameof(Host));
+        }
+        if (Metrics && string.IsNullOrWhiteSpace(MetricsServiceName))
+        {
+            throw new ArgumentException("The metrics service name must not be empty.", nameof(MetricsServiceName));
         }
         if (RequestHeadersTimeout <= TimeSpan.Zero)
         {

@@ -61,6 +61,72 @@ public sealed partial class ServerMetricsTests
     }
 
     [Fact]
+    public async Task Metrics_carry_the_HTTP_server_runtime_and_process_meters_and_name_the_service()
+    {
+        await using var harness = await ServerHarness.StartAsync(o => o.Metrics = true, cancellationToken: Ct);
+        var name = ServerHarness.NewName();
+        await harness.CreateAsync(name, "text/plain", null, Ct);
+        await harness.AppendAsync(name, "text/plain", "12345", Ct);
+        await harness.ReadAllAsync(name, Ct);
+        using (var missing = await harness.GetAsync(ServerHarness.NewName(), Ct))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        }
+
+        var text = await ScrapeAsync(harness);
+        var families = PrometheusText.Parse(text);
+
+        var duration = Family(families, text, "http_server_request_duration_seconds", "histogram");
+        Assert.Contains(duration.Samples, s => s.Name.EndsWith("_count", StringComparison.Ordinal)
+            && s.Labels.TryGetValue("http_route", out var route) && route.StartsWith("/v1/stream", StringComparison.Ordinal)
+            && s.Labels.GetValueOrDefault("http_response_status_code") == "404"
+            && s.Labels.GetValueOrDefault("http_request_method") == "GET");
+        Assert.Contains(duration.Samples, s => s.Labels.ContainsKey("http_route") && s.Labels.GetValueOrDefault("http_response_status_code") == "201");
+        Assert.Contains(Family(families, text, "http_server_active_requests", "gauge").Samples, s => s.Value >= 1);
+        Family(families, text, "kestrel_active_connections", "gauge");
+        Assert.Contains(Family(families, text, "dotnet_gc_heap_total_allocated_bytes_total", "counter").Samples, s => s.Value > 0);
+        Assert.Contains(Family(families, text, "dotnet_thread_pool_thread_count_total", "counter").Samples, s => s.Value >= 1);
+        Family(families, text, "dotnet_process_cpu_time_seconds_total", "counter");
+        Assert.Contains(Family(families, text, "dotnet_process_memory_working_set_bytes", "gauge").Samples, s => s.Value > 0);
+        Assert.Contains(Family(families, text, "durable_streams_appends_total", "counter").Samples, s => s.Value >= 1);
+        Assert.Contains(Family(families, text, "durable_streams_streams_created_total", "counter").Samples, s => s.Value >= 1);
+        var target = Assert.Single(Family(families, text, "target_info", "gauge").Samples);
+        Assert.Equal("durable-streams", target.Labels["service_name"]);
+    }
+
+    [Fact]
+    public void The_Prometheus_parser_refuses_what_the_text_format_forbids()
+    {
+        Assert.Equal(2.5, PrometheusText.Parse("# TYPE a counter\na_total{l=\"x\\\"y\\\\\\n\"} 2.5\n")["a_total"].Samples[0].Value);
+        Assert.Equal("x\"y\\\n", PrometheusText.Parse("a{l=\"x\\\"y\\\\\\n\"} 1\n")["a"].Samples[0].Labels["l"]);
+        foreach (var bad in (string[])[
+            "a{l=\"x\\q\"} 1\n", // unknown escape
+            "a{l=\"x} 1\n", // unterminated value
+            "a{l=x} 1\n", // unquoted value
+            "a 1x\n", // bad value
+            "a 1\nb 1\na 2\n", // family not contiguous
+            "a 1\n# TYPE a gauge\n", // TYPE after samples
+            "# TYPE a rate\na 1\n", // unknown type
+            "a 1\na 1\n", // duplicate series
+            "# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n", // not cumulative
+            "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_sum 1\nh_count 1\n", // no +Inf
+            "1a 1\n", // bad name
+            "a 1", // no final line feed
+        ])
+        {
+            Assert.Throws<FormatException>(() => PrometheusText.Parse(bad));
+        }
+    }
+
+    private static PrometheusFamily Family(IReadOnlyDictionary<string, PrometheusFamily> families, string text, string name, string type)
+    {
+        Assert.True(families.TryGetValue(name, out var family), $"{name} is missing from:\n{text}");
+        Assert.Equal(type, family.Type);
+        Assert.NotEmpty(family.Samples);
+        return family;
+    }
+
+    [Fact]
     public async Task Without_the_option_there_is_no_metrics_endpoint()
     {
         await using var harness = await ServerHarness.StartAsync(cancellationToken: Ct);
