@@ -95,6 +95,22 @@ public sealed partial class ServerMetricsTests
     }
 
     [Fact]
+    public async Task An_embedder_names_the_service_through_the_options_and_an_empty_name_is_refused()
+    {
+        await using var harness = await ServerHarness.StartAsync(o =>
+        {
+            o.Metrics = true;
+            o.MetricsServiceName = "orders-api";
+        }, cancellationToken: Ct);
+
+        var families = PrometheusText.Parse(await ScrapeAsync(harness));
+
+        Assert.Equal("orders-api", Assert.Single(families["target_info"].Samples).Labels["service_name"]);
+        var error = Assert.Throws<ArgumentException>(() => new DurableStreamServerOptions { Metrics = true, MetricsServiceName = " " }.Validate());
+        Assert.Equal(nameof(DurableStreamServerOptions.MetricsServiceName), error.ParamName);
+    }
+
+    [Fact]
     public void The_Prometheus_parser_refuses_what_the_text_format_forbids()
     {
         Assert.Equal(2.5, PrometheusText.Parse("# TYPE a counter\na_total{l=\"x\\\"y\\\\\\n\"} 2.5\n")["a_total"].Samples[0].Value);
