@@ -319,7 +319,7 @@ internal sealed class AppendCommand
             using var whole = new MemoryStream();
             await input.CopyToAsync(whole, cancellationToken);
             var text = Trim(whole.GetBuffer().AsMemory(0, (int)whole.Length));
-            if (!IsOneJsonValue(text.Span, out var problem))
+            if (!IsOneJsonValue(text.Span, out var problem, singleLine: false))
             {
                 throw new InvalidLineException($"The input is not one JSON value: {problem}");
             }
@@ -356,7 +356,7 @@ internal sealed class AppendCommand
         static bool IsWhiteSpace(byte b) => b is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n';
     }
 
-    private static bool IsOneJsonValue(ReadOnlySpan<byte> text, out string problem)
+    private static bool IsOneJsonValue(ReadOnlySpan<byte> text, out string problem, bool singleLine = true)
     {
         problem = string.Empty;
         try
@@ -379,7 +379,7 @@ internal sealed class AppendCommand
         }
         catch (JsonException ex)
         {
-            problem = ex.Message;
+            problem = JsonErrorText.Describe(ex, singleLine);
             return false;
         }
     }

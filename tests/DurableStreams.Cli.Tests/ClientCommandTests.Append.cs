@@ -41,7 +41,11 @@ public sealed partial class ClientCommandTests
         var run = await RunAsync(["append", "bad", "--lines"], stdin: "1\n2\n{oops\n4\n");
 
         Assert.Equal(1, run.ExitCode);
-        Assert.StartsWith("Line 3 is not one JSON value:", Assert.Single(Lines(run.Error)), StringComparison.Ordinal);
+        var message = Assert.Single(Lines(run.Error));
+        Assert.StartsWith("Line 3 is not one JSON value:", message, StringComparison.Ordinal);
+        Assert.Contains("(at byte 2).", message, StringComparison.Ordinal); // a 1-based position, not .NET's text
+        Assert.DoesNotContain("LineNumber", message, StringComparison.Ordinal);
+        Assert.DoesNotContain("BytePositionInLine", message, StringComparison.Ordinal);
         Assert.Equal("1\n2\n", (await RunAsync(["read", "bad", "--format", "jsonl"])).Stdout);
     }
 
