@@ -141,7 +141,7 @@ internal sealed class AppendCommand
             var content = parseResult.GetValue(_content);
             await using var source = content is not null
                 ? new MemoryStream(Encoding.UTF8.GetBytes(content), writable: false)
-                : file is null ? _client.Console.OpenStandardInput() : File.OpenRead(file);
+                : file is null ? await OpenStandardInputAsync(parseResult, cancellationToken) : File.OpenRead(file);
             var progress = _client.CreateProgressBar(parseResult, "Uploading", file is null ? null : source.Length);
             var input = progress.Enabled ? new ProgressStream(source, progress) : source;
 
@@ -354,6 +354,23 @@ internal sealed class AppendCommand
         return line[start..end];
 
         static bool IsWhiteSpace(byte b) => b is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n';
+    }
+
+    /// <summary>
+    /// Standard input; on a terminal, after a line on stderr saying so (a user who typed <c>append s</c> without content
+    /// otherwise sees nothing happen), and wrapped so Ctrl+C ends a pending read at once (a terminal read ignores the token).
+    /// </summary>
+    private async Task<Stream> OpenStandardInputAsync(ParseResult parseResult, CancellationToken cancellationToken)
+    {
+        var input = _client.Console.OpenStandardInput();
+        if (!_client.Console.IsInputTerminal())
+        {
+            return input;
+        }
+
+        await parseResult.InvocationConfiguration.Error.WriteLineAsync(
+            "Reading the content from standard input; end it with Ctrl+D (Ctrl+Z then Enter on Windows), or Ctrl+C to cancel.".AsMemory(), cancellationToken);
+        return new TerminalInputStream(input, cancellationToken);
     }
 
     private static bool IsOneJsonValue(ReadOnlySpan<byte> text, out string problem, bool singleLine = true)

@@ -52,4 +52,63 @@ public sealed partial class ClientCommandTests
         Assert.Contains("(413)", message, StringComparison.Ordinal);
         Assert.Contains("--max-append-bytes", message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Append_from_a_terminal_says_it_reads_stdin_and_Ctrl_C_stops_a_pending_read_at_once()
+    {
+        await _client.CreateAsync("typed", new CreateStreamOptions { ContentType = "text/plain" }, Token);
+        using var ctrlC = new CancellationTokenSource();
+        var keyboard = new SilentKeyboard();
+
+        var append = RunAsync(["append", "typed"], stdinStream: keyboard, ctrlC: ctrlC, stdinTerminal: true);
+        await keyboard.Reading.WaitAsync(Token);
+        await ctrlC.CancelAsync();
+        var run = await append;
+
+        Assert.Equal(ExitCodes.Error, run.ExitCode);
+        Assert.Equal(
+            ["Reading the content from standard input; end it with Ctrl+D (Ctrl+Z then Enter on Windows), or Ctrl+C to cancel.", "Cancelled."],
+            Lines(run.Error));
+        var piped = await RunAsync(["append", "typed", "--print-offset"], stdin: "x");
+        Assert.DoesNotContain("standard input", piped.Error, StringComparison.Ordinal); // only on a terminal
+    }
+
+    /// <summary>A terminal nobody types on: a read never completes and, like a real terminal read, ignores cancellation.</summary>
+    private sealed class SilentKeyboard : Stream
+    {
+        private readonly TaskCompletionSource _reading = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Reading => _reading.Task;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            _reading.TrySetResult();
+            return new(new TaskCompletionSource<int>().Task);
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
 }
