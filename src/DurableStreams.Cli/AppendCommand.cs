@@ -58,6 +58,12 @@ internal sealed class AppendCommand
         DefaultValueFactory = _ => 0,
     };
 
+    private readonly Option<bool> _allowReplay = new("--allow-replay")
+    {
+        Description = "With --producer: accept a run the server takes as a replay of an earlier one (same id and epoch), "
+            + "whose batches it already has and does not append again; without it such a run warns and exits 4.",
+    };
+
     private readonly Option<bool> _close = new("--close")
     {
         Description = "Close the stream after the last append (atomically with it when possible).",
@@ -89,6 +95,7 @@ internal sealed class AppendCommand
             _lines,
             _producer,
             _epoch,
+            _allowReplay,
             _close,
             _seq,
             _printOffset,
@@ -121,6 +128,11 @@ internal sealed class AppendCommand
             if (result.GetResult(_epoch) is { Implicit: false } && result.GetResult(_producer) is null)
             {
                 result.AddError("--epoch applies only with --producer.");
+            }
+
+            if (result.GetResult(_allowReplay) is { Implicit: false } && result.GetResult(_producer) is null)
+            {
+                result.AddError("--allow-replay applies only with --producer.");
             }
         });
         Command.SetAction(RunAsync);
@@ -156,6 +168,19 @@ internal sealed class AppendCommand
                         : AppendWholeAsync(input, contentType, producer, cancellationToken));
                     await producer.CloseAsync(closeStream: close, cancellationToken);
                     nextOffset = producer.NextOffset;
+                    if (producer.ReplayedBatches > 0)
+                    {
+                        var replayed = producer.ReplayedBatches.ToString(CultureInfo.InvariantCulture);
+                        var allowed = parseResult.GetValue(_allowReplay);
+                        await parseResult.InvocationConfiguration.Error.WriteLineAsync(
+                            $"{(allowed ? "Note" : "Warning")}: the server already had {replayed} batch(es) of this run from an earlier run of producer '{producerId}' at epoch {producer.Epoch.ToString(CultureInfo.InvariantCulture)}, "
+                            + "so their data was not appended again. Give each run a higher --epoch (or a new --producer id)"
+                            + (allowed ? "." : ", or pass --allow-replay to accept a replay."));
+                        if (!allowed)
+                        {
+                            return ExitCodes.Conflict;
+                        }
+                    }
                 }
                 else if (parseResult.GetValue(_lines))
                 {
