@@ -111,4 +111,17 @@ public sealed partial class ClientCommandTests
 
         public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
+
+    [Fact]
+    public async Task Create_says_whether_it_created_or_found_the_stream()
+    {
+        var first = await RunAsync(["create", "said", "--json"]);
+        var same = await RunAsync(["create", "said", "--json"]);
+        var other = await RunAsync(["create", "said", "--content-type", "text/plain"]);
+
+        Assert.Equal([0, 0, ExitCodes.Conflict], new[] { first.ExitCode, same.ExitCode, other.ExitCode });
+        Assert.Equal(["Created stream 'said'."], Lines(first.Error));
+        Assert.Equal(["Stream 'said' already exists with these settings; nothing was changed."], Lines(same.Error));
+        Assert.StartsWith("Conflict on stream 'said'", Assert.Single(Lines(other.Error)), StringComparison.Ordinal);
+    }
 }
