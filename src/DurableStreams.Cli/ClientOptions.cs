@@ -310,7 +310,7 @@ internal sealed class ClientOptions
     /// A TLS handshake that failed, in words: an https:// URL to a server speaking plain HTTP, or an untrusted certificate.
     /// Null when the failure was not a TLS one.
     /// </summary>
-    private static string? TlsProblem(Exception ex, Uri baseUrl)
+    private static string? TlsProblem(DurableStreamException ex, Uri baseUrl)
     {
         for (var inner = ex.InnerException; inner is not null; inner = inner.InnerException)
         {
@@ -321,11 +321,6 @@ internal sealed class ClientOptions
                     ? $"the server's TLS certificate is not trusted ({reason})."
                     : $"the TLS handshake failed: the server is not speaking HTTPS on this port (try http://{baseUrl.Authority}).";
             }
-        }
-
-        if (baseUrl.Scheme == Uri.UriSchemeHttp && ex.Message.Contains("HTTPS", StringComparison.OrdinalIgnoreCase))
-        {
-            return $"the server speaks HTTPS on this port (try https://{baseUrl.Authority}).";
         }
 
         return null;
