@@ -272,7 +272,7 @@ internal sealed class ClientOptions
         var detail = ex.Message.ReplaceLineEndings(" ").Trim();
         return ex.ErrorCode switch
         {
-            DurableStreamErrorCode.NotFound => (ExitCodes.NotFound, $"Stream '{stream}' not found: {detail}{StreamsPathHint(baseUrl)}"),
+            DurableStreamErrorCode.NotFound => (ExitCodes.NotFound, NotFoundMessage(stream, baseUrl) + StreamsPathHint(baseUrl)),
             DurableStreamErrorCode.Gone => (ExitCodes.NotFound, $"Stream '{stream}' is gone: {detail}"),
             DurableStreamErrorCode.StreamClosed => (ExitCodes.Conflict, $"Stream '{stream}' is closed: {detail}"),
             DurableStreamErrorCode.Conflict or DurableStreamErrorCode.SequenceGap => (ExitCodes.Conflict, $"Conflict on stream '{stream}': {detail}"),
@@ -285,6 +285,11 @@ internal sealed class ClientOptions
             _ => (ExitCodes.Error, detail),
         };
     }
+
+    /// <summary>The one wording of a 404 for every command: <c>No stream 'name' at http://host/v1/stream/.</c></summary>
+    public static string NotFoundMessage(string stream, Uri baseUrl) => stream.Contains("://", StringComparison.Ordinal)
+        ? $"No stream at {stream}."
+        : $"No stream '{stream}' at {baseUrl}.";
 
     /// <summary>
     /// For a 404 under a URL whose path does not hold <c>/v1/stream</c>: a hint that <c>serve</c>'s streams live there.

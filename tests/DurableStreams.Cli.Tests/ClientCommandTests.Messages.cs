@@ -124,4 +124,19 @@ public sealed partial class ClientCommandTests
         Assert.Equal(["Stream 'said' already exists with these settings; nothing was changed."], Lines(same.Error));
         Assert.StartsWith("Conflict on stream 'said'", Assert.Single(Lines(other.Error)), StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("read")]
+    [InlineData("head")]
+    [InlineData("append", "x")]
+    [InlineData("close")]
+    [InlineData("delete")]
+    [InlineData("follow", "--max-retries", "0")]
+    public async Task Not_found_has_one_wording_on_every_command(string command, params string[] more)
+    {
+        var run = await RunAsync([command, "nowhere", .. more]);
+
+        Assert.Equal(ExitCodes.NotFound, run.ExitCode);
+        Assert.Contains($"No stream 'nowhere' at {Url}.", Lines(run.Error));
+    }
 }

@@ -137,7 +137,7 @@ public sealed partial class ClientCommandTests : IAsyncLifetime
     {
         var missing = await RunAsync(["read", "no-such-stream"]);
         Assert.Equal(3, missing.ExitCode);
-        Assert.StartsWith("Stream 'no-such-stream' not found", Assert.Single(Lines(missing.Error)), StringComparison.Ordinal);
+        Assert.Equal($"No stream 'no-such-stream' at {Url}.", Assert.Single(Lines(missing.Error)));
         Assert.Equal("", missing.Stdout);
 
         Assert.Equal(0, (await RunAsync(["create", "short-lived"])).ExitCode);
