@@ -58,6 +58,12 @@ internal sealed class AppendCommand
         DefaultValueFactory = _ => 0,
     };
 
+    private readonly Option<bool> _allowReplay = new("--allow-replay")
+    {
+        Description = "With --producer: accept a run the server takes as a replay of an earlier one (same id and epoch), "
+            + "whose batches it already has and does not append again; without it such a run warns and exits 4.",
+    };
+
     private readonly Option<bool> _close = new("--close")
     {
         Description = "Close the stream after the last append (atomically with it when possible).",
@@ -89,6 +95,7 @@ internal sealed class AppendCommand
             _lines,
             _producer,
             _epoch,
+            _allowReplay,
             _close,
             _seq,
             _printOffset,
@@ -122,6 +129,11 @@ internal sealed class AppendCommand
             {
                 result.AddError("--epoch applies only with --producer.");
             }
+
+            if (result.GetResult(_allowReplay) is { Implicit: false } && result.GetResult(_producer) is null)
+            {
+                result.AddError("--allow-replay applies only with --producer.");
+            }
         });
         Command.SetAction(RunAsync);
     }
@@ -141,7 +153,7 @@ internal sealed class AppendCommand
             var content = parseResult.GetValue(_content);
             await using var source = content is not null
                 ? new MemoryStream(Encoding.UTF8.GetBytes(content), writable: false)
-                : file is null ? _client.Console.OpenStandardInput() : File.OpenRead(file);
+                : file is null ? await OpenStandardInputAsync(parseResult, cancellationToken) : File.OpenRead(file);
             var progress = _client.CreateProgressBar(parseResult, "Uploading", file is null ? null : source.Length);
             var input = progress.Enabled ? new ProgressStream(source, progress) : source;
 
@@ -156,6 +168,19 @@ internal sealed class AppendCommand
                         : AppendWholeAsync(input, contentType, producer, cancellationToken));
                     await producer.CloseAsync(closeStream: close, cancellationToken);
                     nextOffset = producer.NextOffset;
+                    if (producer.ReplayedBatches > 0)
+                    {
+                        var replayed = producer.ReplayedBatches.ToString(CultureInfo.InvariantCulture);
+                        var allowed = parseResult.GetValue(_allowReplay);
+                        await parseResult.InvocationConfiguration.Error.WriteLineAsync(
+                            $"{(allowed ? "Note" : "Warning")}: the server already had {replayed} batch(es) of this run from an earlier run of producer '{producerId}' at epoch {producer.Epoch.ToString(CultureInfo.InvariantCulture)}, "
+                            + "so their data was not appended again. Give each run a higher --epoch (or a new --producer id)"
+                            + (allowed ? "." : ", or pass --allow-replay to accept a replay."));
+                        if (!allowed)
+                        {
+                            return ExitCodes.Conflict;
+                        }
+                    }
                 }
                 else if (parseResult.GetValue(_lines))
                 {
@@ -319,7 +344,7 @@ internal sealed class AppendCommand
             using var whole = new MemoryStream();
             await input.CopyToAsync(whole, cancellationToken);
             var text = Trim(whole.GetBuffer().AsMemory(0, (int)whole.Length));
-            if (!IsOneJsonValue(text.Span, out var problem))
+            if (!IsOneJsonValue(text.Span, out var problem, singleLine: false))
             {
                 throw new InvalidLineException($"The input is not one JSON value: {problem}");
             }
@@ -356,7 +381,24 @@ internal sealed class AppendCommand
         static bool IsWhiteSpace(byte b) => b is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n';
     }
 
-    private static bool IsOneJsonValue(ReadOnlySpan<byte> text, out string problem)
+    /// <summary>
+    /// Standard input; on a terminal, after a line on stderr saying so (a user who typed <c>append s</c> without content
+    /// otherwise sees nothing happen), and wrapped so Ctrl+C ends a pending read at once (a terminal read ignores the token).
+    /// </summary>
+    private async Task<Stream> OpenStandardInputAsync(ParseResult parseResult, CancellationToken cancellationToken)
+    {
+        var input = _client.Console.OpenStandardInput();
+        if (!_client.Console.IsInputTerminal())
+        {
+            return input;
+        }
+
+        await parseResult.InvocationConfiguration.Error.WriteLineAsync(
+            "Reading the content from standard input; end it with Ctrl+D (Ctrl+Z then Enter on Windows), or Ctrl+C to cancel.".AsMemory(), cancellationToken);
+        return new TerminalInputStream(input, cancellationToken);
+    }
+
+    private static bool IsOneJsonValue(ReadOnlySpan<byte> text, out string problem, bool singleLine = true)
     {
         problem = string.Empty;
         try
@@ -379,7 +421,7 @@ internal sealed class AppendCommand
         }
         catch (JsonException ex)
         {
-            problem = ex.Message;
+            problem = JsonErrorText.Describe(ex, singleLine);
             return false;
         }
     }

@@ -20,6 +20,9 @@ internal sealed record ClientConsole
     /// </summary>
     public Func<bool> IsErrorTerminal { get; init; } = static () => !Console.IsErrorRedirected;
 
+    /// <summary>Whether standard input is a terminal (not redirected); <c>append</c> then says it is reading it.</summary>
+    public Func<bool> IsInputTerminal { get; init; } = static () => !Console.IsInputRedirected;
+
     /// <summary>Whether standard output is a terminal (not redirected); <c>ls</c> then prints a table instead of bare names.</summary>
     public Func<bool> IsOutputTerminal { get; init; } = static () => !Console.IsOutputRedirected;
 

@@ -216,7 +216,7 @@ internal sealed class ClientOptions
         }
         catch (System.Text.Json.JsonException ex)
         {
-            await error.WriteLineAsync($"The stream's data is not JSON: {ex.Message}");
+            await error.WriteLineAsync($"The stream's data is not JSON: {JsonErrorText.Describe(ex, singleLine: false)}");
             return ExitCodes.Error;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
@@ -272,15 +272,62 @@ internal sealed class ClientOptions
         var detail = ex.Message.ReplaceLineEndings(" ").Trim();
         return ex.ErrorCode switch
         {
-            DurableStreamErrorCode.NotFound => (ExitCodes.NotFound, $"Stream '{stream}' not found: {detail}"),
+            DurableStreamErrorCode.NotFound => (ExitCodes.NotFound, NotFoundMessage(stream, baseUrl) + StreamsPathHint(baseUrl)),
             DurableStreamErrorCode.Gone => (ExitCodes.NotFound, $"Stream '{stream}' is gone: {detail}"),
             DurableStreamErrorCode.StreamClosed => (ExitCodes.Conflict, $"Stream '{stream}' is closed: {detail}"),
             DurableStreamErrorCode.Conflict or DurableStreamErrorCode.SequenceGap => (ExitCodes.Conflict, $"Conflict on stream '{stream}': {detail}"),
             DurableStreamErrorCode.Unavailable when ex.StatusCode is null && ex.InnerException is OperationCanceledException or TimeoutException =>
                 (ExitCodes.Unreachable, $"No answer from the server at {baseUrl} within {DurationParser.Format(timeout)} (--timeout)."),
+            DurableStreamErrorCode.Unavailable when ex.StatusCode is null && TlsProblem(ex, baseUrl) is { } tls => (ExitCodes.Unreachable, $"Could not reach the server at {baseUrl}: {tls}"),
             DurableStreamErrorCode.Unavailable when ex.StatusCode is null => (ExitCodes.Unreachable, $"Could not reach the server at {baseUrl}: {detail}"),
+            DurableStreamErrorCode.PayloadTooLarge => (ExitCodes.Error, $"The server refused the request as too large (413): {detail} {TooLargeHint(detail)}"),
             _ when ex.StatusCode is { } status => (ExitCodes.Error, $"The server answered {(int)status}: {detail}"),
             _ => (ExitCodes.Error, detail),
         };
+    }
+
+    /// <summary>The one wording of a 404 for every command: <c>No stream 'name' at http://host/v1/stream/.</c></summary>
+    public static string NotFoundMessage(string stream, Uri baseUrl) => stream.Contains("://", StringComparison.Ordinal)
+        ? $"No stream at {stream}."
+        : $"No stream '{stream}' at {baseUrl}.";
+
+    /// <summary>
+    /// For a 404 under a URL whose path does not hold <c>/v1/stream</c>: a hint that <c>serve</c>'s streams live there.
+    /// </summary>
+    private static string StreamsPathHint(Uri baseUrl)
+    {
+        if (baseUrl.AbsolutePath.Contains(DefaultStreamsPath, StringComparison.Ordinal))
+        {
+            return string.Empty;
+        }
+
+        var suggestion = new UriBuilder(baseUrl) { Path = DefaultStreamsPath, Query = string.Empty, Fragment = string.Empty }.Uri.ToString();
+        return $" The URL {baseUrl} is not under {DefaultStreamsPath}, where the streams of `durable-streams serve` are: did you mean --url {suggestion}?";
+    }
+
+    /// <summary>Names the <c>serve</c> option that raises the limit a 413 hit.</summary>
+    private static string TooLargeHint(string detail) =>
+        detail.Contains("messages", StringComparison.OrdinalIgnoreCase)
+            ? "A `durable-streams serve` server raises this limit with --max-messages-per-append."
+            : "A `durable-streams serve` server raises this limit with --max-append-bytes (default 64 MiB); or send the data in smaller appends.";
+
+    /// <summary>
+    /// A TLS handshake that failed, in words: an https:// URL to a server speaking plain HTTP, or an untrusted certificate.
+    /// Null when the failure was not a TLS one.
+    /// </summary>
+    private static string? TlsProblem(DurableStreamException ex, Uri baseUrl)
+    {
+        for (var inner = ex.InnerException; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is System.Security.Authentication.AuthenticationException authentication)
+            {
+                var reason = (authentication.InnerException?.Message ?? authentication.Message).ReplaceLineEndings(" ").Trim();
+                return authentication.Message.Contains("certificate", StringComparison.OrdinalIgnoreCase) || reason.Contains("certificate", StringComparison.OrdinalIgnoreCase)
+                    ? $"the server's TLS certificate is not trusted ({reason})."
+                    : $"the TLS handshake failed: the server is not speaking HTTPS on this port (try http://{baseUrl.Authority}).";
+            }
+        }
+
+        return null;
     }
 }

@@ -120,7 +120,7 @@ internal sealed class CreateCommand
             var file = parseResult.GetValue(_file);
             await using var body = file is null ? null : File.OpenRead(file);
             var content = parseResult.GetValue(_content);
-            await client.CreateAsync(
+            var created = await client.CreateAsync(
                 stream,
                 new CreateStreamOptions
                 {
@@ -134,7 +134,16 @@ internal sealed class CreateCommand
                     ForkOffset = parseResult.GetValue(_forkOffset),
                 },
                 cancellationToken);
+            await parseResult.InvocationConfiguration.Error.WriteLineAsync(CreatedMessage(created, stream));
             return ExitCodes.Success;
         }, cancellationToken);
     }
+
+    /// <summary>
+    /// The stderr line saying whether a create made the stream or found it (an identical re-create succeeds and changes
+    /// nothing); shared with <c>fork</c>.
+    /// </summary>
+    public static string CreatedMessage(StreamInfo created, string stream) => created.Outcome == CreateOutcome.Created
+        ? $"Created stream '{stream}'."
+        : $"Stream '{stream}' already exists with these settings; nothing was changed.";
 }

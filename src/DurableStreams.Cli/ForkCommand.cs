@@ -29,7 +29,20 @@ internal sealed class ForkCommand
             var target = parseResult.GetRequiredValue(_target);
             return client.RunAsync(parseResult, source, async c =>
             {
-                await c.CreateAsync(target, new CreateStreamOptions { ForkFrom = source, ForkOffset = parseResult.GetValue(_offset) }, cancellationToken);
+                StreamInfo created;
+                try
+                {
+                    created = await c.CreateAsync(target, new CreateStreamOptions { ForkFrom = source, ForkOffset = parseResult.GetValue(_offset) }, cancellationToken);
+                }
+                catch (DurableStreamException ex) when (ex.ErrorCode == DurableStreamErrorCode.Conflict)
+                {
+                    // The 409 is about the target, not the source the other errors name.
+                    await parseResult.InvocationConfiguration.Error.WriteLineAsync(
+                        $"Stream '{target}' already exists and is not this fork of '{source}'; nothing was changed. Fork onto a new name, or delete '{target}' first.");
+                    return ExitCodes.Conflict;
+                }
+
+                await parseResult.InvocationConfiguration.Error.WriteLineAsync(CreateCommand.CreatedMessage(created, target));
                 return ExitCodes.Success;
             }, cancellationToken);
         });

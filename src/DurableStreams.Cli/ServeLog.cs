@@ -28,6 +28,9 @@ internal static partial class ServeLog
         // (~0.7 µs each here) for its per-request log lines; those are Information, so below debug nothing would use
         // them. Its only error event, a startup exception, also reaches the caller of StartAsync, which reports it.
         logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", level <= LogLevel.Debug ? LogLevel.Information : LogLevel.None);
+        // The host logs a startup failure (event 11, an Error with the whole stack trace) before StartAsync throws it to
+        // serve, which prints it as one line; Critical keeps only "a background service failed and stopped the host".
+        logging.AddFilter("Microsoft.Extensions.Hosting", level <= LogLevel.Debug ? LogLevel.Information : LogLevel.Critical);
         // Event 3000 already names the URL; the host's own "Now listening" lines would repeat it.
         logging.AddFilter("Microsoft.Hosting", level <= LogLevel.Debug ? LogLevel.Information : LogLevel.Warning);
         logging.Services.Configure<ConsoleLoggerOptions>(console => console.LogToStandardErrorThreshold = LogLevel.Trace);

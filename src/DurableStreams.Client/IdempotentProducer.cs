@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net;
 using DurableStreams.Client.Internal;
 using DurableStreams.Protocol;
 
@@ -41,6 +42,7 @@ public sealed class IdempotentProducer : IAsyncDisposable
     private bool _closed;
     private Exception? _failure;
     private string? _nextOffset;
+    private int _replayedBatches;
     private Task<AppendResult>? _streamClose;
     private TaskCompletionSource _wake = NewSignal();
 
@@ -86,6 +88,13 @@ public sealed class IdempotentProducer : IAsyncDisposable
 
     /// <summary>The <c>Producer-Seq</c> the next batch will carry (batches take consecutive values when they are sent).</summary>
     public long NextSeq { get; private set; }
+
+    /// <summary>
+    /// Batches the server answered as duplicates (204) although no earlier attempt of this producer could have stored
+    /// them: an earlier run with the same producer id and epoch already appended those sequence numbers, so their data
+    /// was not appended again. A duplicate after a retry (the first attempt did land) is not counted.
+    /// </summary>
+    public int ReplayedBatches => Volatile.Read(ref _replayedBatches);
 
     /// <summary>The tail after the acknowledged batches (the furthest offset acknowledged so far), or null before the first.</summary>
     public string? NextOffset
@@ -354,6 +363,9 @@ public sealed class IdempotentProducer : IAsyncDisposable
         var retry = _client.Options.Retry;
         var attempt = 0;
         var claims = 0;
+        // Whether an attempt of this batch (at its current epoch and seq) may have been stored: one with no answer or a
+        // retryable error. A 204 after such an attempt is our own retry; without one it is a replay of an earlier run.
+        var mayHaveLanded = false;
         while (true)
         {
             attempt++;
@@ -380,6 +392,11 @@ public sealed class IdempotentProducer : IAsyncDisposable
                     {
                         // 200 appended, 204 duplicate of an earlier attempt: both mean the batch is in the stream.
                         NextOffset = ResponseHeaders.Get(response, ProtocolHeaders.StreamNextOffset);
+                        // (An empty batch that only closes the stream is answered 204 too.)
+                        if (response.StatusCode == HttpStatusCode.NoContent && !mayHaveLanded && batch.Body.Length > 0)
+                        {
+                            Interlocked.Increment(ref _replayedBatches);
+                        }
                         return;
                     }
                     failure = await ResponseHeaders.ErrorAsync(response, timeout.Token).ConfigureAwait(false);
@@ -388,6 +405,7 @@ public sealed class IdempotentProducer : IAsyncDisposable
                         claims++;
                         await ClaimAsync(batch, serverEpoch, cancellationToken).ConfigureAwait(false);
                         attempt = 0;
+                        mayHaveLanded = false;
                         continue;
                     }
                     if (failure.ErrorCode == DurableStreamErrorCode.SequenceGap
@@ -406,13 +424,16 @@ public sealed class IdempotentProducer : IAsyncDisposable
                         throw failure;
                     }
                     retryAfter = ResponseHeaders.RetryAfter(response, _client.Options.TimeProvider);
+                    mayHaveLanded = true;
                 }
                 catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
                 {
+                    mayHaveLanded = true;
                     failure = new DurableStreamException(DurableStreamErrorCode.Unavailable, null, $"No answer within {_client.Options.RequestTimeout}.", ex);
                 }
                 catch (Exception ex) when (ex is HttpRequestException or IOException)
                 {
+                    mayHaveLanded = true;
                     failure = new DurableStreamException(DurableStreamErrorCode.Unavailable, null, ex.Message, ex);
                 }
             }

@@ -28,13 +28,42 @@ public sealed class StreamRegistryHooks : IStreamLifecycleHooks
         _store = store;
     }
 
-    /// <summary>Creates the registry stream when it does not exist yet, so an empty server lists no streams instead of answering 404.</summary>
-    public async Task EnsureCreatedAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Creates the registry stream when it does not exist yet, so an empty server lists no streams instead of answering
+    /// 404. A new registry is back-filled with the streams the store already holds (a data directory first served without
+    /// <c>--registry</c>), when the store can list them (<see cref="IStreamCatalog"/>): one insert event each, with the
+    /// stream's content type and creation time (a fork's source is not known then and is left out).
+    /// </summary>
+    public Task EnsureCreatedAsync(CancellationToken cancellationToken) => EnsureCreatedAsync(backFill: true, cancellationToken);
+
+    private async Task EnsureCreatedAsync(bool backFill, CancellationToken cancellationToken)
     {
         var result = await _store.CreateAsync(RegistryStreamName, new CreateStreamRequest { ContentType = JsonContentType }, cancellationToken);
         if (result.Status is not (CreateStatus.Created or CreateStatus.AlreadyExists))
         {
             throw new InvalidOperationException($"The stream registry '{RegistryStreamName}' could not be created: {result.Status}.");
+        }
+
+        if (backFill && result.Status == CreateStatus.Created && _store is IStreamCatalog catalog)
+        {
+            await BackFillAsync(catalog, cancellationToken);
+        }
+    }
+
+    private async Task BackFillAsync(IStreamCatalog catalog, CancellationToken cancellationToken)
+    {
+        foreach (var name in catalog.ListStreamNames())
+        {
+            if (!IsRecorded(name))
+            {
+                continue;
+            }
+
+            var metadata = await _store.GetMetadataAsync(name, cancellationToken);
+            if (metadata is { Status: ReadStatus.Ok, Info: { } info })
+            {
+                await AppendAsync(InsertEvent(new StreamCreatedEvent(name, info.ContentType, info.CreatedAt)), cancellationToken);
+            }
         }
     }
 
@@ -112,8 +141,9 @@ public sealed class StreamRegistryHooks : IStreamLifecycleHooks
         var result = await _store.AppendAsync(RegistryStreamName, request, cancellationToken);
         if (result.Status is AppendStatus.NotFound or AppendStatus.Gone)
         {
-            // Someone deleted the registry stream: start a new one rather than losing events from now on.
-            await EnsureCreatedAsync(cancellationToken);
+            // Someone deleted the registry stream: start a new one rather than losing events from now on (not
+            // back-filled: the deletion was deliberate, and the change being recorded would be listed twice).
+            await EnsureCreatedAsync(backFill: false, cancellationToken);
             result = await _store.AppendAsync(RegistryStreamName, request, cancellationToken);
         }
         if (result.Status != AppendStatus.Appended)

@@ -41,7 +41,11 @@ public sealed partial class ClientCommandTests
         var run = await RunAsync(["append", "bad", "--lines"], stdin: "1\n2\n{oops\n4\n");
 
         Assert.Equal(1, run.ExitCode);
-        Assert.StartsWith("Line 3 is not one JSON value:", Assert.Single(Lines(run.Error)), StringComparison.Ordinal);
+        var message = Assert.Single(Lines(run.Error));
+        Assert.StartsWith("Line 3 is not one JSON value:", message, StringComparison.Ordinal);
+        Assert.Contains("(at byte 2).", message, StringComparison.Ordinal); // a 1-based position, not .NET's text
+        Assert.DoesNotContain("LineNumber", message, StringComparison.Ordinal);
+        Assert.DoesNotContain("BytePositionInLine", message, StringComparison.Ordinal);
         Assert.Equal("1\n2\n", (await RunAsync(["read", "bad", "--format", "jsonl"])).Stdout);
     }
 
@@ -84,11 +88,17 @@ public sealed partial class ClientCommandTests
         await _client.CreateAsync("prod", new CreateStreamOptions { ContentType = "application/json" }, Token);
 
         var first = await RunAsync(["append", "prod", "--producer", "cli", "--lines", "--print-offset"], stdin: "1\n2\n3\n");
-        // The same producer and epoch again: the server has seen seq 0, so the batch is a duplicate and is dropped.
+        // The same producer and epoch again: the server has seen seq 0, so the batch is a duplicate and is dropped,
+        // which is never silent: a warning and exit 4, or a note and exit 0 with --allow-replay.
         var replay = await RunAsync(["append", "prod", "--producer", "cli", "--lines"], stdin: "1\n2\n3\n");
+        var allowed = await RunAsync(["append", "prod", "--producer", "cli", "--lines", "--allow-replay"], stdin: "1\n2\n3\n");
         var next = await RunAsync(["append", "prod", "--producer", "cli", "--epoch", "1", "--close"], stdin: "{\"n\":4}");
 
-        Assert.Equal([0, 0, 0], new[] { first.ExitCode, replay.ExitCode, next.ExitCode });
+        Assert.Equal([0, ExitCodes.Conflict, 0, 0], new[] { first.ExitCode, replay.ExitCode, allowed.ExitCode, next.ExitCode });
+        Assert.StartsWith("Warning: the server already had 1 batch(es) of this run from an earlier run of producer 'cli' at epoch 0", Assert.Single(Lines(replay.Error)), StringComparison.Ordinal);
+        Assert.EndsWith("or pass --allow-replay to accept a replay.", Assert.Single(Lines(replay.Error)), StringComparison.Ordinal);
+        Assert.StartsWith("Note: the server already had 1 batch(es)", Assert.Single(Lines(allowed.Error)), StringComparison.Ordinal);
+        Assert.Equal("", next.Error);
         Assert.Equal("1\n2\n3\n{\"n\":4}\n", (await RunAsync(["read", "prod", "--format", "jsonl"])).Stdout);
         var metadata = await _client.GetMetadataAsync("prod", Token);
         Assert.True(metadata.Closed);
@@ -152,6 +162,7 @@ public sealed partial class ClientCommandTests
     [InlineData("append", "s", "--lines", "--seq", "1")]
     [InlineData("append", "s", "--producer", "p", "--seq", "1")]
     [InlineData("append", "s", "--epoch", "1")]
+    [InlineData("append", "s", "--allow-replay")]
     [InlineData("append", "s", "--producer", "p", "--epoch", "-1")]
     [InlineData("read", "s", "--max-messages", "0")]
     [InlineData("read", "s", "--format", "yaml")]

@@ -175,8 +175,15 @@ public sealed partial class ClientCommandTests
         Assert.Equal(0, (await RunAsync(["append", "copy", "fork-only"])).ExitCode);
         var viaCreate = await RunAsync(["create", "copy2", "--fork-from", "src"]);
         var missing = await RunAsync(["fork", "nothing-here", "copy3"]);
+        var again = await RunAsync(["fork", "src", "copy", "--offset", forkPoint]);
+        var ontoOther = await RunAsync(["fork", "src", "copy2", "--offset", forkPoint]);
 
         Assert.Equal(0, fork.ExitCode);
+        Assert.Equal(["Created stream 'copy'."], Lines(fork.Error));
+        Assert.Equal(0, again.ExitCode); // the same fork again: found, not an error
+        Assert.Equal(["Stream 'copy' already exists with these settings; nothing was changed."], Lines(again.Error));
+        Assert.Equal(ExitCodes.Conflict, ontoOther.ExitCode); // copy2 forks src at its tail, not at forkPoint
+        Assert.Equal(["Stream 'copy2' already exists and is not this fork of 'src'; nothing was changed. Fork onto a new name, or delete 'copy2' first."], Lines(ontoOther.Error));
         Assert.Equal("shared|fork-only", await ReadTextAsync("copy"));
         Assert.Equal(0, viaCreate.ExitCode);
         Assert.Equal("shared|source-only", await ReadTextAsync("copy2"));
@@ -205,7 +212,8 @@ public sealed partial class ClientCommandTests
         var lines = Lines(run.Error);
         Assert.Equal($"> PUT {Url}loud", lines[0]);
         Assert.StartsWith($"< 201 Created for PUT {Url}loud in ", lines[1], StringComparison.Ordinal);
-        Assert.Equal(2, lines.Length);
+        Assert.Equal("Created stream 'loud'.", lines[2]);
+        Assert.Equal(3, lines.Length);
     }
 
     [Theory]

@@ -137,7 +137,7 @@ public sealed partial class ClientCommandTests : IAsyncLifetime
     {
         var missing = await RunAsync(["read", "no-such-stream"]);
         Assert.Equal(3, missing.ExitCode);
-        Assert.StartsWith("Stream 'no-such-stream' not found", Assert.Single(Lines(missing.Error)), StringComparison.Ordinal);
+        Assert.Equal($"No stream 'no-such-stream' at {Url}.", Assert.Single(Lines(missing.Error)));
         Assert.Equal("", missing.Stdout);
 
         Assert.Equal(0, (await RunAsync(["create", "short-lived"])).ExitCode);
@@ -293,13 +293,15 @@ public sealed partial class ClientCommandTests : IAsyncLifetime
     /// <param name="stdinStream">Standard input as a stream (instead of <paramref name="stdin"/>).</param>
     /// <param name="terminal">Whether standard error counts as a terminal (progress bars).</param>
     /// <param name="ctrlC">Cancelling it acts as Ctrl+C does on the real process.</param>
+    /// <param name="stdinTerminal">Whether standard input counts as a terminal.</param>
     private async Task<Run> RunAsync(
         string[] args,
         string? stdin = null,
         MemoryStream? stdout = null,
         Stream? stdinStream = null,
         bool terminal = false,
-        CancellationTokenSource? ctrlC = null)
+        CancellationTokenSource? ctrlC = null,
+        bool stdinTerminal = false)
     {
         stdout ??= new MemoryStream();
         using var output = new StringWriter();
@@ -311,6 +313,7 @@ public sealed partial class ClientCommandTests : IAsyncLifetime
             GetEnvironmentVariable = _ => null,
             IsErrorTerminal = () => terminal,
             IsOutputTerminal = () => terminal,
+            IsInputTerminal = () => stdinTerminal,
         };
         var configuration = new InvocationConfiguration { Output = output, Error = error, ProcessTerminationTimeout = null };
 

@@ -158,6 +158,36 @@ public sealed partial class ServeInProcessTests : IDisposable
         Assert.Equal(0, await second.StopAsync(Token));
     }
 
+    [Fact]
+    public async Task Turning_the_registry_on_for_a_data_directory_with_streams_lists_them()
+    {
+        var dataDirectory = _directory.Combine("data");
+        await using (var without = await RunningServe.StartAsync(["serve", "--port", "0", "--data-dir", dataDirectory], Token))
+        {
+            foreach (var name in new[] { "orders", "logs/app" })
+            {
+                using var put = await _client.PutAsync(without.Stream(name), Text(""), Token);
+                Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+            }
+
+            Assert.Equal(0, await without.StopAsync(Token));
+        }
+
+        await using var with = await RunningServe.StartAsync(["serve", "--port", "0", "--data-dir", dataDirectory, "--registry"], Token);
+        var url = with.BaseUrl.ToString();
+        var ls = await RunAsync(["ls", "--url", url]);
+        using (var put = await _client.PutAsync(with.Stream("later"), Text(""), Token))
+        {
+            Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+        }
+        var after = await RunAsync(["ls", "--url", url]);
+
+        Assert.Equal(0, ls.ExitCode);
+        Assert.Equal(["logs/app", "orders"], Lines(ls.Output).Order(StringComparer.Ordinal));
+        Assert.Equal(["later", "logs/app", "orders"], Lines(after.Output).Order(StringComparer.Ordinal));
+        Assert.Equal(0, await with.StopAsync(Token));
+    }
+
     private static StringContent Text(string text) => new(text, Encoding.UTF8, "text/plain");
 
     private Task<(int ExitCode, string Output, string Error)> RunAsync(string[] args) => CliRun.InvokeAsync(args, Token);

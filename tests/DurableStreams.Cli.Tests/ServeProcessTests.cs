@@ -59,4 +59,47 @@ public sealed class ServeProcessTests
             }
         }
     }
+
+    [Fact]
+    public async Task Serve_on_a_taken_port_prints_one_line_and_no_host_log()
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(30));
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+        var startInfo = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in new[] { Path.Combine(AppContext.BaseDirectory, "durable-streams.dll"), "serve", "--memory", "--host", "127.0.0.1", "--port", port })
+        {
+            startInfo.ArgumentList.Add(argument);
+        }
+
+        using var server = Process.Start(startInfo)!;
+        try
+        {
+            var output = server.StandardOutput.ReadToEndAsync(timeout.Token);
+            var error = await server.StandardError.ReadToEndAsync(timeout.Token);
+            await server.WaitForExitAsync(timeout.Token);
+
+            Assert.Equal(1, server.ExitCode);
+            Assert.Equal("", await output);
+            var lines = error.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            Assert.True(lines.Length == 2, $"stderr: {error}");
+            Assert.StartsWith("Store: memory", lines[0], StringComparison.Ordinal);
+            Assert.StartsWith($"Could not start the server on 127.0.0.1:{port}: ", lines[1], StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (!server.HasExited)
+            {
+                server.Kill();
+            }
+        }
+    }
 }
