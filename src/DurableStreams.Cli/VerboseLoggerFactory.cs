@@ -9,10 +9,6 @@ namespace DurableStreams.Cli;
 /// </summary>
 internal sealed class VerboseLoggerFactory(TextWriter error) : ILoggerFactory
 {
-    /// <summary>The client's event ids for a request leaving and a response arriving (DurableStreams.Client's ClientLog).</summary>
-    private const int RequestStartingEvent = LogEvents.ClientRequestStarting;
-    private const int ResponseReceivedEvent = LogEvents.ClientResponseReceived;
-
     private readonly Lock _gate = new();
 
     public ILogger CreateLogger(string categoryName) => new Logger(this);
@@ -25,12 +21,7 @@ internal sealed class VerboseLoggerFactory(TextWriter error) : ILoggerFactory
 
     private void Write(EventId eventId, string message)
     {
-        var prefix = eventId.Id switch
-        {
-            RequestStartingEvent => "> ",
-            ResponseReceivedEvent => "< ",
-            _ => "* ",
-        };
+        var prefix = LogEvents.TracePrefix(eventId.Id);
         lock (_gate)
         {
             error.WriteLine(prefix + message);

@@ -11,10 +11,6 @@ namespace DurableStreams.PowerShell.Internal;
 /// </summary>
 internal sealed class VerboseLog : ILoggerFactory
 {
-    /// <summary>The client's event ids for a request leaving and a response arriving (DurableStreams.Client's ClientLog).</summary>
-    private const int RequestStartingEvent = LogEvents.ClientRequestStarting;
-    private const int ResponseReceivedEvent = LogEvents.ClientResponseReceived;
-
     private readonly Channel<string> _lines = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true });
 
     /// <summary>Completes when a line is waiting (it does not take the line).</summary>
@@ -31,12 +27,7 @@ internal sealed class VerboseLog : ILoggerFactory
 
     private void Add(EventId eventId, string message)
     {
-        var prefix = eventId.Id switch
-        {
-            RequestStartingEvent => "> ",
-            ResponseReceivedEvent => "< ",
-            _ => "* ",
-        };
+        var prefix = LogEvents.TracePrefix(eventId.Id);
         _lines.Writer.TryWrite(prefix + message);
     }
 

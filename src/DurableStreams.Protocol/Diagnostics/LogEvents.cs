@@ -50,4 +50,15 @@ public static class LogEvents
     public const int ClientResponseReceived = 6001;
     public const int ClientRequestFailed = 6002;
     public const int ClientRetrying = 6003;
+
+    /// <summary>
+    /// How a client event starts its line in a request trace (the tool's <c>-v</c>, the module's <c>-Verbose</c>):
+    /// <c>"&gt; "</c> a request leaving, <c>"&lt; "</c> a response arriving, <c>"* "</c> anything else.
+    /// </summary>
+    public static string TracePrefix(int eventId) => eventId switch
+    {
+        ClientRequestStarting => "> ",
+        ClientResponseReceived => "< ",
+        _ => "* ",
+    };
 }
