@@ -163,6 +163,54 @@ internal sealed class ClientOptions
         return argument;
     }
 
+    /// <summary>
+    /// The longest a tab completion of stream names waits for the server's registry; past it (or with no server, no
+    /// registry, or any failure) it offers no names and prints nothing.
+    /// </summary>
+    public static readonly TimeSpan CompletionTimeout = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Completes a stream-name argument with the names in the registry stream of the server at <c>--url</c> (or
+    /// <c>STREAM_URL</c>) that start with the word typed, in one request without retries, within <see cref="CompletionTimeout"/>.
+    /// </summary>
+    public IEnumerable<System.CommandLine.Completions.CompletionItem> CompleteStreamNames(System.CommandLine.Completions.CompletionContext context)
+    {
+        var parseResult = context.ParseResult;
+        var streamsPath = parseResult.GetValue(StreamsPath) ?? DefaultStreamsPath;
+        if (!TryNormalizeUrl(parseResult.GetValue(Url), streamsPath, out var url))
+        {
+            return [];
+        }
+
+        var word = context.WordToComplete ?? string.Empty;
+        var options = new DurableStreamClientOptions
+        {
+            BaseUrl = url,
+            Authorization = parseResult.GetValue(Auth),
+            RequestTimeout = CompletionTimeout,
+            Retry = RetryPolicy.None,
+        };
+        try
+        {
+            // Completion runs synchronously inside System.CommandLine; the thread pool keeps the wait free of any context.
+            var names = Task.Run(async () =>
+            {
+                using var cancellation = new CancellationTokenSource(CompletionTimeout);
+                using var client = new DurableStreamClient(options);
+                return await StreamRegistry.ListAsync(client, cancellation.Token);
+            }).GetAwaiter().GetResult();
+            return names is null
+                ? []
+                : names.Where(s => s.Name.StartsWith(word, StringComparison.Ordinal))
+                    .Select(s => new System.CommandLine.Completions.CompletionItem(s.Name, kind: "Value"))
+                    .ToArray();
+        }
+        catch (Exception ex) when (ex is DurableStreamException or OperationCanceledException or HttpRequestException or IOException or System.Text.Json.JsonException)
+        {
+            return [];
+        }
+    }
+
     /// <summary>Creates the client for an invocation from <c>--url</c> and <c>--auth</c>.</summary>
     public DurableStreamClient CreateClient(ParseResult parseResult)
     {

@@ -17,23 +17,48 @@ internal sealed class CommandFactory
     /// <summary>The options shared by the client commands.</summary>
     public ClientOptions Client { get; }
 
-    public RootCommand CreateRootCommand() => new("Durable Streams server and command-line client.")
+    public RootCommand CreateRootCommand()
     {
-        Serve.Command,
-        new CreateCommand(Client).Command,
-        new AppendCommand(Client).Command,
-        new ReadCommand(Client).Command,
-        new ReadCommand(Client, alwaysFollow: true).Command,
-        new HeadCommand(Client).Command,
-        new ForkCommand(Client).Command,
-        new CloseCommand(Client).Command,
-        new DeleteCommand(Client).Command,
-        new ListCommand(Client).Command,
-        new OpenCommand(Client).Command,
-        Client.Url,
-        Client.StreamsPath,
-        Client.Auth,
-        Client.Timeout,
-        Client.Verbose,
-    };
+        var root = new RootCommand("Durable Streams server and command-line client.")
+        {
+            Serve.Command,
+            new CreateCommand(Client).Command,
+            new AppendCommand(Client).Command,
+            new ReadCommand(Client).Command,
+            new ReadCommand(Client, alwaysFollow: true).Command,
+            new HeadCommand(Client).Command,
+            new ForkCommand(Client).Command,
+            new CloseCommand(Client).Command,
+            new DeleteCommand(Client).Command,
+            new ListCommand(Client).Command,
+            new OpenCommand(Client).Command,
+            new CompletionCommand().Command,
+            Client.Url,
+            Client.StreamsPath,
+            Client.Auth,
+            Client.Timeout,
+            Client.Verbose,
+        };
+        var help = root.Options.OfType<System.CommandLine.Help.HelpOption>().Single();
+        if (help.Action is System.CommandLine.Help.HelpAction standard)
+        {
+            help.Action = new CommandHelp(standard, Serve.Command, [Client.Url, Client.StreamsPath, Client.Auth, Client.Timeout, Client.Verbose]);
+        }
+
+        // Stream names complete from the server's registry: every argument or option that names an existing stream.
+        foreach (var command in root.Subcommands.Where(c => c != Serve.Command))
+        {
+            foreach (var argument in command.Arguments.Where(a => a.Name is "stream" or "source" or "target" or "prefix"))
+            {
+                argument.CompletionSources.Add(Client.CompleteStreamNames);
+            }
+
+            foreach (var option in command.Options.Where(o => o.Name == "--fork-from"))
+            {
+                option.CompletionSources.Add(Client.CompleteStreamNames);
+            }
+        }
+
+        return root;
+    }
 }

@@ -17,6 +17,15 @@ internal static class CommandLineRunner
         InvocationConfiguration configuration,
         CancellationToken cancellationToken = default)
     {
+        if (args.Count == 0)
+        {
+            // A bare `durable-streams` is a usage error: the root help goes to standard error, exit 2.
+            await new CommandFactory().CreateRootCommand().Parse(["--help"]).InvokeAsync(
+                new InvocationConfiguration { Output = configuration.Error, Error = configuration.Error },
+                cancellationToken);
+            return UsageErrorExitCode;
+        }
+
         var parseResult = new CommandFactory().CreateRootCommand().Parse(args);
         if (parseResult.Action is ParseErrorAction)
         {

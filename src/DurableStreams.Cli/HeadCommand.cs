@@ -12,9 +12,17 @@ internal sealed class HeadCommand
     private readonly ClientOptions _client;
     private readonly Argument<string> _stream = ClientOptions.CreateStreamArgument();
 
+    private static readonly OutputFormat[] s_formats = [OutputFormat.Table, OutputFormat.Json, OutputFormat.JsonLines];
+
+    private readonly Option<string?> _output = OutputOption.Create(
+        "head",
+        s_formats,
+        "table = aligned 'Key: value' lines; json and jsonl = one JSON object on one line, ended by a newline (default: table).");
+
     private readonly Option<bool> _json = new("--json")
     {
-        Description = "Print the metadata as one JSON object instead of 'Key: value' lines.",
+        Description = "Deprecated alias of --output json.",
+        Hidden = true,
     };
 
     public HeadCommand(ClientOptions client)
@@ -23,8 +31,10 @@ internal sealed class HeadCommand
         Command = new Command("head", "Print a stream's metadata: content type, tail offset, whether it is closed, its expiry.")
         {
             _stream,
+            _output,
             _json,
         };
+        ClientOptions.AddExclusive(Command, _output, _json);
         Command.Aliases.Add("info");
         Command.SetAction(RunAsync);
     }
@@ -40,7 +50,7 @@ internal sealed class HeadCommand
             var metadata = await client.GetMetadataAsync(stream, cancellationToken);
             var ttlSeconds = metadata.Ttl is { } ttl ? (long?)ttl.TotalSeconds : null;
             var expiresAt = metadata.ExpiresAt is { } at ? ExpiryRules.Format(at) : null;
-            if (parseResult.GetValue(_json))
+            if (OutputOption.Resolve(parseResult, _output, OutputFormat.Table, jsonFlag: _json) != OutputFormat.Table)
             {
                 using var buffer = new MemoryStream();
                 using (var writer = new Utf8JsonWriter(buffer))

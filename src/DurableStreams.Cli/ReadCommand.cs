@@ -9,7 +9,7 @@ namespace DurableStreams.Cli;
 /// <c>--follow</c> tailing it until it is closed or Ctrl+C. The <c>follow</c> command is the same with <c>--follow</c> implied.
 /// </summary>
 /// <remarks>
-/// Ctrl+C (or SIGTERM) stops a read cleanly: the output written so far is complete (a <c>--format json</c> array is
+/// Ctrl+C (or SIGTERM) stops a read cleanly: the output written so far is complete (a <c>--output json</c> array is
 /// closed), the offset reached goes to standard error, and the exit code is 0. Failed requests are retried with back-off
 /// (a follow until Ctrl+C, unless <c>--max-retries</c> or <c>--retry-for</c> ends it); when a read gives up, its error
 /// line is followed by the offset to resume from.
@@ -18,8 +18,7 @@ internal sealed class ReadCommand
 {
     private static readonly (string Name, LiveMode Mode)[] s_liveNames = [("long-poll", LiveMode.LongPoll), ("sse", LiveMode.Sse)];
 
-    private static readonly (string Name, ReadFormat Format)[] s_formatNames =
-        [("raw", ReadFormat.Raw), ("json", ReadFormat.Json), ("jsonl", ReadFormat.JsonLines), ("pretty", ReadFormat.Pretty)];
+    private static readonly OutputFormat[] s_formats = [OutputFormat.Raw, OutputFormat.Json, OutputFormat.JsonLines, OutputFormat.Pretty];
 
     private readonly ClientOptions _client;
     private readonly bool _alwaysFollow;
@@ -43,12 +42,10 @@ internal sealed class ReadCommand
         DefaultValueFactory = _ => "long-poll",
     };
 
-    private readonly Option<string> _format = new("--format")
-    {
-        Description = "raw = the bytes as stored (a JSON stream's batches as JSON arrays); json = one JSON array of all messages; "
-            + "jsonl = one JSON message per line; pretty = each message as indented JSON. json, jsonl and pretty need a JSON stream (default: raw).",
-        DefaultValueFactory = _ => "raw",
-    };
+    private readonly Option<string?> _output;
+
+    /// <summary>The older spelling of <c>--output</c>, kept working and hidden.</summary>
+    private readonly Option<string?> _format;
 
     private readonly Option<long?> _maxBytes = new("--max-bytes")
     {
@@ -98,7 +95,13 @@ internal sealed class ReadCommand
         _client = client;
         _alwaysFollow = alwaysFollow;
         _live.AcceptOnlyFromAmong([.. s_liveNames.Select(n => n.Name)]);
-        _format.AcceptOnlyFromAmong([.. s_formatNames.Select(n => n.Name)]);
+        var name = alwaysFollow ? "follow" : "read";
+        _output = OutputOption.Create(
+            name,
+            s_formats,
+            "raw = the bytes as stored (a JSON stream's batches as JSON arrays, one a line); json = one JSON array of all messages; "
+            + "jsonl = one JSON message per line; pretty = each message as indented JSON. json, jsonl and pretty need a JSON stream (default: raw).");
+        _format = OutputOption.CreateAlias("--format", name, s_formats);
         _offset.Validators.Add(result =>
         {
             if (string.IsNullOrWhiteSpace(result.GetValueOrDefault<string>()))
@@ -135,7 +138,9 @@ internal sealed class ReadCommand
         }
 
         Command.Options.Add(_live);
+        Command.Options.Add(_output);
         Command.Options.Add(_format);
+        ClientOptions.AddExclusive(Command, _output, _format);
         Command.Options.Add(_maxBytes);
         Command.Options.Add(_maxMessages);
         Command.Options.Add(_maxRetries);
@@ -177,7 +182,14 @@ internal sealed class ReadCommand
             MaxRetries = parseResult.GetValue(_maxRetries),
             RetryFor = parseResult.GetValue(_retryFor),
         };
-        var format = s_formatNames.First(n => n.Name == parseResult.GetRequiredValue(_format)).Format;
+        var outputFormat = OutputOption.Resolve(parseResult, _output, OutputFormat.Raw, alias: _format);
+        var format = outputFormat switch
+        {
+            OutputFormat.Json => ReadFormat.Json,
+            OutputFormat.JsonLines => ReadFormat.JsonLines,
+            OutputFormat.Pretty => ReadFormat.Pretty,
+            _ => ReadFormat.Raw,
+        };
         var maxBytes = parseResult.GetValue(_maxBytes);
         var maxMessages = parseResult.GetValue(_maxMessages);
         var printOffset = parseResult.GetValue(_printOffset);
@@ -202,7 +214,7 @@ internal sealed class ReadCommand
             var json = metadata?.ContentType is { } contentType && ContentTypes.IsJson(contentType);
             if (format != ReadFormat.Raw && !json)
             {
-                await error.WriteLineAsync($"Stream '{stream}' is {metadata?.ContentType ?? "untyped"}, not JSON: --format {parseResult.GetRequiredValue(_format)} needs a JSON stream.");
+                await error.WriteLineAsync($"Stream '{stream}' is {metadata?.ContentType ?? "untyped"}, not JSON: --output {OutputOption.NameOf(outputFormat)} needs a JSON stream.");
                 return ExitCodes.Error;
             }
 

@@ -8,7 +8,7 @@ namespace DurableStreams.Cli;
 /// <summary>How <c>read</c> writes what it reads.</summary>
 internal enum ReadFormat
 {
-    /// <summary>The bytes as stored; a JSON stream's chunks as JSON arrays.</summary>
+    /// <summary>The bytes as stored; a JSON stream's chunks as JSON arrays, each followed by a newline.</summary>
     Raw,
 
     /// <summary>One JSON array of every message read (JSON streams).</summary>
@@ -174,7 +174,8 @@ internal sealed class ReadOutput
 
         if (_format == ReadFormat.Raw && kept > 0)
         {
-            _buffer.Write("]"u8);
+            // One array per line: the output ends in a newline (no prompt glued to it) and a follower sees whole lines.
+            _buffer.Write("]\n"u8);
         }
 
         long stored = 0;
