@@ -45,10 +45,11 @@ internal sealed class CommandFactory
             help.Action = new CommandHelp(standard, Serve.Command, [Client.Url, Client.StreamsPath, Client.Auth, Client.Timeout, Client.Verbose]);
         }
 
-        // Stream names complete from the server's registry: every argument or option that names an existing stream.
+        // Stream names complete from the server's registry: every argument or option that names an existing stream
+        // (not fork's new target).
         foreach (var command in root.Subcommands.Where(c => c != Serve.Command))
         {
-            foreach (var argument in command.Arguments.Where(a => a.Name is "stream" or "source" or "target" or "prefix"))
+            foreach (var argument in command.Arguments.Where(a => a.Name is "stream" or "source" or "prefix"))
             {
                 argument.CompletionSources.Add(Client.CompleteStreamNames);
             }

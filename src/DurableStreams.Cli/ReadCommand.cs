@@ -197,13 +197,13 @@ internal sealed class ReadCommand
 
         return await _client.RunAsync(parseResult, stream, async client =>
         {
-            // The stream's type matters for the JSON formats and the limits; the tail sizes a catch-up's progress bar.
+            // The stream's type matters for every format (a JSON stream's raw batches end in newlines) and the limits;
+            // the tail sizes a catch-up's progress bar.
             var progress = follow ? null : _client.CreateProgressBar(parseResult, "Reading", total: null);
-            var needsMetadata = format != ReadFormat.Raw || maxBytes is not null || maxMessages is not null || progress is { Enabled: true };
             StreamMetadata? metadata = null;
             try
             {
-                metadata = needsMetadata ? await client.GetMetadataAsync(stream, token) : null;
+                metadata = await client.GetMetadataAsync(stream, token);
             }
             catch (OperationCanceledException) when (token.IsCancellationRequested)
             {

@@ -42,9 +42,9 @@ public sealed partial class ClientCommandTests
         Assert.Equal(0, table.ExitCode);
         var rows = table.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(r => r.TrimEnd('\r')).ToArray();
         Assert.Equal(3, rows.Length);
-        Assert.StartsWith("NAME         CONTENT TYPE      CREATED (UTC)", rows[0], StringComparison.Ordinal);
-        Assert.StartsWith("a/long-name  text/plain        ", rows[1], StringComparison.Ordinal);
-        Assert.StartsWith("orders       application/json  ", rows[2], StringComparison.Ordinal);
+        Assert.StartsWith("NAME         CONTENT TYPE      SIZE  CLOSED  CREATED (UTC)", rows[0], StringComparison.Ordinal);
+        Assert.StartsWith("a/long-name  text/plain         0 B  no      ", rows[1], StringComparison.Ordinal);
+        Assert.StartsWith("orders       application/json   0 B  no      ", rows[2], StringComparison.Ordinal);
         Assert.Equal(rows[0].IndexOf("CREATED", StringComparison.Ordinal), rows[2].IndexOf(DateTime.UtcNow.Year.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal));
         Assert.Equal(0, json.ExitCode);
         using var parsed = JsonDocument.Parse(json.Output);

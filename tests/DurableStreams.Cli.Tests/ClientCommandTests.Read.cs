@@ -66,7 +66,7 @@ public sealed partial class ClientCommandTests
         var run = await RunAsync(["read", "plain", "--format", "jsonl"]);
 
         Assert.Equal(1, run.ExitCode);
-        Assert.Equal("Stream 'plain' is text/plain, not JSON: --format jsonl needs a JSON stream.", Assert.Single(Lines(run.Error)));
+        Assert.Equal("Stream 'plain' is text/plain, not JSON: --output jsonl needs a JSON stream.", Assert.Single(Lines(run.Error)));
     }
 
     [Fact]
