@@ -30,7 +30,7 @@ public sealed partial class ReadmeExitCodeTests
     public void The_README_ls_row_names_the_exit_code_ls_returns_without_a_registry()
     {
         var readme = File.ReadAllText(Path.Combine(RepositoryRoot(), "README.md"));
-        var lsRow = Assert.Single(readme.Split('\n'), line => line.StartsWith("| `ls`", StringComparison.Ordinal));
+        var lsRow = Assert.Single(readme.Split('\n'), line => line.StartsWith("| `ls ", StringComparison.Ordinal));
 
         Assert.Contains($"exit `{ExitCodes.NotFound.ToString(CultureInfo.InvariantCulture)}`", lsRow, StringComparison.Ordinal);
     }
