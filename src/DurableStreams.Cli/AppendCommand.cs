@@ -81,6 +81,8 @@ internal sealed class AppendCommand
         Description = "Write the stream's new tail offset to standard error.",
     };
 
+    private readonly Option<string?> _output = OutputOption.CreateResult("append", "stream, nextOffset: the new tail offset");
+
     public AppendCommand(ClientOptions client)
     {
         _client = client;
@@ -99,6 +101,7 @@ internal sealed class AppendCommand
             _close,
             _seq,
             _printOffset,
+            _output,
         };
         Command.Aliases.Add("write");
         ClientOptions.AddExclusive(Command, _contentType, _json);
@@ -206,6 +209,15 @@ internal sealed class AppendCommand
             if (parseResult.GetValue(_printOffset) && nextOffset is not null)
             {
                 await parseResult.InvocationConfiguration.Error.WriteLineAsync(nextOffset);
+            }
+
+            if (parseResult.GetValue(_output) is not null)
+            {
+                await OutputOption.WriteObjectAsync(parseResult.InvocationConfiguration.Output, json =>
+                {
+                    json.WriteString("stream", stream);
+                    json.WriteString("nextOffset", nextOffset);
+                });
             }
 
             return ExitCodes.Success;

@@ -76,6 +76,11 @@ internal sealed class CreateCommand
         HelpName = "offset",
     };
 
+    private readonly Option<string?> _output = OutputOption.CreateResult("create", ResultFields);
+
+    /// <summary>The fields of create's and fork's <c>-o json</c> result.</summary>
+    internal const string ResultFields = "stream, outcome: created or existed, contentType, nextOffset, closed";
+
     public CreateCommand(ClientOptions client)
     {
         _client = client;
@@ -92,6 +97,7 @@ internal sealed class CreateCommand
             _closed,
             _forkFrom,
             _forkOffset,
+            _output,
         };
         ClientOptions.AddExclusive(Command, _contentType, _json);
         ClientOptions.AddExclusive(Command, _ttl, _expiresAt);
@@ -135,9 +141,24 @@ internal sealed class CreateCommand
                 },
                 cancellationToken);
             await parseResult.InvocationConfiguration.Error.WriteLineAsync(CreatedMessage(created, stream));
+            if (parseResult.GetValue(_output) is not null)
+            {
+                await WriteResultAsync(parseResult.InvocationConfiguration.Output, created, stream);
+            }
+
             return ExitCodes.Success;
         }, cancellationToken);
     }
+
+    /// <summary>The <c>-o json</c> result of create and fork: one JSON object on one line.</summary>
+    public static Task WriteResultAsync(TextWriter output, StreamInfo created, string stream) => OutputOption.WriteObjectAsync(output, json =>
+    {
+        json.WriteString("stream", stream);
+        json.WriteString("outcome", created.Outcome == CreateOutcome.Created ? "created" : "existed");
+        json.WriteString("contentType", created.ContentType);
+        json.WriteString("nextOffset", created.NextOffset);
+        json.WriteBoolean("closed", created.Closed);
+    });
 
     /// <summary>
     /// The stderr line saying whether a create made the stream or found it (an identical re-create succeeds and changes

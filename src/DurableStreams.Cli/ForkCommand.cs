@@ -15,6 +15,8 @@ internal sealed class ForkCommand
         HelpName = "offset",
     };
 
+    private readonly Option<string?> _output = OutputOption.CreateResult("fork", CreateCommand.ResultFields);
+
     public ForkCommand(ClientOptions client)
     {
         Command = new Command("fork", "Create a stream as a fork of another: same content type, the source's data up to --offset, then its own appends.")
@@ -22,6 +24,7 @@ internal sealed class ForkCommand
             _source,
             _target,
             _offset,
+            _output,
         };
         Command.SetAction((parseResult, cancellationToken) =>
         {
@@ -43,6 +46,11 @@ internal sealed class ForkCommand
                 }
 
                 await parseResult.InvocationConfiguration.Error.WriteLineAsync(CreateCommand.CreatedMessage(created, target));
+                if (parseResult.GetValue(_output) is not null)
+                {
+                    await CreateCommand.WriteResultAsync(parseResult.InvocationConfiguration.Output, created, target);
+                }
+
                 return ExitCodes.Success;
             }, cancellationToken);
         });

@@ -61,6 +61,32 @@ internal static class OutputOption
         return jsonFlag is not null && parseResult.GetValue(jsonFlag) ? OutputFormat.Json : fallback;
     }
 
+    /// <summary>The formats of a command whose result is one JSON object (create, fork, append): json or jsonl, no default.</summary>
+    public static readonly OutputFormat[] ResultFormats = [OutputFormat.Json, OutputFormat.JsonLines];
+
+    /// <summary>
+    /// An <c>-o/--output json|jsonl</c> option for a command that prints nothing on standard output unless asked: then
+    /// one JSON object on one line describing its result.
+    /// </summary>
+    public static Option<string?> CreateResult(string command, string fields) => Create(
+        command,
+        ResultFormats,
+        $"Also write the result to standard output as one JSON object on one line ({fields}); json and jsonl are the same here (default: nothing on standard output).");
+
+    /// <summary>Writes one JSON object and a newline to <paramref name="output"/>.</summary>
+    public static async Task WriteObjectAsync(TextWriter output, Action<System.Text.Json.Utf8JsonWriter> write)
+    {
+        using var buffer = new MemoryStream();
+        using (var json = new System.Text.Json.Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            write(json);
+            json.WriteEndObject();
+        }
+
+        await output.WriteLineAsync(System.Text.Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length));
+    }
+
     private static Option<string?> Create(string name, string command, IReadOnlyList<OutputFormat> accepted, string description, params string[] aliases)
     {
         var names = accepted.Select(NameOf).ToArray();

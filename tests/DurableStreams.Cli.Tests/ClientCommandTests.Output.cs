@@ -63,7 +63,26 @@ public sealed partial class ClientCommandTests
         Assert.Equal("no newline", run.Stdout);
     }
 
+    [Fact]
+    public async Task Create_fork_and_append_write_their_result_as_one_JSON_line_only_when_asked()
+    {
+        var quiet = await RunAsync(["create", "res", "--json"]);
+        var again = await RunAsync(["create", "res", "--json", "-o", "json"]);
+        var append = await RunAsync(["append", "res", "[1,2]", "--output", "jsonl"]);
+        var fork = await RunAsync(["fork", "res", "res-copy", "-o", "json"]);
+
+        Assert.All(new[] { quiet, again, append, fork }, run => Assert.Equal(0, run.ExitCode));
+        Assert.Equal("", quiet.Output);
+        var tail = (await _client.GetMetadataAsync("res", Token)).NextOffset;
+        Assert.Equal("""{"stream":"res","outcome":"existed","contentType":"application/json","nextOffset":"0000000000000000_0000000000000000","closed":false}""" + "\n", again.Output.ReplaceLineEndings("\n"));
+        Assert.Equal($$"""{"stream":"res","nextOffset":"{{tail}}"}""" + "\n", append.Output.ReplaceLineEndings("\n"));
+        Assert.Equal($$"""{"stream":"res-copy","outcome":"created","contentType":"application/json","nextOffset":"{{tail}}","closed":false}""" + "\n", fork.Output.ReplaceLineEndings("\n"));
+        Assert.Equal("Created stream 'res-copy'.", Assert.Single(Lines(fork.Error)));
+    }
+
     [Theory]
+    [InlineData("Invalid value 'table' for --output: create writes json or jsonl.", "create", "s", "-o", "table")]
+    [InlineData("Invalid value 'raw' for --output: append writes json or jsonl.", "append", "s", "x", "-o", "raw")]
     [InlineData("Invalid value 'raw' for --output: head writes table, json or jsonl.", "head", "s", "-o", "raw")]
     [InlineData("Invalid value 'table' for --output: read writes raw, json, jsonl or pretty.", "read", "s", "-o", "table")]
     [InlineData("Invalid value 'table' for --output: follow writes raw, json, jsonl or pretty.", "follow", "s", "--output", "table")]
