@@ -183,6 +183,12 @@ internal sealed class ClientOptions
         }
 
         var word = context.WordToComplete ?? string.Empty;
+        if (word.StartsWith('-'))
+        {
+            // An option is being typed: no stream name can match, so the server is not asked.
+            return [];
+        }
+
         var options = new DurableStreamClientOptions
         {
             BaseUrl = url,
