@@ -9,10 +9,10 @@ namespace DurableStreams.Cli;
 /// <summary>The <c>head</c> command (alias <c>info</c>): prints a stream's metadata.</summary>
 internal sealed class HeadCommand
 {
+    private static readonly OutputFormat[] s_formats = [OutputFormat.Table, OutputFormat.Json, OutputFormat.JsonLines];
+
     private readonly ClientOptions _client;
     private readonly Argument<string> _stream = ClientOptions.CreateStreamArgument();
-
-    private static readonly OutputFormat[] s_formats = [OutputFormat.Table, OutputFormat.Json, OutputFormat.JsonLines];
 
     private readonly Option<string?> _output = OutputOption.Create(
         "head",
