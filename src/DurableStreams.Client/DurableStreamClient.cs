@@ -51,6 +51,7 @@ public sealed partial class DurableStreamClient : IDisposable
 
     internal ILogger Logger => _logger;
 
+    /// <summary>The options the client was created with (<see cref="DurableStreamClientOptions.Default"/> when none were given).</summary>
     public DurableStreamClientOptions Options { get; }
 
     /// <summary>True when disposing this client disposes its <see cref="HttpClient"/>.</summary>
@@ -222,6 +223,7 @@ public sealed partial class DurableStreamClient : IDisposable
     public IdempotentProducer CreateProducer(string name, string producerId, long epoch = 0, string contentType = ContentTypes.Default, bool autoClaim = true, IdempotentProducerOptions? options = null) =>
         new(this, name, producerId, epoch, contentType, autoClaim, options ?? IdempotentProducerOptions.Default);
 
+    /// <summary>Disposes the <see cref="HttpClient"/> when the client owns it (<see cref="OwnsHttpClient"/>); otherwise does nothing.</summary>
     public void Dispose()
     {
         if (OwnsHttpClient)
