@@ -378,6 +378,23 @@ public sealed partial class DurableStreamClient : IDisposable
             request.RequestUri = new Uri(url.ToString());
             request.Options.Set(ResponseHeaders.DisplayUrl, shown.ToString());
         }
+        try
+        {
+            return await SendLoggedAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpRequestException ex) when (ex.HttpRequestError == HttpRequestError.ResponseEnded && request.RequestUri is { Scheme: "http" })
+        {
+            // Plain HTTP to an HTTPS-only port ends like this: say so instead of .NET's "error occurred while sending".
+            if (await TlsProbe.IsHttpsPortAsync(request.RequestUri, ex, cancellationToken).ConfigureAwait(false))
+            {
+                throw new HttpRequestException(HttpRequestError.SecureConnectionError, TlsProbe.Message(request.RequestUri), ex);
+            }
+            throw;
+        }
+    }
+
+    private async Task<HttpResponseMessage> SendLoggedAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
         if (!_logger.IsEnabled(LogLevel.Debug))
         {
             return await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);

@@ -6,16 +6,9 @@ BeforeAll {
     $script:modulePath = if ($env:DURABLESTREAMS_MODULE_PATH) { $env:DURABLESTREAMS_MODULE_PATH } else { Join-Path $PSScriptRoot '..' '..' 'artifacts' 'module' 'DurableStreams' }
     Import-Module (Join-Path $script:modulePath 'DurableStreams.psd1') -Force
 
-    # Start-DurableStreamServer has no token parameters yet: host the same embeddable server with a write token.
-    Add-Type -LiteralPath (Join-Path $script:modulePath 'DurableStreams.Server.dll')
-    $options = [DurableStreams.Server.DurableStreamServerOptions]::new()
-    $options.Host = '127.0.0.1'
-    $options.Port = 0
-    $options.WriteTokens.Add('pester-secret')
-    $script:tokenServer = [DurableStreams.Server.DurableStreamServer]::new($options, $null)
-    $script:tokenServer.StartAsync([Threading.CancellationToken]::None).GetAwaiter().GetResult()
-    $script:serverUri = $script:tokenServer.BaseUrl.ToString().TrimEnd('/')
     $script:token = ConvertTo-SecureString 'pester-secret' -AsPlainText -Force
+    $script:tokenServer = Start-DurableStreamServer -Port 0 -InMemory -WriteToken $script:token
+    $script:serverUri = $script:tokenServer.ServerUri.ToString().TrimEnd('/')
 
     function New-StreamName { "auth-$([guid]::NewGuid().ToString('N'))" }
     function Assert-ErrorId($Records, [string]$ErrorId, [string]$Category) {
@@ -26,7 +19,7 @@ BeforeAll {
 }
 
 AfterAll {
-    if ($script:tokenServer) { $script:tokenServer.DisposeAsync().AsTask().GetAwaiter().GetResult() }
+    if ($script:tokenServer) { $script:tokenServer | Stop-DurableStreamServer }
 }
 
 Describe 'Authorization' -Tag 'Integration' {
