@@ -6,9 +6,17 @@ BeforeAll {
     $script:modulePath = if ($env:DURABLESTREAMS_MODULE_PATH) { $env:DURABLESTREAMS_MODULE_PATH } else { Join-Path $PSScriptRoot '..' '..' 'artifacts' 'module' 'DurableStreams' }
     Import-Module (Join-Path $script:modulePath 'DurableStreams.psd1') -Force
 
+    # The token-protected server is hosted outside the session's server list (not with Start-DurableStreamServer
+    # -WriteToken, which Server.Tests.ps1 covers), since the endpoint defaults below are tested with no session server.
+    Add-Type -LiteralPath (Join-Path $script:modulePath 'DurableStreams.Server.dll')
+    $options = [DurableStreams.Server.DurableStreamServerOptions]::new()
+    $options.Host = '127.0.0.1'
+    $options.Port = 0
+    $options.WriteTokens.Add('pester-secret')
+    $script:tokenServer = [DurableStreams.Server.DurableStreamServer]::new($options, $null)
+    $script:tokenServer.StartAsync([Threading.CancellationToken]::None).GetAwaiter().GetResult()
+    $script:serverUri = $script:tokenServer.BaseUrl.ToString().TrimEnd('/')
     $script:token = ConvertTo-SecureString 'pester-secret' -AsPlainText -Force
-    $script:tokenServer = Start-DurableStreamServer -Port 0 -InMemory -WriteToken $script:token
-    $script:serverUri = $script:tokenServer.ServerUri.ToString().TrimEnd('/')
 
     function New-StreamName { "auth-$([guid]::NewGuid().ToString('N'))" }
     function Assert-ErrorId($Records, [string]$ErrorId, [string]$Category) {
@@ -19,7 +27,7 @@ BeforeAll {
 }
 
 AfterAll {
-    if ($script:tokenServer) { $script:tokenServer | Stop-DurableStreamServer }
+    if ($script:tokenServer) { $script:tokenServer.DisposeAsync().AsTask().GetAwaiter().GetResult() }
 }
 
 Describe 'Authorization' -Tag 'Integration' {
