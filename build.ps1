@@ -485,7 +485,7 @@ $script:MinimumTests = [ordered]@{
     'Pester'                = 150
     'Cross-implementation ' = 36
     'Client conformance '   = 260
-    'Packages and sample'   = 9
+    'Packages and sample'   = 8
 }
 
 function Get-MinimumTests {
