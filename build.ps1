@@ -27,6 +27,11 @@
                    tests/DurableStreams.ClientConformance.Adapter/suite) drives our client through
                    tests/DurableStreams.ClientConformance.Adapter against the Node reference server: its own summary
                    line. Without the suite or node/npm it skips with a note; under CI=true it fails.
+                   "Packages and sample": pack (as the pack task, from the build), check that each library package holds
+                   its .dll, .xml docs and README.md and has a .snupkg, then restore samples/EmbeddedServer against the
+                   packed packages (artifacts/nupkg; its own packages folder artifacts/sample-packages, from which our
+                   packages are deleted first so a re-pack of the same version is used), build and run it, and check
+                   what it prints.
       conformance  build, then the conformance suite only, against both stores (and the file store with --registry).
       module       build, then lay out the importable DurableStreams module in artifacts/module/DurableStreams:
                    dotnet publish of src/DurableStreams.PowerShell (with liblmdb.so next to LightningDB.dll), the
@@ -34,7 +39,10 @@
                    THIRD-PARTY-NOTICES.txt and en-US/DurableStreams.PowerShell.dll-Help.xml generated from
                    module/help/*.md by scripts/New-ModuleHelp.ps1 (which also copies module/help/about_*.md to
                    en-US/about_*.help.txt).
-      pack         dotnet pack the durable-streams tool into artifacts/nupkg.
+      pack         dotnet pack every packable project into artifacts/nupkg (old packages there are deleted first): the
+                   libraries DurableStreams.Protocol, .Core, .Client, .Server, .Storage.Files, .Storage.Postgres and
+                   .Subscriptions (each with XML docs, README and a .snupkg of symbols) and the tool DurableStreams.Tool,
+                   all at the version in Directory.Build.props.
       install      module and pack, then copy the module folder into the user's module path
                    (<first $env:PSModulePath entry under the home folder>/DurableStreams/<version>, for example
                    ~/.local/share/powershell/Modules/DurableStreams/0.1.0; an older copy of the same version is
@@ -183,7 +191,103 @@ function Invoke-Install {
 }
 
 function Invoke-Pack {
-    Exec { dotnet pack (Join-Path $root 'src' 'DurableStreams.Cli') -c $Configuration -o (Join-Path $artifacts 'nupkg') } "dotnet pack -c $Configuration"
+    param([switch]$NoBuild)
+    $nupkg = Join-Path $artifacts 'nupkg'
+    if (Test-Path -LiteralPath $nupkg) {
+        Get-ChildItem -LiteralPath $nupkg -Include '*.nupkg', '*.snupkg' -File -Recurse | Remove-Item
+    }
+    [string[]]$buildArgument = if ($NoBuild) { @('--no-build') } else { @() }
+    Exec { dotnet pack $solution -c $Configuration -o $nupkg @buildArgument } "dotnet pack DurableStreams.sln -c $Configuration"
+}
+
+function Get-LibraryPackageIds {
+    # The library packages: src projects that set IsPackable, less the tool (PackAsTool). Package id = project name.
+    foreach ($project in Get-ChildItem -Path (Join-Path $root 'src' '*' '*.csproj')) {
+        $text = Get-Content -Raw -LiteralPath $project.FullName
+        if ($text -match '<IsPackable>true</IsPackable>' -and $text -notmatch '<PackAsTool>true</PackAsTool>') {
+            $project.BaseName
+        }
+    }
+}
+
+function Invoke-PackageTests {
+    # Packs from the existing build, checks every package, then builds and runs samples/EmbeddedServer against the
+    # packed packages (not the projects). One result per package and one for the sample.
+    Invoke-Pack -NoBuild
+    $nupkg = Join-Path $artifacts 'nupkg'
+    $version = Get-RepoVersion
+    $passed = 0; $failed = 0
+    Add-Type -AssemblyName System.IO.Compression.FileSystem
+    $ids = @(Get-LibraryPackageIds)
+    if ($ids.Count -eq 0) { throw 'no src project sets IsPackable.' }
+    foreach ($id in @($ids) + 'DurableStreams.Tool') {
+        $problems = [System.Collections.Generic.List[string]]::new()
+        $package = Join-Path $nupkg "$id.$version.nupkg"
+        $symbols = Join-Path $nupkg "$id.$version.snupkg"
+        if (-not (Test-Path -LiteralPath $package)) { $problems.Add("$id.$version.nupkg is missing") }
+        else {
+            $zip = [IO.Compression.ZipFile]::OpenRead($package)
+            try {
+                $entries = @($zip.Entries | ForEach-Object FullName)
+                $required = if ($id -eq 'DurableStreams.Tool') { @('tools/net10.0/any/durable-streams.dll', 'THIRD-PARTY-NOTICES.txt') }
+                else { @("lib/net10.0/$id.dll", "lib/net10.0/$id.xml", 'README.md') }
+                foreach ($entry in $required) {
+                    if ($entries -notcontains $entry) { $problems.Add("$id.$version.nupkg lacks $entry") }
+                }
+                $nuspec = [xml](New-Object IO.StreamReader(($zip.Entries | Where-Object FullName -EQ "$id.nuspec").Open())).ReadToEnd()
+                $metadata = $nuspec.package.metadata
+                if ($id -ne 'DurableStreams.Tool' -and $metadata['readme']?.InnerText -ne 'README.md') { $problems.Add("$id.nuspec names no README") }
+                if (-not $metadata['license']?.InnerText) { $problems.Add("$id.nuspec has no licence expression") }
+                if (-not $metadata['repository']?.GetAttribute('commit')) { $problems.Add("$id.nuspec records no commit (source link)") }
+            }
+            finally { $zip.Dispose() }
+        }
+        if (-not (Test-Path -LiteralPath $symbols)) { $problems.Add("$id.$version.snupkg is missing") }
+        if ($problems.Count -eq 0) { $passed++ }
+        else { $failed++; foreach ($problem in $problems) { Write-Host "FAIL: package $id`: $problem" } }
+    }
+
+    # The sample restores into a packages folder of its own; our packages are deleted from it first, so a re-pack of
+    # the same version is what it gets.
+    $sample = Join-Path $root 'samples' 'EmbeddedServer'
+    $samplePackages = Join-Path $artifacts 'sample-packages'
+    if (Test-Path -LiteralPath $samplePackages) {
+        Get-ChildItem -LiteralPath $samplePackages -Directory -Filter 'durablestreams.*' | Remove-Item -Recurse -Force
+    }
+    Exec { dotnet restore $sample --packages $samplePackages --force } 'dotnet restore samples/EmbeddedServer'
+    Exec { dotnet build $sample -c $Configuration --no-restore } "dotnet build samples/EmbeddedServer -c $Configuration"
+    $dll = Join-Path $artifacts 'bin' 'EmbeddedServer' $Configuration.ToLowerInvariant() 'EmbeddedServer.dll'
+    $start = [Diagnostics.ProcessStartInfo]::new('dotnet')
+    $start.ArgumentList.Add($dll)
+    $start.RedirectStandardOutput = $true
+    $start.RedirectStandardError = $true
+    $process = [Diagnostics.Process]::Start($start)
+    $errorText = $process.StandardError.ReadToEndAsync()
+    $output = $process.StandardOutput.ReadToEndAsync()
+    if (-not $process.WaitForExit(120000)) {
+        $process.Kill($true)
+        throw "samples/EmbeddedServer (PID $($process.Id)) did not exit within 120 s."
+    }
+    $process.WaitForExit()
+    Write-Host $output.Result
+    $sampleProblems = [System.Collections.Generic.List[string]]::new()
+    if ($process.ExitCode -ne 0 -or $output.Result -notmatch '(?m)^read: hello, world\r?$') {
+        $sampleProblems.Add("it exited with code $($process.ExitCode) without printing 'read: hello, world'. stderr: $($errorText.Result)")
+    }
+    # It ran on the assemblies just packed, not on a stale copy of the same version.
+    foreach ($id in 'DurableStreams.Server', 'DurableStreams.Client') {
+        $zip = [IO.Compression.ZipFile]::OpenRead((Join-Path $nupkg "$id.$version.nupkg"))
+        try {
+            $stream = ($zip.Entries | Where-Object FullName -EQ "lib/net10.0/$id.dll").Open()
+            try { $packed = [Convert]::ToHexString([Security.Cryptography.SHA256]::HashData($stream)) } finally { $stream.Dispose() }
+        }
+        finally { $zip.Dispose() }
+        $used = (Get-FileHash -Algorithm SHA256 -LiteralPath (Join-Path (Split-Path $dll) "$id.dll")).Hash
+        if ($used -ne $packed) { $sampleProblems.Add("its $id.dll is not the one in artifacts/nupkg/$id.$version.nupkg") }
+    }
+    if ($sampleProblems.Count -eq 0) { $passed++ }
+    else { $failed++; foreach ($problem in $sampleProblems) { Write-Host "FAIL: samples/EmbeddedServer: $problem" } }
+    Add-SuiteResult 'Packages and sample' ([pscustomobject]@{ Passed = $passed; Failed = $failed; Skipped = 0 })
 }
 
 function Get-TrxCount {
@@ -381,6 +485,7 @@ $script:MinimumTests = [ordered]@{
     'Pester'                = 150
     'Cross-implementation ' = 36
     'Client conformance '   = 260
+    'Packages and sample'   = 8
 }
 
 function Get-MinimumTests {
@@ -432,6 +537,7 @@ function Invoke-TestRun {
                 $moduleBuilt = Invoke-Step 'module' { Invoke-ModuleLayout }
                 Invoke-Step 'xUnit' { Invoke-XUnit } | Out-Null
                 Invoke-Step 'Browser (Chromium)' { Invoke-BrowserTests } | Out-Null
+                Invoke-Step 'Packages and sample' { Invoke-PackageTests } | Out-Null
             }
             foreach ($store in 'memory', 'file') {
                 Invoke-Step "Conformance ($store)" { Invoke-Conformance -Store $store } | Out-Null

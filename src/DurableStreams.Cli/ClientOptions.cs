@@ -334,7 +334,7 @@ internal sealed class ClientOptions
                 (ExitCodes.Unreachable, $"No answer from the server at {baseUrl} within {DurationParser.Format(timeout)} (--timeout)."),
             DurableStreamErrorCode.Unavailable when ex.StatusCode is null && TlsProblem(ex, baseUrl) is { } tls => (ExitCodes.Unreachable, $"Could not reach the server at {baseUrl}: {tls}"),
             DurableStreamErrorCode.Unavailable when ex.StatusCode is null => (ExitCodes.Unreachable, $"Could not reach the server at {baseUrl}: {detail}"),
-            DurableStreamErrorCode.PayloadTooLarge => (ExitCodes.Error, $"The server refused the request as too large (413): {detail} {TooLargeHint(detail)}"),
+            DurableStreamErrorCode.PayloadTooLarge => (ExitCodes.Error, $"The server refused the request as too large (413): {detail}{TooLargeHint(detail)}"),
             _ when ex.StatusCode is { } status => (ExitCodes.Error, $"The server answered {(int)status}: {detail}"),
             _ => (ExitCodes.Error, detail),
         };
@@ -359,11 +359,12 @@ internal sealed class ClientOptions
         return $" The URL {baseUrl} is not under {DefaultStreamsPath}, where the streams of `durable-streams serve` are: did you mean --url {suggestion}?";
     }
 
-    /// <summary>Names the <c>serve</c> option that raises the limit a 413 hit.</summary>
+    /// <summary>Names the <c>serve</c> option that raises the limit a 413 hit, unless the server's message already does.</summary>
     private static string TooLargeHint(string detail) =>
-        detail.Contains("messages", StringComparison.OrdinalIgnoreCase)
-            ? "A `durable-streams serve` server raises this limit with --max-messages-per-append."
-            : "A `durable-streams serve` server raises this limit with --max-append-bytes (default 64 MiB); or send the data in smaller appends.";
+        detail.Contains("serve --max-", StringComparison.Ordinal) ? string.Empty
+        : detail.Contains("messages", StringComparison.OrdinalIgnoreCase)
+            ? " A `durable-streams serve` server raises this limit with --max-messages-per-append."
+            : " A `durable-streams serve` server raises this limit with --max-append-bytes (default 64 MiB); or send the data in smaller appends.";
 
     /// <summary>
     /// A TLS handshake that failed, in words: an https:// URL to a server speaking plain HTTP, or an untrusted certificate.

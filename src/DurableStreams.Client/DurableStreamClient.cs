@@ -51,6 +51,7 @@ public sealed partial class DurableStreamClient : IDisposable
 
     internal ILogger Logger => _logger;
 
+    /// <summary>The options the client was created with (<see cref="DurableStreamClientOptions.Default"/> when none were given).</summary>
     public DurableStreamClientOptions Options { get; }
 
     /// <summary>True when disposing this client disposes its <see cref="HttpClient"/>.</summary>
@@ -222,6 +223,7 @@ public sealed partial class DurableStreamClient : IDisposable
     public IdempotentProducer CreateProducer(string name, string producerId, long epoch = 0, string contentType = ContentTypes.Default, bool autoClaim = true, IdempotentProducerOptions? options = null) =>
         new(this, name, producerId, epoch, contentType, autoClaim, options ?? IdempotentProducerOptions.Default);
 
+    /// <summary>Disposes the <see cref="HttpClient"/> when the client owns it (<see cref="OwnsHttpClient"/>); otherwise does nothing.</summary>
     public void Dispose()
     {
         if (OwnsHttpClient)
@@ -376,6 +378,23 @@ public sealed partial class DurableStreamClient : IDisposable
             request.RequestUri = new Uri(url.ToString());
             request.Options.Set(ResponseHeaders.DisplayUrl, shown.ToString());
         }
+        try
+        {
+            return await SendLoggedAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpRequestException ex) when (ex.HttpRequestError == HttpRequestError.ResponseEnded && request.RequestUri is { Scheme: "http" })
+        {
+            // Plain HTTP to an HTTPS-only port ends like this: say so instead of .NET's "error occurred while sending".
+            if (await TlsProbe.IsHttpsPortAsync(request.RequestUri, ex, cancellationToken).ConfigureAwait(false))
+            {
+                throw new HttpRequestException(HttpRequestError.SecureConnectionError, TlsProbe.Message(request.RequestUri), ex);
+            }
+            throw;
+        }
+    }
+
+    private async Task<HttpResponseMessage> SendLoggedAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
         if (!_logger.IsEnabled(LogLevel.Debug))
         {
             return await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);

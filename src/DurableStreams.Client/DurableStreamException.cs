@@ -45,6 +45,7 @@ public enum DurableStreamErrorCode
 /// <summary>The one exception the client throws for failed protocol operations.</summary>
 public sealed class DurableStreamException : Exception
 {
+    /// <summary>Creates the exception for <paramref name="errorCode"/>, with the HTTP status when a response was received.</summary>
     public DurableStreamException(DurableStreamErrorCode errorCode, HttpStatusCode? statusCode, string message, Exception? innerException = null)
         : base(message, innerException)
     {

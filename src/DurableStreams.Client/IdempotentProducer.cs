@@ -79,8 +79,10 @@ public sealed class IdempotentProducer : IAsyncDisposable
         _worker = Task.Run(RunAsync);
     }
 
+    /// <summary>The stream name (or URL) the producer appends to.</summary>
     public string Name { get; }
 
+    /// <summary>The producer id sent with every append (<c>Producer-Id</c>).</summary>
     public string ProducerId { get; }
 
     /// <summary>The epoch in use; grows when auto-claim takes over from a newer one.</summary>

@@ -1,4 +1,6 @@
 using System.Management.Automation;
+using System.Net;
+using System.Security;
 using DurableStreams.PowerShell.Internal;
 using DurableStreams.Server;
 using DurableStreams.Storage.Files;
@@ -88,6 +90,55 @@ public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
     [Parameter]
     public SwitchParameter AllowLocalWebhooks { get; set; }
 
+    /// <summary>
+    /// Bearer tokens that may read (GET, HEAD). With any token (here, in -WriteToken, or from the environment), every stream
+    /// request needs one: none gets 401, a read token on a write 403. Without -ReadToken and -WriteToken the tokens come
+    /// from <c>$env:DS_READ_TOKENS</c> and <c>$env:DS_WRITE_TOKENS</c> (comma-separated), as with <c>serve</c>. Default: none
+    /// (no authentication).
+    /// </summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public SecureString[]? ReadToken { get; set; }
+
+    /// <summary>Bearer tokens that may read and write (PUT, POST, DELETE as well); see -ReadToken.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public SecureString[]? WriteToken { get; set; }
+
+    /// <summary>serve's environment variables for the tokens (never taken from a command line).</summary>
+    internal const string ReadTokensVariable = "DS_READ_TOKENS";
+
+    /// <inheritdoc cref="ReadTokensVariable"/>
+    internal const string WriteTokensVariable = "DS_WRITE_TOKENS";
+
+    /// <summary>The plain tokens of -ReadToken/-WriteToken, or of the environment when neither is given.</summary>
+    private (List<string> Read, List<string> Write) ResolveTokens()
+    {
+        if (ReadToken is null && WriteToken is null)
+        {
+            return (FromVariable(ReadTokensVariable), FromVariable(WriteTokensVariable));
+        }
+        return (Plain(ReadToken, "-ReadToken"), Plain(WriteToken, "-WriteToken"));
+
+        static List<string> FromVariable(string name) =>
+            [.. (Environment.GetEnvironmentVariable(name) ?? string.Empty).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)];
+
+        List<string> Plain(SecureString[]? tokens, string parameter)
+        {
+            var plain = new List<string>();
+            foreach (var token in tokens ?? [])
+            {
+                var text = new NetworkCredential(string.Empty, token).Password.Trim();
+                if (text.Length == 0)
+                {
+                    ThrowTerminatingError(ErrorRecords.InvalidArgument("EmptyToken", $"A token given by {parameter} is empty.", null));
+                }
+                plain.Add(text);
+            }
+            return plain;
+        }
+    }
+
     /// <inheritdoc/>
     protected override void EndProcessing()
     {
@@ -115,8 +166,11 @@ public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
             }
         }
 
+        var (readTokens, writeTokens) = ResolveTokens();
         var options = new DurableStreamHostOptions
         {
+            ReadTokens = readTokens,
+            WriteTokens = writeTokens,
             Store = memory ? HostedStoreKind.Memory : HostedStoreKind.File,
             DataDirectory = dataPath,
             Durability = Durability,

@@ -30,6 +30,7 @@ public enum DurableStreamHostFailure
 /// <summary>A <see cref="DurableStreamHost"/> could not open its store or start; <see cref="Exception.Message"/> is meant for the user.</summary>
 public sealed class DurableStreamHostException : Exception
 {
+    /// <summary>Creates the exception; <paramref name="message"/> is shown to the user as it is.</summary>
     public DurableStreamHostException(DurableStreamHostFailure failure, string message, Exception innerException)
         : base(message, innerException)
     {

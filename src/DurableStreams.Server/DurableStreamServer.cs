@@ -30,6 +30,7 @@ public sealed class DurableStreamServer : IAsyncDisposable
     private WebApplication? _app;
     private Uri? _baseUrl;
 
+    /// <summary>Creates a server from <paramref name="options"/>; nothing listens until <see cref="StartAsync"/>.</summary>
     public DurableStreamServer(DurableStreamServerOptions options, ILoggerFactory? loggerFactory = null)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -52,6 +53,7 @@ public sealed class DurableStreamServer : IAsyncDisposable
     /// <summary>Where streams live, e.g. <c>http://127.0.0.1:4437/v1/stream/</c>.</summary>
     public Uri StreamsUrl => new(BaseUrl, _options.StreamsPath.Trim('/') + "/");
 
+    /// <summary>Opens the store and starts listening; <see cref="BaseUrl"/> is known once this completes.</summary>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
         if (_app is not null)
@@ -176,6 +178,7 @@ public sealed class DurableStreamServer : IAsyncDisposable
         return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
     }
 
+    /// <summary>Stops listening and disposes the host; does nothing when the server is not running.</summary>
     public async Task StopAsync(CancellationToken cancellationToken = default)
     {
         var app = Interlocked.Exchange(ref _app, null);
@@ -187,6 +190,7 @@ public sealed class DurableStreamServer : IAsyncDisposable
         await app.DisposeAsync();
     }
 
+    /// <summary>Stops the server (<see cref="StopAsync"/>) and releases what it owns.</summary>
     public async ValueTask DisposeAsync()
     {
         await StopAsync();

@@ -21,7 +21,9 @@ public sealed record StreamDeletedEvent(string Name, DateTimeOffset Timestamp);
 /// </summary>
 public interface IStreamLifecycleHooks
 {
+    /// <summary>Called once a created stream is durable.</summary>
     Task OnStreamCreatedAsync(StreamCreatedEvent created, CancellationToken cancellationToken);
 
+    /// <summary>Called once a deletion is durable.</summary>
     Task OnStreamDeletedAsync(StreamDeletedEvent deleted, CancellationToken cancellationToken);
 }

@@ -5,6 +5,7 @@ namespace DurableStreams.Storage.Files;
 
 public sealed partial class FileStreamStore
 {
+    /// <inheritdoc />
     public async ValueTask<AppendStreamResult> AppendAsync(string name, AppendRequest request, CancellationToken cancellationToken = default)
     {
         var (stream, status) = Find(name, touch: true);

@@ -5,6 +5,7 @@ namespace DurableStreams.Storage.Files;
 
 public sealed partial class FileStreamStore
 {
+    /// <inheritdoc />
     public async ValueTask<CreateStreamResult> CreateAsync(string name, CreateStreamRequest request, CancellationToken cancellationToken = default)
     {
         var now = _time.GetUtcNow();

@@ -8,6 +8,7 @@ namespace DurableStreams.Storage.Files;
 
 public sealed partial class FileStreamStore
 {
+    /// <inheritdoc />
     public ValueTask<ReadResult> ReadAsync(string name, ReadRequest request, CancellationToken cancellationToken = default)
     {
         var (stream, status) = Find(name, touch: true);
@@ -58,12 +59,14 @@ public sealed partial class FileStreamStore
             buffer is null ? null : () => ArrayPool<byte>.Shared.Return(buffer)));
     }
 
+    /// <inheritdoc />
     public ValueTask<MetadataResult> GetMetadataAsync(string name, CancellationToken cancellationToken = default)
     {
         var (stream, status) = Find(name, touch: false);
         return new(stream is null ? new MetadataResult(status) : new MetadataResult(ReadStatus.Ok, stream.Snapshot()));
     }
 
+    /// <inheritdoc />
     public ValueTask<WaitOutcome> WaitAsync(string name, StreamOffset offset, TimeSpan timeout, CancellationToken cancellationToken = default) =>
         _streams.WaitAsync(name, offset, timeout, _time.GetUtcNow(), _deadlines, cancellationToken);
 
@@ -85,6 +88,7 @@ public sealed partial class FileStreamStore
         return found;
     }
 
+    /// <inheritdoc />
     public ValueTask<ReadStatus> ReadIntoAsync(string name, long position, Memory<byte> destination, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(position);

@@ -5,6 +5,7 @@ namespace DurableStreams.Storage.Files;
 /// <summary>Deleting and expiring streams (with the removals a fork chain then allows), the TTL sweep and access-time upkeep.</summary>
 public sealed partial class FileStreamStore
 {
+    /// <inheritdoc />
     public async ValueTask<DeleteResult> DeleteAsync(string name, CancellationToken cancellationToken = default)
     {
         var (stream, status) = Find(name, touch: false);

@@ -210,6 +210,7 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
         }
     }
 
+    /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 1)

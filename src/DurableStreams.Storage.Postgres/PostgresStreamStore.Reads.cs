@@ -6,6 +6,7 @@ namespace DurableStreams.Storage.Postgres;
 
 public sealed partial class PostgresStreamStore
 {
+    /// <inheritdoc />
     public async ValueTask<ReadResult> ReadAsync(string name, ReadRequest request, CancellationToken cancellationToken = default)
     {
         var (result, wake) = await RunAsync(async connection =>

@@ -175,6 +175,7 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
         }
     }
 
+    /// <inheritdoc />
     public async ValueTask<CreateStreamResult> CreateAsync(string name, CreateStreamRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -290,6 +291,7 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
         }
     }
 
+    /// <inheritdoc />
     public async ValueTask<AppendStreamResult> AppendAsync(string name, AppendRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -362,6 +364,7 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
         return (result, true);
     }
 
+    /// <inheritdoc />
     public async ValueTask<MetadataResult> GetMetadataAsync(string name, CancellationToken cancellationToken = default)
     {
         var (result, wake) = await RunAsync(async connection =>
@@ -377,6 +380,7 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
         return result;
     }
 
+    /// <inheritdoc />
     public async ValueTask<DeleteResult> DeleteAsync(string name, CancellationToken cancellationToken = default)
     {
         var (result, wake) = await RunAsync(async connection =>
@@ -416,6 +420,7 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
         return result;
     }
 
+    /// <inheritdoc />
     public async ValueTask<WaitOutcome> WaitAsync(string name, StreamOffset offset, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         // Take the signal before reading the state: a commit after the read publishes the signal already taken.
@@ -465,6 +470,7 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
             return row.Tail > offset.Position || row.Closed ? WaitOutcome.Changed : (WaitOutcome?)null;
         }, ct).ConfigureAwait(false);
 
+    /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
         lock (_sweepGate)

@@ -23,6 +23,30 @@ public sealed partial class ClientCommandTests
     }
 
     [Fact]
+    public async Task Plain_HTTP_to_an_HTTPS_port_says_the_server_speaks_HTTPS()
+    {
+        using var directory = new DurableStreams.Testing.TempDirectory();
+        var (certificatePath, keyPath) = DurableStreams.Testing.SelfSignedPem.Write(directory);
+        await using var server = new DurableStreamServer(new DurableStreamServerOptions
+        {
+            Host = "127.0.0.1",
+            Port = 0,
+            TlsCertificatePath = certificatePath,
+            TlsKeyPath = keyPath,
+        });
+        await server.StartAsync(Token);
+        var plain = new UriBuilder(server.StreamsUrl) { Scheme = "http" }.Uri.ToString();
+
+        var run = await RunAsync(["head", "anything", "--url", plain]);
+
+        Assert.Equal(ExitCodes.Unreachable, run.ExitCode);
+        var message = Assert.Single(Lines(run.Error));
+        Assert.Contains("the server is not speaking plain HTTP on this port", message, StringComparison.Ordinal);
+        Assert.Contains($"try https://{server.BaseUrl.Authority}", message, StringComparison.Ordinal);
+        Assert.DoesNotContain("An error occurred while sending the request", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Not_found_under_a_URL_without_the_streams_path_hints_at_it()
     {
         var root = _server.BaseUrl.ToString();
@@ -50,7 +74,9 @@ public sealed partial class ClientCommandTests
         Assert.Equal(ExitCodes.Error, run.ExitCode);
         var message = Assert.Single(Lines(run.Error));
         Assert.Contains("(413)", message, StringComparison.Ordinal);
-        Assert.Contains("--max-append-bytes", message, StringComparison.Ordinal);
+        Assert.Contains("the limit of 16 bytes", message, StringComparison.Ordinal);
+        // Named once: the server's message names the option, so the tool adds no second hint.
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(message, "--max-append-bytes"));
     }
 
     [Fact]

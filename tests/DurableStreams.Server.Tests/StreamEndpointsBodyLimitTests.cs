@@ -80,6 +80,25 @@ public sealed class StreamEndpointsBodyLimitTests(SmallBodyLimitFixture fixture)
         Assert.Equal(HttpStatusCode.NotFound, head.StatusCode);
     }
 
+    [Theory]
+    [MemberData(nameof(Chunking))]
+    public async Task A_413_states_the_limit_and_the_option_that_raises_it(bool chunked)
+    {
+        var name = ServerHarness.NewName();
+        await _server.CreateAsync(name, "text/plain", null, Ct);
+
+        using var append = await _server.SendAsync(HttpMethod.Post, name, Content(new string('x', 4 * Limit), chunked), Ct);
+        using var create = await _server.SendAsync(HttpMethod.Put, ServerHarness.NewName(), Content(new string('x', 4 * Limit), chunked), Ct);
+
+        foreach (var response in new[] { append, create })
+        {
+            Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+            Assert.Equal(
+                "The request body exceeds the limit of 1024 bytes (MaxAppendBytes, serve --max-append-bytes); send the data in smaller appends.",
+                (await response.Content.ReadAsStringAsync(Ct)).Trim());
+        }
+    }
+
     [Fact]
     public async Task The_server_keeps_answering_on_new_requests_after_a_413()
     {

@@ -6,7 +6,8 @@ BeforeAll {
     $script:modulePath = if ($env:DURABLESTREAMS_MODULE_PATH) { $env:DURABLESTREAMS_MODULE_PATH } else { Join-Path $PSScriptRoot '..' '..' 'artifacts' 'module' 'DurableStreams' }
     Import-Module (Join-Path $script:modulePath 'DurableStreams.psd1') -Force
 
-    # Start-DurableStreamServer has no token parameters yet: host the same embeddable server with a write token.
+    # The token-protected server is hosted outside the session's server list (not with Start-DurableStreamServer
+    # -WriteToken, which Server.Tests.ps1 covers), since the endpoint defaults below are tested with no session server.
     Add-Type -LiteralPath (Join-Path $script:modulePath 'DurableStreams.Server.dll')
     $options = [DurableStreams.Server.DurableStreamServerOptions]::new()
     $options.Host = '127.0.0.1'

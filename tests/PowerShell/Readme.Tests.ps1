@@ -32,21 +32,15 @@ BeforeAll {
     Import-Module $script:manifest -Force
 
     # The server the examples that name http://localhost:4437 talk to: tokens required, as in the example.
-    Add-Type -LiteralPath (Join-Path $script:modulePath 'DurableStreams.Server.dll')
-    $options = [DurableStreams.Server.DurableStreamServerOptions]::new()
-    $options.Host = '127.0.0.1'
-    $options.Port = 0
-    $options.WriteTokens.Add('readme-secret')
-    $script:tokenServer = [DurableStreams.Server.DurableStreamServer]::new($options, $null)
-    $script:tokenServer.StartAsync([Threading.CancellationToken]::None).GetAwaiter().GetResult()
+    $script:tokenServer = Start-DurableStreamServer -Port 0 -InMemory -WriteToken (ConvertTo-SecureString 'readme-secret' -AsPlainText -Force)
     $script:substitutions = [ordered]@{
-        'http://localhost:4437'                          = $script:tokenServer.BaseUrl.ToString().TrimEnd('/')
+        'http://localhost:4437'                          = $script:tokenServer.ServerUri.ToString().TrimEnd('/')
         "Read-Host -AsSecureString -Prompt 'Token'" = "ConvertTo-SecureString 'readme-secret' -AsPlainText -Force"
     }
 }
 
 AfterAll {
-    if ($script:tokenServer) { $script:tokenServer.DisposeAsync().AsTask().GetAwaiter().GetResult() }
+    if ($script:tokenServer) { $script:tokenServer | Stop-DurableStreamServer }
 }
 
 Describe 'README examples' -Tag 'Integration' {

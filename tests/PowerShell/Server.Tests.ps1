@@ -186,6 +186,76 @@ Describe 'Start-DurableStreamServer -DataPath (file store, native LMDB inside pw
     }
 }
 
+Describe 'Start-DurableStreamServer with tokens' -Tag 'Integration' {
+    BeforeAll {
+        function Get-Status([string]$Uri, [string]$Method = 'GET', [string]$Token) {
+            $headers = @{}
+            if ($Token) { $headers['Authorization'] = "Bearer $Token" }
+            $body = if ($Method -in 'PUT', 'POST') { 'x' } else { $null }
+            (Invoke-WebRequest -Uri $Uri -Method $Method -Headers $headers -Body $body -ContentType 'text/plain' -SkipHttpErrorCheck).StatusCode
+        }
+    }
+    BeforeEach {
+        $script:savedRead = $env:DS_READ_TOKENS
+        $script:savedWrite = $env:DS_WRITE_TOKENS
+        $env:DS_READ_TOKENS = $null
+        $env:DS_WRITE_TOKENS = $null
+    }
+    AfterEach {
+        Get-DurableStreamServer | Stop-DurableStreamServer
+        $env:DS_READ_TOKENS = $script:savedRead
+        $env:DS_WRITE_TOKENS = $script:savedWrite
+    }
+
+    It 'answers 401 without a token and 200 with -Token when started with -WriteToken' {
+        $token = ConvertTo-SecureString 'server-secret' -AsPlainText -Force
+        $server = Start-DurableStreamServer -Port 0 -InMemory -WriteToken $token
+        $name = "protected-$([guid]::NewGuid().ToString('N'))"
+
+        New-DurableStream $name -BaseUri $server.BaseUri -ContentType text/plain -ErrorAction SilentlyContinue -ErrorVariable failure | Should -BeNullOrEmpty
+        $failure[0].FullyQualifiedErrorId | Should -BeLike 'Unauthorized,*'
+        $failure[0].ToString() | Should -Match '401'
+
+        New-DurableStream $name -BaseUri $server.BaseUri -ContentType text/plain -Token $token | Should -Not -BeNullOrEmpty
+        'hello' | Write-DurableStream $name -BaseUri $server.BaseUri -Token $token
+        Read-DurableStream $name -BaseUri $server.BaseUri -Token $token | Should -Be 'hello'
+        Get-Status "$($server.BaseUri)$name" | Should -Be 401
+        Get-Status "$($server.BaseUri)$name" -Token 'server-secret' | Should -Be 200
+        Get-Status "$($server.BaseUri)$name" -Token 'wrong' | Should -Be 401
+    }
+
+    It 'lets a -ReadToken read but not write (403)' {
+        $server = Start-DurableStreamServer -Port 0 -InMemory -ReadToken (ConvertTo-SecureString 'reader' -AsPlainText -Force) `
+            -WriteToken (ConvertTo-SecureString 'writer' -AsPlainText -Force)
+        $uri = "$($server.BaseUri)scoped"
+        Get-Status $uri -Method PUT -Token 'reader' | Should -Be 403
+        Get-Status $uri -Method PUT -Token 'writer' | Should -Be 201
+        Get-Status $uri -Token 'reader' | Should -Be 200
+        Get-Status $uri | Should -Be 401
+    }
+
+    It 'takes the tokens from $env:DS_WRITE_TOKENS and $env:DS_READ_TOKENS when no token parameter is given, as serve does' {
+        $env:DS_WRITE_TOKENS = 'env-one, env-two'
+        $env:DS_READ_TOKENS = 'env-reader'
+        $server = Start-DurableStreamServer -Port 0 -InMemory
+        $uri = "$($server.BaseUri)from-env"
+        Get-Status $uri -Method PUT | Should -Be 401
+        Get-Status $uri -Method PUT -Token 'env-two' | Should -Be 201
+        Get-Status $uri -Token 'env-reader' | Should -Be 200
+    }
+
+    It 'needs no token when none is configured' {
+        $server = Start-DurableStreamServer -Port 0 -InMemory
+        Get-Status "$($server.BaseUri)open" -Method PUT | Should -Be 201
+    }
+
+    It 'refuses an empty token' {
+        { Start-DurableStreamServer -Port 0 -InMemory -WriteToken (ConvertTo-SecureString ' ' -AsPlainText -Force) -ErrorAction Stop } |
+            Should -Throw -ErrorId 'EmptyToken,DurableStreams.PowerShell.StartDurableStreamServerCommand'
+        Get-DurableStreamServer | Should -BeNullOrEmpty
+    }
+}
+
 Describe 'Exiting pwsh with a running server' -Tag 'Integration' {
     It 'exits normally, and the file store keeps what was written' {
         $dataPath = New-TempDataPath

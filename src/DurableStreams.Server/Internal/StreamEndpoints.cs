@@ -27,7 +27,8 @@ internal sealed partial class StreamEndpoints(
     private readonly LivePayloadCache _payloads = new();
     private readonly RequestBodyReader _bodies = bodies;
     private readonly SubscriptionEndpoints? _control = subscriptions is null ? null : new SubscriptionEndpoints(subscriptions, bodies);
-    private readonly HttpError _tooLarge = new(StatusCodes.Status413PayloadTooLarge, "The request body exceeds the server's maximum append size.");
+    private readonly HttpError _tooLarge = new(StatusCodes.Status413PayloadTooLarge, string.Create(CultureInfo.InvariantCulture,
+        $"The request body exceeds the limit of {optionsAccessor.Value.MaxAppendBytes} bytes (MaxAppendBytes, serve --max-append-bytes); send the data in smaller appends."));
     private readonly HttpError _nameTooLong = HttpError.BadRequest(string.Create(CultureInfo.InvariantCulture, $"The stream name is longer than the server's maximum of {optionsAccessor.Value.MaxStreamNameBytes} bytes (UTF-8)."));
     private readonly HttpError _tooManySegments = HttpError.BadRequest(string.Create(CultureInfo.InvariantCulture, $"The stream name has more than the server's maximum of {optionsAccessor.Value.MaxStreamNameSegments} '/'-separated segments."));
     private readonly HttpError _liveReadersFull = new(StatusCodes.Status503ServiceUnavailable, "Too many live readers (long-poll and SSE) are connected; retry later.");
