@@ -237,7 +237,6 @@ function Invoke-PackageTests {
                 $nuspec = [xml](New-Object IO.StreamReader(($zip.Entries | Where-Object FullName -EQ "$id.nuspec").Open())).ReadToEnd()
                 $metadata = $nuspec.package.metadata
                 if ($id -ne 'DurableStreams.Tool' -and $metadata['readme']?.InnerText -ne 'README.md') { $problems.Add("$id.nuspec names no README") }
-                if (-not $metadata['license']?.InnerText) { $problems.Add("$id.nuspec has no licence expression") }
                 if (-not $metadata['repository']?.GetAttribute('commit')) { $problems.Add("$id.nuspec records no commit (source link)") }
             }
             finally { $zip.Dispose() }
