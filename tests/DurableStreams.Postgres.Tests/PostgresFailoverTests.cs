@@ -34,6 +34,13 @@ public sealed class PostgresFailoverTests(PostgresServer server)
     /// </summary>
     private static readonly TimeSpan s_backoff = TimeSpan.FromMilliseconds(50);
 
+    /// <summary>
+    /// How long the primary stays dead before the standby is promoted, standing in for a failover manager's decision
+    /// (Patroni's loop is 10 s). It is a scenario setting, not a wait for something: three of the LISTEN connection's
+    /// 500 ms retry delays, so every node's listener and pool have found the standby still a standby before it is promoted.
+    /// </summary>
+    private static readonly TimeSpan s_outage = TimeSpan.FromMilliseconds(1500);
+
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
@@ -49,6 +56,7 @@ public sealed class PostgresFailoverTests(PostgresServer server)
         var run = new Run();
         using var a = new Node("A", processA, "via-a", run);
         using var b = new Node("B", processB, "via-b", run);
+        run.Nodes.AddRange([a, b]);
         await a.CreateAsync();
         await b.CreateAsync();
 
@@ -65,6 +73,7 @@ public sealed class PostgresFailoverTests(PostgresServer server)
         // A real failover takes a while to decide; here the nodes must first have noticed (and cached the standby as
         // a standby), which is the case that made one node answer 503 for the whole host-recheck interval.
         await Until(Task.WhenAll(a.Saw503AfterKill.Task, b.Saw503AfterKill.Task), "both nodes answering 503 after the kill", run);
+        await Task.Delay(s_outage, Ct);
         run.PromotingAt = Stopwatch.GetTimestamp();
         await pg.PromoteStandbyAsync(Ct);
         run.PromotedAt = Stopwatch.GetTimestamp();
@@ -73,8 +82,8 @@ public sealed class PostgresFailoverTests(PostgresServer server)
         // One last append through each writing node: the other node's parked reader is woken only across nodes.
         await a.AppendMarkerAsync();
         await b.AppendMarkerAsync();
-        var readA = await Until(readerA, $"node A's reader receiving everything appended through B (it has {a.ReaderProgress})", run);
-        var readB = await Until(readerB, $"node B's reader receiving everything appended through A (it has {b.ReaderProgress})", run);
+        var readA = await Until(readerA, $"node A's reader receiving everything appended through B", run);
+        var readB = await Until(readerB, $"node B's reader receiving everything appended through A", run);
 
         var lost = 0;
         // Node A's stream was read live on node B, and B's on A.
@@ -142,7 +151,7 @@ public sealed class PostgresFailoverTests(PostgresServer server)
         }
         catch (TimeoutException)
         {
-            Assert.Fail($"No {what} within {s_bound.TotalSeconds} s. {run.Progress()}");
+            Assert.Fail($"Waited {s_bound.TotalSeconds} s for {what}. {run.Progress()}");
         }
     }
 
@@ -192,13 +201,18 @@ public sealed class PostgresFailoverTests(PostgresServer server)
 
         public void Note(string text) => Notes.Enqueue(text);
 
-        public string Progress() => $"acknowledged so far: {Volatile.Read(ref _acked)}; unexpected: {string.Join(" | ", Unexpected)}";
+        public List<Node> Nodes { get; } = [];
+
+        public string Progress() =>
+            $"Acknowledged so far: {Volatile.Read(ref _acked)}; " +
+            string.Join("; ", Nodes.Select(n => $"node {n.Name}: {n.AckedCount} acknowledged, {n.Unavailable} 503s, its reader has {n.ReaderProgress}")) +
+            $"; unexpected: {string.Join(" | ", Unexpected)}";
 
         public string Summary(Node a, Node b)
         {
             var text = new StringBuilder();
             text.AppendLine(CultureInfo.InvariantCulture,
-                $"kill -> promotion started (both nodes answering 503): {Stopwatch.GetElapsedTime(KilledAt, PromotingAt).TotalMilliseconds:F0} ms; pg_ctl promote took {Stopwatch.GetElapsedTime(PromotingAt, PromotedAt).TotalMilliseconds:F0} ms");
+                $"kill -> promotion started (both nodes answering 503, then the outage): {Stopwatch.GetElapsedTime(KilledAt, PromotingAt).TotalMilliseconds:F0} ms; pg_ctl promote took {Stopwatch.GetElapsedTime(PromotingAt, PromotedAt).TotalMilliseconds:F0} ms");
             foreach (var node in new[] { a, b })
             {
                 text.AppendLine(CultureInfo.InvariantCulture, $"node {node.Name}: kill -> first acknowledged append after promotion {node.PauseMilliseconds(KilledAt):F0} ms " +
@@ -219,6 +233,9 @@ public sealed class PostgresFailoverTests(PostgresServer server)
     private sealed class Node(string name, NodeProcess process, string stream, Run run) : IDisposable
     {
         private readonly HttpClient _client = new() { BaseAddress = process.StreamsUrl, Timeout = TimeSpan.FromSeconds(30) };
+
+        // A parked long-poll is bounded by the test's own wait (with a message saying what is missing), not by a client timeout.
+        private readonly HttpClient _reader = new() { BaseAddress = process.StreamsUrl, Timeout = Timeout.InfiniteTimeSpan };
         private long _firstAckAfterPromotion;
         private int _acked;
         private int _unavailable;
@@ -262,7 +279,11 @@ public sealed class PostgresFailoverTests(PostgresServer server)
         public double PauseMilliseconds(long from) =>
             Volatile.Read(ref _firstAckAfterPromotion) is var at && at > 0 ? Stopwatch.GetElapsedTime(from, at).TotalMilliseconds : double.NaN;
 
-        public void Dispose() => _client.Dispose();
+        public void Dispose()
+        {
+            _client.Dispose();
+            _reader.Dispose();
+        }
 
         public async Task CreateAsync()
         {
@@ -366,7 +387,7 @@ public sealed class PostgresFailoverTests(PostgresServer server)
             var offset = "-1";
             while (true)
             {
-                using var response = await _client.GetAsync($"{target}?offset={offset}&live=long-poll", Ct);
+                using var response = await _reader.GetAsync($"{target}?offset={offset}&live=long-poll", Ct);
                 if (response.StatusCode == HttpStatusCode.ServiceUnavailable)
                 {
                     Interlocked.Increment(ref _readerUnavailable);
