@@ -40,7 +40,7 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
         _s = PostgresSchema.Quote(options.Schema);
         _deadlines = new DeadlineScheduler(_time);
         _logger = options.LoggerFactory.CreateLogger<PostgresStreamStore>();
-        _hub = new PostgresWakeHub(options.CrossNodeNotifications ? dataSource : null, _hosts, dataSource.ConnectionString, options.Schema, _changes, _time, _logger);
+        _hub = new PostgresWakeHub(options.CrossNodeNotifications ? dataSource : null, dataSource.ConnectionString, options.Schema, _changes, _time, _logger);
         _sweeper = _time.CreateTimer(static s => ((PostgresStreamStore)s!).StartSweep(), this, options.SweepInterval, options.SweepInterval);
     }
 

@@ -18,7 +18,7 @@ namespace DurableStreams.Storage.Postgres;
 /// <see cref="StreamChangeKind.ChangedElsewhere"/> (with an empty name for "every stream" after a reconnect).
 /// With several hosts (<c>Host=a,b</c>) the listening connection goes to the read-write primary; after it breaks, each
 /// attempt re-checks which host that is, so after a failover LISTEN is re-established on the promoted standby within
-/// one retry delay of its promotion, and the store's own connections are told to re-check too before waiters re-read.
+/// one retry delay of its promotion.
 /// </summary>
 internal sealed class PostgresWakeHub : IAsyncDisposable
 {
@@ -33,7 +33,6 @@ internal sealed class PostgresWakeHub : IAsyncDisposable
     private readonly Dictionary<string, Entry> _signals = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, byte> _pending = new(StringComparer.Ordinal);
     private readonly NpgsqlDataSource? _dataSource;
-    private readonly HostRecheck _storeHosts;
     private readonly NpgsqlDataSource? _listenSource;
     private readonly HostRecheck? _listenHosts;
     private readonly string _channel;
@@ -49,12 +48,11 @@ internal sealed class PostgresWakeHub : IAsyncDisposable
     private int _sending;
     private int _listenerConnects;
 
-    public PostgresWakeHub(NpgsqlDataSource? dataSource, HostRecheck storeHosts, string connectionString, string schema, StreamChangeFeed changes, TimeProvider time, ILogger logger)
+    public PostgresWakeHub(NpgsqlDataSource? dataSource, string connectionString, string schema, StreamChangeFeed changes, TimeProvider time, ILogger logger)
     {
         _changes = changes;
         _time = time;
         _dataSource = dataSource;
-        _storeHosts = storeHosts;
         _logger = logger;
         _channel = "ds_wake_" + schema;
         _subscriptionChannel = "ds_subs_" + schema;
@@ -227,9 +225,6 @@ internal sealed class PostgresWakeHub : IAsyncDisposable
                 if (failures > 0)
                 {
                     PostgresStoreLog.ListenerReconnected(_logger, failures);
-                    // The database came back, possibly on another host (a failover): the store's pool re-checks which
-                    // host is the primary before the waiters below re-read, rather than trusting states cached before.
-                    _storeHosts.Reset();
                 }
                 failures = 0;
                 // Anything committed while no LISTEN was in place was missed: every waiter re-checks.
