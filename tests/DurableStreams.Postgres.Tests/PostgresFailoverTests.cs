@@ -15,7 +15,8 @@ namespace DurableStreams.Postgres.Tests;
 /// idempotent producer and a plain appender writing through each node, a live long-poll reader on each node tailing
 /// the stream the other node writes; the primary is SIGKILLed mid-run and, once both nodes answer 503, the standby is
 /// promoted. Every acknowledged append must be there exactly once and in order, and both readers must receive
-/// everything (the last part only through a LISTEN re-established on the promoted node). Category
+/// everything (the last part only through a LISTEN re-established on the promoted node); a node started afterwards
+/// serves the subscription and the signing key (JWKS) made before the kill. Category
 /// <c>PostgresFailover</c>; the measured pause and counts go to the test output.
 /// </summary>
 [Trait("Category", "PostgresFailover")]
@@ -59,6 +60,12 @@ public sealed class PostgresFailoverTests(PostgresServer server)
         run.Nodes.AddRange([a, b]);
         await a.CreateAsync();
         await b.CreateAsync();
+        // Subscription state and the signing key are rows too: a subscription (on a quiet stream) and the JWKS made
+        // before the kill must be what a node started after the promotion reads.
+        await a.SendAsync(HttpMethod.Put, "fo-quiet", null, "text/plain", HttpStatusCode.Created);
+        await a.SendAsync(HttpMethod.Put, "fo-wake", null, "application/json", HttpStatusCode.Created);
+        await a.SendAsync(HttpMethod.Put, "__ds/subscriptions/fo-sub", """{"type":"pull-wake","streams":["fo-quiet"],"wake_stream":"fo-wake"}""", "application/json", HttpStatusCode.Created);
+        var jwksBefore = await a.SendAsync(HttpMethod.Get, "__ds/jwks.json", null, null, HttpStatusCode.OK);
 
         // Each node's reader tails the stream written through the other node: after it has caught up, only a NOTIFY
         // through its own node's LISTEN connection wakes it.
@@ -95,6 +102,13 @@ public sealed class PostgresFailoverTests(PostgresServer server)
         }
         Assert.Equal(0, lost);
         Assert.Empty(run.Unexpected);
+
+        await using (var processC = await NodeProcess.StartAsync(connection, Ct))
+        {
+            using var c = new Node("C", processC, "unused", run);
+            Assert.Equal(jwksBefore, await c.SendAsync(HttpMethod.Get, "__ds/jwks.json", null, null, HttpStatusCode.OK));
+            Assert.Contains("fo-quiet", await c.SendAsync(HttpMethod.Get, "__ds/subscriptions/fo-sub", null, null, HttpStatusCode.OK), StringComparison.Ordinal);
+        }
 
         var output = TestContext.Current.TestOutputHelper;
         output?.WriteLine(run.Summary(a, b));
@@ -337,6 +351,21 @@ public sealed class PostgresFailoverTests(PostgresServer server)
                     PlainUnacked.Add(k);
                 }
             }
+        }
+
+        /// <summary>One request that must get <paramref name="expected"/>; returns the body.</summary>
+        public async Task<string> SendAsync(HttpMethod method, string path, string? body, string? contentType, HttpStatusCode expected)
+        {
+            using var request = new HttpRequestMessage(method, path);
+            if (contentType is not null)
+            {
+                request.Content = new StringContent(body ?? "", Encoding.UTF8);
+                request.Content.Headers.ContentType = new MediaTypeHeaderValue(contentType);
+            }
+            using var response = await _client.SendAsync(request, Ct);
+            var text = await response.Content.ReadAsStringAsync(Ct);
+            Assert.True(response.StatusCode == expected, $"node {Name}: {method} {path} answered {(int)response.StatusCode} {text}, expected {(int)expected}");
+            return text;
         }
 
         public async Task AppendMarkerAsync()
