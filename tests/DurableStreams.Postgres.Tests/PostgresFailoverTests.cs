@@ -89,8 +89,10 @@ public sealed class PostgresFailoverTests(PostgresServer server)
         // One last append through each writing node: the other node's parked reader is woken only across nodes.
         await a.AppendMarkerAsync();
         await b.AppendMarkerAsync();
-        var readA = await Until(readerA, $"node A's reader receiving everything appended through B", run);
-        var readB = await Until(readerB, $"node B's reader receiving everything appended through A", run);
+        var readA = await Until(readerA, "node A's reader receiving everything appended through B", run);
+        var readB = await Until(readerB, "node B's reader receiving everything appended through A", run);
+        var output = TestContext.Current.TestOutputHelper;
+        output?.WriteLine(run.Summary(a, b));
 
         var lost = 0;
         // Node A's stream was read live on node B, and B's on A.
@@ -98,8 +100,9 @@ public sealed class PostgresFailoverTests(PostgresServer server)
         {
             var content = await node.ReadAllAsync();
             Assert.Equal(content, read);
-            lost += Verify(content, node, run);
+            lost += Verify(content, node, output);
         }
+        output?.WriteLine($"acknowledged appends lost: {lost}");
         Assert.Equal(0, lost);
         Assert.Empty(run.Unexpected);
 
@@ -109,16 +112,13 @@ public sealed class PostgresFailoverTests(PostgresServer server)
             Assert.Equal(jwksBefore, await c.SendAsync(HttpMethod.Get, "__ds/jwks.json", null, null, HttpStatusCode.OK));
             Assert.Contains("fo-quiet", await c.SendAsync(HttpMethod.Get, "__ds/subscriptions/fo-sub", null, null, HttpStatusCode.OK), StringComparison.Ordinal);
         }
-
-        var output = TestContext.Current.TestOutputHelper;
-        output?.WriteLine(run.Summary(a, b));
     }
 
     /// <summary>
     /// Checks one stream: the producer's sequence numbers appear once each, in order; each acknowledged plain append
     /// appears exactly once and an unacknowledged one at most once, all in the order they were sent. Returns the lost count.
     /// </summary>
-    private static int Verify(string content, Node node, Run run)
+    private static int Verify(string content, Node node, ITestOutputHelper? output)
     {
         Assert.EndsWith(EndMarker, content, StringComparison.Ordinal);
         var tokens = content[..^EndMarker.Length].Split(';', StringSplitOptions.RemoveEmptyEntries);
@@ -152,7 +152,7 @@ public sealed class PostgresFailoverTests(PostgresServer server)
         var present = plain.ToHashSet();
         var lost = node.PlainAcked.Count(k => !present.Contains(k));
         var unknownPresent = plain.Count(k => !node.PlainAcked.Contains(k));
-        run.Note($"{node.Name}: {unknownPresent} of {node.PlainUnacked.Count} plain appends answered 503 had committed");
+        output?.WriteLine($"node {node.Name}: {unknownPresent} of {node.PlainUnacked.Count} plain appends answered 503 had committed");
         Assert.True(plain.All(k => node.PlainAcked.Contains(k) || node.PlainUnacked.Contains(k)), $"{node.Stream}: a plain append that was never sent");
         return lost;
     }
@@ -186,8 +186,6 @@ public sealed class PostgresFailoverTests(PostgresServer server)
 
         public ConcurrentQueue<string> Unexpected { get; } = new();
 
-        public ConcurrentQueue<string> Notes { get; } = new();
-
         public long KilledAt { get; set; }
 
         /// <summary>When the promotion was started (the nodes had answered 503 since the kill).</summary>
@@ -213,8 +211,6 @@ public sealed class PostgresFailoverTests(PostgresServer server)
             }
         }
 
-        public void Note(string text) => Notes.Enqueue(text);
-
         public List<Node> Nodes { get; } = [];
 
         public string Progress() =>
@@ -234,12 +230,7 @@ public sealed class PostgresFailoverTests(PostgresServer server)
                     $"(without Retry-After: {node.MissingRetryAfter}), producer retries {node.ProducerRetries}, duplicates (204) {node.Duplicates}, " +
                     $"plain appends answered 503 {node.PlainUnacked.Count}, reader 503s {node.ReaderUnavailable}");
             }
-            foreach (var note in Notes)
-            {
-                text.AppendLine(note);
-            }
-            text.Append("lost: 0");
-            return text.ToString();
+            return text.ToString().TrimEnd();
         }
     }
 
