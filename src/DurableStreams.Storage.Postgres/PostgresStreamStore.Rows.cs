@@ -10,7 +10,8 @@ public sealed partial class PostgresStreamStore
 
     /// <summary>
     /// Runs <paramref name="work"/> on a pooled connection. Deadlocks, serialization failures and a lost race to create
-    /// a name are retried; an unreachable or failing server becomes <see cref="StoreUnavailableException"/> (503).
+    /// a name are retried; an unreachable or failing server becomes <see cref="StoreUnavailableException"/> (503), and
+    /// with several hosts the next command re-checks which one is the read-write primary (<see cref="HostRecheck"/>).
     /// </summary>
     internal async Task<T> RunAsync<T>(Func<NpgsqlConnection, Task<T>> work, CancellationToken cancellationToken)
     {
@@ -28,13 +29,20 @@ public sealed partial class PostgresStreamStore
             }
             catch (Exception ex) when (!cancellationToken.IsCancellationRequested && IsUnavailable(ex))
             {
+                _hosts.AfterFailure();
                 throw new StoreUnavailableException("PostgreSQL is unavailable: " + ex.Message, ex);
             }
         }
     }
 
+    /// <summary>
+    /// True for failures of the database service rather than of the request: connection problems, PostgreSQL's
+    /// "connection" (08) and "operator intervention" (57P) classes, transient errors, and a read-only transaction
+    /// (25006: the host is a standby or was demoted, as after a failover, so the request must go to the new primary).
+    /// </summary>
     private static bool IsUnavailable(Exception ex) => ex switch
     {
+        PostgresException { SqlState: PostgresErrorCodes.ReadOnlySqlTransaction } => true,
         PostgresException pg => pg.IsTransient || pg.SqlState.StartsWith("08", StringComparison.Ordinal) || pg.SqlState.StartsWith("57P", StringComparison.Ordinal),
         NpgsqlException => true,
         TimeoutException or SocketException or IOException => true,

@@ -16,6 +16,9 @@ namespace DurableStreams.Storage.Postgres;
 /// The same connection listens on a second channel for subscription link changes made by other nodes
 /// (<see cref="SubscriptionsChanged"/>). Every wake-up from another node is also raised on this node's change feed as
 /// <see cref="StreamChangeKind.ChangedElsewhere"/> (with an empty name for "every stream" after a reconnect).
+/// With several hosts (<c>Host=a,b</c>) the listening connection goes to the read-write primary; after it breaks, each
+/// attempt re-checks which host that is, so after a failover LISTEN is re-established on the promoted standby within
+/// one retry delay of its promotion.
 /// </summary>
 internal sealed class PostgresWakeHub : IAsyncDisposable
 {
@@ -30,7 +33,8 @@ internal sealed class PostgresWakeHub : IAsyncDisposable
     private readonly Dictionary<string, Entry> _signals = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, byte> _pending = new(StringComparer.Ordinal);
     private readonly NpgsqlDataSource? _dataSource;
-    private readonly string _listenConnectionString;
+    private readonly NpgsqlDataSource? _listenSource;
+    private readonly HostRecheck? _listenHosts;
     private readonly string _channel;
     private readonly string _subscriptionChannel;
     private readonly string _nodeId = Guid.NewGuid().ToString("N");
@@ -52,10 +56,11 @@ internal sealed class PostgresWakeHub : IAsyncDisposable
         _logger = logger;
         _channel = "ds_wake_" + schema;
         _subscriptionChannel = "ds_subs_" + schema;
-        var builder = new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false, KeepAlive = 10 };
-        _listenConnectionString = builder.ConnectionString;
         if (dataSource is not null)
         {
+            // Its own unpooled data source, so its host states can be reset without touching the store's pool.
+            _listenSource = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false, KeepAlive = 10 });
+            _listenHosts = new HostRecheck(_listenSource);
             _listener = Task.Run(ListenAsync);
         }
         else
@@ -209,7 +214,7 @@ internal sealed class PostgresWakeHub : IAsyncDisposable
         {
             try
             {
-                await using var connection = new NpgsqlConnection(_listenConnectionString);
+                await using var connection = _listenSource!.CreateConnection();
                 connection.Notification += OnNotification;
                 await connection.OpenAsync(token).ConfigureAwait(false);
                 await using (var command = new NpgsqlCommand("LISTEN " + PostgresSchema.Quote(_channel) + "; LISTEN " + PostgresSchema.Quote(_subscriptionChannel), connection))
@@ -245,6 +250,8 @@ internal sealed class PostgresWakeHub : IAsyncDisposable
                 {
                     return;
                 }
+                // The next attempt re-checks every host (the primary may have moved) instead of trusting cached states.
+                _listenHosts!.Reset();
                 // The first failure after a working connection (or at start) is a warning; the retries that follow are
                 // debug detail, and the reconnect is reported once it succeeds.
                 if (failures == 0)
@@ -327,6 +334,10 @@ internal sealed class PostgresWakeHub : IAsyncDisposable
         // Let an in-flight NOTIFY finish before the data source goes; later sends see the cancelled token and stop.
         await _sendGate.WaitAsync().ConfigureAwait(false);
         _sendGate.Release();
+        if (_listenSource is not null)
+        {
+            await _listenSource.DisposeAsync().ConfigureAwait(false);
+        }
         PublishAll();
     }
 

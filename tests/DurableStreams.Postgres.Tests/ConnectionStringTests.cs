@@ -30,4 +30,22 @@ public sealed class ConnectionStringTests
         Assert.Equal(0, built.MaxAutoPrepare);
         Assert.Equal(5, built.AutoPrepareMinUsages);
     }
+
+    [Fact]
+    public void Several_hosts_default_to_the_read_write_primary_and_one_host_gets_no_target()
+    {
+        var several = new NpgsqlConnectionStringBuilder(PostgresStreamStore.ConnectionStringFor("Host=db1:5432,db2:5433;Username=postgres"));
+        var one = new NpgsqlConnectionStringBuilder(PostgresStreamStore.ConnectionStringFor("Host=db1;Username=postgres"));
+
+        Assert.Equal("read-write", several.TargetSessionAttributes);
+        Assert.Null(one.TargetSessionAttributes);
+    }
+
+    [Fact]
+    public void A_target_session_the_user_set_is_kept()
+    {
+        var built = new NpgsqlConnectionStringBuilder(PostgresStreamStore.ConnectionStringFor("Host=db1,db2;Target Session Attributes=primary"));
+
+        Assert.Equal("primary", built.TargetSessionAttributes);
+    }
 }

@@ -24,7 +24,8 @@ internal sealed class NodeProcess : IAsyncDisposable
 
     public Uri StreamsUrl => new(BaseUrl, "/v1/stream/");
 
-    public static async Task<NodeProcess> StartAsync(string connectionString, CancellationToken cancellationToken)
+    /// <summary>Starts a node; <paramref name="extraArguments"/> are added to the <c>serve</c> command line.</summary>
+    public static async Task<NodeProcess> StartAsync(string connectionString, CancellationToken cancellationToken, params string[] extraArguments)
     {
         var directory = AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar);
         var cli = Path.GetFullPath(Path.Combine(directory, "..", "..", "DurableStreams.Cli", Path.GetFileName(directory), "durable-streams.dll"));
@@ -35,7 +36,7 @@ internal sealed class NodeProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var argument in new[] { cli, "serve", "--host", "127.0.0.1", "--port", "0", "--postgres", connectionString, "--allow-local-webhooks" })
+        foreach (var argument in (string[])[cli, "serve", "--host", "127.0.0.1", "--port", "0", "--postgres", connectionString, "--allow-local-webhooks", .. extraArguments])
         {
             start.ArgumentList.Add(argument);
         }

@@ -134,14 +134,14 @@ public sealed class PostgresServer : IAsyncLifetime
         return candidates.FirstOrDefault(d => File.Exists(Path.Combine(d, "initdb")) && File.Exists(Path.Combine(d, "pg_ctl")));
     }
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    private static async Task RunAsync(string file, string[] arguments, bool asUser)
+    internal static async Task RunAsync(string file, string[] arguments, bool asUser)
     {
         var start = new ProcessStartInfo(asUser ? "runuser" : file)
         {
