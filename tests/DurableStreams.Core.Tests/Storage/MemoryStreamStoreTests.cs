@@ -19,6 +19,7 @@ public sealed class MemoryStreamStoreTests : StreamStoreContractTests
             SweepInterval = Sweep,
             MaxForkDepth = Limits.MaxForkDepth,
             MaxMessagesPerAppend = Limits.MaxMessagesPerAppend,
+            Retention = Limits.Retention ?? DurableStreams.Core.Retention.RetentionPolicies.None,
             ProducerRetention = ProducerRetention,
         }));
 
