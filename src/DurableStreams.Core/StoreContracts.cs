@@ -131,6 +131,11 @@ public enum ReadStatus
     OffsetUnaligned,
     /// <summary>Stored data failed its checksum; the stream fails closed rather than serve it (500).</summary>
     Corrupt,
+    /// <summary>
+    /// The requested offset is below the stream's retained start: retention or compaction dropped it (410).
+    /// <see cref="ReadResult.Info"/> is set, and its <see cref="StoredStreamInfo.RetainedStart"/> says where data starts.
+    /// </summary>
+    BeforeRetainedStart,
 }
 
 /// <summary>Outcomes of a delete.</summary>
@@ -152,7 +157,14 @@ public sealed record StoredStreamInfo(
     bool Closed,
     long? TtlSeconds,
     DateTimeOffset? ExpiresAt,
-    DateTimeOffset CreatedAt);
+    DateTimeOffset CreatedAt)
+{
+    /// <summary>
+    /// Where the stream's readable data starts: 0 unless retention or compaction dropped a prefix (for a fork, the
+    /// effective start over its chain, see <see cref="Retention.RetentionRules.EffectiveStart"/>).
+    /// </summary>
+    public StreamOffset RetainedStart { get; init; }
+}
 
 /// <param name="Status">The outcome.</param>
 /// <param name="Info">The stream, when it exists.</param>

@@ -15,6 +15,7 @@
 //  5. PowerShell, if the module offers it: a parameter on StartDurableStreamServerCommand (ServerCommands.cs) set in its
 //     DurableStreamHostOptions, and its description in module/help/Start-DurableStreamServer.md.
 //  6. Document it in README.md's serve option table (and docs/operations.md when operators need to know it).
+using DurableStreams.Core.Retention;
 using DurableStreams.Core.Subscriptions;
 using DurableStreams.Core;
 using DurableStreams.Core.Memory;
@@ -83,6 +84,16 @@ public record DurableStreamHostOptions
 
     /// <summary>Most JSON messages per append or create body (<c>--max-messages-per-append</c>); passed to every store. Default 100,000.</summary>
     public int MaxMessagesPerAppend { get; init; } = AppendRules.DefaultMaxMessagesPerAppend;
+
+    /// <summary>
+    /// Retention policies (issue 18): the config file's <c>retention</c> rules and the server-wide default
+    /// (<c>--retention-max-age</c>, <c>--retention-max-bytes</c>); passed to every store. Default
+    /// <see cref="RetentionPolicies.None"/> (keep everything).
+    /// </summary>
+    public RetentionPolicies Retention { get; init; } = RetentionPolicies.None;
+
+    /// <summary>How often the retention job passes over the streams (<c>--retention-interval</c>). Default 1 minute.</summary>
+    public TimeSpan RetentionInterval { get; init; } = TimeSpan.FromMinutes(1);
 
     // ---- Features ----
 
@@ -180,6 +191,7 @@ public record DurableStreamHostOptions
         MaxForkDepth = MaxForkDepth,
         MaxMessagesPerAppend = MaxMessagesPerAppend,
         ProducerRetention = ProducerRetention ?? ProducerRules.DefaultPersistentRetention,
+        Retention = Retention,
     };
 
     /// <summary>The memory store's settings.</summary>
@@ -188,6 +200,7 @@ public record DurableStreamHostOptions
         MaxForkDepth = MaxForkDepth,
         MaxMessagesPerAppend = MaxMessagesPerAppend,
         ProducerRetention = ProducerRetention ?? ProducerRules.DefaultMemoryRetention,
+        Retention = Retention,
     };
 
     /// <summary>The PostgreSQL store's settings; only for <see cref="HostedStoreKind.Postgres"/>.</summary>
@@ -198,6 +211,7 @@ public record DurableStreamHostOptions
         MaxForkDepth = MaxForkDepth,
         MaxMessagesPerAppend = MaxMessagesPerAppend,
         ProducerRetention = ProducerRetention ?? ProducerRules.DefaultPersistentRetention,
+        Retention = Retention,
     };
 
     /// <summary>

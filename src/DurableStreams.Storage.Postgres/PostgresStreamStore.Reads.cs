@@ -22,7 +22,7 @@ public sealed partial class PostgresStreamStore
             var requested = request.Offset.Kind == OffsetKind.Beginning ? 0L : request.Offset.Offset.Position;
             var boundary = request.Offset.Kind != OffsetKind.At || !isJson || requested >= tail || requested < 0
                 || await IsBoundaryAsync(connection, chain, requested, cancellationToken).ConfigureAwait(false);
-            var startStatus = ReadRules.ResolveStart(request.Offset, tail, isJson, KnownBoundaries.At(requested, boundary, tail), out var start);
+            var startStatus = ReadRules.ResolveStart(request.Offset, 0, tail, isJson, KnownBoundaries.At(requested, boundary, tail), out var start);
             if (startStatus != ReadStatus.Ok)
             {
                 return (ReadResult.Failed(startStatus), false);

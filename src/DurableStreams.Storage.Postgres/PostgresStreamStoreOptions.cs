@@ -48,6 +48,13 @@ public sealed class PostgresStreamStoreOptions
     public int MaxMessagesPerAppend { get; set; } = AppendRules.DefaultMaxMessagesPerAppend;
 
     /// <summary>
+    /// Retention policies by stream name (issue 18): the store records append times for streams whose policy has a
+    /// maximum age, and <see cref="DurableStreams.Core.Retention.IStreamRetention.ApplyRetentionAsync"/> applies them. Default
+    /// <see cref="DurableStreams.Core.Retention.RetentionPolicies.None"/> (keep everything).
+    /// </summary>
+    public DurableStreams.Core.Retention.RetentionPolicies Retention { get; set; } = DurableStreams.Core.Retention.RetentionPolicies.None;
+
+    /// <summary>
     /// How long an idle producer's (epoch, seq) is kept; after that the producer is treated as new and its row is
     /// deleted by the sweeper. Default 30 days (<see cref="ProducerRules.DefaultPersistentRetention"/>);
     /// <see cref="Timeout.InfiniteTimeSpan"/> keeps it as long as the stream.

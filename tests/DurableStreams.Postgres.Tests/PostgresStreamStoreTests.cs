@@ -45,6 +45,7 @@ public sealed class PostgresStreamStoreTests(PostgresServer server) : StreamStor
         SweepInterval = Sweep,
         MaxForkDepth = Limits.MaxForkDepth,
         MaxMessagesPerAppend = Limits.MaxMessagesPerAppend,
+        Retention = Limits.Retention ?? DurableStreams.Core.Retention.RetentionPolicies.None,
         ProducerRetention = ProducerRetention,
     }, TestContext.Current.CancellationToken);
 

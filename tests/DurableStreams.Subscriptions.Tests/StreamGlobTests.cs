@@ -1,3 +1,4 @@
+using DurableStreams.Core;
 using Xunit;
 
 namespace DurableStreams.Subscriptions.Tests;

@@ -65,6 +65,44 @@ internal abstract class LocalStream<TSelf> where TSelf : LocalStream<TSelf>
     /// <summary>Gone from the name table for good (deleted or expired); guarded by the structure lock.</summary>
     public bool Removed;
 
+    /// <summary>
+    /// Where this stream's own retained data starts (0 until retention drops a prefix); only moves forward. Written by
+    /// the store under <see cref="Gate"/> and read without it (a torn read of a long is impossible on 64-bit).
+    /// </summary>
+    public long RetainedStart
+    {
+        get => Volatile.Read(ref _retainedStart);
+        set => Volatile.Write(ref _retainedStart, value);
+    }
+
+    private long _retainedStart;
+
+    /// <summary>
+    /// The retained start readers see: this stream's own, or, below the fork position, the source chain's
+    /// (<see cref="Retention.RetentionRules.EffectiveStart"/>). Walks the chain in a loop, from the root down.
+    /// </summary>
+    public long EffectiveRetainedStart
+    {
+        get
+        {
+            // Depth is bounded by MaxForkDepth at creation; collect the chain so the fold runs root first without recursion.
+            Span<long> owns = Depth < 64 ? stackalloc long[Depth + 1] : new long[Depth + 1];
+            Span<long> bases = Depth < 64 ? stackalloc long[Depth + 1] : new long[Depth + 1];
+            var i = 0;
+            for (var s = (TSelf)this; s is not null; s = s.Source, i++)
+            {
+                owns[i] = s.RetainedStart;
+                bases[i] = s.BasePosition;
+            }
+            long? effective = null;
+            for (var j = i - 1; j >= 0; j--)
+            {
+                effective = Retention.RetentionRules.EffectiveStart(owns[j], bases[j], effective);
+            }
+            return effective ?? 0;
+        }
+    }
+
     /// <summary>Set (under the gate) when stored data failed its checksum; the stream then fails closed.</summary>
     public bool Corrupt { get; set; }
 
@@ -81,13 +119,17 @@ internal abstract class LocalStream<TSelf> where TSelf : LocalStream<TSelf>
         lock (Gate)
         {
             var state = ReaderState;
-            return new StoredStreamInfo(Name, Incarnation, ContentType, new Protocol.StreamOffset(state.Tail), state.Closed, TtlSeconds, ExpiresAt, CreatedAt);
+            return new StoredStreamInfo(Name, Incarnation, ContentType, new Protocol.StreamOffset(state.Tail), state.Closed, TtlSeconds, ExpiresAt, CreatedAt)
+            {
+                RetainedStart = new Protocol.StreamOffset(EffectiveRetainedStart),
+            };
         }
     }
 
     /// <summary>
     /// Where a read from <paramref name="offset"/> starts, against the tail and closure readers see (returned with it),
-    /// or why it cannot: a corrupt stream fails closed, an offset past the tail or inside a JSON message is refused.
+    /// or why it cannot: a corrupt stream fails closed, an offset past the tail, below the retained start or inside a
+    /// JSON message is refused.
     /// </summary>
     public ReadStatus ResolveRead<TIndex>(Protocol.OffsetQuery offset, TIndex index, out long start, out long tail, out bool closed)
         where TIndex : struct, IMessageIndex<TSelf>
@@ -102,15 +144,21 @@ internal abstract class LocalStream<TSelf> where TSelf : LocalStream<TSelf>
                 return ReadStatus.Corrupt;
             }
         }
-        return ReadRules.ResolveStart(offset, tail, IsJson, new ChainBoundaries<TSelf, TIndex>((TSelf)this, tail, index), out start);
+        return ReadRules.ResolveStart(offset, EffectiveRetainedStart, tail, IsJson, new ChainBoundaries<TSelf, TIndex>((TSelf)this, tail, index), out start);
     }
 
-    /// <summary>Whether <paramref name="length"/> bytes from <paramref name="position"/> are readable (below the tail readers see).</summary>
+    /// <summary>
+    /// Whether <paramref name="length"/> bytes from <paramref name="position"/> are readable (below the tail readers see,
+    /// at or above the retained start).
+    /// </summary>
     public ReadStatus CheckRange(long position, int length)
     {
         lock (Gate)
         {
-            return Corrupt ? ReadStatus.Corrupt : position > ReaderState.Tail - length ? ReadStatus.OffsetBeyondTail : ReadStatus.Ok;
+            return Corrupt ? ReadStatus.Corrupt
+                : position > ReaderState.Tail - length ? ReadStatus.OffsetBeyondTail
+                : position < EffectiveRetainedStart ? ReadStatus.BeforeRetainedStart
+                : ReadStatus.Ok;
         }
     }
 

@@ -1,3 +1,5 @@
+using DurableStreams.Core.Retention;
+
 namespace DurableStreams.Core.Memory;
 
 /// <summary>Settings of the in-memory store.</summary>
@@ -24,6 +26,13 @@ public sealed class MemoryStreamStoreOptions
     /// whole with 413. Default <see cref="AppendRules.DefaultMaxMessagesPerAppend"/> (100,000).
     /// </summary>
     public int MaxMessagesPerAppend { get; set; } = AppendRules.DefaultMaxMessagesPerAppend;
+
+    /// <summary>
+    /// Retention policies by stream name (issue 18): the store records append times for streams whose policy has a
+    /// maximum age, and <see cref="IStreamRetention.ApplyRetentionAsync"/> applies them. Default
+    /// <see cref="RetentionPolicies.None"/> (keep everything).
+    /// </summary>
+    public RetentionPolicies Retention { get; set; } = RetentionPolicies.None;
 
     /// <summary>
     /// How long an idle producer's (epoch, seq) is kept; after that the producer is treated as new. Default 7 days

@@ -128,6 +128,7 @@ internal static class ResultMapping
         ReadStatus.OffsetBeyondTail => HttpError.BadRequest("offset is beyond the stream's tail."),
         ReadStatus.OffsetUnaligned => HttpError.BadRequest("offset does not fall on a message boundary."),
         ReadStatus.Corrupt => new(StatusCodes.Status500InternalServerError, "Stored data for this stream failed its checksum; the stream is unavailable."),
+        ReadStatus.BeforeRetainedStart => new(StatusCodes.Status410Gone, "offset is before the stream's retained start: retention dropped that data; read from offset=-1."),
         _ => throw new ArgumentOutOfRangeException(nameof(status), status, null),
     };
 

@@ -29,6 +29,7 @@ public sealed class FileStreamStoreTests : StreamStoreContractTests
         SweepInterval = Sweep,
         MaxForkDepth = Limits.MaxForkDepth,
         MaxMessagesPerAppend = Limits.MaxMessagesPerAppend,
+        Retention = Limits.Retention ?? DurableStreams.Core.Retention.RetentionPolicies.None,
         Durability = WithoutSyncs ? DurabilityMode.None : DurabilityMode.Always,
         ProducerRetention = ProducerRetention,
     });

@@ -1,7 +1,7 @@
-namespace DurableStreams.Subscriptions;
+namespace DurableStreams.Core;
 
 /// <summary>
-/// Glob patterns over stream-root-relative paths (§6.2): a <c>*</c> segment matches exactly one segment, a <c>**</c>
+/// Glob patterns over stream-root-relative paths (§6.2; also the retention policies): a <c>*</c> segment matches exactly one segment, a <c>**</c>
 /// segment matches zero or more, and a <c>*</c> inside a segment matches any run of characters within that segment.
 /// </summary>
 public static class StreamGlob
