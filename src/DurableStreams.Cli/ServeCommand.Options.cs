@@ -170,8 +170,9 @@ internal sealed partial class ServeCommand
 
     private readonly Option<string?> _config = new("--config")
     {
-        Description = "JSON file of serve settings (keys are option names, e.g. {\"port\": 8080, \"dataDir\": \"/srv/ds\"}, plus readTokens and "
-            + "writeTokens). Precedence: command line > DS_* environment variables > this file > defaults.",
+        Description = "JSON file of serve settings (keys are option names, e.g. {\"port\": 8080, \"dataDir\": \"/srv/ds\"}, plus readTokens, "
+            + "writeTokens and retention rules [{\"streams\": \"logs/**\", \"maxAge\": \"7d\", \"maxBytes\": \"10GiB\"}]). "
+            + "Precedence: command line > DS_* environment variables > this file > defaults.",
         HelpName = "path",
     };
 
