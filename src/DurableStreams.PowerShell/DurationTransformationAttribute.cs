@@ -21,8 +21,11 @@ public sealed class DurationTransformationAttribute : ArgumentTransformationAttr
         var duration = value switch
         {
             TimeSpan span => span,
+            // PowerShell reads an unquoted 7d as the decimal literal 7: taking it as seconds would turn "7 days" into 7 s.
+            decimal => throw new ArgumentTransformationMetadataException(
+                $"'{value}' is a decimal number (PowerShell reads an unquoted 7d as the number 7); quote a duration with a unit, for example '7d' or '12h'."),
             int or long or short or byte or uint or ulong or ushort or sbyte => TimeSpan.FromSeconds(Convert.ToDouble(value, CultureInfo.InvariantCulture)),
-            double or float or decimal => TimeSpan.FromSeconds(Convert.ToDouble(value, CultureInfo.InvariantCulture)),
+            double or float => TimeSpan.FromSeconds(Convert.ToDouble(value, CultureInfo.InvariantCulture)),
             string text when TryParse(text, out var parsed) => parsed,
             _ => throw new ArgumentTransformationMetadataException($"'{value}' is not a duration: expected {ExpectedFormat}."),
         };

@@ -23,7 +23,7 @@ AfterAll {
 
 Describe 'Retention in the module' -Tag 'Integration' {
     BeforeAll {
-        $script:server = Start-DurableStreamServer -Port 0 -InMemory -RetentionMaxBytes 5 -RetentionMaxAge 7d -RetentionInterval 1h `
+        $script:server = Start-DurableStreamServer -Port 0 -InMemory -RetentionMaxBytes 5 -RetentionMaxAge '7d' -RetentionInterval 1h `
             -RetentionPolicy @{ Streams = 'keep/**' }, @{ Streams = 'logs/**'; MaxAge = '12h'; MaxBytes = 1GB }
         $script:uri = "$($script:server.BaseUri)trimmed"
         New-DurableStream -Uri $script:uri -ContentType text/plain -Value 'aaaaa' | Out-Null
@@ -62,6 +62,13 @@ Describe 'Retention in the module' -Tag 'Integration' {
         $failures[0].FullyQualifiedErrorId | Should -BeLike 'OffsetBeforeRetainedStart,*'
         $failures[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
         $failures[0].ToString() | Should -BeLike "Offset $(Offset 5) of stream '*' is before its retained start $(Offset 10) (retention dropped it); read from the start with -Offset -1 (or $(Offset 10))."
+        $failures[0].ErrorDetails.RecommendedAction | Should -Be 'Read-DurableStream -Offset -1'
+    }
+
+    It 'refuses an unquoted 7d, which PowerShell reads as the decimal 7, instead of taking it as 7 seconds' {
+        { Start-DurableStreamServer -Port 0 -InMemory -RetentionMaxAge 7d } | Should -Throw -ErrorId 'ParameterArgumentTransformationError,DurableStreams.PowerShell.StartDurableStreamServerCommand'
+        { Start-DurableStreamServer -Port 0 -InMemory -RetentionMaxAge 7d } | Should -Throw "*quote a duration with a unit, for example '7d'*"
+        @(Get-DurableStreamServer).Count | Should -Be 1
     }
 
     It 'refuses a -RetentionPolicy rule without Streams or with an unknown key' {
