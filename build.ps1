@@ -14,7 +14,7 @@
                    artifacts/test-results; the browser tests of the inspector page run after the rest as their own
                    suite, "Browser (Chromium)", TRX files in artifacts/test-results/browser), the official conformance suite against `durable-streams serve` once per
                    store (--memory, then the file store in a fresh temp data directory, then the file store with
-                   --registry, then three `serve --postgres` nodes on one throw-away PostgreSQL cluster, the suite
+                   --registry and retention policies for names the suite does not use, then three `serve --postgres` nodes on one throw-away PostgreSQL cluster, the suite
                    against each node in turn, when PostgreSQL binaries are installed), Pester
                    (tests/PowerShell/*.Tests.ps1, run in a child pwsh against the built module folder), and the
                    cross-implementation tier: tests/DurableStreams.Interop.Tests and the Pester tests tagged Interop
@@ -342,10 +342,11 @@ function Invoke-BrowserTests {
 }
 
 function Invoke-Conformance {
-    param([string]$Store, [switch]$Registry, [int]$Nodes = 1)
-    $results = @(& (Join-Path $root 'scripts' 'Invoke-Conformance.ps1') -Configuration $Configuration -Store $Store -Registry:$Registry -Nodes $Nodes)
+    param([string]$Store, [switch]$Registry, [switch]$Retention, [int]$Nodes = 1)
+    $results = @(& (Join-Path $root 'scripts' 'Invoke-Conformance.ps1') -Configuration $Configuration -Store $Store -Registry:$Registry -Retention:$Retention -Nodes $Nodes)
     foreach ($result in $results) {
-        $name = if ($Registry) { "Conformance ($Store, --registry)" }
+        $name = if ($Registry -and $Retention) { "Conformance ($Store, --registry, retention)" }
+        elseif ($Registry) { "Conformance ($Store, --registry)" }
         elseif ($Nodes -gt 1) { "Conformance ($Store, node $($result.Node) of $Nodes)" }
         else { "Conformance ($Store)" }
         Add-SuiteResult $name $result
@@ -541,8 +542,9 @@ function Invoke-TestRun {
             foreach ($store in 'memory', 'file') {
                 Invoke-Step "Conformance ($store)" { Invoke-Conformance -Store $store } | Out-Null
             }
-            # The registry hook appends on every create and delete; the suite must not notice it.
-            Invoke-Step 'Conformance (file, --registry)' { Invoke-Conformance -Store file -Registry } | Out-Null
+            # The registry hook appends on every create and delete, and retention policies for names the suite does not
+            # use keep the retention job running; the suite must notice neither.
+            Invoke-Step 'Conformance (file, --registry, retention)' { Invoke-Conformance -Store file -Registry -Retention } | Out-Null
             # The third run needs PostgreSQL binaries to start a throw-away cluster (.ci/run installs them on CI): three
             # nodes on one database, the suite (subscriptions included) against each node while all three run.
             if (Find-PostgresBin) {

@@ -26,6 +26,11 @@
     Also run the server with --registry (every create and delete appends to __registry__); results and logs are named
     <store>-registry.
 
+.PARAMETER Retention
+    Also give the server retention policies for stream names the suite does not use (a config file with a `retention`
+    rule for `retained/**`, age and size, and `--retention-interval 1s`, so the retention job runs during the suite):
+    the suite must not notice them. Results and logs get a -retention suffix.
+
 .PARAMETER Nodes
     With -Store postgres: start this many `serve --postgres` nodes on the one database (a cluster sharing streams and
     subscription state) and run the suite against each node in turn, while all of them run. Returns one result per
@@ -58,6 +63,8 @@ param(
     [string]$Store = 'memory',
 
     [switch]$Registry,
+
+    [switch]$Retention,
 
     [ValidateRange(1, 9)]
     [int]$Nodes = 1,
@@ -289,6 +296,7 @@ if ($Nodes -gt 1 -and ($Store -ne 'postgres' -or $BaseUrl)) {
 Install-ConformanceSuite
 New-Item -ItemType Directory -Force -Path $outputDir | Out-Null
 $runName = if ($Registry) { "$Store-registry" } else { $Store }
+if ($Retention) { $runName += '-retention' }
 
 $servers = [System.Collections.Generic.List[object]]::new()
 $runs = [System.Collections.Generic.List[object]]::new()
@@ -305,6 +313,11 @@ try {
         }
         $storeSetup = Get-StoreArgument $Store
         $serverArguments = @($storeSetup.Arguments) + $(if ($Registry) { @('--registry') } else { @() })
+        if ($Retention) {
+            $retentionConfig = Join-Path $outputDir "$runName-config.json"
+            Set-Content -LiteralPath $retentionConfig -Value '{ "retention": [ { "streams": "retained/**", "maxAge": "1h", "maxBytes": "1MiB" } ] }'
+            $serverArguments += @('--config', $retentionConfig, '--retention-interval', '1s')
+        }
         # Every node is up before the first suite starts, so each suite runs inside a live cluster.
         for ($node = 1; $node -le $Nodes; $node++) {
             $prefix = if ($Nodes -gt 1) { "$runName-node$node-server" } else { "$runName-server" }

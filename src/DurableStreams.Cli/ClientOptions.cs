@@ -328,6 +328,7 @@ internal sealed class ClientOptions
         {
             DurableStreamErrorCode.NotFound => (ExitCodes.NotFound, NotFoundMessage(stream, baseUrl) + StreamsPathHint(baseUrl)),
             DurableStreamErrorCode.Gone => (ExitCodes.NotFound, $"Stream '{stream}' is gone: {detail}"),
+            DurableStreamErrorCode.BeforeRetainedStart => (ExitCodes.NotFound, BeforeRetainedStartMessage(ex.ResumeOffset, ex.RetainedStart)),
             DurableStreamErrorCode.StreamClosed => (ExitCodes.Conflict, $"Stream '{stream}' is closed: {detail}"),
             DurableStreamErrorCode.Conflict or DurableStreamErrorCode.SequenceGap => (ExitCodes.Conflict, $"Conflict on stream '{stream}': {detail}"),
             DurableStreamErrorCode.Unavailable when ex.StatusCode is null && ex.InnerException is OperationCanceledException or TimeoutException =>
@@ -339,6 +340,11 @@ internal sealed class ClientOptions
             _ => (ExitCodes.Error, detail),
         };
     }
+
+    /// <summary>The wording of a read's 410 below the retained start, with the way to restart.</summary>
+    public static string BeforeRetainedStartMessage(string? offset, string? retainedStart) =>
+        $"Offset {offset ?? "(unknown)"} is before the stream's retained start {retainedStart} (retention dropped it); "
+        + $"read from the start with --offset -1 (or {retainedStart}).";
 
     /// <summary>The one wording of a 404 for every command: <c>No stream 'name' at http://host/v1/stream/.</c></summary>
     public static string NotFoundMessage(string stream, Uri baseUrl) => stream.Contains("://", StringComparison.Ordinal)

@@ -5,12 +5,12 @@ namespace DurableStreams.Cli;
 
 /// <summary>
 /// Parses the durations accepted on the command line: a whole number with an optional unit
-/// (<c>500ms</c>, <c>30s</c>, <c>2m</c>, <c>1h</c>); a number without a unit means seconds (<c>30</c>).
+/// (<c>500ms</c>, <c>30s</c>, <c>2m</c>, <c>1h</c>, <c>7d</c>); a number without a unit means seconds (<c>30</c>).
 /// </summary>
 internal static class DurationParser
 {
     /// <summary>Describes the accepted forms; used in error messages and help text.</summary>
-    public const string ExpectedFormat = "a whole number with an optional unit ms, s, m or h (for example 500ms, 30s, 2m, 1h; no unit means seconds)";
+    public const string ExpectedFormat = "a whole number with an optional unit ms, s, m, h or d (for example 500ms, 30s, 2m, 1h, 7d; no unit means seconds)";
 
     public static bool TryParse([NotNullWhen(true)] string? text, out TimeSpan duration)
     {
@@ -49,6 +49,10 @@ internal static class DurationParser
         else if (unit.Equals("h", StringComparison.OrdinalIgnoreCase))
         {
             ticksPerUnit = TimeSpan.TicksPerHour;
+        }
+        else if (unit.Equals("d", StringComparison.OrdinalIgnoreCase))
+        {
+            ticksPerUnit = TimeSpan.TicksPerDay;
         }
         else
         {

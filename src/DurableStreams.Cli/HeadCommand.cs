@@ -59,6 +59,7 @@ internal sealed class HeadCommand
                     writer.WriteString("stream", stream);
                     writer.WriteString("contentType", metadata.ContentType);
                     writer.WriteString("nextOffset", metadata.NextOffset);
+                    writer.WriteString("retainedStart", metadata.RetainedStart);
                     writer.WriteBoolean("closed", metadata.Closed);
                     if (ttlSeconds is { } seconds)
                     {
@@ -82,6 +83,7 @@ internal sealed class HeadCommand
                 ("Stream", stream),
                 ("Content-Type", metadata.ContentType ?? "(none)"),
                 ("Next-Offset", metadata.NextOffset),
+                ("Retained-Start", metadata.RetainedStart ?? "(not reported)"),
                 ("Closed", metadata.Closed ? "yes" : "no"),
             };
             if (ttlSeconds is { } ttlValue)

@@ -258,7 +258,8 @@ internal sealed class ReadCommand
             if (failure is not null)
             {
                 var exitCode = await ClientOptions.ReportAsync(parseResult, stream, client, failure);
-                if (follow || output.Offset is not null)
+                // Below the retained start the error line already says where to restart; resuming there would fail again.
+                if ((follow || output.Offset is not null) && failure.ErrorCode != DurableStreamErrorCode.BeforeRetainedStart)
                 {
                     var resume = output.Offset ?? failure.ResumeOffset ?? offset;
                     await error.WriteLineAsync($"Stopped at offset {resume}; resume with --offset {resume}.");

@@ -170,8 +170,9 @@ internal sealed partial class ServeCommand
 
     private readonly Option<string?> _config = new("--config")
     {
-        Description = "JSON file of serve settings (keys are option names, e.g. {\"port\": 8080, \"dataDir\": \"/srv/ds\"}, plus readTokens and "
-            + "writeTokens). Precedence: command line > DS_* environment variables > this file > defaults.",
+        Description = "JSON file of serve settings (keys are option names, e.g. {\"port\": 8080, \"dataDir\": \"/srv/ds\"}, plus readTokens, "
+            + "writeTokens and retention rules [{\"streams\": \"logs/**\", \"maxAge\": \"7d\", \"maxBytes\": \"10GiB\"}]). "
+            + "Precedence: command line > DS_* environment variables > this file > defaults.",
         HelpName = "path",
     };
 
@@ -284,6 +285,36 @@ internal sealed partial class ServeCommand
         maximum: int.MaxValue,
         helpName: "count");
 
+    private readonly Option<TimeSpan?> _retentionMaxAge = new("--retention-max-age")
+    {
+        Description = "Server-wide retention: drop data older than this from the front of every stream no config-file 'retention' rule "
+            + "matches (default: keep everything). Readers of dropped offsets get 410 with Stream-Retained-Start. Examples: 12h, 7d.",
+        HelpName = "duration",
+        CustomParser = result => ParsePositiveDuration(result, "--retention-max-age"),
+    };
+
+    private readonly Option<long?> _retentionMaxBytes = new("--retention-max-bytes")
+    {
+        Description = "Server-wide retention: keep at most about this many bytes of each stream no config-file 'retention' rule matches, "
+            + "dropping whole messages from the front (default: keep everything). Examples: 500MB, 10GiB, 1048576.",
+        HelpName = "size",
+        CustomParser = result =>
+        {
+            var text = SingleToken(result);
+            if (!SizeParser.TryParse(text, out var bytes) || bytes <= 0)
+            {
+                result.AddError($"Invalid value '{text}' for --retention-max-bytes: expected {SizeParser.ExpectedFormat}, greater than zero.");
+                return null;
+            }
+            return bytes;
+        },
+    };
+
+    private readonly Option<TimeSpan?> _retentionInterval = CreateDurationOption(
+        "--retention-interval",
+        "How often the retention job passes over the streams to drop what their policy no longer keeps",
+        new DurableStreamHostOptions().RetentionInterval);
+
     private readonly Option<bool> _compression = new("--compression")
     {
         Description = "Compress catch-up reads with brotli or gzip when the client accepts it (never SSE or long-poll); ETags become weak.",
@@ -326,24 +357,26 @@ internal sealed partial class ServeCommand
     {
         Description = $"{description} (default: {DurationParser.Format(defaultValue)}). Examples: 500ms, 30s, 2m, 1h.",
         HelpName = "duration",
-        CustomParser = result =>
-        {
-            var text = SingleToken(result);
-            if (!DurationParser.TryParse(text, out var duration))
-            {
-                result.AddError($"Invalid value '{text}' for {name}: expected {DurationParser.ExpectedFormat}.");
-                return null;
-            }
-
-            if (duration <= TimeSpan.Zero)
-            {
-                result.AddError($"Invalid value '{text}' for {name}: the duration must be greater than zero.");
-                return null;
-            }
-
-            return duration;
-        },
+        CustomParser = result => ParsePositiveDuration(result, name),
     };
+
+    private static TimeSpan? ParsePositiveDuration(ArgumentResult result, string name)
+    {
+        var text = SingleToken(result);
+        if (!DurationParser.TryParse(text, out var duration))
+        {
+            result.AddError($"Invalid value '{text}' for {name}: expected {DurationParser.ExpectedFormat}.");
+            return null;
+        }
+
+        if (duration <= TimeSpan.Zero)
+        {
+            result.AddError($"Invalid value '{text}' for {name}: the duration must be greater than zero.");
+            return null;
+        }
+
+        return duration;
+    }
 
     private static Option<T> CreateIntegerOption<T>(string name, string description, T defaultValue, T minimum, T maximum, string helpName)
         where T : struct, IBinaryInteger<T>

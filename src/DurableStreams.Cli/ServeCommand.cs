@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
 using System.Net;
+using DurableStreams.Core.Retention;
 using DurableStreams.Server;
 using DurableStreams.Storage.Files;
 using Microsoft.Extensions.Logging;
@@ -86,6 +87,9 @@ internal sealed partial class ServeCommand
             _maxStreamNameSegments,
             _maxForkDepth,
             _maxMessagesPerAppend,
+            _retentionMaxAge,
+            _retentionMaxBytes,
+            _retentionInterval,
             _compression,
             _cacheControl,
             _tlsCert,
@@ -125,8 +129,11 @@ internal sealed partial class ServeCommand
     /// <summary>File store options that lower-precedence sources leave out when the memory store is chosen.</summary>
     internal IEnumerable<Option> FileStoreOptions => [_dataDirectory, _durability, _syncInterval];
 
-    /// <summary>Reads the settings from a parse result without errors.</summary>
-    public ServeOptions GetOptions(ParseResult parseResult) => new()
+    /// <summary>
+    /// Reads the settings from a parse result without errors; <paramref name="retentionRules"/> are the config file's
+    /// <c>retention</c> rules (<see cref="ServeConfiguration.Result.RetentionRules"/>), tried before the server-wide default.
+    /// </summary>
+    public ServeOptions GetOptions(ParseResult parseResult, IReadOnlyList<RetentionRule>? retentionRules = null) => new()
     {
         Host = parseResult.GetRequiredValue(_host),
         Port = parseResult.GetValue(_port),
@@ -162,9 +169,20 @@ internal sealed partial class ServeCommand
         MaxStreamNameSegments = parseResult.GetValue(_maxStreamNameSegments),
         MaxForkDepth = parseResult.GetValue(_maxForkDepth),
         MaxMessagesPerAppend = parseResult.GetValue(_maxMessagesPerAppend),
+        Retention = GetRetention(parseResult, retentionRules ?? []),
+        RetentionInterval = parseResult.GetValue(_retentionInterval) ?? s_hostDefaults.RetentionInterval,
         TlsCertificatePath = parseResult.GetValue(_tlsCert) is { } cert ? Path.GetFullPath(cert) : null,
         TlsKeyPath = parseResult.GetValue(_tlsKey) is { } key ? Path.GetFullPath(key) : null,
     };
+
+    private static readonly DurableStreamHostOptions s_hostDefaults = new();
+
+    /// <summary>The config file's rules, then <c>--retention-max-age</c>/<c>--retention-max-bytes</c> for every other stream.</summary>
+    private RetentionPolicies GetRetention(ParseResult parseResult, IReadOnlyList<RetentionRule> rules)
+    {
+        var fallback = new RetentionPolicy(parseResult.GetValue(_retentionMaxAge), parseResult.GetValue(_retentionMaxBytes));
+        return rules.Count == 0 && !fallback.DropsData ? RetentionPolicies.None : new RetentionPolicies(rules, fallback);
+    }
 
     /// <summary>
     /// The PostgreSQL connection string: <c>--postgres</c>, else <c>DS_POSTGRES</c> unless another store was chosen
@@ -280,7 +298,7 @@ internal sealed partial class ServeCommand
             return CommandLineRunner.UsageErrorExitCode;
         }
 
-        var options = GetOptions(sources.ParseResult!) with { ReadTokens = sources.ReadTokens, WriteTokens = sources.WriteTokens };
+        var options = GetOptions(sources.ParseResult!, sources.RetentionRules) with { ReadTokens = sources.ReadTokens, WriteTokens = sources.WriteTokens };
 
         // System.CommandLine registers its SIGINT/SIGTERM handler only after the action returns its task (at the
         // first await that does not complete at once), which can be after the URL line is printed: in testing, a

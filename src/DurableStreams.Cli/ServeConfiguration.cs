@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
 using System.Text.Json;
+using DurableStreams.Core.Retention;
 
 namespace DurableStreams.Cli;
 
@@ -18,9 +19,17 @@ internal static class ServeConfiguration
     public const string Prefix = "DS_";
     public const string ReadTokensVariable = "DS_READ_TOKENS";
     public const string WriteTokensVariable = "DS_WRITE_TOKENS";
+    public const string RetentionVariable = "DS_RETENTION";
 
     /// <summary>The merged parse result (null when there are errors), the bearer tokens, and any errors.</summary>
-    public sealed record Result(ParseResult? ParseResult, IReadOnlyList<string> ReadTokens, IReadOnlyList<string> WriteTokens, IReadOnlyList<string> Errors);
+    public sealed record Result(ParseResult? ParseResult, IReadOnlyList<string> ReadTokens, IReadOnlyList<string> WriteTokens, IReadOnlyList<string> Errors)
+    {
+        /// <summary>
+        /// The retention rules of the config file's <c>retention</c> array (or <c>DS_RETENTION</c>, the same array as
+        /// JSON), in order: the first whose <c>streams</c> pattern matches a stream name decides its policy.
+        /// </summary>
+        public IReadOnlyList<RetentionRule> RetentionRules { get; init; } = [];
+    }
 
     /// <summary>The environment variable for an option: <c>--data-dir</c> → <c>DS_DATA_DIR</c>.</summary>
     public static string VariableName(Option option) => Prefix + option.Name.TrimStart('-').Replace('-', '_').ToUpperInvariant();
@@ -49,7 +58,7 @@ internal static class ServeConfiguration
             }
 
             var options = serve.ConfigurableOptions.ToList();
-            var known = options.Select(o => Normalize(o.Name)).Concat(["READTOKENS", "WRITETOKENS"]).ToHashSet(StringComparer.Ordinal);
+            var known = options.Select(o => Normalize(o.Name)).Concat(["READTOKENS", "WRITETOKENS", "RETENTION"]).ToHashSet(StringComparer.Ordinal);
             foreach (var (normalized, (key, _)) in file ?? [])
             {
                 if (!known.Contains(normalized))
@@ -123,13 +132,15 @@ internal static class ServeConfiguration
 
             var readTokens = Tokens(environment(ReadTokensVariable), file, "READTOKENS", configPath, errors);
             var writeTokens = Tokens(environment(WriteTokensVariable), file, "WRITETOKENS", configPath, errors);
+            var retention = RetentionConfiguration.Read(
+                environment(RetentionVariable), file is not null && file.TryGetValue("RETENTION", out var rules) ? rules.Value : null, configPath, errors);
             if (errors.Count > 0)
             {
                 return new Result(null, [], [], errors);
             }
             if (extra.Count == 0)
             {
-                return new Result(parseResult, readTokens, writeTokens, []);
+                return new Result(parseResult, readTokens, writeTokens, []) { RetentionRules = retention };
             }
 
             var merged = parseResult.RootCommandResult.Command.Parse([.. parseResult.Tokens.Select(t => t.Value), .. extra]);
@@ -138,7 +149,7 @@ internal static class ServeConfiguration
                 var option = (error.SymbolResult as OptionResult)?.Option ?? ((error.SymbolResult as ArgumentResult)?.Parent as OptionResult)?.Option;
                 errors.Add(option is not null && sources.TryGetValue(option, out var source) ? $"{error.Message} (set by {source})" : error.Message);
             }
-            return errors.Count > 0 ? new Result(null, [], [], errors) : new Result(merged, readTokens, writeTokens, []);
+            return errors.Count > 0 ? new Result(null, [], [], errors) : new Result(merged, readTokens, writeTokens, []) { RetentionRules = retention };
         }
         finally
         {

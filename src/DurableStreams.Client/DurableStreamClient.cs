@@ -211,7 +211,10 @@ public sealed partial class DurableStreamClient : IDisposable
                     RequireNextOffset(response),
                     ResponseHeaders.Flag(response, ProtocolHeaders.StreamClosed),
                     ttl,
-                    expiresAt));
+                    expiresAt)
+                {
+                    RetainedStart = ResponseHeaders.Get(response, ProtocolHeaders.StreamRetainedStart),
+                });
             },
             cancellationToken);
     }

@@ -40,6 +40,12 @@ public enum DurableStreamErrorCode
     SequenceConflict,
     /// <summary>A response body or SSE event that is not valid (JSON, base64, a control event without its offset).</summary>
     ParseError,
+    /// <summary>
+    /// 410 with <c>Stream-Retained-Start</c>: the read's offset is below the stream's retained start (retention dropped
+    /// that data); <see cref="DurableStreamException.RetainedStart"/> says where the data now starts. Never retried:
+    /// restart the read from <c>-1</c> or from that offset.
+    /// </summary>
+    BeforeRetainedStart,
 }
 
 /// <summary>The one exception the client throws for failed protocol operations.</summary>
@@ -67,6 +73,12 @@ public sealed class DurableStreamException : Exception
     /// from which a new read continues without repeating or skipping data. Null for other operations.
     /// </summary>
     public string? ResumeOffset { get; internal set; }
+
+    /// <summary>
+    /// Where the stream's retained data starts, from <c>Stream-Retained-Start</c>, on
+    /// <see cref="DurableStreamErrorCode.BeforeRetainedStart"/>; null otherwise.
+    /// </summary>
+    public string? RetainedStart { get; init; }
 
     /// <summary>The server's current producer epoch on <see cref="DurableStreamErrorCode.StaleEpoch"/>.</summary>
     public long? ProducerEpoch { get; init; }

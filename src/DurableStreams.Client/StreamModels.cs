@@ -57,7 +57,15 @@ public sealed record AppendOptions
 public sealed record AppendResult(string NextOffset, bool Closed);
 
 /// <summary>A stream's metadata from HEAD.</summary>
-public sealed record StreamMetadata(string? ContentType, string NextOffset, bool Closed, TimeSpan? Ttl, DateTimeOffset? ExpiresAt);
+public sealed record StreamMetadata(string? ContentType, string NextOffset, bool Closed, TimeSpan? Ttl, DateTimeOffset? ExpiresAt)
+{
+    /// <summary>
+    /// Where the stream's retained data starts (<c>Stream-Retained-Start</c>): the zero offset unless retention dropped a
+    /// prefix; reading from <c>-1</c> starts here, and a read below it fails with
+    /// <see cref="DurableStreamErrorCode.BeforeRetainedStart"/>. Null when the server does not send the header.
+    /// </summary>
+    public string? RetainedStart { get; init; }
+}
 
 /// <summary>How a read follows the stream once it is up to date.</summary>
 public enum LiveMode

@@ -229,7 +229,10 @@ public abstract class DurableStreamCommandBase : PSCmdlet, IDisposable
     internal DurableStreamInfo? GetInfo(StreamTarget target) => Call(target, async (client, token) =>
     {
         var metadata = await client.GetMetadataAsync(target.Name, token);
-        return new DurableStreamInfo(client.StreamUrl(target.Name), target.Name, metadata.ContentType, metadata.NextOffset, metadata.Closed, metadata.Ttl, metadata.ExpiresAt);
+        return new DurableStreamInfo(client.StreamUrl(target.Name), target.Name, metadata.ContentType, metadata.NextOffset, metadata.Closed, metadata.Ttl, metadata.ExpiresAt)
+        {
+            RetainedStart = metadata.RetainedStart,
+        };
     });
 
     /// <summary>

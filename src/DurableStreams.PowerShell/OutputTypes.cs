@@ -106,6 +106,12 @@ public sealed class DurableStreamInfo
     /// <summary>The tail: the offset after the last byte, where the next append lands.</summary>
     public string NextOffset { get; }
 
+    /// <summary>
+    /// Where the stream's retained data starts: the zero offset unless retention dropped a prefix (reading from -1
+    /// starts here; reading below it fails with OffsetBeforeRetainedStart). Null when the server does not report it.
+    /// </summary>
+    public string? RetainedStart { get; internal init; }
+
     /// <summary>True when the stream is closed to appends.</summary>
     public bool Closed { get; }
 

@@ -133,7 +133,12 @@ public sealed class ReadDurableStreamCommand : AuthorizedStreamCommandBase
         {
             output.Finish();
             var record = ErrorRecords.FromClient(ex, info.Uri);
-            if (ex.ResumeOffset is { } resume)
+            if (ex.ErrorCode == DurableStreamErrorCode.BeforeRetainedStart)
+            {
+                // Resuming at the same offset would fail again: the message says where to restart.
+                record.ErrorDetails.RecommendedAction = "Read-DurableStream -Offset -1";
+            }
+            else if (ex.ResumeOffset is { } resume)
             {
                 // Given up (or ended by the server): say where a new read continues without repeating or skipping data.
                 record.ErrorDetails = new ErrorDetails($"{record.ErrorDetails.Message} Resume with -Offset {resume}.")

@@ -74,6 +74,29 @@ public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
     [ValidateRange(0, int.MaxValue)]
     public int MaxReadChunkBytes { get; set; }
 
+    /// <summary>Server-wide retention: drop data older than this from the front of every stream no -RetentionPolicy rule matches (as <c>serve --retention-max-age</c>).</summary>
+    [Parameter]
+    [DurationTransformation]
+    public TimeSpan RetentionMaxAge { get; set; }
+
+    /// <summary>Server-wide retention: keep at most about this many bytes of each stream no -RetentionPolicy rule matches (as <c>serve --retention-max-bytes</c>; 10GB works).</summary>
+    [Parameter]
+    [ValidateRange(1, long.MaxValue)]
+    public long RetentionMaxBytes { get; set; }
+
+    /// <summary>
+    /// Retention rules by stream-name pattern, first match wins (as the config file's <c>retention</c>):
+    /// <c>@{ Streams = 'logs/**'; MaxAge = '7d'; MaxBytes = 10GB }</c>; MaxAge and MaxBytes are optional.
+    /// </summary>
+    [Parameter]
+    [ValidateNotNull]
+    public System.Collections.Hashtable[]? RetentionPolicy { get; set; }
+
+    /// <summary>How often the retention job passes over the streams (as <c>serve --retention-interval</c>); default 1 minute.</summary>
+    [Parameter]
+    [DurationTransformation]
+    public TimeSpan RetentionInterval { get; set; } = new DurableStreamHostOptions().RetentionInterval;
+
     /// <summary>Keep the stream registry (a JSON stream <c>__registry__</c> of create and delete events), which Get-DurableStream lists.</summary>
     [Parameter]
     public SwitchParameter Registry { get; set; }
@@ -155,6 +178,7 @@ public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
                 null));
         }
 
+        var retention = GetRetention();
         var memory = InMemory.IsPresent;
         string? dataPath = null;
         if (!memory)
@@ -184,6 +208,8 @@ public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
             // The buffered-body budget must hold one body of the largest size.
             MaxBufferedBodyBytes = Math.Max(s_defaults.MaxBufferedBodyBytes, MaxAppendBytes),
             MaxReadChunkBytes = MaxReadChunkBytes > 0 ? MaxReadChunkBytes : null,
+            Retention = retention,
+            RetentionInterval = RetentionInterval,
             Registry = Registry.IsPresent,
             Inspector = !NoUi.IsPresent,
             Subscriptions = !NoSubscriptions.IsPresent,
@@ -220,6 +246,56 @@ public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
             HostName);
         ServerRegistry.Add(info);
         WriteObject(info);
+    }
+
+    /// <summary>The -RetentionPolicy rules, then -RetentionMaxAge/-RetentionMaxBytes for every other stream; a bad rule ends the command.</summary>
+    private Core.Retention.RetentionPolicies GetRetention()
+    {
+        var rules = new List<Core.Retention.RetentionRule>();
+        var number = 0;
+        foreach (var table in RetentionPolicy ?? [])
+        {
+            number++;
+            string? streams = null;
+            TimeSpan? maxAge = null;
+            long? maxBytes = null;
+            foreach (System.Collections.DictionaryEntry entry in table)
+            {
+                var value = entry.Value is PSObject pso ? pso.BaseObject : entry.Value;
+                switch (entry.Key?.ToString()?.ToUpperInvariant())
+                {
+                    case "STREAMS" when value is string { Length: > 0 } pattern:
+                        streams = pattern.Trim().TrimStart('/');
+                        break;
+                    case "MAXAGE" when value is TimeSpan span && span > TimeSpan.Zero:
+                        maxAge = span;
+                        break;
+                    case "MAXAGE" when value is string text && DurationTransformationAttribute.TryParse(text, out var parsed) && parsed > TimeSpan.Zero:
+                        maxAge = parsed;
+                        break;
+                    case "MAXBYTES" when value is int or long && Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture) > 0:
+                        maxBytes = Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture);
+                        break;
+                    default:
+                        ThrowTerminatingError(ErrorRecords.InvalidArgument(
+                            "InvalidRetentionPolicy",
+                            $"-RetentionPolicy rule {number}: invalid {entry.Key} '{value}'. A rule is @{{ Streams = 'logs/**'; MaxAge = '7d'; MaxBytes = 10GB }}: "
+                                + $"Streams a stream-name pattern, MaxAge {DurationTransformationAttribute.ExpectedFormat}, MaxBytes a whole number of bytes above zero.",
+                            table));
+                        break;
+                }
+            }
+            if (streams is null)
+            {
+                ThrowTerminatingError(ErrorRecords.InvalidArgument(
+                    "InvalidRetentionPolicy", $"-RetentionPolicy rule {number} has no Streams pattern, for example @{{ Streams = 'logs/**'; MaxAge = '7d' }}.", table));
+            }
+            rules.Add(new(streams!, new(maxAge, maxBytes)));
+        }
+        var fallback = new Core.Retention.RetentionPolicy(
+            MyInvocation.BoundParameters.ContainsKey(nameof(RetentionMaxAge)) ? RetentionMaxAge : null,
+            MyInvocation.BoundParameters.ContainsKey(nameof(RetentionMaxBytes)) ? RetentionMaxBytes : null);
+        return rules.Count == 0 && !fallback.DropsData ? Core.Retention.RetentionPolicies.None : new(rules, fallback);
     }
 
     private ErrorRecord ToErrorRecord(Exception ex, string? dataPath) => ex switch

@@ -195,7 +195,10 @@ public sealed class GetDurableStreamCommand : AuthorizedStreamCommandBase
             try
             {
                 var metadata = Wait(client.GetMetadataAsync(stream.Name, StopToken));
-                WriteObject(new DurableStreamInfo(client.StreamUrl(stream.Name), stream.Name, metadata.ContentType, metadata.NextOffset, metadata.Closed, metadata.Ttl, metadata.ExpiresAt, stream.CreatedAt));
+                WriteObject(new DurableStreamInfo(client.StreamUrl(stream.Name), stream.Name, metadata.ContentType, metadata.NextOffset, metadata.Closed, metadata.Ttl, metadata.ExpiresAt, stream.CreatedAt)
+                {
+                    RetainedStart = metadata.RetainedStart,
+                });
             }
             catch (DurableStreamException ex) when (ex.ErrorCode is DurableStreamErrorCode.NotFound or DurableStreamErrorCode.Gone)
             {

@@ -14,6 +14,12 @@ public static class ProtocolHeaders
     public const string StreamForkOffset = "Stream-Fork-Offset";
     public const string StreamForkSubOffset = "Stream-Fork-Sub-Offset";
     public const string StreamSseDataEncoding = "Stream-SSE-Data-Encoding";
+
+    /// <summary>
+    /// Where a stream's retained data starts (issue 18): on every HEAD (<c>0000000000000000_0000000000000000</c> when
+    /// nothing was dropped) and on the 410 a read below it answers. Reading from <c>offset=-1</c> starts there.
+    /// </summary>
+    public const string StreamRetainedStart = "Stream-Retained-Start";
     public const string ProducerId = "Producer-Id";
     public const string ProducerEpoch = "Producer-Epoch";
     public const string ProducerSeq = "Producer-Seq";
@@ -37,7 +43,7 @@ public static class ProtocolHeaders
     public static IReadOnlyList<string> ResponseHeaders { get; } =
     [
         StreamNextOffset, StreamCursor, StreamUpToDate, StreamClosed, StreamTtl, StreamExpiresAt, StreamSseDataEncoding,
-        ProducerEpoch, ProducerSeq, ProducerExpectedSeq, ProducerReceivedSeq,
+        ProducerEpoch, ProducerSeq, ProducerExpectedSeq, ProducerReceivedSeq, StreamRetainedStart,
     ];
 }
 

@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
+using DurableStreams.Core.Memory;
+using DurableStreams.Core.Retention;
 using DurableStreams.Server;
 using DurableStreams.Testing;
 using Microsoft.Playwright;
@@ -16,9 +18,12 @@ internal sealed class InspectorHost : IAsyncDisposable
 
     private readonly InProcessServer _host;
 
-    private InspectorHost(InProcessServer host, HttpClient client, IBrowserContext context, IPage page)
+    private readonly MemoryStreamStore? _store;
+
+    private InspectorHost(InProcessServer host, HttpClient client, IBrowserContext context, IPage page, MemoryStreamStore? store)
     {
         _host = host;
+        _store = store;
         Client = client;
         Context = context;
         Page = page;
@@ -38,8 +43,12 @@ internal sealed class InspectorHost : IAsyncDisposable
     /// </summary>
     public List<string> ConsoleErrors { get; } = [];
 
-    public static async Task<InspectorHost> StartAsync(IBrowser browser, bool registry = false, bool tokens = false)
+    /// <summary>The memory store started with retention policies, whose retention a test triggers; null otherwise.</summary>
+    public MemoryStreamStore RetentionStore => _store ?? throw new InvalidOperationException("Started without retention policies.");
+
+    public static async Task<InspectorHost> StartAsync(IBrowser browser, bool registry = false, bool tokens = false, RetentionPolicies? retention = null)
     {
+        var store = retention is null ? null : new MemoryStreamStore(new MemoryStreamStoreOptions { Retention = retention });
         var server = await InProcessServer.StartAsync(
             options =>
             {
@@ -52,6 +61,7 @@ internal sealed class InspectorHost : IAsyncDisposable
                     options.WriteTokens.Add(WriteToken);
                 }
             },
+            store: store,
             cancellationToken: TestContext.Current.CancellationToken);
         var client = new HttpClient { BaseAddress = server.StreamsUrl };
         if (tokens)
@@ -62,7 +72,7 @@ internal sealed class InspectorHost : IAsyncDisposable
         await context.GrantPermissionsAsync(["clipboard-read", "clipboard-write"]);
         var page = await context.NewPageAsync();
         page.SetDefaultTimeout(10_000);
-        var host = new InspectorHost(server, client, context, page);
+        var host = new InspectorHost(server, client, context, page, store);
         page.Console += (_, message) =>
         {
             if (message.Type == "error" && !message.Text.StartsWith("Failed to load resource: the server responded with a status of", StringComparison.Ordinal))
@@ -112,5 +122,9 @@ internal sealed class InspectorHost : IAsyncDisposable
         await Context.DisposeAsync();
         Client.Dispose();
         await _host.DisposeAsync();
+        if (_store is not null)
+        {
+            await _store.DisposeAsync();
+        }
     }
 }

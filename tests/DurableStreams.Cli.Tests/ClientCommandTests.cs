@@ -99,6 +99,7 @@ public sealed partial class ClientCommandTests : IAsyncLifetime
     {
         Assert.Equal(0, (await RunAsync(["create", "meta", "--json", "--ttl", "1h", "[1]"])).ExitCode);
         var tail = (await _client.GetMetadataAsync("meta", Token)).NextOffset;
+        const string zero = "0000000000000000_0000000000000000";
 
         var head = await RunAsync(["head", "meta"]);
         var info = await RunAsync(["info", "meta", "--json"]);
@@ -106,16 +107,17 @@ public sealed partial class ClientCommandTests : IAsyncLifetime
         Assert.Equal(0, head.ExitCode);
         Assert.Equal(
             [
-                "Stream:       meta",
-                "Content-Type: application/json",
-                $"Next-Offset:  {tail}",
-                "Closed:       no",
-                "TTL:          1h",
+                "Stream:         meta",
+                "Content-Type:   application/json",
+                $"Next-Offset:    {tail}",
+                $"Retained-Start: {zero}",
+                "Closed:         no",
+                "TTL:            1h",
             ],
             head.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
         Assert.Equal(0, info.ExitCode);
         Assert.Equal(
-            $$"""{"stream":"meta","contentType":"application/json","nextOffset":"{{tail}}","closed":false,"ttlSeconds":3600,"expiresAt":null}""",
+            $$"""{"stream":"meta","contentType":"application/json","nextOffset":"{{tail}}","retainedStart":"{{zero}}","closed":false,"ttlSeconds":3600,"expiresAt":null}""",
             info.Output.Trim());
     }
 

@@ -18,6 +18,8 @@ public sealed class DurationParserTests
         { "5S", TimeSpan.FromSeconds(5) },
         { " 45s ", TimeSpan.FromSeconds(45) },
         { "007s", TimeSpan.FromSeconds(7) },
+        { "7d", TimeSpan.FromDays(7) },
+        { "1D", TimeSpan.FromDays(1) },
     };
 
     [Theory]
@@ -45,6 +47,8 @@ public sealed class DurationParserTests
     [InlineData("00:00:30")]
     [InlineData("99999999999999999999")]
     [InlineData("9999999999999999h")]
+    [InlineData("99999999999999d")]
+    [InlineData("7days")]
     public void Rejects_anything_else(string? text)
     {
         Assert.False(DurationParser.TryParse(text, out var duration));

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Reflection;
 using DurableStreams.Core;
 using DurableStreams.Core.Memory;
+using DurableStreams.Core.Retention;
 using DurableStreams.Storage.Files;
 using DurableStreams.Core.Subscriptions;
 using DurableStreams.Testing;
@@ -178,6 +179,8 @@ public sealed class DurableStreamHostTests : IDisposable
         ProducerRetention = TimeSpan.FromHours(3),
         MaxForkDepth = 7,
         MaxMessagesPerAppend = 11,
+        Retention = new RetentionPolicies([new RetentionRule("logs/**", new RetentionPolicy(TimeSpan.FromDays(7), 1000))], new RetentionPolicy(null, 2000)),
+        RetentionInterval = TimeSpan.FromSeconds(17),
         Subscriptions = false,
         AllowLocalWebhooks = true,
         Registry = true,
@@ -223,7 +226,7 @@ public sealed class DurableStreamHostTests : IDisposable
         var sample = Sample();
         var server = sample.ToServerOptions();
         var serverProperties = typeof(DurableStreamServerOptions).GetProperties().ToDictionary(p => p.Name);
-        // Settings that the server options name differently, or that belong to the stores only.
+        // Settings that the server options name differently, or that belong to the stores (and the host's retention job) only.
         var elsewhere = new Dictionary<string, object?>
         {
             [nameof(DurableStreamHostOptions.Subscriptions)] = server.EnableSubscriptions,
@@ -231,7 +234,7 @@ public sealed class DurableStreamHostTests : IDisposable
             [nameof(DurableStreamHostOptions.ProducerRetention)] = server.MemoryProducerRetention,
         };
         string[] storeOnly = [nameof(sample.Store), nameof(sample.DataDirectory), nameof(sample.PostgresConnectionString), nameof(sample.Durability),
-            nameof(sample.SyncInterval), nameof(sample.MaxForkDepth), nameof(sample.MaxMessagesPerAppend)];
+            nameof(sample.SyncInterval), nameof(sample.MaxForkDepth), nameof(sample.MaxMessagesPerAppend), nameof(sample.Retention), nameof(sample.RetentionInterval)];
 
         foreach (var property in typeof(DurableStreamHostOptions).GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.Name != "EqualityContract"))
         {
@@ -259,6 +262,7 @@ public sealed class DurableStreamHostTests : IDisposable
         Assert.Equal((7, 11, TimeSpan.FromHours(3)), (file.MaxForkDepth, file.MaxMessagesPerAppend, file.ProducerRetention));
         Assert.Equal((7, 11, TimeSpan.FromHours(3)), (memory.MaxForkDepth, memory.MaxMessagesPerAppend, memory.ProducerRetention));
         Assert.Equal(("Host=db", 7, 11, TimeSpan.FromHours(3)), (postgres.ConnectionString, postgres.MaxForkDepth, postgres.MaxMessagesPerAppend, postgres.ProducerRetention));
+        Assert.All([file.Retention, memory.Retention, postgres.Retention], retention => Assert.Same(sample.Retention, retention));
     }
 
     [Fact]

@@ -22,7 +22,7 @@ public sealed class StreamEndpointsCorsTests(ServerFixture fixture) : IClassFixt
     [
         "Stream-Next-Offset", "Stream-Cursor", "Stream-Up-To-Date", "Stream-Closed", "Stream-TTL", "Stream-Expires-At",
         "Stream-SSE-Data-Encoding", "Producer-Epoch", "Producer-Seq", "Producer-Expected-Seq", "Producer-Received-Seq",
-        "ETag", "Location",
+        "Stream-Retained-Start", "ETag", "Location",
     ];
 
     private readonly ServerHarness _server = fixture.Harness;

@@ -55,8 +55,10 @@ internal static class ResponseHeaders
         var status = response.StatusCode;
         var epoch = Long(response, DurableStreams.Protocol.ProtocolHeaders.ProducerEpoch);
         var expected = Long(response, DurableStreams.Protocol.ProtocolHeaders.ProducerExpectedSeq);
+        var retainedStart = Get(response, DurableStreams.Protocol.ProtocolHeaders.StreamRetainedStart);
         var code = status switch
         {
+            HttpStatusCode.Gone when retainedStart is not null => DurableStreamErrorCode.BeforeRetainedStart,
             HttpStatusCode.BadRequest => DurableStreamErrorCode.BadRequest,
             HttpStatusCode.Unauthorized => DurableStreamErrorCode.Unauthorized,
             HttpStatusCode.Forbidden when epoch is not null => DurableStreamErrorCode.StaleEpoch,
@@ -74,7 +76,7 @@ internal static class ResponseHeaders
             >= HttpStatusCode.InternalServerError => DurableStreamErrorCode.Unavailable,
             _ => DurableStreamErrorCode.Unknown,
         };
-        var body = await ReadMessageAsync(response, cancellationToken).ConfigureAwait(false);
+        var body = JsonErrorMessage(await ReadMessageAsync(response, cancellationToken).ConfigureAwait(false), response);
         // Method, URL and status first (a 404 names the stream), then the server's own words.
         var message = $"{(int)status} {response.ReasonPhrase}".TrimEnd();
         if (response.RequestMessage is { RequestUri: { } url } request)
@@ -91,7 +93,32 @@ internal static class ResponseHeaders
             NextOffset = Get(response, DurableStreams.Protocol.ProtocolHeaders.StreamNextOffset),
             ProducerEpoch = epoch,
             ProducerExpectedSeq = expected,
+            RetainedStart = code == DurableStreamErrorCode.BeforeRetainedStart ? retainedStart : null,
         };
+    }
+
+    /// <summary>The <c>error.message</c> of a JSON error body (<c>{"error": {"code", "message"}}</c>); other bodies as they are.</summary>
+    private static string JsonErrorMessage(string body, HttpResponseMessage response)
+    {
+        if (response.Content.Headers.ContentType?.MediaType is not "application/json" || body.Length == 0)
+        {
+            return body;
+        }
+        try
+        {
+            using var document = System.Text.Json.JsonDocument.Parse(body);
+            return document.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object
+                && document.RootElement.TryGetProperty("error", out var error)
+                && error.ValueKind == System.Text.Json.JsonValueKind.Object
+                && error.TryGetProperty("message", out var message)
+                && message.ValueKind == System.Text.Json.JsonValueKind.String
+                ? message.GetString() ?? body
+                : body;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return body;
+        }
     }
 
     /// <summary>The start of the server's text body; a failure to read it is not worth a second error.</summary>

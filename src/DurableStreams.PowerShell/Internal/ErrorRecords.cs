@@ -14,6 +14,7 @@ internal static class ErrorRecords
     {
         DurableStreamErrorCode.NotFound => ("StreamNotFound", ErrorCategory.ObjectNotFound),
         DurableStreamErrorCode.Gone => ("StreamGone", ErrorCategory.ObjectNotFound),
+        DurableStreamErrorCode.BeforeRetainedStart => ("OffsetBeforeRetainedStart", ErrorCategory.ObjectNotFound),
         DurableStreamErrorCode.Conflict when creating => ("StreamExists", ErrorCategory.ResourceExists),
         DurableStreamErrorCode.Conflict => ("StreamConflict", ErrorCategory.InvalidOperation),
         DurableStreamErrorCode.StreamClosed => ("StreamClosed", ErrorCategory.InvalidOperation),
@@ -40,6 +41,8 @@ internal static class ErrorRecords
         {
             "StreamNotFound" => $"Stream '{stream}' was not found{status}: {detail}",
             "StreamGone" => $"Stream '{stream}' is gone{status}: {detail}",
+            "OffsetBeforeRetainedStart" => $"Offset {ex.ResumeOffset ?? "(unknown)"} of stream '{stream}' is before its retained start {ex.RetainedStart} "
+                + $"(retention dropped it); read from the start with -Offset -1 (or {ex.RetainedStart}).",
             "StreamExists" => $"Stream '{stream}' already exists with other settings{status}: {detail}",
             "StreamClosed" => $"Stream '{stream}' is closed{status}: {detail}",
             "ServerUnreachable" => $"Could not reach the server of stream '{stream}': {detail}",

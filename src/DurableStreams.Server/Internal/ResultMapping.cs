@@ -132,6 +132,45 @@ internal static class ResultMapping
         _ => throw new ArgumentOutOfRangeException(nameof(status), status, null),
     };
 
+    /// <summary>
+    /// Writes the answer to a read (or HEAD) that failed with <paramref name="status"/>. A read below the retained start
+    /// answers 410 with <c>Stream-Retained-Start</c> and a JSON body naming it, so a client can tell it from a deleted
+    /// stream's 410 and knows where to restart; every other status is <see cref="ReadError(ReadStatus)"/>'s plain text.
+    /// </summary>
+    public static Task WriteReadErrorAsync(HttpResponse response, ReadStatus status, StoredStreamInfo? info)
+    {
+        if (status != ReadStatus.BeforeRetainedStart)
+        {
+            return ReadError(status).WriteAsync(response);
+        }
+        var start = (info?.RetainedStart ?? default).ToString();
+        response.StatusCode = StatusCodes.Status410Gone;
+        response.Headers[ProtocolHeaders.StreamRetainedStart] = start;
+        response.Headers.CacheControl = "no-store";
+        if (HttpMethods.IsHead(response.HttpContext.Request.Method))
+        {
+            return Task.CompletedTask;
+        }
+        response.ContentType = "application/json";
+        using var buffer = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            writer.WriteStartObject("error");
+            writer.WriteString("code", BeforeRetainedStartCode);
+            writer.WriteString("message", $"offset is before the stream's retained start {start}: retention dropped that data; read from offset=-1 (or {start}).");
+            writer.WriteString("retained_start", start);
+            writer.WriteEndObject();
+            writer.WriteEndObject();
+        }
+        var bytes = buffer.ToArray();
+        response.ContentLength = bytes.Length;
+        return response.Body.WriteAsync(bytes, 0, bytes.Length);
+    }
+
+    /// <summary>The <c>error.code</c> of the 410 a read below the retained start answers.</summary>
+    public const string BeforeRetainedStartCode = "BEFORE_RETAINED_START";
+
     public static HttpError DeleteError(DeleteStatus status) => status switch
     {
         DeleteStatus.NotFound => new(StatusCodes.Status404NotFound, "Stream not found."),
@@ -160,6 +199,7 @@ internal static class ResultMapping
         response.ContentType = info.ContentType;
         var headers = response.Headers;
         headers[ProtocolHeaders.StreamNextOffset] = info.Tail.ToString();
+        headers[ProtocolHeaders.StreamRetainedStart] = info.RetainedStart.ToString();
         if (info.TtlSeconds is { } ttl)
         {
             headers[ProtocolHeaders.StreamTtl] = ttl.ToString(CultureInfo.InvariantCulture);

@@ -60,7 +60,7 @@ internal sealed partial class StreamEndpoints
         using var read = await store.ReadAsync(name, new ReadRequest(offset, PieceBytes), context.RequestAborted);
         if (read.Status != ReadStatus.Ok)
         {
-            await ResultMapping.ReadError(read.Status).WriteAsync(context.Response);
+            await ResultMapping.WriteReadErrorAsync(context.Response, read.Status, read.Info);
             return;
         }
         var served = CatchUpRange(read);
@@ -288,7 +288,7 @@ internal sealed partial class StreamEndpoints
             {
                 if (read.Status != ReadStatus.Ok)
                 {
-                    await ResultMapping.ReadError(read.Status).WriteAsync(context.Response);
+                    await ResultMapping.WriteReadErrorAsync(context.Response, read.Status, read.Info);
                     return;
                 }
                 if (read.Length > 0)
@@ -410,7 +410,7 @@ internal sealed partial class StreamEndpoints
         {
             if (read.Status != ReadStatus.Ok)
             {
-                await ResultMapping.ReadError(read.Status).WriteAsync(context.Response);
+                await ResultMapping.WriteReadErrorAsync(context.Response, read.Status, read.Info);
                 return;
             }
             var response = context.Response;

@@ -348,7 +348,7 @@ internal sealed partial class StreamEndpoints(
         var result = await store.GetMetadataAsync(name, ct);
         if (result.Status != ReadStatus.Ok)
         {
-            await ResultMapping.ReadError(result.Status).WriteAsync(context.Response);
+            await ResultMapping.WriteReadErrorAsync(context.Response, result.Status, result.Info);
             return;
         }
         ResultMapping.WriteMetadata(context.Response, result.Info!);

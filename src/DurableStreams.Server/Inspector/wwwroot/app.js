@@ -58,6 +58,8 @@ async function api(method, name, { query, headers = {}, body, signal, allow = []
     if (token()) h.set('Authorization', `Bearer ${token()}`);
     const res = await fetch(streamUrl(name, query), { method, headers: h, body, signal, cache: 'no-cache' });
     if (res.ok || allow.includes(res.status)) return res;
+    const retained = res.headers.get('Stream-Retained-Start');
+    if (res.status === 410 && retained) throw new HttpProblem(410, beforeRetainedStart(query?.offset, retained));
     const text = method === 'HEAD' ? '' : (await res.text()).trim();
     if (res.status === 401 && attempt < 3) {
       const given = await askToken(explain(401, text));
@@ -66,6 +68,12 @@ async function api(method, name, { query, headers = {}, body, signal, allow = []
     if (res.status === 403 && method !== 'GET' && method !== 'HEAD') setReadOnly(true);
     throw new HttpProblem(res.status, explain(res.status, text));
   }
+}
+
+/** A 410 with Stream-Retained-Start: retention dropped the data below that offset; say where to read from instead. */
+function beforeRetainedStart(offset, retained) {
+  return `410: offset ${offset ?? ''} is before the stream's retained start ${retained} (retention dropped that data); `
+    + `read from the start (clear the offset) or from ${retained}.`;
 }
 
 function explain(status, text) {
@@ -310,6 +318,7 @@ function metadataFrom(res, name) {
     contentType,
     kind: kindOf(contentType),
     tail: res.headers.get('Stream-Next-Offset') || '',
+    retainedStart: res.headers.get('Stream-Retained-Start'),
     closed: res.headers.get('Stream-Closed') === 'true',
     ttl: res.headers.get('Stream-TTL'),
     expiresAt: res.headers.get('Stream-Expires-At'),
@@ -369,6 +378,8 @@ function renderMeta() {
     ['Tail offset', m.tail],
     ['Closed', m.closed ? 'yes' : 'no'],
   ];
+  // Where the readable data starts: the zero offset unless retention dropped a prefix.
+  if (m.retainedStart) rows.push(['Retained start', /^0+_0+$/.test(m.retainedStart) ? `${m.retainedStart} (nothing dropped)` : m.retainedStart]);
   if (m.ttl) rows.push(['TTL', `${m.ttl} s`]);
   if (m.expiresAt) rows.push(['Expires at', m.expiresAt]);
   if (m.forkedFrom) rows.push(['Forked from', m.forkedFrom]);
