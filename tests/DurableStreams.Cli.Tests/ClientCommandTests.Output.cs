@@ -20,13 +20,14 @@ public sealed partial class ClientCommandTests
         var fallback = await RunAsync(["head", "meta-o"]);
 
         Assert.All(new[] { table, json, jsonLines, alias, fallback }, run => Assert.Equal(0, run.ExitCode));
-        Assert.StartsWith("Stream:       meta-o\n", table.Output.ReplaceLineEndings("\n"), StringComparison.Ordinal);
+        Assert.StartsWith("Stream:         meta-o\n", table.Output.ReplaceLineEndings("\n"), StringComparison.Ordinal);
         Assert.Equal(table.Output, fallback.Output);
         Assert.EndsWith("\n", json.Output, StringComparison.Ordinal);
         Assert.Single(Lines(json.Output));
         using var parsed = JsonDocument.Parse(json.Output);
         Assert.Equal("meta-o", parsed.RootElement.GetProperty("stream").GetString());
         Assert.False(parsed.RootElement.GetProperty("closed").GetBoolean());
+        Assert.Equal("0000000000000000_0000000000000000", parsed.RootElement.GetProperty("retainedStart").GetString());
         Assert.Equal(json.Output, jsonLines.Output);
         Assert.Equal(json.Output, alias.Output);
     }
