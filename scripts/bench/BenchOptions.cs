@@ -169,6 +169,11 @@ internal sealed class BenchOptions
             }
         }
 
+        if (options.ReuseServers && options.Scenarios.Any(ScaleScenarios.Handles))
+        {
+            throw new ArgumentException("--reuse-servers cannot run the scale scenarios 18-23: they stop and restart the cell's server.");
+        }
+
         return options;
     }
 
