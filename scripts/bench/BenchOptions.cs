@@ -18,13 +18,27 @@ internal sealed class BenchOptions
           --build                Rebuild src/DurableStreams.Cli (Release) even if durable-streams.dll exists.
           --ours <path>          durable-streams.dll to benchmark instead of artifacts/bin/DurableStreams.Cli/release.
           --output <file>        Also write the markdown report to this file.
+
+        Scale scenarios (18-23; never in the default list, name them with --scenarios; sizes, not --duration, bound them):
+          --streams <n>          18: streams created (default 1000000).
+          --readers <n>          19: SSE readers, one per stream and then all on one stream (default 10000).
+          --fanout-readers <n>   20: fan-out readers, half SSE, half long-poll (default 1000).
+          --gib <n>              21: GiB written (default 10) over --gib-streams streams (default 10000);
+          --cold-gib <n>             then one stream of this many GiB read cold (default 1).
+          --fixed-messages <n>   22: 100 B messages over 1,000 streams (default 1000000), then
+          --fixed-streams <n>        this many streams of one message (default 100000).
+          --messages <n>         19: messages each reader must receive (default 20; 20 runs for --duration).
+          --drop-one             Self-check of 19 and 20: one reader forgets one message, so the cell must FAIL.
+          --scale-timeout <min>  Hard time limit of one scale cell (default 240).
           -h, --help             Show this help.
 
         Scenarios: 1 sequential 100 B appends (one connection), 2 64 connections x 64 streams, 3 64 connections x one stream,
         4 JSON 10 messages/POST x 64 connections, 5 64 MiB catch-up read, 6 stream creates with 8 connections,
         7 append -> long-poll round trip, 8 idempotent producers, 9 fan-out to 200 long-poll + 200 SSE readers,
         10 1,000 idle SSE subscribers, 11-14 the same as 1, 2, 6 and 4 with wrk as the load generator, 15 the same as 5 read by curl,
-        16 the same as 9 with lean raw-socket readers instead of HttpClient, 17 the same as 16 with all readers received on one epoll thread.
+        16 the same as 9 with lean raw-socket readers instead of HttpClient, 17 the same as 16 with all readers received on one epoll thread;
+        scale: 18 a million streams (file store), 19 ten thousand SSE readers, 20 fan-out to 1,000 readers at the sockets,
+        21 gigabytes on disk (restart and cold catch-up), 22 fixed-work memory, 23 HTTP/2 (h2c) vs HTTP/1.1 appends (ours only).
         """;
 
     public double DurationSeconds { get; private set; } = 5;
@@ -33,7 +47,29 @@ internal sealed class BenchOptions
 
     public IReadOnlyList<ServerSpec> Servers { get; private set; } = ServerSpec.All;
 
-    public IReadOnlyList<int> Scenarios { get; set; } = [.. ScenarioInfo.All.Select(s => s.Id)];
+    public IReadOnlyList<int> Scenarios { get; set; } = [.. ScenarioInfo.All.Where(s => !ScaleScenarios.Handles(s.Id)).Select(s => s.Id)];
+
+    public long ScaleStreams { get; private set; } = 1_000_000;
+
+    public int Readers { get; private set; } = 10_000;
+
+    public int FanOutReaders { get; private set; } = 1_000;
+
+    public double Gib { get; private set; } = 10;
+
+    public int GibStreams { get; private set; } = 10_000;
+
+    public double ColdGib { get; private set; } = 1;
+
+    public long FixedMessages { get; private set; } = 1_000_000;
+
+    public int FixedStreams { get; private set; } = 100_000;
+
+    public int Messages { get; private set; } = 20;
+
+    public bool DropOne { get; private set; }
+
+    public double ScaleTimeoutMinutes { get; private set; } = 240;
 
     public int Creates { get; private set; } = 20_000;
 
@@ -73,6 +109,39 @@ internal sealed class BenchOptions
                 case "--creates":
                     options.Creates = (int)ParseDouble(arg, Next(args, ref i), 1, 10_000_000);
                     break;
+                case "--streams":
+                    options.ScaleStreams = (long)ParseDouble(arg, Next(args, ref i), 1, 100_000_000);
+                    break;
+                case "--readers":
+                    options.Readers = (int)ParseDouble(arg, Next(args, ref i), 1, 1_000_000);
+                    break;
+                case "--fanout-readers":
+                    options.FanOutReaders = (int)ParseDouble(arg, Next(args, ref i), 2, 1_000_000);
+                    break;
+                case "--gib":
+                    options.Gib = ParseDouble(arg, Next(args, ref i), 0.001, 10_000);
+                    break;
+                case "--gib-streams":
+                    options.GibStreams = (int)ParseDouble(arg, Next(args, ref i), 1, 10_000_000);
+                    break;
+                case "--cold-gib":
+                    options.ColdGib = ParseDouble(arg, Next(args, ref i), 0.001, 1_000);
+                    break;
+                case "--fixed-messages":
+                    options.FixedMessages = (long)ParseDouble(arg, Next(args, ref i), 1, 1_000_000_000);
+                    break;
+                case "--fixed-streams":
+                    options.FixedStreams = (int)ParseDouble(arg, Next(args, ref i), 1, 100_000_000);
+                    break;
+                case "--messages":
+                    options.Messages = (int)ParseDouble(arg, Next(args, ref i), 1, 1_000_000);
+                    break;
+                case "--drop-one":
+                    options.DropOne = true;
+                    break;
+                case "--scale-timeout":
+                    options.ScaleTimeoutMinutes = ParseDouble(arg, Next(args, ref i), 1, 10_000);
+                    break;
                 case "--servers":
                     options.Servers = ParseServers(Next(args, ref i));
                     break;
@@ -98,6 +167,11 @@ internal sealed class BenchOptions
                 default:
                     throw new ArgumentException($"Unknown argument '{arg}'.");
             }
+        }
+
+        if (options.ReuseServers && options.Scenarios.Any(ScaleScenarios.Handles))
+        {
+            throw new ArgumentException("--reuse-servers cannot run the scale scenarios 18-23: they stop and restart the cell's server.");
         }
 
         return options;

@@ -24,6 +24,13 @@ internal static class BenchRunner
             cancel.Cancel();
         });
 
+        // Scenarios 19 and 20 hold thousands of sockets: raise this process's file limit (soft to hard); the servers
+        // it starts inherit the raised limit.
+        if (FileLimit.RaiseToHard() is { } limit)
+        {
+            Log($"open file limit: {limit}");
+        }
+
         foreach (var scenario in options.Scenarios.Where(s => WrkScenarios.MissingFor(s) is not null).ToList())
         {
             if (options.ScenariosGiven)
@@ -127,7 +134,7 @@ internal static class BenchRunner
                         CellResult result;
                         try
                         {
-                            result = await RunCellAsync(server, runId, scenario, rep, options, cancel.Token);
+                            result = await RunCellAsync(server, paths, runId, scenario, rep, options, cancel.Token);
                         }
                         finally
                         {
@@ -223,7 +230,7 @@ internal static class BenchRunner
     }
 
     private static async Task<CellResult> RunCellAsync(
-        ServerProcess server, string runId, int scenario, int rep, BenchOptions options, CancellationToken cancellationToken)
+        ServerProcess server, BenchPaths paths, string runId, int scenario, int rep, BenchOptions options, CancellationToken cancellationToken)
     {
         if (server.HasExited)
         {
@@ -238,11 +245,16 @@ internal static class BenchRunner
             Repetition = rep,
             Duration = TimeSpan.FromSeconds(options.DurationSeconds),
             Creates = options.Creates,
+            Options = options,
+            Paths = paths,
         };
 
-        // A hard bound on the whole cell (setup, timed part and verification) so a hung server cannot stall the run.
+        // A hard bound on the whole cell (setup, timed part and verification) so a hung server cannot stall the run;
+        // the scale scenarios (18-23) do work of a given size instead of for a given time, and get --scale-timeout.
         using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        bound.CancelAfter(TimeSpan.FromSeconds((options.DurationSeconds * 6) + 120));
+        bound.CancelAfter(ScaleScenarios.Handles(scenario)
+            ? TimeSpan.FromMinutes(options.ScaleTimeoutMinutes)
+            : TimeSpan.FromSeconds((options.DurationSeconds * 6) + 120));
         try
         {
             // Let the previous cell's garbage and connections settle.

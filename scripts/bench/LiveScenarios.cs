@@ -130,16 +130,26 @@ internal static class LiveScenarios
     // messages/s; each message carries its send time, each reader records when it arrived. Scenario 16's readers are raw
     // sockets (on two cores HttpClient costs about as much CPU per delivery as the server, which inflates the measured
     // p99); 17's are the same received on one epoll thread (EpollReceiver), leaner still.
-    public static async Task<CellResult> FanOutAsync(CellContext context, bool rawSockets, bool epoll, CancellationToken cancellationToken)
+    public static Task<CellResult> FanOutAsync(CellContext context, bool rawSockets, bool epoll, CancellationToken cancellationToken) =>
+        FanOutAsync(context, rawSockets, epoll, LongPollReaders, SseReaders, dropOne: false, cancellationToken);
+
+    // Scenario 20 runs the same with more readers (--fanout-readers); dropOne makes one reader forget a message (self-check).
+    public static async Task<CellResult> FanOutAsync(
+        CellContext context, bool rawSockets, bool epoll, int longPollReaders, int sseReaders, bool dropOne, CancellationToken cancellationToken)
     {
         using var receiver = epoll ? new EpollReceiver() : null;
-        using var client = Protocol.CreateClient(LongPollReaders + SseReaders + 4);
+        using var client = Protocol.CreateClient(longPollReaders + sseReaders + 4);
         var stream = context.Stream("fan-out");
         var initial = await Protocol.CreateAsync(client, stream, Protocol.Json, cancellationToken);
         var clock = Stopwatch.StartNew();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var longPoll = Enumerable.Range(0, LongPollReaders).Select(_ => new FanOutReader()).ToArray();
-        var sse = Enumerable.Range(0, SseReaders).Select(_ => new FanOutReader()).ToArray();
+        var longPoll = Enumerable.Range(0, longPollReaders).Select(_ => new FanOutReader()).ToArray();
+        var sse = Enumerable.Range(0, sseReaders).Select(_ => new FanOutReader()).ToArray();
+        if (dropOne)
+        {
+            (sse.Length > 0 ? sse[^1] : longPoll[^1]).DropOne = true;
+        }
+
         var readerTasks = longPoll.Select(r => Task.Run(
                 () => rawSockets ? r.LongPollRawAsync(stream, initial, clock, receiver, stop.Token) : r.LongPollAsync(client, stream, initial, clock, stop.Token),
                 CancellationToken.None))
@@ -201,13 +211,13 @@ internal static class LiveScenarios
             metrics["long-poll socket p99 ms"] = Percentile(longPoll, measuredFrom, 99, socket: true);
             metrics["sse socket p99 ms"] = Percentile(sse, measuredFrom, 99, socket: true);
         }
-        var deliveries = (double)(sent - Math.Max(0, measuredFrom)) * (LongPollReaders + SseReaders);
+        var deliveries = (double)(sent - Math.Max(0, measuredFrom)) * (longPollReaders + sseReaders);
         var cpu = string.Empty;
         if (measuredFrom >= 0 && await clientCpu.MicrosecondsPerOpAsync(deliveries) is { } clientUs && await serverCpu.MicrosecondsPerOpAsync(deliveries) is { } serverUs)
         {
             cpu = string.Create(CultureInfo.InvariantCulture, $", cpu per delivery: server {serverUs:0.0} us, client {clientUs:0.0} us");
         }
-        return new CellResult(metrics, Info: $"{sent} messages x {LongPollReaders + SseReaders} readers verified{cpu}");
+        return new CellResult(metrics, Info: $"{sent} messages x {longPollReaders + sseReaders} readers verified{cpu}");
     }
 
     private static double Percentile(IEnumerable<FanOutReader> readers, int from, double percentile, bool socket = false)
@@ -300,6 +310,9 @@ internal sealed class FanOutReader
     public List<(int Sequence, long Ticks)> SocketLatencies { get; } = [];
 
     private readonly List<int> _sequences = [];
+
+    /// <summary>Self-check of the verification: forget the first message received (the cell must then fail).</summary>
+    public bool DropOne { get; set; }
 
     public async Task LongPollAsync(HttpClient client, Uri stream, string offset, Stopwatch clock, CancellationToken cancellationToken)
     {
@@ -489,6 +502,12 @@ internal sealed class FanOutReader
             if (sequence < 0)
             {
                 return true;
+            }
+
+            if (DropOne)
+            {
+                DropOne = false;
+                continue;
             }
 
             _sequences.Add(sequence);

@@ -22,6 +22,12 @@ internal sealed class CellContext
 
     public required int Creates { get; init; }
 
+    /// <summary>The whole command line (the scale scenarios' sizes).</summary>
+    public required BenchOptions Options { get; init; }
+
+    /// <summary>Where the servers are (the scale scenarios restart them).</summary>
+    public required BenchPaths Paths { get; init; }
+
     /// <summary>Warm-up at the start of <see cref="Duration"/>: 20 %, at most 1 s.</summary>
     public TimeSpan Warmup => TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(1).Ticks, Duration.Ticks / 5));
 
@@ -74,6 +80,7 @@ internal static class Scenarios
         10 => LiveScenarios.IdleSubscribersAsync(context, cancellationToken),
         16 => LiveScenarios.FanOutAsync(context, rawSockets: true, epoll: false, cancellationToken),
         17 => LiveScenarios.FanOutAsync(context, rawSockets: true, epoll: true, cancellationToken),
+        _ when ScaleScenarios.Handles(context.Scenario) => ScaleScenarios.RunAsync(context, cancellationToken),
         >= WrkScenarios.First => WrkScenarios.RunAsync(context, cancellationToken),
         _ => throw new ArgumentOutOfRangeException(nameof(context), context.Scenario, "unknown scenario"),
     };

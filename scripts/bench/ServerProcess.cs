@@ -82,10 +82,22 @@ internal sealed partial class ServerProcess : IAsyncDisposable
     /// <summary>The last lines the server wrote (stdout and stderr), for error reports.</summary>
     public string RecentOutput => string.Join(Environment.NewLine, _log);
 
-    public static async Task<ServerProcess> StartAsync(ServerSpec spec, BenchPaths paths, CancellationToken cancellationToken)
+    /// <summary>The file store's data directory (also given for the memory stores, which do not use it).</summary>
+    public string DataDir { get; private set; } = string.Empty;
+
+    /// <summary>Stopwatch timestamp of the process start (for restart-to-ready times).</summary>
+    public long StartedAt { get; private set; }
+
+    /// <summary>
+    /// Starts a server. <paramref name="dataDir"/>: reuse this data directory (a restart; it is not deleted on dispose)
+    /// instead of a new one in the server's temporary directory; <paramref name="extraArguments"/> go after ours' serve
+    /// options (ours only).
+    /// </summary>
+    public static async Task<ServerProcess> StartAsync(
+        ServerSpec spec, BenchPaths paths, CancellationToken cancellationToken, string? dataDir = null, IReadOnlyList<string>? extraArguments = null)
     {
         var tempDir = Directory.CreateTempSubdirectory($"ds-bench-{spec.Name}-").FullName;
-        var dataDir = Path.Combine(tempDir, "data");
+        dataDir ??= Path.Combine(tempDir, "data");
         var startInfo = new ProcessStartInfo
         {
             UseShellExecute = false,
@@ -112,6 +124,11 @@ internal sealed partial class ServerProcess : IAsyncDisposable
             {
                 startInfo.ArgumentList.Add("--memory");
             }
+
+            foreach (var argument in extraArguments ?? [])
+            {
+                startInfo.ArgumentList.Add(argument);
+            }
         }
         else
         {
@@ -128,6 +145,7 @@ internal sealed partial class ServerProcess : IAsyncDisposable
         startInfo.Environment["DOTNET_NOLOGO"] = "1";
 
         Process process;
+        var startedAt = Stopwatch.GetTimestamp();
         try
         {
             process = Process.Start(startInfo) ?? throw new InvalidOperationException($"Could not start {startInfo.FileName}.");
@@ -138,7 +156,7 @@ internal sealed partial class ServerProcess : IAsyncDisposable
             throw;
         }
 
-        var server = new ServerProcess(spec, process, tempDir);
+        var server = new ServerProcess(spec, process, tempDir) { DataDir = dataDir, StartedAt = startedAt };
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -155,6 +173,23 @@ internal sealed partial class ServerProcess : IAsyncDisposable
             throw new InvalidOperationException(
                 $"{spec.Name} did not print its URL ({ex.Message}). Output:{Environment.NewLine}{output}", ex);
         }
+    }
+
+    /// <summary>
+    /// Stops the process without deleting its directory (a restart follows): SIGTERM and wait for a clean exit, or
+    /// SIGKILL (<paramref name="kill"/>) as a crash would.
+    /// </summary>
+    public async Task StopAsync(bool kill, CancellationToken cancellationToken)
+    {
+        if (_process.HasExited)
+        {
+            return;
+        }
+
+        _ = SendSignal(_process.Id, kill ? 9 : 15);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(120));
+        await _process.WaitForExitAsync(timeout.Token);
     }
 
     public async ValueTask DisposeAsync()

@@ -67,6 +67,21 @@ internal sealed record ScenarioInfo(int Id, string Title, IReadOnlyList<MetricIn
         new(15, "Catch-up read of 64 MiB (curl)", [new("MiB/s", LowerIsBetter: false), Rss]),
         new(16, "Fan-out: 200 long-poll + 200 SSE readers, writer at 50 msg/s (socket readers)", FanOut),
         new(17, "Fan-out: 200 long-poll + 200 SSE readers, writer at 50 msg/s (socket readers on one epoll thread)", FanOutWithSocket),
+        new(18, "Scale: a million streams (creates, restart, HEAD/read of random streams, disk per stream)",
+            [new("creates/s", LowerIsBetter: false), new("slowest 10% creates/s", LowerIsBetter: false), new("restart ready s", LowerIsBetter: true),
+             new("HEAD p50 ms", LowerIsBetter: true), new("HEAD p99 ms", LowerIsBetter: true), new("read p50 ms", LowerIsBetter: true),
+             new("read p99 ms", LowerIsBetter: true), new("disk B/empty stream", LowerIsBetter: true), new("disk B/1-msg stream", LowerIsBetter: true), Rss]),
+        new(19, "Scale: SSE readers, one per stream and all on one stream (socket readers on one epoll thread)",
+            [new("per-stream socket p99 ms", LowerIsBetter: true), new("per-stream RSS B/idle reader", LowerIsBetter: true),
+             new("one-stream socket p99 ms", LowerIsBetter: true), new("one-stream RSS B/idle reader", LowerIsBetter: true), Rss]),
+        new(20, "Scale: fan-out to --fanout-readers readers, half long-poll half SSE, writer at 50 msg/s (epoll socket readers)", FanOutWithSocket),
+        new(21, "Scale: gigabytes on disk (restart to ready, cold catch-up vs dd)",
+            [new("write MiB/s", LowerIsBetter: false), new("clean restart ready s", LowerIsBetter: true), new("kill -9 restart ready s", LowerIsBetter: true),
+             new("read-all-back MiB/s", LowerIsBetter: false), new("cold catch-up MiB/s", LowerIsBetter: false), new("dd cold MiB/s", LowerIsBetter: false), Rss]),
+        new(22, "Scale: fixed-work memory (100 B messages over 1,000 streams; streams of one message)",
+            [new("messages peak RSS MiB", LowerIsBetter: true), new("streams peak RSS MiB", LowerIsBetter: true)]),
+        new(23, "Scale: 100 B appends, 64 concurrent over HTTP/1.1 (64 connections) and over h2c (one connection)",
+            [new("h1 appends/s", LowerIsBetter: false), new("h2 appends/s", LowerIsBetter: false), new("h2/h1", LowerIsBetter: false), Rss]),
     ];
 
     public static ScenarioInfo? Find(int id) => All.FirstOrDefault(s => s.Id == id);

@@ -27,7 +27,7 @@ internal static partial class WrkScenarios
     public static string? MissingFor(int scenario) => scenario switch
     {
         15 when CurlPath.Value is null => "curl is not on PATH (Debian: apt-get install curl)",
-        17 when !EpollReceiver.IsSupported => "its readers use epoll, which only Linux has",
+        17 or 19 or 20 when !EpollReceiver.IsSupported => "its readers use epoll, which only Linux has",
         >= First and < 15 when WrkPath.Value is null => "wrk is not on PATH (Debian: apt-get install wrk)",
         _ => null,
     };

@@ -352,6 +352,20 @@ internal sealed partial class ServeCommand
         HelpName = "path",
     };
 
+    private readonly Option<bool> _h2c = new("--h2c")
+    {
+        Description = "Plain HTTP speaks HTTP/2 only, with prior knowledge (h2c), instead of HTTP/1.1: one port cannot offer both "
+            + "without TLS. Not with --tls-cert, which offers HTTP/1.1 and HTTP/2 by ALPN.",
+    };
+
+    private readonly Option<int> _maxHttp2Streams = CreateIntegerOption(
+        "--max-http2-streams",
+        "Most concurrent requests on one HTTP/2 connection (h2c or TLS); each live SSE or long-poll read holds one.",
+        DurableStreamServerOptions.DefaultMaxHttp2StreamsPerConnection,
+        minimum: 1,
+        maximum: 100_000,
+        helpName: "count");
+
 
     private static Option<TimeSpan?> CreateDurationOption(string name, string description, TimeSpan defaultValue) => new(name)
     {

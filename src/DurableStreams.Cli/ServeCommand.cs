@@ -94,6 +94,8 @@ internal sealed partial class ServeCommand
             _cacheControl,
             _tlsCert,
             _tlsKey,
+            _h2c,
+            _maxHttp2Streams,
             _config,
         };
         _logLevel.CompletionSources.Add(s_logLevels.Select(l => l.Name).ToArray());
@@ -104,6 +106,10 @@ internal sealed partial class ServeCommand
             if ((result.GetResult(_tlsCert) is { Implicit: false }) != (result.GetResult(_tlsKey) is { Implicit: false }))
             {
                 result.AddError("--tls-cert and --tls-key must be given together.");
+            }
+            if (result.GetResult(_h2c) is { Implicit: false } h2c && h2c.GetValueOrDefault<bool>() && result.GetResult(_tlsCert) is { Implicit: false })
+            {
+                result.AddError("--h2c cannot be combined with --tls-cert: over TLS, HTTP/2 is already offered by ALPN.");
             }
             // An invalid value of either has its own error already.
             if (TryGetValueOrDefault(result, _maxBufferedBodyBytes, s_defaults.MaxBufferedBodyBytes, out var budget)
@@ -173,6 +179,8 @@ internal sealed partial class ServeCommand
         RetentionInterval = parseResult.GetValue(_retentionInterval) ?? s_hostDefaults.RetentionInterval,
         TlsCertificatePath = parseResult.GetValue(_tlsCert) is { } cert ? Path.GetFullPath(cert) : null,
         TlsKeyPath = parseResult.GetValue(_tlsKey) is { } key ? Path.GetFullPath(key) : null,
+        CleartextHttp2 = parseResult.GetValue(_h2c),
+        MaxHttp2StreamsPerConnection = parseResult.GetValue(_maxHttp2Streams),
     };
 
     private static readonly DurableStreamHostOptions s_hostDefaults = new();

@@ -162,6 +162,10 @@ public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
         }
     }
 
+    /// <summary>Plain HTTP speaks HTTP/2 only, with prior knowledge (h2c), instead of HTTP/1.1; off by default, as with <c>serve --h2c</c>.</summary>
+    [Parameter]
+    public SwitchParameter H2c { get; set; }
+
     /// <inheritdoc/>
     protected override void EndProcessing()
     {
@@ -214,6 +218,7 @@ public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
             Inspector = !NoUi.IsPresent,
             Subscriptions = !NoSubscriptions.IsPresent,
             AllowLocalWebhooks = AllowLocalWebhooks.IsPresent,
+            CleartextHttp2 = H2c.IsPresent,
         };
 
         DurableStreamHost? host = null;

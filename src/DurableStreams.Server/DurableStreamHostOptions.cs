@@ -132,6 +132,15 @@ public record DurableStreamHostOptions
     /// <summary>PEM private key file for <see cref="TlsCertificatePath"/> (<c>--tls-key</c>).</summary>
     public string? TlsKeyPath { get; init; }
 
+    /// <summary>
+    /// Plain HTTP speaks HTTP/2 only, with prior knowledge (h2c), instead of HTTP/1.1 (<c>--h2c</c>, <c>-H2c</c>); not with
+    /// TLS, which offers both by ALPN. Default off.
+    /// </summary>
+    public bool CleartextHttp2 { get; init; }
+
+    /// <summary>Most concurrent requests on one HTTP/2 connection (<c>--max-http2-streams</c>); default 1000.</summary>
+    public int MaxHttp2StreamsPerConnection { get; init; } = s_server.MaxHttp2StreamsPerConnection;
+
     /// <summary>Allowed CORS origins (<c>--cors-origin</c>, <c>-CorsOrigin</c>); default <c>*</c>.</summary>
     public IReadOnlyList<string> CorsOrigins { get; init; } = [.. s_server.CorsOrigins];
 
@@ -249,6 +258,8 @@ public record DurableStreamHostOptions
             MaxStreamNameSegments = MaxStreamNameSegments,
             TlsCertificatePath = TlsCertificatePath,
             TlsKeyPath = TlsKeyPath,
+            CleartextHttp2 = CleartextHttp2,
+            MaxHttp2StreamsPerConnection = MaxHttp2StreamsPerConnection,
             MemoryProducerRetention = ProducerRetention ?? ProducerRules.DefaultMemoryRetention,
         };
         foreach (var token in ReadTokens)

@@ -73,6 +73,8 @@ public sealed class DurableStreamServer : IAsyncDisposable
             // catch-up response ping-pong between the handler and the socket sender sixteen times per MiB.
             kestrel.Limits.MaxResponseBufferSize = Math.Max(kestrel.Limits.MaxResponseBufferSize ?? 0, Math.Min(_options.MaxReadChunkBytes ?? StreamEndpoints.ReadPieceBytes, StreamEndpoints.ReadPieceBytes) + (64L * 1024));
             kestrel.Limits.RequestHeadersTimeout = _options.RequestHeadersTimeout;
+            // Every live read holds an HTTP/2 stream for its whole life; Kestrel's default of 100 would refuse the 101st.
+            kestrel.Limits.Http2.MaxStreamsPerConnection = _options.MaxHttp2StreamsPerConnection;
             // Kestrel averages the rate over the whole request; the endpoints also hold every 5 s window of the bodies
             // they buffer to it (RequestBodyReader), so a fast start cannot buy hours of stalling.
             kestrel.Limits.MinRequestBodyDataRate = _options.MinRequestBodyDataRate > 0
@@ -162,13 +164,20 @@ public sealed class DurableStreamServer : IAsyncDisposable
         _app = app;
     }
 
-    /// <summary>HTTPS with HTTP/1.1 and HTTP/2 (negotiated by ALPN) when a certificate is configured; plain HTTP/1.1 otherwise.</summary>
+    /// <summary>
+    /// HTTPS with HTTP/1.1 and HTTP/2 (negotiated by ALPN) when a certificate is configured; otherwise plain HTTP/1.1, or
+    /// plain HTTP/2 with prior knowledge only (h2c) when <see cref="DurableStreamServerOptions.CleartextHttp2"/> is set.
+    /// </summary>
     private void ConfigureListener(ListenOptions listen)
     {
         if (_options.TlsCertificatePath is { } certificatePath)
         {
             listen.Protocols = HttpProtocols.Http1AndHttp2;
             listen.UseHttps(LoadCertificate(certificatePath, _options.TlsKeyPath!));
+        }
+        else
+        {
+            listen.Protocols = _options.CleartextHttp2 ? HttpProtocols.Http2 : HttpProtocols.Http1;
         }
     }
 

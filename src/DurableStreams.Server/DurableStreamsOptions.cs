@@ -219,6 +219,23 @@ public sealed class DurableStreamServerOptions : DurableStreamsOptions
     public string? TlsKeyPath { get; set; }
 
     /// <summary>
+    /// Makes the plain-HTTP endpoint speak HTTP/2 only, with prior knowledge (h2c), instead of HTTP/1.1 only. Kestrel
+    /// can offer both versions on one port only by ALPN, that is over TLS (<see cref="TlsCertificatePath"/>, where HTTP/2
+    /// is always offered), so this cannot be combined with TLS. Default false.
+    /// </summary>
+    public bool CleartextHttp2 { get; set; }
+
+    /// <summary>
+    /// Most concurrent requests (streams) one HTTP/2 connection may have open (h2c or TLS); one more is refused with
+    /// REFUSED_STREAM until another ends. Every live SSE or long-poll read holds one for its whole life, so a browser
+    /// tailing many streams over one connection needs more than Kestrel's default of 100. Default 1000, from 1 to 100,000.
+    /// </summary>
+    public int MaxHttp2StreamsPerConnection { get; set; } = DefaultMaxHttp2StreamsPerConnection;
+
+    /// <summary>The default of <see cref="MaxHttp2StreamsPerConnection"/>.</summary>
+    public const int DefaultMaxHttp2StreamsPerConnection = 1000;
+
+    /// <summary>
     /// Keeps the stream registry: a JSON stream <see cref="StreamRegistryHooks.RegistryStreamName"/> of change events for
     /// every creation and deletion, which <c>durable-streams ls</c> reads. Default false (no extra write per create/delete).
     /// </summary>
@@ -261,6 +278,14 @@ public sealed class DurableStreamServerOptions : DurableStreamsOptions
         if ((TlsCertificatePath is null) != (TlsKeyPath is null))
         {
             throw new ArgumentException("HTTPS needs both a certificate and a key file.", TlsCertificatePath is null ? nameof(TlsCertificatePath) : nameof(TlsKeyPath));
+        }
+        if (CleartextHttp2 && TlsCertificatePath is not null)
+        {
+            throw new ArgumentException("Cleartext HTTP/2 (h2c) cannot be combined with HTTPS: over TLS, HTTP/2 is already offered through ALPN.", nameof(CleartextHttp2));
+        }
+        if (MaxHttp2StreamsPerConnection is < 1 or > 100_000)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxHttp2StreamsPerConnection), MaxHttp2StreamsPerConnection, "Most HTTP/2 streams per connection must be from 1 to 100000.");
         }
         if (string.IsNullOrWhiteSpace(StreamsPath) || !StreamsPath.StartsWith('/'))
         {

@@ -97,6 +97,39 @@ public sealed class ServeCommandTests
         Assert.Null(defaults.TlsCertificatePath);
     }
 
+    [Fact]
+    public void H2c_and_max_http2_streams_reach_the_server_options_and_default_to_off_and_1000()
+    {
+        var server = Parse("serve", "--memory", "--h2c", "--max-http2-streams", "250").ToServerOptions();
+        var defaults = Parse("serve", "--memory").ToServerOptions();
+
+        Assert.True(server.CleartextHttp2);
+        Assert.Equal(250, server.MaxHttp2StreamsPerConnection);
+        Assert.False(defaults.CleartextHttp2);
+        Assert.Equal(1000, defaults.MaxHttp2StreamsPerConnection);
+    }
+
+    [Fact]
+    public async Task H2c_with_tls_exits_2_explaining_that_tls_offers_http2_by_alpn()
+    {
+        var run = await RunAsync("serve", "--memory", "--h2c", "--tls-cert", "cert.pem", "--tls-key", "key.pem");
+
+        Assert.Equal(CommandLineRunner.UsageErrorExitCode, run.ExitCode);
+        var line = Assert.Single(Lines(run.Error));
+        Assert.Contains("--h2c cannot be combined with --tls-cert", line, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("100001")]
+    public async Task Max_http2_streams_out_of_range_exits_2(string value)
+    {
+        var run = await RunAsync("serve", "--memory", "--max-http2-streams", value);
+
+        Assert.Equal(CommandLineRunner.UsageErrorExitCode, run.ExitCode);
+        Assert.Contains("--max-http2-streams", run.Error, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("auto", CachePolicy.Auto)]
     [InlineData("private", CachePolicy.Private)]

@@ -192,6 +192,8 @@ public sealed class DurableStreamHostTests : IDisposable
         Port = 8080,
         TlsCertificatePath = "/cert.pem",
         TlsKeyPath = "/key.pem",
+        CleartextHttp2 = true,
+        MaxHttp2StreamsPerConnection = 12,
         CorsOrigins = ["https://a.example", "https://b.example"],
         ReadTokens = ["r"],
         WriteTokens = ["w"],

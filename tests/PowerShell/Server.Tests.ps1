@@ -41,6 +41,23 @@ Describe 'Start-DurableStreamServer -InMemory' -Tag 'Integration' {
         Test-PortOpen $server.Port | Should -BeTrue
     }
 
+    It 'speaks HTTP/2 with prior knowledge (h2c) instead of HTTP/1.1 with -H2c' {
+        $server = Start-DurableStreamServer -Port 0 -InMemory -H2c
+        $client = [System.Net.Http.HttpClient]::new()
+        try {
+            $request = [System.Net.Http.HttpRequestMessage]::new([System.Net.Http.HttpMethod]::Get, $server.ServerUri.AbsoluteUri + 'healthz')
+            $request.Version = [System.Net.HttpVersion]::Version20
+            $request.VersionPolicy = [System.Net.Http.HttpVersionPolicy]::RequestVersionExact
+            $response = $client.SendAsync($request).GetAwaiter().GetResult()
+            $response.Version | Should -Be ([System.Net.HttpVersion]::Version20)
+            $response.StatusCode | Should -Be ([System.Net.HttpStatusCode]::OK)
+            (Invoke-WebRequest -Uri "$($server.ServerUri)healthz" -SkipHttpErrorCheck).StatusCode | Should -Be 400
+        }
+        finally {
+            $client.Dispose()
+        }
+    }
+
     It 'serves the inspector page at its ServerUri unless -NoUi' {
         $server = Start-DurableStreamServer -Port 0 -InMemory
         $plain = Start-DurableStreamServer -Port 0 -InMemory -NoUi
