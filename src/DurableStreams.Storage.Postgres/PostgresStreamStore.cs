@@ -195,7 +195,8 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
         var existing = await LockByNameAsync(connection, name, null, ct).ConfigureAwait(false);
         if (existing is not null)
         {
-            var view = new ExistingStream(existing.State == StreamRow.SoftDeleted, existing.IsExpired(now), existing.Requested, existing.Closed, existing.ToInfo());
+            var view = new ExistingStream(existing.State == StreamRow.SoftDeleted, existing.IsExpired(now), existing.Requested, existing.Closed,
+                existing.ToInfo(await EffectiveStartAsync(connection, existing, ct).ConfigureAwait(false)));
             if (CreateRules.CheckExisting(request, view, out var expire) is { } answer)
             {
                 return (answer, null);
@@ -277,6 +278,14 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
             update.Parameters.AddWithValue("tail", tail);
             update.Parameters.AddWithValue("id", id);
             batch.BatchCommands.Add(update);
+            if (tail > forkPosition && AppendTimesInterval(name) is { } interval)
+            {
+                var at = new NpgsqlBatchCommand($"UPDATE {_s}.ds_streams SET last_append_ticks = @at WHERE id = @id");
+                at.Parameters.AddWithValue("at", now);
+                at.Parameters.AddWithValue("id", id);
+                batch.BatchCommands.Add(at);
+                AddAppendTimeSample(batch, id, forkPosition, now, interval);
+            }
             if (source is not null)
             {
                 var reference = new NpgsqlBatchCommand($"UPDATE {_s}.ds_streams SET ref_count = ref_count + 1 WHERE id = @id");
@@ -336,7 +345,17 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
         await using var batch = new NpgsqlBatch(connection, tx);
         var end = AddDataInsert(batch, row.Id, row.Tail, decision.Messages, row.IsJson);
         var result = AppendRules.Apply(state, request, end - row.Tail, new DateTimeOffset(now, TimeSpan.Zero));
-        var update = new NpgsqlBatchCommand($"UPDATE {_s}.ds_streams SET tail = @tail, closed = @closed, last_stream_seq = @seq, accessed_ticks = @now WHERE id = @id");
+        // Streams whose policy has a maximum age also record the append's time (one more statement in the same round
+        // trip); others send exactly what they sent before retention existed.
+        var sampleEvery = end > row.Tail ? AppendTimesInterval(name) : null;
+        var update = new NpgsqlBatchCommand(sampleEvery is null
+            ? $"UPDATE {_s}.ds_streams SET tail = @tail, closed = @closed, last_stream_seq = @seq, accessed_ticks = @now WHERE id = @id"
+            : $"UPDATE {_s}.ds_streams SET tail = @tail, closed = @closed, last_stream_seq = @seq, accessed_ticks = @now, last_append_ticks = @at WHERE id = @id");
+        if (sampleEvery is { } interval)
+        {
+            update.Parameters.AddWithValue("at", now);
+            AddAppendTimeSample(batch, row.Id, row.Tail, now, interval);
+        }
         update.Parameters.AddWithValue("tail", state.Tail);
         update.Parameters.AddWithValue("closed", state.Closed);
         update.Parameters.Add(new NpgsqlParameter<string?>("seq", NpgsqlDbType.Text) { TypedValue = state.LastStreamSeq });
@@ -367,7 +386,8 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
         var (result, wake) = await RunAsync(async connection =>
         {
             var (row, status, expired) = await FindAsync(connection, name, touch: false, cancellationToken).ConfigureAwait(false);
-            return (row is null ? new MetadataResult(status) : new MetadataResult(ReadStatus.Ok, row.ToInfo()), expired);
+            return (row is null ? new MetadataResult(status)
+                : new MetadataResult(ReadStatus.Ok, row.ToInfo(await EffectiveStartAsync(connection, row, cancellationToken).ConfigureAwait(false))), expired);
         }, cancellationToken).ConfigureAwait(false);
         if (wake)
         {
