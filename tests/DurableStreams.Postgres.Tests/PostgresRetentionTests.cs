@@ -262,6 +262,79 @@ public sealed class PostgresRetentionTests(PostgresServer server) : StoreTestBas
     }
 
     [Fact]
+    public async Task A_json_stream_can_be_forked_below_its_retained_start_and_the_fork_inherits_nothing_readable()
+    {
+        await CreatedAsync("size/j", Json);
+        for (var i = 0; i < 10; i++)
+        {
+            await AppendedAsync("size/j", $"\"m{i:D7}\"", Json);
+        }
+        Assert.Equal(At(66), (await NodeA.ApplyRetentionAsync("size/j", Size, Ct)).RetainedStart);
+
+        // 22 starts a message that is gone; 11 + one message lands on 22 as well (the dropped range counts as one message).
+        await CreatedAsync("plain/f1", Json, fork: ForkOf("size/j", 22));
+        await CreatedAsync("plain/f2", Json, fork: ForkOf("size/j", 11, subOffset: 1));
+        await CreatedAsync("plain/f3", Json, fork: ForkOf("size/j", 11, subOffset: 2));
+        await AppendedAsync("plain/f1", "\"own\"", Json);
+
+        Assert.Equal(At(22), (await InfoAsync("plain/f1")).RetainedStart);
+        var own = await ReadFromStartAsync("plain/f1");
+        Assert.Equal((At(22), "[\"own\"]"), (own.Start, JsonOf(own)));
+        Assert.Equal(At(66), (await InfoAsync("plain/f2")).Tail);
+        var inherited = await ReadFromStartAsync("plain/f3");
+        Assert.Equal((At(66), "[\"m0000006\"]"), (inherited.Start, JsonOf(inherited)));
+    }
+
+    /// <summary>
+    /// A one-off measurement, not a check of speed (run by hand; numbers in docs/postgres.md): 100 MiB in 1,600 appends of
+    /// 64 KiB of random bytes, trimmed to the last 10 MiB, with the size of <c>ds_data</c> (heap, TOAST and index)
+    /// before, after the trim, after <c>VACUUM</c>, after appending 90 MiB more, and after <c>VACUUM FULL</c>:
+    /// <c>DS_MEASURE=1 dotnet test tests/DurableStreams.Postgres.Tests -c Release --filter "FullyQualifiedName~Measure" --logger "console;verbosity=detailed"</c>.
+    /// </summary>
+    [Fact]
+    [Trait("Category", "Measurement")]
+    public async Task Measure_the_table_size_a_trim_gives_back()
+    {
+        Assert.SkipUnless(Environment.GetEnvironmentVariable("DS_MEASURE") == "1", "Set DS_MEASURE=1 to measure.");
+        var output = TestContext.Current.TestOutputHelper!;
+        var chunk = new byte[64 << 10];
+        async Task FillBigAsync(int appends)
+        {
+            for (var i = 0; i < appends; i++)
+            {
+                Random.Shared.NextBytes(chunk);
+                Assert.Equal(AppendStatus.Appended, (await AppendBytesAsync("size/big", chunk, Binary)).Status);
+            }
+        }
+        await CreatedAsync("size/big", Binary);
+        await FillBigAsync(1600);
+        Task<long> SizeAsync() => ScalarAsync<long>("SELECT pg_total_relation_size('{s}.ds_data')");
+        async Task VacuumAsync(string how)
+        {
+            await using var dataSource = NpgsqlDataSource.Create(server.ConnectionString);
+            await using var command = dataSource.CreateCommand($"VACUUM {how} {_schema}.ds_data");
+            await command.ExecuteNonQueryAsync(Ct);
+        }
+        await VacuumAsync("");
+        var before = await SizeAsync();
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var pass = await NodeA.ApplyRetentionAsync("size/big", new RetentionPolicy(null, 10L << 20), Ct);
+        var took = watch.Elapsed;
+        var afterTrim = await SizeAsync();
+        await VacuumAsync("");
+        var afterVacuum = await SizeAsync();
+        // The freed space is reused: as much again as was dropped fits in the same files.
+        await FillBigAsync(1440);
+        var refilled = await SizeAsync();
+        await NodeA.ApplyRetentionAsync("size/big", new RetentionPolicy(null, 10L << 20), Ct);
+        await VacuumAsync("FULL");
+        var afterFull = await SizeAsync();
+        output.WriteLine($"trim: dropped {pass.BytesDropped:N0} B, freed {pass.BytesFreed:N0} B in {took.TotalMilliseconds:N0} ms, rows left {await DataRowsAsync("size/big")}");
+        output.WriteLine($"ds_data total size: before {before:N0} B, after the trim {afterTrim:N0} B, after VACUUM {afterVacuum:N0} B, after appending 90 MiB more {refilled:N0} B, after trimming again and VACUUM FULL {afterFull:N0} B");
+        Assert.Equal(pass.BytesDropped, pass.BytesFreed);
+    }
+
+    [Fact]
     public async Task A_schema_newer_than_this_build_is_refused_with_both_versions()
     {
         await ScalarAsync<int>("WITH u AS (UPDATE {s}.ds_schema_version SET version = 99 RETURNING 1) SELECT count(*)::int FROM u");
