@@ -1,5 +1,6 @@
 using DurableStreams.Core;
 using DurableStreams.Core.Live;
+using DurableStreams.Core.Retention;
 using DurableStreams.Protocol;
 using DurableStreams.Core.Subscriptions;
 using Microsoft.Extensions.Logging;
@@ -209,6 +210,7 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
         }
 
         StreamRow? source = null;
+        long? sourceStart = null;
         CreateDecision decision;
         var limits = new CreateLimits(_options.MaxJsonDepth, _options.MaxMessagesPerAppend, _options.MaxForkDepth);
         var createdAt = new DateTimeOffset(now, TimeSpan.Zero);
@@ -220,6 +222,7 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
                 source.State == StreamRow.SoftDeleted, source.State == StreamRow.Live && source.IsExpired(now), source.ContentType,
                 chain.Count - 1, source.Tail, source.TtlSeconds, source.ExpiresTicks is { } e ? new DateTimeOffset(e, TimeSpan.Zero) : null);
             var boundaries = await PrecomputeForkBoundariesAsync(connection, chain, fork, source.Tail, source.IsJson, ct).ConfigureAwait(false);
+            sourceStart = EffectiveStart(chain);
             decision = CreateRules.Evaluate(request, view, boundaries, limits, createdAt);
         }
         else
@@ -294,7 +297,10 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
             }
             await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             await tx.CommitAsync(ct).ConfigureAwait(false);
-            var info = new StoredStreamInfo(name, incarnation, state.ContentType, new StreamOffset(tail), state.Closed, state.TtlSeconds, state.ExpiresAt, createdAt);
+            var info = new StoredStreamInfo(name, incarnation, state.ContentType, new StreamOffset(tail), state.Closed, state.TtlSeconds, state.ExpiresAt, createdAt)
+            {
+                RetainedStart = new StreamOffset(RetentionRules.EffectiveStart(0, forkPosition, sourceStart)),
+            };
             return (new CreateStreamResult(CreateStatus.Created, info), wake);
         }
     }
