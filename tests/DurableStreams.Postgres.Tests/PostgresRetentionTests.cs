@@ -334,6 +334,44 @@ public sealed class PostgresRetentionTests(PostgresServer server) : StoreTestBas
         Assert.Equal(pass.BytesDropped, pass.BytesFreed);
     }
 
+    /// <summary>
+    /// A one-off measurement (run as above): sequential 100-byte appends to a stream without a policy, one with a size
+    /// policy and one with an age policy (which also records append times), in alternating rounds of 500 so the
+    /// machine's noise falls on all three alike.
+    /// </summary>
+    [Fact]
+    [Trait("Category", "Measurement")]
+    public async Task Measure_the_append_rate_with_and_without_an_age_policy()
+    {
+        Assert.SkipUnless(Environment.GetEnvironmentVariable("DS_MEASURE") == "1", "Set DS_MEASURE=1 to measure.");
+        var output = TestContext.Current.TestOutputHelper!;
+        string[] names = ["plain/s", "size/s", "age/s"];
+        var elapsed = new TimeSpan[names.Length];
+        var body = new string('x', 100);
+        foreach (var name in names)
+        {
+            await CreatedAsync(name);
+            await AppendedAsync(name, body); // warm the connection's prepared statements
+        }
+        for (var round = 0; round < 6; round++)
+        {
+            for (var n = 0; n < names.Length; n++)
+            {
+                var watch = System.Diagnostics.Stopwatch.StartNew();
+                for (var i = 0; i < 500; i++)
+                {
+                    await AppendedAsync(names[n], body);
+                    Time.Advance(TimeSpan.FromMilliseconds(10)); // age/s takes a sample every 36 s: one per 3,600 appends
+                }
+                elapsed[n] += watch.Elapsed;
+            }
+        }
+        for (var n = 0; n < names.Length; n++)
+        {
+            output.WriteLine($"{names[n]}: {3000 / elapsed[n].TotalSeconds:N0} appends/s");
+        }
+    }
+
     [Fact]
     public async Task A_schema_newer_than_this_build_is_refused_with_both_versions()
     {
