@@ -178,6 +178,24 @@ public sealed class PostgresRetentionTests(PostgresServer server) : StoreTestBas
     }
 
     [Fact]
+    public async Task A_fork_read_racing_its_sources_trim_on_another_node_serves_from_the_new_effective_start()
+    {
+        var nodeB = await OpenNodeAsync();
+        await FillAsync("size/src", 20);
+        await CreatedAsync("plain/fork", fork: ForkOf("size/src"));
+        await AppendedAsync("plain/fork", "own");
+        nodeB.ReadResolvedHook = async () =>
+        {
+            nodeB.ReadResolvedHook = null;
+            Assert.Equal(At(150), (await NodeA.ApplyRetentionAsync("size/src", Size, Ct)).RetainedStart);
+        };
+
+        var read = await nodeB.ReadAsync("plain/fork", new ReadRequest(OffsetQuery.Beginning, Unlimited), Ct);
+
+        Assert.Equal((ReadStatus.Ok, At(150), Appends(15, 20) + "own", At(150)), (read.Status, read.Start, TextOf(read), read.Info!.RetainedStart));
+    }
+
+    [Fact]
     public async Task A_json_offset_whose_message_was_freed_by_a_racing_trim_answers_410_not_unaligned()
     {
         var nodeB = await OpenNodeAsync();
