@@ -281,7 +281,8 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
             update.Parameters.AddWithValue("tail", tail);
             update.Parameters.AddWithValue("id", id);
             batch.BatchCommands.Add(update);
-            if (tail > forkPosition && AppendTimesInterval(name) is { } interval)
+            // Everything the stream starts with (inherited, or its body) was appended by now: it ages from the create.
+            if (AppendTimesInterval(name) is { } interval)
             {
                 var at = new NpgsqlBatchCommand($"UPDATE {_s}.ds_streams SET last_append_ticks = @at WHERE id = @id");
                 at.Parameters.AddWithValue("at", now);
