@@ -10,7 +10,7 @@ namespace DurableStreams.Storage.Postgres;
 internal static class PostgresSchema
 {
     /// <summary>The schema version this build writes and reads.</summary>
-    public const int CurrentVersion = 3;
+    public const int CurrentVersion = 4;
 
     private static string[] Migrations(string s) =>
     [
@@ -80,6 +80,17 @@ internal static class PostgresSchema
         $"""
         CREATE INDEX ds_producers_idle ON {s}.ds_producers (updated_ticks);
         """,
+        // Version 4: retention (issue 18). Each stream's retained start (rows entirely below it are deleted), and, only
+        // for streams whose policy has a maximum age, the last append time and append-time samples (AppendTimes).
+        $"""
+        ALTER TABLE {s}.ds_streams ADD COLUMN retained_start bigint NOT NULL DEFAULT 0, ADD COLUMN last_append_ticks bigint;
+        CREATE TABLE {s}.ds_append_times (
+            stream_id bigint NOT NULL REFERENCES {s}.ds_streams (id) ON DELETE CASCADE,
+            position  bigint NOT NULL,
+            ticks     bigint NOT NULL,
+            PRIMARY KEY (stream_id, position)
+        );
+        """,
     ];
 
     public static async Task MigrateAsync(NpgsqlDataSource dataSource, string schema, CancellationToken cancellationToken)
@@ -104,7 +115,8 @@ internal static class PostgresSchema
         }
         if (version > CurrentVersion)
         {
-            throw new InvalidOperationException($"The database schema {schema} is at version {version}; this build knows up to {CurrentVersion}.");
+            throw new InvalidOperationException(
+                $"The database schema {schema} is at version {version}; this build knows up to {CurrentVersion}. A newer build migrated it: run that build (or newer) on every node.");
         }
         var migrations = Migrations(s);
         for (var next = version + 1; next <= CurrentVersion; next++)

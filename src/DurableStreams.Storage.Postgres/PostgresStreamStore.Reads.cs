@@ -6,34 +6,30 @@ namespace DurableStreams.Storage.Postgres;
 
 public sealed partial class PostgresStreamStore
 {
+    /// <summary>Test hook: runs in every read after the stream's row and retained start were read, before its data rows.</summary>
+    internal Func<Task>? ReadResolvedHook { get; set; }
+
+    /// <summary>How often a read that found rows missing below its start (retention freed them meanwhile) starts over.</summary>
+    private const int ReadAttempts = 3;
+
     /// <inheritdoc />
     public async ValueTask<ReadResult> ReadAsync(string name, ReadRequest request, CancellationToken cancellationToken = default)
     {
         var (result, wake) = await RunAsync(async connection =>
         {
-            var (row, status, expired) = await FindAsync(connection, name, touch: true, cancellationToken).ConfigureAwait(false);
-            if (row is null)
+            for (var attempt = 1; ; attempt++)
             {
-                return (ReadResult.Failed(status), expired);
+                var (read, expired) = await ReadOnceAsync(connection, name, request, attempt == 1, cancellationToken).ConfigureAwait(false);
+                if (read is not null)
+                {
+                    return (read, expired);
+                }
+                if (attempt == ReadAttempts)
+                {
+                    // Rows missing at or above the retained start, three times over: not a race with retention.
+                    return (ReadResult.Failed(ReadStatus.Corrupt), false);
+                }
             }
-            var tail = row.Tail;
-            var isJson = row.IsJson;
-            var chain = await LoadChainAsync(connection, row, tail, cancellationToken).ConfigureAwait(false);
-            var requested = request.Offset.Kind == OffsetKind.Beginning ? 0L : request.Offset.Offset.Position;
-            var boundary = request.Offset.Kind != OffsetKind.At || !isJson || requested >= tail || requested < 0
-                || await IsBoundaryAsync(connection, chain, requested, cancellationToken).ConfigureAwait(false);
-            var startStatus = ReadRules.ResolveStart(request.Offset, 0, tail, isJson, KnownBoundaries.At(requested, boundary, tail), out var start);
-            if (startStatus != ReadStatus.Ok)
-            {
-                return (ReadResult.Failed(startStatus), false);
-            }
-            var chunks = new List<ReadOnlyMemory<byte>>();
-            var end = start;
-            if (request.Offset.Kind != OffsetKind.Now)
-            {
-                end = await GatherAsync(connection, chain, start, tail, Math.Max(1, request.MaxBytes), isJson, chunks, cancellationToken).ConfigureAwait(false);
-            }
-            return (ReadResult.Served(row.ToInfo(), start, end, tail, row.Closed, chunks), false);
         }, cancellationToken).ConfigureAwait(false);
         if (wake)
         {
@@ -44,11 +40,64 @@ public sealed partial class PostgresStreamStore
     }
 
     /// <summary>
+    /// One attempt at a read; a null result means rows the read needed were gone (retention freed them after the read
+    /// resolved its start against the row), and the read starts over: it then resolves against the new start, so it
+    /// answers 410 or serves what is there, never a body with a hole in it (nor a 400 for an offset whose message was
+    /// freed: an unaligned offset is re-checked once).
+    /// </summary>
+    private async Task<(ReadResult?, bool)> ReadOnceAsync(NpgsqlConnection connection, string name, ReadRequest request, bool first, CancellationToken cancellationToken)
+    {
+        var (row, status, expired) = await FindAsync(connection, name, touch: true, cancellationToken).ConfigureAwait(false);
+        if (row is null)
+        {
+            return (ReadResult.Failed(status), expired);
+        }
+        var tail = row.Tail;
+        var isJson = row.IsJson;
+        var chain = await LoadChainAsync(connection, row, tail, cancellationToken).ConfigureAwait(false);
+        var retainedStart = EffectiveStart(chain);
+        if (ReadResolvedHook is { } hook)
+        {
+            await hook().ConfigureAwait(false);
+        }
+        // -1 starts at the retained start, a message boundary by construction.
+        var requested = request.Offset.Kind == OffsetKind.Beginning ? retainedStart : request.Offset.Offset.Position;
+        var boundary = request.Offset.Kind != OffsetKind.At || !isJson || requested >= tail || requested < retainedStart
+            || await IsBoundaryAsync(connection, chain, requested, cancellationToken).ConfigureAwait(false);
+        var startStatus = ReadRules.ResolveStart(request.Offset, retainedStart, tail, isJson, KnownBoundaries.At(requested, boundary, tail), out var start);
+        if (startStatus == ReadStatus.BeforeRetainedStart)
+        {
+            return (new ReadResult { Status = startStatus, Info = row.ToInfo(retainedStart) }, false);
+        }
+        if (startStatus == ReadStatus.OffsetUnaligned && first)
+        {
+            // The row that starts the message may have been freed since the stream's row was read: ask again.
+            return (null, false);
+        }
+        if (startStatus != ReadStatus.Ok)
+        {
+            return (ReadResult.Failed(startStatus), false);
+        }
+        var chunks = new List<ReadOnlyMemory<byte>>();
+        var end = start;
+        if (request.Offset.Kind != OffsetKind.Now)
+        {
+            if (await GatherAsync(connection, chain, start, tail, Math.Max(1, request.MaxBytes), isJson, chunks, cancellationToken).ConfigureAwait(false) is not { } gathered)
+            {
+                return (null, false);
+            }
+            end = gathered;
+        }
+        return (ReadResult.Served(row.ToInfo(retainedStart), start, end, tail, row.Closed, chunks), false);
+    }
+
+    /// <summary>
     /// Collects data in [<paramref name="position"/>, <paramref name="end"/>) within <paramref name="budget"/> bytes,
     /// level by level through the fork chain. Page boundaries are positions (rows starting before position + budget), so
-    /// the same request always returns the same range. JSON reads return whole messages only, at least one.
+    /// the same request always returns the same range. JSON reads return whole messages only, at least one. Returns null
+    /// when a row the range needs is gone (freed by retention after the read resolved its start).
     /// </summary>
-    private async Task<long> GatherAsync(
+    private async Task<long?> GatherAsync(
         NpgsqlConnection connection, List<ChainLevel> chain, long position, long end, long budget, bool wholeMessages,
         List<ReadOnlyMemory<byte>> chunks, CancellationToken ct)
     {
@@ -57,9 +106,11 @@ public sealed partial class PostgresStreamStore
             var level = LevelOf(chain, position);
             var limit = Math.Min(level.Limit, end);
             var rows = await FetchRowsAsync(connection, level.Id, position, Math.Min(limit, position + budget), ct).ConfigureAwait(false);
-            if (rows.Count == 0)
+            // One statement sees one snapshot and retention deletes a prefix, so when the row holding the position is
+            // there, so is everything after it; the loops below still check that rows follow on (a hole is never served).
+            if (rows.Count == 0 || rows[0].Start > position || rows[0].End <= position)
             {
-                return position;
+                return null;
             }
             if (wholeMessages)
             {
@@ -68,7 +119,11 @@ public sealed partial class PostgresStreamStore
                 {
                     var first = rows[index];
                     var length = first.MessageEnd - first.MessageStart;
-                    if (first.MessageStart != position || (length > budget && chunks.Count > 0))
+                    if (first.Start != position || first.MessageStart != position)
+                    {
+                        return null;
+                    }
+                    if (length > budget && chunks.Count > 0)
                     {
                         return position;
                     }
@@ -83,7 +138,12 @@ public sealed partial class PostgresStreamStore
                     if (covered < first.MessageEnd)
                     {
                         // A message larger than the budget, read alone: fetch the rest of its rows.
-                        foreach (var more in await FetchRowsAsync(connection, level.Id, covered, first.MessageEnd, ct).ConfigureAwait(false))
+                        var rest = await FetchRowsAsync(connection, level.Id, covered, first.MessageEnd, ct).ConfigureAwait(false);
+                        if (rest.Count == 0 || rest[0].Start != covered)
+                        {
+                            return null;
+                        }
+                        foreach (var more in rest)
                         {
                             parts.Add(more.Data);
                         }
@@ -101,6 +161,10 @@ public sealed partial class PostgresStreamStore
             {
                 foreach (var row in rows)
                 {
+                    if (row.Start > position)
+                    {
+                        return null;
+                    }
                     var from = (int)(position - row.Start);
                     var to = (int)(Math.Min(row.End, limit) - row.Start);
                     var length = (int)Math.Min(to - from, budget);

@@ -1,4 +1,5 @@
 using DurableStreams.Core;
+using DurableStreams.Core.Retention;
 using System.Net.Sockets;
 using Npgsql;
 
@@ -238,10 +239,13 @@ public sealed partial class PostgresStreamStore
         return position;
     }
 
-    /// <summary>The fork chain of <paramref name="row"/>: the stream first, then its sources, each with the positions it owns.</summary>
+    /// <summary>
+    /// The fork chain of <paramref name="row"/>: the stream first, then its sources, each with the positions it owns and
+    /// its own retained start (see <see cref="EffectiveStart"/>).
+    /// </summary>
     private async Task<List<ChainLevel>> LoadChainAsync(NpgsqlConnection connection, StreamRow row, long tail, CancellationToken ct)
     {
-        var chain = new List<ChainLevel> { new(row.Id, row.BasePosition, tail) };
+        var chain = new List<ChainLevel> { new(row.Id, row.BasePosition, tail, row.RetainedStart) };
         if (row.SourceId is null)
         {
             return chain;
@@ -249,20 +253,38 @@ public sealed partial class PostgresStreamStore
         await using var command = new NpgsqlCommand(
             $"""
             WITH RECURSIVE c AS (
-                SELECT id, source_id, base_position, 0 AS depth FROM {_s}.ds_streams WHERE id = @id
+                SELECT id, source_id, base_position, retained_start, 0 AS depth FROM {_s}.ds_streams WHERE id = @id
                 UNION ALL
-                SELECT p.id, p.source_id, p.base_position, c.depth + 1 FROM {_s}.ds_streams p JOIN c ON p.id = c.source_id)
-            SELECT id, base_position FROM c WHERE depth > 0 ORDER BY depth
+                SELECT p.id, p.source_id, p.base_position, p.retained_start, c.depth + 1 FROM {_s}.ds_streams p JOIN c ON p.id = c.source_id)
+            SELECT id, base_position, retained_start FROM c WHERE depth > 0 ORDER BY depth
             """, connection);
         command.Parameters.AddWithValue("id", row.Id);
         await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
         while (await reader.ReadAsync(ct).ConfigureAwait(false))
         {
             // A source owns positions up to where its fork (and every fork below) diverged.
-            chain.Add(new ChainLevel(reader.GetInt64(0), reader.GetInt64(1), Math.Min(chain[^1].Base, chain[^1].Limit)));
+            chain.Add(new ChainLevel(reader.GetInt64(0), reader.GetInt64(1), Math.Min(chain[^1].Base, chain[^1].Limit), reader.GetInt64(2)));
         }
         return chain;
     }
+
+    /// <summary>
+    /// The retained start readers of <c>chain[0]</c> see: folded from the root down with
+    /// <see cref="RetentionRules.EffectiveStart"/> (below its fork position a fork sees what its source still holds).
+    /// </summary>
+    private static long EffectiveStart(List<ChainLevel> chain)
+    {
+        long? effective = null;
+        for (var i = chain.Count - 1; i >= 0; i--)
+        {
+            effective = RetentionRules.EffectiveStart(chain[i].RetainedStart, chain[i].Base, effective);
+        }
+        return effective ?? 0;
+    }
+
+    /// <summary>The effective retained start of <paramref name="row"/>: its own, or for a fork, over its chain (one query).</summary>
+    private async Task<long> EffectiveStartAsync(NpgsqlConnection connection, StreamRow row, CancellationToken ct) =>
+        row.SourceId is null ? row.RetainedStart : EffectiveStart(await LoadChainAsync(connection, row, row.Tail, ct).ConfigureAwait(false));
 
     private static ChainLevel LevelOf(List<ChainLevel> chain, long position)
     {
@@ -320,6 +342,23 @@ public sealed partial class PostgresStreamStore
         if (position > tail)
         {
             return new KnownBoundaries(starts, next, tail);
+        }
+        // Below the source's effective retained start the rows may be gone: a fork there is allowed (it inherits
+        // nothing readable), and the dropped range counts as one message up to the start.
+        var retained = EffectiveStart(chain);
+        if (position < retained)
+        {
+            starts.Add(position);
+            if (fork.SubOffset != 0)
+            {
+                next[position] = retained;
+                position = retained;
+            }
+            if (!isJson || fork.SubOffset <= 1)
+            {
+                return new KnownBoundaries(starts, next, tail);
+            }
+            fork = fork with { SubOffset = fork.SubOffset - 1 };
         }
         if (isJson)
         {

@@ -1,5 +1,6 @@
 using DurableStreams.Core;
 using DurableStreams.Core.Live;
+using DurableStreams.Core.Retention;
 using DurableStreams.Protocol;
 using DurableStreams.Core.Subscriptions;
 using Microsoft.Extensions.Logging;
@@ -205,7 +206,8 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
         var existing = await LockByNameAsync(connection, name, null, ct).ConfigureAwait(false);
         if (existing is not null)
         {
-            var view = new ExistingStream(existing.State == StreamRow.SoftDeleted, existing.IsExpired(now), existing.Requested, existing.Closed, existing.ToInfo());
+            var view = new ExistingStream(existing.State == StreamRow.SoftDeleted, existing.IsExpired(now), existing.Requested, existing.Closed,
+                existing.ToInfo(await EffectiveStartAsync(connection, existing, ct).ConfigureAwait(false)));
             if (CreateRules.CheckExisting(request, view, out var expire) is { } answer)
             {
                 return (answer, null);
@@ -218,6 +220,7 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
         }
 
         StreamRow? source = null;
+        long? sourceStart = null;
         CreateDecision decision;
         var limits = new CreateLimits(_options.MaxJsonDepth, _options.MaxMessagesPerAppend, _options.MaxForkDepth);
         var createdAt = new DateTimeOffset(now, TimeSpan.Zero);
@@ -229,6 +232,7 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
                 source.State == StreamRow.SoftDeleted, source.State == StreamRow.Live && source.IsExpired(now), source.ContentType,
                 chain.Count - 1, source.Tail, source.TtlSeconds, source.ExpiresTicks is { } e ? new DateTimeOffset(e, TimeSpan.Zero) : null);
             var boundaries = await PrecomputeForkBoundariesAsync(connection, chain, fork, source.Tail, source.IsJson, ct).ConfigureAwait(false);
+            sourceStart = EffectiveStart(chain);
             decision = CreateRules.Evaluate(request, view, boundaries, limits, createdAt);
         }
         else
@@ -287,6 +291,15 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
             update.Parameters.AddWithValue("tail", tail);
             update.Parameters.AddWithValue("id", id);
             batch.BatchCommands.Add(update);
+            // Everything the stream starts with (inherited, or its body) was appended by now: it ages from the create.
+            if (AppendTimesInterval(name) is { } interval)
+            {
+                var at = new NpgsqlBatchCommand($"UPDATE {_s}.ds_streams SET last_append_ticks = @at WHERE id = @id");
+                at.Parameters.AddWithValue("at", now);
+                at.Parameters.AddWithValue("id", id);
+                batch.BatchCommands.Add(at);
+                AddAppendTimeSample(batch, id, forkPosition, now, interval);
+            }
             if (source is not null)
             {
                 var reference = new NpgsqlBatchCommand($"UPDATE {_s}.ds_streams SET ref_count = ref_count + 1 WHERE id = @id");
@@ -295,7 +308,10 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
             }
             await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             await tx.CommitAsync(ct).ConfigureAwait(false);
-            var info = new StoredStreamInfo(name, incarnation, state.ContentType, new StreamOffset(tail), state.Closed, state.TtlSeconds, state.ExpiresAt, createdAt);
+            var info = new StoredStreamInfo(name, incarnation, state.ContentType, new StreamOffset(tail), state.Closed, state.TtlSeconds, state.ExpiresAt, createdAt)
+            {
+                RetainedStart = new StreamOffset(RetentionRules.EffectiveStart(0, forkPosition, sourceStart)),
+            };
             return (new CreateStreamResult(CreateStatus.Created, info), wake);
         }
     }
@@ -347,7 +363,17 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
         await using var batch = new NpgsqlBatch(connection, tx);
         var end = AddDataInsert(batch, row.Id, row.Tail, decision.Messages, row.IsJson);
         var result = AppendRules.Apply(state, request, end - row.Tail, new DateTimeOffset(now, TimeSpan.Zero));
-        var update = new NpgsqlBatchCommand($"UPDATE {_s}.ds_streams SET tail = @tail, closed = @closed, last_stream_seq = @seq, accessed_ticks = @now WHERE id = @id");
+        // Streams whose policy has a maximum age also record the append's time (one more statement in the same round
+        // trip); others send exactly what they sent before retention existed.
+        var sampleEvery = end > row.Tail ? AppendTimesInterval(name) : null;
+        var update = new NpgsqlBatchCommand(sampleEvery is null
+            ? $"UPDATE {_s}.ds_streams SET tail = @tail, closed = @closed, last_stream_seq = @seq, accessed_ticks = @now WHERE id = @id"
+            : $"UPDATE {_s}.ds_streams SET tail = @tail, closed = @closed, last_stream_seq = @seq, accessed_ticks = @now, last_append_ticks = @at WHERE id = @id");
+        if (sampleEvery is { } interval)
+        {
+            update.Parameters.AddWithValue("at", now);
+            AddAppendTimeSample(batch, row.Id, row.Tail, now, interval);
+        }
         update.Parameters.AddWithValue("tail", state.Tail);
         update.Parameters.AddWithValue("closed", state.Closed);
         update.Parameters.Add(new NpgsqlParameter<string?>("seq", NpgsqlDbType.Text) { TypedValue = state.LastStreamSeq });
@@ -379,7 +405,8 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
         var (result, wake) = await RunAsync(async connection =>
         {
             var (row, status, expired) = await FindAsync(connection, name, touch: false, cancellationToken).ConfigureAwait(false);
-            return (row is null ? new MetadataResult(status) : new MetadataResult(ReadStatus.Ok, row.ToInfo()), expired);
+            return (row is null ? new MetadataResult(status)
+                : new MetadataResult(ReadStatus.Ok, row.ToInfo(await EffectiveStartAsync(connection, row, cancellationToken).ConfigureAwait(false))), expired);
         }, cancellationToken).ConfigureAwait(false);
         if (wake)
         {

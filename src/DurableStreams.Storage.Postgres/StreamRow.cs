@@ -16,7 +16,7 @@ internal sealed class StreamRow
     public const string Columns =
         "s.id, s.name, s.incarnation, s.state, s.content_type, s.ttl_seconds, s.expires_ticks, s.created_ticks, s.accessed_ticks, "
         + "s.tail, s.closed, s.last_stream_seq, s.source_id, s.base_position, s.ref_count, s.req_content_type, s.req_ttl_seconds, "
-        + "s.req_expires_ticks, s.fork_source, s.fork_offset, s.fork_sub_offset";
+        + "s.req_expires_ticks, s.fork_source, s.fork_offset, s.fork_sub_offset, s.retained_start, s.last_append_ticks";
 
     public long Id { get; private init; }
     public required string Name { get; init; }
@@ -33,6 +33,10 @@ internal sealed class StreamRow
     public long? SourceId { get; private init; }
     public long BasePosition { get; private init; }
     public int RefCount { get; private init; }
+    /// <summary>Where this stream's own data starts (0 until retention drops a prefix; see the chain for a fork's effective start).</summary>
+    public long RetainedStart { get; private init; }
+    /// <summary>When the last append committed, recorded only for streams whose retention policy has a maximum age.</summary>
+    public long? LastAppendTicks { get; private init; }
     public required StreamConfiguration Requested { get; init; }
     /// <summary>The requesting producer's row, when the lock query asked for one and it exists.</summary>
     public ProducerState? Producer { get; set; }
@@ -67,6 +71,8 @@ internal sealed class StreamRow
                 reader.IsDBNull(18) ? null : reader.GetString(18),
                 forkOffset is { } o ? new StreamOffset(o) : null,
                 reader.GetInt64(20)),
+            RetainedStart = reader.GetInt64(21),
+            LastAppendTicks = Long(reader, 22),
         };
         return row;
     }
@@ -82,9 +88,13 @@ internal sealed class StreamRow
     public bool NeedsTouch(long nowTicks) =>
         TtlSeconds is { } ttl && nowTicks - AccessedTicks >= ttl * TimeSpan.TicksPerSecond / 10;
 
-    public StoredStreamInfo ToInfo(long? tail = null, bool? closed = null) => new(
-        Name, Incarnation, ContentType, new StreamOffset(tail ?? Tail), closed ?? Closed, TtlSeconds,
-        ExpiresTicks is { } e ? new DateTimeOffset(e, TimeSpan.Zero) : null, new DateTimeOffset(CreatedTicks, TimeSpan.Zero));
+    /// <summary>The stream as the contract reports it; <paramref name="retainedStart"/> is the effective start (a fork's over its chain).</summary>
+    public StoredStreamInfo ToInfo(long retainedStart) => new(
+        Name, Incarnation, ContentType, new StreamOffset(Tail), Closed, TtlSeconds,
+        ExpiresTicks is { } e ? new DateTimeOffset(e, TimeSpan.Zero) : null, new DateTimeOffset(CreatedTicks, TimeSpan.Zero))
+    {
+        RetainedStart = new StreamOffset(retainedStart),
+    };
 
     /// <summary>The writer-visible state the shared append rules evaluate (with only the joined producer loaded).</summary>
     public StreamState ToState(string? producerId)
@@ -108,5 +118,8 @@ internal sealed class StreamRow
     }
 }
 
-/// <summary>One level of a read: a stream in a fork chain and the range of positions it owns.</summary>
-internal readonly record struct ChainLevel(long Id, long Base, long Limit);
+/// <summary>
+/// One level of a read: a stream in a fork chain, the range of positions it owns, and its own retained start (rows of
+/// that stream below it may be gone).
+/// </summary>
+internal readonly record struct ChainLevel(long Id, long Base, long Limit, long RetainedStart);
