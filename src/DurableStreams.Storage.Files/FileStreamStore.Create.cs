@@ -91,6 +91,12 @@ public sealed partial class FileStreamStore
                 stream.Committed = empty;
             }
             var encodedState = Records.EncodeState(state);
+            bool sampled;
+            lock (stream.Gate)
+            {
+                // A new stream has no samples to load: its first (the body's) is logged with its creation.
+                sampled = frames.Count > 0 && RecordAppendTime(stream, forkPosition, now);
+            }
             var work = new CommitWork
             {
                 Apply = w =>
@@ -101,6 +107,10 @@ public sealed partial class FileStreamStore
                     foreach (var frame in frames)
                     {
                         w.PutFrame(id, frame);
+                    }
+                    if (sampled)
+                    {
+                        w.PutTime(id, forkPosition, now.UtcTicks);
                     }
                 },
                 OnCommitted = () => Publish(stream, state.Clone(), frames, created: true),

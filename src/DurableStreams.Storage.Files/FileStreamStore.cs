@@ -177,6 +177,7 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
                 MetadataMapSize = options.MetadataMapSize,
                 MaxOpenFiles = Math.Max(16, options.MaxOpenFiles),
                 ProducerRetention = options.ProducerRetention,
+                Retention = options.Retention,
                 CrashBeforeLogRestart = options.CrashBeforeLogRestart,
             };
             var logPath = Path.Combine(directory, "commit.log");
