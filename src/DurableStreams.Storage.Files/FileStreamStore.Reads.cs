@@ -350,6 +350,7 @@ public sealed partial class FileStreamStore
         }
         try
         {
+            Faults.BeforeCopy?.Invoke();
             var inner = selected.AsSpan(0, count);
             if (inner[0].Start < position || inner[0].End > end)
             {

@@ -119,6 +119,10 @@ public sealed partial class FileStreamStore : IStreamRetention
     /// </summary>
     private long Free(DiskStream stream, long start)
     {
+        if (Faults.SkipFree)
+        {
+            return 0;
+        }
         SafeFileHandle? handle = null;
         var referenced = false;
         long from;
@@ -168,6 +172,28 @@ public sealed partial class FileStreamStore : IStreamRetention
             stream.FreedBelow = Math.Max(stream.FreedBelow, stream.BasePosition + to);
         }
         return to - from;
+    }
+
+    /// <summary>Test hook: the frame records and append-time samples LMDB holds for a stream (as of the last checkpoint).</summary>
+    internal (int Frames, int Times) StoredRecordsOf(string name) =>
+        _streams.TryGetValue(name, out var stream) ? _metadata.CountRecords(stream.Id) : default;
+
+    /// <summary>Test hook: frames in a stream's in-memory index (loading it), and its append-time samples in memory.</summary>
+    internal (int Frames, int Times) IndexedOf(string name)
+    {
+        var stream = _streams.TryGetValue(name, out var found) ? found : throw new KeyNotFoundException(name);
+        lock (stream.Gate)
+        {
+            return (FramesOf(stream).Count, stream.Times?.Samples.Count ?? 0);
+        }
+    }
+
+    /// <summary>Test hook and measurement: the bytes of a stream's data file that occupy disk (data extents).</summary>
+    internal long AllocatedBytesOf(string name)
+    {
+        var stream = _streams.TryGetValue(name, out var found) ? found : throw new KeyNotFoundException(name);
+        using var handle = System.IO.File.OpenHandle(stream.FilePath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        return NativeIo.DataBytes(handle);
     }
 
     /// <summary>The retention policy configured for the stream's name (resolved once).</summary>
