@@ -1,4 +1,5 @@
 using DurableStreams.Core.Local;
+using DurableStreams.Core.Retention;
 
 namespace DurableStreams.Core.Memory;
 
@@ -6,7 +7,7 @@ namespace DurableStreams.Core.Memory;
 /// One stream in memory: its state, its own bytes (<see cref="MessageLog"/>), and — for a fork — the source entry and
 /// the position where the fork's own data begins.
 /// </summary>
-internal sealed class InMemoryStream(string name, long incarnation, StreamState state, InMemoryStream? source, long forkPosition)
+internal sealed class InMemoryStream(string name, long incarnation, StreamState state, InMemoryStream? source, long forkPosition, AppendTimes? times = null)
     : LocalStream<InMemoryStream>(name, state, source, forkPosition)
 {
     private bool _softDeleted;
@@ -22,6 +23,12 @@ internal sealed class InMemoryStream(string name, long incarnation, StreamState 
 
     /// <summary>The stream's own bytes, from the base position; guarded by the gate.</summary>
     public MessageLog Log { get; } = new(forkPosition);
+
+    /// <summary>
+    /// When the stream's data was appended, for an age policy; null when the stream's policy has no age bound (then
+    /// nothing is recorded). Guarded by the gate.
+    /// </summary>
+    public AppendTimes? Times { get; } = times;
 
     /// <summary>Deleted while forks still need its data (410 to clients); set under the structure lock.</summary>
     public override bool SoftDeleted => _softDeleted;

@@ -1,5 +1,6 @@
 using DurableStreams.Core.Live;
 using DurableStreams.Core.Local;
+using DurableStreams.Core.Retention;
 using DurableStreams.Protocol;
 
 namespace DurableStreams.Core.Memory;
@@ -8,7 +9,7 @@ namespace DurableStreams.Core.Memory;
 /// The in-memory store: fast, and gone on restart. Appends and reads take only their stream's lock; creating,
 /// deleting and expiring take one structure lock because they change fork reference counts across streams.
 /// </summary>
-public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectReadStore
+public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectReadStore, IStreamRetention
 {
     private readonly StreamTable<InMemoryStream> _streams = new();
     private readonly object _structure = new();
@@ -69,10 +70,12 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
             {
                 return new(decision.Result);
             }
-            var stream = new InMemoryStream(name, Interlocked.Increment(ref _nextIncarnation), decision.State, source, decision.ForkPosition)
+            var stream = new InMemoryStream(name, Interlocked.Increment(ref _nextIncarnation), decision.State, source, decision.ForkPosition, NewAppendTimes(name))
             {
                 LastAccessTicks = now.UtcTicks,
             };
+            // Everything the stream starts with (inherited or in the body) was appended by now.
+            stream.Times?.Record(decision.ForkPosition, now);
             foreach (var message in decision.Messages)
             {
                 // Copied in: the request body is borrowed from the caller.
@@ -112,6 +115,7 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
                 return new(decision.Result);
             }
             var written = 0L;
+            var appendStart = stream.State.Tail;
             foreach (var message in decision.Messages)
             {
                 // Copied in: the request body is borrowed from the caller's buffer.
@@ -119,6 +123,7 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
                 written += message.Length;
             }
             var result = AppendRules.Apply(stream.State, request, written, now);
+            stream.Times?.Record(appendStart, now);
             stream.Signal.Publish();
             Raise(stream.State.Closed ? StreamChangeKind.Closed : StreamChangeKind.Appended, stream, now);
             return new(result);
@@ -135,7 +140,7 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
         var startStatus = stream.ResolveRead(request.Offset, default(LogIndex), out var start, out var tail, out var closed);
         if (startStatus != ReadStatus.Ok)
         {
-            return new(ReadResult.Failed(startStatus));
+            return new(startStatus == ReadStatus.BeforeRetainedStart ? BeforeRetainedStart(stream) : ReadResult.Failed(startStatus));
         }
         var chunks = new List<ReadOnlyMemory<byte>>();
         var end = start;
@@ -143,6 +148,11 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
         {
             var budget = (long)Math.Max(1, request.MaxBytes);
             end = Gather(stream, start, tail, ref budget, stream.IsJson, chunks);
+            if (end < 0)
+            {
+                // Retention moved the start past the read after it was resolved.
+                return new(BeforeRetainedStart(stream));
+            }
         }
         return new(ReadResult.Served(stream.Snapshot(), start, end, tail, closed, chunks));
     }
@@ -162,7 +172,10 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
         // Segment references are taken under the gates; the bytes (never changed once added) are copied outside them.
         var chunks = new List<ReadOnlyMemory<byte>>();
         var budget = (long)destination.Length;
-        Gather(stream, position, position + destination.Length, ref budget, wholeMessages: false, chunks);
+        if (Gather(stream, position, position + destination.Length, ref budget, wholeMessages: false, chunks) < 0)
+        {
+            return new(ReadStatus.BeforeRetainedStart);
+        }
         var target = destination.Span;
         foreach (var chunk in chunks)
         {
@@ -200,6 +213,44 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
         }
     }
 
+    /// <inheritdoc/>
+    /// <remarks>
+    /// Under the stream's gate: plans the start with <see cref="RetentionRules.PlanStart"/> (from the effective start, so
+    /// a fork never reports a trim its source already made), publishes it, then drops the whole blocks, append starts
+    /// and samples below it. Readers gather under the same gate, so none sees a dropped block; slices handed out before
+    /// stay valid.
+    /// </remarks>
+    public ValueTask<RetentionResult> ApplyRetentionAsync(string name, RetentionPolicy policy, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        var (stream, _) = Find(name, touch: false);
+        if (stream is null)
+        {
+            return new(new RetentionResult(RetentionStatus.NotFound));
+        }
+        var now = _time.GetUtcNow();
+        lock (stream.Gate)
+        {
+            if (stream.Removed || stream.SoftDeleted)
+            {
+                return new(new RetentionResult(RetentionStatus.NotFound));
+            }
+            var current = stream.EffectiveRetainedStart;
+            var tail = stream.State.Tail;
+            var start = policy.DropsData
+                ? RetentionRules.PlanStart(policy, now, current, tail, stream.Times, new ChainBoundaries<InMemoryStream, LogIndex>(stream, tail, default))
+                : current;
+            if (start <= current)
+            {
+                return new(new RetentionResult(RetentionStatus.Unchanged, new StreamOffset(stream.RetainedStart)));
+            }
+            stream.RetainedStart = start;
+            var freed = stream.Log.DropBelow(start);
+            stream.Times?.DropBelow(start);
+            return new(new RetentionResult(RetentionStatus.Trimmed, new StreamOffset(start), start - current, freed));
+        }
+    }
+
     public ValueTask<WaitOutcome> WaitAsync(string name, StreamOffset offset, TimeSpan timeout, CancellationToken cancellationToken = default) =>
         _streams.WaitAsync(name, offset, timeout, _time.GetUtcNow(), _deadlines, cancellationToken);
 
@@ -209,6 +260,30 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
         _deadlines.Dispose();
         await _changes.DisposeAsync();
     }
+
+    /// <summary>Block bytes the stream's own data holds (for tests of what retention frees); 0 for a missing stream.</summary>
+    internal long AllocatedBytes(string name) =>
+        _streams.TryGetValue(name, out var stream) ? LockedCapacity(stream) : 0;
+
+    private static long LockedCapacity(InMemoryStream stream)
+    {
+        lock (stream.Gate)
+        {
+            return stream.Log.Capacity;
+        }
+    }
+
+    /// <summary>True when the stream recorded append times (its policy has an age bound); for tests.</summary>
+    internal bool RecordsAppendTimes(string name) => _streams.TryGetValue(name, out var stream) && stream.Times is not null;
+
+    /// <summary>Append-time samples for a stream whose policy has an age bound; null (record nothing) otherwise.</summary>
+    private AppendTimes? NewAppendTimes(string name) =>
+        _options.Retention.Any && _options.Retention.Resolve(name).MaxAge is { } maxAge
+            ? new AppendTimes(RetentionRules.SampleInterval(maxAge))
+            : null;
+
+    private static ReadResult BeforeRetainedStart(InMemoryStream stream) =>
+        new() { Status = ReadStatus.BeforeRetainedStart, Info = stream.Snapshot() };
 
     private CreateLimits Limits => new(_options.MaxJsonDepth, _options.MaxMessagesPerAppend, _options.MaxForkDepth);
 
@@ -318,7 +393,7 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
     /// <summary>
     /// Collects data in [<paramref name="position"/>, <paramref name="end"/>) within the byte budget, stitching a fork's
     /// inherited range from its source chain (walked in a loop: chains may be deep). JSON reads return whole messages
-    /// only, at least one.
+    /// only, at least one. Returns -1 when retention dropped part of the range after the read was resolved.
     /// </summary>
     private static long Gather(InMemoryStream stream, long position, long end, ref long budget, bool wholeMessages, List<ReadOnlyMemory<byte>> chunks)
     {
@@ -342,7 +417,7 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
             var (fork, forkEnd) = parts[i];
             if (position < Math.Min(forkEnd, fork.BasePosition) || budget <= 0)
             {
-                // The budget ran out (or a message did not fit) before this fork's own data.
+                // The budget ran out (or a message did not fit) before this fork's own data; or the range was dropped.
                 return position;
             }
             position = GatherOwn(fork, position, forkEnd, ref budget, wholeMessages, chunks);
@@ -360,6 +435,11 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
             if (position >= limit)
             {
                 return position;
+            }
+            if (position < log.Retained)
+            {
+                // Retention dropped the range after the read resolved its start: refuse rather than serve a gap.
+                return -1;
             }
             var reach = budget >= limit - position ? limit : position + budget;
             var stop = reach;

@@ -31,6 +31,12 @@ internal sealed class MessageLog(long start)
     /// <summary>Position of the first byte (the fork position, or 0).</summary>
     public long Start { get; } = start;
 
+    /// <summary>
+    /// Position of the first byte still readable: <see cref="Start"/> until retention drops a prefix
+    /// (<see cref="DropBelow"/>). Bytes below it may still sit in a block that straddles it, but are never sliced.
+    /// </summary>
+    public long Retained { get; private set; } = start;
+
     /// <summary>Position just past the last byte.</summary>
     public long End { get; private set; } = start;
 
@@ -71,10 +77,40 @@ internal sealed class MessageLog(long start)
         }
     }
 
+    /// <summary>
+    /// Forgets everything below <paramref name="position"/> (a retained start): whole blocks that end at or before it,
+    /// and the append starts below it. Slices handed out earlier stay valid (their arrays live while referenced).
+    /// Returns the block bytes released.
+    /// </summary>
+    public long DropBelow(long position)
+    {
+        position = Math.Min(position, End);
+        if (position <= Retained)
+        {
+            return 0;
+        }
+        Retained = position;
+        var blocks = 0;
+        var freed = 0L;
+        while (blocks < _blockCount && BlockEnd(blocks) <= position)
+        {
+            freed += _blocks[blocks].Data.Length;
+            blocks++;
+        }
+        if (blocks == _blockCount)
+        {
+            _lastBlockUsed = 0;
+        }
+        RemoveFront(ref _blocks, ref _blockCount, blocks);
+        var index = FindMessage(position);
+        RemoveFront(ref _messageStarts, ref _messageCount, index >= 0 ? index : ~index);
+        return freed;
+    }
+
     /// <summary>Adds slices covering [<paramref name="from"/>, <paramref name="to"/>) to <paramref name="chunks"/>.</summary>
     public void Slice(long from, long to, List<ReadOnlyMemory<byte>> chunks)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(from, Start);
+        ArgumentOutOfRangeException.ThrowIfLessThan(from, Retained);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(to, End);
         for (var index = FindBlock(from); from < to; index++)
         {
@@ -104,7 +140,7 @@ internal sealed class MessageLog(long start)
             return End;
         }
         var index = FindMessage(position);
-        return index >= 0 ? position : index == ~0 ? Start : _messageStarts[~index - 1];
+        return index >= 0 ? position : index == ~0 ? Retained : _messageStarts[~index - 1];
     }
 
     /// <summary>Index of the block holding <paramref name="position"/> (block starts increase strictly).</summary>
@@ -114,13 +150,40 @@ internal sealed class MessageLog(long start)
     {
         var size = needed >= MaxBlockBytes
             ? needed
-            : (int)Math.Clamp(End - Start, Math.Max(needed, MinBlockBytes), MaxBlockBytes);
+            : (int)Math.Clamp(End - Retained, Math.Max(needed, MinBlockBytes), MaxBlockBytes);
         Add(ref _blocks, ref _blockCount, new Block(End, GC.AllocateUninitializedArray<byte>(size)));
         _lastBlockUsed = 0;
     }
 
     /// <summary>Index of the append starting at <paramref name="position"/>, or the complement of where it would go.</summary>
     private int FindMessage(long position) => Array.BinarySearch(_messageStarts, 0, _messageCount, position);
+
+    /// <summary>Where block <paramref name="index"/>'s written bytes end.</summary>
+    private long BlockEnd(int index) =>
+        _blocks[index].Start + (index == _blockCount - 1 ? _lastBlockUsed : _blocks[index].Data.Length);
+
+    /// <summary>Removes the first <paramref name="removed"/> items, clearing the vacated slots (so dropped blocks can be
+    /// collected) and shrinking an array that is mostly empty.</summary>
+    private static void RemoveFront<T>(ref T[] items, ref int count, int removed)
+    {
+        if (removed == 0)
+        {
+            return;
+        }
+        var left = count - removed;
+        if (left < items.Length / 4)
+        {
+            var smaller = new T[Math.Max(4, left * 2)];
+            Array.Copy(items, removed, smaller, 0, left);
+            items = smaller;
+        }
+        else
+        {
+            Array.Copy(items, removed, items, 0, left);
+            Array.Clear(items, left, removed);
+        }
+        count = left;
+    }
 
     private static void Add<T>(ref T[] items, ref int count, T item)
     {
