@@ -71,10 +71,11 @@ internal sealed class DiskStream : LocalStream<DiskStream>
     public Core.Retention.AppendTimes? Times { get; set; }
 
     /// <summary>
-    /// Logical position below which this process has released the data file's pages (0 after a start: the first
-    /// retention pass punches everything below the start again, which finishes a pass a crash interrupted).
+    /// Logical position below which the data file's pages are released; null until a retention pass since start-up
+    /// has looked (it finds the file's first data with SEEK_DATA and releases from there, which finishes a pass a crash
+    /// interrupted). Guarded by the gate.
     /// </summary>
-    public long FreedBelow { get; set; }
+    public long? FreedBelow { get; set; }
 
     /// <summary>Index of the committed frame containing <paramref name="position"/>, or -1.</summary>
     public int FindFrame(long position) => Frames!.Find(position);

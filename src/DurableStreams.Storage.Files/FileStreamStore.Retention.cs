@@ -125,15 +125,15 @@ public sealed partial class FileStreamStore : IStreamRetention
         }
         SafeFileHandle? handle = null;
         var referenced = false;
-        long from;
+        long? from;
         long to;
         lock (stream.Gate)
         {
             stream.Frames?.DropBelow(start);
             stream.Times?.DropBelow(start);
-            from = Math.Max(stream.FreedBelow, stream.BasePosition) - stream.BasePosition;
+            from = stream.FreedBelow is { } freed ? Math.Max(freed, stream.BasePosition) - stream.BasePosition : null;
             to = (Math.Max(start, stream.BasePosition) - stream.BasePosition) / PageBytes * PageBytes;
-            if (to <= from || stream.Removed || !System.IO.File.Exists(stream.FilePath))
+            if (to <= (from ?? 0) || stream.Removed || !System.IO.File.Exists(stream.FilePath))
             {
                 return 0;
             }
@@ -147,11 +147,16 @@ public sealed partial class FileStreamStore : IStreamRetention
             }
             handle.DangerousAddRef(ref referenced);
         }
+        long released;
         try
         {
-            // Page-aligned at both ends: the range below 'from' was released already (or is the first page).
-            var alignedFrom = from / PageBytes * PageBytes;
-            if (!NativeIo.PunchHole(handle, alignedFrom, to - alignedFrom))
+            // The first pass since start-up starts where the file's data starts: below that, an earlier pass (perhaps
+            // one a crash interrupted) released it already.
+            var first = from ?? Math.Min(NativeIo.FirstDataOffset(handle), to);
+            // Page-aligned at both ends: the range below 'first' was released already (or is the first page).
+            var alignedFrom = first / PageBytes * PageBytes;
+            released = to - first;
+            if (released > 0 && !NativeIo.PunchHole(handle, alignedFrom, to - alignedFrom))
             {
                 if (Interlocked.Exchange(ref _holePunchWarned, 1) == 0)
                 {
@@ -169,9 +174,9 @@ public sealed partial class FileStreamStore : IStreamRetention
         }
         lock (stream.Gate)
         {
-            stream.FreedBelow = Math.Max(stream.FreedBelow, stream.BasePosition + to);
+            stream.FreedBelow = Math.Max(stream.FreedBelow ?? 0, stream.BasePosition + to);
         }
-        return to - from;
+        return released;
     }
 
     /// <summary>Test hook: the frame records and append-time samples LMDB holds for a stream (as of the last checkpoint).</summary>

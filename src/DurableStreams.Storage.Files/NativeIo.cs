@@ -194,6 +194,33 @@ internal static partial class NativeIo
         }
     }
 
+    /// <summary>
+    /// Where a file's first data (not a hole) starts: lseek SEEK_DATA from 0. The file's length when it is all holes;
+    /// 0 where that cannot be asked (not Linux, or a file system without it), so callers then assume data from the start.
+    /// </summary>
+    public static long FirstDataOffset(SafeFileHandle handle)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return 0;
+        }
+        var added = false;
+        handle.DangerousAddRef(ref added);
+        try
+        {
+            var data = lseek((int)handle.DangerousGetHandle(), 0, SeekData);
+            return data >= 0 ? data : Marshal.GetLastPInvokeError() == ENXIO ? RandomAccess.GetLength(handle) : 0;
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+    }
+
+    private const int ENXIO = 6;
     private const int FallocKeepSize = 1;
     private const int FallocPunchHole = 2;
     private const int EOPNOTSUPP = 95;

@@ -68,6 +68,11 @@ public sealed class RetentionTests : FileStoreTestBase
         Assert.Equal(7L << 20, below.Info!.RetainedStart.Position);
         Assert.Equal(chunks.Skip(112).SelectMany(c => c).ToArray(), BytesOf(await ReadFromStartAsync("sized/big")));
         Assert.Equal(7L << 20, (await InfoAsync("sized/big")).RetainedStart.Position);
+
+        // After a restart the first pass finds the holes already there and reports nothing more freed.
+        await RestartAsync();
+        Assert.Equal(new RetentionResult(RetentionStatus.Unchanged, new(7L << 20)), await ApplyAsync("sized/big", OneMiB));
+        Assert.True(Store.AllocatedBytesOf("sized/big") <= (1 << 20) + 4096);
     }
 
     [Fact]
@@ -237,6 +242,47 @@ public sealed class RetentionTests : FileStoreTestBase
         await RestartAsync();
         Assert.Equal(4L * Chunk, (await InfoAsync("fork")).RetainedStart.Position);
         Assert.Equal(ReadStatus.BeforeRetainedStart, (await ReadAsync("fork", 0)).Status);
+    }
+
+    /// <summary>
+    /// A one-off measurement, not an assertion of speed: a 1 GiB stream trimmed to 100 MiB, with the disk space its data
+    /// file holds (data extents, as <c>du</c> counts them) before and after, and the pass's duration. Run with
+    /// <c>DS_MEASURE_RETENTION=1 dotnet test tests/DurableStreams.Durability.Tests -c Release --filter Category=Measurement
+    /// --logger "console;verbosity=detailed"</c>.
+    /// </summary>
+    [Fact]
+    [Trait("Category", "Measurement")]
+    public async Task Measure_trimming_a_1_GiB_stream_to_100_MiB()
+    {
+        Assert.SkipUnless(Environment.GetEnvironmentVariable("DS_MEASURE_RETENTION") == "1", "Set DS_MEASURE_RETENTION=1 to measure.");
+        var output = TestContext.Current.TestOutputHelper!;
+        await CreatedAsync("sized/huge", Binary);
+        var chunk = Filler(Chunk, 7);
+        for (var i = 0; i < 16_384; i++)
+        {
+            Assert.Equal(AppendStatus.Appended, (await AppendBytesAsync("sized/huge", chunk, Binary)).Status);
+        }
+        await Store.CheckpointAsync();
+        var policy = new RetentionPolicy(null, 100L << 20);
+        var before = Store.AllocatedBytesOf("sized/huge");
+        var records = Store.StoredRecordsOf("sized/huge");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var result = await ApplyAsync("sized/huge", policy);
+        var pass = clock.Elapsed;
+        var after = Store.AllocatedBytesOf("sized/huge");
+        clock.Restart();
+        await Store.CheckpointAsync();
+        var checkpoint = clock.Elapsed;
+        output.WriteLine($"allocated before {before:N0} B, after {after:N0} B; dropped {result.BytesDropped:N0}, freed {result.BytesFreed:N0}");
+        output.WriteLine($"frame records before {records.Frames:N0}, after {Store.StoredRecordsOf("sized/huge").Frames:N0}");
+        output.WriteLine($"pass (commit + publish + punch) {pass.TotalMilliseconds:N1} ms; checkpoint applying DropBelow {checkpoint.TotalMilliseconds:N1} ms");
+        clock.Restart();
+        var again = await ApplyAsync("sized/huge", policy);
+        output.WriteLine($"second pass {clock.Elapsed.TotalMilliseconds:N1} ms ({again.Status})");
+        await RestartAsync();
+        clock.Restart();
+        var afterRestart = await ApplyAsync("sized/huge", policy);
+        output.WriteLine($"first pass after a restart (finds the holes with SEEK_DATA) {clock.Elapsed.TotalMilliseconds:N1} ms, freed {afterRestart.BytesFreed:N0}");
     }
 
     [Fact]
