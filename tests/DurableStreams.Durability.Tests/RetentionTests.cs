@@ -184,6 +184,25 @@ public sealed class RetentionTests : FileStoreTestBase
     }
 
     [Fact]
+    public async Task A_trim_whose_commit_fails_frees_nothing_and_keeps_the_old_start()
+    {
+        await CreatedAsync("sized/f", Binary);
+        var chunks = await FillAsync("sized/f", 32);
+        Store.Faults.BeforeSync = FileStoreFaults.DiskFull;
+
+        await Assert.ThrowsAsync<IOException>(async () => await ApplyAsync("sized/f", OneMiB));
+
+        Store.Faults.BeforeSync = null;
+        Assert.Equal(0, (await InfoAsync("sized/f")).RetainedStart.Position);
+        Assert.True(Store.AllocatedBytesOf("sized/f") >= 2 << 20);
+        Assert.Equal(chunks.SelectMany(c => c).ToArray(), BytesOf(await ReadFromStartAsync("sized/f")));
+        Assert.Equal(AppendStatus.Appended, (await AppendAsync("sized/f", "x", Binary)).Status);
+        await RestartAsync();
+        Assert.Equal(0, (await InfoAsync("sized/f")).RetainedStart.Position);
+        Assert.Equal(RetentionStatus.Trimmed, (await ApplyAsync("sized/f", OneMiB)).Status);
+    }
+
+    [Fact]
     public async Task Age_retention_uses_the_samples_persisted_before_a_restart()
     {
         await CreatedAsync("aged/log", TextPlain, body: "a0;");
