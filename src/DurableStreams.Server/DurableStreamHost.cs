@@ -1,3 +1,4 @@
+using DurableStreams.Core.Retention;
 using DurableStreams.Core.Subscriptions;
 using DurableStreams.Core;
 using DurableStreams.Core.Memory;
@@ -43,8 +44,8 @@ public sealed class DurableStreamHostException : Exception
 /// <summary>
 /// A server composed from <see cref="DurableStreamHostOptions"/>, as <c>durable-streams serve</c> and
 /// <c>Start-DurableStreamServer</c> host it: <see cref="OpenAsync"/> opens the chosen store, <see cref="StartAsync"/>
-/// opens the subscription state and starts Kestrel, and <see cref="DisposeAsync"/> stops the server before it closes the
-/// subscription state and then the store, so nothing is written to a closed store and the file store flushes and
+/// opens the subscription state, starts Kestrel and the retention job, and <see cref="DisposeAsync"/> stops the job and
+/// the server before it closes the subscription state and then the store, so nothing is written to a closed store and the file store flushes and
 /// releases its directory last.
 /// </summary>
 public sealed class DurableStreamHost : IAsyncDisposable
@@ -52,6 +53,7 @@ public sealed class DurableStreamHost : IAsyncDisposable
     private readonly ILoggerFactory _loggerFactory;
     private FileSubscriptionStateStore? _subscriptionState;
     private DurableStreamServer? _server;
+    private RetentionJob? _retention;
     private int _disposed;
 
     private DurableStreamHost(DurableStreamHostOptions options, IStreamStore store, ISubscriptionRepository? subscriptionRepository, ILoggerFactory loggerFactory)
@@ -73,6 +75,9 @@ public sealed class DurableStreamHost : IAsyncDisposable
 
     /// <summary>The file-backed subscription state (file store with subscriptions on); null otherwise.</summary>
     internal ISubscriptionStateStore? SubscriptionState => _subscriptionState;
+
+    /// <summary>The retention job, started with the server when some policy drops data (<see cref="DurableStreamHostOptions.Retention"/>); null otherwise.</summary>
+    internal RetentionJob? Retention => _retention;
 
     /// <summary>The running server.</summary>
     /// <exception cref="InvalidOperationException">The host has not been started.</exception>
@@ -190,6 +195,8 @@ public sealed class DurableStreamHost : IAsyncDisposable
             throw;
         }
         _server = server;
+        // Every store implements IStreamRetention and IStreamCatalog; the job trims whatever store is hosted.
+        _retention = RetentionJob.StartFor(Store, Options.Retention, Options.RetentionInterval, TimeProvider.System, _loggerFactory);
     }
 
     /// <summary>Stops the server gracefully; false when <paramref name="timeout"/> passed first (open connections are then dropped on disposal).</summary>
@@ -220,6 +227,11 @@ public sealed class DurableStreamHost : IAsyncDisposable
         }
         try
         {
+            if (_retention is not null)
+            {
+                // First: a pass must not call into a store that is closing.
+                await _retention.DisposeAsync().ConfigureAwait(false);
+            }
             if (_server is not null)
             {
                 await _server.DisposeAsync().ConfigureAwait(false);

@@ -102,6 +102,7 @@ public sealed class DurableStreamServer : IAsyncDisposable
                     .AddMeter(
                         DurableStreamsServiceCollectionExtensions.MeterName,
                         DurableStreamsServiceCollectionExtensions.FileStoreMeterName,
+                        DurableStreamsServiceCollectionExtensions.RetentionMeterName,
                         "Microsoft.AspNetCore.Hosting",
                         "Microsoft.AspNetCore.Server.Kestrel",
                         "System.Runtime")

@@ -24,6 +24,9 @@ public static class DurableStreamsServiceCollectionExtensions
     /// <summary>The file store's meter (group commits: batches, their size and latency).</summary>
     public const string FileStoreMeterName = DurableStreams.Storage.Files.FileStoreMetrics.MeterName;
 
+    /// <summary>The retention job's meter (passes, streams trimmed, bytes dropped and freed, failures, lag).</summary>
+    public const string RetentionMeterName = DurableStreams.Core.Retention.RetentionJob.MeterName;
+
     /// <summary>
     /// Registers the endpoints' services. An <see cref="IStreamStore"/> registered before this call is used; otherwise
     /// an in-memory store is added.

@@ -259,6 +259,38 @@ public abstract partial class StreamStoreContractTests
     }
 
     [Fact]
+    public async Task A_body_given_at_create_ages_like_an_append()
+    {
+        await UseRetentionAsync(MaxAge(Hour));
+        await CreatedAsync("s", TextPlain, body: "abc");
+        Time.Advance(Hour - TimeSpan.FromSeconds(1));
+        Assert.Equal(RetentionStatus.Unchanged, (await RetainAsync("s", MaxAge(Hour))).Status);
+
+        Time.Advance(TimeSpan.FromSeconds(1));
+        await TrimmedAsync("s", MaxAge(Hour), 3);
+
+        Assert.Equal(0, (await ReadFromStartAsync("s")).Length);
+    }
+
+    [Fact]
+    public async Task A_forks_inherited_range_ages_from_the_forks_creation()
+    {
+        await UseRetentionAsync(MaxAge(Hour));
+        await ThreeAppendsAsync("src");
+        Time.Advance(TimeSpan.FromMinutes(30));
+        await CreatedAsync("fork", contentType: null, fork: ForkOf("src"));
+        Time.Advance(TimeSpan.FromMinutes(10));
+        await AppendedAsync("fork", "dd", Binary);
+
+        // At 95 minutes the fork (created at 30) is older than the bound: what it inherited is at least as old.
+        Time.Advance(TimeSpan.FromMinutes(55));
+        await TrimmedAsync("fork", MaxAge(Hour), 12);
+
+        Assert.Equal("dd", await ReadTextAsync("fork"));
+        Assert.Equal("aaaabbbbcccc", await ReadTextAsync("src"));
+    }
+
+    [Fact]
     public async Task Age_and_size_bounds_together_keep_the_smaller_suffix()
     {
         var both = new RetentionPolicy(Hour, 12);

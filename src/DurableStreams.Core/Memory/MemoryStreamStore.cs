@@ -273,6 +273,9 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
         }
     }
 
+    /// <summary>The stream's lock, for tests that hold it to order a read against a trim.</summary>
+    internal object GateOf(string name) => _streams.TryGetValue(name, out var stream) ? stream.Gate : throw new KeyNotFoundException(name);
+
     /// <summary>True when the stream recorded append times (its policy has an age bound); for tests.</summary>
     internal bool RecordsAppendTimes(string name) => _streams.TryGetValue(name, out var stream) && stream.Times is not null;
 

@@ -3,7 +3,7 @@ namespace DurableStreams.Protocol.Diagnostics;
 /// <summary>
 /// The event id of every log message the solution writes, kept in one table so ids stay unique across assemblies and an
 /// operator can filter on them (docs/operations.md lists them). One range per part: 1000s the HTTP server, 2000s the
-/// file store, 3000s <c>serve</c>, 4000s the PostgreSQL store, 5000s subscriptions, 6000s the client. A published id
+/// file store, 3000s <c>serve</c>, 4000s the PostgreSQL store, 5000s subscriptions, 6000s the client, 7000s retention. A published id
 /// never changes meaning; a new message takes the next free id of its range.
 /// </summary>
 public static class LogEvents
@@ -51,6 +51,10 @@ public static class LogEvents
     public const int ClientResponseReceived = 6001;
     public const int ClientRequestFailed = 6002;
     public const int ClientRetrying = 6003;
+
+    // Retention (DurableStreams.Core.Retention: the retention job).
+    public const int RetentionStreamFailed = 7000;
+    public const int RetentionPassFailed = 7001;
 
     /// <summary>
     /// How a client event starts its line in a request trace (the tool's <c>-v</c>, the module's <c>-Verbose</c>):

@@ -148,4 +148,88 @@ public sealed class MemoryStreamStoreTests : StreamStoreContractTests
         Assert.Equal(TimeSpan.FromSeconds(1), options.SweepInterval);
         Assert.Equal(DurableStreams.Protocol.JsonFraming.DefaultMaxDepth, options.MaxJsonDepth);
     }
+
+    [Fact]
+    public async Task Retention_gives_the_dropped_blocks_back()
+    {
+        await UseLimitsAsync(Limits with { Retention = new DurableStreams.Core.Retention.RetentionPolicies([], new(null, 1 << 20)) });
+        await CreatedAsync("big", Binary);
+        var chunk = new byte[10_000];
+        for (var written = 0; written < 10 << 20; written += chunk.Length)
+        {
+            await AppendBytesAsync("big", chunk, Binary);
+        }
+        var before = Memory.AllocatedBytes("big");
+        Assert.True(before >= 10 << 20, $"before {before}");
+
+        var result = await Memory.ApplyRetentionAsync("big", new(null, 1 << 20), Ct);
+
+        var after = Memory.AllocatedBytes("big");
+        Assert.Equal(DurableStreams.Core.Retention.RetentionStatus.Trimmed, result.Status);
+        Assert.Equal(before - after, result.BytesFreed);
+        // At most the kept MiB plus the block that straddles the start.
+        Assert.InRange(after, 1 << 20, (1 << 20) + MessageLog.MaxBlockBytes);
+    }
+
+    [Fact]
+    public async Task Only_streams_whose_policy_has_an_age_bound_record_append_times()
+    {
+        var aged = new DurableStreams.Core.Retention.RetentionRule("aged/**", new(TimeSpan.FromDays(1), null));
+        var sized = new DurableStreams.Core.Retention.RetentionRule("sized/**", new(null, 1000));
+        await UseLimitsAsync(Limits with { Retention = new DurableStreams.Core.Retention.RetentionPolicies([aged, sized]) });
+        foreach (var name in new[] { "aged/a", "sized/a", "other" })
+        {
+            await CreatedAsync(name, body: "x");
+            await AppendedAsync(name, "y");
+        }
+
+        Assert.True(Memory.RecordsAppendTimes("aged/a"));
+        Assert.False(Memory.RecordsAppendTimes("sized/a"));
+        Assert.False(Memory.RecordsAppendTimes("other"));
+    }
+
+    [Fact]
+    public async Task A_store_without_policies_records_no_append_times()
+    {
+        await CreatedAsync("s", body: "x");
+
+        Assert.False(Memory.RecordsAppendTimes("s"));
+    }
+
+    [Fact]
+    public async Task A_fork_read_that_raced_a_trim_of_its_source_answers_BeforeRetainedStart()
+    {
+        await CreatedAsync("src", Binary);
+        await AppendedAsync("src", "aaaa", Binary);
+        await AppendedAsync("src", "bbbb", Binary);
+        await CreatedAsync("fork", contentType: null, fork: ForkOf("src"));
+        ReadResult? read = null;
+        var store = Memory;
+        var reader = new Thread(() => read = ReadOnThisThread(store, "fork"));
+
+        // The fork's read resolves its start (0) without the source's lock, then waits for it to gather; the source is
+        // trimmed meanwhile.
+        ValueTask<DurableStreams.Core.Retention.RetentionResult> trim;
+        lock (Memory.GateOf("src"))
+        {
+            reader.Start();
+            Assert.True(SpinWait.SpinUntil(() => (reader.ThreadState & ThreadState.WaitSleepJoin) != 0, HangGuard));
+            // The memory store trims synchronously, under the lock this thread already holds.
+            trim = Memory.ApplyRetentionAsync("src", new(null, 4), Ct);
+            Assert.True(trim.IsCompleted);
+        }
+        Assert.Equal(DurableStreams.Core.Retention.RetentionStatus.Trimmed, (await trim).Status);
+        Assert.True(reader.Join(HangGuard));
+
+        Assert.NotNull(read);
+        Assert.Equal(ReadStatus.BeforeRetainedStart, read.Status);
+        Assert.Equal(At(4), read.Info?.RetainedStart);
+    }
+
+    /// <summary>A read that blocks its thread (the memory store reads synchronously).</summary>
+    private static ReadResult ReadOnThisThread(MemoryStreamStore store, string name)
+    {
+        var read = store.ReadAsync(name, new ReadRequest(DurableStreams.Protocol.OffsetQuery.Beginning, Unlimited), TestContext.Current.CancellationToken);
+        return read.IsCompletedSuccessfully ? read.Result : throw new InvalidOperationException("The memory store read asynchronously.");
+    }
 }

@@ -85,4 +85,62 @@ public sealed class MessageLogTests
 
         Assert.Equal(100 + (1024 * 1024), log.Capacity);
     }
+
+    [Fact]
+    public void DropBelow_releases_whole_blocks_below_the_position_and_keeps_the_rest_readable()
+    {
+        var log = new MessageLog(0);
+        var expected = new List<byte>();
+        var random = new Random(11);
+        for (var i = 0; i < 40; i++)
+        {
+            var bytes = new byte[10_000];
+            random.NextBytes(bytes);
+            log.Append(bytes);
+            expected.AddRange(bytes);
+        }
+        var before = log.Capacity;
+
+        // 250,000 lies inside a block: the blocks wholly below it go, the one that straddles it stays.
+        var freed = log.DropBelow(250_000);
+
+        Assert.Equal(250_000, log.Retained);
+        Assert.True(freed > 250_000 - MessageLog.MaxBlockBytes, $"freed {freed}");
+        Assert.Equal(before - freed, log.Capacity);
+        Assert.True(log.Capacity < 400_000 - 250_000 + MessageLog.MaxBlockBytes, $"capacity {log.Capacity}");
+        var chunks = new List<ReadOnlyMemory<byte>>();
+        log.Slice(250_000, 400_000, chunks);
+        Assert.Equal(expected.Skip(250_000), chunks.SelectMany(c => c.ToArray()));
+        Assert.Throws<ArgumentOutOfRangeException>(() => log.Slice(249_999, 250_000, []));
+        // Append starts below the position are gone, the rest kept.
+        Assert.False(log.IsMessageStart(240_000));
+        Assert.True(log.IsMessageStart(250_000));
+        Assert.Equal(260_000, log.MessageEnd(250_000));
+        Assert.Equal(250_000, log.BoundaryAtOrBefore(255_000));
+        // Never backwards.
+        Assert.Equal(0, log.DropBelow(100));
+        Assert.Equal(250_000, log.Retained);
+    }
+
+    [Fact]
+    public void DropBelow_the_end_releases_every_block_and_appends_continue_at_the_same_positions()
+    {
+        var log = new MessageLog(100);
+        log.Append(new byte[5]);
+        log.Append(new byte[70_000]);
+        log.Append(new byte[3]);
+
+        var freed = log.DropBelow(1_000_000);
+
+        Assert.Equal(70_108, log.Retained);
+        Assert.Equal(0, log.Capacity);
+        Assert.True(freed >= 70_008);
+        Assert.Equal(70_108, log.BoundaryAtOrBefore(70_108));
+        log.Append([1, 2, 3]);
+        Assert.Equal(70_111, log.End);
+        Assert.True(log.IsMessageStart(70_108));
+        var chunks = new List<ReadOnlyMemory<byte>>();
+        log.Slice(70_108, 70_111, chunks);
+        Assert.Equal(new byte[] { 1, 2, 3 }, chunks.SelectMany(c => c.ToArray()));
+    }
 }

@@ -1,0 +1,233 @@
+using System.Diagnostics.Metrics;
+using DurableStreams.Protocol.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace DurableStreams.Core.Retention;
+
+/// <summary>What one pass of the <see cref="RetentionJob"/> did.</summary>
+/// <param name="Streams">Streams the pass applied a policy to (streams whose policy keeps everything are skipped).</param>
+/// <param name="Trimmed">Streams whose retained start moved.</param>
+/// <param name="BytesDropped">Logical bytes the retained starts moved forward by.</param>
+/// <param name="BytesFreed">Storage the stores released.</param>
+/// <param name="Failed">Streams whose pass failed (logged; the pass went on with the next stream).</param>
+public readonly record struct RetentionPass(int Streams, int Trimmed, long BytesDropped, long BytesFreed, int Failed);
+
+/// <summary>
+/// The background retention job (issue 18): every <c>interval</c> it lists the store's streams, resolves each name's
+/// policy through the same <see cref="RetentionPolicies"/> the store was given, skips streams whose policy keeps
+/// everything, and calls <see cref="IStreamRetention.ApplyRetentionAsync"/> for the rest, one stream at a time.
+/// </summary>
+/// <remarks>
+/// <list type="bullet">
+/// <item>One stream's failure is logged (<see cref="LogEvents.RetentionStreamFailed"/>) and never stops the pass; a failure
+/// to list the streams ends that pass (<see cref="LogEvents.RetentionPassFailed"/>) and the next tick tries again.</item>
+/// <item>Never two passes at once: a tick that arrives while a pass runs is skipped, and <see cref="RunPassAsync"/> joins
+/// the running pass.</item>
+/// <item>A pass is not bounded: it visits every listed stream with a policy (each visit is one short store call, so the
+/// work is proportional to the number of such streams, not to their size).</item>
+/// <item><see cref="DisposeAsync"/> stops the timer, cancels a running pass and waits for it.</item>
+/// </list>
+/// Instruments, on a meter named <see cref="MeterName"/>: <c>durable_streams.retention.passes</c>,
+/// <c>durable_streams.retention.streams_trimmed</c>, <c>durable_streams.retention.dropped</c>,
+/// <c>durable_streams.retention.freed</c>, <c>durable_streams.retention.failures</c> (counters), and the gauge
+/// <c>durable_streams.retention.lag</c>: seconds since the last pass completed (since the job started, before the first
+/// one) — the longest data can have outlived its policy beyond the policy's own granularity; it grows past the
+/// interval only when passes stall or run long.
+/// </remarks>
+public sealed partial class RetentionJob : IAsyncDisposable
+{
+    /// <summary>The name of the job's meter.</summary>
+    public const string MeterName = "DurableStreams.Retention";
+
+    private readonly IStreamRetention _store;
+    private readonly IStreamCatalog _catalog;
+    private readonly RetentionPolicies _policies;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Lock _lock = new();
+    private readonly Meter _meter;
+    private readonly Counter<long> _passes;
+    private readonly Counter<long> _trimmed;
+    private readonly Counter<long> _dropped;
+    private readonly Counter<long> _freed;
+    private readonly Counter<long> _failures;
+    private readonly ITimer _timer;
+    private Task<RetentionPass>? _current;
+    private long _lastCompletedTicks;
+    private bool _disposed;
+
+    /// <param name="store">The store to trim.</param>
+    /// <param name="catalog">Where the stream names come from (the store itself: every store implements <see cref="IStreamCatalog"/>).</param>
+    /// <param name="policies">The policy table (the one the store was opened with, so append times were recorded for age policies).</param>
+    /// <param name="interval">Time between passes; the first pass runs one interval after the start.</param>
+    /// <param name="timeProvider">The clock of the timer and the lag gauge; default the system clock.</param>
+    /// <param name="loggerFactory">Where failures are logged; default none.</param>
+    public RetentionJob(IStreamRetention store, IStreamCatalog catalog, RetentionPolicies policies, TimeSpan interval, TimeProvider? timeProvider = null, ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(policies);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(interval, TimeSpan.Zero);
+        _store = store;
+        _catalog = catalog;
+        _policies = policies;
+        _time = timeProvider ?? TimeProvider.System;
+        _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<RetentionJob>();
+        _lastCompletedTicks = _time.GetUtcNow().UtcTicks;
+        _meter = new Meter(MeterName);
+        _passes = _meter.CreateCounter<long>("durable_streams.retention.passes", "{pass}", "Retention passes completed.");
+        _trimmed = _meter.CreateCounter<long>("durable_streams.retention.streams_trimmed", "{stream}", "Times a stream's retained start moved forward.");
+        _dropped = _meter.CreateCounter<long>("durable_streams.retention.dropped", "By", "Logical bytes retention dropped from the front of streams (how far retained starts moved).");
+        _freed = _meter.CreateCounter<long>("durable_streams.retention.freed", "By", "Storage released by retention (whole blocks, pages or rows below retained starts).");
+        _failures = _meter.CreateCounter<long>("durable_streams.retention.failures", "{stream}", "Streams whose retention pass failed (logged).");
+        _meter.CreateObservableGauge("durable_streams.retention.lag", () => Lag.TotalSeconds, "s", "Seconds since the last retention pass completed (since the job started, before the first).");
+        _timer = _time.CreateTimer(static state => ((RetentionJob)state!).Tick(), this, interval, interval);
+    }
+
+    /// <summary>
+    /// Starts a job for <paramref name="store"/> when it can be trimmed and listed and some policy drops data; null
+    /// otherwise (nothing to do).
+    /// </summary>
+    public static RetentionJob? StartFor(IStreamStore store, RetentionPolicies policies, TimeSpan interval, TimeProvider? timeProvider = null, ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(policies);
+        return policies.Any && store is IStreamRetention retention && store is IStreamCatalog catalog
+            ? new RetentionJob(retention, catalog, policies, interval, timeProvider, loggerFactory)
+            : null;
+    }
+
+    /// <summary>Time since the last pass completed (since the job started, before the first).</summary>
+    public TimeSpan Lag => _time.GetUtcNow() - new DateTimeOffset(Interlocked.Read(ref _lastCompletedTicks), TimeSpan.Zero);
+
+    /// <summary>The running pass, or the last one (null before the first); for tests that await a tick's pass.</summary>
+    internal Task<RetentionPass>? CurrentPass
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _current;
+            }
+        }
+    }
+
+    /// <summary>Runs a pass now, or joins the one that is running.</summary>
+    public Task<RetentionPass> RunPassAsync()
+    {
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_current is { IsCompleted: false } running)
+            {
+                return running;
+            }
+            _current = PassAsync(_stopping.Token);
+            return _current;
+        }
+    }
+
+    private void Tick()
+    {
+        lock (_lock)
+        {
+            if (_disposed || _current is { IsCompleted: false })
+            {
+                // Never two passes at once: this tick is skipped.
+                return;
+            }
+            _current = PassAsync(_stopping.Token);
+        }
+    }
+
+    private async Task<RetentionPass> PassAsync(CancellationToken cancellationToken)
+    {
+        // Off the caller's (timer's) thread, and out of the lock: store calls may block (PostgreSQL lists synchronously).
+        await Task.Yield();
+        IReadOnlyList<string> names;
+        try
+        {
+            names = _catalog.ListStreamNames();
+        }
+        catch (Exception ex)
+        {
+            LogPassFailed(_logger, ex);
+            return default;
+        }
+        int streams = 0, trimmed = 0, failed = 0;
+        long dropped = 0, freed = 0;
+        foreach (var name in names)
+        {
+            if (cancellationToken.IsCancellationRequested)
+            {
+                break;
+            }
+            var policy = _policies.Resolve(name);
+            if (!policy.DropsData)
+            {
+                continue;
+            }
+            streams++;
+            try
+            {
+                var result = await _store.ApplyRetentionAsync(name, policy, cancellationToken).ConfigureAwait(false);
+                if (result.Status == RetentionStatus.Trimmed)
+                {
+                    trimmed++;
+                    dropped += result.BytesDropped;
+                    freed += result.BytesFreed;
+                    _trimmed.Add(1);
+                    _dropped.Add(result.BytesDropped);
+                    _freed.Add(result.BytesFreed);
+                }
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception ex)
+            {
+                failed++;
+                _failures.Add(1);
+                LogStreamFailed(_logger, name, ex);
+            }
+        }
+        if (!cancellationToken.IsCancellationRequested)
+        {
+            Interlocked.Exchange(ref _lastCompletedTicks, _time.GetUtcNow().UtcTicks);
+            _passes.Add(1);
+        }
+        return new RetentionPass(streams, trimmed, dropped, freed, failed);
+    }
+
+    /// <summary>Stops the timer, cancels a running pass and waits for it to end.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        Task? running;
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            _disposed = true;
+            running = _current;
+        }
+        await _timer.DisposeAsync().ConfigureAwait(false);
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        if (running is not null)
+        {
+            // A pass ends on cancellation without throwing; a store call that ignores the token is waited for.
+            await running.ConfigureAwait(false);
+        }
+        _stopping.Dispose();
+        _meter.Dispose();
+    }
+
+    [LoggerMessage(EventId = LogEvents.RetentionStreamFailed, Level = LogLevel.Error, Message = "Retention failed for stream '{Stream}'; the pass goes on and the next one retries it.")]
+    private static partial void LogStreamFailed(ILogger logger, string stream, Exception exception);
+
+    [LoggerMessage(EventId = LogEvents.RetentionPassFailed, Level = LogLevel.Error, Message = "A retention pass could not list the streams; the next pass retries.")]
+    private static partial void LogPassFailed(ILogger logger, Exception exception);
+}
