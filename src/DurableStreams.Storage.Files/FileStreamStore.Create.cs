@@ -94,8 +94,9 @@ public sealed partial class FileStreamStore
             bool sampled;
             lock (stream.Gate)
             {
-                // A new stream has no samples to load: its first (the body's) is logged with its creation.
-                sampled = frames.Count > 0 && RecordAppendTime(stream, forkPosition, now);
+                // Its first sample is its creation, body or not: everything below the fork position (a fork's inherited
+                // range) and the body were there by now. Logged with the creation.
+                sampled = RecordAppendTime(stream, forkPosition, now);
             }
             var work = new CommitWork
             {

@@ -58,7 +58,15 @@ public sealed partial class FileStreamStore : IStreamRetention
         {
             // Outside the gate: durable first; OnCommitted publishes the start before anything is freed.
             _committer.Drive();
-            await commit;
+            try
+            {
+                await commit;
+            }
+            catch (Exception) when (stream.Removed || stream.SoftDeleted)
+            {
+                // Deleted while the start was being made durable: its records and file are gone with it.
+                return new RetentionResult(RetentionStatus.NotFound);
+            }
         }
         var start = stream.RetainedStart;
         var freed = Free(stream, start);
