@@ -19,6 +19,9 @@ public sealed partial class FileStreamStore : IStreamRetention
     /// <summary>The unit the data file's storage is released in; a page straddling the start is kept until the start passes it.</summary>
     private const long PageBytes = 4096;
 
+    /// <summary>The most one hole-punching call releases (a bound on how long an append to the stream waits for it).</summary>
+    private const long PunchSliceBytes = 16L << 20;
+
     private int _holePunchWarned;
 
     /// <inheritdoc/>
@@ -164,13 +167,17 @@ public sealed partial class FileStreamStore : IStreamRetention
             // Page-aligned at both ends: the range below 'first' was released already (or is the first page).
             var alignedFrom = first / PageBytes * PageBytes;
             released = to - first;
-            if (released > 0 && !NativeIo.PunchHole(handle, alignedFrom, to - alignedFrom))
+            // In slices: the file system holds the file's lock while it punches, and appends to the stream wait for it.
+            for (var offset = alignedFrom; released > 0 && offset < to; offset += PunchSliceBytes)
             {
-                if (Interlocked.Exchange(ref _holePunchWarned, 1) == 0)
+                if (!NativeIo.PunchHole(handle, offset, Math.Min(PunchSliceBytes, to - offset)))
                 {
-                    LogHolePunchUnsupported(_logger, DataDirectory);
+                    if (Interlocked.Exchange(ref _holePunchWarned, 1) == 0)
+                    {
+                        LogHolePunchUnsupported(_logger, DataDirectory);
+                    }
+                    return 0;
                 }
-                return 0;
             }
         }
         finally

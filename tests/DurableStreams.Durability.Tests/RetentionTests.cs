@@ -285,9 +285,27 @@ public sealed class RetentionTests : FileStoreTestBase
         var policy = new RetentionPolicy(null, 100L << 20);
         var before = Store.AllocatedBytesOf("sized/huge");
         var records = Store.StoredRecordsOf("sized/huge");
+        // An appender on the same stream meanwhile: how long does an append wait while the pass commits and punches?
+        using var stop = new CancellationTokenSource();
+        var latencies = new List<double>();
+        var appender = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                var started = System.Diagnostics.Stopwatch.GetTimestamp();
+                Assert.Equal(AppendStatus.Appended, (await AppendBytesAsync("sized/huge", [1, 2, 3], Binary)).Status);
+                latencies.Add(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            }
+        }, Ct);
+        await Task.Delay(200, Ct);
+        var baseline = latencies.Count;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var result = await ApplyAsync("sized/huge", policy);
         var pass = clock.Elapsed;
+        await stop.CancelAsync();
+        await appender;
+        var during = latencies.Skip(baseline).ToList();
+        output.WriteLine($"appends to the same stream before the pass: {baseline}, p50 {Percentile(latencies.Take(baseline), 0.5):N2} ms; during it: {during.Count}, max {(during.Count == 0 ? 0 : during.Max()):N2} ms");
         var after = Store.AllocatedBytesOf("sized/huge");
         clock.Restart();
         await Store.CheckpointAsync();
@@ -302,6 +320,12 @@ public sealed class RetentionTests : FileStoreTestBase
         clock.Restart();
         var afterRestart = await ApplyAsync("sized/huge", policy);
         output.WriteLine($"first pass after a restart (finds the holes with SEEK_DATA) {clock.Elapsed.TotalMilliseconds:N1} ms, freed {afterRestart.BytesFreed:N0}");
+    }
+
+    private static double Percentile(IEnumerable<double> values, double p)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count == 0 ? 0 : sorted[(int)Math.Min(sorted.Count - 1, p * sorted.Count)];
     }
 
     [Fact]
