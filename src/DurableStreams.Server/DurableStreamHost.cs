@@ -102,6 +102,10 @@ public sealed class DurableStreamHost : IAsyncDisposable
         try
         {
             options.ToServerOptions().Validate();
+            if (options.Retention.Any)
+            {
+                ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.RetentionInterval, TimeSpan.Zero, nameof(options.RetentionInterval));
+            }
         }
         catch (ArgumentException ex)
         {

@@ -49,6 +49,17 @@ public sealed class RetentionHostTests
     }
 
     [Fact]
+    public async Task A_retention_interval_that_is_not_positive_is_an_invalid_option_when_a_policy_drops_data()
+    {
+        var options = new DurableStreamHostOptions { Port = 0, Retention = KeepFourOfLogs, RetentionInterval = TimeSpan.Zero };
+
+        var ex = await Assert.ThrowsAsync<DurableStreamHostException>(() => DurableStreamHost.OpenAsync(options, cancellationToken: Ct));
+
+        Assert.Equal(DurableStreamHostFailure.InvalidOption, ex.Failure);
+        Assert.Contains(nameof(DurableStreamHostOptions.RetentionInterval), ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Without_a_policy_that_drops_data_no_job_runs()
     {
         await using var none = await DurableStreamHost.OpenAsync(new DurableStreamHostOptions { Port = 0 }, cancellationToken: Ct);

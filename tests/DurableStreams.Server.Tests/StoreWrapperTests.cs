@@ -39,6 +39,7 @@ public sealed class StoreWrapperTests
         Assert.Contains(typeof(ObservedStore), wrappers);
         Assert.Contains(typeof(IDirectReadStore), OptionalStoreInterfaces);
         Assert.Contains(typeof(IStreamCatalog), OptionalStoreInterfaces);
+        Assert.Contains(typeof(DurableStreams.Core.Retention.IStreamRetention), OptionalStoreInterfaces);
         var hidden = (from wrapper in wrappers
                       from optional in OptionalStoreInterfaces
                       where !optional.IsAssignableFrom(wrapper)

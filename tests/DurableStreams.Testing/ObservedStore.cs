@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Threading.Channels;
 using DurableStreams.Core;
+using DurableStreams.Core.Retention;
 using DurableStreams.Protocol;
 
 namespace DurableStreams.Testing;
@@ -10,12 +11,13 @@ namespace DurableStreams.Testing;
 /// closes or advances the fake clock only once the reader is really waiting. No sleeps. It can also make store calls
 /// fail (<see cref="FailOn"/>) and watch reads (<see cref="BeforeRead"/>).
 /// <para>
-/// It passes every optional store interface through (<see cref="IStreamCatalog"/>, <see cref="IDirectReadStore"/>), so
+/// It passes every optional store interface through (<see cref="IStreamCatalog"/>, <see cref="IDirectReadStore"/>,
+/// <see cref="IStreamRetention"/>), so
 /// the server behind it takes the read and back-fill paths it takes in production; StoreWrapperTests fails when a
 /// wrapper in the tests hides one. A store without an interface behaves as the server's fallback would.
 /// </para>
 /// </summary>
-public sealed class ObservedStore(IStreamStore inner) : IStreamStore, IStreamCatalog, IDirectReadStore
+public sealed class ObservedStore(IStreamStore inner) : IStreamStore, IStreamCatalog, IDirectReadStore, IStreamRetention
 {
     private readonly ConcurrentDictionary<string, Channel<StreamOffset>> _waits = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, ConcurrentQueue<WaitOutcome>> _outcomes = new(StringComparer.Ordinal);
@@ -105,6 +107,15 @@ public sealed class ObservedStore(IStreamStore inner) : IStreamStore, IStreamCat
 
     /// <summary>The inner store's listing; a store without one lists nothing (no eager back-fill), as the server would.</summary>
     public IReadOnlyList<string> ListStreamNames() => inner is IStreamCatalog catalog ? catalog.ListStreamNames() : [];
+
+    /// <summary>The inner store's retention; a store without it drops nothing.</summary>
+    public ValueTask<RetentionResult> ApplyRetentionAsync(string name, RetentionPolicy policy, CancellationToken cancellationToken = default)
+    {
+        ThrowIfFailing(name);
+        return inner is IStreamRetention retention
+            ? retention.ApplyRetentionAsync(name, policy, cancellationToken)
+            : new(new RetentionResult(RetentionStatus.Unchanged));
+    }
 
     /// <summary>Runs before the inner store is disposed (a test that checks what is still running at that point).</summary>
     public Func<ValueTask>? Disposing { get; set; }
