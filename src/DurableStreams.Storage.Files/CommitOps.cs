@@ -24,6 +24,8 @@ internal sealed class CommitOps
         DeleteStream = 8,
         PutProducer = 9,
         DeleteProducer = 10,
+        PutTime = 11,
+        DropBelow = 12,
     }
 
     private readonly ArrayBufferWriter<byte> _buffer = new();
@@ -89,6 +91,26 @@ internal sealed class CommitOps
         WriteLong(id);
         WriteLong(frame.Start);
         WriteBytes(Records.FrameValue(frame));
+    }
+
+    /// <summary>An append-time sample of stream <paramref name="id"/> (only for streams whose policy has a maximum age).</summary>
+    public void PutTime(long id, long position, long ticks)
+    {
+        WriteOp(Op.PutTime);
+        WriteLong(id);
+        WriteLong(position);
+        WriteLong(ticks);
+    }
+
+    /// <summary>
+    /// Retention: forgets stream <paramref name="id"/>'s frames and append-time samples below its new retained start
+    /// (logged in the same record as the state that holds that start).
+    /// </summary>
+    public void DropBelow(long id, long start)
+    {
+        WriteOp(Op.DropBelow);
+        WriteLong(id);
+        WriteLong(start);
     }
 
     public void PutAccess(long id, long ticks)
@@ -167,6 +189,19 @@ internal sealed class CommitOps
                     {
                         var id = reader.ReadLong();
                         writer.PutAccess(id, reader.ReadLong());
+                        break;
+                    }
+                case Op.PutTime:
+                    {
+                        var id = reader.ReadLong();
+                        var position = reader.ReadLong();
+                        writer.PutTime(id, position, reader.ReadLong());
+                        break;
+                    }
+                case Op.DropBelow:
+                    {
+                        var id = reader.ReadLong();
+                        writer.DropBelow(id, reader.ReadLong());
                         break;
                     }
                 case Op.DeleteStream:

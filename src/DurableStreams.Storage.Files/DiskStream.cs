@@ -57,6 +57,26 @@ internal sealed class DiskStream : LocalStream<DiskStream>
 
     public override bool SoftDeleted => Meta.SoftDeleted;
 
+    /// <summary>
+    /// The retained start the next state record carries: runs ahead of <see cref="LocalStream{TSelf}.RetainedStart"/>
+    /// (published) while a retention commit is in flight, as <see cref="Pending"/> runs ahead of <see cref="Committed"/>;
+    /// a failed commit resets it. Guarded by the gate.
+    /// </summary>
+    public long PendingRetainedStart { get; set; }
+
+    /// <summary>The retention policy resolved for this stream's name, once (the policies never change while open).</summary>
+    public Core.Retention.RetentionPolicy? Policy { get; set; }
+
+    /// <summary>Append-time samples, loaded on first use; only for streams whose policy has a maximum age. Guarded by the gate.</summary>
+    public Core.Retention.AppendTimes? Times { get; set; }
+
+    /// <summary>
+    /// Logical position below which the data file's pages are released; null until a retention pass since start-up
+    /// has looked (it finds the file's first data with SEEK_DATA and releases from there, which finishes a pass a crash
+    /// interrupted). Guarded by the gate.
+    /// </summary>
+    public long? FreedBelow { get; set; }
+
     /// <summary>Index of the committed frame containing <paramref name="position"/>, or -1.</summary>
     public int FindFrame(long position) => Frames!.Find(position);
 }

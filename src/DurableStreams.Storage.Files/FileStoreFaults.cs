@@ -18,6 +18,12 @@ internal sealed class FileStoreFaults
     /// </summary>
     public bool SuppressCheckpoints { get; set; }
 
+    /// <summary>Called by a read after it chose its frames and left the stream's lock, before it reads them (to race retention).</summary>
+    public Action? BeforeCopy { get; set; }
+
+    /// <summary>Retention persists and publishes the new start but frees nothing, as a crash right after the commit would.</summary>
+    public bool SkipFree { get; set; }
+
     /// <summary>The ENOSPC error a full disk gives.</summary>
     public static IOException DiskFull() => new("No space left on device", 28);
 }

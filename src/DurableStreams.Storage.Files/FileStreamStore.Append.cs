@@ -80,7 +80,9 @@ public sealed partial class FileStreamStore
                     // O(1) in the stream's producers: the clone shares the immutable producer map, the state record
                     // holds no producers, and only the producer that changed is written.
                     var snapshot = stream.Pending.Clone();
-                    var encoded = Records.EncodeState(snapshot);
+                    var encoded = Records.EncodeState(snapshot, stream.PendingRetainedStart);
+                    // Streams whose policy has a maximum age: a (position, time) sample now and then, logged with the append.
+                    var sampled = written > 0 && RecordAppendTime(stream, start, now);
                     var producerId = request.Producer?.Id;
                     var producerState = producerId is null ? null : snapshot.Producers[producerId];
                     var generation = stream.Generation;
@@ -111,6 +113,10 @@ public sealed partial class FileStreamStore
                             foreach (var frame in frames)
                             {
                                 w.PutFrame(id, frame);
+                            }
+                            if (sampled)
+                            {
+                                w.PutTime(id, start, now.UtcTicks);
                             }
                         },
                         OnCommitted = () => Publish(stream, snapshot, frames, created: false),
@@ -238,6 +244,7 @@ public sealed partial class FileStreamStore
             }
             stream.Generation++;
             stream.Pending = stream.Committed.Clone();
+            stream.PendingRetainedStart = stream.RetainedStart;
             if (stream.Handle is { IsClosed: false } handle)
             {
                 TryTruncate(handle, stream.Committed.Tail - stream.BasePosition);

@@ -92,6 +92,13 @@ public sealed partial class FileStreamStore
                 stream.Committed = empty;
             }
             var encodedState = Records.EncodeState(state);
+            bool sampled;
+            lock (stream.Gate)
+            {
+                // Its first sample is its creation, body or not: everything below the fork position (a fork's inherited
+                // range) and the body were there by now. Logged with the creation.
+                sampled = RecordAppendTime(stream, forkPosition, now);
+            }
             var work = new CommitWork
             {
                 Apply = w =>
@@ -102,6 +109,10 @@ public sealed partial class FileStreamStore
                     foreach (var frame in frames)
                     {
                         w.PutFrame(id, frame);
+                    }
+                    if (sampled)
+                    {
+                        w.PutTime(id, forkPosition, now.UtcTicks);
                     }
                 },
                 OnCommitted = () => Publish(stream, state.Clone(), frames, created: true),

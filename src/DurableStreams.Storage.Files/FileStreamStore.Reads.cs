@@ -19,7 +19,7 @@ public sealed partial class FileStreamStore
         var startStatus = stream.ResolveRead(request.Offset, new FrameBoundaries(this), out var start, out var tail, out var closed);
         if (startStatus != ReadStatus.Ok)
         {
-            return new(ReadResult.Failed(startStatus));
+            return new(Failed(stream, startStatus));
         }
         var end = start;
         byte[]? buffer = null;
@@ -40,6 +40,10 @@ public sealed partial class FileStreamStore
                     copied = TryCopyCommitted(stream, start, buffer.AsSpan(0, (int)(end - start)));
                 }
             }
+            catch (DroppedByRetentionException)
+            {
+                copied = ReadStatus.BeforeRetainedStart;
+            }
             catch (InvalidDataException)
             {
                 copied = ReadStatus.Corrupt;
@@ -50,7 +54,7 @@ public sealed partial class FileStreamStore
                 {
                     ArrayPool<byte>.Shared.Return(buffer);
                 }
-                return new(ReadResult.Failed(copied));
+                return new(Failed(stream, copied));
             }
         }
         return new(ReadResult.Served(
@@ -58,6 +62,10 @@ public sealed partial class FileStreamStore
             buffer is null ? [] : [buffer.AsMemory(0, (int)(end - start))],
             buffer is null ? null : () => ArrayPool<byte>.Shared.Return(buffer)));
     }
+
+    /// <summary>A failed read; one below the retained start carries the stream's metadata, which says where data starts.</summary>
+    private static ReadResult Failed(DiskStream stream, ReadStatus status) =>
+        status == ReadStatus.BeforeRetainedStart ? new ReadResult { Status = status, Info = stream.Snapshot() } : ReadResult.Failed(status);
 
     /// <inheritdoc />
     public ValueTask<MetadataResult> GetMetadataAsync(string name, CancellationToken cancellationToken = default)
@@ -104,8 +112,23 @@ public sealed partial class FileStreamStore
         return new(TryCopyCommitted(stream, position, destination.Span));
     }
 
-    /// <summary>The committed frames of a stream, loading them from LMDB on first use. Call under the stream's gate.</summary>
-    private FrameIndex FramesOf(DiskStream stream) => stream.Frames ??= _metadata.LoadFrames(stream.Id);
+    /// <summary>
+    /// The committed frames of a stream, loading them from LMDB on first use. Call under the stream's gate. Frames below
+    /// the retained start that LMDB still holds (a retention commit not yet checkpointed) are dropped on load.
+    /// </summary>
+    private FrameIndex FramesOf(DiskStream stream)
+    {
+        if (stream.Frames is { } frames)
+        {
+            return frames;
+        }
+        frames = _metadata.LoadFrames(stream.Id);
+        if (stream.RetainedStart > stream.BasePosition)
+        {
+            frames.DropBelow(stream.RetainedStart);
+        }
+        return stream.Frames = frames;
+    }
 
     /// <summary>
     /// Where a read from <paramref name="position"/> within the budget ends, below <paramref name="end"/>, following a
@@ -173,6 +196,10 @@ public sealed partial class FileStreamStore
             var index = stream.FindFrame(position);
             if (index < 0)
             {
+                if (DroppedUnderRead(stream, position))
+                {
+                    throw new DroppedByRetentionException();
+                }
                 // Committed data the index does not cover is a hole: never answer it with an empty chunk.
                 MarkCorrupt(stream, position);
                 throw new InvalidDataException("No frame covers committed data.");
@@ -242,7 +269,8 @@ public sealed partial class FileStreamStore
 
     /// <summary>
     /// <see cref="CopyCommitted"/> with its failures as statuses: a checksum mismatch, a hole or a missing data file is
-    /// <see cref="ReadStatus.Corrupt"/> (the stream is marked so); a stream deleted meanwhile is not found.
+    /// <see cref="ReadStatus.Corrupt"/> (the stream is marked so); a stream deleted meanwhile is not found; a range
+    /// retention freed during the read is <see cref="ReadStatus.BeforeRetainedStart"/>.
     /// </summary>
     private ReadStatus TryCopyCommitted(DiskStream stream, long position, Span<byte> destination)
     {
@@ -250,6 +278,10 @@ public sealed partial class FileStreamStore
         {
             CopyCommitted(stream, position, destination);
             return ReadStatus.Ok;
+        }
+        catch (DroppedByRetentionException)
+        {
+            return ReadStatus.BeforeRetainedStart;
         }
         catch (InvalidDataException)
         {
@@ -305,6 +337,10 @@ public sealed partial class FileStreamStore
             var last = first < 0 ? -1 : stream.FindFrame(end - 1);
             if (last < 0)
             {
+                if (DroppedUnderRead(stream, position))
+                {
+                    throw new DroppedByRetentionException();
+                }
                 // Committed data the index does not cover is a hole: never answer it.
                 MarkCorrupt(stream, position);
                 throw new InvalidDataException("No frame covers committed data.");
@@ -318,6 +354,7 @@ public sealed partial class FileStreamStore
         }
         try
         {
+            Faults.BeforeCopy?.Invoke();
             var inner = selected.AsSpan(0, count);
             if (inner[0].Start < position || inner[0].End > end)
             {
@@ -388,6 +425,11 @@ public sealed partial class FileStreamStore
     {
         if (Crc32C.Compute(bytes) != frame.Crc)
         {
+            // Re-checked after the failure: retention publishes a start before it frees the pages below it.
+            if (DroppedUnderRead(stream, frame.Start))
+            {
+                throw new DroppedByRetentionException();
+            }
             MarkCorrupt(stream, frame.Start);
             throw new InvalidDataException("Checksum mismatch in committed data.");
         }
@@ -411,7 +453,8 @@ public sealed partial class FileStreamStore
         {
             var frames = store.FramesOf(owner);
             var index = owner.FindFrame(position);
-            return index > 0 && frames[index].Start == position && frames[index - 1].Boundary;
+            // The first frame kept starts a message: the stream's base, or a retained start (always a boundary).
+            return index >= 0 && frames[index].Start == position && (index == 0 || frames[index - 1].Boundary);
         }
 
         public long MessageEnd(DiskStream owner, long position, long end)

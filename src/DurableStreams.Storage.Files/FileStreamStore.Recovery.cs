@@ -93,6 +93,7 @@ public sealed partial class FileStreamStore
         {
             var meta = record.Meta;
             _nextId = Math.Max(_nextId, meta.Id + 1);
+            var retainedStart = 0L;
             var state = new StreamState
             {
                 ContentType = meta.ContentType,
@@ -105,7 +106,7 @@ public sealed partial class FileStreamStore
             if (record.State is { } encoded)
             {
                 // A version 1 record can no longer be here (migrated above); its inline producers would be kept.
-                var inline = Records.DecodeStateInto(encoded, state);
+                var inline = Records.DecodeStateInto(encoded, state, out retainedStart);
                 var producers = state.Producers.ToBuilder();
                 foreach (var (producerId, producer) in inline is null ? record.Producers : record.Producers.Concat(inline))
                 {
@@ -122,7 +123,11 @@ public sealed partial class FileStreamStore
             {
                 throw new InvalidDataException($"Stream '{meta.Name}' forks from stream {sourceId}, which is missing from the metadata.");
             }
-            var stream = new DiskStream(meta, state, source, DataPath(meta.Id));
+            var stream = new DiskStream(meta, state, source, DataPath(meta.Id))
+            {
+                RetainedStart = retainedStart,
+                PendingRetainedStart = retainedStart,
+            };
             var access = record.LastAccessTicks ?? meta.CreatedAt.UtcTicks;
             stream.LastAccessTicks = access;
             stream.PersistedAccessTicks = access;
@@ -238,13 +243,15 @@ public sealed partial class FileStreamStore
         {
             keep++;
         }
-        var newTail = keep == 0 ? stream.BasePosition : frames[keep - 1].End;
+        // Frames below a retained start are gone from LMDB; the stream never goes back past its start.
+        var newTail = keep == 0 ? Math.Max(stream.BasePosition, stream.RetainedStart) : frames[keep - 1].End;
         LogRelaxedLoss(_logger, stream.Name, stream.Committed.Tail - newTail, _options.Durability);
         stream.Committed.Tail = newTail;
         stream.Pending = stream.Committed.Clone();
-        var state = Records.EncodeState(stream.Committed);
+        var state = Records.EncodeState(stream.Committed, stream.RetainedStart);
         var producers = stream.Committed.Producers;
         var access = stream.PersistedAccessTicks;
+        var samples = _metadata.LoadTimes(stream.Id);
         _metadata.Write(w =>
         {
             w.DeleteStream(stream.Id);
@@ -258,6 +265,13 @@ public sealed partial class FileStreamStore
             for (var i = 0; i < keep; i++)
             {
                 w.PutFrame(stream.Id, frames[i]);
+            }
+            foreach (var (position, ticks) in samples)
+            {
+                if (position < newTail)
+                {
+                    w.PutTime(stream.Id, position, ticks);
+                }
             }
         });
         using var handle = System.IO.File.OpenHandle(stream.FilePath, FileMode.Open, FileAccess.ReadWrite);

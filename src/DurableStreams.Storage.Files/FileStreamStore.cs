@@ -21,7 +21,8 @@ namespace DurableStreams.Storage.Files;
 /// See docs/storage-format.md.
 /// <para>
 /// The partial files: Create, Append and Reads (with lookups and waits) for the contract's operations; Removal for
-/// delete, expiry and the TTL sweep; DataFiles for the open-file cache; Recovery for opening a data directory.
+/// delete, expiry and the TTL sweep; DataFiles for the open-file cache; Recovery for opening a data directory; Retention
+/// for moving the retained start, append-time samples and hole punching (IStreamRetention).
 /// </para>
 /// </summary>
 public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDirectReadStore
@@ -177,6 +178,7 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
                 MetadataMapSize = options.MetadataMapSize,
                 MaxOpenFiles = Math.Max(16, options.MaxOpenFiles),
                 ProducerRetention = options.ProducerRetention,
+                Retention = options.Retention,
                 CrashBeforeLogRestart = options.CrashBeforeLogRestart,
             };
             var logPath = Path.Combine(directory, "commit.log");

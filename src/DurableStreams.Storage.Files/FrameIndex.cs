@@ -10,6 +10,8 @@ namespace DurableStreams.Storage.Files;
 /// stored. Blocks of <see cref="BlockSize"/> frames keep every array small (no large-object heap, no copy of the whole
 /// index when it grows); only the last block grows, from a few entries, so a small stream stays small.
 /// Guarded by the stream's gate, as the list it replaces was. The LMDB <c>frames</c> records are unchanged.
+/// Retention drops a prefix (<see cref="DropBelow"/>): indexes then count from the first frame kept, and a block is
+/// released once all its frames are gone.
 /// </summary>
 internal sealed class FrameIndex
 {
@@ -20,8 +22,14 @@ internal sealed class FrameIndex
     private Block[] _blocks = [];
     private int _blockCount;
 
+    /// <summary>Frames held in the blocks, including the <see cref="_skip"/> dropped ones at the front of the first.</summary>
+    private int _total;
+
+    /// <summary>Frames dropped by retention from the front of the first block (less than <see cref="BlockSize"/>).</summary>
+    private int _skip;
+
     /// <summary>Number of frames.</summary>
-    public int Count { get; private set; }
+    public int Count => _total - _skip;
 
     /// <summary>End of the last frame (meaningless while <see cref="Count"/> is 0).</summary>
     public long End { get; private set; }
@@ -32,10 +40,11 @@ internal sealed class FrameIndex
         get
         {
             ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)index, (uint)Count);
+            index += _skip;
             var block = _blocks[index >> BlockShift];
             var i = index & BlockMask;
             var start = block.Start + block.Offsets[i];
-            var end = index + 1 < Count ? StartOf(index + 1) : End;
+            var end = index + 1 < _total ? StartOf(index + 1) : End;
             return new Frame(start, (int)(end - start), block.Crcs[i], (block.Boundaries[i >> 6] & (1UL << (i & 63))) != 0);
         }
     }
@@ -48,7 +57,7 @@ internal sealed class FrameIndex
         {
             throw new InvalidDataException($"Frame at {frame.Start} does not follow the frame index's end {End}.");
         }
-        var i = Count & BlockMask;
+        var i = _total & BlockMask;
         if (i == 0)
         {
             if (_blockCount == _blocks.Length)
@@ -66,23 +75,52 @@ internal sealed class FrameIndex
         {
             block.Boundaries[i >> 6] |= 1UL << (i & 63);
         }
-        Count++;
+        _total++;
         End = frame.End;
     }
 
     /// <summary>Index of the frame containing <paramref name="position"/>, or -1.</summary>
     public int Find(long position)
     {
-        if (Count == 0 || position >= End || position < _blocks[0].Start)
+        if (Count == 0 || position >= End || position < StartOf(_skip))
         {
             return -1;
         }
         // The last block starting at or before the position, then the last frame in it starting at or before it.
         var lo = BlockSearch.LastAtOrBefore<Block, Block>(_blocks.AsSpan(0, _blockCount), position);
         var block = _blocks[lo];
-        var count = lo == _blockCount - 1 ? ((Count - 1) & BlockMask) + 1 : BlockSize;
+        var count = lo == _blockCount - 1 ? ((_total - 1) & BlockMask) + 1 : BlockSize;
         var first = BlockSearch.LastAtOrBefore<int, RelativeStart>(block.Offsets.AsSpan(0, count), position - block.Start);
-        return (lo << BlockShift) + first;
+        return (lo << BlockShift) + first - _skip;
+    }
+
+    /// <summary>
+    /// Drops the frames that end at or below <paramref name="start"/> (retention moved the stream's start there); a
+    /// frame containing it is kept. Returns how many were dropped.
+    /// </summary>
+    public int DropBelow(long start)
+    {
+        var drop = Count == 0 ? 0 : start >= End ? Count : Find(start) is var found and >= 0 ? found : 0;
+        if (drop == Count)
+        {
+            // Nothing left: release every block (the end stays, where the next frame must start).
+            _blocks = [];
+            _blockCount = 0;
+            _total = 0;
+            _skip = 0;
+            return drop;
+        }
+        _skip += drop;
+        var whole = _skip >> BlockShift;
+        if (whole > 0)
+        {
+            Array.Copy(_blocks, whole, _blocks, 0, _blockCount - whole);
+            Array.Clear(_blocks, _blockCount - whole, whole);
+            _blockCount -= whole;
+            _skip -= whole << BlockShift;
+            _total -= whole << BlockShift;
+        }
+        return drop;
     }
 
     /// <summary>Copies <paramref name="count"/> frames from <paramref name="index"/> into <paramref name="destination"/>.</summary>

@@ -22,6 +22,7 @@ internal sealed class MetadataStore : IDisposable
     private readonly LightningDatabase _access;
     private readonly LightningDatabase _control;
     private readonly LightningDatabase _producers;
+    private readonly LightningDatabase _times;
     private static readonly byte[] s_logGenerationKey = "log-generation"u8.ToArray();
     private static readonly StreamConfiguration s_noConfiguration = new("", null, null, null, null, 0);
 
@@ -34,7 +35,7 @@ internal sealed class MetadataStore : IDisposable
     {
         NativeIo.RegisterLmdbResolver();
         PrivateFiles.CreateDirectory(path);
-        _env = new LightningEnvironment(path, new EnvironmentConfiguration { MapSize = mapSize, MaxDatabases = 8, MaxReaders = 1024 });
+        _env = new LightningEnvironment(path, new EnvironmentConfiguration { MapSize = mapSize, MaxDatabases = 16, MaxReaders = 1024 });
         var flags = EnvironmentOpenFlags.NoThreadLocalStorage | EnvironmentOpenFlags.NoReadAhead;
         // LMDB is written at checkpoints (and recovery), not per append: the commit log carries durability between them.
         if (mode == DurabilityMode.None)
@@ -51,6 +52,7 @@ internal sealed class MetadataStore : IDisposable
         _access = tx.OpenDatabase("access", create);
         _control = tx.OpenDatabase("control", create);
         _producers = tx.OpenDatabase("producers", create);
+        _times = tx.OpenDatabase("times", create);
         tx.Commit().ThrowOnError();
     }
 
@@ -155,6 +157,52 @@ internal sealed class MetadataStore : IDisposable
         return frames;
     }
 
+    /// <summary>
+    /// The append-time samples of one stream (position, time), in position order: only streams whose retention policy
+    /// has a maximum age have any.
+    /// </summary>
+    public List<(long Position, long Ticks)> LoadTimes(long id)
+    {
+        var samples = new List<(long, long)>();
+        var prefix = Records.IdKey(id);
+        using var tx = _env.BeginTransaction(TransactionBeginFlags.ReadOnly);
+        using var cursor = tx.CreateCursor(_times);
+        var code = cursor.SetRange(Records.TimeKey(id, 0));
+        while (code == MDBResultCode.Success)
+        {
+            var (_, key, value) = cursor.GetCurrent();
+            var keySpan = key.AsSpan();
+            if (keySpan.Length != 16 || !keySpan[..8].SequenceEqual(prefix))
+            {
+                break;
+            }
+            samples.Add((Records.ReadId(keySpan[8..]), Records.DecodeTicks(value.AsSpan())));
+            code = cursor.Next().resultCode;
+        }
+        return samples;
+    }
+
+    /// <summary>How many frame records and append-time samples LMDB holds for a stream (for tests).</summary>
+    public (int Frames, int Times) CountRecords(long id)
+    {
+        using var tx = _env.BeginTransaction(TransactionBeginFlags.ReadOnly);
+        return (CountPrefixed(tx, _frames, id), CountPrefixed(tx, _times, id));
+    }
+
+    private static int CountPrefixed(LightningTransaction tx, LightningDatabase database, long id)
+    {
+        var prefix = Records.IdKey(id);
+        using var cursor = tx.CreateCursor(database);
+        var count = 0;
+        var code = cursor.SetRange(Records.FrameKey(id, 0));
+        while (code == MDBResultCode.Success && cursor.GetCurrent().key.AsSpan()[..8].SequenceEqual(prefix))
+        {
+            count++;
+            code = cursor.Next().resultCode;
+        }
+        return count;
+    }
+
     /// <summary>The commit log's current generation (0 for a new data directory); see <see cref="CommitLog"/>.</summary>
     public long ReadLogGeneration()
     {
@@ -194,7 +242,7 @@ internal sealed class MetadataStore : IDisposable
             if (Records.IsInlineProducerState(state))
             {
                 var decoded = new StreamState { ContentType = "", Requested = s_noConfiguration };
-                var producers = Records.DecodeStateInto(state, decoded)!;
+                var producers = Records.DecodeStateInto(state, decoded, out _)!;
                 DeleteProducers(Records.IdKey(id));
                 foreach (var (producerId, producer) in producers)
                 {
@@ -228,6 +276,38 @@ internal sealed class MetadataStore : IDisposable
 
         public void PutFrame(long id, Frame frame) => tx.Put(store._frames, Records.FrameKey(id, frame.Start), Records.FrameValue(frame)).ThrowOnError();
 
+        /// <summary>An append-time sample: the append that started at <paramref name="position"/> committed at <paramref name="ticks"/>.</summary>
+        public void PutTime(long id, long position, long ticks) => tx.Put(store._times, Records.TimeKey(id, position), Records.EncodeTicks(ticks)).ThrowOnError();
+
+        /// <summary>
+        /// Deletes the stream's frame records and append-time samples below <paramref name="start"/> (its retained
+        /// start: a frame boundary, so a frame starting below it also ends at or below it).
+        /// </summary>
+        public void DropBelow(long id, long start)
+        {
+            DeleteRange(store._frames, id, start);
+            DeleteRange(store._times, id, start);
+        }
+
+        /// <summary>Deletes the keys (stream id, position) of <paramref name="database"/> with position below <paramref name="below"/>.</summary>
+        private void DeleteRange(LightningDatabase database, long id, long below)
+        {
+            var prefix = Records.IdKey(id);
+            using var cursor = tx.CreateCursor(database);
+            var code = cursor.SetRange(Records.FrameKey(id, 0));
+            while (code == MDBResultCode.Success)
+            {
+                var (_, key, _) = cursor.GetCurrent();
+                var span = key.AsSpan();
+                if (span.Length != 16 || !span[..8].SequenceEqual(prefix) || Records.ReadId(span[8..]) >= below)
+                {
+                    break;
+                }
+                cursor.Delete().ThrowOnError();
+                code = cursor.GetCurrent().resultCode;
+            }
+        }
+
         public void PutAccess(long id, long ticks) => tx.Put(store._access, Records.IdKey(id), Records.EncodeTicks(ticks)).ThrowOnError();
 
         /// <summary>Records that the commit log has moved to <paramref name="generation"/>: older records are applied.</summary>
@@ -238,7 +318,7 @@ internal sealed class MetadataStore : IDisposable
             tx.Put(store._control, s_logGenerationKey, value).ThrowOnError();
         }
 
-        /// <summary>Removes every record of a stream: meta, state, access time, producers and all frames.</summary>
+        /// <summary>Removes every record of a stream: meta, state, access time, producers, all frames and append-time samples.</summary>
         public void DeleteStream(long id)
         {
             var key = Records.IdKey(id);
@@ -246,19 +326,8 @@ internal sealed class MetadataStore : IDisposable
             Ignore(tx.Delete(store._state, key));
             Ignore(tx.Delete(store._access, key));
             DeleteProducers(key);
-            using var cursor = tx.CreateCursor(store._frames);
-            var code = cursor.SetRange(Records.FrameKey(id, 0));
-            while (code == MDBResultCode.Success)
-            {
-                var (_, frameKey, _) = cursor.GetCurrent();
-                var span = frameKey.AsSpan();
-                if (span.Length != 16 || !span[..8].SequenceEqual(key))
-                {
-                    break;
-                }
-                cursor.Delete().ThrowOnError();
-                code = cursor.GetCurrent().resultCode;
-            }
+            DeleteRange(store._frames, id, long.MaxValue);
+            DeleteRange(store._times, id, long.MaxValue);
         }
 
         private static void Ignore(MDBResultCode code)

@@ -115,6 +115,125 @@ internal static partial class NativeIo
             || message.Contains("MDB_MAP_FULL", StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Releases the storage of [<paramref name="offset"/>, offset + <paramref name="length"/>) of a file without changing
+    /// its size (fallocate PUNCH_HOLE | KEEP_SIZE): the range then reads as zeros. Returns false where that is not
+    /// supported (not Linux, or a file system without it); throws for other errors.
+    /// </summary>
+    public static bool PunchHole(SafeFileHandle handle, long offset, long length)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return false;
+        }
+        var added = false;
+        handle.DangerousAddRef(ref added);
+        try
+        {
+            if (fallocate((int)handle.DangerousGetHandle(), FallocPunchHole | FallocKeepSize, offset, length) == 0)
+            {
+                return true;
+            }
+            var errno = Marshal.GetLastPInvokeError();
+            if (errno is EOPNOTSUPP or ENOSYS)
+            {
+                return false;
+            }
+            throw new IOException($"fallocate(PUNCH_HOLE) failed (errno {errno}).", errno);
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Bytes of a file that hold data (what <c>du</c> counts, to a block): the sum of its data extents found with
+    /// lseek SEEK_DATA / SEEK_HOLE. Linux only; elsewhere the file's length.
+    /// </summary>
+    public static long DataBytes(SafeFileHandle handle)
+    {
+        var length = RandomAccess.GetLength(handle);
+        if (!OperatingSystem.IsLinux())
+        {
+            return length;
+        }
+        var added = false;
+        handle.DangerousAddRef(ref added);
+        try
+        {
+            var fd = (int)handle.DangerousGetHandle();
+            var total = 0L;
+            var position = 0L;
+            while (position < length)
+            {
+                var data = lseek(fd, position, SeekData);
+                if (data < 0)
+                {
+                    break; // ENXIO: no data past position
+                }
+                var hole = lseek(fd, data, SeekHole);
+                if (hole < 0)
+                {
+                    hole = length;
+                }
+                total += hole - data;
+                position = hole;
+            }
+            return total;
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Where a file's first data (not a hole) starts: lseek SEEK_DATA from 0. The file's length when it is all holes;
+    /// 0 where that cannot be asked (not Linux, or a file system without it), so callers then assume data from the start.
+    /// </summary>
+    public static long FirstDataOffset(SafeFileHandle handle)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return 0;
+        }
+        var added = false;
+        handle.DangerousAddRef(ref added);
+        try
+        {
+            var data = lseek((int)handle.DangerousGetHandle(), 0, SeekData);
+            return data >= 0 ? data : Marshal.GetLastPInvokeError() == ENXIO ? RandomAccess.GetLength(handle) : 0;
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+    }
+
+    private const int ENXIO = 6;
+    private const int FallocKeepSize = 1;
+    private const int FallocPunchHole = 2;
+    private const int EOPNOTSUPP = 95;
+    private const int ENOSYS = 38;
+    private const int SeekData = 3;
+    private const int SeekHole = 4;
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int fallocate(int fd, int mode, long offset, long length);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial long lseek(int fd, long offset, int whence);
+
     [LibraryImport("libc", SetLastError = true)]
     private static partial int fdatasync(int fd);
 

@@ -37,6 +37,14 @@ internal static class Records
     /// <summary>The state record's version: 2 since producers moved to their own records.</summary>
     private const byte StateVersion = 2;
 
+    /// <summary>
+    /// The state record's version once retention has moved the stream's retained start: version 2 plus the start.
+    /// Written only for a stream whose start is above 0, so data that never had a prefix dropped stays readable by the
+    /// builds before retention, and a build that cannot honour a retained start refuses the data instead of serving
+    /// freed (hole-punched) bytes.
+    /// </summary>
+    private const byte RetainedStateVersion = 3;
+
     /// <summary>LMDB keys are at most 511 bytes: long names are keyed by their SHA-256 (the name itself is in the meta).</summary>
     public static byte[] NameKey(string name)
     {
@@ -146,20 +154,25 @@ internal static class Records
     /// <summary>
     /// The writer state a commit makes durable with the data it describes. Version 2: tail, closed flag, last
     /// <c>Stream-Seq</c>; producers have their own records (<see cref="EncodeProducer"/>), so the record's size does not
-    /// grow with them. Version 1 (earlier builds) held every producer inline; it is still read.
+    /// grow with them. Version 3 adds the retained start (int64) and is written only when it is above 0. Version 1
+    /// (earlier builds) held every producer inline; it is still read.
     /// </summary>
-    public static byte[] EncodeState(StreamState state)
+    public static byte[] EncodeState(StreamState state, long retainedStart = 0)
     {
         using var buffer = new MemoryStream();
         using (var w = new BinaryWriter(buffer, Encoding.UTF8))
         {
-            w.Write(StateVersion);
+            w.Write(retainedStart > 0 ? RetainedStateVersion : StateVersion);
             w.Write(state.Tail);
             w.Write(state.Closed);
             w.Write(state.LastStreamSeq is not null);
             if (state.LastStreamSeq is not null)
             {
                 w.Write(state.LastStreamSeq);
+            }
+            if (retainedStart > 0)
+            {
+                w.Write(retainedStart);
             }
         }
         return buffer.ToArray();
@@ -169,21 +182,22 @@ internal static class Records
     public static bool IsInlineProducerState(ReadOnlySpan<byte> value) => value.Length > 0 && value[0] == Version;
 
     /// <summary>
-    /// Reads a state record into <paramref name="state"/>. A version 1 record's inline producers are returned (null for
-    /// version 2, whose producers are separate records).
+    /// Reads a state record into <paramref name="state"/>, and the retained start (0 before version 3). A version 1
+    /// record's inline producers are returned (null for versions 2 and 3, whose producers are separate records).
     /// </summary>
-    public static List<(string Id, ProducerState State)>? DecodeStateInto(ReadOnlySpan<byte> value, StreamState state)
+    public static List<(string Id, ProducerState State)>? DecodeStateInto(ReadOnlySpan<byte> value, StreamState state, out long retainedStart)
     {
         using var r = new BinaryReader(new MemoryStream(value.ToArray()), Encoding.UTF8);
         var version = r.ReadByte();
-        if (version is not (Version or StateVersion))
+        if (version is not (Version or StateVersion or RetainedStateVersion))
         {
-            throw new InvalidDataException($"Unsupported state format version {version}.");
+            throw new InvalidDataException($"Unsupported state format version {version}: the data directory was written by a newer build.");
         }
         state.Tail = r.ReadInt64();
         state.Closed = r.ReadBoolean();
         state.LastStreamSeq = r.ReadBoolean() ? r.ReadString() : null;
-        if (version == StateVersion)
+        retainedStart = version == RetainedStateVersion ? r.ReadInt64() : 0;
+        if (version != Version)
         {
             return null;
         }
@@ -232,6 +246,9 @@ internal static class Records
         var producerId = r.ReadString();
         return (producerId, new ProducerState(r.ReadInt64(), r.ReadInt64(), new DateTimeOffset(r.ReadInt64(), TimeSpan.Zero)));
     }
+
+    /// <summary>Key of an append-time sample: stream id, then the position the sampled append started at (both int64 BE).</summary>
+    public static byte[] TimeKey(long id, long position) => FrameKey(id, position);
 
     public static byte[] EncodeTicks(long ticks)
     {

@@ -89,7 +89,7 @@ public sealed class FormatFixtureTests : FileStoreTestBase
     }
 
     /// <summary>Cuts the preallocated commit log after its last record's end marker (the store re-extends it on open).</summary>
-    private static void TrimCommitLog(string path)
+    internal static void TrimCommitLog(string path)
     {
         const int header = 24;
         var bytes = File.ReadAllBytes(path);
@@ -106,7 +106,7 @@ public sealed class FormatFixtureTests : FileStoreTestBase
 
     private static string SourceDirectory([CallerFilePath] string path = "") => Path.GetDirectoryName(path)!;
 
-    private static void CopyData(string from, string to)
+    internal static void CopyData(string from, string to)
     {
         foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
         {

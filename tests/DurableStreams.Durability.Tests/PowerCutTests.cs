@@ -195,7 +195,7 @@ public sealed class PowerCutTests : IDisposable
     }
 
     /// <summary>A LazyFS mount over a directory of the test's temp directory, started and unmounted by the test.</summary>
-    private sealed class LazyFsMount : IAsyncDisposable
+    internal sealed class LazyFsMount : IAsyncDisposable
     {
         private readonly Process _process;
         private readonly FileStream _completed;

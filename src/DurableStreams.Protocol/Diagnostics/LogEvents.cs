@@ -25,6 +25,7 @@ public static class LogEvents
     public const int CommitLogReplayed = 2006;
     public const int PermissionsTightened = 2007;
     public const int ProducersMigrated = 2020;
+    public const int HolePunchUnsupported = 2021;
 
     // serve (DurableStreams.Cli).
     public const int ServerStarted = 3000;
