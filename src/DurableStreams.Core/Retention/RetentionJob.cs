@@ -176,9 +176,13 @@ public sealed partial class RetentionJob : IAsyncDisposable
                 {
                     trimmed++;
                     dropped += result.BytesDropped;
-                    freed += result.BytesFreed;
                     _trimmed.Add(1);
                     _dropped.Add(result.BytesDropped);
+                }
+                // A store may free leftovers of an earlier pass (rows or pages a failure left behind) without moving the start.
+                if (result.BytesFreed > 0)
+                {
+                    freed += result.BytesFreed;
                     _freed.Add(result.BytesFreed);
                 }
             }

@@ -214,6 +214,19 @@ public sealed class RetentionJobTests : IDisposable
         Assert.Equal(TimeSpan.FromSeconds(15), job.Lag);
     }
 
+    [Fact]
+    public async Task Storage_freed_by_a_pass_that_moved_no_start_is_counted()
+    {
+        var store = new FakeStore("logs/a", "logs/left") { LeftoversFor = "logs/left" };
+        await using var job = Job(store);
+
+        var pass = await TickAsync(job);
+
+        Assert.Equal(1, pass.Trimmed);
+        Assert.Equal(FakeStore.Dropped, pass.BytesDropped);
+        Assert.Equal(2 * FakeStore.Freed, pass.BytesFreed);
+    }
+
     /// <summary>A store that records the retention calls it gets, and fails, holds or waits on request.</summary>
     private sealed class FakeStore(params string[] names) : IStreamRetention, IStreamCatalog
     {
@@ -224,6 +237,9 @@ public sealed class RetentionJobTests : IDisposable
 
         public ConcurrentQueue<(string Name, RetentionPolicy Policy)> Calls { get; } = new();
         public string? FailFor { get; init; }
+
+        /// <summary>A stream whose start does not move but whose pass frees what an earlier pass left behind.</summary>
+        public string? LeftoversFor { get; init; }
         public bool FailListing { get; set; }
         public TaskCompletionSource? Hold { get; init; }
         public bool WaitForCancellation { get; init; }
@@ -250,6 +266,8 @@ public sealed class RetentionJobTests : IDisposable
                 }
                 return name == FailFor
                     ? throw new IOException("disk on fire")
+                    : name == LeftoversFor
+                    ? new RetentionResult(RetentionStatus.Unchanged, new StreamOffset(Dropped), 0, Freed)
                     : new RetentionResult(RetentionStatus.Trimmed, new StreamOffset(Dropped), Dropped, Freed);
             }
             finally
