@@ -180,7 +180,7 @@ public sealed partial class RetentionJob : IAsyncDisposable
                     _dropped.Add(result.BytesDropped);
                 }
                 // A store may free leftovers of an earlier pass (rows or pages a failure left behind) without moving the start.
-                if (result.BytesFreed > 0)
+                if (result.Status == RetentionStatus.Trimmed || result.BytesFreed > 0)
                 {
                     freed += result.BytesFreed;
                     _freed.Add(result.BytesFreed);
