@@ -19,7 +19,14 @@ public readonly record struct ExistingStream(bool SoftDeleted, bool Expired, Str
 /// <param name="Tail">Its committed tail.</param>
 /// <param name="TtlSeconds">Its TTL, which a fork naming no expiry inherits.</param>
 /// <param name="ExpiresAt">Its absolute expiry, which a fork naming no expiry inherits.</param>
-public readonly record struct ForkSource(bool SoftDeleted, bool Expired, string ContentType, int Depth, long Tail, long? TtlSeconds, DateTimeOffset? ExpiresAt);
+public readonly record struct ForkSource(bool SoftDeleted, bool Expired, string ContentType, int Depth, long Tail, long? TtlSeconds, DateTimeOffset? ExpiresAt)
+{
+    /// <summary>
+    /// Its effective retained start (0 until retention drops a prefix): a fork position below it is not checked for
+    /// alignment (<see cref="ForkRules.ResolvePosition"/>), and the store's boundaries are never asked about one.
+    /// </summary>
+    public long RetainedStart { get; init; }
+}
 
 /// <summary>The store limits a create is checked against.</summary>
 /// <param name="MaxJsonDepth">Deepest JSON nesting of the initial body.</param>
@@ -135,7 +142,7 @@ public static class CreateRules
                 return CreateDecision.Refuse(depthStatus, limits.MaxForkDepth);
             }
             contentType = s.ContentType;
-            var positionStatus = ForkRules.ResolvePosition(fork, s.Tail, ContentTypes.IsJson(s.ContentType), sourceBoundaries, out var resolved, out forkPosition);
+            var positionStatus = ForkRules.ResolvePosition(fork, s.Tail, s.RetainedStart, ContentTypes.IsJson(s.ContentType), sourceBoundaries, out var resolved, out forkPosition);
             if (positionStatus != CreateStatus.Created)
             {
                 return CreateDecision.Refuse(positionStatus);

@@ -39,18 +39,34 @@ public static class ForkRules
         }
     }
 
+    /// <summary>
+    /// Resolves the fork position. Below the source's effective retained start the boundaries are gone, so a position
+    /// there cannot be checked for alignment: it is accepted (the fork inherits nothing readable there; its reads below
+    /// its effective start answer 410 and its own appends start at the fork position), and the dropped range counts as
+    /// one message (JSON) or append (binary) ending at the retained start. Stores are never asked about a position
+    /// below <paramref name="retainedStart"/>.
+    /// </summary>
     /// <param name="fork">The request.</param>
     /// <param name="tail">The source's committed tail.</param>
+    /// <param name="retainedStart">The source's effective retained start (<see cref="ForkSource.RetainedStart"/>).</param>
     /// <param name="isJson">Whether the source is a JSON stream.</param>
-    /// <param name="boundaries">The source's message (JSON) or append boundaries.</param>
+    /// <param name="boundaries">The source's message (JSON) or append boundaries at or above <paramref name="retainedStart"/>.</param>
     /// <param name="anchor">The anchor as resolved (what an idempotent re-create is compared with).</param>
     /// <param name="position">The fork position.</param>
     public static CreateStatus ResolvePosition<TBoundaries>(
-        ForkRequest fork, long tail, bool isJson, TBoundaries boundaries,
+        ForkRequest fork, long tail, long retainedStart, bool isJson, TBoundaries boundaries,
         out StreamOffset anchor, out long position)
         where TBoundaries : IStreamBoundaries
     {
         ArgumentNullException.ThrowIfNull(fork);
+        return Resolve(fork, tail, isJson, new RetainedBoundaries<TBoundaries>(boundaries, retainedStart), out anchor, out position);
+    }
+
+    private static CreateStatus Resolve<TBoundaries>(
+        ForkRequest fork, long tail, bool isJson, RetainedBoundaries<TBoundaries> boundaries,
+        out StreamOffset anchor, out long position)
+        where TBoundaries : IStreamBoundaries
+    {
         position = fork.Offset?.Position ?? tail;
         anchor = new StreamOffset(position);
         if (position > tail)
@@ -85,5 +101,17 @@ public static class ForkRules
         }
         position += fork.SubOffset;
         return CreateStatus.Created;
+    }
+
+    /// <summary>
+    /// A source's boundaries with the dropped range below its retained start as one unit: every position there counts as
+    /// a boundary and its next boundary is the start.
+    /// </summary>
+    private readonly struct RetainedBoundaries<TBoundaries>(TBoundaries boundaries, long retainedStart) : IStreamBoundaries
+        where TBoundaries : IStreamBoundaries
+    {
+        public bool IsBoundary(long position) => position < retainedStart || boundaries.IsBoundary(position);
+
+        public long NextBoundary(long position) => position < retainedStart ? retainedStart : boundaries.NextBoundary(position);
     }
 }

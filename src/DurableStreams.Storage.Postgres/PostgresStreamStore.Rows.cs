@@ -331,10 +331,12 @@ public sealed partial class PostgresStreamStore
 
     /// <summary>
     /// The boundary facts <see cref="ForkRules.ResolvePosition"/> will ask about, read ahead because the rules are
-    /// synchronous: whether the anchor starts a message, and the chain of next boundaries the sub-offset walks.
+    /// synchronous: whether the anchor starts a message, and the chain of next boundaries the sub-offset walks. Below
+    /// <paramref name="retainedStart"/> the rules answer themselves (the dropped range is one unit ending at the start),
+    /// so the walk is read ahead from the start on.
     /// </summary>
     private async Task<KnownBoundaries> PrecomputeForkBoundariesAsync(
-        NpgsqlConnection connection, List<ChainLevel> chain, ForkRequest fork, long tail, bool isJson, CancellationToken ct)
+        NpgsqlConnection connection, List<ChainLevel> chain, ForkRequest fork, long tail, long retainedStart, bool isJson, CancellationToken ct)
     {
         var starts = new HashSet<long>();
         var next = new Dictionary<long, long>();
@@ -343,21 +345,14 @@ public sealed partial class PostgresStreamStore
         {
             return new KnownBoundaries(starts, next, tail);
         }
-        // Below the source's effective retained start the rows may be gone: a fork there is allowed (it inherits
-        // nothing readable), and the dropped range counts as one message up to the start.
-        var retained = EffectiveStart(chain);
-        if (position < retained)
+        if (position < retainedStart)
         {
-            starts.Add(position);
-            if (fork.SubOffset != 0)
-            {
-                next[position] = retained;
-                position = retained;
-            }
+            // The first step of a sub-offset lands on the start; only a JSON walk goes on from there.
             if (!isJson || fork.SubOffset <= 1)
             {
                 return new KnownBoundaries(starts, next, tail);
             }
+            position = retainedStart;
             fork = fork with { SubOffset = fork.SubOffset - 1 };
         }
         if (isJson)

@@ -228,11 +228,14 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
         {
             var chain = await LoadChainAsync(connection, source, source.Tail, ct).ConfigureAwait(false);
             // The chain lists the source and each of its sources: the source is chain.Count - 1 forks deep.
+            sourceStart = EffectiveStart(chain);
             var view = new ForkSource(
                 source.State == StreamRow.SoftDeleted, source.State == StreamRow.Live && source.IsExpired(now), source.ContentType,
-                chain.Count - 1, source.Tail, source.TtlSeconds, source.ExpiresTicks is { } e ? new DateTimeOffset(e, TimeSpan.Zero) : null);
-            var boundaries = await PrecomputeForkBoundariesAsync(connection, chain, fork, source.Tail, source.IsJson, ct).ConfigureAwait(false);
-            sourceStart = EffectiveStart(chain);
+                chain.Count - 1, source.Tail, source.TtlSeconds, source.ExpiresTicks is { } e ? new DateTimeOffset(e, TimeSpan.Zero) : null)
+            {
+                RetainedStart = sourceStart.Value,
+            };
+            var boundaries = await PrecomputeForkBoundariesAsync(connection, chain, fork, source.Tail, sourceStart.Value, source.IsJson, ct).ConfigureAwait(false);
             decision = CreateRules.Evaluate(request, view, boundaries, limits, createdAt);
         }
         else

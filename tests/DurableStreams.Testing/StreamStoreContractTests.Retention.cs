@@ -460,6 +460,46 @@ public abstract partial class StreamStoreContractTests
     }
 
     [Fact]
+    public async Task A_json_stream_forked_below_its_retained_start_at_any_offset_inherits_nothing_readable()
+    {
+        await UseRetentionAsync(MaxBytes(8));
+        await CreatedAsync("j", Json);
+        // Four four-byte messages ("a", plus the stored separator): boundaries 0, 4, 8, 12, tail 16.
+        await AppendedAsync("j", """["a","b","c","d"]""", Json);
+        await TrimmedAsync("j", MaxBytes(8), 8);
+
+        // Below the retained start alignment cannot be checked any more: 4 started a message before the trim, 6 did
+        // not, and both are accepted (the inherited part is gone either way; the fork's own appends start there).
+        var aligned = await CreatedAsync("aligned", Json, fork: ForkOf("j", 4));
+        var inside = await CreatedAsync("inside", Json, fork: ForkOf("j", 6));
+        // A sub-offset counts the dropped range as one message: 2 + 1 lands on the start, 2 + 2 one message past it.
+        var one = await CreatedAsync("one", Json, fork: ForkOf("j", 2, subOffset: 1));
+        var two = await CreatedAsync("two", Json, fork: ForkOf("j", 2, subOffset: 2));
+        // At or above the start the check still applies.
+        Assert.Equal(CreateStatus.ForkOffsetUnaligned, (await CreateAsync("above", Json, fork: ForkOf("j", 10))).Status);
+
+        Assert.Equal((At(4), At(4)), (aligned.Tail, aligned.RetainedStart));
+        Assert.Equal((At(6), At(6)), (inside.Tail, inside.RetainedStart));
+        Assert.Equal((At(8), At(8)), (one.Tail, one.RetainedStart));
+        Assert.Equal((At(12), At(8)), (two.Tail, two.RetainedStart));
+        await AppendedAsync("inside", """["own"]""", Json);
+        Assert.Equal(At(6), (await InfoAsync("inside")).RetainedStart);
+        var own = await ReadFromStartAsync("inside");
+        Assert.Equal(ReadStatus.Ok, own.Status);
+        Assert.Equal((At(6), """["own"]"""), (own.Start, JsonOf(own)));
+        Assert.Equal("""["own"]""", await ReadJsonAsync("inside", 6));
+        await AssertBeforeStartAsync("inside", 0, 6);
+        await AssertBeforeStartAsync("inside", 4, 6);
+        var empty = await ReadFromStartAsync("aligned");
+        Assert.Equal((ReadStatus.Ok, At(4), 0), (empty.Status, empty.Start, empty.Length));
+        await AssertBeforeStartAsync("aligned", 0, 4);
+        Assert.Equal("""["c"]""", await ReadJsonAsync("two"));
+        await AssertBeforeStartAsync("two", 4, 8);
+        // The source reads as before.
+        Assert.Equal("""["c","d"]""", await ReadJsonAsync("j"));
+    }
+
+    [Fact]
     public async Task A_forks_own_trim_moves_only_the_forks_start()
     {
         await UseRetentionAsync(MaxBytes(6));

@@ -174,14 +174,19 @@ internal abstract class LocalStream<TSelf> where TSelf : LocalStream<TSelf>
         return new ExistingStream(SoftDeleted, expired, WriterState.Requested, closed, expired || SoftDeleted ? null : Snapshot());
     }
 
-    /// <summary>What the create rules need of this stream when a PUT forks it (its tail as readers see it).</summary>
+    /// <summary>What the create rules need of this stream when a PUT forks it (its tail and retained start as readers see them).</summary>
     public ForkSource AsForkSource(DateTimeOffset now)
     {
         long tail;
+        long retainedStart;
         lock (Gate)
         {
             tail = ReaderState.Tail;
+            retainedStart = EffectiveRetainedStart;
         }
-        return new ForkSource(SoftDeleted, !SoftDeleted && IsExpired(now), ContentType, Depth, tail, TtlSeconds, ExpiresAt);
+        return new ForkSource(SoftDeleted, !SoftDeleted && IsExpired(now), ContentType, Depth, tail, TtlSeconds, ExpiresAt)
+        {
+            RetainedStart = retainedStart,
+        };
     }
 }
