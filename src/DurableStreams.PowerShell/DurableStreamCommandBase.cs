@@ -124,7 +124,7 @@ public abstract class DurableStreamCommandBase : PSCmdlet, IDisposable
     }
 
     /// <summary>The target with this invocation's <c>Authorization</c> value, and its request log when -Verbose is on.</summary>
-    internal StreamTarget Authorize(StreamTarget target) => target with { Authorization = ResolveAuthorization(), LoggerFactory = VerboseLogger() };
+    internal StreamTarget Authorize(StreamTarget target) => target with { Authorization = ResolveAuthorization(), LoggerFactory = VerboseLogger()?.Factory };
 
     /// <summary>The request log when verbose output is on (-Verbose or $VerbosePreference), else null.</summary>
     private VerboseLog? VerboseLogger()
