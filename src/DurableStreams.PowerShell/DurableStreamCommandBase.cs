@@ -336,7 +336,7 @@ public abstract class StreamCommandBase : DurableStreamCommandBase
     /// <summary>The stream's URI.</summary>
     [Parameter(Mandatory = true, ParameterSetName = "Uri", ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNull]
-    public Uri? Uri { get; set; }
+    public virtual Uri? Uri { get; set; }
 
     /// <summary>The stream's name below the server's streams root (or its full URI); the first positional argument.</summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Name")]
