@@ -233,7 +233,7 @@ internal sealed class ClientOptions
 
         if (parseResult.GetValue(Verbose))
         {
-            options = options with { LoggerFactory = new VerboseLoggerFactory(parseResult.InvocationConfiguration.Error) };
+            options = options with { LoggerFactory = VerboseLoggerFactory.Create(parseResult.InvocationConfiguration.Error) };
         }
 
         return new DurableStreamClient(options);

@@ -1,46 +1,22 @@
-using DurableStreams.Protocol.Diagnostics;
-using Microsoft.Extensions.Logging;
+using DurableStreams.Client;
 
 namespace DurableStreams.Cli;
 
 /// <summary>
-/// The logger behind <c>--verbose</c>: writes the client's request and response events to standard error, one line
-/// each (<c>&gt; PUT url</c>, <c>&lt; 201 Created for PUT url in 3 ms</c>, <c>* Retrying ...</c>).
+/// The logger behind <c>--verbose</c>: the client's request trace lines (<see cref="RequestTraceLoggerFactory"/>)
+/// written to standard error, one whole line at a time.
 /// </summary>
-internal sealed class VerboseLoggerFactory(TextWriter error) : ILoggerFactory
+internal static class VerboseLoggerFactory
 {
-    private readonly Lock _gate = new();
-
-    public ILogger CreateLogger(string categoryName) => new Logger(this);
-
-    public void AddProvider(ILoggerProvider provider) => throw new NotSupportedException();
-
-    public void Dispose()
+    public static RequestTraceLoggerFactory Create(TextWriter error)
     {
-    }
-
-    private void Write(EventId eventId, string message)
-    {
-        var prefix = LogEvents.TracePrefix(eventId.Id);
-        lock (_gate)
+        var gate = new Lock();
+        return new RequestTraceLoggerFactory(line =>
         {
-            error.WriteLine(prefix + message);
-        }
-    }
-
-    private sealed class Logger(VerboseLoggerFactory owner) : ILogger
-    {
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Debug;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            if (IsEnabled(logLevel))
+            lock (gate)
             {
-                owner.Write(eventId, formatter(state, exception));
+                error.WriteLine(line);
             }
-        }
+        });
     }
 }

@@ -5,23 +5,56 @@ namespace DurableStreams.Core;
 /// <summary>The result of evaluating an append against a stream's state: a rejection, or the messages to commit.</summary>
 public sealed class AppendDecision
 {
-    private AppendDecision(AppendStreamResult result, List<ReadOnlyMemory<byte>>? messages)
+    private readonly List<ReadOnlyMemory<byte>> _messages;
+    // True while _messages holds JSON values as slices of the request body, not yet in their stored form.
+    private bool _unframedJson;
+
+    private AppendDecision(AppendStreamResult result, List<ReadOnlyMemory<byte>>? messages, bool unframedJson = false)
     {
         Result = result;
-        Messages = messages ?? [];
+        _messages = messages ?? [];
+        _unframedJson = unframedJson;
     }
 
     /// <summary>The outcome; <see cref="AppendStatus.Appended"/> means "commit <see cref="Messages"/>".</summary>
     public AppendStreamResult Result { get; }
 
-    /// <summary>Stored-form messages to write (JSON: one per flattened value; otherwise the body as one message).</summary>
-    public List<ReadOnlyMemory<byte>> Messages { get; }
+    /// <summary>
+    /// Stored-form messages to write (JSON: one per flattened value, each followed by a comma; otherwise the body as one
+    /// message). For JSON the stored forms are copied out of the body on first access.
+    /// </summary>
+    public List<ReadOnlyMemory<byte>> Messages
+    {
+        get
+        {
+            if (_unframedJson)
+            {
+                JsonFraming.Frame(_messages);
+                _unframedJson = false;
+            }
+            return _messages;
+        }
+    }
 
     public bool ShouldCommit => Result.Status == AppendStatus.Appended;
+
+    /// <summary>
+    /// For a JSON append whose <see cref="Messages"/> were not read yet: the values as slices of the request body,
+    /// without their trailing commas, so a store that copies them anyway writes <c>value,</c> itself and the body is
+    /// copied once. False for other appends (then use <see cref="Messages"/>).
+    /// </summary>
+    public bool TryGetJsonValues(out IReadOnlyList<ReadOnlyMemory<byte>> values)
+    {
+        values = _messages;
+        return _unframedJson;
+    }
 
     public static AppendDecision Reject(AppendStreamResult result) => new(result, null);
 
     public static AppendDecision Commit(List<ReadOnlyMemory<byte>> messages) => new(new AppendStreamResult(AppendStatus.Appended), messages);
+
+    /// <summary>Commits JSON values as <see cref="JsonFraming.TrySplitValues"/> returned them (framed when <see cref="Messages"/> is read).</summary>
+    public static AppendDecision CommitJsonValues(List<ReadOnlyMemory<byte>> values) => new(new AppendStreamResult(AppendStatus.Appended), values, unframedJson: true);
 }
 
 /// <summary>
@@ -138,12 +171,13 @@ public static class AppendRules
         {
             return AppendDecision.Commit([request.Body]);
         }
-        var error = JsonFraming.TrySplit(request.Body, maxJsonDepth, maxMessages, out var messages);
+        // Values stay slices of the body until a store asks for stored forms, so the memory store copies them once.
+        var error = JsonFraming.TrySplitValues(request.Body, maxJsonDepth, maxMessages, out var values);
         return error switch
         {
             JsonFramingError.TooManyMessages => AppendDecision.Reject(new AppendStreamResult(AppendStatus.TooManyMessages, new StreamOffset(state.Tail), state.Closed, Limit: maxMessages)),
-            JsonFramingError.None when messages.Count == 0 => Reject(AppendStatus.EmptyJsonArray, state),
-            JsonFramingError.None => AppendDecision.Commit(messages),
+            JsonFramingError.None when values.Count == 0 => Reject(AppendStatus.EmptyJsonArray, state),
+            JsonFramingError.None => AppendDecision.CommitJsonValues(values),
             JsonFramingError.TooDeep => Reject(AppendStatus.JsonTooDeep, state),
             _ => Reject(AppendStatus.InvalidJson, state),
         };

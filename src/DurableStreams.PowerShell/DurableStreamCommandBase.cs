@@ -124,7 +124,7 @@ public abstract class DurableStreamCommandBase : PSCmdlet, IDisposable
     }
 
     /// <summary>The target with this invocation's <c>Authorization</c> value, and its request log when -Verbose is on.</summary>
-    internal StreamTarget Authorize(StreamTarget target) => target with { Authorization = ResolveAuthorization(), LoggerFactory = VerboseLogger() };
+    internal StreamTarget Authorize(StreamTarget target) => target with { Authorization = ResolveAuthorization(), LoggerFactory = VerboseLogger()?.Factory };
 
     /// <summary>The request log when verbose output is on (-Verbose or $VerbosePreference), else null.</summary>
     private VerboseLog? VerboseLogger()
@@ -339,7 +339,7 @@ public abstract class StreamCommandBase : DurableStreamCommandBase
     /// <summary>The stream's URI.</summary>
     [Parameter(Mandatory = true, ParameterSetName = "Uri", ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNull]
-    public Uri? Uri { get; set; }
+    public virtual Uri? Uri { get; set; }
 
     /// <summary>The stream's name below the server's streams root (or its full URI); the first positional argument.</summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Name")]

@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using System.Security;
 using DurableStreams.Client;
 using DurableStreams.PowerShell.Internal;
 using DurableStreams.Protocol;
@@ -12,7 +11,7 @@ namespace DurableStreams.PowerShell;
 /// </summary>
 [Cmdlet(VerbsCommunications.Write, "DurableStream", DefaultParameterSetName = "Uri", SupportsShouldProcess = true)]
 [OutputType(typeof(string))]
-public sealed class WriteDurableStreamCommand : DurableStreamCommandBase
+public sealed class WriteDurableStreamCommand : AuthorizedStreamCommandBase
 {
     private StreamTarget? _target;
     private DurableStreamClient? _client;
@@ -25,48 +24,10 @@ public sealed class WriteDurableStreamCommand : DurableStreamCommandBase
     private long _bytes;
     private ProgressThrottle? _progress;
 
-    /// <summary>The stream's URI.</summary>
+    /// <summary>The stream's URI (not from the pipeline: the pipeline carries the messages).</summary>
     [Parameter(Mandatory = true, ParameterSetName = "Uri")]
     [ValidateNotNull]
-    public Uri? Uri { get; set; }
-
-    /// <summary>The stream's name below the server's streams root (or its full URI); the first positional argument.</summary>
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Name")]
-    [ValidateNotNullOrEmpty]
-    [ArgumentCompleter(typeof(StreamNameCompleter))]
-    public string? Name { get; set; }
-
-    /// <summary>A server from Start-DurableStreamServer that holds the stream.</summary>
-    [Parameter(ParameterSetName = "Name")]
-    [ValidateNotNull]
-    public DurableStreamServerInfo? Server { get; set; }
-
-    /// <summary>The server or streams URI that holds the stream.</summary>
-    [Parameter(ParameterSetName = "Name")]
-    [ValidateNotNull]
-    public Uri? BaseUri { get; set; }
-
-    /// <summary>The path appended to -BaseUri unless it already ends in it (default <c>/v1/stream</c>); <c>/</c> takes -BaseUri as given.</summary>
-    [Parameter(ParameterSetName = "Name")]
-    [ValidateNotNullOrEmpty]
-    public string? StreamsPath { get; set; }
-
-    /// <summary>A bearer token sent as <c>Authorization: Bearer &lt;token&gt;</c> with every request.</summary>
-    [Parameter]
-    [ValidateNotNull]
-    public SecureString? Token { get; set; }
-
-    /// <summary>A credential whose password is the bearer token (the user name is not sent).</summary>
-    [Parameter]
-    [ValidateNotNull]
-    [Credential]
-    public PSCredential? Credential { get; set; }
-
-    /// <inheritdoc/>
-    private protected override SecureString? AuthToken => Token;
-
-    /// <inheritdoc/>
-    private protected override PSCredential? AuthCredential => Credential;
+    public override Uri? Uri { get => base.Uri; set => base.Uri = value; }
 
     /// <summary>The messages to append.</summary>
     [Parameter(Position = 1, ValueFromPipeline = true)]
@@ -207,7 +168,7 @@ public sealed class WriteDurableStreamCommand : DurableStreamCommandBase
             return _target is not null && !_failed;
         }
         _initialized = true;
-        var target = ResolveTarget(Uri, ParameterSetName == "Name" ? Name : null, Server, BaseUri, StreamsPath);
+        var target = ResolveTarget();
         if (target is null || !ShouldProcess(target.Uri.ToString(), Close ? "Append and close stream" : "Append to stream"))
         {
             return false;

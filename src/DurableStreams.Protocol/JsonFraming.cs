@@ -41,6 +41,31 @@ public static class JsonFraming
     /// </summary>
     public static JsonFramingError TrySplit(ReadOnlyMemory<byte> body, int maxDepth, int maxMessages, out List<ReadOnlyMemory<byte>> messages)
     {
+        var error = TrySplitValues(body, maxDepth, maxMessages, out messages);
+        if (error == JsonFramingError.None)
+        {
+            Frame(messages);
+        }
+        return error;
+    }
+
+    /// <summary>
+    /// Validates and splits <paramref name="body"/> like <see cref="TrySplit(ReadOnlyMemory{byte}, int, int, out List{ReadOnlyMemory{byte}})"/>
+    /// but copies nothing: <paramref name="values"/> holds each value as a slice of the borrowed body, without its
+    /// trailing comma. A store that copies the values anyway adds the comma itself (or calls <see cref="Frame"/>).
+    /// </summary>
+    public static JsonFramingError TrySplitValues(ReadOnlyMemory<byte> body, int maxDepth, int maxMessages, out List<ReadOnlyMemory<byte>> values)
+    {
+        var error = Split(body, maxDepth, maxMessages, out values);
+        if (error != JsonFramingError.None)
+        {
+            values = [];
+        }
+        return error;
+    }
+
+    private static JsonFramingError Split(ReadOnlyMemory<byte> body, int maxDepth, int maxMessages, out List<ReadOnlyMemory<byte>> messages)
+    {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxMessages);
         messages = [];
         // Utf8JsonReader does not validate the bytes inside strings; §9.1.4 requires valid JSON, which is UTF-8.
@@ -84,7 +109,6 @@ public static class JsonFraming
             {
                 return JsonFramingError.Invalid;
             }
-            Store(messages);
             return JsonFramingError.None;
         }
         catch (JsonException)
@@ -95,10 +119,10 @@ public static class JsonFraming
     }
 
     /// <summary>
-    /// Replaces the values (slices of the borrowed body) with their stored forms, all in one new array: one allocation
-    /// per request rather than one per message.
+    /// Replaces the values (slices of the borrowed body, as <see cref="TrySplitValues"/> returns them) with their stored
+    /// forms (<c>value,</c>), all in one new array: one allocation per request rather than one per message.
     /// </summary>
-    private static void Store(List<ReadOnlyMemory<byte>> values)
+    public static void Frame(List<ReadOnlyMemory<byte>> values)
     {
         if (values.Count == 0)
         {

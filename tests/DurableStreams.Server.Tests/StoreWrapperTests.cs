@@ -1,6 +1,5 @@
 using DurableStreams.Core;
 using DurableStreams.Core.Memory;
-using DurableStreams.Protocol;
 using DurableStreams.Server.Internal;
 using DurableStreams.Server.Tests.Infrastructure;
 using DurableStreams.Storage.Files;
@@ -86,11 +85,9 @@ public sealed class StoreWrapperTests
     }
 
     /// <summary>A store that counts the positioned reads it serves (private: it is no wrapper the tests share).</summary>
-    private sealed class CountingDirectReads(MemoryStreamStore inner) : IStreamStore, IDirectReadStore
+    private sealed class CountingDirectReads(MemoryStreamStore inner) : ForwardingStore(inner), IDirectReadStore
     {
         private int _directReads;
-
-        public IStreamChangeFeed Changes => inner.Changes;
 
         public int DirectReads => Volatile.Read(ref _directReads);
 
@@ -99,25 +96,5 @@ public sealed class StoreWrapperTests
             Interlocked.Increment(ref _directReads);
             return ((IDirectReadStore)inner).ReadIntoAsync(name, position, destination, cancellationToken);
         }
-
-        public ValueTask<CreateStreamResult> CreateAsync(string name, CreateStreamRequest request, CancellationToken cancellationToken = default) =>
-            inner.CreateAsync(name, request, cancellationToken);
-
-        public ValueTask<AppendStreamResult> AppendAsync(string name, AppendRequest request, CancellationToken cancellationToken = default) =>
-            inner.AppendAsync(name, request, cancellationToken);
-
-        public ValueTask<ReadResult> ReadAsync(string name, ReadRequest request, CancellationToken cancellationToken = default) =>
-            inner.ReadAsync(name, request, cancellationToken);
-
-        public ValueTask<MetadataResult> GetMetadataAsync(string name, CancellationToken cancellationToken = default) =>
-            inner.GetMetadataAsync(name, cancellationToken);
-
-        public ValueTask<DeleteResult> DeleteAsync(string name, CancellationToken cancellationToken = default) =>
-            inner.DeleteAsync(name, cancellationToken);
-
-        public ValueTask<WaitOutcome> WaitAsync(string name, StreamOffset offset, TimeSpan timeout, CancellationToken cancellationToken = default) =>
-            inner.WaitAsync(name, offset, timeout, cancellationToken);
-
-        public ValueTask DisposeAsync() => inner.DisposeAsync();
     }
 }

@@ -105,31 +105,7 @@ public abstract partial class StreamStoreContractTests
 
     /// <summary>
     /// The store seen without <see cref="IDirectReadStore"/>, on purpose, so the generic fallback is tested; the
-    /// wrappers the server tests use pass it through (ObservedStore).
+    /// wrappers the server tests use pass it through (ObservedStore). The contract test disposes the real store itself.
     /// </summary>
-    private sealed class WithoutDirectReads(IStreamStore inner) : IStreamStore
-    {
-        public IStreamChangeFeed Changes => inner.Changes;
-
-        public ValueTask<CreateStreamResult> CreateAsync(string name, CreateStreamRequest request, CancellationToken cancellationToken = default) =>
-            inner.CreateAsync(name, request, cancellationToken);
-
-        public ValueTask<AppendStreamResult> AppendAsync(string name, AppendRequest request, CancellationToken cancellationToken = default) =>
-            inner.AppendAsync(name, request, cancellationToken);
-
-        public ValueTask<ReadResult> ReadAsync(string name, ReadRequest request, CancellationToken cancellationToken = default) =>
-            inner.ReadAsync(name, request, cancellationToken);
-
-        public ValueTask<MetadataResult> GetMetadataAsync(string name, CancellationToken cancellationToken = default) =>
-            inner.GetMetadataAsync(name, cancellationToken);
-
-        public ValueTask<DeleteResult> DeleteAsync(string name, CancellationToken cancellationToken = default) =>
-            inner.DeleteAsync(name, cancellationToken);
-
-        public ValueTask<WaitOutcome> WaitAsync(string name, Protocol.StreamOffset offset, TimeSpan timeout, CancellationToken cancellationToken = default) =>
-            inner.WaitAsync(name, offset, timeout, cancellationToken);
-
-        // The contract test disposes the real store itself.
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
-    }
+    private sealed class WithoutDirectReads(IStreamStore inner) : ForwardingStore(inner, ownsInner: false);
 }

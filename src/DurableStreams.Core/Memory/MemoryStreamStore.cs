@@ -116,11 +116,23 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
             }
             var written = 0L;
             var appendStart = stream.State.Tail;
-            foreach (var message in decision.Messages)
+            if (decision.TryGetJsonValues(out var values))
             {
-                // Copied in: the request body is borrowed from the caller's buffer.
-                stream.Log.Append(message.Span);
-                written += message.Length;
+                // JSON: each value is copied once, straight from the borrowed body, with its comma.
+                foreach (var value in values)
+                {
+                    stream.Log.Append(value.Span, ","u8);
+                    written += value.Length + 1;
+                }
+            }
+            else
+            {
+                foreach (var message in decision.Messages)
+                {
+                    // Copied in: the request body is borrowed from the caller's buffer.
+                    stream.Log.Append(message.Span);
+                    written += message.Length;
+                }
             }
             var result = AppendRules.Apply(stream.State, request, written, now);
             stream.Times?.Record(appendStart, now);

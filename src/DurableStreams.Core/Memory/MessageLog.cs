@@ -55,25 +55,39 @@ internal sealed class MessageLog(long start)
     }
 
     /// <summary>Copies <paramref name="message"/> in as one append; an empty one adds nothing (it has no boundary of its own).</summary>
-    public void Append(ReadOnlySpan<byte> message)
+    public void Append(ReadOnlySpan<byte> message) => Append(message, []);
+
+    /// <summary>
+    /// Copies <paramref name="first"/> then <paramref name="second"/> in as one append (a JSON value and its comma,
+    /// without building the stored form elsewhere first); an empty pair adds nothing.
+    /// </summary>
+    public void Append(ReadOnlySpan<byte> first, ReadOnlySpan<byte> second)
     {
-        if (message.IsEmpty)
+        if (first.IsEmpty && second.IsEmpty)
         {
             return;
         }
         Add(ref _messageStarts, ref _messageCount, End);
-        while (!message.IsEmpty)
+        Write(first, first.Length + second.Length);
+        Write(second, second.Length);
+    }
+
+    /// <summary>Copies <paramref name="bytes"/> to the end; <paramref name="needed"/> (at least its length) sizes a new block.</summary>
+    private void Write(ReadOnlySpan<byte> bytes, int needed)
+    {
+        while (!bytes.IsEmpty)
         {
             if (_blockCount == 0 || _lastBlockUsed == _blocks[_blockCount - 1].Data.Length)
             {
-                AddBlock(message.Length);
+                AddBlock(needed);
             }
             var block = _blocks[_blockCount - 1].Data;
-            var length = Math.Min(message.Length, block.Length - _lastBlockUsed);
-            message[..length].CopyTo(block.AsSpan(_lastBlockUsed));
+            var length = Math.Min(bytes.Length, block.Length - _lastBlockUsed);
+            bytes[..length].CopyTo(block.AsSpan(_lastBlockUsed));
             _lastBlockUsed += length;
             End += length;
-            message = message[length..];
+            bytes = bytes[length..];
+            needed -= length;
         }
     }
 

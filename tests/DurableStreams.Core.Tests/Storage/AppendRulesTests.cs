@@ -472,6 +472,24 @@ public sealed class AppendRulesTests
     }
 
     [Fact]
+    public void A_json_append_hands_its_values_as_uncopied_slices_of_the_body_until_messages_are_read()
+    {
+        // The memory store copies values straight from the body (with their commas); copying them here first would
+        // copy every JSON append twice.
+        var request = Request("""[{"a":1}, {"b":2}]""", contentType: "application/json");
+        var decision = Evaluate(NewState("application/json"), request);
+
+        Assert.True(decision.TryGetJsonValues(out var values));
+        Assert.Equal(["""{"a":1}""", """{"b":2}"""], values.Select(v => Encoding.UTF8.GetString(v.Span)));
+        Assert.True(System.Runtime.InteropServices.MemoryMarshal.TryGetArray(request.Body, out var body));
+        Assert.All(values, v => Assert.True(System.Runtime.InteropServices.MemoryMarshal.TryGetArray(v, out var slice) && slice.Array == body.Array));
+
+        // A store that reads Messages gets the stored forms, and the values are gone.
+        Assert.Equal(["""{"a":1},""", """{"b":2},"""], Texts(decision));
+        Assert.False(decision.TryGetJsonValues(out _));
+    }
+
+    [Fact]
     public void Json_rules_do_not_apply_to_other_content_types()
     {
         var decision = Evaluate(NewState(), Request("{oops"));

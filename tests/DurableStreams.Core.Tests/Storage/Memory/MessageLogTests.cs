@@ -34,6 +34,23 @@ public sealed class MessageLogTests
     }
 
     [Fact]
+    public void A_two_part_append_is_one_message_even_across_blocks()
+    {
+        var log = new MessageLog(0);
+        log.Append(new byte[60]);
+        log.Append("{\"a\":1}"u8, ","u8);
+        log.Append([], []);
+
+        Assert.Equal(68, log.End);
+        Assert.True(log.IsMessageStart(60));
+        Assert.False(log.IsMessageStart(67));
+        Assert.Equal(68, log.MessageEnd(60));
+        var chunks = new List<ReadOnlyMemory<byte>>();
+        log.Slice(60, 68, chunks);
+        Assert.Equal("{\"a\":1},"u8.ToArray(), chunks.SelectMany(c => c.ToArray()).ToArray());
+    }
+
+    [Fact]
     public void Slices_cover_exactly_the_range_across_blocks()
     {
         var log = new MessageLog(0);
