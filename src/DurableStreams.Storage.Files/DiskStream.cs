@@ -46,6 +46,22 @@ internal sealed class DiskStream : LocalStream<DiskStream>
     /// <summary>Bumped when a failed commit resets <see cref="Pending"/>; tickets from an older generation fail.</summary>
     public int Generation { get; set; }
 
+    /// <summary>
+    /// The validity check of commit work queued now (under the gate): the work still applies while no failed commit has
+    /// reset the stream since (<see cref="Generation"/>) and the stream has not been removed.
+    /// </summary>
+    public Func<bool> StillCurrent()
+    {
+        var generation = Generation;
+        return () =>
+        {
+            lock (Gate)
+            {
+                return Generation == generation && !Removed;
+            }
+        };
+    }
+
     /// <summary>Completes when the PUT that created the stream is durable (faults if it failed).</summary>
     public Task Created { get; set; } = Task.CompletedTask;
 

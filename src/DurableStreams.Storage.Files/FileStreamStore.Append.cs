@@ -89,13 +89,7 @@ public sealed partial class FileStreamStore
                     var id = stream.Id;
                     var work = new CommitWork
                     {
-                        IsValid = () =>
-                        {
-                            lock (stream.Gate)
-                            {
-                                return stream.Generation == generation && !stream.Removed;
-                            }
-                        },
+                        IsValid = stream.StillCurrent(),
                         Apply = w =>
                         {
                             w.PutState(id, encoded);

@@ -93,13 +93,7 @@ public sealed partial class FileStreamStore : IStreamRetention
         var id = stream.Id;
         var work = new CommitWork
         {
-            IsValid = () =>
-            {
-                lock (stream.Gate)
-                {
-                    return stream.Generation == generation && !stream.Removed;
-                }
-            },
+            IsValid = stream.StillCurrent(),
             Apply = w =>
             {
                 w.PutState(id, encoded);

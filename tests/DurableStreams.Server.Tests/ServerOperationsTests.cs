@@ -1,8 +1,6 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
-using System.Security.Cryptography;
-using System.Security.Cryptography.X509Certificates;
 using System.Text.RegularExpressions;
 using DurableStreams.Server.Tests.Infrastructure;
 using DurableStreams.Storage.Files;
@@ -268,7 +266,7 @@ public sealed class ServerOperationsTests
     public async Task Https_from_PEM_files_negotiates_HTTP_2()
     {
         using var directory = new TempDirectory();
-        var (certificatePath, keyPath) = WriteSelfSignedPem(directory);
+        var (certificatePath, keyPath) = SelfSignedPem.Write(directory);
         await using var server = new DurableStreamServer(new DurableStreamServerOptions
         {
             Host = "127.0.0.1",
@@ -292,20 +290,5 @@ public sealed class ServerOperationsTests
         Assert.Equal(HttpStatusCode.Created, create.StatusCode);
         Assert.Equal(HttpVersion.Version20, read.Version);
         Assert.Equal("over h2", await read.Content.ReadAsStringAsync(Ct));
-    }
-
-    private static (string Certificate, string Key) WriteSelfSignedPem(TempDirectory directory)
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest("CN=127.0.0.1", key, HashAlgorithmName.SHA256);
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddIpAddress(IPAddress.Loopback);
-        request.CertificateExtensions.Add(san.Build());
-        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
-        var certificatePath = directory.Combine("cert.pem");
-        var keyPath = directory.Combine("key.pem");
-        File.WriteAllText(certificatePath, certificate.ExportCertificatePem());
-        File.WriteAllText(keyPath, key.ExportPkcs8PrivateKeyPem());
-        return (certificatePath, keyPath);
     }
 }
