@@ -31,6 +31,20 @@ internal sealed class FrameIndex
     /// <summary>Number of frames.</summary>
     public int Count => _total - _skip;
 
+    /// <summary>Frame entries allocated across the blocks, used or not (what the index costs in memory, ~8 B each).</summary>
+    public int AllocatedEntries
+    {
+        get
+        {
+            var entries = 0;
+            for (var b = 0; b < _blockCount; b++)
+            {
+                entries += _blocks[b].Offsets.Length;
+            }
+            return entries;
+        }
+    }
+
     /// <summary>End of the last frame (meaningless while <see cref="Count"/> is 0).</summary>
     public long End { get; private set; }
 
@@ -64,8 +78,11 @@ internal sealed class FrameIndex
             {
                 Array.Resize(ref _blocks, Math.Max(4, _blockCount * 2));
             }
-            // A stream that filled a block is a large one: its next blocks start full size (no regrowth).
-            _blocks[_blockCount++] = new Block(frame.Start, _blockCount == 0 ? 4 : BlockSize);
+            // A stream that filled a block is a large one: its next blocks start full size (no regrowth). The capacity is
+            // chosen before the count moves: a small stream's first block starts at 4 frames, not 4,096 (~33 KB each).
+            var capacity = _blockCount == 0 ? 4 : BlockSize;
+            _blocks[_blockCount] = new Block(frame.Start, capacity);
+            _blockCount++;
         }
         var block = _blocks[_blockCount - 1];
         block.EnsureCapacity(i + 1);

@@ -22,6 +22,18 @@ public sealed class FrameIndexTests
     }
 
     [Theory]
+    [InlineData(1, 4)]
+    [InlineData(5, 8)]
+    [InlineData(4_096, 4_096)]
+    [InlineData(4_097, 8_192)]
+    public void A_small_stream_allocates_a_small_index_and_a_large_one_full_blocks(int frames, int allocated)
+    {
+        var (index, _) = Build(frames);
+
+        Assert.Equal(allocated, index.AllocatedEntries);
+    }
+
+    [Theory]
     [InlineData(10, 0)]
     [InlineData(10, 4)]
     [InlineData(10_000, 3)]
