@@ -12,61 +12,18 @@ internal static class DurationParser
     /// <summary>Describes the accepted forms; used in error messages and help text.</summary>
     public const string ExpectedFormat = "a whole number with an optional unit ms, s, m, h or d (for example 500ms, 30s, 2m, 1h, 7d; no unit means seconds)";
 
+    // A bare number means seconds.
+    private static readonly (string Unit, long Ticks)[] s_units =
+    [
+        ("", TimeSpan.TicksPerSecond), ("s", TimeSpan.TicksPerSecond), ("ms", TimeSpan.TicksPerMillisecond),
+        ("m", TimeSpan.TicksPerMinute), ("h", TimeSpan.TicksPerHour), ("d", TimeSpan.TicksPerDay),
+    ];
+
     public static bool TryParse([NotNullWhen(true)] string? text, out TimeSpan duration)
     {
-        duration = default;
-        if (string.IsNullOrWhiteSpace(text))
-        {
-            return false;
-        }
-
-        var span = text.AsSpan().Trim();
-        var digits = 0;
-        while (digits < span.Length && char.IsAsciiDigit(span[digits]))
-        {
-            digits++;
-        }
-
-        if (digits == 0)
-        {
-            return false;
-        }
-
-        var unit = span[digits..];
-        long ticksPerUnit;
-        if (unit.IsEmpty || unit.Equals("s", StringComparison.OrdinalIgnoreCase))
-        {
-            ticksPerUnit = TimeSpan.TicksPerSecond;
-        }
-        else if (unit.Equals("ms", StringComparison.OrdinalIgnoreCase))
-        {
-            ticksPerUnit = TimeSpan.TicksPerMillisecond;
-        }
-        else if (unit.Equals("m", StringComparison.OrdinalIgnoreCase))
-        {
-            ticksPerUnit = TimeSpan.TicksPerMinute;
-        }
-        else if (unit.Equals("h", StringComparison.OrdinalIgnoreCase))
-        {
-            ticksPerUnit = TimeSpan.TicksPerHour;
-        }
-        else if (unit.Equals("d", StringComparison.OrdinalIgnoreCase))
-        {
-            ticksPerUnit = TimeSpan.TicksPerDay;
-        }
-        else
-        {
-            return false;
-        }
-
-        if (!long.TryParse(span[..digits], NumberStyles.None, CultureInfo.InvariantCulture, out var count)
-            || count > TimeSpan.MaxValue.Ticks / ticksPerUnit)
-        {
-            return false;
-        }
-
-        duration = TimeSpan.FromTicks(count * ticksPerUnit);
-        return true;
+        var parsed = UnitQuantity.TryParse(text, s_units, TimeSpan.MaxValue.Ticks, out var ticks);
+        duration = TimeSpan.FromTicks(ticks);
+        return parsed;
     }
 
     /// <summary>Formats a duration in the largest unit that represents it exactly (<c>30s</c>, <c>500ms</c>, <c>2m</c>).</summary>

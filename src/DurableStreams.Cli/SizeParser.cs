@@ -1,5 +1,4 @@
 using System.Diagnostics.CodeAnalysis;
-using System.Globalization;
 
 namespace DurableStreams.Cli;
 
@@ -15,52 +14,10 @@ internal static class SizeParser
 
     private static readonly (string Unit, long Bytes)[] s_units =
     [
-        ("B", 1),
+        ("", 1), ("B", 1),
         ("KB", 1000), ("MB", 1000 * 1000), ("GB", 1000L * 1000 * 1000), ("TB", 1000L * 1000 * 1000 * 1000),
         ("KiB", 1024), ("MiB", 1024 * 1024), ("GiB", 1024L * 1024 * 1024), ("TiB", 1024L * 1024 * 1024 * 1024),
     ];
 
-    public static bool TryParse([NotNullWhen(true)] string? text, out long bytes)
-    {
-        bytes = 0;
-        if (string.IsNullOrWhiteSpace(text))
-        {
-            return false;
-        }
-        var span = text.AsSpan().Trim();
-        var digits = 0;
-        while (digits < span.Length && char.IsAsciiDigit(span[digits]))
-        {
-            digits++;
-        }
-        if (digits == 0)
-        {
-            return false;
-        }
-        var unit = span[digits..];
-        var perUnit = 0L;
-        if (unit.IsEmpty)
-        {
-            perUnit = 1;
-        }
-        else
-        {
-            foreach (var (name, size) in s_units)
-            {
-                if (unit.Equals(name, StringComparison.OrdinalIgnoreCase))
-                {
-                    perUnit = size;
-                    break;
-                }
-            }
-        }
-        if (perUnit == 0
-            || !long.TryParse(span[..digits], NumberStyles.None, CultureInfo.InvariantCulture, out var count)
-            || count > long.MaxValue / perUnit)
-        {
-            return false;
-        }
-        bytes = count * perUnit;
-        return true;
-    }
+    public static bool TryParse([NotNullWhen(true)] string? text, out long bytes) => UnitQuantity.TryParse(text, s_units, long.MaxValue, out bytes);
 }
