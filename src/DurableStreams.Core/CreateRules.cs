@@ -24,8 +24,13 @@ public readonly record struct ForkSource(bool SoftDeleted, bool Expired, string 
     /// <summary>
     /// Its effective retained start (0 until retention drops a prefix): a fork position below it is not checked for
     /// alignment (<see cref="ForkRules.ResolvePosition"/>), and the store's boundaries are never asked about one.
+    /// For a compacted source it is at least the source's compacted end
+    /// (<see cref="Compaction.CompactionRules.ForkFloor"/>): a fork never inherits a snapshot.
     /// </summary>
     public long RetainedStart { get; init; }
+
+    /// <summary>The source's offset-space generation: a fork offset of a later one was never issued (400).</summary>
+    public long OffsetGeneration { get; init; }
 }
 
 /// <summary>The store limits a create is checked against.</summary>
@@ -142,6 +147,10 @@ public static class CreateRules
                 return CreateDecision.Refuse(depthStatus, limits.MaxForkDepth);
             }
             contentType = s.ContentType;
+            if (fork.Offset is { } requested && requested.Generation > s.OffsetGeneration)
+            {
+                return CreateDecision.Refuse(CreateStatus.ForkOffsetNotIssued);
+            }
             var positionStatus = ForkRules.ResolvePosition(fork, s.Tail, s.RetainedStart, ContentTypes.IsJson(s.ContentType), sourceBoundaries, out var resolved, out forkPosition);
             if (positionStatus != CreateStatus.Created)
             {

@@ -62,6 +62,11 @@ public enum CreateStatus
     ForkOffsetBeyondTail,
     /// <summary>The fork offset is not a message boundary of a JSON source (400).</summary>
     ForkOffsetUnaligned,
+    /// <summary>
+    /// The fork offset names an offset-space generation the source never issued (past its current one; 400). See
+    /// <see cref="ReadStatus.OffsetNotIssued"/>.
+    /// </summary>
+    ForkOffsetNotIssued,
     /// <summary>The sub-offset passes the next data boundary (400).</summary>
     SubOffsetOutOfRange,
     /// <summary>The fork would be deeper than the store's <c>MaxForkDepth</c> (400); <see cref="CreateStreamResult.Limit"/> names it.</summary>
@@ -132,10 +137,16 @@ public enum ReadStatus
     /// <summary>Stored data failed its checksum; the stream fails closed rather than serve it (500).</summary>
     Corrupt,
     /// <summary>
-    /// The requested offset is below the stream's retained start: retention or compaction dropped it (410).
-    /// <see cref="ReadResult.Info"/> is set, and its <see cref="StoredStreamInfo.RetainedStart"/> says where data starts.
+    /// The requested offset is below the stream's retained start: retention or compaction dropped it (410). Also an
+    /// offset of an earlier generation into a range compaction has since rewritten (see
+    /// <see cref="ReadRules.ResolveStart"/>). <see cref="ReadResult.Info"/> is set, and its
+    /// <see cref="StoredStreamInfo.RetainedStart"/> says where data starts.
     /// </summary>
     BeforeRetainedStart,
+    /// <summary>
+    /// The requested offset carries an offset-space generation past the stream's current one: no server issued it (400).
+    /// </summary>
+    OffsetNotIssued,
 }
 
 /// <summary>Outcomes of a delete.</summary>
@@ -164,6 +175,36 @@ public sealed record StoredStreamInfo(
     /// effective start over its chain, see <see cref="Retention.RetentionRules.EffectiveStart"/>).
     /// </summary>
     public StreamOffset RetainedStart { get; init; }
+
+    /// <summary>
+    /// The stream's offset-space generation: 0 until State-Protocol compaction first rewrites a prefix, then one more per
+    /// compaction. Every offset the store returns for the stream (<see cref="Tail"/>, <see cref="RetainedStart"/>, a
+    /// read's start and next offset, an append's next offset, a change's tail) carries it.
+    /// </summary>
+    public long OffsetGeneration { get; init; }
+
+    /// <summary>
+    /// Where the last compaction's snapshot ends (0 when never compacted): offsets below it are valid only in
+    /// <see cref="OffsetGeneration"/> (the snapshot's own), and forks never read a compacted source below it.
+    /// </summary>
+    public StreamOffset CompactedEnd { get; init; }
+
+    /// <summary>The stream's offset space, as <see cref="ReadRules.ResolveStart"/> checks a requested offset against it.</summary>
+    public OffsetSpace Space => new(OffsetGeneration, CompactedEnd.Position);
+}
+
+/// <summary>
+/// A stream's offset space (issue 18): its current generation, and where its last compaction's snapshot ends. An offset
+/// <c>(g, P)</c> is current when <c>g</c> is at most <see cref="Generation"/> and either <c>P</c> is at or past
+/// <see cref="CompactedEnd"/> (data compaction never rewrote: offsets issued before it stay valid) or <c>g</c> is
+/// <see cref="Generation"/> (an offset into the current snapshot).
+/// </summary>
+/// <param name="Generation">The current generation (0 until the first compaction).</param>
+/// <param name="CompactedEnd">The end of the current snapshot (0 until the first compaction).</param>
+public readonly record struct OffsetSpace(long Generation, long CompactedEnd)
+{
+    /// <summary>A stream never compacted.</summary>
+    public static OffsetSpace Initial => default;
 }
 
 /// <param name="Status">The outcome.</param>
@@ -202,8 +243,8 @@ public sealed class ReadResult : IDisposable
     {
         Status = ReadStatus.Ok,
         Info = info,
-        Start = new StreamOffset(start),
-        Next = new StreamOffset(end),
+        Start = new StreamOffset(start) { Generation = info.OffsetGeneration },
+        Next = new StreamOffset(end) { Generation = info.OffsetGeneration },
         UpToDate = end == tail,
         Closed = closed && end == tail,
         Chunks = chunks,

@@ -64,7 +64,7 @@ public sealed partial class PostgresStreamStore
         var requested = request.Offset.Kind == OffsetKind.Beginning ? retainedStart : request.Offset.Offset.Position;
         var boundary = request.Offset.Kind != OffsetKind.At || !isJson || requested >= tail || requested < retainedStart
             || await IsBoundaryAsync(connection, chain, requested, cancellationToken).ConfigureAwait(false);
-        var startStatus = ReadRules.ResolveStart(request.Offset, retainedStart, tail, isJson, KnownBoundaries.At(requested, boundary, tail), out var start);
+        var startStatus = ReadRules.ResolveStart(request.Offset, OffsetSpace.Initial, retainedStart, tail, isJson, KnownBoundaries.At(requested, boundary, tail), out var start);
         if (startStatus == ReadStatus.BeforeRetainedStart)
         {
             return (new ReadResult { Status = startStatus, Info = row.ToInfo(retainedStart) }, false);

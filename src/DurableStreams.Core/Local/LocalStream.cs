@@ -78,8 +78,16 @@ internal abstract class LocalStream<TSelf> where TSelf : LocalStream<TSelf>
     private long _retainedStart;
 
     /// <summary>
+    /// This stream's offset space (issue 18): its generation and where its last compaction's snapshot ends. Written by
+    /// the store under <see cref="Gate"/> together with <see cref="RetainedStart"/> when a compaction is published, and
+    /// read under the gate (<see cref="Snapshot"/>, <see cref="ResolveRead"/>).
+    /// </summary>
+    public OffsetSpace Space { get; set; }
+
+    /// <summary>
     /// The retained start readers see: this stream's own, or, below the fork position, the source chain's
-    /// (<see cref="Retention.RetentionRules.EffectiveStart"/>). Walks the chain in a loop, from the root down.
+    /// (<see cref="Retention.RetentionRules.EffectiveStart"/>, where a compacted source counts from its compacted end,
+    /// <see cref="Compaction.CompactionRules.ForkFloor"/>). Walks the chain in a loop, from the root down.
     /// </summary>
     public long EffectiveRetainedStart
     {
@@ -88,16 +96,20 @@ internal abstract class LocalStream<TSelf> where TSelf : LocalStream<TSelf>
             // Depth is bounded by MaxForkDepth at creation; collect the chain so the fold runs root first without recursion.
             Span<long> owns = Depth < 64 ? stackalloc long[Depth + 1] : new long[Depth + 1];
             Span<long> bases = Depth < 64 ? stackalloc long[Depth + 1] : new long[Depth + 1];
+            Span<long> compactedEnds = Depth < 64 ? stackalloc long[Depth + 1] : new long[Depth + 1];
             var i = 0;
             for (var s = (TSelf)this; s is not null; s = s.Source, i++)
             {
                 owns[i] = s.RetainedStart;
                 bases[i] = s.BasePosition;
+                compactedEnds[i] = s.Space.CompactedEnd;
             }
             long? effective = null;
             for (var j = i - 1; j >= 0; j--)
             {
-                effective = Retention.RetentionRules.EffectiveStart(owns[j], bases[j], effective);
+                // What the next stream down (a fork of this one) inherits: never a snapshot.
+                var forSource = effective is { } e && j < i - 1 ? Compaction.CompactionRules.ForkFloor(e, compactedEnds[j + 1]) : effective;
+                effective = Retention.RetentionRules.EffectiveStart(owns[j], bases[j], forSource);
             }
             return effective ?? 0;
         }
@@ -119,9 +131,12 @@ internal abstract class LocalStream<TSelf> where TSelf : LocalStream<TSelf>
         lock (Gate)
         {
             var state = ReaderState;
-            return new StoredStreamInfo(Name, Incarnation, ContentType, new Protocol.StreamOffset(state.Tail), state.Closed, TtlSeconds, ExpiresAt, CreatedAt)
+            var space = Space;
+            return new StoredStreamInfo(Name, Incarnation, ContentType, new Protocol.StreamOffset(state.Tail) { Generation = space.Generation }, state.Closed, TtlSeconds, ExpiresAt, CreatedAt)
             {
-                RetainedStart = new Protocol.StreamOffset(EffectiveRetainedStart),
+                RetainedStart = new Protocol.StreamOffset(EffectiveRetainedStart) { Generation = space.Generation },
+                OffsetGeneration = space.Generation,
+                CompactedEnd = new Protocol.StreamOffset(space.CompactedEnd) { Generation = space.Generation },
             };
         }
     }
@@ -134,17 +149,19 @@ internal abstract class LocalStream<TSelf> where TSelf : LocalStream<TSelf>
     public ReadStatus ResolveRead<TIndex>(Protocol.OffsetQuery offset, TIndex index, out long start, out long tail, out bool closed)
         where TIndex : struct, IMessageIndex<TSelf>
     {
+        OffsetSpace space;
         lock (Gate)
         {
             tail = ReaderState.Tail;
             closed = ReaderState.Closed;
+            space = Space;
             if (Corrupt)
             {
                 start = 0;
                 return ReadStatus.Corrupt;
             }
         }
-        return ReadRules.ResolveStart(offset, EffectiveRetainedStart, tail, IsJson, new ChainBoundaries<TSelf, TIndex>((TSelf)this, tail, index), out start);
+        return ReadRules.ResolveStart(offset, space, EffectiveRetainedStart, tail, IsJson, new ChainBoundaries<TSelf, TIndex>((TSelf)this, tail, index), out start);
     }
 
     /// <summary>
@@ -179,14 +196,17 @@ internal abstract class LocalStream<TSelf> where TSelf : LocalStream<TSelf>
     {
         long tail;
         long retainedStart;
+        OffsetSpace space;
         lock (Gate)
         {
             tail = ReaderState.Tail;
-            retainedStart = EffectiveRetainedStart;
+            space = Space;
+            retainedStart = Compaction.CompactionRules.ForkFloor(EffectiveRetainedStart, space.CompactedEnd);
         }
         return new ForkSource(SoftDeleted, !SoftDeleted && IsExpired(now), ContentType, Depth, tail, TtlSeconds, ExpiresAt)
         {
             RetainedStart = retainedStart,
+            OffsetGeneration = space.Generation,
         };
     }
 }

@@ -9,8 +9,14 @@ public sealed record RetentionPolicy(TimeSpan? MaxAge, long? MaxBytes)
     /// <summary>Keeps everything (the default when no policy matches).</summary>
     public static RetentionPolicy KeepAll { get; } = new(null, null);
 
-    /// <summary>True when the policy can drop anything.</summary>
+    /// <summary>True when the policy can drop anything by age or size.</summary>
     public bool DropsData => MaxAge is not null || MaxBytes is not null;
+
+    /// <summary>
+    /// State-Protocol compaction for the stream (<c>"compaction": "state"</c> in a rule), or null for none (the default).
+    /// Independent of <see cref="DropsData"/>: a policy may compact and keep everything else.
+    /// </summary>
+    public Compaction.CompactionPolicy? Compaction { get; init; }
 }
 
 /// <summary>One configured rule: the streams it covers (a <see cref="StreamGlob"/> pattern) and their policy.</summary>
@@ -30,6 +36,7 @@ public sealed class RetentionPolicies
         _rules = [.. rules];
         Default = fallback ?? RetentionPolicy.KeepAll;
         Any = Default.DropsData || _rules.Any(r => r.Policy.DropsData);
+        AnyCompaction = Default.Compaction is not null || _rules.Any(r => r.Policy.Compaction is not null);
     }
 
     /// <summary>No policy at all: every stream keeps everything (today's behaviour, and the default).</summary>
@@ -40,8 +47,11 @@ public sealed class RetentionPolicies
     /// <summary>The policy for names no rule matches.</summary>
     public RetentionPolicy Default { get; }
 
-    /// <summary>True when some stream may have data dropped (stores skip all retention bookkeeping otherwise).</summary>
+    /// <summary>True when some stream may have data dropped by age or size (stores skip all retention bookkeeping otherwise).</summary>
     public bool Any { get; }
+
+    /// <summary>True when some stream is compacted (<see cref="RetentionPolicy.Compaction"/>).</summary>
+    public bool AnyCompaction { get; }
 
     /// <summary>The policy for the stream <paramref name="name"/>: the first matching rule's, else <see cref="Default"/>.</summary>
     public RetentionPolicy Resolve(string name)
