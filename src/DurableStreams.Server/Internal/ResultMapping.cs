@@ -28,6 +28,7 @@ internal static class ResultMapping
         CreateStatus.SourceContentTypeMismatch => new(StatusCodes.Status409Conflict, "Content-Type differs from the fork source's content type."),
         CreateStatus.ForkOffsetBeyondTail => HttpError.BadRequest("Stream-Fork-Offset is beyond the source stream's tail."),
         CreateStatus.ForkOffsetUnaligned => HttpError.BadRequest("Stream-Fork-Offset does not fall on a message boundary."),
+        CreateStatus.ForkOffsetNotIssued => HttpError.BadRequest("Stream-Fork-Offset names an offset generation the source stream has not issued."),
         CreateStatus.SubOffsetOutOfRange => HttpError.BadRequest("Stream-Fork-Sub-Offset goes past the next data boundary."),
         CreateStatus.InvalidJson => HttpError.BadRequest("The body is not valid JSON."),
         CreateStatus.JsonTooDeep => HttpError.BadRequest("The JSON body is nested too deeply."),
@@ -128,7 +129,8 @@ internal static class ResultMapping
         ReadStatus.OffsetBeyondTail => HttpError.BadRequest("offset is beyond the stream's tail."),
         ReadStatus.OffsetUnaligned => HttpError.BadRequest("offset does not fall on a message boundary."),
         ReadStatus.Corrupt => new(StatusCodes.Status500InternalServerError, "Stored data for this stream failed its checksum; the stream is unavailable."),
-        ReadStatus.BeforeRetainedStart => new(StatusCodes.Status410Gone, "offset is before the stream's retained start: retention dropped that data; read from offset=-1."),
+        ReadStatus.BeforeRetainedStart => new(StatusCodes.Status410Gone, "offset is before the stream's retained start: retention or compaction dropped that data; read from offset=-1."),
+        ReadStatus.OffsetNotIssued => HttpError.BadRequest("offset names an offset generation this stream has not issued."),
         _ => throw new ArgumentOutOfRangeException(nameof(status), status, null),
     };
 
