@@ -169,9 +169,10 @@ public sealed class DeadlineScheduler : IDisposable
 
     /// <summary>
     /// The second half of every store's live wait: the stream's signal against a deadline. Returns
-    /// <see cref="WaitOutcome.Gone"/> when the wake-up came from a deletion (<paramref name="isGone"/>).
+    /// <see cref="WaitOutcome.Gone"/> when the wake-up came from a deletion (<paramref name="isGone"/> of
+    /// <paramref name="state"/>; a static function and its state, so a wait allocates no closure).
     /// </summary>
-    public async ValueTask<WaitOutcome> WaitForSignalAsync(Task signal, TimeSpan timeout, Func<bool> isGone, CancellationToken cancellationToken)
+    public async ValueTask<WaitOutcome> WaitForSignalAsync<TState>(Task signal, TimeSpan timeout, Func<TState, bool> isGone, TState state, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(signal);
         ArgumentNullException.ThrowIfNull(isGone);
@@ -182,7 +183,7 @@ public sealed class DeadlineScheduler : IDisposable
         {
             return WaitOutcome.TimedOut;
         }
-        return isGone() ? WaitOutcome.Gone : WaitOutcome.Changed;
+        return isGone(state) ? WaitOutcome.Gone : WaitOutcome.Changed;
     }
 
     /// <summary>A scheduled deadline.</summary>

@@ -97,28 +97,29 @@ internal sealed class StreamTable<TStream> where TStream : LocalStream<TStream>
     /// <summary>
     /// Waits until the stream's published tail passes <paramref name="offset"/> or it closes (changed), it goes away
     /// (gone), or <paramref name="timeout"/> passes. The signal is taken under the stream's gate with the state it was
-    /// checked against, so a publish in between is never missed.
+    /// checked against, so a publish in between is never missed. Not itself async: a waiting reader holds only the
+    /// deadline's wait, not a second state machine (thousands of idle readers, docs/benchmarks.md).
     /// </summary>
-    public async ValueTask<WaitOutcome> WaitAsync(string name, StreamOffset offset, TimeSpan timeout, DateTimeOffset now, DeadlineScheduler deadlines, CancellationToken cancellationToken)
+    public ValueTask<WaitOutcome> WaitAsync(string name, StreamOffset offset, TimeSpan timeout, DateTimeOffset now, DeadlineScheduler deadlines, CancellationToken cancellationToken)
     {
         if (!_streams.TryGetValue(name, out var stream) || stream.IsExpired(now))
         {
-            return WaitOutcome.Gone;
+            return new(WaitOutcome.Gone);
         }
         Task signal;
         lock (stream.Gate)
         {
             if (stream.Removed || stream.SoftDeleted)
             {
-                return WaitOutcome.Gone;
+                return new(WaitOutcome.Gone);
             }
             var state = stream.ReaderState;
             if (state.Tail > offset.Position || state.Closed)
             {
-                return WaitOutcome.Changed;
+                return new(WaitOutcome.Changed);
             }
             signal = stream.Signal.Current;
         }
-        return await deadlines.WaitForSignalAsync(signal, timeout, () => stream.Removed || stream.SoftDeleted, cancellationToken).ConfigureAwait(false);
+        return deadlines.WaitForSignalAsync(signal, timeout, static s => s.Removed || s.SoftDeleted, stream, cancellationToken);
     }
 }

@@ -393,20 +393,18 @@ internal sealed partial class StreamEndpoints
         }
     }
 
+    /// <summary>
+    /// An SSE response: the data from <paramref name="offset"/> on as data events, each batch followed by its control
+    /// event, then live until the reconnect interval ends. One async method, and nothing but the position held while
+    /// idle (the last read is given back before the wait): with thousands of idle readers every object a waiting
+    /// reader keeps counts (docs/benchmarks.md, "Ten thousand readers").
+    /// </summary>
     private async Task SseAsync(HttpContext context, string name, OffsetQuery offset, string? clientCursor)
     {
         var aborted = context.RequestAborted;
-        var read = await store.ReadAsync(name, new ReadRequest(offset, PieceBytes), aborted);
+        ReadResult? read = await store.ReadAsync(name, new ReadRequest(offset, PieceBytes), aborted);
+        CancellationTokenSource? linked = null;
         try
-        {
-            await SseLoopAsync();
-        }
-        finally
-        {
-            read.Dispose();
-        }
-
-        async Task SseLoopAsync()
         {
             if (read.Status != ReadStatus.Ok)
             {
@@ -427,7 +425,7 @@ internal sealed partial class StreamEndpoints
             context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
             await response.StartAsync(aborted);
 
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(aborted, StoppingToken);
+            linked = CancellationTokenSource.CreateLinkedTokenSource(aborted, StoppingToken);
             var time = _options.TimeProvider;
             var started = time.GetTimestamp();
             var cursor = cursors.Next(clientCursor);
@@ -452,43 +450,43 @@ internal sealed partial class StreamEndpoints
                 {
                     return;
                 }
-                if (!read.UpToDate)
+                var next = read.Next;
+                var upToDate = read.UpToDate;
+                // Give the read back before waiting: an idle reader keeps only its position.
+                read.Dispose();
+                read = null;
+                if (upToDate)
                 {
-                    var more = await store.ReadAsync(name, new ReadRequest(OffsetQuery.At(read.Next), PieceBytes), aborted);
-                    read.Dispose();
-                    read = more;
-                    if (read.Status != ReadStatus.Ok)
+                    var remaining = _options.SseReconnectInterval - time.GetElapsedTime(started);
+                    if (remaining <= TimeSpan.Zero)
                     {
                         return;
                     }
-                    continue;
+                    WaitOutcome outcome;
+                    try
+                    {
+                        outcome = await store.WaitAsync(name, next, remaining, linked.Token);
+                    }
+                    catch (OperationCanceledException) when (!aborted.IsCancellationRequested)
+                    {
+                        return;
+                    }
+                    if (outcome != WaitOutcome.Changed)
+                    {
+                        return;
+                    }
                 }
-                var remaining = _options.SseReconnectInterval - time.GetElapsedTime(started);
-                if (remaining <= TimeSpan.Zero)
-                {
-                    return;
-                }
-                WaitOutcome outcome;
-                try
-                {
-                    outcome = await store.WaitAsync(name, read.Next, remaining, linked.Token);
-                }
-                catch (OperationCanceledException) when (!aborted.IsCancellationRequested)
-                {
-                    return;
-                }
-                if (outcome != WaitOutcome.Changed)
-                {
-                    return;
-                }
-                var next = await store.ReadAsync(name, new ReadRequest(OffsetQuery.At(read.Next), PieceBytes), aborted);
-                read.Dispose();
-                read = next;
+                read = await store.ReadAsync(name, new ReadRequest(OffsetQuery.At(next), PieceBytes), aborted);
                 if (read.Status != ReadStatus.Ok)
                 {
                     return;
                 }
             }
+        }
+        finally
+        {
+            read?.Dispose();
+            linked?.Dispose();
         }
     }
 }
