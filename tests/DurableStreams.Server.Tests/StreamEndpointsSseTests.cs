@@ -1,7 +1,12 @@
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using System.Threading.Channels;
+using DurableStreams.Core;
+using DurableStreams.Core.Memory;
+using DurableStreams.Protocol;
 using DurableStreams.Server.Tests.Infrastructure;
+using DurableStreams.Testing;
 using Xunit;
 
 namespace DurableStreams.Server.Tests;
@@ -316,6 +321,80 @@ public sealed class StreamEndpointsSseTests
         using var response = await OpenAsync(server, ServerHarness.NewName("missing"), "-1");
 
         await Http.ErrorAsync(response, HttpStatusCode.NotFound);
+    }
+
+    [Fact(Timeout = Timeout)]
+    public async Task An_idle_reader_gives_its_last_read_back_to_the_store_before_it_waits()
+    {
+        // A store may lend pooled buffers with a read (the file store does); a reader idle for the reconnect interval
+        // must not keep them, nor the read, while it waits.
+        var tracking = new ReleaseTrackingStore(new MemoryStreamStore());
+        await using (tracking)
+        {
+            await using var host = await InProcessServer.StartAsync(store: tracking, cancellationToken: Ct);
+            using var client = new HttpClient { BaseAddress = host.StreamsUrl, Timeout = ServerHarness.RequestTimeout };
+            var name = ServerHarness.NewName();
+            using (var created = await client.PutAsync(name, ServerHarness.Body("text/plain", "hello"), Ct))
+            {
+                Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+            }
+            using var request = ServerHarness.Request(HttpMethod.Get, $"{name}?offset=-1&live=sse");
+            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, Ct);
+            using var sse = new SseReader(await response.Content.ReadAsStreamAsync(Ct));
+
+            Assert.Equal("hello", (await sse.ExpectAsync("data", Ct)).Data);
+            await sse.ExpectAsync("control", Ct);
+            Assert.Equal(0, await tracking.OpenReadsAtWaitAsync(Ct));
+
+            // Still live: the next append arrives, read afresh from the position the reader kept.
+            using (var appended = await client.PostAsync(name, ServerHarness.Body("text/plain", " world"), Ct))
+            {
+                Assert.True(appended.IsSuccessStatusCode);
+            }
+            Assert.Equal(" world", (await sse.ExpectAsync("data", Ct)).Data);
+            Assert.Equal(Http.Offset(11), (await sse.ExpectAsync("control", Ct)).Field("streamNextOffset"));
+            Assert.Equal(0, await tracking.OpenReadsAtWaitAsync(Ct));
+        }
+    }
+
+    /// <summary>
+    /// Counts the reads the server has not given back (disposed) and reports that count whenever a live wait starts
+    /// (private: it is no wrapper the tests share).
+    /// </summary>
+    private sealed class ReleaseTrackingStore(IStreamStore inner) : ForwardingStore(inner)
+    {
+        private readonly Channel<int> _atWait = Channel.CreateUnbounded<int>();
+        private int _open;
+
+        public async Task<int> OpenReadsAtWaitAsync(CancellationToken cancellationToken) => await _atWait.Reader.ReadAsync(cancellationToken);
+
+        public override async ValueTask<ReadResult> ReadAsync(string name, ReadRequest request, CancellationToken cancellationToken = default)
+        {
+            var read = await Inner.ReadAsync(name, request, cancellationToken);
+            Interlocked.Increment(ref _open);
+            return new ReadResult
+            {
+                Status = read.Status,
+                Info = read.Info,
+                Start = read.Start,
+                Next = read.Next,
+                UpToDate = read.UpToDate,
+                Closed = read.Closed,
+                Chunks = read.Chunks,
+                Length = read.Length,
+                Release = () =>
+                {
+                    Interlocked.Decrement(ref _open);
+                    read.Dispose();
+                },
+            };
+        }
+
+        public override ValueTask<WaitOutcome> WaitAsync(string name, StreamOffset offset, TimeSpan timeout, CancellationToken cancellationToken = default)
+        {
+            _atWait.Writer.TryWrite(Volatile.Read(ref _open));
+            return base.WaitAsync(name, offset, timeout, cancellationToken);
+        }
     }
 
     private static Task<ServerHarness> StartAsync() =>
