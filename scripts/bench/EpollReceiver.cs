@@ -13,7 +13,7 @@ namespace DurableStreams.Bench;
 /// epoll re-arm and its own parsing — no hop through the socket engine's thread and the thread pool, which is most of
 /// what a <see cref="Socket.ReceiveAsync(Memory{byte}, SocketFlags, CancellationToken)"/> reader spends. On two cores
 /// the client's CPU per delivery competes with the server's, so a leaner client measures the server more closely.
-/// Every socket also asks the kernel for receive timestamps (SO_TIMESTAMPNS): <see cref="LastArrival"/> says when the
+/// Every socket also asks the kernel for receive timestamps (SO_TIMESTAMPNS): <see cref="LastArrivalNs"/> says when the
 /// bytes of the last receive reached the socket, before any reader processing. Linux only.
 /// </summary>
 internal sealed partial class EpollReceiver : IDisposable
@@ -33,15 +33,10 @@ internal sealed partial class EpollReceiver : IDisposable
     private readonly Thread _thread;
     private readonly ConcurrentDictionary<int, Receive> _receives = new();
 
-    // The wall clock and the Stopwatch read together, to turn the kernel's CLOCK_REALTIME stamps into Stopwatch time.
-    private readonly long _realtimeBaseNs;
-    private readonly long _stopwatchBase;
     private volatile bool _stopping;
 
     public EpollReceiver()
     {
-        _stopwatchBase = Stopwatch.GetTimestamp();
-        _realtimeBaseNs = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100;
         _epoll = EpollCreate1(0);
         if (_epoll < 0)
         {
@@ -84,18 +79,12 @@ internal sealed partial class EpollReceiver : IDisposable
     }
 
     /// <summary>
-    /// The Stopwatch timestamp at which the bytes of <paramref name="socket"/>'s last receive reached it (the kernel's
-    /// stamp of the last segment in that receive), or 0 when the kernel gave none.
+    /// The CLOCK_REALTIME nanoseconds at which the bytes of <paramref name="socket"/>'s last receive reached it (the
+    /// kernel's stamp of the last segment in that receive), or 0 when the kernel gave none. Kernel stamps are on the
+    /// wall clock only; <see cref="ArrivalClock"/> turns one into the reader's Stopwatch time.
     /// </summary>
-    public long LastArrival(Socket socket)
-    {
-        if (!_receives.TryGetValue((int)socket.Handle, out var receive) || receive.ArrivalNs == 0)
-        {
-            return 0;
-        }
-
-        return _stopwatchBase + (long)((receive.ArrivalNs - _realtimeBaseNs) * (Stopwatch.Frequency / 1e9));
-    }
+    public long LastArrivalNs(Socket socket) =>
+        _receives.TryGetValue((int)socket.Handle, out var receive) ? receive.ArrivalNs : 0;
 
     /// <summary>Stops watching <paramref name="socket"/>; call before closing it, as its descriptor number will be reused.</summary>
     public void Forget(Socket socket)
@@ -278,4 +267,43 @@ internal sealed partial class EpollReceiver : IDisposable
         public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
             _core.OnCompleted(continuation, state, token, flags);
     }
+}
+
+/// <summary>
+/// The reader's arrival and its socket's kernel receive stamp on one clock. The kernel stamps receives on CLOCK_REALTIME,
+/// the readers' clock is a <see cref="Stopwatch"/> (CLOCK_MONOTONIC): a stamp is placed on the reader's clock by its
+/// age on the wall clock, both clocks read together at the reader's arrival. Mapping through one pair read once at
+/// start (as before) let any step of the wall clock since then, or a pause (GC, preemption) between the reader's
+/// reads of its clock and of the stamp's conversion, put a stamp after the arrival it precedes.
+/// </summary>
+internal static class ArrivalClock
+{
+    /// <summary>
+    /// The reader's clock (ms) and CLOCK_REALTIME (ns since the Unix epoch) read together: the wall clock between two
+    /// readings of <paramref name="clock"/> at most 50 µs apart (a few attempts), their midpoint as the arrival.
+    /// </summary>
+    public static (double ElapsedMs, long RealtimeNs) Now(Stopwatch clock)
+    {
+        var window = Stopwatch.Frequency / 20_000;
+        for (var attempt = 0; ; attempt++)
+        {
+            var before = clock.ElapsedTicks;
+            var realtime = RealtimeNs();
+            var after = clock.ElapsedTicks;
+            if (after - before <= window || attempt == 9)
+            {
+                return ((before + after) / 2 * 1000.0 / Stopwatch.Frequency, realtime);
+            }
+        }
+    }
+
+    /// <summary>CLOCK_REALTIME now, in nanoseconds since the Unix epoch (100 ns resolution).</summary>
+    public static long RealtimeNs() => (DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100;
+
+    /// <summary>
+    /// Where a kernel stamp (<paramref name="stampNs"/>, CLOCK_REALTIME) falls on the reader's clock, given the pair
+    /// read at the reader's arrival; never later than <paramref name="arrivedMs"/> unless the stamp is later than
+    /// <paramref name="realtimeNs"/> on the wall clock itself.
+    /// </summary>
+    public static double SocketMs(long stampNs, double arrivedMs, long realtimeNs) => arrivedMs - ((realtimeNs - stampNs) / 1e6);
 }

@@ -411,7 +411,9 @@ internal sealed class FanOutReader
             throw new BenchFailureException($"catch-up GET answered {first}");
         }
 
-        _ = Take(await connection.ReadBodyAsync(cancellationToken), clock.Elapsed.TotalMilliseconds, SocketArrivalMs(connection, clock));
+        var catchUp = await connection.ReadBodyAsync(cancellationToken);
+        var (caughtUp, caughtUpAtSocket) = Arrival(connection, clock);
+        _ = Take(catchUp, caughtUp, caughtUpAtSocket);
         connection.UseNextOffset("catch-up GET", first);
         Connected.TrySetResult();
         while (true)
@@ -429,8 +431,7 @@ internal sealed class FanOutReader
             }
 
             var body = await connection.ReadBodyAsync(cancellationToken);
-            var arrived = clock.Elapsed.TotalMilliseconds;
-            var atSocket = SocketArrivalMs(connection, clock);
+            var (arrived, atSocket) = Arrival(connection, clock);
             connection.UseNextOffset("long-poll GET", status);
             if (Take(body, arrived, atSocket))
             {
@@ -461,9 +462,13 @@ internal sealed class FanOutReader
                     {
                         Connected.TrySetResult();
                     }
-                    else if (kind == SseEventReader.Kind.Data && Take(events.Data, clock.Elapsed.TotalMilliseconds, SocketArrivalMs(connection, clock)))
+                    else if (kind == SseEventReader.Kind.Data)
                     {
-                        return;
+                        var (arrived, atSocket) = Arrival(connection, clock);
+                        if (Take(events.Data, arrived, atSocket))
+                        {
+                            return;
+                        }
                     }
                 }
             }
@@ -476,17 +481,16 @@ internal sealed class FanOutReader
         throw new BenchFailureException("an SSE stream ended before the terminator message");
     }
 
-    /// <summary>When the bytes of the connection's last receive reached its socket, on <paramref name="clock"/>; null without kernel stamps.</summary>
-    private static double? SocketArrivalMs(RawReadConnection connection, Stopwatch clock)
+    /// <summary>
+    /// The reader's arrival now on <paramref name="clock"/>, and when the bytes of the connection's last receive reached
+    /// its socket on the same clock (null without kernel stamps): both from one reading of the clocks
+    /// (<see cref="ArrivalClock"/>), so the stamp can be later than the arrival only if the wall clock says so.
+    /// </summary>
+    private static (double ArrivedMs, double? AtSocketMs) Arrival(RawReadConnection connection, Stopwatch clock)
     {
-        var arrival = connection.LastArrival;
-        if (arrival == 0)
-        {
-            return null;
-        }
-
-        var now = Stopwatch.GetTimestamp();
-        return clock.Elapsed.TotalMilliseconds - ((now - arrival) * 1000.0 / Stopwatch.Frequency);
+        var (arrived, realtime) = ArrivalClock.Now(clock);
+        var stamp = connection.LastArrivalNs;
+        return (arrived, stamp == 0 ? null : ArrivalClock.SocketMs(stamp, arrived, realtime));
     }
 
     /// <summary>
@@ -515,7 +519,8 @@ internal sealed class FanOutReader
             Latencies.Add((sequence, (long)((arrivedMs - sentMs) * Stopwatch.Frequency / 1000.0)));
             if (atSocketMs is { } socketMs)
             {
-                // The kernel's stamp and the reader's clock are mapped through the wall clock; allow a little error.
+                // Both come from one reading of the clocks (Arrival), so a later stamp means the kernel's stamp is later than
+                // the wall clock read after it: a wall-clock step backwards. Allow a little for the pair's 50 µs window.
                 if (socketMs > arrivedMs + 0.5)
                 {
                     throw new BenchFailureException($"a kernel receive stamp ({socketMs:F3} ms) is later than the reader's arrival ({arrivedMs:F3} ms)");

@@ -67,10 +67,10 @@ internal sealed class RawReadConnection : IDisposable
     }
 
     /// <summary>
-    /// With the epoll receiver: the Stopwatch timestamp at which the bytes of the last receive reached the socket
-    /// (<see cref="EpollReceiver.LastArrival"/>); otherwise 0.
+    /// With the epoll receiver: the CLOCK_REALTIME nanoseconds at which the bytes of the last receive reached the
+    /// socket (<see cref="EpollReceiver.LastArrivalNs"/>); otherwise 0.
     /// </summary>
-    public long LastArrival { get; private set; }
+    public long LastArrivalNs { get; private set; }
 
     /// <summary>Sends the GET (live, or a plain catch-up read) at the current offset and reads the response head; returns the status code.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
@@ -308,7 +308,7 @@ internal sealed class RawReadConnection : IDisposable
         var received = _receiver is null
             ? await _socket!.ReceiveAsync(_buffer.AsMemory(_end), SocketFlags.None, cancellationToken)
             : await _receiver.ReceiveAsync(_socket!, _buffer.AsMemory(_end));
-        LastArrival = _receiver?.LastArrival(_socket!) ?? 0;
+        LastArrivalNs = _receiver?.LastArrivalNs(_socket!) ?? 0;
         _end += received;
         return received > 0;
     }

@@ -40,6 +40,12 @@ internal sealed class DiskStream : LocalStream<DiskStream>
     /// <summary>Committed frames in position order (loaded lazily), packed; guarded by the gate.</summary>
     public FrameIndex? Frames { get; set; }
 
+    /// <summary>
+    /// Where the read-ahead a catch-up asked the kernel for ends (a stream position); guarded by the gate. A sequential
+    /// catch-up then asks only for the part past it.
+    /// </summary>
+    public long ReadAheadEnd { get; set; }
+
     /// <summary>The data file, opened lazily; guarded by the gate for open/close.</summary>
     public SafeFileHandle? Handle { get; set; }
 

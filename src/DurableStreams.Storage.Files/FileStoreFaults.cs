@@ -21,6 +21,9 @@ internal sealed class FileStoreFaults
     /// <summary>Called by a read after it chose its frames and left the stream's lock, before it reads them (to race retention).</summary>
     public Action? BeforeCopy { get; set; }
 
+    /// <summary>Called with the stream positions [from, to) a read asks the kernel to read ahead (<see cref="NativeIo.WillNeed"/>).</summary>
+    public Action<long, long>? ReadAhead { get; set; }
+
     /// <summary>Retention persists and publishes the new start but frees nothing, as a crash right after the commit would.</summary>
     public bool SkipFree { get; set; }
 

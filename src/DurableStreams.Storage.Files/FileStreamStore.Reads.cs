@@ -318,6 +318,16 @@ public sealed partial class FileStreamStore
         }
     }
 
+    /// <summary>
+    /// How far past a large read (<see cref="ReadAheadFromBytes"/> or more: a catch-up piece) the kernel is asked to read
+    /// ahead, within the committed data: the next pieces of a cold catch-up then come from the disk while this one is
+    /// sent, instead of each read waiting for the disk in turn. Page cache only, never process memory.
+    /// </summary>
+    internal const int ReadAheadBytes = 4 * 1024 * 1024;
+
+    /// <summary>Reads shorter than this (live tails, small pages) ask for no read-ahead.</summary>
+    internal const int ReadAheadFromBytes = MaxFrameBytes;
+
     /// <summary>Copies bytes of the stream's own data (none inherited) into <paramref name="destination"/>, checking every frame.</summary>
     private void CopyOwn(DiskStream stream, long position, Span<byte> destination)
     {
@@ -330,6 +340,8 @@ public sealed partial class FileStreamStore
         int count;
         SafeFileHandle handle;
         var referenced = false;
+        var aheadFrom = end;
+        var aheadTo = end;
         lock (stream.Gate)
         {
             var frames = FramesOf(stream);
@@ -351,10 +363,24 @@ public sealed partial class FileStreamStore
             handle = HandleOf(stream);
             // Hold a reference so a concurrent close (idle-file trimming, deletion) waits for this read.
             handle.DangerousAddRef(ref referenced);
+            if (destination.Length >= ReadAheadFromBytes)
+            {
+                // Ask only for what the last read-ahead did not cover, unless that was elsewhere in the stream (another
+                // reader, or this one moved): asking again for cached pages costs a page-cache walk.
+                aheadTo = Math.Min(frames.End, end + ReadAheadBytes);
+                var asked = stream.ReadAheadEnd;
+                aheadFrom = asked >= end && asked <= aheadTo ? asked : end;
+                stream.ReadAheadEnd = Math.Max(aheadTo, end);
+            }
         }
         try
         {
             Faults.BeforeCopy?.Invoke();
+            if (aheadTo > aheadFrom)
+            {
+                Faults.ReadAhead?.Invoke(aheadFrom, aheadTo);
+                NativeIo.WillNeed(handle, aheadFrom - stream.BasePosition, aheadTo - aheadFrom);
+            }
             var inner = selected.AsSpan(0, count);
             if (inner[0].Start < position || inner[0].End > end)
             {

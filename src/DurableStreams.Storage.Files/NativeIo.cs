@@ -220,6 +220,34 @@ internal static partial class NativeIo
         }
     }
 
+    /// <summary>
+    /// Asks the kernel to start reading [<paramref name="offset"/>, offset + <paramref name="length"/>) of a file into
+    /// the page cache (posix_fadvise WILLNEED) and returns without waiting for it: a catch-up read's next pieces then
+    /// come from the disk while the current one is being sent. Advice only: a failure, or a system without it, changes
+    /// nothing but speed, so it is ignored. Costs page cache, never process memory.
+    /// </summary>
+    public static void WillNeed(SafeFileHandle handle, long offset, long length)
+    {
+        if (!OperatingSystem.IsLinux() || length <= 0)
+        {
+            return;
+        }
+        var added = false;
+        handle.DangerousAddRef(ref added);
+        try
+        {
+            _ = posix_fadvise((int)handle.DangerousGetHandle(), offset, length, FadvWillNeed);
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+    }
+
+    private const int FadvWillNeed = 3;
     private const int ENXIO = 6;
     private const int FallocKeepSize = 1;
     private const int FallocPunchHole = 2;
@@ -230,6 +258,10 @@ internal static partial class NativeIo
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int fallocate(int fd, int mode, long offset, long length);
+
+    /// <summary>Returns the error number itself (0 on success); errno is not set.</summary>
+    [LibraryImport("libc")]
+    private static partial int posix_fadvise(int fd, long offset, long length, int advice);
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial long lseek(int fd, long offset, int whence);
