@@ -124,19 +124,25 @@ internal static partial class ScaleScenarios
 
         // SSE responses end after the server's reconnect interval (60 s by default), and these readers do not reconnect:
         // ours runs this cell with a 1 h interval (the reference keeps its own).
+        // Each phase gets a fresh server: a second phase on the first one's server would reuse the heap it grew and
+        // understate its own cost per reader.
         await context.Server.StopAsync(kill: false, cancellationToken);
-        await using var server = await ServerProcess.StartAsync(
-            context.Server.Spec, context.Paths, cancellationToken, extraArguments: ["--sse-reconnect-interval", "1h"]);
         using var client = Protocol.CreateClient(Connections);
+        double perStreamP99, perStreamRss, sharedP99, sharedRss;
+        string perStreamInfo, sharedInfo;
+        await using (var first = await StartReadersServerAsync(context, cancellationToken))
+        {
+            var perStream = Enumerable.Range(0, count).Select(i => Rebase(context.Stream($"r/{i}"), first)).ToArray();
+            await ForEachAsync(count, Connections, "creates", async i =>
+                await Protocol.CreateAsync(client, perStream[i], Protocol.Json, cancellationToken), cancellationToken);
+            (perStreamP99, perStreamRss, perStreamInfo) = await ReadersPhaseAsync(first, client, perStream, context.Options, cancellationToken);
+            await first.StopAsync(kill: false, cancellationToken);
+        }
 
-        var perStream = Enumerable.Range(0, count).Select(i => Rebase(context.Stream($"r/{i}"), server)).ToArray();
-        await ForEachAsync(count, Connections, "creates", async i =>
-            await Protocol.CreateAsync(client, perStream[i], Protocol.Json, cancellationToken), cancellationToken);
-        var (perStreamP99, perStreamRss, perStreamInfo) = await ReadersPhaseAsync(server, client, perStream, context.Options, cancellationToken);
-
+        await using var server = await StartReadersServerAsync(context, cancellationToken);
         var shared = Rebase(context.Stream("one"), server);
         await Protocol.CreateAsync(client, shared, Protocol.Json, cancellationToken);
-        var (sharedP99, sharedRss, sharedInfo) = await ReadersPhaseAsync(server, client, [.. Enumerable.Repeat(shared, count)], context.Options, cancellationToken);
+        (sharedP99, sharedRss, sharedInfo) = await ReadersPhaseAsync(server, client, [.. Enumerable.Repeat(shared, count)], context.Options, cancellationToken);
 
         var metrics = new Dictionary<string, double>
         {
@@ -148,6 +154,10 @@ internal static partial class ScaleScenarios
         AddPeakRss(metrics, server);
         return new CellResult(metrics, Info: $"one per stream: {perStreamInfo}; all on one stream: {sharedInfo}");
     }
+
+    /// <summary>A fresh server (empty store) for one phase of scenario 19, with SSE responses that outlast the phase.</summary>
+    private static Task<ServerProcess> StartReadersServerAsync(CellContext context, CancellationToken cancellationToken) =>
+        ServerProcess.StartAsync(context.Server.Spec, context.Paths, cancellationToken, extraArguments: ["--sse-reconnect-interval", "1h"]);
 
     /// <summary>
     /// One reader per entry of <paramref name="streams"/> (an entry may repeat): connects them all, measures the server's
