@@ -75,7 +75,7 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
     {
         if (_changes.HasListeners)
         {
-            _changes.Publish(new StreamChanged(kind, stream.Name, tail, at) { ContentType = contentType, ForkedFrom = stream.Source?.Name });
+            _changes.Publish(new StreamChanged(kind, stream.Name, tail.InGeneration(GenerationOf(stream)), at) { ContentType = contentType, ForkedFrom = stream.Source?.Name });
         }
     }
 
