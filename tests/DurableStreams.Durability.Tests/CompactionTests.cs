@@ -225,7 +225,10 @@ public sealed class CompactionTests : FileStoreTestBase
     public async Task A_read_that_chose_the_old_prefix_before_a_compaction_answers_410_and_the_stream_stays_healthy()
     {
         await CreatedAsync(Name, Json);
-        await ChurnAsync(Name, rounds: 30, keys: 5);
+        await ChurnAsync(Name, rounds: 29, keys: 5, padding: 2000);
+        // The last append: inside what the snapshot will occupy, and on pages the compaction releases.
+        var inside = (await InfoAsync(Name)).Tail.Position;
+        await ChurnAsync(Name, rounds: 1, keys: 5, padding: 2000, firstVersion: 100);
         var expected = await MaterializeAsync();
         var raced = 0;
         Store.Faults.BeforeCopy = () =>
@@ -237,11 +240,12 @@ public sealed class CompactionTests : FileStoreTestBase
             }
         };
 
-        var read = await ReadAsync(Name, 0);
+        var read = await ReadAsync(Name, inside);
 
         Assert.Equal(1, raced);
         Assert.Equal(ReadStatus.BeforeRetainedStart, read.Status);
         Assert.Equal(1, read.Info!.OffsetGeneration);
+        Assert.True(read.Info.RetainedStart.Position < inside, "the read's offset lies inside the snapshot's range");
         Store.Faults.BeforeCopy = null;
         Assert.Equal(expected, await MaterializeAsync());
         Assert.Equal(ReadStatus.Ok, (await ReadAsync(Name, (await InfoAsync(Name)).CompactedEnd.Position)).Status);
