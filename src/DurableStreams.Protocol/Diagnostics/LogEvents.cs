@@ -57,6 +57,10 @@ public static class LogEvents
     // Retention (DurableStreams.Core.Retention: the retention job).
     public const int RetentionStreamFailed = 7000;
     public const int RetentionPassFailed = 7001;
+    public const int CompactionCompleted = 7002;
+    public const int CompactionPartial = 7003;
+    public const int CompactionTooLarge = 7004;
+    public const int CompactionFailed = 7005;
 
     /// <summary>
     /// How a client event starts its line in a request trace (the tool's <c>-v</c>, the module's <c>-Verbose</c>):
