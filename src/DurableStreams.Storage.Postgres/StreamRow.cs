@@ -133,7 +133,8 @@ internal sealed class StreamRow
 }
 
 /// <summary>
-/// One level of a read: a stream in a fork chain, the range of positions it owns, and its own retained start (rows of
-/// that stream below it may be gone).
+/// One level of a read: a stream in a fork chain, the range of positions it owns, its own retained start (rows of
+/// that stream below it may be gone), and its offset space as read with it: its generation (a fetch of its rows checks
+/// it is still current, so a read never mixes rows of two generations) and its compacted end (forks never read below it).
 /// </summary>
-internal readonly record struct ChainLevel(long Id, long Base, long Limit, long RetainedStart);
+internal readonly record struct ChainLevel(long Id, long Base, long Limit, long RetainedStart, long Generation, long CompactedEnd);
