@@ -11,7 +11,8 @@ namespace DurableStreams.Postgres.Tests;
 public sealed class PostgresStreamStoreTests(PostgresServer server) : StreamStoreContractTests
 {
     private static readonly TimeSpan Sweep = TimeSpan.FromSeconds(2);
-    private readonly string _schema = server.NewSchema();
+    private string _schema = server.NewSchema();
+    private bool _created;
 
     protected override TimeSpan SweepInterval => Sweep;
 
@@ -27,7 +28,19 @@ public sealed class PostgresStreamStoreTests(PostgresServer server) : StreamStor
         return base.InitializeAsync();
     }
 
-    protected override async Task<IStreamStore> CreateStoreAsync(FakeTimeProvider time) => await OpenAsync(time);
+    /// <summary>
+    /// A new store: the first in the test's schema, any later one (<c>UseLimitsAsync</c> replaces the store) in a schema
+    /// of its own, so it starts empty as a new memory store does (reopening keeps the schema, see <see cref="ReopenStoreAsync"/>).
+    /// </summary>
+    protected override async Task<IStreamStore> CreateStoreAsync(FakeTimeProvider time)
+    {
+        if (_created)
+        {
+            _schema = server.NewSchema();
+        }
+        _created = true;
+        return await OpenAsync(time);
+    }
 
     protected override async Task<IStreamStore?> ReopenStoreAsync(IStreamStore store, FakeTimeProvider time)
     {
