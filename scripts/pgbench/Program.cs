@@ -13,6 +13,18 @@ var duration = TimeSpan.FromSeconds(double.Parse(Arg("--duration") ?? "5", Cultu
 var payload = new byte[100];
 Array.Fill(payload, (byte)'x');
 
+// --setup <schema>: migrate that schema and create streams bench-1..bench-64 for PostgreSQL's own pgbench (append.sql).
+if (Arg("--setup") is { } setupSchema)
+{
+    await using var store = await PostgresStreamStore.OpenAsync(new PostgresStreamStoreOptions { ConnectionString = connection, Schema = setupSchema });
+    for (var i = 1; i <= 64; i++)
+    {
+        await store.CreateAsync($"bench-{i}", new DurableStreams.Core.CreateStreamRequest { ContentType = "application/octet-stream" });
+    }
+    Console.WriteLine($"schema {setupSchema}: streams bench-1..bench-64");
+    return;
+}
+
 Console.WriteLine("| nodes | scenario | appends/s | p50 ms | p99 ms |");
 Console.WriteLine("|---|---|---|---|---|");
 var wakeRows = new List<string>();
