@@ -10,7 +10,7 @@ namespace DurableStreams.Storage.Postgres;
 internal static class PostgresSchema
 {
     /// <summary>The schema version this build writes and reads.</summary>
-    public const int CurrentVersion = 5;
+    public const int CurrentVersion = 6;
 
     private static string[] Migrations(string s) =>
     [
@@ -91,7 +91,13 @@ internal static class PostgresSchema
             PRIMARY KEY (stream_id, position)
         );
         """,
-        // Version 5: the one-round-trip append (see AppendFunction).
+        // Version 5: State-Protocol compaction (issue 18). The stream's offset-space generation (one more per compaction;
+        // every offset returned for the stream carries it) and where the last compaction's snapshot ends. Defaults 0,
+        // so existing rows need no rewrite: a stream never compacted is generation 0 with nothing compacted.
+        $"""
+        ALTER TABLE {s}.ds_streams ADD COLUMN offset_generation bigint NOT NULL DEFAULT 0, ADD COLUMN compacted_end bigint NOT NULL DEFAULT 0;
+        """,
+        // Version 6: the one-round-trip append (see AppendFunction).
         AppendFunction(s),
     ];
 

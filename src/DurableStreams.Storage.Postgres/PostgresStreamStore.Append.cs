@@ -17,7 +17,7 @@ public sealed partial class PostgresStreamStore
     /// decide instead: the request is malformed or its JSON invalid (the answer carries the stream's state), the stream
     /// records append times for retention, its Stream-Seq is not ASCII (the function compares bytes, the rules UTF-16
     /// code units), the stream is expired or needs its TTL refreshed on a rejection, or the function left an append the
-    /// rules would commit.
+    /// rules would commit. Offsets answered carry the generation of the locked row (no compaction moves it meanwhile).
     /// </summary>
     private async Task<(AppendStreamResult, bool)?> AppendInOneAsync(NpgsqlConnection connection, string name, AppendRequest request, CancellationToken ct)
     {
@@ -85,7 +85,7 @@ public sealed partial class PostgresStreamStore
         var state = row.ToState(request.Producer?.Id);
         if (written)
         {
-            return (AppendRules.Apply(state, request, rows.Length, at), true);
+            return (InGeneration(AppendRules.Apply(state, request, rows.Length, at), row.OffsetGeneration), true);
         }
         if (row.State == StreamRow.SoftDeleted)
         {
@@ -96,7 +96,7 @@ public sealed partial class PostgresStreamStore
             return null;
         }
         var decision = AppendRules.Evaluate(state, request, _options.MaxJsonDepth, _options.MaxMessagesPerAppend, at, _options.ProducerRetention);
-        return decision.ShouldCommit ? null : (decision.Result, false);
+        return decision.ShouldCommit ? null : (InGeneration(decision.Result, row.OffsetGeneration), false);
     }
 
     /// <summary>

@@ -64,7 +64,7 @@ public sealed partial class PostgresStreamStore
         var requested = request.Offset.Kind == OffsetKind.Beginning ? retainedStart : request.Offset.Offset.Position;
         var boundary = request.Offset.Kind != OffsetKind.At || !isJson || requested >= tail || requested < retainedStart
             || await IsBoundaryAsync(connection, chain, requested, cancellationToken).ConfigureAwait(false);
-        var startStatus = ReadRules.ResolveStart(request.Offset, OffsetSpace.Initial, retainedStart, tail, isJson, KnownBoundaries.At(requested, boundary, tail), out var start);
+        var startStatus = ReadRules.ResolveStart(request.Offset, row.Space, retainedStart, tail, isJson, KnownBoundaries.At(requested, boundary, tail), out var start);
         if (startStatus == ReadStatus.BeforeRetainedStart)
         {
             return (new ReadResult { Status = startStatus, Info = row.ToInfo(retainedStart) }, false);
@@ -105,9 +105,10 @@ public sealed partial class PostgresStreamStore
         {
             var level = LevelOf(chain, position);
             var limit = Math.Min(level.Limit, end);
-            var rows = await FetchRowsAsync(connection, level.Id, position, Math.Min(limit, position + budget), ct).ConfigureAwait(false);
+            var rows = await FetchRowsAsync(connection, level, position, Math.Min(limit, position + budget), ct).ConfigureAwait(false);
             // One statement sees one snapshot and retention deletes a prefix, so when the row holding the position is
             // there, so is everything after it; the loops below still check that rows follow on (a hole is never served).
+            // A compaction that committed since the row was read shows as no rows at all (the generation moved).
             if (rows.Count == 0 || rows[0].Start > position || rows[0].End <= position)
             {
                 return null;
@@ -138,7 +139,7 @@ public sealed partial class PostgresStreamStore
                     if (covered < first.MessageEnd)
                     {
                         // A message larger than the budget, read alone: fetch the rest of its rows.
-                        var rest = await FetchRowsAsync(connection, level.Id, covered, first.MessageEnd, ct).ConfigureAwait(false);
+                        var rest = await FetchRowsAsync(connection, level, covered, first.MessageEnd, ct).ConfigureAwait(false);
                         if (rest.Count == 0 || rest[0].Start != covered)
                         {
                             return null;
@@ -185,17 +186,24 @@ public sealed partial class PostgresStreamStore
         return position;
     }
 
-    /// <summary>Rows of one stream from the row containing <paramref name="from"/> to those starting before <paramref name="until"/>.</summary>
-    private async Task<List<DataRow>> FetchRowsAsync(NpgsqlConnection connection, long id, long from, long until, CancellationToken ct)
+    /// <summary>
+    /// Rows of one stream from the row containing <paramref name="from"/> to those starting before <paramref name="until"/>,
+    /// or none when the stream's generation is no longer the one <paramref name="level"/> was read with: the statement sees
+    /// one snapshot, so the rows it returns are those of the generation the read resolved its offset in, never a
+    /// snapshot's rows for an offset of the data they replaced (or the reverse).
+    /// </summary>
+    private async Task<List<DataRow>> FetchRowsAsync(NpgsqlConnection connection, ChainLevel level, long from, long until, CancellationToken ct)
     {
         await using var command = new NpgsqlCommand(
             $"""
             SELECT start_pos, end_pos, msg_start, msg_end, data FROM {_s}.ds_data
             WHERE stream_id = @id AND start_pos < @until
               AND start_pos >= coalesce((SELECT max(start_pos) FROM {_s}.ds_data WHERE stream_id = @id AND start_pos <= @from), @from)
+              AND EXISTS (SELECT 1 FROM {_s}.ds_streams WHERE id = @id AND offset_generation = @generation)
             ORDER BY start_pos
             """, connection);
-        command.Parameters.AddWithValue("id", id);
+        command.Parameters.AddWithValue("id", level.Id);
+        command.Parameters.AddWithValue("generation", level.Generation);
         command.Parameters.AddWithValue("from", from);
         command.Parameters.AddWithValue("until", until);
         var rows = new List<DataRow>();

@@ -48,7 +48,7 @@ public sealed partial class PostgresStreamStore : IStreamRetention
             return (new RetentionResult(RetentionStatus.NotFound), null);
         }
         var current = row.RetainedStart;
-        var unchanged = (new RetentionResult(RetentionStatus.Unchanged, new StreamOffset(current)), (long?)row.Id);
+        var unchanged = (new RetentionResult(RetentionStatus.Unchanged, new StreamOffset(current) { Generation = row.OffsetGeneration }), (long?)row.Id);
         if (!policy.DropsData || current >= row.Tail)
         {
             return unchanged;
@@ -82,7 +82,7 @@ public sealed partial class PostgresStreamStore : IStreamRetention
             await update.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }
         await tx.CommitAsync(ct).ConfigureAwait(false);
-        return (new RetentionResult(RetentionStatus.Trimmed, new StreamOffset(planned), planned - current), row.Id);
+        return (new RetentionResult(RetentionStatus.Trimmed, new StreamOffset(planned) { Generation = row.OffsetGeneration }, planned - current), row.Id);
     }
 
     /// <summary>

@@ -1,4 +1,5 @@
 using DurableStreams.Core;
+using DurableStreams.Core.Compaction;
 using DurableStreams.Core.Retention;
 using System.Net.Sockets;
 using Npgsql;
@@ -245,7 +246,7 @@ public sealed partial class PostgresStreamStore
     /// </summary>
     private async Task<List<ChainLevel>> LoadChainAsync(NpgsqlConnection connection, StreamRow row, long tail, CancellationToken ct)
     {
-        var chain = new List<ChainLevel> { new(row.Id, row.BasePosition, tail, row.RetainedStart) };
+        var chain = new List<ChainLevel> { new(row.Id, row.BasePosition, tail, row.RetainedStart, row.OffsetGeneration, row.CompactedEnd) };
         if (row.SourceId is null)
         {
             return chain;
@@ -253,31 +254,33 @@ public sealed partial class PostgresStreamStore
         await using var command = new NpgsqlCommand(
             $"""
             WITH RECURSIVE c AS (
-                SELECT id, source_id, base_position, retained_start, 0 AS depth FROM {_s}.ds_streams WHERE id = @id
+                SELECT id, source_id, base_position, retained_start, offset_generation, compacted_end, 0 AS depth FROM {_s}.ds_streams WHERE id = @id
                 UNION ALL
-                SELECT p.id, p.source_id, p.base_position, p.retained_start, c.depth + 1 FROM {_s}.ds_streams p JOIN c ON p.id = c.source_id)
-            SELECT id, base_position, retained_start FROM c WHERE depth > 0 ORDER BY depth
+                SELECT p.id, p.source_id, p.base_position, p.retained_start, p.offset_generation, p.compacted_end, c.depth + 1 FROM {_s}.ds_streams p JOIN c ON p.id = c.source_id)
+            SELECT id, base_position, retained_start, offset_generation, compacted_end FROM c WHERE depth > 0 ORDER BY depth
             """, connection);
         command.Parameters.AddWithValue("id", row.Id);
         await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
         while (await reader.ReadAsync(ct).ConfigureAwait(false))
         {
             // A source owns positions up to where its fork (and every fork below) diverged.
-            chain.Add(new ChainLevel(reader.GetInt64(0), reader.GetInt64(1), Math.Min(chain[^1].Base, chain[^1].Limit), reader.GetInt64(2)));
+            chain.Add(new ChainLevel(reader.GetInt64(0), reader.GetInt64(1), Math.Min(chain[^1].Base, chain[^1].Limit), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4)));
         }
         return chain;
     }
 
     /// <summary>
     /// The retained start readers of <c>chain[0]</c> see: folded from the root down with
-    /// <see cref="RetentionRules.EffectiveStart"/> (below its fork position a fork sees what its source still holds).
+    /// <see cref="RetentionRules.EffectiveStart"/> (below its fork position a fork sees what its source still holds), where
+    /// a compacted source counts from its compacted end (<see cref="CompactionRules.ForkFloor"/>: a fork never inherits a snapshot).
     /// </summary>
     private static long EffectiveStart(List<ChainLevel> chain)
     {
         long? effective = null;
         for (var i = chain.Count - 1; i >= 0; i--)
         {
-            effective = RetentionRules.EffectiveStart(chain[i].RetainedStart, chain[i].Base, effective);
+            var forSource = effective is { } e && i < chain.Count - 1 ? CompactionRules.ForkFloor(e, chain[i + 1].CompactedEnd) : effective;
+            effective = RetentionRules.EffectiveStart(chain[i].RetainedStart, chain[i].Base, forSource);
         }
         return effective ?? 0;
     }

@@ -1,4 +1,5 @@
 using DurableStreams.Core;
+using DurableStreams.Core.Compaction;
 using DurableStreams.Core.Live;
 using DurableStreams.Core.Retention;
 using DurableStreams.Protocol;
@@ -228,12 +229,14 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
         {
             var chain = await LoadChainAsync(connection, source, source.Tail, ct).ConfigureAwait(false);
             // The chain lists the source and each of its sources: the source is chain.Count - 1 forks deep.
-            sourceStart = EffectiveStart(chain);
+            // A fork never inherits a compacted source's snapshot: it counts the source from its compacted end.
+            sourceStart = CompactionRules.ForkFloor(EffectiveStart(chain), source.CompactedEnd);
             var view = new ForkSource(
                 source.State == StreamRow.SoftDeleted, source.State == StreamRow.Live && source.IsExpired(now), source.ContentType,
                 chain.Count - 1, source.Tail, source.TtlSeconds, source.ExpiresTicks is { } e ? new DateTimeOffset(e, TimeSpan.Zero) : null)
             {
                 RetainedStart = sourceStart.Value,
+                OffsetGeneration = source.OffsetGeneration,
             };
             var boundaries = await PrecomputeForkBoundariesAsync(connection, chain, fork, source.Tail, sourceStart.Value, source.IsJson, ct).ConfigureAwait(false);
             decision = CreateRules.Evaluate(request, view, boundaries, limits, createdAt);
@@ -350,7 +353,7 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
     }
 
     private async Task<(AppendStreamResult, bool)> AppendInAsync(NpgsqlConnection connection, string name, AppendRequest request, CancellationToken ct) =>
-        await AppendInOneAsync(connection, name, request, ct).ConfigureAwait(false)
+        (_options.OneRoundTripAppends ? await AppendInOneAsync(connection, name, request, ct).ConfigureAwait(false) : null)
             ?? await AppendLockedAsync(connection, name, request, ct).ConfigureAwait(false);
 
     /// <summary>The append as a locking transaction: lock, the rules, write, commit (three round trips).</summary>
@@ -383,7 +386,7 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
                 await TouchAsync(connection, row.Id, now, ct).ConfigureAwait(false);
                 await tx.CommitAsync(ct).ConfigureAwait(false);
             }
-            return (decision.Result, false);
+            return (InGeneration(decision.Result, row.OffsetGeneration), false);
         }
         await using var batch = new NpgsqlBatch(connection, tx);
         var end = AddDataInsert(batch, row.Id, row.Tail, decision.Messages, row.IsJson);
@@ -421,8 +424,13 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
         }
         await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
-        return (result, true);
+        // The row is locked, so no compaction moved the generation since it was read.
+        return (InGeneration(result, row.OffsetGeneration), true);
     }
+
+    /// <summary>An append's answer with its offset in the stream's current generation (issue 18).</summary>
+    private static AppendStreamResult InGeneration(AppendStreamResult result, long generation) =>
+        result with { NextOffset = result.NextOffset.InGeneration(generation) };
 
     /// <inheritdoc />
     public async ValueTask<MetadataResult> GetMetadataAsync(string name, CancellationToken cancellationToken = default)

@@ -16,7 +16,8 @@ internal sealed class StreamRow
     public const string Columns =
         "s.id, s.name, s.incarnation, s.state, s.content_type, s.ttl_seconds, s.expires_ticks, s.created_ticks, s.accessed_ticks, "
         + "s.tail, s.closed, s.last_stream_seq, s.source_id, s.base_position, s.ref_count, s.req_content_type, s.req_ttl_seconds, "
-        + "s.req_expires_ticks, s.fork_source, s.fork_offset, s.fork_sub_offset, s.retained_start, s.last_append_ticks";
+        + "s.req_expires_ticks, s.fork_source, s.fork_offset, s.fork_sub_offset, s.retained_start, s.last_append_ticks, "
+        + "s.offset_generation, s.compacted_end";
 
     public long Id { get; private init; }
     public required string Name { get; init; }
@@ -37,6 +38,12 @@ internal sealed class StreamRow
     public long RetainedStart { get; private init; }
     /// <summary>When the last append committed, recorded only for streams whose retention policy has a maximum age.</summary>
     public long? LastAppendTicks { get; private init; }
+    /// <summary>The stream's offset-space generation: 0 until compaction first rewrites a prefix, then one more per compaction.</summary>
+    public long OffsetGeneration { get; private init; }
+    /// <summary>Where the last compaction's snapshot ends (0 when never compacted).</summary>
+    public long CompactedEnd { get; private init; }
+    /// <summary>The stream's offset space, as the read rules check a requested offset against it.</summary>
+    public OffsetSpace Space => new(OffsetGeneration, CompactedEnd);
     public required StreamConfiguration Requested { get; init; }
     /// <summary>The requesting producer's row, when the lock query asked for one and it exists.</summary>
     public ProducerState? Producer { get; set; }
@@ -73,6 +80,8 @@ internal sealed class StreamRow
                 reader.GetInt64(20)),
             RetainedStart = reader.GetInt64(21),
             LastAppendTicks = Long(reader, 22),
+            OffsetGeneration = reader.GetInt64(23),
+            CompactedEnd = reader.GetInt64(24),
         };
         return row;
     }
@@ -88,12 +97,17 @@ internal sealed class StreamRow
     public bool NeedsTouch(long nowTicks) =>
         TtlSeconds is { } ttl && nowTicks - AccessedTicks >= ttl * TimeSpan.TicksPerSecond / 10;
 
-    /// <summary>The stream as the contract reports it; <paramref name="retainedStart"/> is the effective start (a fork's over its chain).</summary>
+    /// <summary>
+    /// The stream as the contract reports it; <paramref name="retainedStart"/> is the effective start (a fork's over its
+    /// chain). Every offset in it carries the stream's generation.
+    /// </summary>
     public StoredStreamInfo ToInfo(long retainedStart) => new(
-        Name, Incarnation, ContentType, new StreamOffset(Tail), Closed, TtlSeconds,
+        Name, Incarnation, ContentType, new StreamOffset(Tail) { Generation = OffsetGeneration }, Closed, TtlSeconds,
         ExpiresTicks is { } e ? new DateTimeOffset(e, TimeSpan.Zero) : null, new DateTimeOffset(CreatedTicks, TimeSpan.Zero))
     {
-        RetainedStart = new StreamOffset(retainedStart),
+        RetainedStart = new StreamOffset(retainedStart) { Generation = OffsetGeneration },
+        OffsetGeneration = OffsetGeneration,
+        CompactedEnd = new StreamOffset(CompactedEnd) { Generation = OffsetGeneration },
     };
 
     /// <summary>The writer-visible state the shared append rules evaluate (with only the joined producer loaded).</summary>
@@ -119,7 +133,8 @@ internal sealed class StreamRow
 }
 
 /// <summary>
-/// One level of a read: a stream in a fork chain, the range of positions it owns, and its own retained start (rows of
-/// that stream below it may be gone).
+/// One level of a read: a stream in a fork chain, the range of positions it owns, its own retained start (rows of
+/// that stream below it may be gone), and its offset space as read with it: its generation (a fetch of its rows checks
+/// it is still current, so a read never mixes rows of two generations) and its compacted end (forks never read below it).
 /// </summary>
-internal readonly record struct ChainLevel(long Id, long Base, long Limit, long RetainedStart);
+internal readonly record struct ChainLevel(long Id, long Base, long Limit, long RetainedStart, long Generation, long CompactedEnd);

@@ -3,6 +3,7 @@ using DurableStreams.Core;
 using DurableStreams.Core.Memory;
 using DurableStreams.Storage.Postgres;
 using Microsoft.Extensions.Time.Testing;
+using Npgsql;
 using Xunit;
 
 namespace DurableStreams.Postgres.Tests;
@@ -20,6 +21,7 @@ public sealed class PostgresAppendFunctionTests(PostgresServer server) : IAsyncL
     private static readonly TimeSpan ProducerRetention = TimeSpan.FromHours(1);
 
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+    private readonly string _schema = server.NewSchema("append");
     private PostgresStreamStore? _postgres;
     private MemoryStreamStore? _memory;
 
@@ -31,7 +33,7 @@ public sealed class PostgresAppendFunctionTests(PostgresServer server) : IAsyncL
         _postgres = await PostgresStreamStore.OpenAsync(new PostgresStreamStoreOptions
         {
             ConnectionString = server.ConnectionString,
-            Schema = server.NewSchema("append"),
+            Schema = _schema,
             TimeProvider = _time,
             ProducerRetention = ProducerRetention,
         }, Ct);
@@ -104,6 +106,24 @@ public sealed class PostgresAppendFunctionTests(PostgresServer server) : IAsyncL
         var answer = oneTrip ?? await _postgres.AppendAsync(stream, request, Ct);
         Assert.Equal(rules, answer);
         Assert.Equal(await ReadAllAsync(_memory, stream), await ReadAllAsync(_postgres, stream));
+    }
+
+    [Fact]
+    public async Task The_one_round_trip_answers_carry_the_streams_offset_generation()
+    {
+        await CreateAsync("s");
+        await using (var connection = new NpgsqlConnection(server.ConnectionString))
+        {
+            await connection.OpenAsync(Ct);
+            await using var command = new NpgsqlCommand($"UPDATE \"{_schema}\".ds_streams SET offset_generation = 3 WHERE name = 's'", connection);
+            Assert.Equal(1, await command.ExecuteNonQueryAsync(Ct));
+        }
+
+        var appended = await _postgres!.AppendInOneRoundTripAsync("s", Data("a", producer: new("p", 0, 0)), Ct);
+        var duplicate = await _postgres.AppendInOneRoundTripAsync("s", Data("a", producer: new("p", 0, 0)), Ct);
+
+        Assert.Equal((AppendStatus.Appended, 1L, 3L), (appended!.Value.Status, appended.Value.NextOffset.Position, appended.Value.NextOffset.Generation));
+        Assert.Equal((AppendStatus.Duplicate, 1L, 3L), (duplicate!.Value.Status, duplicate.Value.NextOffset.Position, duplicate.Value.NextOffset.Generation));
     }
 
     /// <summary>Builds the case's stream in both stores and returns the request under test.</summary>
