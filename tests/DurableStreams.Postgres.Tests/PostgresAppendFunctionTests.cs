@@ -36,8 +36,10 @@ public sealed class PostgresAppendFunctionTests(PostgresServer server) : IAsyncL
             Schema = _schema,
             TimeProvider = _time,
             ProducerRetention = ProducerRetention,
+            // No sweeper while a case advances the clock: an expired stream is the append's to find.
+            SweepInterval = TimeSpan.FromDays(1),
         }, Ct);
-        _memory = new MemoryStreamStore(new MemoryStreamStoreOptions { TimeProvider = _time, ProducerRetention = ProducerRetention });
+        _memory = new MemoryStreamStore(new MemoryStreamStoreOptions { TimeProvider = _time, ProducerRetention = ProducerRetention, SweepInterval = TimeSpan.FromDays(1) });
     }
 
     public async ValueTask DisposeAsync()
