@@ -6,12 +6,29 @@ using DurableStreams.Storage.Postgres;
 
 // Appends/s of N in-process server nodes sharing one PostgreSQL database; clients spread round-robin over the nodes.
 // Usage: dotnet run -c Release --project scripts/pgbench -- --postgres "<connection string>" [--nodes 1,3] [--duration 5]
+//        [--scenarios 1,2,3] [--no-wake] [--locking]   or   --setup <schema> (streams for PostgreSQL's pgbench, append.sql)
 var connection = Arg("--postgres") ?? Environment.GetEnvironmentVariable("DS_POSTGRES")
     ?? throw new ArgumentException("--postgres <connection string> (or DS_POSTGRES) is required.");
 var nodeCounts = (Arg("--nodes") ?? "1,3").Split(',').Select(n => int.Parse(n, CultureInfo.InvariantCulture)).ToArray();
 var duration = TimeSpan.FromSeconds(double.Parse(Arg("--duration") ?? "5", CultureInfo.InvariantCulture));
+// --locking: every append through the locking transaction (three round trips), as before ds_append, for comparison.
+var locking = args.Contains("--locking");
+// --scenarios: which rows to run, by number (1: one connection, 2: 64 connections on 64 streams, 3: 64 on one stream).
+var scenarios = (Arg("--scenarios") ?? "1,2,3").Split(',');
 var payload = new byte[100];
 Array.Fill(payload, (byte)'x');
+
+// --setup <schema>: migrate that schema and create streams bench-1..bench-64 for PostgreSQL's own pgbench (append.sql).
+if (Arg("--setup") is { } setupSchema)
+{
+    await using var store = await PostgresStreamStore.OpenAsync(new PostgresStreamStoreOptions { ConnectionString = connection, Schema = setupSchema });
+    for (var i = 1; i <= 64; i++)
+    {
+        await store.CreateAsync($"bench-{i}", new DurableStreams.Core.CreateStreamRequest { ContentType = "application/octet-stream" });
+    }
+    Console.WriteLine($"schema {setupSchema}: streams bench-1..bench-64");
+    return;
+}
 
 Console.WriteLine("| nodes | scenario | appends/s | p50 ms | p99 ms |");
 Console.WriteLine("|---|---|---|---|---|");
@@ -23,17 +40,29 @@ foreach (var nodes in nodeCounts)
     var servers = new List<DurableStreamServer>();
     for (var i = 0; i < nodes; i++)
     {
-        var store = await PostgresStreamStore.OpenAsync(new PostgresStreamStoreOptions { ConnectionString = connection, Schema = schema });
+        var store = await PostgresStreamStore.OpenAsync(new PostgresStreamStoreOptions { ConnectionString = connection, Schema = schema, OneRoundTripAppends = !locking });
         stores.Add(store);
         var server = new DurableStreamServer(new DurableStreamServerOptions { Host = "127.0.0.1", Port = 0, Store = store });
         await server.StartAsync();
         servers.Add(server);
     }
     using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64 });
-    await Run(nodes, "1 connection, 1 stream", 1, shared: true);
-    await Run(nodes, "64 connections, 64 streams", 64, shared: false);
-    await Run(nodes, "64 connections, 1 stream", 64, shared: true);
-    wakeRows.Add(await WakeLatency(http, servers, nodes));
+    if (scenarios.Contains("1"))
+    {
+        await Run(nodes, "1 connection, 1 stream", 1, shared: true);
+    }
+    if (scenarios.Contains("2"))
+    {
+        await Run(nodes, "64 connections, 64 streams", 64, shared: false);
+    }
+    if (scenarios.Contains("3"))
+    {
+        await Run(nodes, "64 connections, 1 stream", 64, shared: true);
+    }
+    if (!args.Contains("--no-wake"))
+    {
+        wakeRows.Add(await WakeLatency(http, servers, nodes));
+    }
     foreach (var server in servers)
     {
         await server.DisposeAsync();

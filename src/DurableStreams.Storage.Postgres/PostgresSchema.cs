@@ -10,7 +10,7 @@ namespace DurableStreams.Storage.Postgres;
 internal static class PostgresSchema
 {
     /// <summary>The schema version this build writes and reads.</summary>
-    public const int CurrentVersion = 5;
+    public const int CurrentVersion = 6;
 
     private static string[] Migrations(string s) =>
     [
@@ -97,7 +97,77 @@ internal static class PostgresSchema
         $"""
         ALTER TABLE {s}.ds_streams ADD COLUMN offset_generation bigint NOT NULL DEFAULT 0, ADD COLUMN compacted_end bigint NOT NULL DEFAULT 0;
         """,
+        // Version 6: the one-round-trip append (see AppendFunction).
+        AppendFunction(s),
     ];
+
+    /// <summary>
+    /// <c>ds_append</c>: an append in one statement. It locks the stream's row, reads the producer's row (a fresh
+    /// snapshot after the lock, as <c>LockByNameAsync</c> does), and writes only when the append is one the shared rules
+    /// certainly commit: a live, unexpired, open stream whose content type is exactly the request's, a producer that is
+    /// new (or expired) at seq 0, bumps its epoch at seq 0, or sends last seq + 1 in its epoch, and a Stream-Seq above the
+    /// last. Then it inserts the data rows at the tail, updates tail / closure / Stream-Seq / the sliding TTL's access
+    /// time, and upserts the producer. Whether or not it wrote, it returns the locked row and the producer's row as they
+    /// were before the append, so the node evaluates <c>AppendRules</c> on them: a rejection is answered from that state
+    /// without another round trip, and an append the function left alone that the rules would commit (another spelling
+    /// of the content type, a producer case it does not cover) takes the locking transaction. Data positions are passed
+    /// relative to the tail. It sends no NOTIFY: the wake hub sends those coalesced, outside the transaction.
+    /// </summary>
+    private static string AppendFunction(string s) =>
+        $"""
+        CREATE OR REPLACE FUNCTION {s}.ds_append(
+            p_name text, p_content_type text, p_producer text, p_epoch bigint, p_seq bigint, p_stream_seq text,
+            p_close boolean, p_now bigint, p_retention bigint, p_length bigint,
+            p_starts bigint[], p_ends bigint[], p_mstarts bigint[], p_mends bigint[], p_data bytea[],
+            OUT stream {s}.ds_streams, OUT producer_epoch bigint, OUT producer_seq bigint, OUT producer_ticks bigint,
+            OUT written boolean)
+        LANGUAGE plpgsql AS $fn$
+        BEGIN
+            written := false;
+            SELECT * INTO stream FROM {s}.ds_streams WHERE name = p_name AND state < 2 FOR UPDATE;
+            IF NOT FOUND THEN
+                stream := NULL;
+                RETURN;
+            END IF;
+            IF p_producer IS NOT NULL THEN
+                SELECT p.epoch, p.last_seq, p.updated_ticks INTO producer_epoch, producer_seq, producer_ticks
+                FROM {s}.ds_producers p WHERE p.stream_id = stream.id AND p.producer_id = p_producer;
+            END IF;
+            IF stream.state <> 0 OR stream.closed
+                OR stream.ttl_seconds > 922337203685
+                OR (stream.expires_ticks IS NOT NULL AND stream.expires_ticks <= p_now)
+                OR (stream.ttl_seconds IS NOT NULL AND stream.accessed_ticks + stream.ttl_seconds * 10000000 <= p_now)
+                OR (p_length > 0 AND stream.content_type <> p_content_type)
+                OR (p_stream_seq IS NOT NULL AND stream.last_stream_seq IS NOT NULL
+                    AND p_stream_seq COLLATE "C" <= stream.last_stream_seq COLLATE "C")
+                OR (p_producer IS NOT NULL AND NOT CASE
+                    WHEN producer_epoch IS NULL OR (p_retention >= 0 AND p_now - producer_ticks >= p_retention) THEN p_seq = 0
+                    WHEN p_epoch > producer_epoch THEN p_seq = 0
+                    WHEN p_epoch = producer_epoch THEN producer_seq < 9223372036854775807 AND p_seq = producer_seq + 1
+                    ELSE false END)
+            THEN
+                RETURN;
+            END IF;
+            IF p_length > 0 THEN
+                INSERT INTO {s}.ds_data (stream_id, start_pos, end_pos, msg_start, msg_end, data)
+                SELECT stream.id, stream.tail + u.s0, stream.tail + u.e0, stream.tail + u.ms, stream.tail + u.me, u.d
+                FROM unnest(p_starts, p_ends, p_mstarts, p_mends, p_data) AS u(s0, e0, ms, me, d);
+            END IF;
+            UPDATE {s}.ds_streams SET tail = stream.tail + p_length, closed = p_close,
+                last_stream_seq = coalesce(p_stream_seq, stream.last_stream_seq),
+                accessed_ticks = CASE WHEN stream.ttl_seconds IS NOT NULL
+                    AND p_now - stream.accessed_ticks >= stream.ttl_seconds * 10000000 / 10 THEN p_now ELSE stream.accessed_ticks END
+            WHERE id = stream.id;
+            IF p_producer IS NOT NULL THEN
+                INSERT INTO {s}.ds_producers (stream_id, producer_id, epoch, last_seq, updated_ticks)
+                VALUES (stream.id, p_producer, p_epoch, p_seq, p_now)
+                ON CONFLICT (stream_id, producer_id) DO UPDATE
+                SET epoch = excluded.epoch, last_seq = excluded.last_seq, updated_ticks = excluded.updated_ticks;
+            END IF;
+            written := true;
+        END
+        $fn$;
+        """;
 
     public static async Task MigrateAsync(NpgsqlDataSource dataSource, string schema, CancellationToken cancellationToken)
     {

@@ -327,15 +327,37 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
     {
         ArgumentNullException.ThrowIfNull(request);
         var (result, wake) = await RunAsync(connection => AppendInAsync(connection, name, request, cancellationToken), cancellationToken).ConfigureAwait(false);
+        AfterAppend(name, result, wake);
+        return result;
+    }
+
+    /// <summary>Test hook: the one-round-trip append alone; null when it leaves the append to the locking transaction.</summary>
+    internal async Task<AppendStreamResult?> AppendInOneRoundTripAsync(string name, AppendRequest request, CancellationToken cancellationToken)
+    {
+        var outcome = await RunAsync(connection => AppendInOneAsync(connection, name, request, cancellationToken), cancellationToken).ConfigureAwait(false);
+        if (outcome is not var (result, wake))
+        {
+            return null;
+        }
+        AfterAppend(name, result, wake);
+        return result;
+    }
+
+    private void AfterAppend(string name, AppendStreamResult result, bool wake)
+    {
         if (wake)
         {
             _hub.Committed(name);
             Raise(result.Status != AppendStatus.Appended ? StreamChangeKind.Expired : result.Closed ? StreamChangeKind.Closed : StreamChangeKind.Appended, name, result.NextOffset);
         }
-        return result;
     }
 
-    private async Task<(AppendStreamResult, bool)> AppendInAsync(NpgsqlConnection connection, string name, AppendRequest request, CancellationToken ct)
+    private async Task<(AppendStreamResult, bool)> AppendInAsync(NpgsqlConnection connection, string name, AppendRequest request, CancellationToken ct) =>
+        (_options.OneRoundTripAppends ? await AppendInOneAsync(connection, name, request, ct).ConfigureAwait(false) : null)
+            ?? await AppendLockedAsync(connection, name, request, ct).ConfigureAwait(false);
+
+    /// <summary>The append as a locking transaction: lock, the rules, write, commit (three round trips).</summary>
+    private async Task<(AppendStreamResult, bool)> AppendLockedAsync(NpgsqlConnection connection, string name, AppendRequest request, CancellationToken ct)
     {
         await using var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
         var now = NowTicks;

@@ -69,4 +69,10 @@ public sealed class PostgresStreamStoreOptions
 
     /// <summary>Largest data row; longer messages are split across rows. Default 1 MiB.</summary>
     public int MaxRowBytes { get; set; } = 1 << 20;
+
+    /// <summary>
+    /// Benchmark switch (scripts/pgbench <c>--locking</c>): false sends every append through the locking transaction
+    /// (three round trips) instead of <c>ds_append</c>, to measure the difference. Default true.
+    /// </summary>
+    internal bool OneRoundTripAppends { get; set; } = true;
 }
