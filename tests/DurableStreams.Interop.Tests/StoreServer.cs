@@ -32,7 +32,11 @@ internal sealed class StoreServer : IAsyncDisposable
     /// <summary>The file store's data directory (empty for the memory store).</summary>
     public string DataDirectory => _directory.Path;
 
+    /// <summary>The streams root; a restart binds a new port, so build stream URLs from it after one (<see cref="Url"/>).</summary>
     public Uri StreamsUrl => _server.StreamsUrl;
+
+    /// <summary>The URL of the stream <paramref name="name"/> on the server as it runs now.</summary>
+    public Uri Url(string name) => new(StreamsUrl, name);
 
     public HttpClient Http => _http;
 

@@ -82,8 +82,90 @@ public sealed class TsStateCompactionTests(ReferenceServer reference)
         }
         var third = await StateCompactor.CompactAsync(server.Store, name, CompactionPolicy.State, force: true, Ct);
         Assert.Equal(CompactionStatus.Compacted, third.Status);
-        var last = await MaterialiseAsync(url);
+        var last = await MaterialiseAsync(server.Url(name));
         Assert.Equal(history.StateSha256(), last.GetProperty("sha256").GetString());
+    }
+
+    /// <summary>
+    /// The figures of the issue's closing note (opt-in: set <c>DS_COMPACTION_REPORT</c> to a file path; a markdown table is
+    /// written there): for the same 100,000-change history on each store, the stream's bytes (tail minus retained start)
+    /// before and after compaction, the time a new reader takes to materialise it from -1 with the official packages
+    /// (median of three) before and after, and, for the file store, the data directory's allocated bytes (<c>du</c>,
+    /// after a restart, so everything is checkpointed) before and after.
+    /// </summary>
+    [Fact(Timeout = Timeout)]
+    public async Task Compaction_measurement()
+    {
+        var reportPath = Environment.GetEnvironmentVariable("DS_COMPACTION_REPORT");
+        if (string.IsNullOrEmpty(reportPath))
+        {
+            Assert.Skip("A measurement: set DS_COMPACTION_REPORT to a file path to run it.");
+        }
+        reference.RequireRunning();
+        var rows = new List<string>();
+        foreach (var store in new[] { "memory", "file" })
+        {
+            await using var server = await StoreServer.StartAsync(store, Ct);
+            var url = await server.CreateAsync("application/json", "state");
+            var history = new StateHistory(seed: 18, Keys);
+            for (var appended = 0; appended < Changes; appended += Batch)
+            {
+                await server.AppendAsync(url, "application/json", StateHistory.Body(history.Next(Batch, resetChance: 0.00004, otherChance: 0.0001)));
+            }
+            var name = Name(server, url);
+            var diskBefore = await DiskBytesAsync(server, store);
+            var bytesBefore = await RetainedBytesAsync(server, server.Url(name));
+            var msBefore = await MedianMaterialiseMsAsync(server.Url(name), history);
+            var outcome = await StateCompactor.CompactAsync(server.Store, name, CompactionPolicy.State, force: true, Ct);
+            Assert.Equal(CompactionStatus.Compacted, outcome.Status);
+            var diskAfter = await DiskBytesAsync(server, store);
+            var bytesAfter = await RetainedBytesAsync(server, server.Url(name));
+            var msAfter = await MedianMaterialiseMsAsync(server.Url(name), history);
+            rows.Add(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"| {store} | {bytesBefore:N0} | {bytesAfter:N0} | {msBefore:N0} | {msAfter:N0} | {(store == "file" ? $"{diskBefore:N0}" : "—")} | {(store == "file" ? $"{diskAfter:N0}" : "—")} |"));
+        }
+        await File.WriteAllLinesAsync(reportPath!, [
+            $"100,000 changes over 1,000 keys × 3 types (seed 18), {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC",
+            "",
+            "| store | stream bytes before | after | materialise from -1, ms (median of 3) before | after | disk bytes before | after |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+            .. rows,
+        ], Ct);
+    }
+
+    private static async Task<long> RetainedBytesAsync(StoreServer server, Uri url)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Head, url);
+        using var response = await server.Http.SendAsync(request, Ct);
+        Assert.True(StreamOffset.TryParse(response.Headers.GetValues(ProtocolHeaders.StreamNextOffset).Single(), out var tail));
+        var start = response.Headers.TryGetValues(ProtocolHeaders.StreamRetainedStart, out var values) && StreamOffset.TryParse(values.Single(), out var s) ? s.Position : 0;
+        return tail.Position - start;
+    }
+
+    private async Task<double> MedianMaterialiseMsAsync(Uri url, StateHistory history)
+    {
+        var times = new List<double>();
+        for (var i = 0; i < 3; i++)
+        {
+            var result = await MaterialiseAsync(url);
+            Assert.Equal(history.StateSha256(), result.GetProperty("sha256").GetString());
+            times.Add(result.GetProperty("ms").GetDouble());
+        }
+        times.Sort();
+        return times[1];
+    }
+
+    /// <summary>The file store's allocated bytes (<c>du -s -B1</c>) after a restart; 0 for the memory store.</summary>
+    private static async Task<long> DiskBytesAsync(StoreServer server, string store)
+    {
+        if (store != "file")
+        {
+            return 0;
+        }
+        await server.RestartAsync();
+        var (exitCode, output) = await ReferenceServer.RunAsync("du", ["-s", "-B1", server.DataDirectory], server.DataDirectory, TimeSpan.FromMinutes(1));
+        Assert.Equal(0, exitCode);
+        return long.Parse(output.Split('\t', ' ')[0], System.Globalization.CultureInfo.InvariantCulture);
     }
 
     /// <summary>The stream name of <paramref name="url"/> under the server's streams root.</summary>
