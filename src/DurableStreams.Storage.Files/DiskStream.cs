@@ -80,6 +80,27 @@ internal sealed class DiskStream : LocalStream<DiskStream>
     /// </summary>
     public long PendingRetainedStart { get; set; }
 
+    /// <summary>
+    /// The stream's last published compaction (issue 18): generation and the snapshot file's range; set under the gate
+    /// together with <see cref="LocalStream{TSelf}.Space"/> and <see cref="LocalStream{TSelf}.RetainedStart"/>.
+    /// </summary>
+    public SnapshotSpan Compacted { get; set; }
+
+    /// <summary>
+    /// The compaction the next state record carries: runs ahead of <see cref="Compacted"/> while a compaction commit is
+    /// in flight (as <see cref="PendingRetainedStart"/> does); a failed commit resets it. Guarded by the gate.
+    /// </summary>
+    public SnapshotSpan PendingCompacted { get; set; }
+
+    /// <summary>True while a compaction of this stream is being written or committed (one at a time). Guarded by the gate.</summary>
+    public bool Compacting { get; set; }
+
+    /// <summary>
+    /// The store-wide compaction sequence number of this stream's last published compaction (0: none since start-up):
+    /// a read that began before it re-checks its offset against the new offset space. Guarded by the gate.
+    /// </summary>
+    public long CompactionSequence { get; set; }
+
     /// <summary>The retention policy resolved for this stream's name, once (the policies never change while open).</summary>
     public Core.Retention.RetentionPolicy? Policy { get; set; }
 

@@ -24,6 +24,9 @@ internal sealed class FileStoreFaults
     /// <summary>Retention persists and publishes the new start but frees nothing, as a crash right after the commit would.</summary>
     public bool SkipFree { get; set; }
 
+    /// <summary>Called before a compaction writes its snapshot file (to fail it, or to stop the process there).</summary>
+    public Action? BeforeSnapshotWrite { get; set; }
+
     /// <summary>The ENOSPC error a full disk gives.</summary>
     public static IOException DiskFull() => new("No space left on device", 28);
 }

@@ -34,7 +34,7 @@ public sealed partial class FileStreamStore
                 {
                     if (stream.LastCommit.IsCompleted)
                     {
-                        return decision.Result;
+                        return Stamped(stream, decision.Result);
                     }
                     // The rejection (or duplicate) rests on writes not yet durable: answer only once they are.
                     waitFor = stream.LastCommit;
@@ -80,7 +80,7 @@ public sealed partial class FileStreamStore
                     // O(1) in the stream's producers: the clone shares the immutable producer map, the state record
                     // holds no producers, and only the producer that changed is written.
                     var snapshot = stream.Pending.Clone();
-                    var encoded = Records.EncodeState(snapshot, stream.PendingRetainedStart);
+                    var encoded = Records.EncodeState(snapshot, stream.PendingRetainedStart, stream.PendingCompacted);
                     // Streams whose policy has a maximum age: a (position, time) sample now and then, logged with the append.
                     var sampled = written > 0 && RecordAppendTime(stream, start, now);
                     var producerId = request.Producer?.Id;
@@ -131,7 +131,7 @@ public sealed partial class FileStreamStore
             try
             {
                 await commit;
-                return result;
+                return Stamped(stream, result);
             }
             catch (Exception ex)
             {
@@ -139,6 +139,10 @@ public sealed partial class FileStreamStore
             }
         }
     }
+
+    /// <summary>Every offset the store returns carries the stream's current offset-space generation (issue 18).</summary>
+    private static AppendStreamResult Stamped(DiskStream stream, AppendStreamResult result) =>
+        result with { NextOffset = result.NextOffset.InGeneration(GenerationOf(stream)) };
 
     /// <summary>Writes messages as CRC frames at <paramref name="start"/>; returns the frames (not yet durable).</summary>
     private static List<Frame> WriteFrames(DiskStream stream, Microsoft.Win32.SafeHandles.SafeFileHandle handle, List<ReadOnlyMemory<byte>> messages, long start, FileStoreFaults faults)
@@ -239,6 +243,7 @@ public sealed partial class FileStreamStore
             stream.Generation++;
             stream.Pending = stream.Committed.Clone();
             stream.PendingRetainedStart = stream.RetainedStart;
+            stream.PendingCompacted = stream.Compacted;
             if (stream.Handle is { IsClosed: false } handle)
             {
                 TryTruncate(handle, stream.Committed.Tail - stream.BasePosition);

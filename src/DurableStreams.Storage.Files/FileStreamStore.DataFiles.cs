@@ -102,5 +102,6 @@ public sealed partial class FileStreamStore
         {
             LogBackgroundFailure(_logger, ex, "deleting " + stream.FilePath);
         }
+        DeleteSnapshots(stream);
     }
 }

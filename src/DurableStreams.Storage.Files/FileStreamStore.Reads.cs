@@ -16,10 +16,27 @@ public sealed partial class FileStreamStore
         {
             return new(ReadResult.Failed(status));
         }
+        // A compaction published while the read ran replaced bytes it may have chosen: the read starts again, and its
+        // offset is resolved against the new offset space (410 for an old offset below the compacted end).
+        for (var attempt = 1; ; attempt++)
+        {
+            var since = Volatile.Read(ref _compactionSequence);
+            var result = ReadOnce(stream, request, since);
+            if (attempt >= MaxReadAttempts || !(result.Status is ReadStatus.Ok or ReadStatus.BeforeRetainedStart) || !RacedCompaction(stream, since))
+            {
+                return new(result);
+            }
+            result.Dispose();
+        }
+    }
+
+    /// <summary>One attempt of <see cref="ReadAsync"/>, choosing bytes of the offset space as of <paramref name="since"/>.</summary>
+    private ReadResult ReadOnce(DiskStream stream, ReadRequest request, long since)
+    {
         var startStatus = stream.ResolveRead(request.Offset, new FrameBoundaries(this), out var start, out var tail, out var closed);
         if (startStatus != ReadStatus.Ok)
         {
-            return new(Failed(stream, startStatus));
+            return Failed(stream, startStatus);
         }
         var end = start;
         byte[]? buffer = null;
@@ -29,7 +46,7 @@ public sealed partial class FileStreamStore
             ReadStatus copied;
             try
             {
-                end = Plan(stream, start, tail, ref budget, stream.IsJson);
+                end = Plan(stream, start, tail, ref budget, stream.IsJson, since);
                 if (end == start)
                 {
                     copied = ReadStatus.Ok;
@@ -37,7 +54,7 @@ public sealed partial class FileStreamStore
                 else
                 {
                     buffer = ArrayPool<byte>.Shared.Rent((int)(end - start));
-                    copied = TryCopyCommitted(stream, start, buffer.AsSpan(0, (int)(end - start)));
+                    copied = TryCopyCommitted(stream, start, buffer.AsSpan(0, (int)(end - start)), since);
                 }
             }
             catch (DroppedByRetentionException)
@@ -54,13 +71,13 @@ public sealed partial class FileStreamStore
                 {
                     ArrayPool<byte>.Shared.Return(buffer);
                 }
-                return new(Failed(stream, copied));
+                return Failed(stream, copied);
             }
         }
-        return new(ReadResult.Served(
+        return ReadResult.Served(
             stream.Snapshot(), start, end, tail, closed,
             buffer is null ? [] : [buffer.AsMemory(0, (int)(end - start))],
-            buffer is null ? null : () => ArrayPool<byte>.Shared.Return(buffer)));
+            buffer is null ? null : () => ArrayPool<byte>.Shared.Return(buffer));
     }
 
     /// <summary>A failed read; one below the retained start carries the stream's metadata, which says where data starts.</summary>
@@ -109,7 +126,12 @@ public sealed partial class FileStreamStore
         {
             return new(rangeStatus);
         }
-        return new(TryCopyCommitted(stream, position, destination.Span));
+        var since = Volatile.Read(ref _compactionSequence);
+        var copied = TryCopyCommitted(stream, position, destination.Span, since);
+        // Bytes below a compacted end chosen before the compaction was published belong to the old offset space.
+        return new(copied == ReadStatus.Ok && RacedCompaction(stream, since) && DroppedUnderRead(OwnerOf(stream, position), position, since)
+            ? ReadStatus.BeforeRetainedStart
+            : copied);
     }
 
     /// <summary>
@@ -135,11 +157,11 @@ public sealed partial class FileStreamStore
     /// fork's inherited range into its source chain. JSON reads end on a message boundary (and take at least one
     /// message); byte reads may end inside an append.
     /// </summary>
-    private long Plan(DiskStream stream, long position, long end, ref long budget, bool wholeMessages)
+    private long Plan(DiskStream stream, long position, long end, ref long budget, bool wholeMessages, long since)
     {
         if (stream.Source is null || position >= stream.BasePosition)
         {
-            return PlanOwn(stream, position, end, ref budget, wholeMessages);
+            return PlanOwn(stream, position, end, ref budget, wholeMessages, since);
         }
         // Walked in a loop, not recursion: a chain may be thousands of forks deep.
         var parts = Parts(stream, position, end);
@@ -151,7 +173,7 @@ public sealed partial class FileStreamStore
                 // The budget ran out (or a message did not fit) in an earlier part.
                 return position;
             }
-            position = PlanOwn(owner, position, to, ref budget, wholeMessages);
+            position = PlanOwn(owner, position, to, ref budget, wholeMessages, since);
         }
         return position;
     }
@@ -183,7 +205,7 @@ public sealed partial class FileStreamStore
     }
 
     /// <summary>Plans the part of a read in the stream's own data, below <paramref name="end"/>.</summary>
-    private long PlanOwn(DiskStream stream, long position, long end, ref long budget, bool wholeMessages)
+    private long PlanOwn(DiskStream stream, long position, long end, ref long budget, bool wholeMessages, long since)
     {
         if (position >= end)
         {
@@ -196,7 +218,7 @@ public sealed partial class FileStreamStore
             var index = stream.FindFrame(position);
             if (index < 0)
             {
-                if (DroppedUnderRead(stream, position))
+                if (DroppedUnderRead(stream, position, since))
                 {
                     throw new DroppedByRetentionException();
                 }
@@ -272,11 +294,11 @@ public sealed partial class FileStreamStore
     /// <see cref="ReadStatus.Corrupt"/> (the stream is marked so); a stream deleted meanwhile is not found; a range
     /// retention freed during the read is <see cref="ReadStatus.BeforeRetainedStart"/>.
     /// </summary>
-    private ReadStatus TryCopyCommitted(DiskStream stream, long position, Span<byte> destination)
+    private ReadStatus TryCopyCommitted(DiskStream stream, long position, Span<byte> destination, long since)
     {
         try
         {
-            CopyCommitted(stream, position, destination);
+            CopyCommitted(stream, position, destination, since);
             return ReadStatus.Ok;
         }
         catch (DroppedByRetentionException)
@@ -293,6 +315,10 @@ public sealed partial class FileStreamStore
         }
         catch (FileNotFoundException)
         {
+            if (DroppedUnderRead(OwnerOf(stream, position), position, since))
+            {
+                return ReadStatus.BeforeRetainedStart;
+            }
             MarkCorrupt(stream, position);
             return ReadStatus.Corrupt;
         }
@@ -304,22 +330,25 @@ public sealed partial class FileStreamStore
     /// touches is CRC-checked: frames inside the range are read straight into the destination with one positioned
     /// read; a frame cut by either end of the range is read whole into a scratch buffer.
     /// </summary>
-    private void CopyCommitted(DiskStream stream, long position, Span<byte> destination)
+    private void CopyCommitted(DiskStream stream, long position, Span<byte> destination, long since)
     {
         if (stream.Source is null || position >= stream.BasePosition)
         {
-            CopyOwn(stream, position, destination);
+            CopyOwn(stream, position, destination, since);
             return;
         }
         // Walked in a loop, not recursion: a chain may be thousands of forks deep.
         foreach (var (owner, from, to) in Parts(stream, position, position + destination.Length))
         {
-            CopyOwn(owner, from, destination.Slice((int)(from - position), (int)(to - from)));
+            CopyOwn(owner, from, destination.Slice((int)(from - position), (int)(to - from)), since);
         }
     }
 
-    /// <summary>Copies bytes of the stream's own data (none inherited) into <paramref name="destination"/>, checking every frame.</summary>
-    private void CopyOwn(DiskStream stream, long position, Span<byte> destination)
+    /// <summary>
+    /// Copies bytes of the stream's own data (none inherited) into <paramref name="destination"/>, checking every frame.
+    /// A compacted stream's frames below its compacted end are read from its snapshot file, the rest from its data file.
+    /// </summary>
+    private void CopyOwn(DiskStream stream, long position, Span<byte> destination, long since)
     {
         if (destination.IsEmpty)
         {
@@ -329,6 +358,9 @@ public sealed partial class FileStreamStore
         Frame[] selected;
         int count;
         SafeFileHandle handle;
+        SafeFileHandle? snapshot = null;
+        var snapshotFrames = 0;
+        var snapshotBase = 0L;
         var referenced = false;
         lock (stream.Gate)
         {
@@ -337,7 +369,7 @@ public sealed partial class FileStreamStore
             var last = first < 0 ? -1 : stream.FindFrame(end - 1);
             if (last < 0)
             {
-                if (DroppedUnderRead(stream, position))
+                if (DroppedUnderRead(stream, position, since))
                 {
                     throw new DroppedByRetentionException();
                 }
@@ -348,33 +380,31 @@ public sealed partial class FileStreamStore
             count = last - first + 1;
             selected = ArrayPool<Frame>.Shared.Rent(count);
             frames.CopyTo(first, selected, count);
-            handle = HandleOf(stream);
+            var compacted = stream.Compacted;
+            while (snapshotFrames < count && selected[snapshotFrames].Start < compacted.End)
+            {
+                snapshotFrames++;
+            }
+            if (snapshotFrames > 0)
+            {
+                // Opened under the gate: the file is current until a later compaction is published and frees it.
+                snapshot = OpenSnapshot(stream, compacted, since);
+                snapshotBase = compacted.Start;
+            }
+            handle = snapshotFrames == count ? snapshot! : HandleOf(stream);
             // Hold a reference so a concurrent close (idle-file trimming, deletion) waits for this read.
             handle.DangerousAddRef(ref referenced);
         }
         try
         {
             Faults.BeforeCopy?.Invoke();
-            var inner = selected.AsSpan(0, count);
-            if (inner[0].Start < position || inner[0].End > end)
+            if (snapshot is not null)
             {
-                CopyCutFrame(stream, handle, inner[0], position, destination);
-                inner = inner[1..];
+                CopyFrames(stream, snapshot, snapshotBase, selected.AsSpan(0, snapshotFrames), position, destination, since);
             }
-            if (!inner.IsEmpty && inner[^1].End > end)
+            if (snapshotFrames < count)
             {
-                CopyCutFrame(stream, handle, inner[^1], position, destination);
-                inner = inner[..^1];
-            }
-            if (!inner.IsEmpty)
-            {
-                var from = inner[0].Start;
-                var whole = destination.Slice((int)(from - position), (int)(inner[^1].End - from));
-                ReadExactly(stream, handle, from, whole);
-                foreach (var frame in inner)
-                {
-                    Verify(stream, frame, whole.Slice((int)(frame.Start - from), frame.Length));
-                }
+                CopyFrames(stream, handle, stream.BasePosition, selected.AsSpan(snapshotFrames, count - snapshotFrames), position, destination, since);
             }
         }
         finally
@@ -384,18 +414,51 @@ public sealed partial class FileStreamStore
             {
                 handle.DangerousRelease();
             }
+            // The snapshot file's handle is this read's own.
+            snapshot?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Copies the parts of the contiguous <paramref name="inner"/> frames inside [<paramref name="position"/>, position +
+    /// destination.Length) from the file <paramref name="handle"/>, where logical position P is at file offset
+    /// <c>P - fileBase</c>. Frames inside the range are read straight into the destination with one positioned read; a
+    /// frame cut by either end of the range is read whole into a scratch buffer.
+    /// </summary>
+    private void CopyFrames(DiskStream stream, SafeFileHandle handle, long fileBase, Span<Frame> inner, long position, Span<byte> destination, long since)
+    {
+        var end = position + destination.Length;
+        if (inner[0].Start < position || inner[0].End > end)
+        {
+            CopyCutFrame(stream, handle, fileBase, inner[0], position, destination, since);
+            inner = inner[1..];
+        }
+        if (!inner.IsEmpty && inner[^1].End > end)
+        {
+            CopyCutFrame(stream, handle, fileBase, inner[^1], position, destination, since);
+            inner = inner[..^1];
+        }
+        if (!inner.IsEmpty)
+        {
+            var from = inner[0].Start;
+            var whole = destination.Slice((int)(from - position), (int)(inner[^1].End - from));
+            ReadExactly(stream, handle, fileBase, from, whole, since);
+            foreach (var frame in inner)
+            {
+                Verify(stream, frame, whole.Slice((int)(frame.Start - from), frame.Length), since);
+            }
         }
     }
 
     /// <summary>Copies the part of <paramref name="frame"/> inside the destination's range, after checking the whole frame.</summary>
-    private void CopyCutFrame(DiskStream stream, SafeFileHandle handle, Frame frame, long position, Span<byte> destination)
+    private void CopyCutFrame(DiskStream stream, SafeFileHandle handle, long fileBase, Frame frame, long position, Span<byte> destination, long since)
     {
         var scratch = ArrayPool<byte>.Shared.Rent(frame.Length);
         try
         {
             var bytes = scratch.AsSpan(0, frame.Length);
-            ReadExactly(stream, handle, frame.Start, bytes);
-            Verify(stream, frame, bytes);
+            ReadExactly(stream, handle, fileBase, frame.Start, bytes, since);
+            Verify(stream, frame, bytes, since);
             var from = Math.Max(position, frame.Start);
             var to = Math.Min(position + destination.Length, frame.End);
             bytes.Slice((int)(from - frame.Start), (int)(to - from)).CopyTo(destination[(int)(from - position)..]);
@@ -406,13 +469,17 @@ public sealed partial class FileStreamStore
         }
     }
 
-    private void ReadExactly(DiskStream stream, SafeFileHandle handle, long position, Span<byte> destination)
+    private void ReadExactly(DiskStream stream, SafeFileHandle handle, long fileBase, long position, Span<byte> destination, long since)
     {
         while (!destination.IsEmpty)
         {
-            var read = RandomAccess.Read(handle, destination, position - stream.BasePosition);
+            var read = RandomAccess.Read(handle, destination, position - fileBase);
             if (read <= 0)
             {
+                if (DroppedUnderRead(stream, position, since))
+                {
+                    throw new DroppedByRetentionException();
+                }
                 MarkCorrupt(stream, position);
                 throw new InvalidDataException("Short read of committed data.");
             }
@@ -421,12 +488,12 @@ public sealed partial class FileStreamStore
         }
     }
 
-    private void Verify(DiskStream stream, Frame frame, ReadOnlySpan<byte> bytes)
+    private void Verify(DiskStream stream, Frame frame, ReadOnlySpan<byte> bytes, long since)
     {
         if (Crc32C.Compute(bytes) != frame.Crc)
         {
             // Re-checked after the failure: retention publishes a start before it frees the pages below it.
-            if (DroppedUnderRead(stream, frame.Start))
+            if (DroppedUnderRead(stream, frame.Start, since))
             {
                 throw new DroppedByRetentionException();
             }

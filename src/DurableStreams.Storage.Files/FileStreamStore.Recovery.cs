@@ -94,6 +94,7 @@ public sealed partial class FileStreamStore
             var meta = record.Meta;
             _nextId = Math.Max(_nextId, meta.Id + 1);
             var retainedStart = 0L;
+            var compacted = default(SnapshotSpan);
             var state = new StreamState
             {
                 ContentType = meta.ContentType,
@@ -106,7 +107,7 @@ public sealed partial class FileStreamStore
             if (record.State is { } encoded)
             {
                 // A version 1 record can no longer be here (migrated above); its inline producers would be kept.
-                var inline = Records.DecodeStateInto(encoded, state, out retainedStart);
+                var inline = Records.DecodeStateInto(encoded, state, out retainedStart, out compacted);
                 var producers = state.Producers.ToBuilder();
                 foreach (var (producerId, producer) in inline is null ? record.Producers : record.Producers.Concat(inline))
                 {
@@ -127,6 +128,9 @@ public sealed partial class FileStreamStore
             {
                 RetainedStart = retainedStart,
                 PendingRetainedStart = retainedStart,
+                Compacted = compacted,
+                PendingCompacted = compacted,
+                Space = compacted.Space,
             };
             var access = record.LastAccessTicks ?? meta.CreatedAt.UtcTicks;
             stream.LastAccessTicks = access;
@@ -194,6 +198,7 @@ public sealed partial class FileStreamStore
             }
         }
         NativeIo.SyncDirectory(_streamsDirectory);
+        RecoverSnapshotFiles(byId);
     }
 
     private void RecoverDataFile(DiskStream stream)
@@ -248,7 +253,7 @@ public sealed partial class FileStreamStore
         LogRelaxedLoss(_logger, stream.Name, stream.Committed.Tail - newTail, _options.Durability);
         stream.Committed.Tail = newTail;
         stream.Pending = stream.Committed.Clone();
-        var state = Records.EncodeState(stream.Committed, stream.RetainedStart);
+        var state = Records.EncodeState(stream.Committed, stream.RetainedStart, stream.Compacted);
         var producers = stream.Committed.Producers;
         var access = stream.PersistedAccessTicks;
         var samples = _metadata.LoadTimes(stream.Id);

@@ -44,8 +44,9 @@ public sealed partial class FileStreamStore : IStreamRetention
             }
             current = stream.PendingRetainedStart;
             planned = current;
-            // A stream still being created, or failed closed, is left alone (its next pass decides).
-            if (stream.Created.IsCompleted && !stream.Corrupt && policy.DropsData)
+            // A stream still being created, or failed closed, or whose compaction is being committed (its frame index
+            // still holds the replaced prefix), is left alone (its next pass decides).
+            if (stream.Created.IsCompleted && !stream.Corrupt && policy.DropsData && stream.PendingCompacted == stream.Compacted)
             {
                 var tail = stream.Committed.Tail;
                 var times = policy.MaxAge is null ? null : TimesOf(stream);
@@ -88,7 +89,7 @@ public sealed partial class FileStreamStore : IStreamRetention
     private Task QueueRetainedStart(DiskStream stream, long start)
     {
         stream.PendingRetainedStart = start;
-        var encoded = Records.EncodeState(stream.Pending, start);
+        var encoded = Records.EncodeState(stream.Pending, start, stream.PendingCompacted);
         var generation = stream.Generation;
         var id = stream.Id;
         var work = new CommitWork
@@ -128,14 +129,30 @@ public sealed partial class FileStreamStore : IStreamRetention
         {
             return 0;
         }
+        long dead;
+        lock (stream.Gate)
+        {
+            stream.Frames?.DropBelow(start);
+            stream.Times?.DropBelow(start);
+            // A compacted stream's data file is dead below its compacted end (the snapshot file holds that range):
+            // this finishes a compaction's release that a crash interrupted.
+            dead = Math.Max(start, stream.Compacted.End);
+        }
+        return PunchBelow(stream, dead);
+    }
+
+    /// <summary>
+    /// Releases the data file's whole pages below logical position <paramref name="start"/> (its own data only).
+    /// Returns the bytes of file released now.
+    /// </summary>
+    private long PunchBelow(DiskStream stream, long start)
+    {
         SafeFileHandle? handle = null;
         var referenced = false;
         long? from;
         long to;
         lock (stream.Gate)
         {
-            stream.Frames?.DropBelow(start);
-            stream.Times?.DropBelow(start);
             from = stream.FreedBelow is { } freed ? Math.Max(freed, stream.BasePosition) - stream.BasePosition : null;
             to = (Math.Max(start, stream.BasePosition) - stream.BasePosition) / PageBytes * PageBytes;
             if (to <= (from ?? 0) || stream.Removed || !System.IO.File.Exists(stream.FilePath))
@@ -259,7 +276,22 @@ public sealed partial class FileStreamStore : IStreamRetention
     /// A read reached data that is not there (no frame, or bytes failing their checksum): when the owner's retained start
     /// has passed the position meanwhile, retention freed it under the read, which answers 410; otherwise it is damage.
     /// </summary>
-    private static bool DroppedUnderRead(DiskStream owner, long position) => position < owner.RetainedStart;
+    /// <remarks>
+    /// Also a compaction published since the read began (<paramref name="since"/>, the store's compaction sequence then)
+    /// replaced everything below its compacted end: the read chose bytes of the old offset space, and answers 410
+    /// (or is retried against the new space).
+    /// </remarks>
+    private static bool DroppedUnderRead(DiskStream owner, long position, long since)
+    {
+        if (position < owner.RetainedStart)
+        {
+            return true;
+        }
+        lock (owner.Gate)
+        {
+            return owner.CompactionSequence > since && position < owner.Compacted.End;
+        }
+    }
 
     /// <summary>A read that raced retention: the range it planned was freed before it was copied (answered 410).</summary>
     private sealed class DroppedByRetentionException() : Exception("The range was dropped by retention during the read.");

@@ -22,7 +22,8 @@ namespace DurableStreams.Storage.Files;
 /// <para>
 /// The partial files: Create, Append and Reads (with lookups and waits) for the contract's operations; Removal for
 /// delete, expiry and the TTL sweep; DataFiles for the open-file cache; Recovery for opening a data directory; Retention
-/// for moving the retained start, append-time samples and hole punching (IStreamRetention).
+/// for moving the retained start, append-time samples and hole punching (IStreamRetention); Compaction for
+/// State-Protocol snapshots in their own files (IStreamCompaction).
 /// </para>
 /// </summary>
 public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDirectReadStore
@@ -75,7 +76,7 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
     {
         if (_changes.HasListeners)
         {
-            _changes.Publish(new StreamChanged(kind, stream.Name, tail, at) { ContentType = contentType, ForkedFrom = stream.Source?.Name });
+            _changes.Publish(new StreamChanged(kind, stream.Name, tail.InGeneration(GenerationOf(stream)), at) { ContentType = contentType, ForkedFrom = stream.Source?.Name });
         }
     }
 

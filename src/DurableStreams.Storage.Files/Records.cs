@@ -15,6 +15,17 @@ internal readonly record struct Frame(long Start, int Length, uint Crc, bool Bou
     public long End => Start + Length;
 }
 
+/// <summary>
+/// Where a compacted stream's current snapshot lives (issue 18): the offset-space <paramref name="Generation"/> it
+/// created (its file is <c>snapshots/&lt;id&gt;.s&lt;generation&gt;</c>) and the logical range [<paramref name="Start"/>,
+/// <paramref name="End"/>) it holds, at file offset <c>position - Start</c>. Default for a stream never compacted.
+/// </summary>
+internal readonly record struct SnapshotSpan(long Generation, long Start, long End)
+{
+    /// <summary>The offset space this compaction defines.</summary>
+    public OffsetSpace Space => new(Generation, End);
+}
+
 /// <summary>A stream's structure: identity, configuration, fork link and lifecycle marks. Changes rarely.</summary>
 internal sealed record StreamMeta(
     long Id,
@@ -44,6 +55,13 @@ internal static class Records
     /// freed (hole-punched) bytes.
     /// </summary>
     private const byte RetainedStateVersion = 3;
+
+    /// <summary>
+    /// The state record's version once State-Protocol compaction has replaced a prefix (issue 18): version 3 plus the
+    /// offset-space generation, where the current snapshot file's bytes start and the compacted end. Written only for a
+    /// compacted stream; builds before compaction refuse it (they cannot read a snapshot file).
+    /// </summary>
+    private const byte CompactedStateVersion = 4;
 
     /// <summary>LMDB keys are at most 511 bytes: long names are keyed by their SHA-256 (the name itself is in the meta).</summary>
     public static byte[] NameKey(string name)
@@ -154,15 +172,16 @@ internal static class Records
     /// <summary>
     /// The writer state a commit makes durable with the data it describes. Version 2: tail, closed flag, last
     /// <c>Stream-Seq</c>; producers have their own records (<see cref="EncodeProducer"/>), so the record's size does not
-    /// grow with them. Version 3 adds the retained start (int64) and is written only when it is above 0. Version 1
+    /// grow with them. Version 3 adds the retained start (int64) and is written only when it is above 0; version 4 (a compacted stream) adds its <see cref="SnapshotSpan"/>. Version 1
     /// (earlier builds) held every producer inline; it is still read.
     /// </summary>
-    public static byte[] EncodeState(StreamState state, long retainedStart = 0)
+    public static byte[] EncodeState(StreamState state, long retainedStart = 0, SnapshotSpan compacted = default)
     {
         using var buffer = new MemoryStream();
         using (var w = new BinaryWriter(buffer, Encoding.UTF8))
         {
-            w.Write(retainedStart > 0 ? RetainedStateVersion : StateVersion);
+            var version = compacted.Generation > 0 ? CompactedStateVersion : retainedStart > 0 ? RetainedStateVersion : StateVersion;
+            w.Write(version);
             w.Write(state.Tail);
             w.Write(state.Closed);
             w.Write(state.LastStreamSeq is not null);
@@ -170,9 +189,15 @@ internal static class Records
             {
                 w.Write(state.LastStreamSeq);
             }
-            if (retainedStart > 0)
+            if (version >= RetainedStateVersion)
             {
                 w.Write(retainedStart);
+            }
+            if (version == CompactedStateVersion)
+            {
+                w.Write(compacted.Generation);
+                w.Write(compacted.Start);
+                w.Write(compacted.End);
             }
         }
         return buffer.ToArray();
@@ -185,18 +210,30 @@ internal static class Records
     /// Reads a state record into <paramref name="state"/>, and the retained start (0 before version 3). A version 1
     /// record's inline producers are returned (null for versions 2 and 3, whose producers are separate records).
     /// </summary>
-    public static List<(string Id, ProducerState State)>? DecodeStateInto(ReadOnlySpan<byte> value, StreamState state, out long retainedStart)
+    public static List<(string Id, ProducerState State)>? DecodeStateInto(ReadOnlySpan<byte> value, StreamState state, out long retainedStart) =>
+        DecodeStateInto(value, state, out retainedStart, out _);
+
+    /// <summary>
+    /// <see cref="DecodeStateInto(ReadOnlySpan{byte}, StreamState, out long)"/>, and the stream's last compaction
+    /// (default before version 4).
+    /// </summary>
+    public static List<(string Id, ProducerState State)>? DecodeStateInto(ReadOnlySpan<byte> value, StreamState state, out long retainedStart, out SnapshotSpan compacted)
     {
         using var r = new BinaryReader(new MemoryStream(value.ToArray()), Encoding.UTF8);
         var version = r.ReadByte();
-        if (version is not (Version or StateVersion or RetainedStateVersion))
+        compacted = default;
+        if (version is not (Version or StateVersion or RetainedStateVersion or CompactedStateVersion))
         {
             throw new InvalidDataException($"Unsupported state format version {version}: the data directory was written by a newer build.");
         }
         state.Tail = r.ReadInt64();
         state.Closed = r.ReadBoolean();
         state.LastStreamSeq = r.ReadBoolean() ? r.ReadString() : null;
-        retainedStart = version == RetainedStateVersion ? r.ReadInt64() : 0;
+        retainedStart = version >= RetainedStateVersion ? r.ReadInt64() : 0;
+        if (version == CompactedStateVersion)
+        {
+            compacted = new SnapshotSpan(r.ReadInt64(), r.ReadInt64(), r.ReadInt64());
+        }
         if (version != Version)
         {
             return null;

@@ -26,6 +26,8 @@ public static class LogEvents
     public const int PermissionsTightened = 2007;
     public const int ProducersMigrated = 2020;
     public const int HolePunchUnsupported = 2021;
+    public const int StreamCompacted = 2030;
+    public const int SnapshotFilesRemoved = 2031;
 
     // serve (DurableStreams.Cli).
     public const int ServerStarted = 3000;
@@ -55,6 +57,10 @@ public static class LogEvents
     // Retention (DurableStreams.Core.Retention: the retention job).
     public const int RetentionStreamFailed = 7000;
     public const int RetentionPassFailed = 7001;
+    public const int CompactionCompleted = 7002;
+    public const int CompactionPartial = 7003;
+    public const int CompactionTooLarge = 7004;
+    public const int CompactionFailed = 7005;
 
     /// <summary>
     /// How a client event starts its line in a request trace (the tool's <c>-v</c>, the module's <c>-Verbose</c>):

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
+using DurableStreams.Core.Compaction;
 using DurableStreams.Core.Memory;
 using DurableStreams.Core.Retention;
 using DurableStreams.Protocol;
@@ -225,6 +226,202 @@ public sealed class RetentionJobTests : IDisposable
         Assert.Equal(1, pass.Trimmed);
         Assert.Equal(FakeStore.Dropped, pass.BytesDropped);
         Assert.Equal(2 * FakeStore.Freed, pass.BytesFreed);
+    }
+
+    private static readonly CompactionPolicy SmallCompaction = new() { MinBytes = 256, MinRatio = 2 };
+
+    private static string UpsertA(int value) => $$$"""{"type":"t","key":"a","value":{{{value}}},"headers":{"operation":"upsert"}}""";
+
+    private static string UpsertKey(int key) => $$$"""{"type":"t","key":"k{{{key}}}","value":0,"headers":{"operation":"upsert"}}""";
+
+    private static async Task AppendJsonAsync(MemoryStreamStore store, string name, string message) =>
+        Assert.Equal(AppendStatus.Appended, (await store.AppendAsync(name, new AppendRequest { ContentType = "application/json", Body = System.Text.Encoding.UTF8.GetBytes("[" + message + "]") }, Ct)).Status);
+
+    /// <summary>A memory store whose "state/**" streams are compacted under <see cref="SmallCompaction"/>, and its job.</summary>
+    private async Task<(MemoryStreamStore Store, RetentionJob Job)> CompactingAsync(RetentionPolicy? policy = null)
+    {
+        var policies = new RetentionPolicies([new RetentionRule("state/**", policy ?? new RetentionPolicy(null, null) { Compaction = SmallCompaction })]);
+        var store = new MemoryStreamStore(new MemoryStreamStoreOptions { TimeProvider = _time, Retention = policies });
+        foreach (var name in new[] { "state/a", "other" })
+        {
+            await store.CreateAsync(name, new CreateStreamRequest { ContentType = "application/json" }, Ct);
+        }
+        var job = RetentionJob.StartFor(store, policies, Interval, _time, _logs);
+        Assert.NotNull(job);
+        return (store, job);
+    }
+
+    [Fact]
+    public async Task The_job_compacts_a_stream_whose_policy_asks_for_it_once_it_is_due()
+    {
+        var (store, job) = await CompactingAsync();
+        await using var _ = store;
+        await using var __ = job;
+        for (var i = 0; i < 3; i++)
+        {
+            await AppendJsonAsync(store, "state/a", UpsertA(i));
+            await AppendJsonAsync(store, "other", UpsertA(i));
+        }
+
+        // 3 messages: below MinBytes (256), so not due yet.
+        var early = await TickAsync(job);
+        Assert.Equal((1, 0), (early.Streams, early.Compacted));
+        for (var i = 3; i < 10; i++)
+        {
+            await AppendJsonAsync(store, "state/a", UpsertA(i));
+        }
+        var pass = await TickAsync(job);
+
+        Assert.Equal((1, 1, 0), (pass.Streams, pass.Compacted, pass.Failed));
+        var info = (await store.GetMetadataAsync("state/a", Ct)).Info!;
+        Assert.Equal(1, info.OffsetGeneration);
+        Assert.Equal(0, (await store.GetMetadataAsync("other", Ct)).Info!.OffsetGeneration);
+        var entry = Assert.Single(_logs.Entries);
+        Assert.Equal((LogLevel.Information, LogEvents.CompactionCompleted), (entry.Level, entry.EventId));
+        Assert.Contains("state/a", entry.Message, StringComparison.Ordinal);
+
+        // Nothing appended since: the next pass leaves it alone.
+        Assert.Equal(0, (await TickAsync(job)).Compacted);
+        Assert.Equal(1, (await store.GetMetadataAsync("state/a", Ct)).Info!.OffsetGeneration);
+    }
+
+    [Fact]
+    public async Task The_job_trims_then_compacts_a_stream_whose_policy_does_both()
+    {
+        var (store, job) = await CompactingAsync(new RetentionPolicy(null, 600) { Compaction = SmallCompaction });
+        await using var _ = store;
+        await using var __ = job;
+        for (var i = 0; i < 10; i++)
+        {
+            await AppendJsonAsync(store, "state/a", UpsertA(i));
+        }
+
+        var pass = await TickAsync(job);
+
+        Assert.Equal((1, 1, 1), (pass.Streams, pass.Trimmed, pass.Compacted));
+        var info = (await store.GetMetadataAsync("state/a", Ct)).Info!;
+        Assert.Equal(1, info.OffsetGeneration);
+    }
+
+    [Fact]
+    public async Task A_stream_whose_snapshot_was_not_smaller_is_not_read_again_until_it_grew_by_the_minimum()
+    {
+        var (store, job) = await CompactingAsync();
+        await using var _ = store;
+        await using var __ = job;
+        var reads = 0;
+        store.AfterReadResolved = name => reads += name == "state/a" ? 1 : 0;
+        // Distinct keys: a snapshot keeps them all, plus its markers, so it is never smaller.
+        var key = 0;
+        for (; key < 5; key++)
+        {
+            await AppendJsonAsync(store, "state/a", UpsertKey(key));
+        }
+
+        await TickAsync(job);
+        Assert.Equal(1, reads);
+        await AppendJsonAsync(store, "state/a", UpsertKey(key++));
+        await TickAsync(job);
+        await TickAsync(job);
+        Assert.Equal(1, reads);
+
+        // Grown by MinBytes since: read again.
+        for (var grown = 0; grown < SmallCompaction.MinBytes; grown += UpsertKey(key).Length + 1)
+        {
+            await AppendJsonAsync(store, "state/a", UpsertKey(key++));
+        }
+        await TickAsync(job);
+        Assert.Equal(2, reads);
+        Assert.Equal(0, (await store.GetMetadataAsync("state/a", Ct)).Info!.OffsetGeneration);
+    }
+
+    [Fact]
+    public async Task StartFor_starts_a_job_for_compaction_alone_when_the_store_compacts()
+    {
+        var policies = new RetentionPolicies([new RetentionRule("state/**", new RetentionPolicy(null, null) { Compaction = CompactionPolicy.State })]);
+        await using var store = new MemoryStreamStore(new MemoryStreamStoreOptions { TimeProvider = _time, Retention = policies });
+
+        await using var job = RetentionJob.StartFor(store, policies, Interval, _time);
+
+        Assert.NotNull(job);
+        Assert.False(policies.Any);
+        Assert.Null(RetentionJob.StartFor(new StoreWithoutRetention(), policies, Interval, _time));
+    }
+
+    [Fact]
+    public async Task Compaction_instruments_count_runs_by_outcome_bytes_and_partial_compactions_and_warn_once()
+    {
+        var measurements = new ConcurrentDictionary<string, long>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == RetentionJob.MeterName)
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            var outcome = tags.Length > 0 ? "/" + tags[0].Value : "";
+            measurements.AddOrUpdate(instrument.Name + outcome, value, (_, old) => old + value);
+        });
+        listener.Start();
+        var (store, job) = await CompactingAsync();
+        await using var _ = store;
+        await using var __ = job;
+        for (var i = 0; i < 10; i++)
+        {
+            await AppendJsonAsync(store, "state/a", UpsertA(i));
+        }
+        await AppendJsonAsync(store, "state/a", """{"not":"state"}""");
+        var before = (await store.GetMetadataAsync("state/a", Ct)).Info!.Tail.Position;
+
+        await TickAsync(job);
+        var snapshot = (await store.GetMetadataAsync("state/a", Ct)).Info!;
+        for (var i = 0; i < 20; i++)
+        {
+            await AppendJsonAsync(store, "state/a", UpsertA(i));
+        }
+        await TickAsync(job);
+
+        Assert.Equal(2, measurements["durable_streams.compaction.runs/compacted"]);
+        Assert.Equal(2, measurements["durable_streams.compaction.partial"]);
+        var final = (await store.GetMetadataAsync("state/a", Ct)).Info!;
+        var firstSnapshot = snapshot.CompactedEnd.Position - snapshot.RetainedStart.Position;
+        Assert.Equal(before + (final.CompactedEnd.Position - snapshot.RetainedStart.Position), measurements["durable_streams.compaction.bytes_before"]);
+        Assert.Equal(firstSnapshot + (final.CompactedEnd.Position - final.RetainedStart.Position), measurements["durable_streams.compaction.bytes_after"]);
+        var warning = Assert.Single(_logs.Entries, e => e.Level == LogLevel.Warning);
+        Assert.Equal(LogEvents.CompactionPartial, warning.EventId);
+        Assert.Equal(2, _logs.Entries.Count(e => e.EventId == LogEvents.CompactionCompleted));
+    }
+
+    [Fact]
+    public async Task A_snapshot_too_large_is_counted_and_warned_about()
+    {
+        var measurements = new ConcurrentDictionary<string, long>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == RetentionJob.MeterName)
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+            measurements.AddOrUpdate(instrument.Name + (tags.Length > 0 ? "/" + tags[0].Value : ""), value, (_, old) => old + value));
+        listener.Start();
+        var (store, job) = await CompactingAsync(new RetentionPolicy(null, null) { Compaction = SmallCompaction with { MaxSnapshotBytes = 100 } });
+        await using var _ = store;
+        await using var __ = job;
+        for (var key = 0; key < 10; key++)
+        {
+            await AppendJsonAsync(store, "state/a", UpsertKey(key));
+        }
+
+        await TickAsync(job);
+
+        Assert.Equal(1, measurements["durable_streams.compaction.runs/too_large"]);
+        Assert.Equal(LogEvents.CompactionTooLarge, Assert.Single(_logs.Entries).EventId);
     }
 
     /// <summary>A store that records the retention calls it gets, and fails, holds or waits on request.</summary>
