@@ -158,6 +158,11 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
         {
             var info = stream.Snapshot();
             var startStatus = stream.ResolveRead(request.Offset, default(LogIndex), out var start, out var tail, out var closed);
+            if (startStatus == ReadStatus.OffsetUnaligned && ReplacedMeanwhile(stream, request.Offset.Offset))
+            {
+                // The boundary check ran against a snapshot committed after the start was resolved: the offset's data is gone.
+                startStatus = ReadStatus.BeforeRetainedStart;
+            }
             if (startStatus != ReadStatus.Ok)
             {
                 return new(startStatus == ReadStatus.BeforeRetainedStart ? BeforeRetainedStart(stream) : ReadResult.Failed(startStatus));
@@ -360,6 +365,16 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
 
     /// <summary>For <see cref="Gather"/>: a source's bytes, which a fork never reads below the source's compacted end.</summary>
     private const long SourceGeneration = -2;
+
+    /// <summary>
+    /// True when <paramref name="offset"/> now lies below the stream's retained start, or (an earlier generation's) below
+    /// its compacted end: a compaction (of the stream or its source) committed while the read was being resolved.
+    /// </summary>
+    private static bool ReplacedMeanwhile(InMemoryStream stream, StreamOffset offset)
+    {
+        var info = stream.Snapshot();
+        return offset.Position < info.RetainedStart.Position || ReadRules.CheckGeneration(offset, info.Space) == ReadStatus.BeforeRetainedStart;
+    }
 
     /// <summary>An append's answer with its next offset in the stream's current generation (call under the gate).</summary>
     private static AppendStreamResult Stamped(AppendStreamResult result, InMemoryStream stream) =>

@@ -299,9 +299,11 @@ public sealed class MemoryStreamStoreTests : StreamStoreContractTests
         await CreatedAsync("fork", Json, fork: ForkOf("src"));
         ReadResult? read = null;
         var store = Memory;
-        var reader = new Thread(() => read = ReadOnThisThread(store, "fork"));
+        // The fifth upsert: inside the range the source's snapshot will occupy.
+        var fifth = end - 2 * (UpsertA(6).Length + 1);
+        var reader = new Thread(() => read = ReadOnThisThread(store, "fork", fifth));
 
-        // The fork resolves its start (0) and waits for the source's lock to gather; the source is compacted meanwhile.
+        // The fork resolves its start and waits for the source's lock to gather; the source is compacted meanwhile.
         Task<CompactionOutcome> compaction;
         lock (Memory.GateOf("src"))
         {
@@ -342,9 +344,10 @@ public sealed class MemoryStreamStoreTests : StreamStoreContractTests
     }
 
     /// <summary>A read that blocks its thread (the memory store reads synchronously).</summary>
-    private static ReadResult ReadOnThisThread(MemoryStreamStore store, string name)
+    private static ReadResult ReadOnThisThread(MemoryStreamStore store, string name, long? position = null)
     {
-        var read = store.ReadAsync(name, new ReadRequest(DurableStreams.Protocol.OffsetQuery.Beginning, Unlimited), TestContext.Current.CancellationToken);
+        var offset = position is { } p ? DurableStreams.Protocol.OffsetQuery.At(new DurableStreams.Protocol.StreamOffset(p)) : DurableStreams.Protocol.OffsetQuery.Beginning;
+        var read = store.ReadAsync(name, new ReadRequest(offset, Unlimited), TestContext.Current.CancellationToken);
         return read.IsCompletedSuccessfully ? read.Result : throw new InvalidOperationException("The memory store read asynchronously.");
     }
 }
