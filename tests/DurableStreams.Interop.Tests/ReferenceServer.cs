@@ -98,7 +98,7 @@ public sealed class ReferenceServer : IAsyncLifetime
     private static async Task InstallAsync(string source, string target)
     {
         Directory.CreateDirectory(target);
-        foreach (var file in new[] { "package.json", "package-lock.json", "start-reference.mjs", "ts-client-read.mjs" })
+        foreach (var file in new[] { "package.json", "package-lock.json", "start-reference.mjs", "ts-client-read.mjs", "state-materialize.mjs" })
         {
             File.Copy(Path.Combine(source, file), Path.Combine(target, file), overwrite: true);
         }

@@ -1,12 +1,6 @@
-using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using DurableStreams.Server;
-using DurableStreams.Core;
-using DurableStreams.Storage.Files;
-using DurableStreams.Core.Memory;
-using DurableStreams.Testing;
 using Xunit;
 
 namespace DurableStreams.Interop.Tests;
@@ -32,7 +26,7 @@ public sealed class TsClientCatchUpTests(ReferenceServer reference)
     public async Task Json_of_a_100000_message_stream_returns_every_message(string store)
     {
         reference.RequireRunning();
-        await using var server = await Server.StartAsync(store);
+        await using var server = await StoreServer.StartAsync(store, Ct);
         var url = await server.CreateAsync("application/json");
         var texts = new List<string>(MessageCount);
         for (var batch = 0; batch < MessageCount; batch += 5_000)
@@ -53,7 +47,7 @@ public sealed class TsClientCatchUpTests(ReferenceServer reference)
     public async Task Text_of_a_20_MiB_stream_returns_every_byte(string store)
     {
         reference.RequireRunning();
-        await using var server = await Server.StartAsync(store);
+        await using var server = await StoreServer.StartAsync(store, Ct);
         var url = await server.CreateAsync("text/plain");
         var data = new byte[TextBytes];
         for (var i = 0; i < data.Length; i++)
@@ -83,50 +77,4 @@ public sealed class TsClientCatchUpTests(ReferenceServer reference)
     }
 
     private static string Sha256(byte[] bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
-
-    /// <summary>Our server on 127.0.0.1 port 0 over a fresh memory or file store (in its own temp directory).</summary>
-    private sealed class Server : IAsyncDisposable
-    {
-        private readonly TempDirectory _directory = new();
-        private readonly HttpClient _http = new() { Timeout = TimeSpan.FromMinutes(2) };
-        private IStreamStore _store = null!;
-        private DurableStreamServer _server = null!;
-
-        public static async Task<Server> StartAsync(string store)
-        {
-            var server = new Server();
-            server._store = store == "file"
-                ? FileStreamStore.Open(new FileStreamStoreOptions { DataDirectory = server._directory.Path, Durability = DurabilityMode.None })
-                : new MemoryStreamStore();
-            server._server = new DurableStreamServer(new DurableStreamServerOptions { Host = "127.0.0.1", Port = 0, Store = server._store });
-            await server._server.StartAsync(Ct);
-            return server;
-        }
-
-        public async Task<Uri> CreateAsync(string contentType)
-        {
-            var url = new Uri(_server.StreamsUrl, $"catch-up-{Guid.NewGuid():N}");
-            using var content = new ByteArrayContent([]);
-            content.Headers.ContentType = new(contentType);
-            using var response = await _http.PutAsync(url, content, Ct);
-            Assert.Equal(HttpStatusCode.Created, response.StatusCode);
-            return url;
-        }
-
-        public async Task AppendAsync(Uri url, string contentType, ReadOnlyMemory<byte> body)
-        {
-            using var content = new ReadOnlyMemoryContent(body);
-            content.Headers.ContentType = new(contentType);
-            using var response = await _http.PostAsync(url, content, Ct);
-            Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            _http.Dispose();
-            await _server.DisposeAsync();
-            await _store.DisposeAsync();
-            _directory.Dispose();
-        }
-    }
 }
