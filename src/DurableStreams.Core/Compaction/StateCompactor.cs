@@ -87,6 +87,7 @@ public static class StateCompactor
         var builder = new StateSnapshotBuilder(policy.MaxSnapshotBytes);
         var generation = info.OffsetGeneration;
         var position = start;
+        var joined = Array.Empty<byte>();
         while (position < end && !builder.TooLarge)
         {
             var offset = OffsetQuery.At(new StreamOffset(position) { Generation = generation });
@@ -106,14 +107,27 @@ public static class StateCompactor
             {
                 throw new InvalidOperationException($"Reading stream '{name}' at {position} for compaction returned nothing before its tail {end}.");
             }
-            foreach (var chunk in read.Chunks)
+            // A read holds whole messages, but a message may span chunks (a store's blocks): feed one contiguous run.
+            ReadOnlySpan<byte> data;
+            if (read.Chunks.Count == 1)
             {
-                position = Feed(builder, chunk.Span, position, end);
-                if (position >= end)
-                {
-                    break;
-                }
+                data = read.Chunks[0].Span;
             }
+            else
+            {
+                if (joined.Length < read.Length)
+                {
+                    joined = new byte[Math.Max(read.Length, ReadChunkBytes)];
+                }
+                var filled = 0;
+                foreach (var chunk in read.Chunks)
+                {
+                    chunk.Span.CopyTo(joined.AsSpan(filled));
+                    filled += chunk.Length;
+                }
+                data = joined.AsSpan(0, filled);
+            }
+            position = Feed(builder, data, position, end);
         }
         var before = end - start;
         if (builder.TooLarge)

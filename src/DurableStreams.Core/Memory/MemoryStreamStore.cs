@@ -1,3 +1,4 @@
+using DurableStreams.Core.Compaction;
 using DurableStreams.Core.Live;
 using DurableStreams.Core.Local;
 using DurableStreams.Core.Retention;
@@ -9,7 +10,7 @@ namespace DurableStreams.Core.Memory;
 /// The in-memory store: fast, and gone on restart. Appends and reads take only their stream's lock; creating,
 /// deleting and expiring take one structure lock because they change fork reference counts across streams.
 /// </summary>
-public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectReadStore, IStreamRetention
+public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectReadStore, IStreamRetention, IStreamCompaction
 {
     private readonly StreamTable<InMemoryStream> _streams = new();
     private readonly object _structure = new();
@@ -112,7 +113,7 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
             var decision = AppendRules.Evaluate(stream.State, request, _options.MaxJsonDepth, _options.MaxMessagesPerAppend, now, _options.ProducerRetention);
             if (!decision.ShouldCommit)
             {
-                return new(decision.Result);
+                return new(Stamped(decision.Result, stream));
             }
             var written = 0L;
             var appendStart = stream.State.Tail;
@@ -138,7 +139,7 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
             stream.Times?.Record(appendStart, now);
             stream.Signal.Publish();
             Raise(stream.State.Closed ? StreamChangeKind.Closed : StreamChangeKind.Appended, stream, now);
-            return new(result);
+            return new(Stamped(result, stream));
         }
     }
 
@@ -149,24 +150,37 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
         {
             return new(ReadResult.Failed(status));
         }
-        var startStatus = stream.ResolveRead(request.Offset, default(LogIndex), out var start, out var tail, out var closed);
-        if (startStatus != ReadStatus.Ok)
+        // A compaction can commit between resolving the start and gathering (each takes the gate on its own): the info
+        // is taken first, so its generation is the one the bytes are gathered in (Gather refuses bytes a later
+        // compaction replaced), and a read from -1 that lost that race to the stream's own compaction starts again at
+        // the new retained start (one that lost it to retention answers 410, as before).
+        for (var attempt = 0; ; attempt++)
         {
-            return new(startStatus == ReadStatus.BeforeRetainedStart ? BeforeRetainedStart(stream) : ReadResult.Failed(startStatus));
-        }
-        var chunks = new List<ReadOnlyMemory<byte>>();
-        var end = start;
-        if (request.Offset.Kind != OffsetKind.Now)
-        {
-            var budget = (long)Math.Max(1, request.MaxBytes);
-            end = Gather(stream, start, tail, ref budget, stream.IsJson, chunks);
-            if (end < 0)
+            var info = stream.Snapshot();
+            var startStatus = stream.ResolveRead(request.Offset, default(LogIndex), out var start, out var tail, out var closed);
+            if (startStatus != ReadStatus.Ok)
             {
-                // Retention moved the start past the read after it was resolved.
-                return new(BeforeRetainedStart(stream));
+                return new(startStatus == ReadStatus.BeforeRetainedStart ? BeforeRetainedStart(stream) : ReadResult.Failed(startStatus));
             }
+            AfterReadResolved?.Invoke(name);
+            var chunks = new List<ReadOnlyMemory<byte>>();
+            var end = start;
+            if (request.Offset.Kind != OffsetKind.Now)
+            {
+                var budget = (long)Math.Max(1, request.MaxBytes);
+                end = Gather(stream, start, tail, ref budget, stream.IsJson, chunks, info.OffsetGeneration);
+                if (end < 0)
+                {
+                    if (request.Offset.Kind == OffsetKind.Beginning && attempt < MaxReadAttempts && stream.Snapshot().OffsetGeneration != info.OffsetGeneration)
+                    {
+                        continue;
+                    }
+                    // Retention or a compaction moved the start past the read after it was resolved.
+                    return new(BeforeRetainedStart(stream));
+                }
+            }
+            return new(ReadResult.Served(info, start, end, tail, closed, chunks));
         }
-        return new(ReadResult.Served(stream.Snapshot(), start, end, tail, closed, chunks));
     }
 
     public ValueTask<ReadStatus> ReadIntoAsync(string name, long position, Memory<byte> destination, CancellationToken cancellationToken = default)
@@ -184,7 +198,7 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
         // Segment references are taken under the gates; the bytes (never changed once added) are copied outside them.
         var chunks = new List<ReadOnlyMemory<byte>>();
         var budget = (long)destination.Length;
-        if (Gather(stream, position, position + destination.Length, ref budget, wholeMessages: false, chunks) < 0)
+        if (Gather(stream, position, position + destination.Length, ref budget, wholeMessages: false, chunks, AnyGeneration) < 0)
         {
             return new(ReadStatus.BeforeRetainedStart);
         }
@@ -263,6 +277,44 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
         }
     }
 
+    /// <inheritdoc/>
+    /// <remarks>
+    /// Under the stream's gate: checks the commit (<see cref="CompactionRules.CheckCommit"/>), then replaces the log's
+    /// prefix by the snapshot (<see cref="MessageLog.ReplacePrefix"/>) and publishes the retained start and the new
+    /// offset space together. Reads gather under the same gate and refuse bytes of a generation they did not resolve
+    /// in, so none mixes the two sides; appends wait only for this swap.
+    /// </remarks>
+    public ValueTask<CompactionCommitResult> CommitCompactionAsync(string name, CompactionCommit commit, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(commit);
+        var (stream, _) = Find(name, touch: false);
+        if (stream is null)
+        {
+            return new(new CompactionCommitResult(CompactionCommitStatus.NotFound));
+        }
+        lock (stream.Gate)
+        {
+            if (stream.Removed || stream.SoftDeleted)
+            {
+                return new(new CompactionCommitResult(CompactionCommitStatus.NotFound));
+            }
+            var tail = stream.State.Tail;
+            var space = stream.Space;
+            var log = stream.Log;
+            var isBoundary = commit.End == tail || (commit.End > log.Retained && commit.End < log.End && log.IsMessageStart(commit.End));
+            var status = CompactionRules.CheckCommit(commit, stream.IsJson, stream.Source is not null, stream.RetainedStart, space.Generation, tail, isBoundary);
+            if (status != CompactionCommitStatus.Committed)
+            {
+                return new(new CompactionCommitResult(status));
+            }
+            var freed = log.ReplacePrefix(commit.End, commit.Snapshot, commit.MessageLengths);
+            stream.RetainedStart = commit.SnapshotStart;
+            stream.Space = new OffsetSpace(space.Generation + 1, commit.End);
+            stream.Times?.DropBelow(commit.SnapshotStart);
+            return new(new CompactionCommitResult(CompactionCommitStatus.Committed, stream.Snapshot(), freed));
+        }
+    }
+
     public ValueTask<WaitOutcome> WaitAsync(string name, StreamOffset offset, TimeSpan timeout, CancellationToken cancellationToken = default) =>
         _streams.WaitAsync(name, offset, timeout, _time.GetUtcNow(), _deadlines, cancellationToken);
 
@@ -285,6 +337,9 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
         }
     }
 
+    /// <summary>Called by a read between resolving its start and gathering its bytes, for tests that race a compaction there.</summary>
+    internal Action<string>? AfterReadResolved { get; set; }
+
     /// <summary>The stream's lock, for tests that hold it to order a read against a trim.</summary>
     internal object GateOf(string name) => _streams.TryGetValue(name, out var stream) ? stream.Gate : throw new KeyNotFoundException(name);
 
@@ -296,6 +351,19 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
         _options.Retention.Any && _options.Retention.Resolve(name).MaxAge is { } maxAge
             ? new AppendTimes(RetentionRules.SampleInterval(maxAge))
             : null;
+
+    /// <summary>Reads from -1 that lost a race with compactions this many times in a row answer 410 (start again).</summary>
+    private const int MaxReadAttempts = 4;
+
+    /// <summary>For <see cref="Gather"/>: serve the bytes whatever the generation (positioned reads of binary streams).</summary>
+    private const long AnyGeneration = -1;
+
+    /// <summary>For <see cref="Gather"/>: a source's bytes, which a fork never reads below the source's compacted end.</summary>
+    private const long SourceGeneration = -2;
+
+    /// <summary>An append's answer with its next offset in the stream's current generation (call under the gate).</summary>
+    private static AppendStreamResult Stamped(AppendStreamResult result, InMemoryStream stream) =>
+        result with { NextOffset = result.NextOffset.InGeneration(stream.Space.Generation) };
 
     private static ReadResult BeforeRetainedStart(InMemoryStream stream) =>
         new() { Status = ReadStatus.BeforeRetainedStart, Info = stream.Snapshot() };
@@ -364,7 +432,7 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
     {
         if (_changes.HasListeners)
         {
-            var tail = kind is StreamChangeKind.Appended or StreamChangeKind.Closed ? new StreamOffset(stream.State.Tail) : default;
+            var tail = kind is StreamChangeKind.Appended or StreamChangeKind.Closed ? new StreamOffset(stream.State.Tail) { Generation = stream.Space.Generation } : default;
             _changes.Publish(new StreamChanged(kind, stream.Name, tail, now));
         }
     }
@@ -408,13 +476,16 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
     /// <summary>
     /// Collects data in [<paramref name="position"/>, <paramref name="end"/>) within the byte budget, stitching a fork's
     /// inherited range from its source chain (walked in a loop: chains may be deep). JSON reads return whole messages
-    /// only, at least one. Returns -1 when retention dropped part of the range after the read was resolved.
+    /// only, at least one. Returns -1 when retention dropped part of the range after the read was resolved, or when a
+    /// compaction replaced it: the stream's own bytes below its compacted end are served only in
+    /// <paramref name="generation"/> (the one the read resolved in; <see cref="AnyGeneration"/> skips the check), and a
+    /// source's never (<see cref="CompactionRules.ForkFloor"/>).
     /// </summary>
-    private static long Gather(InMemoryStream stream, long position, long end, ref long budget, bool wholeMessages, List<ReadOnlyMemory<byte>> chunks)
+    private static long Gather(InMemoryStream stream, long position, long end, ref long budget, bool wholeMessages, List<ReadOnlyMemory<byte>> chunks, long generation)
     {
         if (stream.Source is null || position >= stream.BasePosition)
         {
-            return GatherOwn(stream, position, end, ref budget, wholeMessages, chunks);
+            return GatherOwn(stream, position, end, ref budget, wholeMessages, chunks, generation);
         }
         // The chain's parts of the range, from the stream up; each source's part ends where its fork begins.
         var parts = new List<(InMemoryStream Stream, long End)>();
@@ -426,7 +497,7 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
             partEnd = Math.Min(partEnd, current.BasePosition);
             current = source;
         }
-        position = GatherOwn(current, position, partEnd, ref budget, wholeMessages, chunks);
+        position = GatherOwn(current, position, partEnd, ref budget, wholeMessages, chunks, SourceGeneration);
         for (var i = parts.Count - 1; i >= 0; i--)
         {
             var (fork, forkEnd) = parts[i];
@@ -435,13 +506,13 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
                 // The budget ran out (or a message did not fit) before this fork's own data; or the range was dropped.
                 return position;
             }
-            position = GatherOwn(fork, position, forkEnd, ref budget, wholeMessages, chunks);
+            position = GatherOwn(fork, position, forkEnd, ref budget, wholeMessages, chunks, fork == stream ? generation : SourceGeneration);
         }
         return position;
     }
 
     /// <summary>Collects the stream's own data in [<paramref name="position"/>, <paramref name="end"/>) within the budget.</summary>
-    private static long GatherOwn(InMemoryStream stream, long position, long end, ref long budget, bool wholeMessages, List<ReadOnlyMemory<byte>> chunks)
+    private static long GatherOwn(InMemoryStream stream, long position, long end, ref long budget, bool wholeMessages, List<ReadOnlyMemory<byte>> chunks, long generation)
     {
         lock (stream.Gate)
         {
@@ -454,6 +525,12 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
             if (position < log.Retained)
             {
                 // Retention dropped the range after the read resolved its start: refuse rather than serve a gap.
+                return -1;
+            }
+            var space = stream.Space;
+            if (position < space.CompactedEnd && generation != AnyGeneration && generation != space.Generation)
+            {
+                // A compaction replaced the range after the read resolved its start (or a fork reaches into its source's snapshot).
                 return -1;
             }
             var reach = budget >= limit - position ? limit : position + budget;

@@ -121,6 +121,75 @@ internal sealed class MessageLog(long start)
         return freed;
     }
 
+    /// <summary>
+    /// Replaces everything below <paramref name="end"/> (an append start or <see cref="End"/>) by
+    /// <paramref name="snapshot"/>, whose messages (<paramref name="messageLengths"/>, summing to its length) then occupy
+    /// [end - snapshot length, end), and makes that the retained start (a compaction, issue 18). The snapshot gets a
+    /// block of its own; blocks below <paramref name="end"/> are released, and a block straddling it keeps only its
+    /// bytes from <paramref name="end"/> on (copied to a block that starts there), so bytes at and after it are
+    /// unchanged. Slices handed out earlier stay valid. Returns the block bytes released.
+    /// </summary>
+    public long ReplacePrefix(long end, ReadOnlyMemory<byte> snapshot, IReadOnlyList<int> messageLengths)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(end, End);
+        var start = end - snapshot.Length;
+        ArgumentOutOfRangeException.ThrowIfLessThan(start, Retained);
+        var blocks = new Block[Math.Max(4, _blockCount + 1)];
+        var count = 0;
+        var freed = 0L;
+        blocks[count++] = new Block(start, snapshot.ToArray());
+        var lastUsed = _lastBlockUsed;
+        for (var i = 0; i < _blockCount; i++)
+        {
+            var (blockStart, data) = _blocks[i];
+            var blockEnd = BlockEnd(i);
+            var last = i == _blockCount - 1;
+            if (blockEnd <= end)
+            {
+                freed += data.Length;
+                if (last)
+                {
+                    // The whole log lay below the end: the next append opens a new block.
+                    lastUsed = snapshot.Length;
+                }
+                continue;
+            }
+            if (blockStart >= end)
+            {
+                blocks[count++] = _blocks[i];
+                continue;
+            }
+            // Straddles the end: keep the bytes from it on (and, for the last block, its free room) in a block of their own.
+            var skip = (int)(end - blockStart);
+            var copy = GC.AllocateUninitializedArray<byte>(data.Length - skip);
+            data.AsSpan(skip, (int)(blockEnd - end)).CopyTo(copy);
+            freed += skip;
+            blocks[count++] = new Block(end, copy);
+            if (last)
+            {
+                lastUsed = (int)(blockEnd - end);
+            }
+        }
+        var starts = new long[Math.Max(4, messageLengths.Count + _messageCount)];
+        var messages = 0;
+        var position = start;
+        foreach (var length in messageLengths)
+        {
+            starts[messages++] = position;
+            position += length;
+        }
+        var kept = FindMessage(end);
+        kept = kept >= 0 ? kept : ~kept;
+        Array.Copy(_messageStarts, kept, starts, messages, _messageCount - kept);
+        _blocks = blocks;
+        _blockCount = count;
+        _lastBlockUsed = lastUsed;
+        _messageStarts = starts;
+        _messageCount = messages + _messageCount - kept;
+        Retained = start;
+        return freed;
+    }
+
     /// <summary>Adds slices covering [<paramref name="from"/>, <paramref name="to"/>) to <paramref name="chunks"/>.</summary>
     public void Slice(long from, long to, List<ReadOnlyMemory<byte>> chunks)
     {

@@ -1,3 +1,4 @@
+using DurableStreams.Core.Compaction;
 using DurableStreams.Core.Memory;
 using DurableStreams.Testing;
 using Microsoft.Extensions.Time.Testing;
@@ -224,6 +225,120 @@ public sealed class MemoryStreamStoreTests : StreamStoreContractTests
         Assert.NotNull(read);
         Assert.Equal(ReadStatus.BeforeRetainedStart, read.Status);
         Assert.Equal(At(4), read.Info?.RetainedStart);
+    }
+
+    /// <summary>A JSON stream of six upserts of one key; returns its tail. Its snapshot: start, the last upsert, end.</summary>
+    private async Task<long> OneKeySixTimesAsync(string name)
+    {
+        await CreatedAsync(name, Json);
+        var body = "[" + string.Join(",", Enumerable.Range(1, 6).Select(UpsertA)) + "]";
+        return (await AppendedAsync(name, body, Json)).NextOffset.Position;
+    }
+
+    private static string UpsertA(int value) => $$$"""{"type":"t","key":"a","value":{{{value}}},"headers":{"operation":"upsert"}}""";
+
+    private static string SnapshotOf(string message) =>
+        $$$"""[{"headers":{"control":"snapshot-start"}},{{{message}}},{"headers":{"control":"snapshot-end"}}""";
+
+    private static Task<CompactionOutcome> CompactAsync(IStreamStore store, string name) =>
+        StateCompactor.CompactAsync(store, name, CompactionPolicy.State, force: true, TestContext.Current.CancellationToken).AsTask();
+
+    /// <summary>Makes the next read of <paramref name="name"/> compact it between resolving its start and gathering.</summary>
+    private Func<bool> CompactDuringNextRead(string name)
+    {
+        var compacted = false;
+        Memory.AfterReadResolved = read =>
+        {
+            if (read == name && !compacted)
+            {
+                compacted = true;
+                Assert.Equal(CompactionStatus.Compacted, CompactAsync(Memory, name).GetAwaiter().GetResult().Status);
+            }
+        };
+        return () => compacted;
+    }
+
+    [Fact]
+    public async Task A_read_that_raced_a_compaction_of_its_range_answers_BeforeRetainedStart()
+    {
+        var end = await OneKeySixTimesAsync("j");
+        // The fifth upsert's offset, generation 0: inside the range the snapshot will occupy.
+        var fifth = end - 2 * (UpsertA(6).Length + 1);
+        var compacted = CompactDuringNextRead("j");
+
+        using var read = await ReadAsync("j", fifth);
+
+        Assert.True(compacted());
+        Assert.Equal(ReadStatus.BeforeRetainedStart, read.Status);
+        var info = await InfoAsync("j");
+        Assert.Equal(1, info.OffsetGeneration);
+        Assert.True(info.RetainedStart.Position <= fifth, "the old offset lies inside the snapshot's range");
+        Assert.Equal(info.RetainedStart, read.Info?.RetainedStart);
+    }
+
+    [Fact]
+    public async Task A_read_from_the_start_that_raced_a_compaction_reads_the_snapshot()
+    {
+        var end = await OneKeySixTimesAsync("j");
+        var compacted = CompactDuringNextRead("j");
+
+        using var read = await ReadFromStartAsync("j");
+
+        Assert.True(compacted());
+        Assert.Equal(ReadStatus.Ok, read.Status);
+        Assert.Equal(1, read.Start.Generation);
+        Assert.Equal((await InfoAsync("j")).RetainedStart, read.Start);
+        Assert.Equal(At(end), read.Next);
+        Assert.Equal(SnapshotOf(UpsertA(6)) + "]", JsonOf(read));
+    }
+
+    [Fact]
+    public async Task A_fork_read_that_raced_a_compaction_of_its_source_answers_BeforeRetainedStart()
+    {
+        var end = await OneKeySixTimesAsync("src");
+        await CreatedAsync("fork", Json, fork: ForkOf("src"));
+        ReadResult? read = null;
+        var store = Memory;
+        var reader = new Thread(() => read = ReadOnThisThread(store, "fork"));
+
+        // The fork resolves its start (0) and waits for the source's lock to gather; the source is compacted meanwhile.
+        Task<CompactionOutcome> compaction;
+        lock (Memory.GateOf("src"))
+        {
+            reader.Start();
+            Assert.True(SpinWait.SpinUntil(() => (reader.ThreadState & ThreadState.WaitSleepJoin) != 0, HangGuard));
+            // The memory store compacts synchronously: its reads and its commit take the lock this thread holds.
+            compaction = CompactAsync(Memory, "src");
+            Assert.True(compaction.IsCompleted);
+        }
+        Assert.Equal(CompactionStatus.Compacted, (await compaction).Status);
+        Assert.True(reader.Join(HangGuard));
+
+        Assert.NotNull(read);
+        Assert.Equal(ReadStatus.BeforeRetainedStart, read.Status);
+        Assert.Equal(At(end), read.Info?.RetainedStart);
+    }
+
+    [Fact]
+    public async Task A_compaction_frees_the_blocks_below_the_snapshot_and_keeps_the_bytes_after_it()
+    {
+        await CreatedAsync("j", Json);
+        // Enough upserts of one key to fill several blocks; the blocks straddle message boundaries.
+        for (var i = 0; i < 2000; i++)
+        {
+            await AppendedAsync("j", "[" + UpsertA(i) + "]", Json);
+        }
+        var before = Memory.AllocatedBytes("j");
+        var end = (await InfoAsync("j")).Tail.Position;
+
+        var outcome = await CompactAsync(Memory, "j");
+        await AppendedAsync("j", "[" + UpsertA(-1) + "]", Json);
+
+        Assert.Equal(CompactionStatus.Compacted, outcome.Status);
+        Assert.True(outcome.BytesFreed > before / 2, $"freed {outcome.BytesFreed} of {before}");
+        Assert.True(Memory.AllocatedBytes("j") < before / 4, $"{Memory.AllocatedBytes("j")} of {before} still allocated");
+        Assert.Equal(SnapshotOf(UpsertA(1999)) + "," + UpsertA(-1) + "]", await ReadJsonAsync("j"));
+        Assert.Equal("[" + UpsertA(-1) + "]", JsonOf(await ReadAsync("j", end)));
     }
 
     /// <summary>A read that blocks its thread (the memory store reads synchronously).</summary>
