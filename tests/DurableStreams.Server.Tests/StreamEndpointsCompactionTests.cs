@@ -387,3 +387,54 @@ public sealed class StreamEndpointsCompactionTests
         Assert.Equal(0, store.Commits);
     }
 }
+
+/// <summary>The server over the real memory store's compaction: what a reader sees across a compaction.</summary>
+public sealed class StreamEndpointsMemoryCompactionTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static string Change(string key, string operation, int value) =>
+        $$$"""{"type":"user","key":"{{{key}}}","value":{"v":{{{value}}}},"headers":{"operation":"{{{operation}}}"}}""";
+
+    [Fact]
+    public async Task A_reader_s_offsets_stay_strictly_increasing_as_strings_across_a_compaction_and_a_new_reader_gets_the_snapshot()
+    {
+        await using var server = await ServerHarness.StartAsync(cancellationToken: Ct);
+        var name = ServerHarness.NewName();
+        await server.CreateAsync(name, "application/json", null, Ct);
+        var offsets = new List<string>();
+        for (var i = 0; i < 10; i++)
+        {
+            offsets.Add(await server.AppendAsync(name, "application/json", "[" + Change("a", i == 0 ? "insert" : "update", i) + "]", Ct));
+        }
+        var (before, _) = await server.ReadAllAsync(name, Ct);
+
+        using (var compacted = await server.SendAsync(HttpMethod.Post, "__ds/compact/" + name, null, Ct))
+        {
+            Assert.Contains("\"compacted\"", await compacted.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+        }
+        // A reader that kept up (at the compacted end) reads on; every new offset sorts after every old one.
+        offsets.Add(await server.AppendAsync(name, "application/json", "[" + Change("a", "update", 10) + "]", Ct));
+        using var resumed = await server.GetAsync($"{name}?offset={offsets[^2]}", Ct);
+        offsets.Add(Http.Header(resumed, "Stream-Next-Offset")!);
+        using var stale = await server.GetAsync($"{name}?offset={offsets[3]}", Ct);
+        var (after, tail) = await server.ReadAllAsync(name, Ct);
+
+        Assert.Equal(HttpStatusCode.OK, resumed.StatusCode);
+        Assert.Contains("\"v\":10", await resumed.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+        for (var i = 1; i < offsets.Count - 1; i++)
+        {
+            Assert.True(string.CompareOrdinal(offsets[i - 1], offsets[i]) < 0, $"{offsets[i - 1]} !< {offsets[i]}");
+        }
+        Assert.Equal(offsets[^2], offsets[^1]);
+        Assert.Equal(HttpStatusCode.Gone, stale.StatusCode);
+        Assert.StartsWith("0000000000000001_", Http.Header(stale, "Stream-Retained-Start"), StringComparison.Ordinal);
+        Assert.Equal(offsets[^1], tail);
+        Assert.Equal(10, JsonDocument.Parse(before).RootElement.GetArrayLength());
+        var messages = JsonDocument.Parse(after).RootElement.EnumerateArray().ToList();
+        Assert.Contains(messages, m => m.TryGetProperty("headers", out var h) && h.GetProperty("control").GetString() == "snapshot-start");
+        Assert.Contains("\"v\":9", after, StringComparison.Ordinal);
+        Assert.Contains("\"v\":10", after, StringComparison.Ordinal);
+        Assert.DoesNotContain("\"v\":8", after, StringComparison.Ordinal);
+    }
+}
