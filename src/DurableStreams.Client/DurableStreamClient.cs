@@ -228,6 +228,7 @@ public sealed partial class DurableStreamClient : IDisposable
     /// <see cref="DurableStreamErrorCode.Unavailable"/> when the server's store cannot compact.
     /// </summary>
     /// <param name="name">A stream name relative to the client's base URL, or an absolute URL under it.</param>
+    /// <param name="cancellationToken">Cancels the request.</param>
     public Task<CompactionReport> CompactAsync(string name, CancellationToken cancellationToken = default)
     {
         var url = CompactUrl(name);
