@@ -120,8 +120,7 @@ public sealed class StreamEndpointsCompactionTests
     [Fact]
     public async Task The_compact_route_answers_503_when_the_store_cannot_compact()
     {
-        // InProcessServer's ObservedStore passes compaction through; a server on the bare memory store has none.
-        await using var memory = new DurableStreams.Core.Memory.MemoryStreamStore();
+        await using var memory = new NoCompactionStore(new DurableStreams.Core.Memory.MemoryStreamStore());
         await using var server = new DurableStreamServer(new DurableStreamServerOptions { Port = 0, Host = "127.0.0.1", Store = memory });
         await server.StartAsync(Ct);
         using var client = new HttpClient { BaseAddress = server.StreamsUrl };
@@ -131,6 +130,9 @@ public sealed class StreamEndpointsCompactionTests
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
         Assert.Contains("compaction", await response.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
     }
+
+    /// <summary>A store without <see cref="DurableStreams.Core.Compaction.IStreamCompaction"/> (private: not a shared test wrapper).</summary>
+    private sealed class NoCompactionStore(DurableStreams.Core.IStreamStore inner) : DurableStreams.Testing.ForwardingStore(inner);
 
     [Fact]
     public async Task A_second_compaction_of_the_same_stream_waits_for_the_first()
