@@ -19,6 +19,7 @@
         'Write-DurableStream'
         'Read-DurableStream'
         'Close-DurableStream'
+        'Compress-DurableStream'
         'Remove-DurableStream'
         'Show-DurableStream'
         'Wait-DurableStream'

@@ -29,6 +29,7 @@ internal sealed class CommandFactory
             new HeadCommand(Client).Command,
             new ForkCommand(Client).Command,
             new CloseCommand(Client).Command,
+            new CompactCommand(Client).Command,
             new DeleteCommand(Client).Command,
             new ListCommand(Client).Command,
             new OpenCommand(Client).Command,

@@ -65,6 +65,11 @@ internal sealed class CommandHelp : SynchronousCommandLineAction
             "durable-streams close events",
             "durable-streams close http://host:4437/v1/stream/events",
         ],
+        ["compact"] =
+        [
+            "durable-streams compact state/users",
+            "durable-streams compact state/users -o json --auth 'Bearer <admin token>'",
+        ],
         ["delete"] =
         [
             "durable-streams delete events",

@@ -60,6 +60,7 @@ internal sealed class HeadCommand
                     writer.WriteString("contentType", metadata.ContentType);
                     writer.WriteString("nextOffset", metadata.NextOffset);
                     writer.WriteString("retainedStart", metadata.RetainedStart);
+                    writer.WriteNumber("generation", metadata.Generation);
                     writer.WriteBoolean("closed", metadata.Closed);
                     if (ttlSeconds is { } seconds)
                     {
@@ -86,6 +87,10 @@ internal sealed class HeadCommand
                 ("Retained-Start", metadata.RetainedStart ?? "(not reported)"),
                 ("Closed", metadata.Closed ? "yes" : "no"),
             };
+            if (metadata.Generation > 0)
+            {
+                lines.Insert(4, ("Generation", metadata.Generation.ToString(CultureInfo.InvariantCulture) + " (compacted)"));
+            }
             if (ttlSeconds is { } ttlValue)
             {
                 lines.Add(("TTL", DurationParser.Format(TimeSpan.FromSeconds(ttlValue))));

@@ -8,8 +8,10 @@ namespace DurableStreams.Cli;
 /// Reads the <c>retention</c> rules of <c>serve</c>'s config file (or <c>DS_RETENTION</c>, the same array as JSON):
 /// <c>[{"streams": "logs/**", "maxAge": "7d", "maxBytes": "10GiB"}]</c>. Each rule needs a <c>streams</c> pattern;
 /// <c>maxAge</c> (a duration) and <c>maxBytes</c> (a size or a number of bytes) are optional, and a rule with neither
-/// keeps everything for its streams (useful to exempt them from the server-wide default). Keys may be camelCase or
-/// kebab-case; anything else is an error naming the rule.
+/// keeps everything for its streams (useful to exempt them from the server-wide default). <c>"compaction": "state"</c>
+/// turns on State-Protocol compaction for the rule's streams, with optional <c>compactionMinBytes</c> (a size) and
+/// <c>compactionRatio</c> (a number, at least 1); an unknown compaction kind, or a compaction threshold without
+/// <c>compaction</c>, is an error. Keys may be camelCase or kebab-case; anything else is an error naming the rule.
 /// </summary>
 internal static class RetentionConfiguration
 {
@@ -65,6 +67,9 @@ internal static class RetentionConfiguration
         string? streams = null;
         TimeSpan? maxAge = null;
         long? maxBytes = null;
+        string? compaction = null;
+        long? compactionMinBytes = null;
+        double? compactionRatio = null;
         var problems = new List<string>();
         var hasStreams = false;
         foreach (var property in entry.EnumerateObject())
@@ -101,10 +106,42 @@ internal static class RetentionConfiguration
                         problems.Add($"invalid {property.Name} '{size ?? property.Value.GetRawText()}': expected {SizeParser.ExpectedFormat}, greater than zero");
                     }
                     break;
+                case "COMPACTION":
+                    compaction = property.Value.ValueKind == JsonValueKind.String ? property.Value.GetString() : property.Value.GetRawText();
+                    if (!string.Equals(compaction, "state", StringComparison.OrdinalIgnoreCase))
+                    {
+                        problems.Add($"unknown {property.Name} '{compaction}': the only compaction is \"state\" (State-Protocol compaction)");
+                    }
+                    break;
+                case "COMPACTIONMINBYTES":
+                    var minimum = Scalar(property.Value);
+                    if (SizeParser.TryParse(minimum, out var minimumBytes) && minimumBytes > 0)
+                    {
+                        compactionMinBytes = minimumBytes;
+                    }
+                    else
+                    {
+                        problems.Add($"invalid {property.Name} '{minimum ?? property.Value.GetRawText()}': expected {SizeParser.ExpectedFormat}, greater than zero");
+                    }
+                    break;
+                case "COMPACTIONRATIO":
+                    if (property.Value.ValueKind == JsonValueKind.Number && property.Value.TryGetDouble(out var ratio) && ratio >= 1 && double.IsFinite(ratio))
+                    {
+                        compactionRatio = ratio;
+                    }
+                    else
+                    {
+                        problems.Add($"invalid {property.Name} '{property.Value.GetRawText()}': expected a number of at least 1");
+                    }
+                    break;
                 default:
-                    problems.Add($"unknown key '{property.Name}' (a rule has streams, maxAge and maxBytes)");
+                    problems.Add($"unknown key '{property.Name}' (a rule has streams, maxAge, maxBytes, compaction, compactionMinBytes and compactionRatio)");
                     break;
             }
+        }
+        if (compaction is null && (compactionMinBytes is not null || compactionRatio is not null))
+        {
+            problems.Add("compactionMinBytes and compactionRatio need \"compaction\": \"state\"");
         }
         if (!hasStreams)
         {
@@ -116,7 +153,20 @@ internal static class RetentionConfiguration
             errors.Add(string.Create(CultureInfo.InvariantCulture, $"Invalid retention rule {number}{label} {source}: {string.Join("; ", problems)}."));
             return null;
         }
-        return new RetentionRule(streams!, new RetentionPolicy(maxAge, maxBytes));
+        var policy = new RetentionPolicy(maxAge, maxBytes);
+        if (compaction is not null)
+        {
+            var state = Core.Compaction.CompactionPolicy.State;
+            policy = policy with
+            {
+                Compaction = state with
+                {
+                    MinBytes = compactionMinBytes ?? state.MinBytes,
+                    MinRatio = compactionRatio ?? state.MinRatio,
+                },
+            };
+        }
+        return new RetentionRule(streams!, policy);
     }
 
     private static string Normalize(string key) => key.Replace("-", "", StringComparison.Ordinal).Replace("_", "", StringComparison.Ordinal).ToUpperInvariant();

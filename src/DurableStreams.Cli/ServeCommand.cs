@@ -306,7 +306,7 @@ internal sealed partial class ServeCommand
             return CommandLineRunner.UsageErrorExitCode;
         }
 
-        var options = GetOptions(sources.ParseResult!, sources.RetentionRules) with { ReadTokens = sources.ReadTokens, WriteTokens = sources.WriteTokens };
+        var options = GetOptions(sources.ParseResult!, sources.RetentionRules) with { ReadTokens = sources.ReadTokens, WriteTokens = sources.WriteTokens, AdminTokens = sources.AdminTokens };
 
         // System.CommandLine registers its SIGINT/SIGTERM handler only after the action returns its task (at the
         // first await that does not complete at once), which can be after the URL line is printed: in testing, a
@@ -372,7 +372,7 @@ internal sealed partial class ServeCommand
         var url = server.BaseUrl.GetLeftPart(UriPartial.Authority);
         var file = options.Store == HostedStoreKind.File;
         var durability = file ? FormatDurability(options.Durability) : "-";
-        var authentication = options.ReadTokens.Count + options.WriteTokens.Count > 0;
+        var authentication = options.ReadTokens.Count + options.WriteTokens.Count + options.AdminTokens.Count > 0;
         var logger = loggerFactory.CreateLogger<ServeCommand>();
         var storeLabel = StoreLabel(options.Store);
         ServeLog.Started(

@@ -19,6 +19,7 @@ internal static class ServeConfiguration
     public const string Prefix = "DS_";
     public const string ReadTokensVariable = "DS_READ_TOKENS";
     public const string WriteTokensVariable = "DS_WRITE_TOKENS";
+    public const string AdminTokensVariable = "DS_ADMIN_TOKENS";
     public const string RetentionVariable = "DS_RETENTION";
 
     /// <summary>The merged parse result (null when there are errors), the bearer tokens, and any errors.</summary>
@@ -29,6 +30,9 @@ internal static class ServeConfiguration
         /// JSON), in order: the first whose <c>streams</c> pattern matches a stream name decides its policy.
         /// </summary>
         public IReadOnlyList<RetentionRule> RetentionRules { get; init; } = [];
+
+        /// <summary>Bearer tokens with the admin scope (<c>DS_ADMIN_TOKENS</c> or the config file's <c>adminTokens</c>).</summary>
+        public IReadOnlyList<string> AdminTokens { get; init; } = [];
     }
 
     /// <summary>The environment variable for an option: <c>--data-dir</c> → <c>DS_DATA_DIR</c>.</summary>
@@ -58,7 +62,7 @@ internal static class ServeConfiguration
             }
 
             var options = serve.ConfigurableOptions.ToList();
-            var known = options.Select(o => Normalize(o.Name)).Concat(["READTOKENS", "WRITETOKENS", "RETENTION"]).ToHashSet(StringComparer.Ordinal);
+            var known = options.Select(o => Normalize(o.Name)).Concat(["READTOKENS", "WRITETOKENS", "ADMINTOKENS", "RETENTION"]).ToHashSet(StringComparer.Ordinal);
             foreach (var (normalized, (key, _)) in file ?? [])
             {
                 if (!known.Contains(normalized))
@@ -132,6 +136,7 @@ internal static class ServeConfiguration
 
             var readTokens = Tokens(environment(ReadTokensVariable), file, "READTOKENS", configPath, errors);
             var writeTokens = Tokens(environment(WriteTokensVariable), file, "WRITETOKENS", configPath, errors);
+            var adminTokens = Tokens(environment(AdminTokensVariable), file, "ADMINTOKENS", configPath, errors);
             var retention = RetentionConfiguration.Read(
                 environment(RetentionVariable), file is not null && file.TryGetValue("RETENTION", out var rules) ? rules.Value : null, configPath, errors);
             if (errors.Count > 0)
@@ -140,7 +145,7 @@ internal static class ServeConfiguration
             }
             if (extra.Count == 0)
             {
-                return new Result(parseResult, readTokens, writeTokens, []) { RetentionRules = retention };
+                return new Result(parseResult, readTokens, writeTokens, []) { RetentionRules = retention, AdminTokens = adminTokens };
             }
 
             var merged = parseResult.RootCommandResult.Command.Parse([.. parseResult.Tokens.Select(t => t.Value), .. extra]);
@@ -149,7 +154,7 @@ internal static class ServeConfiguration
                 var option = (error.SymbolResult as OptionResult)?.Option ?? ((error.SymbolResult as ArgumentResult)?.Parent as OptionResult)?.Option;
                 errors.Add(option is not null && sources.TryGetValue(option, out var source) ? $"{error.Message} (set by {source})" : error.Message);
             }
-            return errors.Count > 0 ? new Result(null, [], [], errors) : new Result(merged, readTokens, writeTokens, []) { RetentionRules = retention };
+            return errors.Count > 0 ? new Result(null, [], [], errors) : new Result(merged, readTokens, writeTokens, []) { RetentionRules = retention, AdminTokens = adminTokens };
         }
         finally
         {

@@ -1,3 +1,4 @@
+using DurableStreams.Protocol;
 namespace DurableStreams.Client;
 
 /// <summary>Settings of a PUT that creates (or re-confirms) a stream, optionally as a fork.</summary>
@@ -65,6 +66,43 @@ public sealed record StreamMetadata(string? ContentType, string NextOffset, bool
     /// <see cref="DurableStreamErrorCode.BeforeRetainedStart"/>. Null when the server does not send the header.
     /// </summary>
     public string? RetainedStart { get; init; }
+
+    /// <summary>
+    /// The stream's offset-space generation (the first field of its offsets): 0 until the server first compacts the
+    /// stream (State-Protocol compaction), then one more per compaction.
+    /// </summary>
+    public long Generation => StreamOffset.TryParse(NextOffset, out var offset) ? offset.Generation : 0;
+}
+
+/// <summary>
+/// What an on-demand compaction did (<see cref="DurableStreamClient.CompactAsync"/>, <c>POST __ds/compact/{stream}</c>).
+/// </summary>
+/// <param name="Outcome"><c>compacted</c>; <c>notDue</c> (nothing appended since the last compaction); <c>notSmaller</c>
+/// (the snapshot would not be smaller); <c>tooLarge</c> (the snapshot exceeds the server's limit); <c>conflict</c> (the
+/// stream changed meanwhile; try again).</param>
+/// <param name="BytesBefore">Bytes of the prefix read.</param>
+/// <param name="BytesAfter">Bytes of its snapshot (0 when none was built).</param>
+/// <param name="MessagesBefore">Messages read.</param>
+/// <param name="LiveKeys">(type, key) entries in the snapshot.</param>
+/// <param name="UnknownMessages">Messages kept as they are because they are not State-Protocol messages.</param>
+/// <param name="Partial">True when some messages were kept unchanged (<paramref name="UnknownMessages"/> &gt; 0).</param>
+/// <param name="RetainedStart">The stream's retained start afterwards (where a read from <c>-1</c> starts).</param>
+/// <param name="OffsetGeneration">The stream's offset-space generation afterwards.</param>
+/// <param name="CompactedEnd">Where the last compaction's snapshot ends.</param>
+public sealed record CompactionReport(
+    string Outcome,
+    long BytesBefore,
+    long BytesAfter,
+    long MessagesBefore,
+    int LiveKeys,
+    int UnknownMessages,
+    bool Partial,
+    string? RetainedStart,
+    long OffsetGeneration,
+    string? CompactedEnd)
+{
+    /// <summary>True when the prefix was replaced by its snapshot.</summary>
+    public bool Compacted => Outcome == "compacted";
 }
 
 /// <summary>How a read follows the stream once it is up to date.</summary>

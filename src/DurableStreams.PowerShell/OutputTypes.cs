@@ -112,6 +112,12 @@ public sealed class DurableStreamInfo
     /// </summary>
     public string? RetainedStart { get; internal init; }
 
+    /// <summary>
+    /// The stream's offset-space generation (the first field of its offsets): 0 until the server first compacts the
+    /// stream (State-Protocol compaction, Compress-DurableStream), then one more per compaction.
+    /// </summary>
+    public long Generation => Protocol.StreamOffset.TryParse(NextOffset, out var offset) ? offset.Generation : 0;
+
     /// <summary>True when the stream is closed to appends.</summary>
     public bool Closed { get; }
 

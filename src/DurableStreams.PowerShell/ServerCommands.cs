@@ -128,6 +128,18 @@ public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
     [ValidateNotNullOrEmpty]
     public SecureString[]? WriteToken { get; set; }
 
+    /// <summary>
+    /// Bearer tokens with the admin scope: read, write and the admin routes (Compress-DurableStream). With tokens but no
+    /// admin token, compaction requests answer 403. Without -ReadToken, -WriteToken and -AdminToken the admin tokens come
+    /// from <c>$env:DS_ADMIN_TOKENS</c>, as with <c>serve</c>. Default: none.
+    /// </summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public SecureString[]? AdminToken { get; set; }
+
+    /// <inheritdoc cref="ReadTokensVariable"/>
+    internal const string AdminTokensVariable = "DS_ADMIN_TOKENS";
+
     /// <summary>serve's environment variables for the tokens (never taken from a command line).</summary>
     internal const string ReadTokensVariable = "DS_READ_TOKENS";
 
@@ -135,13 +147,13 @@ public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
     internal const string WriteTokensVariable = "DS_WRITE_TOKENS";
 
     /// <summary>The plain tokens of -ReadToken/-WriteToken, or of the environment when neither is given.</summary>
-    private (List<string> Read, List<string> Write) ResolveTokens()
+    private (List<string> Read, List<string> Write, List<string> Admin) ResolveTokens()
     {
-        if (ReadToken is null && WriteToken is null)
+        if (ReadToken is null && WriteToken is null && AdminToken is null)
         {
-            return (FromVariable(ReadTokensVariable), FromVariable(WriteTokensVariable));
+            return (FromVariable(ReadTokensVariable), FromVariable(WriteTokensVariable), FromVariable(AdminTokensVariable));
         }
-        return (Plain(ReadToken, "-ReadToken"), Plain(WriteToken, "-WriteToken"));
+        return (Plain(ReadToken, "-ReadToken"), Plain(WriteToken, "-WriteToken"), Plain(AdminToken, "-AdminToken"));
 
         static List<string> FromVariable(string name) =>
             [.. (Environment.GetEnvironmentVariable(name) ?? string.Empty).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)];
@@ -194,11 +206,12 @@ public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
             }
         }
 
-        var (readTokens, writeTokens) = ResolveTokens();
+        var (readTokens, writeTokens, adminTokens) = ResolveTokens();
         var options = new DurableStreamHostOptions
         {
             ReadTokens = readTokens,
             WriteTokens = writeTokens,
+            AdminTokens = adminTokens,
             Store = memory ? HostedStoreKind.Memory : HostedStoreKind.File,
             DataDirectory = dataPath,
             Durability = Durability,
@@ -264,6 +277,9 @@ public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
             string? streams = null;
             TimeSpan? maxAge = null;
             long? maxBytes = null;
+            string? compaction = null;
+            long? compactionMinBytes = null;
+            double? compactionRatio = null;
             foreach (System.Collections.DictionaryEntry entry in table)
             {
                 var value = entry.Value is PSObject pso ? pso.BaseObject : entry.Value;
@@ -281,11 +297,21 @@ public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
                     case "MAXBYTES" when value is int or long && Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture) > 0:
                         maxBytes = Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture);
                         break;
+                    case "COMPACTION" when value is string kind && string.Equals(kind, "state", StringComparison.OrdinalIgnoreCase):
+                        compaction = "state";
+                        break;
+                    case "COMPACTIONMINBYTES" when value is int or long && Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture) > 0:
+                        compactionMinBytes = Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture);
+                        break;
+                    case "COMPACTIONRATIO" when value is int or long or double && Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture) is var ratio && ratio >= 1 && double.IsFinite(ratio):
+                        compactionRatio = ratio;
+                        break;
                     default:
                         ThrowTerminatingError(ErrorRecords.InvalidArgument(
                             "InvalidRetentionPolicy",
                             $"-RetentionPolicy rule {number}: invalid {entry.Key} '{value}'. A rule is @{{ Streams = 'logs/**'; MaxAge = '7d'; MaxBytes = 10GB }}: "
-                                + $"Streams a stream-name pattern, MaxAge {DurationTransformationAttribute.ExpectedFormat}, MaxBytes a whole number of bytes above zero.",
+                                + $"Streams a stream-name pattern, MaxAge {DurationTransformationAttribute.ExpectedFormat}, MaxBytes a whole number of bytes above zero; "
+                                + "Compaction = 'state' (the only kind) turns on State-Protocol compaction, with optional CompactionMinBytes (bytes above zero) and CompactionRatio (at least 1).",
                             table));
                         break;
                 }
@@ -295,7 +321,18 @@ public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
                 ThrowTerminatingError(ErrorRecords.InvalidArgument(
                     "InvalidRetentionPolicy", $"-RetentionPolicy rule {number} has no Streams pattern, for example @{{ Streams = 'logs/**'; MaxAge = '7d' }}.", table));
             }
-            rules.Add(new(streams!, new(maxAge, maxBytes)));
+            if (compaction is null && (compactionMinBytes is not null || compactionRatio is not null))
+            {
+                ThrowTerminatingError(ErrorRecords.InvalidArgument(
+                    "InvalidRetentionPolicy", $"-RetentionPolicy rule {number}: CompactionMinBytes and CompactionRatio need Compaction = 'state'.", table));
+            }
+            var policy = new Core.Retention.RetentionPolicy(maxAge, maxBytes);
+            if (compaction is not null)
+            {
+                var state = Core.Compaction.CompactionPolicy.State;
+                policy = policy with { Compaction = state with { MinBytes = compactionMinBytes ?? state.MinBytes, MinRatio = compactionRatio ?? state.MinRatio } };
+            }
+            rules.Add(new(streams!, policy));
         }
         var fallback = new Core.Retention.RetentionPolicy(
             MyInvocation.BoundParameters.ContainsKey(nameof(RetentionMaxAge)) ? RetentionMaxAge : null,

@@ -239,6 +239,28 @@ public sealed class CloseDurableStreamCommand : AuthorizedStreamCommandBase
     }
 }
 
+/// <summary>
+/// <c>Compress-DurableStream</c>: compacts a State-Protocol JSON stream now (the server's <c>__ds/compact</c> route,
+/// admin scope): its prefix becomes a snapshot of the live keys. Returns the server's <see cref="CompactionReport"/>.
+/// </summary>
+[Cmdlet(VerbsData.Compress, "DurableStream", DefaultParameterSetName = "Uri", SupportsShouldProcess = true)]
+[OutputType(typeof(CompactionReport))]
+public sealed class CompressDurableStreamCommand : AuthorizedStreamCommandBase
+{
+    /// <inheritdoc/>
+    protected override void ProcessRecord()
+    {
+        if (ResolveTarget() is not { } target || !ShouldProcess(target.Uri.ToString(), "Compact stream"))
+        {
+            return;
+        }
+        if (Call(target, (client, token) => client.CompactAsync(target.Name, token)) is { } report)
+        {
+            WriteObject(report);
+        }
+    }
+}
+
 /// <summary><c>Remove-DurableStream</c>: deletes a stream.</summary>
 [Cmdlet(VerbsCommon.Remove, "DurableStream", DefaultParameterSetName = "Uri", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 public sealed class RemoveDurableStreamCommand : AuthorizedStreamCommandBase

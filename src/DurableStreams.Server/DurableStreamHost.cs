@@ -103,7 +103,7 @@ public sealed class DurableStreamHost : IAsyncDisposable
         try
         {
             options.ToServerOptions().Validate();
-            if (options.Retention.Any)
+            if (options.Retention.Any || options.Retention.AnyCompaction)
             {
                 ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.RetentionInterval, TimeSpan.Zero, nameof(options.RetentionInterval));
             }

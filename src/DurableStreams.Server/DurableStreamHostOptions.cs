@@ -150,6 +150,12 @@ public record DurableStreamHostOptions
     /// <summary>Bearer tokens with the write scope (DS_WRITE_TOKENS or the config file). Default none.</summary>
     public IReadOnlyList<string> WriteTokens { get; init; } = [];
 
+    /// <summary>
+    /// Bearer tokens with the admin scope: read, write and the admin routes such as on-demand compaction
+    /// (DS_ADMIN_TOKENS, <c>--admin-token</c>, <c>-AdminToken</c> or the config file). Default none.
+    /// </summary>
+    public IReadOnlyList<string> AdminTokens { get; init; } = [];
+
     // ---- Limits ----
 
     /// <summary>How long a long-poll read waits before answering 204 (<c>--long-poll-timeout</c>); default 30 s.</summary>
@@ -270,6 +276,11 @@ public record DurableStreamHostOptions
         {
             options.WriteTokens.Add(token);
         }
+        foreach (var token in AdminTokens)
+        {
+            options.AdminTokens.Add(token);
+        }
+        options.Retention = Retention;
         options.CorsOrigins.Clear();
         foreach (var origin in CorsOrigins)
         {

@@ -237,6 +237,12 @@ public sealed class DurableStreamServer : IAsyncDisposable
         {
             to.WriteTokens.Add(token);
         }
+        to.AdminTokens.Clear();
+        foreach (var token in from.AdminTokens)
+        {
+            to.AdminTokens.Add(token);
+        }
+        to.Retention = from.Retention;
         to.Hooks.Clear();
         foreach (var hook in from.Hooks)
         {

@@ -66,6 +66,20 @@ public class DurableStreamsOptions
     /// <summary>Bearer tokens that may read and write (PUT, POST, DELETE as well as GET and HEAD).</summary>
     public IList<string> WriteTokens { get; } = new List<string>();
 
+    /// <summary>
+    /// Bearer tokens with the admin scope: everything a write token may do, plus the admin routes (on-demand compaction,
+    /// <c>POST __ds/compact/{stream}</c>). With tokens configured but none of these, the admin routes answer 403; with no
+    /// token configured at all the server is open, admin routes included. Empty by default.
+    /// </summary>
+    public IList<string> AdminTokens { get; } = new List<string>();
+
+    /// <summary>
+    /// The retention and compaction policies (issue 18); the compact route compacts with the stream's
+    /// <see cref="DurableStreams.Core.Retention.RetentionPolicy.Compaction"/> or, without one,
+    /// <see cref="DurableStreams.Core.Compaction.CompactionPolicy.State"/>. Default none.
+    /// </summary>
+    public DurableStreams.Core.Retention.RetentionPolicies Retention { get; set; } = DurableStreams.Core.Retention.RetentionPolicies.None;
+
     /// <summary>Allowed CORS origins; <c>*</c> (the default) allows any.</summary>
     public IList<string> CorsOrigins { get; } = new List<string> { "*" };
 

@@ -117,7 +117,7 @@ public sealed partial class ClientCommandTests : IAsyncLifetime
             head.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
         Assert.Equal(0, info.ExitCode);
         Assert.Equal(
-            $$"""{"stream":"meta","contentType":"application/json","nextOffset":"{{tail}}","retainedStart":"{{zero}}","closed":false,"ttlSeconds":3600,"expiresAt":null}""",
+            $$"""{"stream":"meta","contentType":"application/json","nextOffset":"{{tail}}","retainedStart":"{{zero}}","generation":0,"closed":false,"ttlSeconds":3600,"expiresAt":null}""",
             info.Output.Trim());
     }
 

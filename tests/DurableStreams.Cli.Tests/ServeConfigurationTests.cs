@@ -58,6 +58,20 @@ public sealed class ServeConfigurationTests : IDisposable
     }
 
     [Fact]
+    public void Admin_tokens_come_from_DS_ADMIN_TOKENS_or_the_config_file()
+    {
+        var config = WriteConfig("""{ "memory": true, "adminTokens": ["file-admin"] }""");
+
+        var (fromFile, fileErrors) = Resolve([], "serve", "--config", config);
+        var (fromVariable, variableErrors) = Resolve(new() { ["DS_ADMIN_TOKENS"] = "env-admin-1,env-admin-2" }, "serve", "--config", config);
+
+        Assert.Empty(fileErrors);
+        Assert.Empty(variableErrors);
+        Assert.Equal(["file-admin"], fromFile!.AdminTokens);
+        Assert.Equal(["env-admin-1", "env-admin-2"], fromVariable!.AdminTokens);
+    }
+
+    [Fact]
     public void The_config_option_on_the_command_line_beats_DS_CONFIG_and_memory_skips_file_store_settings_from_lower_sources()
     {
         var used = WriteConfig("""{ "port": 4444, "memory": true, "dataDir": "/ignored" }""");
@@ -202,7 +216,7 @@ public sealed class ServeConfigurationTests : IDisposable
         {
             return (null, result.Errors);
         }
-        return (factory.Serve.GetOptions(result.ParseResult!) with { ReadTokens = result.ReadTokens, WriteTokens = result.WriteTokens }, []);
+        return (factory.Serve.GetOptions(result.ParseResult!) with { ReadTokens = result.ReadTokens, WriteTokens = result.WriteTokens, AdminTokens = result.AdminTokens }, []);
     }
 
     private static async Task<(int ExitCode, string Error)> RunAsync(Dictionary<string, string> environment, params string[] args)

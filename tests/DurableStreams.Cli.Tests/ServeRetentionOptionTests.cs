@@ -104,7 +104,12 @@ public sealed class ServeRetentionOptionTests : IDisposable
     [InlineData("""{ "retention": [ { "streams": "a/**" }, { "streams": "b/**", "maxAge": "7 days" } ] }""", "Invalid retention rule 2 (streams 'b/**') in the config file")]
     [InlineData("""{ "retention": [ { "streams": "b/**", "maxBytes": "lots" } ] }""", "invalid maxBytes 'lots': expected a whole number of bytes")]
     [InlineData("""{ "retention": [ { "streams": "b/**", "maxBytes": -1 } ] }""", "invalid maxBytes '-1'")]
-    [InlineData("""{ "retention": [ { "streams": "b/**", "maxAges": "7d" } ] }""", "unknown key 'maxAges' (a rule has streams, maxAge and maxBytes)")]
+    [InlineData("""{ "retention": [ { "streams": "b/**", "maxAges": "7d" } ] }""", "unknown key 'maxAges' (a rule has streams, maxAge, maxBytes, compaction")]
+    [InlineData("""{ "retention": [ { "streams": "b/**", "compaction": "lww" } ] }""", "Invalid retention rule 1 (streams 'b/**') in the config file")]
+    [InlineData("""{ "retention": [ { "streams": "b/**", "compaction": "lww" } ] }""", "unknown compaction 'lww': the only compaction is \"state\"")]
+    [InlineData("""{ "retention": [ { "streams": "b/**", "compaction": "state", "compactionRatio": 0.5 } ] }""", "invalid compactionRatio '0.5': expected a number of at least 1")]
+    [InlineData("""{ "retention": [ { "streams": "b/**", "compaction": "state", "compactionMinBytes": "big" } ] }""", "invalid compactionMinBytes 'big'")]
+    [InlineData("""{ "retention": [ { "streams": "b/**", "compactionRatio": 3 } ] }""", "compactionMinBytes and compactionRatio need \"compaction\": \"state\"")]
     public async Task A_bad_retention_rule_stops_start_up_with_exit_code_2_and_one_line_naming_the_rule(string json, string expected)
     {
         var config = WriteConfig(json);
@@ -115,6 +120,31 @@ public sealed class ServeRetentionOptionTests : IDisposable
         var line = Assert.Single(run.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
         Assert.Contains(expected, line, StringComparison.Ordinal);
         Assert.Contains(config, line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_rule_may_turn_on_state_compaction_with_its_thresholds_and_DS_RETENTION_may_too()
+    {
+        var config = WriteConfig("""
+            { "retention": [
+                { "streams": "state/**", "compaction": "state", "compactionMinBytes": "4MiB", "compaction-ratio": 3 },
+                { "streams": "plain/**", "compaction": "state", "maxAge": "30d" },
+                { "streams": "logs/**", "maxAge": "7d" } ] }
+            """);
+
+        var (options, errors) = Resolve([], "serve", "--memory", "--config", config);
+        var (fromVariable, variableErrors) = Resolve(new() { ["DS_RETENTION"] = """[{"streams": "s/**", "compaction": "state"}]""" }, "serve", "--memory");
+
+        Assert.Empty(errors);
+        Assert.Empty(variableErrors);
+        var state = options!.Retention.Resolve("state/a");
+        Assert.Equal(DurableStreams.Core.Compaction.CompactionPolicy.State with { MinBytes = 4L << 20, MinRatio = 3 }, state.Compaction);
+        Assert.False(state.DropsData);
+        Assert.Equal(DurableStreams.Core.Compaction.CompactionPolicy.State, options.Retention.Resolve("plain/a").Compaction);
+        Assert.Equal(TimeSpan.FromDays(30), options.Retention.Resolve("plain/a").MaxAge);
+        Assert.Null(options.Retention.Resolve("logs/a").Compaction);
+        Assert.True(options.Retention.AnyCompaction);
+        Assert.Equal(DurableStreams.Core.Compaction.CompactionPolicy.State, fromVariable!.Retention.Resolve("s/x").Compaction);
     }
 
     [Fact]

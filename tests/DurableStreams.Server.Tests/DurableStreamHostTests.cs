@@ -197,6 +197,7 @@ public sealed class DurableStreamHostTests : IDisposable
         CorsOrigins = ["https://a.example", "https://b.example"],
         ReadTokens = ["r"],
         WriteTokens = ["w"],
+        AdminTokens = ["a"],
         LongPollTimeout = TimeSpan.FromSeconds(3),
         SseReconnectInterval = TimeSpan.FromSeconds(4),
         MaxAppendBytes = 1000,

@@ -17,7 +17,7 @@ namespace DurableStreams.Testing;
 /// wrapper in the tests hides one. A store without an interface behaves as the server's fallback would.
 /// </para>
 /// </summary>
-public sealed class ObservedStore(IStreamStore inner) : IStreamStore, IStreamCatalog, IDirectReadStore, IStreamRetention
+public sealed class ObservedStore(IStreamStore inner) : IStreamStore, IStreamCatalog, IDirectReadStore, IStreamRetention, DurableStreams.Core.Compaction.IStreamCompaction
 {
     private readonly ConcurrentDictionary<string, Channel<StreamOffset>> _waits = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, ConcurrentQueue<WaitOutcome>> _outcomes = new(StringComparer.Ordinal);
@@ -115,6 +115,14 @@ public sealed class ObservedStore(IStreamStore inner) : IStreamStore, IStreamCat
         return inner is IStreamRetention retention
             ? retention.ApplyRetentionAsync(name, policy, cancellationToken)
             : new(new RetentionResult(RetentionStatus.Unchanged));
+    }
+
+    public ValueTask<DurableStreams.Core.Compaction.CompactionCommitResult> CommitCompactionAsync(string name, DurableStreams.Core.Compaction.CompactionCommit commit, CancellationToken cancellationToken = default)
+    {
+        ThrowIfFailing(name);
+        return inner is DurableStreams.Core.Compaction.IStreamCompaction compaction
+            ? compaction.CommitCompactionAsync(name, commit, cancellationToken)
+            : new(new DurableStreams.Core.Compaction.CompactionCommitResult(DurableStreams.Core.Compaction.CompactionCommitStatus.NotApplicable));
     }
 
     /// <summary>Runs before the inner store is disposed (a test that checks what is still running at that point).</summary>

@@ -14,6 +14,7 @@ public static class LogEvents
     public const int RequestAnswered = 1002;
     public const int StoreUnavailable = 1003;
     public const int RequestBodyRefused = 1004;
+    public const int CompactionRequested = 1090;
 
     // The file store (DurableStreams.Storage.Files).
     public const int GroupCommitFailed = 2000;

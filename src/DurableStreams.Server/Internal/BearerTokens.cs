@@ -5,7 +5,7 @@ using Microsoft.AspNetCore.Http;
 namespace DurableStreams.Server.Internal;
 
 /// <summary>
-/// Bearer-token authentication with two scopes. Tokens are kept as SHA-256 digests and a presented token is hashed and
+/// Bearer-token authentication with three scopes: read, write (implies read) and admin (implies both). Tokens are kept as SHA-256 digests and a presented token is hashed and
 /// compared with <see cref="CryptographicOperations.FixedTimeEquals"/> against every configured digest, so neither the
 /// comparison nor the token's length shows in the timing.
 /// </summary>
@@ -13,26 +13,29 @@ internal sealed class BearerTokens
 {
     private readonly byte[][] _read;
     private readonly byte[][] _write;
+    private readonly byte[][] _admin;
 
-    private BearerTokens(byte[][] read, byte[][] write)
+    private BearerTokens(byte[][] read, byte[][] write, byte[][] admin)
     {
         _read = read;
         _write = write;
+        _admin = admin;
     }
 
     /// <summary>Null when no token is configured (authentication off).</summary>
-    public static BearerTokens? Create(IEnumerable<string> readTokens, IEnumerable<string> writeTokens)
+    public static BearerTokens? Create(IEnumerable<string> readTokens, IEnumerable<string> writeTokens, IEnumerable<string>? adminTokens = null)
     {
         var read = readTokens.Where(t => t.Length > 0).Select(Digest).ToArray();
         var write = writeTokens.Where(t => t.Length > 0).Select(Digest).ToArray();
-        return read.Length + write.Length == 0 ? null : new BearerTokens(read, write);
+        var admin = (adminTokens ?? []).Where(t => t.Length > 0).Select(Digest).ToArray();
+        return read.Length + write.Length + admin.Length == 0 ? null : new BearerTokens(read, write, admin);
     }
 
     /// <summary>
     /// Null when the request may go on; otherwise the 401 or 403 to answer (with its WWW-Authenticate header set).
-    /// <paramref name="writing"/> (a write token is needed) comes from <see cref="RouteAccess"/>.
+    /// <paramref name="access"/> (never <see cref="Access.OwnCredentials"/>) comes from <see cref="RouteAccess"/>.
     /// </summary>
-    public AuthFailure? Check(HttpRequest request, bool writing)
+    public AuthFailure? Check(HttpRequest request, Access access)
     {
         var header = request.Headers.Authorization.ToString();
         const string Scheme = "Bearer ";
@@ -44,13 +47,19 @@ internal sealed class BearerTokens
         var token = header.AsSpan(Scheme.Length).Trim();
         var bytes = Encoding.UTF8.GetBytes(token.ToString());
         SHA256.HashData(bytes, presented);
-        var canWrite = Matches(_write, presented);
+        var isAdmin = Matches(_admin, presented);
+        var canWrite = isAdmin | Matches(_write, presented);
         var canRead = canWrite | Matches(_read, presented);
         if (!canRead)
         {
             return AuthFailure.Invalid(request.HttpContext.Response);
         }
-        return writing && !canWrite ? AuthFailure.Scope(request.HttpContext.Response) : null;
+        return access switch
+        {
+            Access.Admin when !isAdmin => AuthFailure.AdminScope(request.HttpContext.Response, _admin.Length > 0),
+            Access.Write when !canWrite => AuthFailure.Scope(request.HttpContext.Response),
+            _ => null,
+        };
     }
 
     private static bool Matches(byte[][] digests, ReadOnlySpan<byte> presented)
@@ -86,6 +95,14 @@ internal readonly record struct AuthFailure(int StatusCode, string Message)
     {
         response.Headers.WWWAuthenticate = "Bearer error=\"insufficient_scope\", scope=\"write\"";
         return new(StatusCodes.Status403Forbidden, "This token may only read; writing needs a write token.");
+    }
+
+    public static AuthFailure AdminScope(HttpResponse response, bool adminConfigured)
+    {
+        response.Headers.WWWAuthenticate = "Bearer error=\"insufficient_scope\", scope=\"admin\"";
+        return new(StatusCodes.Status403Forbidden, adminConfigured
+            ? "This route needs an admin token; this token may only read or write."
+            : "This route needs an admin token, and the server has none configured (serve --admin-token, DS_ADMIN_TOKENS).");
     }
 
     public Task WriteAsync(HttpResponse response) => new HttpError(StatusCode, Message).WriteAsync(response);

@@ -160,7 +160,7 @@ internal static class ResultMapping
             writer.WriteStartObject();
             writer.WriteStartObject("error");
             writer.WriteString("code", BeforeRetainedStartCode);
-            writer.WriteString("message", $"offset is before the stream's retained start {start}: retention dropped that data; read from offset=-1 (or {start}).");
+            writer.WriteString("message", $"offset is before the stream's retained start {start}: retention or compaction dropped that data; read from offset=-1 (or {start}).");
             writer.WriteString("retained_start", start);
             writer.WriteEndObject();
             writer.WriteEndObject();
@@ -169,6 +169,64 @@ internal static class ResultMapping
         response.ContentLength = bytes.Length;
         return response.Body.WriteAsync(bytes, 0, bytes.Length);
     }
+
+    /// <summary>The compact route's answer when the store cannot compact (503).</summary>
+    public static HttpError CompactionUnsupported { get; } = new(StatusCodes.Status503ServiceUnavailable, "This server's store does not support compaction.");
+
+    /// <summary>
+    /// The compact route's answer (issue 18): 404 for an unknown stream, 409 when compaction does not apply (not a JSON
+    /// stream, or a fork), otherwise 200 with the outcome (<c>compacted</c>, <c>notDue</c> — nothing appended since the
+    /// last compaction —, <c>notSmaller</c>, <c>tooLarge</c>, <c>conflict</c> — the stream changed underneath; try
+    /// again) and the stream's offset space after it.
+    /// </summary>
+    public static Task WriteCompactionAsync(HttpResponse response, Core.Compaction.CompactionOutcome outcome, StoredStreamInfo? info)
+    {
+        switch (outcome.Status)
+        {
+            case Core.Compaction.CompactionStatus.NotFound:
+                return new HttpError(StatusCodes.Status404NotFound, "Stream not found.").WriteAsync(response);
+            case Core.Compaction.CompactionStatus.NotApplicable:
+                return new HttpError(StatusCodes.Status409Conflict, "Compaction applies only to JSON streams that are not forks (State-Protocol messages).").WriteAsync(response);
+        }
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = "application/json";
+        response.Headers.CacheControl = "no-store";
+        using var buffer = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("outcome", CompactionOutcomeName(outcome.Status));
+            writer.WriteNumber("bytesBefore", outcome.BytesBefore);
+            writer.WriteNumber("bytesAfter", outcome.BytesAfter);
+            writer.WriteNumber("messagesBefore", outcome.MessagesBefore);
+            writer.WriteNumber("liveKeys", outcome.LiveKeys);
+            writer.WriteNumber("unknownMessages", outcome.UnknownMessages);
+            writer.WriteBoolean("partial", outcome.Partial);
+            if (info is not null)
+            {
+                writer.WriteString("retainedStart", info.RetainedStart.ToString());
+                writer.WriteNumber("offsetGeneration", info.OffsetGeneration);
+                writer.WriteString("compactedEnd", info.CompactedEnd.ToString());
+            }
+            writer.WriteEndObject();
+        }
+        var bytes = buffer.ToArray();
+        response.ContentLength = bytes.Length;
+        return response.Body.WriteAsync(bytes, 0, bytes.Length);
+    }
+
+    /// <summary>The wire name of a compaction outcome.</summary>
+    public static string CompactionOutcomeName(Core.Compaction.CompactionStatus status) => status switch
+    {
+        Core.Compaction.CompactionStatus.Compacted => "compacted",
+        Core.Compaction.CompactionStatus.NotDue => "notDue",
+        Core.Compaction.CompactionStatus.NotSmaller => "notSmaller",
+        Core.Compaction.CompactionStatus.TooLarge => "tooLarge",
+        Core.Compaction.CompactionStatus.NotApplicable => "notApplicable",
+        Core.Compaction.CompactionStatus.NotFound => "notFound",
+        Core.Compaction.CompactionStatus.Conflict => "conflict",
+        _ => throw new ArgumentOutOfRangeException(nameof(status), status, null),
+    };
 
     /// <summary>The <c>error.code</c> of the 410 a read below the retained start answers.</summary>
     public const string BeforeRetainedStartCode = "BEFORE_RETAINED_START";
@@ -217,9 +275,13 @@ internal static class ResultMapping
         headers.CacheControl = "no-store";
     }
 
-    /// <summary>ETag (§10.1): stream incarnation, the served range, and a closure marker so closing changes it.</summary>
-    public static string ETag(ReadResult read) =>
-        string.Create(CultureInfo.InvariantCulture, $"\"{read.Info!.Incarnation:x}:{read.Start.Position}:{read.Next.Position}{(read.Closed ? ":c" : "")}\"");
+    /// <summary>
+    /// ETag (§10.1): stream incarnation, the offset-space generation the range was served in (from the first compaction
+    /// on, so one generation's bytes never match another's), the served range, and a closure marker so closing changes it.
+    /// </summary>
+    public static string ETag(ReadResult read) => read.Next.Generation == 0
+        ? string.Create(CultureInfo.InvariantCulture, $"\"{read.Info!.Incarnation:x}:{read.Start.Position}:{read.Next.Position}{(read.Closed ? ":c" : "")}\"")
+        : string.Create(CultureInfo.InvariantCulture, $"\"{read.Info!.Incarnation:x}:g{read.Next.Generation}:{read.Start.Position}:{read.Next.Position}{(read.Closed ? ":c" : "")}\"");
 
     /// <summary>The status of a subscription API error (§6–7).</summary>
     public static int SubscriptionStatusCode(SubscriptionErrorCode code) => code switch

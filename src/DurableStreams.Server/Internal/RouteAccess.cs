@@ -33,6 +33,9 @@ internal enum RouteKind
     /// <summary><c>__ds/subscriptions/{id}/claim</c>.</summary>
     Claim,
 
+    /// <summary><c>__ds/compact/{path}</c>: on-demand State-Protocol compaction of the stream at path (issue 18).</summary>
+    Compact,
+
     /// <summary>Any other path under <c>__ds</c>.</summary>
     Unknown,
 }
@@ -45,6 +48,9 @@ internal enum Access
 
     /// <summary>A write token.</summary>
     Write,
+
+    /// <summary>An admin token (admin routes such as <c>POST __ds/compact/{stream}</c>).</summary>
+    Admin,
 
     /// <summary>None of the server's tokens: the route is public (the JWKS) or checks its own subscription-scoped token.</summary>
     OwnCredentials,
@@ -115,6 +121,10 @@ internal readonly record struct StreamRoute(RouteKind Kind, string Name, string 
         {
             return new(RouteKind.Jwks, full);
         }
+        if (segments.Count >= 2 && segments[0] == "compact")
+        {
+            return new(RouteKind.Compact, full, StreamPath: string.Join('/', segments.Skip(1)));
+        }
         if (segments.Count < 2 || segments[0] != "subscriptions")
         {
             return new(RouteKind.Unknown, full);
@@ -170,8 +180,8 @@ internal readonly record struct StreamRoute(RouteKind Kind, string Name, string 
 /// <c>GET/HEAD __ds/jwks.json</c> (public: receivers verify signatures with it) and
 /// <c>POST __ds/subscriptions/{id}/callback|ack|release</c> (authorised by the subscription-scoped token the server
 /// issued with the wake, checked by the subscription engine) carry their own credentials, and only while subscriptions
-/// are enabled; every other request, streams and control routes alike, needs a read token for GET/HEAD and a write
-/// token otherwise. CORS preflight (OPTIONS) is answered before this table and needs none.
+/// are enabled; <c>POST __ds/compact/{stream}</c> needs an admin token; every other request, streams and control routes
+/// alike, needs a read token for GET/HEAD and a write token otherwise (an admin token grants both). CORS preflight (OPTIONS) is answered before this table and needs none.
 /// </summary>
 internal static class RouteAccess
 {
@@ -180,6 +190,7 @@ internal static class RouteAccess
     {
         (RouteKind.Jwks, "GET" or "HEAD") when subscriptionsEnabled => Access.OwnCredentials,
         (RouteKind.Callback or RouteKind.Ack or RouteKind.Release, "POST") when subscriptionsEnabled => Access.OwnCredentials,
+        (RouteKind.Compact, "POST") => Access.Admin,
         (_, "GET" or "HEAD") => Access.Read,
         _ => Access.Write,
     };

@@ -116,7 +116,7 @@ internal sealed partial class StreamEndpoints
             Status = ReadStatus.Ok,
             Info = info,
             Start = read.Start,
-            Next = new StreamOffset(end),
+            Next = new StreamOffset(end) { Generation = read.Next.Generation },
             UpToDate = reachesTail,
             Closed = reachesTail && info.Closed,
             Length = end - read.Start.Position,
@@ -196,7 +196,7 @@ internal sealed partial class StreamEndpoints
         var position = first.Next.Position;
         while (position < end)
         {
-            using var piece = await store.ReadAsync(name, new ReadRequest(OffsetQuery.At(new StreamOffset(position)), PieceBytes), aborted);
+            using var piece = await store.ReadAsync(name, new ReadRequest(OffsetQuery.At(new StreamOffset(position) { Generation = first.Next.Generation }), PieceBytes), aborted);
             if (piece.Status != ReadStatus.Ok || piece.Start.Position != position || piece.Length <= 0)
             {
                 context.Abort();

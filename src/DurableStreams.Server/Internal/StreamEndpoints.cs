@@ -33,9 +33,9 @@ internal sealed partial class StreamEndpoints(
     private readonly HttpError _tooManySegments = HttpError.BadRequest(string.Create(CultureInfo.InvariantCulture, $"The stream name has more than the server's maximum of {optionsAccessor.Value.MaxStreamNameSegments} '/'-separated segments."));
     private readonly HttpError _liveReadersFull = new(StatusCodes.Status503ServiceUnavailable, "Too many live readers (long-poll and SSE) are connected; retry later.");
     private readonly ServerMetrics _metrics = metrics;
-    private readonly BearerTokens? _tokens = BearerTokens.Create(optionsAccessor.Value.ReadTokens, optionsAccessor.Value.WriteTokens);
+    private readonly BearerTokens? _tokens = BearerTokens.Create(optionsAccessor.Value.ReadTokens, optionsAccessor.Value.WriteTokens, optionsAccessor.Value.AdminTokens);
     private readonly bool _privateCaching = optionsAccessor.Value.CachePolicy == CachePolicy.Private
-        || (optionsAccessor.Value.CachePolicy == CachePolicy.Auto && BearerTokens.Create(optionsAccessor.Value.ReadTokens, optionsAccessor.Value.WriteTokens) is not null);
+        || (optionsAccessor.Value.CachePolicy == CachePolicy.Auto && BearerTokens.Create(optionsAccessor.Value.ReadTokens, optionsAccessor.Value.WriteTokens, optionsAccessor.Value.AdminTokens) is not null);
 
     private const string AllowedMethods = "GET, HEAD, POST, PUT, DELETE, OPTIONS";
 
@@ -102,7 +102,7 @@ internal sealed partial class StreamEndpoints(
             // A path that does not parse is a stream path for the table (read or write by method): refused after auth.
             if (_tokens is not null
                 && RouteAccess.Required(route.Kind, request.Method, controlApi) is var access && access != Access.OwnCredentials
-                && _tokens.Check(request, writing: access == Access.Write) is { } denied)
+                && _tokens.Check(request, access) is { } denied)
             {
                 _metrics.Rejected(denied.StatusCode == StatusCodes.Status401Unauthorized ? RejectionReasons.Unauthorized : RejectionReasons.Forbidden);
                 await denied.WriteAsync(response);
@@ -118,6 +118,11 @@ internal sealed partial class StreamEndpoints(
             if (name.Length == 0)
             {
                 await new HttpError(StatusCodes.Status404NotFound, "No stream named.").WriteAsync(response);
+                return;
+            }
+            if (route.Kind == RouteKind.Compact)
+            {
+                await CompactAsync(context, route.StreamPath);
                 return;
             }
             if (route.Kind != RouteKind.Stream)
