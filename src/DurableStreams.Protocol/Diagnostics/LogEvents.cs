@@ -26,6 +26,7 @@ public static class LogEvents
     public const int PermissionsTightened = 2007;
     public const int ProducersMigrated = 2020;
     public const int HolePunchUnsupported = 2021;
+    public const int MetadataIndexed = 2030;
 
     // serve (DurableStreams.Cli).
     public const int ServerStarted = 3000;
