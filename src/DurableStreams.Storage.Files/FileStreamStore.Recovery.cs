@@ -82,6 +82,7 @@ public sealed partial class FileStreamStore
     /// </summary>
     private void Recover()
     {
+        _nextUnloadedExpiry = DateTimeOffset.MinValue;
         var (migrated, indexed) = _metadata.EnsureIndexes();
         if (migrated > 0)
         {
@@ -198,33 +199,41 @@ public sealed partial class FileStreamStore
 
     /// <summary>
     /// The sweep's view of the streams not loaded: those in LMDB's <c>expiring</c> index whose expiry (by their
-    /// persisted access time) has passed are looked up, which loads them and expires them like any lookup.
+    /// persisted access time) has passed are looked up, which loads them and expires them like any lookup. A stream
+    /// not loaded is not read either, so its expiry never moves: the pass is skipped until the earliest one it saw.
     /// </summary>
     private void SweepUnloaded(DateTimeOffset now)
     {
-        foreach (var (meta, lastAccess) in _metadata.ExpiringStreams())
+        // Timer callbacks can overlap when a pass takes longer than the interval; one pass at a time.
+        if (!Monitor.TryEnter(_sweepGate))
         {
-            if (_loaded.ContainsKey(meta.Id) || _streams.Decides(meta.Name))
+            return;
+        }
+        try
+        {
+            if (now < _nextUnloadedExpiry)
             {
-                continue;
+                return;
             }
-            var access = new DateTimeOffset(lastAccess ?? meta.CreatedAt.UtcTicks, TimeSpan.Zero);
-            if (StreamState.IsExpired(meta.TtlSeconds, meta.ExpiresAt, now, access))
+            var expired = _metadata.ExpiredStreams(now, _loaded.ContainsKey, out _nextUnloadedExpiry);
+            foreach (var (_, name) in expired)
             {
-                Find(meta.Name, touch: false);
+                if (!_streams.Decides(name))
+                {
+                    Find(name, touch: false);
+                }
             }
+        }
+        finally
+        {
+            Monitor.Exit(_sweepGate);
         }
     }
 
     private void RecoverDataFile(DiskStream stream)
     {
         var expected = stream.Committed.Tail - stream.BasePosition;
-        SafeFileHandle handle;
-        try
-        {
-            handle = System.IO.File.OpenHandle(stream.FilePath, FileMode.Open, FileAccess.ReadWrite);
-        }
-        catch (FileNotFoundException)
+        if (!System.IO.File.Exists(stream.FilePath))
         {
             if (expected == 0)
             {
@@ -235,7 +244,7 @@ public sealed partial class FileStreamStore
             stream.Corrupt = true;
             return;
         }
-        using var _ = handle;
+        using var handle = System.IO.File.OpenHandle(stream.FilePath, FileMode.Open, FileAccess.ReadWrite);
         if (!OperatingSystem.IsWindows() && System.IO.File.GetUnixFileMode(handle) is var mode && (mode & ~PrivateFiles.FileMode) != 0)
         {
             // Files are 0600 whatever the umask; one copied in (or left by an old build) with a looser mode is tightened.

@@ -42,6 +42,10 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
 
     /// <summary>The streams loaded since start-up (by a lookup, as a fork's source, or created), by id; detached ones included.</summary>
     private readonly ConcurrentDictionary<long, DiskStream> _loaded = new();
+
+    /// <summary>When the sweep next reads LMDB's expiring index: the earliest expiry among the streams not loaded.</summary>
+    private DateTimeOffset _nextUnloadedExpiry;
+    private readonly object _sweepGate = new();
     private readonly SemaphoreSlim _structure = new(1, 1);
     private readonly ITimer _sweeper;
     private readonly ITimer _accessPersister;

@@ -145,24 +145,49 @@ internal sealed class MetadataStore : IDisposable
     }
 
     /// <summary>
-    /// The streams that can expire (a TTL or an absolute expiry) and still hold their name, with their last persisted
-    /// access time: what a sweep checks of the streams it has not loaded.
+    /// The streams past their expiry at <paramref name="now"/> (by their last persisted access time) that still hold
+    /// their name: a cursor over <c>expiring</c>, whose values carry each stream's TTL, Expires-At and creation time,
+    /// so only the expired ones' <c>meta</c> is read. <paramref name="skip"/> leaves out streams the caller decides.
+    /// <paramref name="next"/> is the earliest expiry of the others (<see cref="DateTimeOffset.MaxValue"/> if none).
     /// </summary>
-    public List<(StreamMeta Meta, long? LastAccessTicks)> ExpiringStreams()
+    public List<(long Id, string Name)> ExpiredStreams(DateTimeOffset now, Func<long, bool> skip, out DateTimeOffset next)
     {
-        var result = new List<(StreamMeta, long?)>();
+        var result = new List<(long, string)>();
+        next = DateTimeOffset.MaxValue;
         using var tx = _env.BeginTransaction(TransactionBeginFlags.ReadOnly);
         using var cursor = tx.CreateCursor(_expiring);
-        foreach (var (key, _) in cursor.AsEnumerable())
+        foreach (var (key, value) in cursor.AsEnumerable())
         {
-            var idKey = key.CopyToNewArray();
-            var (code, _, value) = tx.Get(_meta, idKey);
-            if (code != MDBResultCode.Success || Records.DecodeMeta(value.AsSpan()) is not { SoftDeleted: false, Detached: false } meta)
+            var id = Records.ReadId(key.AsSpan());
+            if (skip(id) || value.AsSpan().Length != 24)
             {
                 continue;
             }
-            var (accessCode, _, access) = tx.Get(_access, idKey);
-            result.Add((meta, accessCode == MDBResultCode.Success ? Records.DecodeTicks(access.AsSpan()) : null));
+            var (ttl, expiresAt, lastAccess) = Records.DecodeExpiry(value.AsSpan());
+            var idKey = key.CopyToNewArray();
+            if (ttl is not null)
+            {
+                var (accessCode, _, access) = tx.Get(_access, idKey);
+                if (accessCode == MDBResultCode.Success)
+                {
+                    lastAccess = new DateTimeOffset(Records.DecodeTicks(access.AsSpan()), TimeSpan.Zero);
+                }
+            }
+            if (!StreamState.IsExpired(ttl, expiresAt, now, lastAccess))
+            {
+                var at = expiresAt ?? DateTimeOffset.MaxValue;
+                if (ttl is { } seconds && seconds < (at - lastAccess).TotalSeconds)
+                {
+                    at = lastAccess.AddSeconds(seconds);
+                }
+                next = at < next ? at : next;
+                continue;
+            }
+            var (code, _, meta) = tx.Get(_meta, idKey);
+            if (code == MDBResultCode.Success && Records.DecodeMeta(meta.AsSpan()) is { SoftDeleted: false, Detached: false } decoded)
+            {
+                result.Add((id, decoded.Name));
+            }
         }
         return result;
     }
@@ -373,7 +398,7 @@ internal sealed class MetadataStore : IDisposable
             }
             if (meta.TtlSeconds is not null || meta.ExpiresAt is not null)
             {
-                tx.Put(store._expiring, Records.IdKey(meta.Id), s_empty).ThrowOnError();
+                tx.Put(store._expiring, Records.IdKey(meta.Id), Records.EncodeExpiry(meta)).ThrowOnError();
             }
         }
 
