@@ -316,7 +316,7 @@ public sealed partial class FileStreamStore : IStreamCompaction
     /// Recovery: a snapshot file is current when its stream's state record names its generation; any other (a crash
     /// before its commit, before the previous one was freed, or after its stream was deleted) is deleted.
     /// </summary>
-    private void RecoverSnapshotFiles(Dictionary<long, DiskStream> streams)
+    private void RecoverSnapshotFiles(Func<long, long?> committedGeneration)
     {
         if (!Directory.Exists(SnapshotDirectory))
         {
@@ -330,7 +330,7 @@ public sealed partial class FileStreamStore : IStreamCompaction
             var current = dot == 16
                 && long.TryParse(name.AsSpan(0, 16), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var id)
                 && long.TryParse(name.AsSpan(18), NumberStyles.None, CultureInfo.InvariantCulture, out var generation)
-                && streams.TryGetValue(id, out var stream) && stream.Compacted.Generation == generation;
+                && committedGeneration(id) == generation;
             if (!current)
             {
                 System.IO.File.Delete(file);
@@ -342,6 +342,24 @@ public sealed partial class FileStreamStore : IStreamCompaction
             NativeIo.SyncDirectory(SnapshotDirectory);
             LogSnapshotsRemoved(_logger, deleted);
         }
+    }
+
+    /// <summary>
+    /// The snapshot generation the committed <c>state</c> record of stream <paramref name="id"/> names, or null for a
+    /// stream that is gone. Read from LMDB at open (after the commit log's replay, so exact), once per snapshot file.
+    /// </summary>
+    private long? CommittedSnapshotGeneration(long id)
+    {
+        if (_metadata.LoadStream(id) is not { } record)
+        {
+            return null;
+        }
+        if (record.State is not { } encoded)
+        {
+            return 0;
+        }
+        Records.DecodeStateInto(encoded, new Core.StreamState { ContentType = record.Meta.ContentType, Requested = record.Meta.Requested }, out _, out var compacted);
+        return compacted.Generation;
     }
 
     [LoggerMessage(EventId = LogEvents.StreamCompacted, Level = LogLevel.Information, Message = "Compacted stream {Stream}: generation {Generation}, snapshot [{Start}, {End})")]

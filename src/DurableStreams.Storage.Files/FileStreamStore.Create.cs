@@ -123,6 +123,7 @@ public sealed partial class FileStreamStore
                 source.RefCount++;
             }
             _streams.Set(stream);
+            _loaded[id] = stream;
             commit = _committer.Enqueue(work, callerDrives: true);
             stream.LastCommit = commit;
             stream.Created = commit;
@@ -146,6 +147,7 @@ public sealed partial class FileStreamStore
             try
             {
                 _streams.TryRemove(stream);
+                _loaded.TryRemove(stream.Id, out _);
                 stream.Removed = true;
                 if (stream.Source is { } source)
                 {

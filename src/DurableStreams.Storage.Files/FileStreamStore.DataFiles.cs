@@ -32,6 +32,12 @@ public sealed partial class FileStreamStore
             // Inside the 0700 streams directory already; 0600 as well, whatever the umask.
             PrivateFiles.Restrict(stream.Handle);
         }
+        else if (mayCreate && RandomAccess.GetLength(stream.Handle) > 0)
+        {
+            // No byte of a stream without data is valid: this is a file a PUT wrote before a crash lost its commit
+            // (open no longer lists the streams directory to remove such files), now reused by the same id.
+            RandomAccess.SetLength(stream.Handle, 0);
+        }
         _openHandles.Enqueue(stream);
         if (Interlocked.Increment(ref _openHandleCount) > _options.MaxOpenFiles)
         {

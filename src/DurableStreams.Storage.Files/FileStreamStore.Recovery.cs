@@ -75,130 +75,164 @@ public sealed partial class FileStreamStore
     }
 
     /// <summary>
-    /// Rebuilds the in-memory view from LMDB and cuts every data file back to its committed length. Cost is one stat
-    /// (and at most one truncate + sync) per stream: proportional to the uncommitted tail, not to the data size.
+    /// Makes the store ready without touching any stream: brings an earlier build's metadata up to the current indexes
+    /// (once) and takes the next stream id from the last meta key. Streams are loaded on first lookup
+    /// (<see cref="LoadByName"/>), where their data files are checked, so start-up costs the same for ten streams as
+    /// for a million.
     /// </summary>
     private void Recover()
     {
-        // Data written before producers had their own records: split version 1 state records once, durably.
-        if (_metadata.MigrateInlineProducers() is var migrated and > 0)
+        _nextUnloadedExpiry = DateTimeOffset.MinValue;
+        var (migrated, indexed) = _metadata.EnsureIndexes();
+        if (migrated > 0)
         {
+            // Data written before producers had their own records: split version 1 state records once, durably.
             LogProducersMigrated(_logger, migrated);
         }
-        var loaded = _metadata.LoadAll();
-        var now = _time.GetUtcNow();
-        var byId = new Dictionary<long, DiskStream>();
-        var leftovers = new List<DiskStream>();
-        foreach (var record in loaded)
+        if (indexed)
         {
-            var meta = record.Meta;
-            _nextId = Math.Max(_nextId, meta.Id + 1);
-            var retainedStart = 0L;
-            var compacted = default(SnapshotSpan);
-            var state = new StreamState
-            {
-                ContentType = meta.ContentType,
-                TtlSeconds = meta.TtlSeconds,
-                ExpiresAt = meta.ExpiresAt,
-                CreatedAt = meta.CreatedAt,
-                Requested = meta.Requested,
-                Tail = meta.BasePosition,
-            };
-            if (record.State is { } encoded)
-            {
-                // A version 1 record can no longer be here (migrated above); its inline producers would be kept.
-                var inline = Records.DecodeStateInto(encoded, state, out retainedStart, out compacted);
-                var producers = state.Producers.ToBuilder();
-                foreach (var (producerId, producer) in inline is null ? record.Producers : record.Producers.Concat(inline))
-                {
-                    // Expired producers are not loaded; their records go with the stream's next producer sweep.
-                    if (!producer.IsExpired(now, _options.ProducerRetention))
-                    {
-                        producers[producerId] = producer;
-                    }
-                }
-                state.Producers = producers.ToImmutable();
-            }
-            DiskStream? source = null;
-            if (meta.SourceId is { } sourceId && !byId.TryGetValue(sourceId, out source))
-            {
-                throw new InvalidDataException($"Stream '{meta.Name}' forks from stream {sourceId}, which is missing from the metadata.");
-            }
-            var stream = new DiskStream(meta, state, source, DataPath(meta.Id))
-            {
-                RetainedStart = retainedStart,
-                PendingRetainedStart = retainedStart,
-                Compacted = compacted,
-                PendingCompacted = compacted,
-                Space = compacted.Space,
-            };
-            var access = record.LastAccessTicks ?? meta.CreatedAt.UtcTicks;
-            stream.LastAccessTicks = access;
-            stream.PersistedAccessTicks = access;
-            stream.Removed = meta.Detached;
-            if (source is not null)
-            {
-                source.RefCount++;
-            }
-            byId[meta.Id] = stream;
-            RecoverDataFile(stream);
-            if (!meta.Detached)
-            {
-                _streams.Set(stream);
-            }
+            LogIndexed(_logger);
         }
+        _nextId = _metadata.MaxId() + 1;
+        RecoverSnapshotFiles(CommittedSnapshotGeneration);
+    }
 
+    /// <summary>
+    /// The table's loader: the stream LMDB's <c>names</c> gives <paramref name="name"/>, loaded with its source chain
+    /// (<see cref="LoadById"/>). Runs under the table's load lock, so a stream is loaded once.
+    /// </summary>
+    private DiskStream? LoadByName(string name)
+    {
+        if (Volatile.Read(ref _disposed) == 1 || _metadata.FindId(name) is not { } id)
+        {
+            return null;
+        }
+        var stream = LoadById(id);
+        return stream is null || stream.Removed || stream.Meta.Detached || stream.Name != name ? null : stream;
+    }
+
+    /// <summary>
+    /// A stream by id: the loaded one, or its LMDB records made into a <see cref="DiskStream"/> (source chain first,
+    /// fork count from the <c>forks</c> index, data file cut back to the committed tail). LMDB is exact here for a
+    /// stream not loaded yet: the commit log was replayed into it at open, and every change since start-up was made to
+    /// a loaded stream (a fork loads its source; deletes, appends, expiry and retention look the stream up first).
+    /// </summary>
+    private DiskStream? LoadById(long id)
+    {
+        if (_loaded.TryGetValue(id, out var known))
+        {
+            return known;
+        }
+        if (_metadata.LoadStream(id) is not { } record)
+        {
+            return null;
+        }
+        var meta = record.Meta;
+        DiskStream? source = null;
+        if (meta.SourceId is { } sourceId && (source = LoadById(sourceId)) is null)
+        {
+            throw new InvalidDataException($"Stream '{meta.Name}' forks from stream {sourceId}, which is missing from the metadata.");
+        }
+        var now = _time.GetUtcNow();
+        var retainedStart = 0L;
+        var compacted = default(SnapshotSpan);
+        var state = new StreamState
+        {
+            ContentType = meta.ContentType,
+            TtlSeconds = meta.TtlSeconds,
+            ExpiresAt = meta.ExpiresAt,
+            CreatedAt = meta.CreatedAt,
+            Requested = meta.Requested,
+            Tail = meta.BasePosition,
+        };
+        if (record.State is { } encoded)
+        {
+            // A version 1 record can no longer be here (migrated at open, split when replayed); its inline producers would be kept.
+            var inline = Records.DecodeStateInto(encoded, state, out retainedStart, out compacted);
+            var producers = state.Producers.ToBuilder();
+            foreach (var (producerId, producer) in inline is null ? record.Producers : record.Producers.Concat(inline))
+            {
+                // Expired producers are not loaded; their records go with the stream's next producer sweep.
+                if (!producer.IsExpired(now, _options.ProducerRetention))
+                {
+                    producers[producerId] = producer;
+                }
+            }
+            state.Producers = producers.ToImmutable();
+        }
+        var stream = new DiskStream(meta, state, source, DataPath(meta.Id))
+        {
+            RetainedStart = retainedStart,
+            PendingRetainedStart = retainedStart,
+            Compacted = compacted,
+            PendingCompacted = compacted,
+            Space = compacted.Space,
+        };
+        var access = record.LastAccessTicks ?? meta.CreatedAt.UtcTicks;
+        stream.LastAccessTicks = access;
+        stream.PersistedAccessTicks = access;
+        stream.Removed = meta.Detached;
+        stream.RefCount = _metadata.CountForks(meta.Id);
+        RecoverDataFile(stream);
         // A relaxed-mode rewind can cut a source below where a fork of it begins: that fork would read a hole, so it
         // fails closed instead.
-        foreach (var stream in byId.Values)
+        if (source is not null && source.Committed.Tail < stream.BasePosition && !stream.Corrupt)
         {
-            if (stream.Source is { } parent && parent.Committed.Tail < stream.BasePosition && !stream.Corrupt)
+            stream.Corrupt = true;
+            LogMissingData(_logger, stream.Name, source.Committed.Tail, stream.BasePosition);
+        }
+        _loaded[meta.Id] = stream;
+        return stream;
+    }
+
+    /// <summary>
+    /// The names of the live streams: the loaded ones as they are in memory, the others from a cursor over LMDB
+    /// (exact for a stream not loaded; a name the table holds or removed since start-up is the table's to answer).
+    /// </summary>
+    private List<string> LiveNames()
+    {
+        var names = new List<string>(_streams.LiveNames());
+        foreach (var (id, name) in _metadata.LiveNames())
+        {
+            if (!_loaded.ContainsKey(id) && !_streams.Decides(name))
             {
-                stream.Corrupt = true;
-                LogMissingData(_logger, stream.Name, parent.Committed.Tail, stream.BasePosition);
+                names.Add(name);
             }
         }
+        return names;
+    }
 
-        // A soft-deleted or expired stream whose last fork went away just before a crash is garbage now.
-        foreach (var stream in byId.Values.OrderByDescending(s => s.Id))
+    /// <summary>
+    /// The sweep's view of the streams not loaded: those in LMDB's <c>expiring</c> index whose expiry (by their
+    /// persisted access time) has passed are looked up, which loads them and expires them like any lookup. A stream
+    /// not loaded is not read either, so its expiry never moves: the pass is skipped until the earliest one it saw.
+    /// </summary>
+    private void SweepUnloaded(DateTimeOffset now)
+    {
+        // Timer callbacks can overlap when a pass takes longer than the interval; one pass at a time.
+        if (!Monitor.TryEnter(_sweepGate))
         {
-            if (stream.RefCount == 0 && (stream.SoftDeleted || stream.Removed))
+            return;
+        }
+        try
+        {
+            if (now < _nextUnloadedExpiry)
             {
-                leftovers.Add(stream);
-                if (stream.Source is { } source)
+                return;
+            }
+            var expired = _metadata.ExpiredStreams(now, _loaded.ContainsKey, out _nextUnloadedExpiry);
+            foreach (var (_, name) in expired)
+            {
+                if (!_streams.Decides(name))
                 {
-                    source.RefCount--;
+                    Find(name, touch: false);
                 }
             }
         }
-        if (leftovers.Count > 0)
+        finally
         {
-            _metadata.Write(w =>
-            {
-                foreach (var stream in leftovers)
-                {
-                    w.DeleteName(stream.Name);
-                    w.DeleteStream(stream.Id);
-                }
-            });
-            foreach (var stream in leftovers)
-            {
-                _streams.TryRemove(stream);
-                DeleteFile(stream);
-            }
+            Monitor.Exit(_sweepGate);
         }
-
-        // Data files without a committed stream were created by a PUT that never committed.
-        foreach (var file in Directory.EnumerateFiles(_streamsDirectory, "*.dat"))
-        {
-            var name = Path.GetFileNameWithoutExtension(file);
-            if (!long.TryParse(name, System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture, out var id) || !byId.ContainsKey(id) || leftovers.Any(s => s.Id == id))
-            {
-                System.IO.File.Delete(file);
-            }
-        }
-        NativeIo.SyncDirectory(_streamsDirectory);
-        RecoverSnapshotFiles(byId);
     }
 
     private void RecoverDataFile(DiskStream stream)
@@ -216,6 +250,12 @@ public sealed partial class FileStreamStore
             return;
         }
         using var handle = System.IO.File.OpenHandle(stream.FilePath, FileMode.Open, FileAccess.ReadWrite);
+        if (!OperatingSystem.IsWindows() && System.IO.File.GetUnixFileMode(handle) is var mode && (mode & ~PrivateFiles.FileMode) != 0)
+        {
+            // Files are 0600 whatever the umask; one copied in (or left by an old build) with a looser mode is tightened.
+            PrivateFiles.Restrict(handle);
+            LogTightened(_logger, stream.FilePath, mode);
+        }
         var length = RandomAccess.GetLength(handle);
         if (length > expected)
         {

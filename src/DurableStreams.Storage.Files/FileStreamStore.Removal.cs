@@ -117,6 +117,7 @@ public sealed partial class FileStreamStore
         foreach (var gone in removed)
         {
             _streams.TryRemove(gone);
+            _loaded.TryRemove(gone.Id, out _);
             gone.Removed = true;
             if (gone.Source is { } source)
             {
@@ -136,7 +137,7 @@ public sealed partial class FileStreamStore
                 foreach (var (name, gone) in names)
                 {
                     // The name may already belong to a newer stream (re-created after an expiry).
-                    if (!_streams.TryGetValue(name, out var current) || current == gone)
+                    if (!_streams.TryGetLoaded(name, out var current) || current == gone)
                     {
                         w.DeleteName(name);
                     }
@@ -172,7 +173,8 @@ public sealed partial class FileStreamStore
         {
             return;
         }
-        foreach (var stream in _streams.Expired(_time.GetUtcNow()))
+        var now = _time.GetUtcNow();
+        foreach (var stream in _streams.Expired(now))
         {
             _structure.Wait();
             try
@@ -184,6 +186,8 @@ public sealed partial class FileStreamStore
                 _structure.Release();
             }
         }
+        // Streams not loaded since start-up: LMDB's expiring index, checked by their persisted access times.
+        SweepUnloaded(now);
     }
 
     /// <summary>Persists sliding-TTL refreshes made by reads, in one batch, off the read path.</summary>

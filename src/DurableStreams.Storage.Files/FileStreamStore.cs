@@ -39,7 +39,14 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
     private readonly MetadataStore _metadata;
     private readonly GroupCommitter _committer;
     private readonly DeadlineScheduler _deadlines;
-    private readonly StreamTable<DiskStream> _streams = new();
+    private readonly StreamTable<DiskStream> _streams;
+
+    /// <summary>The streams loaded since start-up (by a lookup, as a fork's source, or created), by id; detached ones included.</summary>
+    private readonly ConcurrentDictionary<long, DiskStream> _loaded = new();
+
+    /// <summary>When the sweep next reads LMDB's expiring index: the earliest expiry among the streams not loaded.</summary>
+    private DateTimeOffset _nextUnloadedExpiry;
+    private readonly object _sweepGate = new();
     private readonly SemaphoreSlim _structure = new(1, 1);
     private readonly ITimer _sweeper;
     private readonly ITimer _accessPersister;
@@ -62,6 +69,7 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
         _metadata = metadata;
         _streamsDirectory = Path.Combine(options.DataDirectory, "streams");
         _deadlines = new DeadlineScheduler(_time);
+        _streams = new StreamTable<DiskStream> { Loader = LoadByName };
         ReplayCommitLog();
         _committer = new GroupCommitter(metadata, log, options.Durability, options.SyncInterval, _streamsDirectory, DataPath, ex => LogCommitFailed(_logger, ex), Faults);
         _sweeper = _time.CreateTimer(static s => ((FileStreamStore)s!).Sweep(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
@@ -107,8 +115,11 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
     /// <summary>Number of data files currently open.</summary>
     public int OpenFileCount => Volatile.Read(ref _openHandleCount);
 
-    /// <summary>Number of live (not soft-deleted) streams.</summary>
-    public int Count => _streams.LiveCount;
+    /// <summary>Number of live (not soft-deleted) streams (counts LMDB's names: a cursor pass, not for hot paths).</summary>
+    public int Count => LiveNames().Count;
+
+    /// <summary>Number of streams loaded since start-up (looked up, forked from, or created); for tests and diagnostics.</summary>
+    internal int LoadedCount => _loaded.Count;
 
     /// <summary>Test hook: the committed producer states of a stream, or null when there is no such stream.</summary>
     internal IReadOnlyDictionary<string, ProducerState>? CommittedProducers(string name)
@@ -127,11 +138,12 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
     internal int ProducerRecordCount() => _metadata.CountProducers();
 
     /// <inheritdoc/>
-    public IReadOnlyList<string> ListStreamNames() => _streams.LiveNames();
+    public IReadOnlyList<string> ListStreamNames() => LiveNames();
 
     /// <summary>
     /// Opens (or creates) the store in <see cref="FileStreamStoreOptions.DataDirectory"/>: takes the directory lock, opens
-    /// LMDB, and recovers every stream by cutting its data file back to the committed tail.
+    /// LMDB and replays the commit log. Streams are loaded on first lookup, when their data file is cut back to the
+    /// committed tail; nothing at open is proportional to the number of streams.
     /// </summary>
     /// <exception cref="InvalidOperationException">Another process already uses the directory.</exception>
     public static FileStreamStore Open(FileStreamStoreOptions options, ILoggerFactory? loggerFactory = null)
@@ -225,7 +237,7 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
         PersistAccessTimes();
         _committer.Dispose();
         _deadlines.Dispose();
-        foreach (var stream in _streams.Values)
+        foreach (var stream in _loaded.Values)
         {
             lock (stream.Gate)
             {
@@ -239,15 +251,17 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
         await _changes.DisposeAsync();
     }
 
-    /// <summary>Tightens the files the store keeps (commit log, LMDB files, data files) to 0600 where they are looser.</summary>
+    /// <summary>
+    /// Tightens the commit log and LMDB files to 0600 where they are looser. A data file is checked when its stream is
+    /// loaded (<see cref="RecoverDataFile"/>), not here: that would be one stat per stream at every start.
+    /// </summary>
     private static void RestrictFiles(ILogger logger, string directory)
     {
         if (OperatingSystem.IsWindows())
         {
             return;
         }
-        var files = new[] { Path.Combine(directory, "commit.log"), Path.Combine(directory, "meta", "data.mdb"), Path.Combine(directory, "meta", "lock.mdb") }
-            .Concat(Directory.EnumerateFiles(Path.Combine(directory, "streams"), "*.dat"));
+        var files = new[] { Path.Combine(directory, "commit.log"), Path.Combine(directory, "meta", "data.mdb"), Path.Combine(directory, "meta", "lock.mdb") };
         foreach (var file in files)
         {
             if (System.IO.File.Exists(file))
@@ -284,6 +298,9 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
 
     [LoggerMessage(EventId = LogEvents.ProducersMigrated, Level = LogLevel.Information, Message = "Moved the producers of {Streams} streams to their own records (state format 1 to 2)")]
     private static partial void LogProducersMigrated(ILogger logger, int streams);
+    [LoggerMessage(EventId = LogEvents.MetadataIndexed, Level = LogLevel.Information, Message = "Indexed the metadata's forks and expiring streams (once, for a data directory written by an earlier build)")]
+    private static partial void LogIndexed(ILogger logger);
+
     [LoggerMessage(EventId = LogEvents.PermissionsTightened, Level = LogLevel.Information, Message = "Tightened the permissions of {Path} (was {Mode}): the data directory is private to the server's user")]
     private static partial void LogTightened(ILogger logger, string path, UnixFileMode mode);
 

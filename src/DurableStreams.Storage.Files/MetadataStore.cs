@@ -23,7 +23,17 @@ internal sealed class MetadataStore : IDisposable
     private readonly LightningDatabase _control;
     private readonly LightningDatabase _producers;
     private readonly LightningDatabase _times;
+    private readonly LightningDatabase _forks;
+    private readonly LightningDatabase _expiring;
     private static readonly byte[] s_logGenerationKey = "log-generation"u8.ToArray();
+    private static readonly byte[] s_indexVersionKey = "index-version"u8.ToArray();
+    private static readonly byte[] s_empty = [];
+
+    /// <summary>
+    /// The version of the derived indexes (<c>forks</c>, <c>expiring</c>) and of the state format every record is in;
+    /// a directory without it is indexed (and its version 1 state records split) once, at its first open.
+    /// </summary>
+    private const byte IndexVersion = 1;
     private static readonly StreamConfiguration s_noConfiguration = new("", null, null, null, null, 0);
 
     /// <param name="path">The environment directory.</param>
@@ -53,30 +63,169 @@ internal sealed class MetadataStore : IDisposable
         _control = tx.OpenDatabase("control", create);
         _producers = tx.OpenDatabase("producers", create);
         _times = tx.OpenDatabase("times", create);
+        _forks = tx.OpenDatabase("forks", create);
+        _expiring = tx.OpenDatabase("expiring", create);
         tx.Commit().ThrowOnError();
     }
 
     public string Version => _env.Version?.ToString() ?? "unknown";
 
-    /// <summary>Every stream record, with its state and last persisted access time.</summary>
-    public List<LoadedStream> LoadAll()
+    /// <summary>One stream record by id, with its state, last persisted access time and producers; null when absent.</summary>
+    public LoadedStream? LoadStream(long id)
     {
-        var result = new List<LoadedStream>();
+        var idKey = Records.IdKey(id);
+        using var tx = _env.BeginTransaction(TransactionBeginFlags.ReadOnly);
+        var (metaCode, _, value) = tx.Get(_meta, idKey);
+        if (metaCode != MDBResultCode.Success)
+        {
+            return null;
+        }
+        var meta = Records.DecodeMeta(value.AsSpan());
+        var (stateCode, _, state) = tx.Get(_state, idKey);
+        var (accessCode, _, access) = tx.Get(_access, idKey);
+        return new LoadedStream(
+            meta,
+            stateCode == MDBResultCode.Success ? state.CopyToNewArray() : null,
+            accessCode == MDBResultCode.Success ? Records.DecodeTicks(access.AsSpan()) : null,
+            LoadProducers(tx, idKey));
+    }
+
+    /// <summary>The id the <c>names</c> database gives <paramref name="name"/>, or null.</summary>
+    public long? FindId(string name)
+    {
+        using var tx = _env.BeginTransaction(TransactionBeginFlags.ReadOnly);
+        var (code, _, value) = tx.Get(_names, Records.NameKey(name));
+        return code == MDBResultCode.Success ? Records.ReadId(value.AsSpan()) : null;
+    }
+
+    /// <summary>The highest stream id with a record (ids are big-endian keys, so it is the last one), or 0.</summary>
+    public long MaxId()
+    {
         using var tx = _env.BeginTransaction(TransactionBeginFlags.ReadOnly);
         using var cursor = tx.CreateCursor(_meta);
-        foreach (var (key, value) in cursor.AsEnumerable())
+        var (code, key, _) = cursor.Last();
+        return code == MDBResultCode.Success ? Records.ReadId(key.AsSpan()) : 0;
+    }
+
+    /// <summary>How many stream records fork from stream <paramref name="id"/> (live, soft-deleted or detached).</summary>
+    public int CountForks(long id)
+    {
+        using var tx = _env.BeginTransaction(TransactionBeginFlags.ReadOnly);
+        var prefix = Records.IdKey(id);
+        using var cursor = tx.CreateCursor(_forks);
+        var count = 0;
+        var code = cursor.SetRange(prefix);
+        while (code == MDBResultCode.Success && cursor.GetCurrent().key.AsSpan().StartsWith(prefix))
         {
-            var meta = Records.DecodeMeta(value.AsSpan());
-            var idKey = key.CopyToNewArray();
-            var (stateCode, _, state) = tx.Get(_state, idKey);
-            var (accessCode, _, access) = tx.Get(_access, idKey);
-            result.Add(new LoadedStream(
-                meta,
-                stateCode == MDBResultCode.Success ? state.CopyToNewArray() : null,
-                accessCode == MDBResultCode.Success ? Records.DecodeTicks(access.AsSpan()) : null,
-                LoadProducers(tx, idKey)));
+            count++;
+            code = cursor.Next().resultCode;
+        }
+        return count;
+    }
+
+    /// <summary>
+    /// The streams holding a name that are not soft-deleted, by a cursor over <c>names</c> (each name's meta read for
+    /// its flags; long names are keyed by hash, so the name comes from the meta).
+    /// </summary>
+    public List<(long Id, string Name)> LiveNames()
+    {
+        var result = new List<(long, string)>();
+        using var tx = _env.BeginTransaction(TransactionBeginFlags.ReadOnly);
+        using var cursor = tx.CreateCursor(_names);
+        foreach (var (_, value) in cursor.AsEnumerable())
+        {
+            var id = Records.ReadId(value.AsSpan());
+            var (code, _, meta) = tx.Get(_meta, value.CopyToNewArray());
+            if (code == MDBResultCode.Success && Records.DecodeMeta(meta.AsSpan()) is { SoftDeleted: false, Detached: false } decoded)
+            {
+                result.Add((id, decoded.Name));
+            }
         }
         return result;
+    }
+
+    /// <summary>
+    /// The streams past their expiry at <paramref name="now"/> (by their last persisted access time) that still hold
+    /// their name: a cursor over <c>expiring</c>, whose values carry each stream's TTL, Expires-At and creation time,
+    /// so only the expired ones' <c>meta</c> is read. <paramref name="skip"/> leaves out streams the caller decides.
+    /// <paramref name="next"/> is the earliest expiry of the others (<see cref="DateTimeOffset.MaxValue"/> if none).
+    /// </summary>
+    public List<(long Id, string Name)> ExpiredStreams(DateTimeOffset now, Func<long, bool> skip, out DateTimeOffset next)
+    {
+        var result = new List<(long, string)>();
+        next = DateTimeOffset.MaxValue;
+        using var tx = _env.BeginTransaction(TransactionBeginFlags.ReadOnly);
+        using var cursor = tx.CreateCursor(_expiring);
+        foreach (var (key, value) in cursor.AsEnumerable())
+        {
+            var id = Records.ReadId(key.AsSpan());
+            if (skip(id) || value.AsSpan().Length != 24)
+            {
+                continue;
+            }
+            var (ttl, expiresAt, lastAccess) = Records.DecodeExpiry(value.AsSpan());
+            var idKey = key.CopyToNewArray();
+            if (ttl is not null)
+            {
+                var (accessCode, _, access) = tx.Get(_access, idKey);
+                if (accessCode == MDBResultCode.Success)
+                {
+                    lastAccess = new DateTimeOffset(Records.DecodeTicks(access.AsSpan()), TimeSpan.Zero);
+                }
+            }
+            if (!StreamState.IsExpired(ttl, expiresAt, now, lastAccess))
+            {
+                var at = expiresAt ?? DateTimeOffset.MaxValue;
+                if (ttl is { } seconds && seconds < (at - lastAccess).TotalSeconds)
+                {
+                    at = lastAccess.AddSeconds(seconds);
+                }
+                next = at < next ? at : next;
+                continue;
+            }
+            var (code, _, meta) = tx.Get(_meta, idKey);
+            if (code == MDBResultCode.Success && Records.DecodeMeta(meta.AsSpan()) is { SoftDeleted: false, Detached: false } decoded)
+            {
+                result.Add((id, decoded.Name));
+            }
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// Brings a data directory written by an earlier build up to <see cref="IndexVersion"/>, once: splits version 1
+    /// state records (every producer inline) into version 2 plus one producer record each, and builds the
+    /// <c>forks</c> and <c>expiring</c> indexes from the meta records, in one write transaction. Later opens read one
+    /// control key. Returns how many state records were split and whether anything was done.
+    /// </summary>
+    public (int Migrated, bool Indexed) EnsureIndexes()
+    {
+        using (var tx = _env.BeginTransaction(TransactionBeginFlags.ReadOnly))
+        {
+            var (code, _, value) = tx.Get(_control, s_indexVersionKey);
+            if (code == MDBResultCode.Success && value.AsSpan() is [IndexVersion])
+            {
+                return (0, false);
+            }
+        }
+        var migrated = MigrateInlineProducers();
+        Write(w =>
+        {
+            var metas = new List<StreamMeta>();
+            using (var cursor = w.Transaction.CreateCursor(_meta))
+            {
+                foreach (var (_, value) in cursor.AsEnumerable())
+                {
+                    metas.Add(Records.DecodeMeta(value.AsSpan()));
+                }
+            }
+            foreach (var meta in metas)
+            {
+                w.PutIndexes(meta);
+            }
+            w.Transaction.Put(_control, s_indexVersionKey, new byte[] { IndexVersion }).ThrowOnError();
+        });
+        return (migrated, true);
     }
 
     private List<(string, ProducerState)> LoadProducers(LightningTransaction tx, byte[] idKey)
@@ -227,11 +376,31 @@ internal sealed class MetadataStore : IDisposable
     /// <summary>The operations of one write transaction.</summary>
     internal readonly struct MetadataWriter(MetadataStore store, LightningTransaction tx)
     {
+        internal LightningTransaction Transaction => tx;
+
         public void PutName(string name, long id) => tx.Put(store._names, Records.NameKey(name), Records.IdKey(id)).ThrowOnError();
 
         public void DeleteName(string name) => Ignore(tx.Delete(store._names, Records.NameKey(name)));
 
-        public void PutMeta(StreamMeta meta) => tx.Put(store._meta, Records.IdKey(meta.Id), Records.EncodeMeta(meta)).ThrowOnError();
+        /// <summary>Writes a meta record and its index entries (a fork's link to its source, a stream that can expire).</summary>
+        public void PutMeta(StreamMeta meta)
+        {
+            tx.Put(store._meta, Records.IdKey(meta.Id), Records.EncodeMeta(meta)).ThrowOnError();
+            PutIndexes(meta);
+        }
+
+        /// <summary>The derived index entries of a meta record; a stream's source and expiry never change, so this is idempotent.</summary>
+        internal void PutIndexes(StreamMeta meta)
+        {
+            if (meta.SourceId is { } sourceId)
+            {
+                tx.Put(store._forks, Records.FrameKey(sourceId, meta.Id), s_empty).ThrowOnError();
+            }
+            if (meta.TtlSeconds is not null || meta.ExpiresAt is not null)
+            {
+                tx.Put(store._expiring, Records.IdKey(meta.Id), Records.EncodeExpiry(meta)).ThrowOnError();
+            }
+        }
 
         /// <summary>
         /// Writes a state record. A version 1 record (replayed from an earlier build's commit log, or migrated at open)
@@ -318,10 +487,16 @@ internal sealed class MetadataStore : IDisposable
             tx.Put(store._control, s_logGenerationKey, value).ThrowOnError();
         }
 
-        /// <summary>Removes every record of a stream: meta, state, access time, producers, all frames and append-time samples.</summary>
+        /// <summary>Removes every record of a stream: meta (with its index entries), state, access time, producers, all frames and append-time samples.</summary>
         public void DeleteStream(long id)
         {
             var key = Records.IdKey(id);
+            var (code, _, value) = tx.Get(store._meta, key);
+            if (code == MDBResultCode.Success && Records.DecodeMeta(value.AsSpan()).SourceId is { } sourceId)
+            {
+                Ignore(tx.Delete(store._forks, Records.FrameKey(sourceId, id)));
+            }
+            Ignore(tx.Delete(store._expiring, key));
             Ignore(tx.Delete(store._meta, key));
             Ignore(tx.Delete(store._state, key));
             Ignore(tx.Delete(store._access, key));

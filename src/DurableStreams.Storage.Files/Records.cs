@@ -287,6 +287,28 @@ internal static class Records
     /// <summary>Key of an append-time sample: stream id, then the position the sampled append started at (both int64 BE).</summary>
     public static byte[] TimeKey(long id, long position) => FrameKey(id, position);
 
+    /// <summary>
+    /// The <c>expiring</c> index value: TTL seconds, Expires-At ticks (each -1 when absent) and creation ticks (the
+    /// access time of a stream never read), int64 LE each.
+    /// </summary>
+    public static byte[] EncodeExpiry(StreamMeta meta)
+    {
+        var value = new byte[24];
+        BinaryPrimitives.WriteInt64LittleEndian(value, meta.TtlSeconds ?? -1);
+        BinaryPrimitives.WriteInt64LittleEndian(value.AsSpan(8), meta.ExpiresAt?.UtcTicks ?? -1);
+        BinaryPrimitives.WriteInt64LittleEndian(value.AsSpan(16), meta.CreatedAt.UtcTicks);
+        return value;
+    }
+
+    public static (long? TtlSeconds, DateTimeOffset? ExpiresAt, DateTimeOffset CreatedAt) DecodeExpiry(ReadOnlySpan<byte> value)
+    {
+        var ttl = BinaryPrimitives.ReadInt64LittleEndian(value);
+        var expires = BinaryPrimitives.ReadInt64LittleEndian(value[8..]);
+        return (ttl < 0 ? null : ttl,
+            expires < 0 ? null : new DateTimeOffset(expires, TimeSpan.Zero),
+            new DateTimeOffset(BinaryPrimitives.ReadInt64LittleEndian(value[16..]), TimeSpan.Zero));
+    }
+
     public static byte[] EncodeTicks(long ticks)
     {
         var value = new byte[8];

@@ -9,15 +9,28 @@ namespace DurableStreams.Core.Local;
 /// The name table of a store that keeps its streams in process (the memory and file stores), and the protocol's
 /// lookups on it: found, gone (soft-deleted), not found (absent or expired), and live waits. Expiring is left to the
 /// store (it takes the store's structure lock and may have to persist), so lookups hand an expired stream back.
+/// <para>
+/// A store that keeps its streams on disk gives a <see cref="Loader"/>: the table then holds only the streams looked up
+/// (or created) since start-up, and a name it does not hold is loaded on its first lookup. Names removed since start-up
+/// are remembered, so a lookup never loads a record the store has deleted but not yet checkpointed.
+/// </para>
 /// </summary>
 internal sealed class StreamTable<TStream> where TStream : LocalStream<TStream>
 {
     private readonly ConcurrentDictionary<string, TStream> _streams = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _removed = new(StringComparer.Ordinal);
+    private readonly Lock _loadGate = new();
 
-    /// <summary>Every stream that holds a name (live and soft-deleted).</summary>
+    /// <summary>
+    /// Loads the stream holding a name the table does not hold (null: there is none). Called under the table's load
+    /// lock, one load at a time; it must not wait for anything that waits for a lookup.
+    /// </summary>
+    public Func<string, TStream?>? Loader { get; init; }
+
+    /// <summary>Every stream that holds a name (live and soft-deleted) and is loaded.</summary>
     public ICollection<TStream> Values => _streams.Values;
 
-    /// <summary>Number of live (not soft-deleted) streams.</summary>
+    /// <summary>Number of live (not soft-deleted) streams loaded.</summary>
     public int LiveCount
     {
         get
@@ -31,7 +44,7 @@ internal sealed class StreamTable<TStream> where TStream : LocalStream<TStream>
         }
     }
 
-    /// <summary>The names of the live (not soft-deleted) streams.</summary>
+    /// <summary>The names of the live (not soft-deleted) streams loaded.</summary>
     public IReadOnlyList<string> LiveNames()
     {
         var names = new List<string>();
@@ -45,13 +58,81 @@ internal sealed class StreamTable<TStream> where TStream : LocalStream<TStream>
         return names;
     }
 
-    public bool TryGetValue(string name, [MaybeNullWhen(false)] out TStream stream) => _streams.TryGetValue(name, out stream);
+    /// <summary>The stream holding <paramref name="name"/>, loading it on first lookup when the table has a <see cref="Loader"/>.</summary>
+    public bool TryGetValue(string name, [MaybeNullWhen(false)] out TStream stream)
+    {
+        if (_streams.TryGetValue(name, out stream) || Loader is not { } loader)
+        {
+            return stream is not null;
+        }
+        lock (_loadGate)
+        {
+            if (_streams.TryGetValue(name, out stream))
+            {
+                return true;
+            }
+            if (_removed.Contains(name) || loader(name) is not { } loaded)
+            {
+                return false;
+            }
+            _streams[name] = stream = loaded;
+            return true;
+        }
+    }
+
+    /// <summary>The stream holding <paramref name="name"/> if it is loaded; never loads.</summary>
+    public bool TryGetLoaded(string name, [MaybeNullWhen(false)] out TStream stream) => _streams.TryGetValue(name, out stream);
+
+    /// <summary>
+    /// True when the table decides what <paramref name="name"/> is (it holds it, or removed it since start-up), so a
+    /// store's own record of the name is out of date or already counted.
+    /// </summary>
+    public bool Decides(string name)
+    {
+        if (_streams.ContainsKey(name))
+        {
+            return true;
+        }
+        lock (_loadGate)
+        {
+            return _streams.ContainsKey(name) || _removed.Contains(name);
+        }
+    }
 
     /// <summary>Gives <paramref name="stream"/> its name, replacing whatever held it.</summary>
-    public void Set(TStream stream) => _streams[stream.Name] = stream;
+    public void Set(TStream stream)
+    {
+        if (Loader is null)
+        {
+            _streams[stream.Name] = stream;
+            return;
+        }
+        lock (_loadGate)
+        {
+            _streams[stream.Name] = stream;
+            _removed.Remove(stream.Name);
+        }
+    }
 
     /// <summary>Frees the stream's name if it still belongs to this stream (it may have been re-created since).</summary>
-    public bool TryRemove(TStream stream) => _streams.TryRemove(new KeyValuePair<string, TStream>(stream.Name, stream));
+    public bool TryRemove(TStream stream)
+    {
+        if (Loader is null)
+        {
+            return _streams.TryRemove(new KeyValuePair<string, TStream>(stream.Name, stream));
+        }
+        lock (_loadGate)
+        {
+            var removed = _streams.TryRemove(new KeyValuePair<string, TStream>(stream.Name, stream));
+            // A stream loaded without its name (a fork's soft-deleted source) still holds it in the store's records; one
+            // already removed (an expired source kept for its forks) gave it up, perhaps to a stream not loaded yet.
+            if (removed || (!stream.Removed && !_streams.ContainsKey(stream.Name)))
+            {
+                _removed.Add(stream.Name);
+            }
+            return removed;
+        }
+    }
 
     /// <summary>
     /// Looks a stream up for a request: a soft-deleted one is gone, an expired one not found (and handed back in
@@ -60,7 +141,7 @@ internal sealed class StreamTable<TStream> where TStream : LocalStream<TStream>
     public (TStream? Stream, ReadStatus Status) Find(string name, bool touch, DateTimeOffset now, out TStream? expired)
     {
         expired = null;
-        if (!_streams.TryGetValue(name, out var stream))
+        if (!TryGetValue(name, out var stream))
         {
             return (null, ReadStatus.NotFound);
         }
@@ -80,7 +161,7 @@ internal sealed class StreamTable<TStream> where TStream : LocalStream<TStream>
         return (stream, ReadStatus.Ok);
     }
 
-    /// <summary>The live streams past their expiry at <paramref name="now"/>, for a sweep.</summary>
+    /// <summary>The loaded live streams past their expiry at <paramref name="now"/>, for a sweep.</summary>
     public List<TStream> Expired(DateTimeOffset now)
     {
         var expired = new List<TStream>();
@@ -102,7 +183,7 @@ internal sealed class StreamTable<TStream> where TStream : LocalStream<TStream>
     /// </summary>
     public ValueTask<WaitOutcome> WaitAsync(string name, StreamOffset offset, TimeSpan timeout, DateTimeOffset now, DeadlineScheduler deadlines, CancellationToken cancellationToken)
     {
-        if (!_streams.TryGetValue(name, out var stream) || stream.IsExpired(now))
+        if (!TryGetValue(name, out var stream) || stream.IsExpired(now))
         {
             return new(WaitOutcome.Gone);
         }

@@ -29,6 +29,7 @@ public static class LogEvents
     public const int HolePunchUnsupported = 2021;
     public const int StreamCompacted = 2030;
     public const int SnapshotFilesRemoved = 2031;
+    public const int MetadataIndexed = 2032;
 
     // serve (DurableStreams.Cli).
     public const int ServerStarted = 3000;

@@ -123,7 +123,7 @@ public sealed class FileStreamStoreHardeningTests : IDisposable
 
     [Fact]
     [UnsupportedOSPlatform("windows")]
-    public async Task An_existing_data_directory_with_looser_modes_is_tightened_on_open()
+    public async Task An_existing_data_directory_with_looser_modes_is_tightened_on_open_and_each_data_file_when_its_stream_loads()
     {
         Assert.SkipUnless(OperatingSystem.IsLinux(), "Unix modes.");
         await using (var store = Open())
@@ -142,7 +142,10 @@ public sealed class FileStreamStoreHardeningTests : IDisposable
 
         await using (var reopened = Open())
         {
+            // Open touches no stream; the 0700 streams directory already keeps the data files private.
+            Assert.Equal(loose, System.IO.File.GetUnixFileMode(Directory.GetFiles(_directory.Combine("streams"), "*.dat")[0]));
             Assert.Equal("x", await ReadAllAsync(reopened, "a"));
+            Assert.Equal("x", await ReadAllAsync(reopened, "b"));
         }
 
         AssertPrivate(_directory.Path);
