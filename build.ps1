@@ -14,7 +14,7 @@
                    artifacts/test-results; the browser tests of the inspector page run after the rest as their own
                    suite, "Browser (Chromium)", TRX files in artifacts/test-results/browser), the official conformance suite against `durable-streams serve` once per
                    store (--memory, then the file store in a fresh temp data directory, then the file store with
-                   --registry and retention policies for names the suite does not use, then three `serve --postgres` nodes on one throw-away PostgreSQL cluster, the suite
+                   --registry and retention and compaction policies for names the suite does not use, then three `serve --postgres` nodes on one throw-away PostgreSQL cluster, the suite
                    against each node in turn, when PostgreSQL binaries are installed), Pester
                    (tests/PowerShell/*.Tests.ps1, run in a child pwsh against the built module folder), and the
                    cross-implementation tier: tests/DurableStreams.Interop.Tests and the Pester tests tagged Interop

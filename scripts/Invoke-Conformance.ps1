@@ -28,7 +28,8 @@
 
 .PARAMETER Retention
     Also give the server retention policies for stream names the suite does not use (a config file with a `retention`
-    rule for `retained/**`, age and size, and `--retention-interval 1s`, so the retention job runs during the suite):
+    rule for `retained/**`, age and size, a State-Protocol compaction rule for `state/**`, and `--retention-interval 1s`,
+    so the retention job runs during the suite):
     the suite must not notice them. Results and logs get a -retention suffix.
 
 .PARAMETER Nodes
@@ -315,7 +316,7 @@ try {
         $serverArguments = @($storeSetup.Arguments) + $(if ($Registry) { @('--registry') } else { @() })
         if ($Retention) {
             $retentionConfig = Join-Path $outputDir "$runName-config.json"
-            Set-Content -LiteralPath $retentionConfig -Value '{ "retention": [ { "streams": "retained/**", "maxAge": "1h", "maxBytes": "1MiB" } ] }'
+            Set-Content -LiteralPath $retentionConfig -Value '{ "retention": [ { "streams": "retained/**", "maxAge": "1h", "maxBytes": "1MiB" }, { "streams": "state/**", "compaction": "state", "compactionMinBytes": 1024 } ] }'
             $serverArguments += @('--config', $retentionConfig, '--retention-interval', '1s')
         }
         # Every node is up before the first suite starts, so each suite runs inside a live cluster.

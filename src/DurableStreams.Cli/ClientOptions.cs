@@ -343,7 +343,7 @@ internal sealed class ClientOptions
 
     /// <summary>The wording of a read's 410 below the retained start, with the way to restart.</summary>
     public static string BeforeRetainedStartMessage(string? offset, string? retainedStart) =>
-        $"Offset {offset ?? "(unknown)"} is before the stream's retained start {retainedStart} (retention dropped it); "
+        $"Offset {offset ?? "(unknown)"} is before the stream's retained start {retainedStart} (retention or compaction dropped it); "
         + $"read from the start with --offset -1 (or {retainedStart}).";
 
     /// <summary>The one wording of a 404 for every command: <c>No stream 'name' at http://host/v1/stream/.</c></summary>

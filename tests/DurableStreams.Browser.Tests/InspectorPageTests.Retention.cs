@@ -40,7 +40,7 @@ public sealed partial class InspectorPageTests
 
         await host.Page.GotoAsync($"/?stream=log&offset={afterFirst}");
 
-        await Expect(host.Page.Locator("#banner")).ToContainTextAsync($"is before the stream's retained start {afterSecond} (retention dropped that data)");
+        await Expect(host.Page.Locator("#banner")).ToContainTextAsync($"is before the stream's retained start {afterSecond} (retention or compaction dropped that data)");
         await Expect(Rows(host.Page)).ToHaveCountAsync(0);
         Assert.Empty(host.ConsoleErrors);
     }

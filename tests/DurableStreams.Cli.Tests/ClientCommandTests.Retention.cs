@@ -49,7 +49,7 @@ public sealed partial class ClientCommandTests
         Assert.Equal(ExitCodes.NotFound, run.ExitCode);
         Assert.Equal("", run.Stdout);
         Assert.Equal(
-            $"Offset {Offset(5)} is before the stream's retained start {Offset(10)} (retention dropped it); read from the start with --offset -1 (or {Offset(10)}).",
+            $"Offset {Offset(5)} is before the stream's retained start {Offset(10)} (retention or compaction dropped it); read from the start with --offset -1 (or {Offset(10)}).",
             Assert.Single(Lines(run.Error)));
     });
 

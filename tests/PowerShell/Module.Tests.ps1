@@ -23,9 +23,9 @@ Describe 'The DurableStreams module manifest' -Tag 'Unit' {
         (Get-Command -Module DurableStreams).CommandType | Sort-Object -Unique | Should -Be 'Cmdlet'
     }
 
-    It 'exports the eleven cmdlets of the issues' {
+    It 'exports the twelve cmdlets of the issues' {
         $script:manifest.CmdletsToExport | Sort-Object | Should -Be @(
-            'Close-DurableStream', 'Get-DurableStream', 'Get-DurableStreamServer', 'New-DurableStream', 'Read-DurableStream',
+            'Close-DurableStream', 'Compress-DurableStream', 'Get-DurableStream', 'Get-DurableStreamServer', 'New-DurableStream', 'Read-DurableStream',
             'Remove-DurableStream', 'Show-DurableStream', 'Start-DurableStreamServer', 'Stop-DurableStreamServer', 'Wait-DurableStream', 'Write-DurableStream')
     }
 

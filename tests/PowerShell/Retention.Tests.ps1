@@ -61,7 +61,7 @@ Describe 'Retention in the module' -Tag 'Integration' {
 
         $failures[0].FullyQualifiedErrorId | Should -BeLike 'OffsetBeforeRetainedStart,*'
         $failures[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
-        $failures[0].ToString() | Should -BeLike "Offset $(Offset 5) of stream '*' is before its retained start $(Offset 10) (retention dropped it); read from the start with -Offset -1 (or $(Offset 10))."
+        $failures[0].ToString() | Should -BeLike "Offset $(Offset 5) of stream '*' is before its retained start $(Offset 10) (retention or compaction dropped it); read from the start with -Offset -1 (or $(Offset 10))."
         $failures[0].ErrorDetails.RecommendedAction | Should -Be 'Read-DurableStream -Offset -1'
     }
 

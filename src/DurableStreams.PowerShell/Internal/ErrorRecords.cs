@@ -42,7 +42,7 @@ internal static class ErrorRecords
             "StreamNotFound" => $"Stream '{stream}' was not found{status}: {detail}",
             "StreamGone" => $"Stream '{stream}' is gone{status}: {detail}",
             "OffsetBeforeRetainedStart" => $"Offset {ex.ResumeOffset ?? "(unknown)"} of stream '{stream}' is before its retained start {ex.RetainedStart} "
-                + $"(retention dropped it); read from the start with -Offset -1 (or {ex.RetainedStart}).",
+                + $"(retention or compaction dropped it); read from the start with -Offset -1 (or {ex.RetainedStart}).",
             "StreamExists" => $"Stream '{stream}' already exists with other settings{status}: {detail}",
             "StreamClosed" => $"Stream '{stream}' is closed{status}: {detail}",
             "ServerUnreachable" => $"Could not reach the server of stream '{stream}': {detail}",

@@ -1,4 +1,5 @@
 using DurableStreams.Core.Compaction;
+using DurableStreams.Protocol.Diagnostics;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 
@@ -55,7 +56,7 @@ internal sealed partial class StreamEndpoints
         await ResultMapping.WriteCompactionAsync(response, outcome, info);
     }
 
-    [LoggerMessage(EventId = DurableStreams.Protocol.Diagnostics.LogEvents.CompactionRequested, Level = LogLevel.Information,
+    [LoggerMessage(EventId = LogEvents.CompactionRequested, Level = LogLevel.Information,
         Message = "On-demand compaction of {Stream}: {Outcome}, {BytesBefore} bytes before, {BytesAfter} after")]
     private static partial void LogCompaction(ILogger logger, string stream, CompactionStatus outcome, long bytesBefore, long bytesAfter);
 }

@@ -72,7 +72,7 @@ async function api(method, name, { query, headers = {}, body, signal, allow = []
 
 /** A 410 with Stream-Retained-Start: retention dropped the data below that offset; say where to read from instead. */
 function beforeRetainedStart(offset, retained) {
-  return `410: offset ${offset ?? ''} is before the stream's retained start ${retained} (retention dropped that data); `
+  return `410: offset ${offset ?? ''} is before the stream's retained start ${retained} (retention or compaction dropped that data); `
     + `read from the start (clear the offset) or from ${retained}.`;
 }
 
