@@ -103,6 +103,7 @@ public sealed class TsStateCompactionTests(ReferenceServer reference)
         }
         reference.RequireRunning();
         var rows = new List<string>();
+        var breakdown = new List<string>();
         foreach (var store in new[] { "memory", "file" })
         {
             await using var server = await StoreServer.StartAsync(store, Ct);
@@ -113,12 +114,12 @@ public sealed class TsStateCompactionTests(ReferenceServer reference)
                 await server.AppendAsync(url, "application/json", StateHistory.Body(history.Next(Batch, resetChance: 0.00004, otherChance: 0.0001)));
             }
             var name = Name(server, url);
-            var diskBefore = await DiskBytesAsync(server, store);
+            var diskBefore = await DiskBytesAsync(server, store, breakdown, "before");
             var bytesBefore = await RetainedBytesAsync(server, server.Url(name));
             var msBefore = await MedianMaterialiseMsAsync(server.Url(name), history);
             var outcome = await StateCompactor.CompactAsync(server.Store, name, CompactionPolicy.State, force: true, Ct);
             Assert.Equal(CompactionStatus.Compacted, outcome.Status);
-            var diskAfter = await DiskBytesAsync(server, store);
+            var diskAfter = await DiskBytesAsync(server, store, breakdown, "after");
             var bytesAfter = await RetainedBytesAsync(server, server.Url(name));
             var msAfter = await MedianMaterialiseMsAsync(server.Url(name), history);
             rows.Add(string.Create(System.Globalization.CultureInfo.InvariantCulture,
@@ -130,6 +131,10 @@ public sealed class TsStateCompactionTests(ReferenceServer reference)
             "| store | stream bytes before | after | materialise from -1, ms (median of 3) before | after | disk bytes before | after |",
             "|---|---:|---:|---:|---:|---:|---:|",
             .. rows,
+            "",
+            "File store data directory, allocated bytes per file (du -a -B1):",
+            "",
+            .. breakdown,
         ], Ct);
     }
 
@@ -155,17 +160,22 @@ public sealed class TsStateCompactionTests(ReferenceServer reference)
         return times[1];
     }
 
-    /// <summary>The file store's allocated bytes (<c>du -s -B1</c>) after a restart; 0 for the memory store.</summary>
-    private static async Task<long> DiskBytesAsync(StoreServer server, string store)
+    /// <summary>
+    /// The file store's allocated bytes (<c>du -s -B1</c>) after a restart, with a per-file breakdown added to
+    /// <paramref name="breakdown"/>; 0 for the memory store.
+    /// </summary>
+    private static async Task<long> DiskBytesAsync(StoreServer server, string store, List<string> breakdown, string label)
     {
         if (store != "file")
         {
             return 0;
         }
         await server.RestartAsync();
-        var (exitCode, output) = await ReferenceServer.RunAsync("du", ["-s", "-B1", server.DataDirectory], server.DataDirectory, TimeSpan.FromMinutes(1));
+        var (exitCode, output) = await ReferenceServer.RunAsync("du", ["-a", "-B1", server.DataDirectory], server.DataDirectory, TimeSpan.FromMinutes(1));
         Assert.Equal(0, exitCode);
-        return long.Parse(output.Split('\t', ' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        breakdown.AddRange(lines.Select(line => $"    {label}: {line.Replace(server.DataDirectory, "<data-dir>", StringComparison.Ordinal)}"));
+        return long.Parse(lines[^1].Split('\t', ' ')[0], System.Globalization.CultureInfo.InvariantCulture);
     }
 
     /// <summary>The stream name of <paramref name="url"/> under the server's streams root.</summary>
