@@ -61,21 +61,7 @@ public sealed class CompactionCrashTests : IDisposable
         Assert.SkipWhen(string.IsNullOrEmpty(data), "Runs only as the child process of the compaction crash tests.");
         var cycle = int.Parse(Environment.GetEnvironmentVariable(CycleVariable)!, CultureInfo.InvariantCulture);
         await using var store = FileStreamStore.Open(Options(data!));
-        await using var log = new StreamWriter(new FileStream(Environment.GetEnvironmentVariable(LogVariable)!, FileMode.Append, FileAccess.Write, FileShare.ReadWrite)) { AutoFlush = true };
-        var gate = new SemaphoreSlim(1, 1);
-        async Task LogAsync(string line)
-        {
-            // One write per line (AutoFlush): a kill leaves at most the last line torn, and the parser skips it.
-            await gate.WaitAsync(Ct);
-            try
-            {
-                await log.WriteAsync(line + "\n");
-            }
-            finally
-            {
-                gate.Release();
-            }
-        }
+        await using var log = new CrashChild.Log(Environment.GetEnvironmentVariable(LogVariable)!);
         for (var s = 0; s < Streams; s++)
         {
             var created = await store.CreateAsync(StreamName(s), new CreateStreamRequest { ContentType = "application/json" }, Ct);
@@ -87,11 +73,11 @@ public sealed class CompactionCrashTests : IDisposable
             for (var n = 0; !stop.IsCancellationRequested; n++)
             {
                 // Logged before it is sent: a change in flight at the kill may or may not be in the stream.
-                await LogAsync(string.Create(CultureInfo.InvariantCulture, $"P {s} {cycle} {n}"));
+                await log.WriteAsync($"P {s} {cycle} {n}", Ct);
                 var body = Encoding.UTF8.GetBytes(Change(cycle, s, n));
                 var result = await store.AppendAsync(StreamName(s), new AppendRequest { ContentType = "application/json", Body = body }, Ct);
                 Assert.Equal(AppendStatus.Appended, result.Status);
-                await LogAsync(string.Create(CultureInfo.InvariantCulture, $"A {s} {cycle} {n}"));
+                await log.WriteAsync($"A {s} {cycle} {n}", Ct);
             }
         }, Ct)).ToList();
         var compactor = Task.Run(async () =>
@@ -103,8 +89,7 @@ public sealed class CompactionCrashTests : IDisposable
                     var outcome = await StateCompactor.CompactAsync(store, StreamName(s), CompactionPolicy.State, force: true, Ct);
                     if (outcome.Status == CompactionStatus.Compacted && outcome.Info is { } info)
                     {
-                        await LogAsync(string.Create(CultureInfo.InvariantCulture,
-                            $"C {s} {info.OffsetGeneration} {info.RetainedStart.Position} {info.CompactedEnd.Position}"));
+                        await log.WriteAsync($"C {s} {info.OffsetGeneration} {info.RetainedStart.Position} {info.CompactedEnd.Position}", Ct);
                     }
                 }
                 await Task.Delay(1, Ct);
@@ -126,31 +111,14 @@ public sealed class CompactionCrashTests : IDisposable
         {
             using (var child = StartChild(data, logPath, cycle))
             {
-                try
-                {
-                    // Kill once the workload has both appended and compacted in this cycle, at a seeded moment after.
-                    var started = Stopwatch.StartNew();
-                    while (!(CountLines(logPath, parsed, 'C') >= 3 && CountLines(logPath, parsed, 'A') >= 100))
-                    {
-                        Assert.True(started.Elapsed < Guard && !child.HasExited, $"The child made no progress in cycle {cycle} (exited: {child.HasExited}).");
-                        await Task.Delay(20, Ct);
-                    }
-                    await Task.Delay(random.Next(0, 400), Ct);
-                }
-                finally
-                {
-                    if (!child.HasExited)
-                    {
-                        child.Kill(entireProcessTree: false);
-                    }
-                    await child.WaitForExitAsync(CancellationToken.None);
-                }
+                // Kill once the workload has both appended and compacted in this cycle, at a seeded moment after.
+                await CrashChild.KillAfterProgressAsync(child, () => CrashChild.CountLines(logPath, parsed, 'C') >= 3 && CrashChild.CountLines(logPath, parsed, 'A') >= 100, random, Guard, cycle, Ct);
             }
             if (cut is not null)
             {
                 await cut(Ct);
             }
-            var lines = CompleteLines(logPath);
+            var lines = CrashChild.CompleteLinesCuttingTorn(logPath);
             var acknowledged = Enumerable.Range(0, Streams).Select(_ => new List<(int, int)>()).ToArray();
             var inFlight = new (int Cycle, int N)?[Streams];
             foreach (var line in lines.Skip(parsed))
@@ -172,11 +140,6 @@ public sealed class CompactionCrashTests : IDisposable
                         reported[s] = (Math.Max(reported[s].Generation, a), Math.Max(reported[s].Start, b), Math.Max(reported[s].End, end));
                         break;
                 }
-            }
-            // Cut a line the kill tore, so the next child's first line starts on a line of its own.
-            using (var file = new FileStream(logPath, FileMode.Open, FileAccess.ReadWrite))
-            {
-                file.SetLength(lines.Sum(l => l.Length + 1));
             }
             parsed = lines.Count;
             for (var s = 0; s < Streams; s++)
@@ -292,47 +255,13 @@ public sealed class CompactionCrashTests : IDisposable
 
     private static string StreamName(int stream) => "state/" + stream.ToString(CultureInfo.InvariantCulture);
 
-    private static Process StartChild(string data, string log, int cycle)
-    {
-        var startInfo = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+    private static Process StartChild(string data, string log, int cycle) =>
+        CrashChild.Start(typeof(CompactionCrashTests), nameof(Child_appends_changes_and_compacts_until_killed), new Dictionary<string, string>
         {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        var method = typeof(CompactionCrashTests).FullName + "." + nameof(Child_appends_changes_and_compacts_until_killed);
-        foreach (var argument in new[] { typeof(CompactionCrashTests).Assembly.Location, "-method", method, "-noLogo" })
-        {
-            startInfo.ArgumentList.Add(argument);
-        }
-        startInfo.Environment[DataVariable] = data;
-        startInfo.Environment[LogVariable] = log;
-        startInfo.Environment[CycleVariable] = cycle.ToString(CultureInfo.InvariantCulture);
-        var process = Process.Start(startInfo) ?? throw new InvalidOperationException("dotnet did not start.");
-        _ = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
-        _ = process.StandardError.ReadToEndAsync(CancellationToken.None);
-        return process;
-    }
-
-    /// <summary>Complete lines of kind <paramref name="kind"/> after the first <paramref name="skip"/> complete lines.</summary>
-    private static int CountLines(string path, int skip, char kind) =>
-        File.Exists(path) ? CompleteLines(path).Skip(skip).Count(l => l[0] == kind) : 0;
-
-    private static List<string> CompleteLines(string path)
-    {
-        if (!File.Exists(path))
-        {
-            return [];
-        }
-        string text;
-        using (var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
-        using (var reader = new StreamReader(stream, Encoding.ASCII))
-        {
-            text = reader.ReadToEnd();
-        }
-        var end = text.LastIndexOf('\n');
-        return end < 0 ? [] : [.. text[..end].Split('\n')];
-    }
+            [DataVariable] = data,
+            [LogVariable] = log,
+            [CycleVariable] = cycle.ToString(CultureInfo.InvariantCulture),
+        });
 
     public void Dispose() => _directory.Dispose();
 }

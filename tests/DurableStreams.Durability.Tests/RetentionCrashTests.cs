@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 using DurableStreams.Core;
 using DurableStreams.Core.Retention;
 using DurableStreams.Protocol;
@@ -58,21 +57,7 @@ public sealed class RetentionCrashTests : IDisposable
         Assert.SkipWhen(string.IsNullOrEmpty(data), "Runs only as the child process of the retention crash tests.");
         var cycle = int.Parse(Environment.GetEnvironmentVariable(CycleVariable)!, CultureInfo.InvariantCulture);
         await using var store = FileStreamStore.Open(Options(data!));
-        await using var acks = new StreamWriter(new FileStream(Environment.GetEnvironmentVariable(AcksVariable)!, FileMode.Append, FileAccess.Write, FileShare.ReadWrite)) { AutoFlush = true };
-        var gate = new SemaphoreSlim(1, 1);
-        async Task LogAsync(string line)
-        {
-            // One write per line (AutoFlush): a kill leaves at most the last line torn, and the parser skips it.
-            await gate.WaitAsync(Ct);
-            try
-            {
-                await acks.WriteAsync(line + "\n");
-            }
-            finally
-            {
-                gate.Release();
-            }
-        }
+        await using var log = new CrashChild.Log(Environment.GetEnvironmentVariable(AcksVariable)!);
         for (var s = 0; s < Streams; s++)
         {
             var created = await store.CreateAsync(StreamName(s), new CreateStreamRequest { ContentType = "application/octet-stream" }, Ct);
@@ -86,7 +71,7 @@ public sealed class RetentionCrashTests : IDisposable
                 var body = Body(cycle, s, n);
                 var result = await store.AppendAsync(StreamName(s), new AppendRequest { ContentType = "application/octet-stream", Body = body }, Ct);
                 Assert.Equal(AppendStatus.Appended, result.Status);
-                await LogAsync(string.Create(CultureInfo.InvariantCulture, $"A {s} {result.NextOffset.Position - body.Length} {body.Length} {cycle} {n}"));
+                await log.WriteAsync($"A {s} {result.NextOffset.Position - body.Length} {body.Length} {cycle} {n}", Ct);
             }
         }, Ct)).ToList();
         var trimmer = Task.Run(async () =>
@@ -98,7 +83,7 @@ public sealed class RetentionCrashTests : IDisposable
                     var result = await store.ApplyRetentionAsync(StreamName(s), Policies.Resolve(StreamName(s)), Ct);
                     if (result.Status == RetentionStatus.Trimmed)
                     {
-                        await LogAsync(string.Create(CultureInfo.InvariantCulture, $"S {s} {result.RetainedStart.Position}"));
+                        await log.WriteAsync($"S {s} {result.RetainedStart.Position}", Ct);
                     }
                 }
                 await Task.Delay(2, Ct);
@@ -119,25 +104,8 @@ public sealed class RetentionCrashTests : IDisposable
         {
             using (var child = StartChild(data, acksPath, cycle))
             {
-                try
-                {
-                    // Kill once the workload has both appended and trimmed in this cycle, at a seeded moment after.
-                    var started = Stopwatch.StartNew();
-                    while (!(CountLines(acksPath, parsed, 'S') >= 3 && CountLines(acksPath, parsed, 'A') >= 50))
-                    {
-                        Assert.True(started.Elapsed < Guard && !child.HasExited, $"The child made no progress in cycle {cycle} (exited: {child.HasExited}).");
-                        await Task.Delay(20, Ct);
-                    }
-                    await Task.Delay(random.Next(0, 400), Ct);
-                }
-                finally
-                {
-                    if (!child.HasExited)
-                    {
-                        child.Kill(entireProcessTree: false);
-                    }
-                    await child.WaitForExitAsync(CancellationToken.None);
-                }
+                // Kill once the workload has both appended and trimmed in this cycle, at a seeded moment after.
+                await CrashChild.KillAfterProgressAsync(child, () => CrashChild.CountLines(acksPath, parsed, 'S') >= 3 && CrashChild.CountLines(acksPath, parsed, 'A') >= 50, random, Guard, cycle, Ct);
             }
             if (cut is not null)
             {
@@ -196,54 +164,19 @@ public sealed class RetentionCrashTests : IDisposable
         return body;
     }
 
-    private static Process StartChild(string data, string acks, int cycle)
-    {
-        var startInfo = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+    private static Process StartChild(string data, string acks, int cycle) =>
+        CrashChild.Start(typeof(RetentionCrashTests), nameof(Child_appends_and_trims_until_killed), new Dictionary<string, string>
         {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        var method = typeof(RetentionCrashTests).FullName + "." + nameof(Child_appends_and_trims_until_killed);
-        foreach (var argument in new[] { typeof(RetentionCrashTests).Assembly.Location, "-method", method, "-noLogo" })
-        {
-            startInfo.ArgumentList.Add(argument);
-        }
-        startInfo.Environment[DataVariable] = data;
-        startInfo.Environment[AcksVariable] = acks;
-        startInfo.Environment[CycleVariable] = cycle.ToString(CultureInfo.InvariantCulture);
-        var process = Process.Start(startInfo) ?? throw new InvalidOperationException("dotnet did not start.");
-        _ = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
-        _ = process.StandardError.ReadToEndAsync(CancellationToken.None);
-        return process;
-    }
-
-    /// <summary>Complete lines of kind <paramref name="kind"/> after the first <paramref name="skip"/> complete lines.</summary>
-    private static int CountLines(string path, int skip, char kind) =>
-        File.Exists(path) ? CompleteLines(path).Skip(skip).Count(l => l[0] == kind) : 0;
-
-    private static List<string> CompleteLines(string path)
-    {
-        string text;
-        using (var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
-        using (var reader = new StreamReader(stream, Encoding.ASCII))
-        {
-            text = reader.ReadToEnd();
-        }
-        var end = text.LastIndexOf('\n');
-        return end < 0 ? [] : [.. text[..end].Split('\n')];
-    }
+            [DataVariable] = data,
+            [AcksVariable] = acks,
+            [CycleVariable] = cycle.ToString(CultureInfo.InvariantCulture),
+        });
 
     /// <summary>Reads every complete line: acknowledged appends, and the highest reported start per stream. Returns the line count.</summary>
     private static int Parse(string path, long[] reported, List<(int, long, int, int, int)> appends)
     {
         appends.Clear();
-        var lines = CompleteLines(path);
-        // Cut a line the kill tore, so the next child's first line starts on a line of its own.
-        using (var file = new FileStream(path, FileMode.Open, FileAccess.ReadWrite))
-        {
-            file.SetLength(lines.Sum(l => l.Length + 1));
-        }
+        var lines = CrashChild.CompleteLinesCuttingTorn(path);
         foreach (var line in lines)
         {
             var f = line.Split(' ');
