@@ -2,9 +2,7 @@ using System.Text;
 using DurableStreams.Core;
 using DurableStreams.Core.Compaction;
 using DurableStreams.Protocol;
-using DurableStreams.Storage.Postgres;
 using DurableStreams.Testing;
-using Npgsql;
 using Xunit;
 
 namespace DurableStreams.Postgres.Tests;
@@ -14,44 +12,9 @@ namespace DurableStreams.Postgres.Tests;
 /// racing a compaction committed by another node, a compaction that dies before COMMIT, forks of a compacted source,
 /// what is stored, and the schema migration to version 5.
 /// </summary>
-public sealed class PostgresCompactionTests(PostgresServer server) : StoreTestBase, IAsyncLifetime
+public sealed class PostgresCompactionTests(PostgresServer server) : SharedSchemaNodesTestBase(server, "cmp")
 {
     private const string Name = "state/s";
-    private readonly string _schema = server.NewSchema("cmp");
-    private readonly List<PostgresStreamStore> _nodes = [];
-
-    /// <summary>The node the base class's helpers talk to (the first one opened).</summary>
-    protected override IStreamStore CurrentStore => _nodes[0];
-
-    private PostgresStreamStore NodeA => _nodes[0];
-
-    public async ValueTask InitializeAsync()
-    {
-        server.SkipIfUnavailable();
-        await OpenNodeAsync();
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        foreach (var node in _nodes)
-        {
-            await node.DisposeAsync();
-        }
-    }
-
-    private async Task<PostgresStreamStore> OpenNodeAsync(string? connectionString = null, string? schema = null)
-    {
-        var node = await PostgresStreamStore.OpenAsync(new PostgresStreamStoreOptions
-        {
-            ConnectionString = connectionString ?? server.ConnectionString,
-            Schema = schema ?? _schema,
-            TimeProvider = Time,
-            SweepInterval = TimeSpan.FromHours(1),
-        }, Ct);
-        _nodes.Add(node);
-        return node;
-    }
-
     private static string Change(string key, int value, string operation = "upsert") =>
         "{\"type\":\"row\",\"key\":\"" + key + "\",\"value\":{\"n\":" + value.ToString(System.Globalization.CultureInfo.InvariantCulture) + "},\"headers\":{\"operation\":\"" + operation + "\"}}";
 
@@ -88,17 +51,6 @@ public sealed class PostgresCompactionTests(PostgresServer server) : StoreTestBa
 
     private static async Task<CompactionOutcome> CompactAsync(IStreamStore node, string name = Name) =>
         await StateCompactor.CompactAsync(node, name, CompactionPolicy.State, force: true, Ct);
-
-    private async Task<T> ScalarAsync<T>(string sql, params (string Name, object Value)[] parameters)
-    {
-        await using var dataSource = NpgsqlDataSource.Create(server.ConnectionString);
-        await using var command = dataSource.CreateCommand(sql.Replace("{s}", _schema, StringComparison.Ordinal));
-        foreach (var (name, value) in parameters)
-        {
-            command.Parameters.AddWithValue(name, value);
-        }
-        return (T)(await command.ExecuteScalarAsync(Ct))!;
-    }
 
     [Fact]
     public async Task A_compaction_on_one_node_is_seen_by_a_reader_on_another()
@@ -247,10 +199,10 @@ public sealed class PostgresCompactionTests(PostgresServer server) : StoreTestBa
     public async Task A_version_4_database_upgrades_to_generation_0_and_then_compacts()
     {
         var database = $"cmp_v2_{Environment.ProcessId}_{Guid.NewGuid():N}";
-        await server.RunClientToolAsync("psql", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-q", "-c", $"CREATE DATABASE {database}");
-        await server.RunClientToolAsync("psql", "-d", database, "-v", "ON_ERROR_STOP=1", "-q", "-f", Path.Combine(AppContext.BaseDirectory, "Fixtures", "postgres-v2.sql"));
+        await Server.RunClientToolAsync("psql", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-q", "-c", $"CREATE DATABASE {database}");
+        await Server.RunClientToolAsync("psql", "-d", database, "-v", "ON_ERROR_STOP=1", "-q", "-f", Path.Combine(AppContext.BaseDirectory, "Fixtures", "postgres-v2.sql"));
         Time.SetUtcNow(StoreFormatFixture.OpenAt);
-        var node = await OpenNodeAsync(server.ConnectionStringFor(database), "fixture_v2");
+        var node = await OpenNodeAsync(Server.ConnectionStringFor(database), "fixture_v2");
 
         // Every stream written before version 5 is generation 0 with nothing compacted (the trimmed one keeps its start).
         var retained = (await node.GetMetadataAsync("retained", Ct)).Info!;

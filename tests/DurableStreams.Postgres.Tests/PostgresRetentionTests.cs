@@ -12,53 +12,19 @@ namespace DurableStreams.Postgres.Tests;
 /// Retention in the PostgreSQL store beyond the shared contract: several nodes on one database trimming and reading the
 /// same stream, reads racing a trim, the schema migration, and what is actually stored (rows, samples).
 /// </summary>
-public sealed class PostgresRetentionTests(PostgresServer server) : StoreTestBase, IAsyncLifetime
+public sealed class PostgresRetentionTests(PostgresServer server) : SharedSchemaNodesTestBase(server, "ret")
 {
     /// <summary>size/**: the last 50 bytes; age/**: one hour (samples every 36 s); anything else keeps everything.</summary>
-    private static readonly RetentionPolicies Policies = new(
+    private static readonly RetentionPolicies Rules = new(
     [
         new RetentionRule("size/**", new RetentionPolicy(null, 50)),
         new RetentionRule("age/**", new RetentionPolicy(TimeSpan.FromHours(1), null)),
     ]);
 
-    private static readonly RetentionPolicy Size = Policies.Resolve("size/x");
-    private static readonly RetentionPolicy Age = Policies.Resolve("age/x");
+    protected override RetentionPolicies Policies => Rules;
 
-    private readonly string _schema = server.NewSchema("ret");
-    private readonly List<PostgresStreamStore> _nodes = [];
-
-    /// <summary>The node the base class's helpers talk to (the first one opened).</summary>
-    protected override IStreamStore CurrentStore => _nodes[0];
-
-    private PostgresStreamStore NodeA => _nodes[0];
-
-    public async ValueTask InitializeAsync()
-    {
-        server.SkipIfUnavailable();
-        await OpenNodeAsync();
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        foreach (var node in _nodes)
-        {
-            await node.DisposeAsync();
-        }
-    }
-
-    private async Task<PostgresStreamStore> OpenNodeAsync(string? connectionString = null, string? schema = null)
-    {
-        var node = await PostgresStreamStore.OpenAsync(new PostgresStreamStoreOptions
-        {
-            ConnectionString = connectionString ?? server.ConnectionString,
-            Schema = schema ?? _schema,
-            TimeProvider = Time,
-            SweepInterval = TimeSpan.FromHours(1),
-            Retention = Policies,
-        }, Ct);
-        _nodes.Add(node);
-        return node;
-    }
+    private static readonly RetentionPolicy Size = Rules.Resolve("size/x");
+    private static readonly RetentionPolicy Age = Rules.Resolve("age/x");
 
     /// <summary>A text stream of <paramref name="appends"/> appends of 10 bytes each ("a000000000", "a000000001", ...).</summary>
     private async Task FillAsync(string name, int appends, int first = 0)
@@ -82,17 +48,6 @@ public sealed class PostgresRetentionTests(PostgresServer server) : StoreTestBas
 
     private static string Appends(int from, int to) => string.Concat(Enumerable.Range(from, to - from).Select(i => $"a{i:D9}"));
 
-    private async Task<T> ScalarAsync<T>(string sql, params (string Name, object Value)[] parameters)
-    {
-        await using var dataSource = NpgsqlDataSource.Create(server.ConnectionString);
-        await using var command = dataSource.CreateCommand(sql.Replace("{s}", _schema, StringComparison.Ordinal));
-        foreach (var (name, value) in parameters)
-        {
-            command.Parameters.AddWithValue(name, value);
-        }
-        return (T)(await command.ExecuteScalarAsync(Ct))!;
-    }
-
     private Task<long> DataRowsAsync(string name) =>
         ScalarAsync<long>("SELECT count(*) FROM {s}.ds_data d JOIN {s}.ds_streams s ON s.id = d.stream_id WHERE s.name = @n", ("n", name));
 
@@ -111,7 +66,7 @@ public sealed class PostgresRetentionTests(PostgresServer server) : StoreTestBas
         Assert.Equal(150, trimmed.BytesDropped);
         Assert.Equal(150, passes.Sum(p => p.BytesFreed));
         Assert.Equal(5, await DataRowsAsync("size/s"));
-        foreach (var node in _nodes)
+        foreach (var node in Nodes)
         {
             var read = await node.ReadAsync("size/s", new ReadRequest(OffsetQuery.Beginning, Unlimited), Ct);
             Assert.Equal((ReadStatus.Ok, At(150), Appends(15, 20)), (read.Status, read.Start, TextOf(read)));
@@ -329,8 +284,8 @@ public sealed class PostgresRetentionTests(PostgresServer server) : StoreTestBas
         Task<long> SizeAsync() => ScalarAsync<long>("SELECT pg_total_relation_size('{s}.ds_data')");
         async Task VacuumAsync(string how)
         {
-            await using var dataSource = NpgsqlDataSource.Create(server.ConnectionString);
-            await using var command = dataSource.CreateCommand($"VACUUM {how} {_schema}.ds_data");
+            await using var dataSource = NpgsqlDataSource.Create(Server.ConnectionString);
+            await using var command = dataSource.CreateCommand($"VACUUM {how} {Schema}.ds_data");
             await command.ExecuteNonQueryAsync(Ct);
         }
         await VacuumAsync("");
@@ -405,10 +360,10 @@ public sealed class PostgresRetentionTests(PostgresServer server) : StoreTestBas
     public async Task A_version_3_database_upgrades_and_then_trims_its_streams()
     {
         var database = $"ret_v1_{Environment.ProcessId}_{Guid.NewGuid():N}";
-        await server.RunClientToolAsync("psql", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-q", "-c", $"CREATE DATABASE {database}");
-        await server.RunClientToolAsync("psql", "-d", database, "-v", "ON_ERROR_STOP=1", "-q", "-f", Path.Combine(AppContext.BaseDirectory, "Fixtures", "postgres-v1.sql"));
+        await Server.RunClientToolAsync("psql", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-q", "-c", $"CREATE DATABASE {database}");
+        await Server.RunClientToolAsync("psql", "-d", database, "-v", "ON_ERROR_STOP=1", "-q", "-f", Path.Combine(AppContext.BaseDirectory, "Fixtures", "postgres-v1.sql"));
         Time.SetUtcNow(StoreFormatFixture.OpenAt);
-        var node = await OpenNodeAsync(server.ConnectionStringFor(database), "fixture_v1");
+        var node = await OpenNodeAsync(Server.ConnectionStringFor(database), "fixture_v1");
 
         // json keeps its last message ("three" and its separator: 8 bytes); src (one 6-byte append) drops all of it, and the fork of src at 3
         // then starts at 3.
