@@ -10,8 +10,8 @@ namespace DurableStreams.Cli;
 /// <c>maxAge</c> (a duration) and <c>maxBytes</c> (a size or a number of bytes) are optional, and a rule with neither
 /// keeps everything for its streams (useful to exempt them from the server-wide default). <c>"compaction": "state"</c>
 /// turns on State-Protocol compaction for the rule's streams, with optional <c>compactionMinBytes</c> (a size) and
-/// <c>compactionRatio</c> (a number, at least 1); an unknown compaction kind, or a compaction threshold without
-/// <c>compaction</c>, is an error. Keys may be camelCase or kebab-case; anything else is an error naming the rule.
+/// <c>compactionRatio</c> (a number, at least 1); an unknown compaction kind, a compaction threshold without
+/// <c>compaction</c>, or <c>compaction</c> with <c>maxAge</c>/<c>maxBytes</c> in one rule, is an error. Keys may be camelCase or kebab-case; anything else is an error naming the rule.
 /// </summary>
 internal static class RetentionConfiguration
 {
@@ -142,6 +142,11 @@ internal static class RetentionConfiguration
         if (compaction is null && (compactionMinBytes is not null || compactionRatio is not null))
         {
             problems.Add("compactionMinBytes and compactionRatio need \"compaction\": \"state\"");
+        }
+        if (compaction is not null && (maxAge is not null || maxBytes is not null))
+        {
+            // Dropping by age or size would cut into a snapshot, and a reader from -1 would then miss part of the state.
+            problems.Add("\"compaction\" cannot be combined with maxAge or maxBytes in one rule: retention would drop part of a snapshot (and so of the state); give state streams compaction, other streams retention");
         }
         if (!hasStreams)
         {

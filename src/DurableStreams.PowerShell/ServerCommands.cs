@@ -326,6 +326,12 @@ public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
                 ThrowTerminatingError(ErrorRecords.InvalidArgument(
                     "InvalidRetentionPolicy", $"-RetentionPolicy rule {number}: CompactionMinBytes and CompactionRatio need Compaction = 'state'.", table));
             }
+            if (compaction is not null && (maxAge is not null || maxBytes is not null))
+            {
+                // Dropping by age or size would cut into a snapshot, and a reader from -1 would then miss part of the state.
+                ThrowTerminatingError(ErrorRecords.InvalidArgument(
+                    "InvalidRetentionPolicy", $"-RetentionPolicy rule {number}: Compaction cannot be combined with MaxAge or MaxBytes (retention would drop part of a snapshot); give state streams compaction, other streams retention.", table));
+            }
             var policy = new Core.Retention.RetentionPolicy(maxAge, maxBytes);
             if (compaction is not null)
             {

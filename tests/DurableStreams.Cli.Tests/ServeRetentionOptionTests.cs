@@ -110,6 +110,8 @@ public sealed class ServeRetentionOptionTests : IDisposable
     [InlineData("""{ "retention": [ { "streams": "b/**", "compaction": "state", "compactionRatio": 0.5 } ] }""", "invalid compactionRatio '0.5': expected a number of at least 1")]
     [InlineData("""{ "retention": [ { "streams": "b/**", "compaction": "state", "compactionMinBytes": "big" } ] }""", "invalid compactionMinBytes 'big'")]
     [InlineData("""{ "retention": [ { "streams": "b/**", "compactionRatio": 3 } ] }""", "compactionMinBytes and compactionRatio need \"compaction\": \"state\"")]
+    [InlineData("""{ "retention": [ { "streams": "b/**", "compaction": "state", "maxBytes": "1GiB" } ] }""", "\"compaction\" cannot be combined with maxAge or maxBytes in one rule")]
+    [InlineData("""{ "retention": [ { "streams": "b/**", "maxAge": "7d", "compaction": "state" } ] }""", "retention would drop part of a snapshot")]
     public async Task A_bad_retention_rule_stops_start_up_with_exit_code_2_and_one_line_naming_the_rule(string json, string expected)
     {
         var config = WriteConfig(json);
@@ -128,7 +130,7 @@ public sealed class ServeRetentionOptionTests : IDisposable
         var config = WriteConfig("""
             { "retention": [
                 { "streams": "state/**", "compaction": "state", "compactionMinBytes": "4MiB", "compaction-ratio": 3 },
-                { "streams": "plain/**", "compaction": "state", "maxAge": "30d" },
+                { "streams": "plain/**", "compaction": "state" },
                 { "streams": "logs/**", "maxAge": "7d" } ] }
             """);
 
@@ -141,7 +143,7 @@ public sealed class ServeRetentionOptionTests : IDisposable
         Assert.Equal(DurableStreams.Core.Compaction.CompactionPolicy.State with { MinBytes = 4L << 20, MinRatio = 3 }, state.Compaction);
         Assert.False(state.DropsData);
         Assert.Equal(DurableStreams.Core.Compaction.CompactionPolicy.State, options.Retention.Resolve("plain/a").Compaction);
-        Assert.Equal(TimeSpan.FromDays(30), options.Retention.Resolve("plain/a").MaxAge);
+        Assert.Null(options.Retention.Resolve("plain/a").MaxAge);
         Assert.Null(options.Retention.Resolve("logs/a").Compaction);
         Assert.True(options.Retention.AnyCompaction);
         Assert.Equal(DurableStreams.Core.Compaction.CompactionPolicy.State, fromVariable!.Retention.Resolve("s/x").Compaction);

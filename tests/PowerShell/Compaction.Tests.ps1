@@ -77,9 +77,11 @@ Describe 'Compress-DurableStream' -Tag 'Integration' {
         $hostProperty.GetValue($script:server).Options.Retention.Resolve('other').Compaction | Should -BeNullOrEmpty
     }
 
-    It 'refuses an unknown compaction kind' {
+    It 'refuses an unknown compaction kind, and compaction with MaxAge or MaxBytes in one rule' {
         { Start-DurableStreamServer -Port 0 -InMemory -RetentionPolicy @{ Streams = 'a/**'; Compaction = 'log' } } |
             Should -Throw -ErrorId 'InvalidRetentionPolicy,DurableStreams.PowerShell.StartDurableStreamServerCommand'
+        { Start-DurableStreamServer -Port 0 -InMemory -RetentionPolicy @{ Streams = 'a/**'; Compaction = 'state'; MaxBytes = 1GB } } |
+            Should -Throw '*Compaction cannot be combined with MaxAge or MaxBytes*'
     }
 }
 
