@@ -123,16 +123,39 @@ public sealed partial class FileStreamStore
         {
             return known;
         }
-        if (_metadata.LoadStream(id) is not { } record)
-        {
-            return null;
-        }
-        var meta = record.Meta;
+        // Up the fork chain in a loop to the first loaded stream (or the root), then built from the top down: a chain
+        // may be deeper than the current MaxForkDepth, and deeper than a thread's stack allows recursion for.
+        var pending = new List<LoadedStream>();
         DiskStream? source = null;
-        if (meta.SourceId is { } sourceId && (source = LoadById(sourceId)) is null)
+        for (long? next = id; next is { } current;)
         {
-            throw new InvalidDataException($"Stream '{meta.Name}' forks from stream {sourceId}, which is missing from the metadata.");
+            if (_loaded.TryGetValue(current, out var loaded))
+            {
+                source = loaded;
+                break;
+            }
+            if (_metadata.LoadStream(current) is not { } record)
+            {
+                if (pending.Count == 0)
+                {
+                    return null;
+                }
+                throw new InvalidDataException($"Stream '{pending[^1].Meta.Name}' forks from stream {current}, which is missing from the metadata.");
+            }
+            pending.Add(record);
+            next = record.Meta.SourceId;
         }
+        for (var i = pending.Count - 1; i >= 0; i--)
+        {
+            source = Build(pending[i], source);
+        }
+        return source;
+    }
+
+    /// <summary>Makes a loaded record into its <see cref="DiskStream"/> (its source already built) and registers it.</summary>
+    private DiskStream Build(LoadedStream record, DiskStream? source)
+    {
+        var meta = record.Meta;
         var now = _time.GetUtcNow();
         var retainedStart = 0L;
         var compacted = default(SnapshotSpan);
