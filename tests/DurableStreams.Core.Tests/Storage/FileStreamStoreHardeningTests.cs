@@ -56,6 +56,13 @@ public sealed class FileStreamStoreHardeningTests : IDisposable
 
         // Reopened with the default limit (100): the existing chain is served; only new forks past the limit are refused.
         await using var reopened = Open();
+        // The first lookup loads the whole chain (the store opens without loading streams), here on a thread with a small
+        // stack: a chain loaded by recursion would overflow it, as it once overflowed a thread-pool thread's.
+        MetadataResult first = default;
+        var loader = new Thread(() => first = reopened.GetMetadataAsync($"c{depth}", Ct).AsTask().GetAwaiter().GetResult(), maxStackSize: 192 * 1024);
+        loader.Start();
+        loader.Join();
+        Assert.Equal(ReadStatus.Ok, first.Status);
         Assert.Equal(expected.ToString(), await ReadAllAsync(reopened, $"c{depth}"));
         var refused = await reopened.CreateAsync("deeper", new CreateStreamRequest { Fork = new ForkRequest($"c{depth}", null, 0) }, Ct);
         Assert.Equal(CreateStatus.ForkTooDeep, refused.Status);
