@@ -59,9 +59,7 @@ public sealed class FormatFixtureTests(PostgresServer server)
     {
         server.SkipIfUnavailable();
         var database = $"fixture_{Environment.ProcessId}_{Interlocked.Increment(ref s_databases)}";
-        await server.RunClientToolAsync("psql", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-q", "-c", $"CREATE DATABASE {database}");
-        await server.RunClientToolAsync("psql", "-d", database, "-v", "ON_ERROR_STOP=1", "-q", "-f", Path.Combine(AppContext.BaseDirectory, "Fixtures", fixture));
-        var connection = server.ConnectionStringFor(database);
+        var connection = await server.RestoreFixtureAsync(fixture, database);
 
         // Producer tuples as stored, updated-at included (the store's contract shows only their effects).
         await using (var dataSource = NpgsqlDataSource.Create(connection))

@@ -199,10 +199,9 @@ public sealed class PostgresCompactionTests(PostgresServer server) : SharedSchem
     public async Task A_version_4_database_upgrades_to_generation_0_and_then_compacts()
     {
         var database = $"cmp_v2_{Environment.ProcessId}_{Guid.NewGuid():N}";
-        await Server.RunClientToolAsync("psql", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-q", "-c", $"CREATE DATABASE {database}");
-        await Server.RunClientToolAsync("psql", "-d", database, "-v", "ON_ERROR_STOP=1", "-q", "-f", Path.Combine(AppContext.BaseDirectory, "Fixtures", "postgres-v2.sql"));
+        var connection = await Server.RestoreFixtureAsync("postgres-v2.sql", database);
         Time.SetUtcNow(StoreFormatFixture.OpenAt);
-        var node = await OpenNodeAsync(Server.ConnectionStringFor(database), "fixture_v2");
+        var node = await OpenNodeAsync(connection, "fixture_v2");
 
         // Every stream written before version 5 is generation 0 with nothing compacted (the trimmed one keeps its start).
         var retained = (await node.GetMetadataAsync("retained", Ct)).Info!;

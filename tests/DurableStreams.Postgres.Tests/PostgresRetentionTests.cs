@@ -360,10 +360,9 @@ public sealed class PostgresRetentionTests(PostgresServer server) : SharedSchema
     public async Task A_version_3_database_upgrades_and_then_trims_its_streams()
     {
         var database = $"ret_v1_{Environment.ProcessId}_{Guid.NewGuid():N}";
-        await Server.RunClientToolAsync("psql", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-q", "-c", $"CREATE DATABASE {database}");
-        await Server.RunClientToolAsync("psql", "-d", database, "-v", "ON_ERROR_STOP=1", "-q", "-f", Path.Combine(AppContext.BaseDirectory, "Fixtures", "postgres-v1.sql"));
+        var connection = await Server.RestoreFixtureAsync("postgres-v1.sql", database);
         Time.SetUtcNow(StoreFormatFixture.OpenAt);
-        var node = await OpenNodeAsync(Server.ConnectionStringFor(database), "fixture_v1");
+        var node = await OpenNodeAsync(connection, "fixture_v1");
 
         // json keeps its last message ("three" and its separator: 8 bytes); src (one 6-byte append) drops all of it, and the fork of src at 3
         // then starts at 3.

@@ -41,6 +41,17 @@ public sealed class PostgresServer : IAsyncLifetime
     public Task RunClientToolAsync(string tool, params string[] arguments) =>
         RunAsync(Path.Combine(_bin ?? throw new InvalidOperationException("No PostgreSQL binaries."), tool), ["-h", "127.0.0.1", "-p", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-U", "postgres", .. arguments], asUser: false);
 
+    /// <summary>
+    /// Creates the database <paramref name="database"/> and restores the dump <c>Fixtures/<paramref name="fixture"/></c>
+    /// into it; returns its connection string.
+    /// </summary>
+    public async Task<string> RestoreFixtureAsync(string fixture, string database)
+    {
+        await RunClientToolAsync("psql", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-q", "-c", $"CREATE DATABASE {database}");
+        await RunClientToolAsync("psql", "-d", database, "-v", "ON_ERROR_STOP=1", "-q", "-f", Path.Combine(AppContext.BaseDirectory, "Fixtures", fixture));
+        return ConnectionStringFor(database);
+    }
+
     /// <summary>A connection string for the test cluster (trust authentication, user postgres).</summary>
     public string ConnectionString =>
         $"Host=127.0.0.1;Port={Port};Username=postgres;Database=postgres;Maximum Pool Size=20;Timeout=5;Command Timeout=30";
