@@ -217,10 +217,19 @@ internal sealed class ClientOptions
         }
     }
 
-    /// <summary>Creates the client for an invocation from <c>--url</c> and <c>--auth</c>.</summary>
-    public DurableStreamClient CreateClient(ParseResult parseResult)
+    /// <summary>
+    /// Creates the client for an invocation from <c>--url</c> and <c>--auth</c>; or, when <paramref name="stream"/> is an
+    /// absolute URL, with that URL's server and <c>--streams-path</c> as the base URL (what a route beside the streams,
+    /// such as <c>__ds/compact</c>, is resolved against).
+    /// </summary>
+    public DurableStreamClient CreateClient(ParseResult parseResult, string? stream = null)
     {
         TryNormalizeUrl(parseResult.GetRequiredValue(Url), parseResult.GetRequiredValue(StreamsPath), out var url);
+        if (stream is not null && Uri.TryCreate(stream, UriKind.Absolute, out var streamUrl) && streamUrl.Scheme is "http" or "https"
+            && TryNormalizeUrl(streamUrl.GetLeftPart(UriPartial.Authority), parseResult.GetRequiredValue(StreamsPath), out var root))
+        {
+            url = root;
+        }
         var options = new DurableStreamClientOptions
         {
             BaseUrl = url!,
@@ -242,14 +251,20 @@ internal sealed class ClientOptions
     /// <summary>
     /// Runs a client command and maps its failure to one line on the error writer and an exit code; no stack traces.
     /// </summary>
+    /// <param name="parseResult">The invocation.</param>
+    /// <param name="stream">The stream argument, for messages.</param>
+    /// <param name="action">The command's work.</param>
+    /// <param name="cancellationToken">Cancels it.</param>
+    /// <param name="baseFromStreamUrl">Take the base URL from an absolute <paramref name="stream"/> URL (see <see cref="CreateClient"/>).</param>
     public async Task<int> RunAsync(
         ParseResult parseResult,
         string stream,
         Func<DurableStreamClient, Task<int>> action,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        bool baseFromStreamUrl = false)
     {
         var error = parseResult.InvocationConfiguration.Error;
-        using var client = CreateClient(parseResult);
+        using var client = CreateClient(parseResult, baseFromStreamUrl ? stream : null);
         try
         {
             return await action(client);
@@ -272,6 +287,12 @@ internal sealed class ClientOptions
         {
             await error.WriteLineAsync($"The stream's data is not JSON: {JsonErrorText.Describe(ex, singleLine: false)}");
             return ExitCodes.Error;
+        }
+        catch (ArgumentException ex) when (ex.ParamName == "name")
+        {
+            // The client refused the stream argument itself (e.g. a URL that is not under the server's streams path).
+            await error.WriteLineAsync(ex.Message.Replace(" (Parameter 'name')", string.Empty, StringComparison.Ordinal));
+            return ExitCodes.Usage;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

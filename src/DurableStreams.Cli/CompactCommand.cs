@@ -65,7 +65,7 @@ internal sealed class CompactCommand
             }
             await output.WriteLineAsync(Summary(stream, report));
             return ExitCodes.Success;
-        }, cancellationToken);
+        }, cancellationToken, baseFromStreamUrl: true);
     }
 
     /// <summary>One line: what happened, the sizes, and the offset space afterwards.</summary>

@@ -34,6 +34,43 @@ public sealed class CliInteropTests(ReferenceServer reference, OurServer ours) :
 
     [Theory]
     [MemberData(nameof(Servers))]
+    public async Task Compact_compacts_a_state_stream_on_ours_and_fails_clearly_where_the_server_has_no_compaction(string server)
+    {
+        using var client = Client(server);
+        var name = NewName("state");
+        await client.CreateAsync(name, new CreateStreamOptions { ContentType = "application/json" }, Ct);
+        foreach (var n in new[] { 1, 2, 3 })
+        {
+            await client.AppendAsync(name, $$$"""{"type":"row","key":"a","value":{"n":{{{n}}}},"headers":{"operation":"upsert"}}""", "application/json", cancellationToken: Ct);
+        }
+        var url = new Uri(StreamsUrl(server), name).AbsoluteUri;
+
+        var compact = await RunAsync(["compact", url]);
+        var head = await RunAsync(["head", url]);
+        var read = await RunAsync(["read", url, "-o", "jsonl"]);
+
+        Assert.Equal(0, head.ExitCode);
+        if (server == "ours")
+        {
+            Assert.True(compact.ExitCode == 0, compact.Error);
+            Assert.Contains("compacted", compact.Output, StringComparison.Ordinal);
+            Assert.Matches(@"Generation:\s+1 \(compacted\)", head.Output);
+            Assert.Equal(3, read.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+        }
+        else
+        {
+            // The reference serves streams at its root and has no compaction route: the tool says so, one line, exit
+            // 2, and no request changes the stream.
+            Assert.Equal(2, compact.ExitCode);
+            Assert.Contains("is not a stream under the client's base URL", compact.Error, StringComparison.Ordinal);
+            Assert.DoesNotContain("Unexpected error", compact.Error, StringComparison.Ordinal);
+            Assert.DoesNotContain("Generation", head.Output, StringComparison.Ordinal);
+            Assert.Equal(3, read.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Servers))]
     public async Task Follow_over_sse_and_long_poll_writes_every_append_until_close(string server)
     {
         var root = StreamsUrl(server);
