@@ -289,6 +289,21 @@ function Invoke-PackageTests {
     Add-SuiteResult 'Packages and sample' ([pscustomobject]@{ Passed = $passed; Failed = $failed; Skipped = 0 })
 }
 
+function Add-FailedTrxTest {
+    # The names of a TRX file's failed tests and the first line of each message, for the end of the run: CI shows only
+    # the tail of the output, and a count alone does not say which test to look at.
+    param([string]$File)
+    if ($null -eq $script:failedTests) { return }
+    $run = ([xml](Get-Content -Raw -LiteralPath $File)).TestRun
+    foreach ($result in @($run.Results.UnitTestResult)) {
+        if ($null -eq $result -or $result.outcome -notin 'Failed', 'Error', 'Timeout', 'Aborted') { continue }
+        $message = [string]$result.Output.ErrorInfo.Message
+        $firstLine = ($message -split "`r?`n" | Where-Object { $_.Trim() } | Select-Object -First 1)
+        if ($firstLine.Length -gt 300) { $firstLine = $firstLine.Substring(0, 300) + '…' }
+        $script:failedTests.Add("$($result.testName): $firstLine")
+    }
+}
+
 function Get-TrxCount {
     param([string[]]$TrxFiles)
     $passed = 0; $failed = 0; $skipped = 0
@@ -298,6 +313,7 @@ function Get-TrxCount {
         $failed += [int]$counters.failed + [int]$counters.error + [int]$counters.timeout + [int]$counters.aborted
         # The VSTest TRX logger leaves xUnit v3 skips out of every counter except total, so count them as total - executed.
         $skipped += [Math]::Max([int]$counters.notExecuted, [int]$counters.total - [int]$counters.executed)
+        Add-FailedTrxTest $file
     }
     [pscustomobject]@{ Passed = $passed; Failed = $failed; Skipped = $skipped }
 }
@@ -530,6 +546,7 @@ function Invoke-TestRun {
     $script:suites = [System.Collections.Generic.List[object]]::new()
     $script:stepFailures = [System.Collections.Generic.List[string]]::new()
     $script:notes = [System.Collections.Generic.List[string]]::new()
+    $script:failedTests = [System.Collections.Generic.List[string]]::new()
     try {
         if (Invoke-Step 'build' { Invoke-Build }) {
             $moduleBuilt = $false
@@ -578,6 +595,7 @@ function Invoke-TestRun {
         Write-Host "$($suite.Name): $($suite.Passed) passed, $($suite.Failed) failed, $($suite.Skipped) skipped"
         $passed += $suite.Passed; $failed += $suite.Failed; $skipped += $suite.Skipped
     }
+    foreach ($test in $script:failedTests) { Write-Host "FAILED TEST: $test" }
     foreach ($note in $script:notes) { Write-Host $note }
     foreach ($failure in $script:stepFailures) { Write-Host "FAILED: $failure" }
     # A broken step (build, module layout, a crashed runner, too few tests) counts as one failure: a run whose tests

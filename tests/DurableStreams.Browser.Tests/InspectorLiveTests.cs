@@ -5,15 +5,17 @@ using static Microsoft.Playwright.Assertions;
 
 namespace DurableStreams.Browser.Tests;
 
-/// <summary>The live tail: EventSource without a token, a streaming fetch with one; pause and resume.</summary>
+/// <summary>
+/// The live tail: EventSource without a token, a streaming fetch with one; pause and resume. The page re-reads nothing on
+/// a timer, so a row that appears after an append came over the live request. How fast is a measurement
+/// (InspectorMeasurements), not an assertion: a time limit here would depend on how loaded the machine is.
+/// </summary>
 public sealed class InspectorLiveTests(BrowserFixture browser) : IClassFixture<BrowserFixture>
 {
-    private static readonly LocatorAssertionsToHaveCountOptions WithinASecond = new() { Timeout = 1000 };
-
     private static ILocator Rows(IPage page) => page.Locator("#rows .message");
 
     [Fact]
-    public async Task The_live_tail_shows_an_append_within_a_second_without_a_token()
+    public async Task The_live_tail_shows_an_append_without_a_token()
     {
         await using var host = await InspectorHost.StartAsync(browser.Require());
         await host.CreateAsync("tail");
@@ -24,14 +26,14 @@ public sealed class InspectorLiveTests(BrowserFixture browser) : IClassFixture<B
         await Expect(host.Page.Locator("#read-status")).ToHaveTextAsync("Live (SSE).");
 
         await host.AppendJsonAsync("tail", """{"n":2}""");
-        await Expect(Rows(host.Page)).ToHaveCountAsync(2, WithinASecond);
+        await Expect(Rows(host.Page)).ToHaveCountAsync(2);
         await Expect(Rows(host.Page).Last).ToContainTextAsync("""{"n":2}""");
         await Expect(host.Page.Locator("#stats")).ToContainTextAsync("2 message(s)");
         Assert.Empty(host.ConsoleErrors);
     }
 
     [Fact]
-    public async Task The_live_tail_shows_an_append_within_a_second_with_a_token()
+    public async Task The_live_tail_shows_an_append_with_a_token()
     {
         await using var host = await InspectorHost.StartAsync(browser.Require(), tokens: true);
         await host.CreateAsync("tail");
@@ -41,14 +43,14 @@ public sealed class InspectorLiveTests(BrowserFixture browser) : IClassFixture<B
         await Expect(host.Page.Locator("#read-status")).ToHaveTextAsync("Live (SSE over fetch).");
 
         await host.AppendJsonAsync("tail", """{"n":1}""");
-        await Expect(Rows(host.Page)).ToHaveCountAsync(1, WithinASecond);
+        await Expect(Rows(host.Page)).ToHaveCountAsync(1);
         await host.AppendJsonAsync("tail", """[{"n":2},{"n":3}]""");
-        await Expect(Rows(host.Page)).ToHaveCountAsync(3, WithinASecond);
+        await Expect(Rows(host.Page)).ToHaveCountAsync(3);
         await Expect(host.Page.Locator("#token-dialog")).Not.ToBeVisibleAsync();
     }
 
     [Fact]
-    public async Task When_sse_is_refused_the_tail_falls_back_to_long_poll_and_shows_an_append_within_a_second()
+    public async Task When_sse_is_refused_the_tail_falls_back_to_long_poll_and_shows_an_append()
     {
         await using var host = await InspectorHost.StartAsync(browser.Require());
         await host.CreateAsync("tail");
@@ -61,9 +63,9 @@ public sealed class InspectorLiveTests(BrowserFixture browser) : IClassFixture<B
         await Expect(Rows(host.Page)).ToHaveCountAsync(1);
 
         await host.AppendJsonAsync("tail", """{"n":2}""");
-        await Expect(Rows(host.Page)).ToHaveCountAsync(2, WithinASecond);
+        await Expect(Rows(host.Page)).ToHaveCountAsync(2);
         await host.AppendJsonAsync("tail", """[{"n":3},{"n":4}]""");
-        await Expect(Rows(host.Page)).ToHaveCountAsync(4, WithinASecond);
+        await Expect(Rows(host.Page)).ToHaveCountAsync(4);
         await Expect(Rows(host.Page).Last).ToContainTextAsync("""{"n":4}""");
         await Expect(host.Page.Locator("#banner")).ToBeHiddenAsync();
     }
@@ -82,7 +84,7 @@ public sealed class InspectorLiveTests(BrowserFixture browser) : IClassFixture<B
         Assert.NotEmpty(held);
 
         await host.AppendAsync("tail", Encoding.UTF8.GetBytes("one\n"), "text/plain");
-        await Expect(Rows(host.Page)).ToHaveCountAsync(1, WithinASecond);
+        await Expect(Rows(host.Page)).ToHaveCountAsync(1);
         await Expect(Rows(host.Page).First).ToContainTextAsync("one");
     }
 
@@ -98,7 +100,7 @@ public sealed class InspectorLiveTests(BrowserFixture browser) : IClassFixture<B
         await Expect(host.Page.Locator("#read-status")).ToHaveTextAsync("Live (long-poll).");
 
         await host.AppendJsonAsync("tail", """{"n":1}""");
-        await Expect(Rows(host.Page)).ToHaveCountAsync(1, WithinASecond);
+        await Expect(Rows(host.Page)).ToHaveCountAsync(1);
         await Expect(host.Page.Locator("#token-dialog")).Not.ToBeVisibleAsync();
     }
 
