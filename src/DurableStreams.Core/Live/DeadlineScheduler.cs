@@ -10,14 +10,18 @@ public sealed class DeadlineScheduler : IDisposable
     private readonly TimeProvider _time;
     private readonly ITimer _timer;
     private readonly object _gate = new();
-    private readonly PriorityQueue<Waiter, long> _queue = new();
+    private readonly PriorityQueue<Entry, long> _queue = new();
+    private readonly SignalWait.Pool _waits;
     private long _armedFor = long.MaxValue;
     private int _abandoned;
+    /// <summary>Signal waits completed otherwise whose heap entries are still queued (approximate: counted without the gate).</summary>
+    private int _staleWaits;
     private bool _disposed;
 
     public DeadlineScheduler(TimeProvider timeProvider)
     {
         _time = timeProvider;
+        _waits = new SignalWait.Pool(this);
         _timer = timeProvider.CreateTimer(static s => ((DeadlineScheduler)s!).Fire(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
@@ -50,7 +54,7 @@ public sealed class DeadlineScheduler : IDisposable
             if (!fireNow)
             {
                 waiter.Queued = true;
-                _queue.Enqueue(waiter, deadline);
+                _queue.Enqueue(new Entry(waiter, null, 0), deadline);
                 if (deadline < _armedFor)
                 {
                     Arm(deadline, now);
@@ -73,7 +77,7 @@ public sealed class DeadlineScheduler : IDisposable
 
     private void Fire()
     {
-        List<Waiter>? due = null;
+        List<Entry>? due = null;
         lock (_gate)
         {
             if (_disposed)
@@ -81,11 +85,11 @@ public sealed class DeadlineScheduler : IDisposable
                 return;
             }
             var now = _time.GetTimestamp();
-            while (_queue.TryPeek(out var waiter, out var deadline) && deadline <= now)
+            while (_queue.TryPeek(out var entry, out var deadline) && deadline <= now)
             {
                 _queue.Dequeue();
-                Unqueue(waiter);
-                (due ??= []).Add(waiter);
+                Unqueue(entry);
+                (due ??= []).Add(entry);
             }
             _armedFor = long.MaxValue;
             if (_queue.TryPeek(out _, out var next))
@@ -95,12 +99,62 @@ public sealed class DeadlineScheduler : IDisposable
         }
         if (due is not null)
         {
-            foreach (var waiter in due)
+            foreach (var entry in due)
             {
-                waiter.Complete();
+                entry.Complete();
             }
         }
     }
+
+    /// <summary>
+    /// The second half of the memory and file stores' live wait, as one reusable object: rents a <see cref="SignalWait"/>
+    /// for the caller to link to the stream's signal inside the critical section that publishes, then to arm
+    /// (<see cref="SignalWait.Arm"/>). <paramref name="isGone"/> of <paramref name="goneState"/> tells a wake-up by
+    /// deletion (<see cref="WaitOutcome.Gone"/>) from one by data.
+    /// </summary>
+    internal SignalWait RentWait(Func<object, bool> isGone, object goneState)
+    {
+        var wait = _waits.Rent();
+        wait.Start(isGone, goneState);
+        return wait;
+    }
+
+    internal void ReturnWait(SignalWait wait) => _waits.Return(wait);
+
+    /// <summary>
+    /// Queues the deadline of a signal wait's generation <paramref name="waiting"/>; false when it is already due (the
+    /// caller expires the wait) or the scheduler is disposed.
+    /// </summary>
+    internal bool ScheduleWait(SignalWait wait, long waiting, TimeSpan delay)
+    {
+        var now = _time.GetTimestamp();
+        var deadline = now + (long)(Math.Max(0, delay.TotalSeconds) * _time.TimestampFrequency);
+        if (deadline <= now)
+        {
+            return false;
+        }
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return false;
+            }
+            var stale = Volatile.Read(ref _staleWaits) + _abandoned;
+            if (stale >= 1024 && stale >= _queue.Count / 2)
+            {
+                Compact();
+            }
+            _queue.Enqueue(new Entry(null, wait, waiting), deadline);
+            if (deadline < _armedFor)
+            {
+                Arm(deadline, now);
+            }
+        }
+        return true;
+    }
+
+    /// <summary>A signal wait with a queued deadline ended otherwise: its entry is now stale.</summary>
+    internal void WaitAbandoned() => Interlocked.Increment(ref _staleWaits);
 
     private void OnAbandoned(Waiter abandoned)
     {
@@ -117,28 +171,40 @@ public sealed class DeadlineScheduler : IDisposable
             {
                 return;
             }
-            // Filter in heap order and rebuild in one pass (O(n)); dequeuing everything would be O(n log n), and with
-            // hundreds of live readers that recurs every few hundred wake-ups.
-            var live = new List<(Waiter, long)>(_queue.Count - _abandoned);
-            foreach (var (waiter, deadline) in _queue.UnorderedItems)
-            {
-                if (waiter.Task.IsCompleted)
-                {
-                    Unqueue(waiter);
-                }
-                else
-                {
-                    live.Add((waiter, deadline));
-                }
-            }
-            _queue.Clear();
-            _queue.EnqueueRange(live);
+            Compact();
         }
     }
 
-    /// <summary>Bookkeeping for a waiter leaving the heap. Call under the gate.</summary>
-    private void Unqueue(Waiter waiter)
+    /// <summary>
+    /// Drops abandoned and stale entries. Filters in heap order and rebuilds in one pass (O(n)); dequeuing everything
+    /// would be O(n log n), and with hundreds of live readers that recurs every few hundred wake-ups. Call under the gate.
+    /// </summary>
+    private void Compact()
     {
+        Volatile.Write(ref _staleWaits, 0);
+        var live = new List<(Entry, long)>(Math.Max(0, _queue.Count - _abandoned));
+        foreach (var (entry, deadline) in _queue.UnorderedItems)
+        {
+            if (entry.IsDone)
+            {
+                Unqueue(entry);
+            }
+            else
+            {
+                live.Add((entry, deadline));
+            }
+        }
+        _queue.Clear();
+        _queue.EnqueueRange(live);
+    }
+
+    /// <summary>Bookkeeping for an entry leaving the heap. Call under the gate.</summary>
+    private void Unqueue(Entry entry)
+    {
+        if (entry.Waiter is not { } waiter)
+        {
+            return;
+        }
         waiter.Queued = false;
         if (waiter.Counted)
         {
@@ -147,9 +213,27 @@ public sealed class DeadlineScheduler : IDisposable
         }
     }
 
+    /// <summary>A heap entry: a <see cref="Waiter"/> handle, or generation <c>Waiting</c> of a <see cref="SignalWait"/>.</summary>
+    private readonly record struct Entry(Waiter? Waiter, SignalWait? Wait, long Waiting)
+    {
+        public bool IsDone => Waiter?.Task.IsCompleted ?? Wait!.IsStale(Waiting);
+
+        public void Complete()
+        {
+            if (Waiter is { } waiter)
+            {
+                waiter.Complete();
+            }
+            else
+            {
+                Wait!.Expire(Waiting);
+            }
+        }
+    }
+
     public void Dispose()
     {
-        List<Waiter> pending;
+        List<Entry> pending;
         lock (_gate)
         {
             if (_disposed)
@@ -161,9 +245,9 @@ public sealed class DeadlineScheduler : IDisposable
             _queue.Clear();
         }
         _timer.Dispose();
-        foreach (var waiter in pending)
+        foreach (var entry in pending)
         {
-            waiter.Complete();
+            entry.Complete();
         }
     }
 

@@ -178,8 +178,9 @@ internal sealed class StreamTable<TStream> where TStream : LocalStream<TStream>
     /// <summary>
     /// Waits until the stream's published tail passes <paramref name="offset"/> or it closes (changed), it goes away
     /// (gone), or <paramref name="timeout"/> passes. The signal is taken under the stream's gate with the state it was
-    /// checked against, so a publish in between is never missed. Not itself async: a waiting reader holds only the
-    /// deadline's wait, not a second state machine (thousands of idle readers, docs/benchmarks.md).
+    /// checked against, so a publish in between is never missed. Not itself async: a waiting reader holds one
+    /// <see cref="SignalWait"/> (signal, deadline and cancellation in one reusable object), no task or state machine of
+    /// its own (thousands of idle readers, docs/benchmarks.md).
     /// </summary>
     public ValueTask<WaitOutcome> WaitAsync(string name, StreamOffset offset, TimeSpan timeout, DateTimeOffset now, DeadlineScheduler deadlines, CancellationToken cancellationToken)
     {
@@ -187,7 +188,11 @@ internal sealed class StreamTable<TStream> where TStream : LocalStream<TStream>
         {
             return new(WaitOutcome.Gone);
         }
-        Task signal;
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<WaitOutcome>(cancellationToken);
+        }
+        SignalWait wait;
         lock (stream.Gate)
         {
             if (stream.Removed || stream.SoftDeleted)
@@ -199,8 +204,11 @@ internal sealed class StreamTable<TStream> where TStream : LocalStream<TStream>
             {
                 return new(WaitOutcome.Changed);
             }
-            signal = stream.Signal.Current;
+            wait = deadlines.RentWait(IsGone, stream);
+            stream.Signal.Add(wait);
         }
-        return deadlines.WaitForSignalAsync(signal, timeout, static s => s.Removed || s.SoftDeleted, stream, cancellationToken);
+        return wait.Arm(timeout, cancellationToken);
     }
+
+    private static readonly Func<object, bool> IsGone = static s => ((TStream)s).Removed || ((TStream)s).SoftDeleted;
 }

@@ -12,25 +12,44 @@ internal enum PayloadFormat : byte
     SseJson,
     SseText,
     SseBase64,
+    /// <summary>The stored bytes as they are (a long-poll on a non-JSON stream).</summary>
+    Raw,
 }
 
 /// <summary>
-/// Live readers woken by the same append all ask for the same range; this builds each encoded payload (JSON array or
-/// SSE data event) once and shares it. Stored bytes at a range never change, so (incarnation, start, end, format)
-/// identifies the payload forever. Bounded: small payloads only, and the table is cleared when it fills.
+/// One live delivery, shared by every reader woken at the same range: the encoded body and the response headers that
+/// depend only on the range (<c>Stream-Next-Offset</c> and the ETag), each built once.
 /// </summary>
-internal sealed class LivePayloadCache
+internal sealed class LivePayload(byte[] body, string nextOffset, string etag)
+{
+    public ReadOnlyMemory<byte> Body { get; } = body;
+
+    public string NextOffset { get; } = nextOffset;
+
+    public string ETag { get; } = etag;
+}
+
+/// <summary>
+/// Live readers woken by the same append all ask for the same range; this builds each delivery (encoded payload and
+/// range headers) once and shares it. Stored bytes at a range never change, so (incarnation, start, end, generation,
+/// closed, format) identifies a delivery forever: a reader is never served another range's bytes or headers. Bounded:
+/// small payloads only, and the table is cleared when it fills.
+/// </summary>
+internal sealed class LivePayloadCache(bool weakETags = false)
 {
     private const int MaxEntries = 256;
-    private const int MaxPayloadBytes = 64 * 1024;
+    /// <summary>Largest payload kept; a larger non-JSON long-poll read is written from the store's chunks instead.</summary>
+    public const int MaxPayloadBytes = 64 * 1024;
 
-    private readonly ConcurrentDictionary<(long Incarnation, long Start, long End, PayloadFormat Format), byte[]> _entries = new();
+    private readonly ConcurrentDictionary<Key, LivePayload> _entries = new();
 
     public int Count => _entries.Count;
 
-    public ReadOnlyMemory<byte> Get(ReadResult read, PayloadFormat format)
+    private readonly record struct Key(long Incarnation, long Start, long End, long Generation, bool Closed, PayloadFormat Format);
+
+    public LivePayload Get(ReadResult read, PayloadFormat format)
     {
-        var key = (read.Info!.Incarnation, read.Start.Position, read.Next.Position, format);
+        var key = new Key(read.Info!.Incarnation, read.Start.Position, read.Next.Position, read.Next.Generation, read.Closed, format);
         if (_entries.TryGetValue(key, out var cached))
         {
             return cached;
@@ -47,12 +66,19 @@ internal sealed class LivePayloadCache
             case PayloadFormat.SseText:
                 SseFrameWriter.WriteTextData(read.Chunks, buffer);
                 break;
-            default:
+            case PayloadFormat.SseBase64:
                 SseFrameWriter.WriteBase64Data(read.Chunks, buffer);
                 break;
+            default:
+                foreach (var chunk in read.Chunks)
+                {
+                    buffer.Write(chunk.Span);
+                }
+                break;
         }
-        var payload = buffer.WrittenMemory.ToArray();
-        if (payload.Length <= MaxPayloadBytes)
+        var etag = ResultMapping.ETag(read);
+        var payload = new LivePayload(buffer.WrittenMemory.ToArray(), read.Next.ToString(), weakETags ? "W/" + etag : etag);
+        if (payload.Body.Length <= MaxPayloadBytes)
         {
             if (_entries.Count >= MaxEntries)
             {

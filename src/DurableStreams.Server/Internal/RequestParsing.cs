@@ -1,7 +1,7 @@
 using DurableStreams.Protocol;
 using DurableStreams.Core;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Primitives;
+using Microsoft.AspNetCore.WebUtilities;
 
 namespace DurableStreams.Server.Internal;
 
@@ -181,53 +181,77 @@ internal static class RequestParsing
         Sse,
     }
 
+    /// <summary>
+    /// The read's query: <c>offset</c>, <c>live</c> and <c>cursor</c>, matched like <see cref="HttpRequest.Query"/>
+    /// (names case-insensitively, values decoded) but read straight from the query string: a live request holds no
+    /// parsed query collection for its whole life, and a long-poll allocates none per request.
+    /// </summary>
     public static HttpError? ParseRead(HttpRequest request, out OffsetQuery offset, out LiveMode mode, out string? cursor)
     {
         offset = OffsetQuery.Beginning;
         mode = LiveMode.CatchUp;
         cursor = null;
-        var query = request.Query;
+        var lives = 0;
+        var offsets = 0;
+        ReadOnlyMemory<char> live = default;
+        ReadOnlyMemory<char> offsetText = default;
+        ReadOnlyMemory<char> cursorText = default;
+        var hasCursor = false;
+        foreach (var pair in new QueryStringEnumerable(request.QueryString.Value))
+        {
+            var name = pair.DecodeName().Span;
+            if (name.Equals(ProtocolQuery.Live, StringComparison.OrdinalIgnoreCase))
+            {
+                lives++;
+                live = pair.DecodeValue();
+            }
+            else if (name.Equals(ProtocolQuery.Offset, StringComparison.OrdinalIgnoreCase))
+            {
+                offsets++;
+                offsetText = pair.DecodeValue();
+            }
+            else if (name.Equals(ProtocolQuery.Cursor, StringComparison.OrdinalIgnoreCase))
+            {
+                hasCursor = true;
+                cursorText = pair.DecodeValue();
+            }
+        }
 
-        var live = query[ProtocolQuery.Live];
-        if (live.Count > 1)
+        if (lives > 1)
         {
             return HttpError.BadRequest("Only one live parameter is allowed.");
         }
-        if (live.Count == 1)
+        if (lives == 1)
         {
-            mode = live.ToString() switch
-            {
-                ProtocolQuery.LongPoll => LiveMode.LongPoll,
-                ProtocolQuery.Sse => LiveMode.Sse,
-                _ => (LiveMode)(-1),
-            };
+            var value = live.Span;
+            mode = value.SequenceEqual(ProtocolQuery.LongPoll) ? LiveMode.LongPoll
+                : value.SequenceEqual(ProtocolQuery.Sse) ? LiveMode.Sse
+                : (LiveMode)(-1);
             if ((int)mode < 0)
             {
                 return HttpError.BadRequest("live must be 'long-poll' or 'sse'.");
             }
         }
 
-        StringValues offsets = query[ProtocolQuery.Offset];
-        if (offsets.Count > 1)
+        if (offsets > 1)
         {
             return HttpError.BadRequest("Only one offset parameter is allowed.");
         }
-        if (offsets.Count == 0)
+        if (offsets == 0)
         {
             if (mode != LiveMode.CatchUp)
             {
                 return HttpError.BadRequest("Live reads require an offset.");
             }
         }
-        else if (!OffsetQuery.TryParse(offsets.ToString(), out offset))
+        else if (!OffsetQuery.TryParse(offsetText.ToString(), out offset))
         {
             return HttpError.BadRequest("offset is not a valid offset, '-1' or 'now'.");
         }
 
-        var cursors = query[ProtocolQuery.Cursor];
-        if (cursors.Count > 0)
+        if (hasCursor)
         {
-            cursor = cursors[^1];
+            cursor = cursorText.ToString();
         }
         return null;
     }

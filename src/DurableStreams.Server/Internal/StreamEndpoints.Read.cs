@@ -84,7 +84,7 @@ internal sealed partial class StreamEndpoints
         }
         if (ReferenceEquals(served, read))
         {
-            await WriteDataAsync(context, read, cursor: null, live: false);
+            await WriteDataAsync(context, read, cursor: null);
             return;
         }
         await WriteLongCatchUpAsync(context, name, read, served);
@@ -293,9 +293,7 @@ internal sealed partial class StreamEndpoints
                 }
                 if (read.Length > 0)
                 {
-                    context.Response.Headers.ETag = ETagFor(read);
-                    WriteCacheHeaders(context.Response);
-                    await WriteDataAsync(context, read, cursors.Next(clientCursor), live: true);
+                    await WriteLiveDataAsync(context, read, cursors.Next(clientCursor));
                     return;
                 }
                 if (read.Closed)
@@ -337,10 +335,13 @@ internal sealed partial class StreamEndpoints
         WriteReadHeaders(response, read, cursor);
     }
 
-    private static void WriteReadHeaders(HttpResponse response, ReadResult read, string? cursor)
+    private static void WriteReadHeaders(HttpResponse response, ReadResult read, string? cursor) =>
+        WriteReadHeaders(response, read, cursor, read.Next.ToString());
+
+    private static void WriteReadHeaders(HttpResponse response, ReadResult read, string? cursor, string nextOffset)
     {
         var headers = response.Headers;
-        headers[ProtocolHeaders.StreamNextOffset] = read.Next.ToString();
+        headers[ProtocolHeaders.StreamNextOffset] = nextOffset;
         if (read.UpToDate)
         {
             headers[ProtocolHeaders.StreamUpToDate] = "true";
@@ -356,10 +357,33 @@ internal sealed partial class StreamEndpoints
     }
 
     /// <summary>
-    /// Writes a 200 with the read's data: raw bytes, or a JSON array for JSON streams. Live responses share encoded
-    /// payloads through the cache, since many waiters receive the same range.
+    /// A long-poll's 200: every waiter released at this range gets the same delivery from the cache (body, ETag and
+    /// <c>Stream-Next-Offset</c> built once), written and flushed once. Only a large non-JSON read goes out as its own
+    /// chunks.
     /// </summary>
-    private async Task WriteDataAsync(HttpContext context, ReadResult read, string? cursor, bool live)
+    private Task WriteLiveDataAsync(HttpContext context, ReadResult read, string cursor)
+    {
+        var response = context.Response;
+        var json = ContentTypes.IsJson(read.Info!.ContentType);
+        if (!json && read.Length > LivePayloadCache.MaxPayloadBytes)
+        {
+            response.Headers.ETag = ETagFor(read);
+            WriteCacheHeaders(response);
+            return WriteDataAsync(context, read, cursor);
+        }
+        var payload = _payloads.Get(read, json ? PayloadFormat.JsonArray : PayloadFormat.Raw);
+        response.Headers.ETag = payload.ETag;
+        WriteCacheHeaders(response);
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = read.Info.ContentType;
+        WriteReadHeaders(response, read, cursor, payload.NextOffset);
+        response.ContentLength = payload.Body.Length;
+        _metrics.Sent(payload.Body.Length);
+        return response.Body.WriteAsync(payload.Body, context.RequestAborted).AsTask();
+    }
+
+    /// <summary>Writes a 200 with the read's data: raw bytes, or a JSON array for JSON streams.</summary>
+    private async Task WriteDataAsync(HttpContext context, ReadResult read, string? cursor)
     {
         var response = context.Response;
         response.StatusCode = StatusCodes.Status200OK;
@@ -367,15 +391,6 @@ internal sealed partial class StreamEndpoints
         WriteReadHeaders(response, read, cursor);
         if (ContentTypes.IsJson(read.Info.ContentType))
         {
-            if (live)
-            {
-                // One payload shared by every waiter released at this offset.
-                var body = _payloads.Get(read, PayloadFormat.JsonArray);
-                response.ContentLength = body.Length;
-                _metrics.Sent(body.Length);
-                await response.Body.WriteAsync(body, context.RequestAborted);
-                return;
-            }
             // Straight into the response pipe: no per-read array (a 1 MiB read would be a large-object allocation).
             var length = JsonFraming.ArrayLength(read.Length);
             response.ContentLength = length;
@@ -435,7 +450,7 @@ internal sealed partial class StreamEndpoints
             {
                 if (read.Length > 0)
                 {
-                    writer.Write(_payloads.Get(read, format).Span);
+                    writer.Write(_payloads.Get(read, format).Body.Span);
                     _metrics.Sent(read.Length);
                     SseFrameWriter.WriteControl(new SseControl(read.Next, cursor, read.UpToDate, read.Closed), writer);
                     await writer.FlushAsync(aborted);

@@ -24,7 +24,7 @@ internal sealed partial class StreamEndpoints(
     SubscriptionEngine? subscriptions = null)
 {
     private readonly DurableStreamsOptions _options = optionsAccessor.Value;
-    private readonly LivePayloadCache _payloads = new();
+    private readonly LivePayloadCache _payloads = new(weakETags: optionsAccessor.Value.Compression);
     private readonly RequestBodyReader _bodies = bodies;
     private readonly SubscriptionEndpoints? _control = subscriptions is null ? null : new SubscriptionEndpoints(subscriptions, bodies);
     private readonly HttpError _tooLarge = new(StatusCodes.Status413PayloadTooLarge, string.Create(CultureInfo.InvariantCulture,
