@@ -8,39 +8,29 @@ namespace DurableStreams.Server.Internal;
 
 internal sealed partial class StreamEndpoints
 {
-    private async Task ReadAsync(HttpContext context, string name)
+    /// <summary>
+    /// A GET: catch-up, long-poll or SSE. Not itself async: it hands over the chosen reader's task, so a live reader
+    /// holds no state machine of this method for its whole life (the live reader gives its slot back itself).
+    /// </summary>
+    private Task ReadAsync(HttpContext context, string name)
     {
         var error = RequestParsing.ParseRead(context.Request, out var offset, out var mode, out var clientCursor);
         if (error is { } e)
         {
-            await e.WriteAsync(context.Response);
-            return;
+            return e.WriteAsync(context.Response);
         }
-        switch (mode)
+        if (mode == RequestParsing.LiveMode.CatchUp)
         {
-            case RequestParsing.LiveMode.CatchUp:
-                await CatchUpAsync(context, name, offset);
-                break;
-            case RequestParsing.LiveMode.LongPoll:
-            default:
-                var sse = mode == RequestParsing.LiveMode.Sse;
-                if (!_liveReaders.TryEnter(sse))
-                {
-                    context.Response.Headers.RetryAfter = LiveReadersRetryAfter;
-                    _metrics.Rejected(RejectionReasons.LiveReadersFull);
-                    await _liveReadersFull.WriteAsync(context.Response);
-                    return;
-                }
-                try
-                {
-                    await (sse ? SseAsync(context, name, offset, clientCursor) : LongPollAsync(context, name, offset, clientCursor));
-                }
-                finally
-                {
-                    _liveReaders.Exit(sse);
-                }
-                break;
+            return CatchUpAsync(context, name, offset);
         }
+        var sse = mode == RequestParsing.LiveMode.Sse;
+        if (!_liveReaders.TryEnter(sse))
+        {
+            context.Response.Headers.RetryAfter = LiveReadersRetryAfter;
+            _metrics.Rejected(RejectionReasons.LiveReadersFull);
+            return _liveReadersFull.WriteAsync(context.Response);
+        }
+        return sse ? SseAsync(context, name, offset, clientCursor) : LongPollAsync(context, name, offset, clientCursor);
     }
 
     /// <summary>Seconds a client turned away by <see cref="DurableStreamsOptions.MaxLiveReaders"/> should wait.</summary>
@@ -267,23 +257,15 @@ internal sealed partial class StreamEndpoints
 
     private async Task LongPollAsync(HttpContext context, string name, OffsetQuery offset, string? clientCursor)
     {
-        var aborted = context.RequestAborted;
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(aborted, StoppingToken);
-        var time = _options.TimeProvider;
-        var started = time.GetTimestamp();
-        var read = await store.ReadAsync(name, new ReadRequest(offset, PieceBytes), aborted);
+        // Holds a live reader slot (taken by ReadAsync) until the response is written.
+        ReadResult? read = null;
         try
         {
-            await LongPollLoopAsync();
-        }
-        finally
-        {
-            // Stores may lend pooled buffers; give them back once the response is written.
-            read.Dispose();
-        }
-
-        async Task LongPollLoopAsync()
-        {
+            var aborted = context.RequestAborted;
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(aborted, StoppingToken);
+            var time = _options.TimeProvider;
+            var started = time.GetTimestamp();
+            read = await store.ReadAsync(name, new ReadRequest(offset, PieceBytes), aborted);
             while (true)
             {
                 if (read.Status != ReadStatus.Ok)
@@ -325,6 +307,12 @@ internal sealed partial class StreamEndpoints
                 read.Dispose();
                 read = next;
             }
+        }
+        finally
+        {
+            // Stores may lend pooled buffers; give them back once the response is written.
+            read?.Dispose();
+            _liveReaders.Exit(sse: false);
         }
     }
 
@@ -417,10 +405,11 @@ internal sealed partial class StreamEndpoints
     private async Task SseAsync(HttpContext context, string name, OffsetQuery offset, string? clientCursor)
     {
         var aborted = context.RequestAborted;
-        ReadResult? read = await store.ReadAsync(name, new ReadRequest(offset, PieceBytes), aborted);
+        ReadResult? read = null;
         CancellationTokenSource? linked = null;
         try
         {
+            read = await store.ReadAsync(name, new ReadRequest(offset, PieceBytes), aborted);
             if (read.Status != ReadStatus.Ok)
             {
                 await ResultMapping.WriteReadErrorAsync(context.Response, read.Status, read.Info);
@@ -502,6 +491,7 @@ internal sealed partial class StreamEndpoints
         {
             read?.Dispose();
             linked?.Dispose();
+            _liveReaders.Exit(sse: true);
         }
     }
 }
