@@ -251,25 +251,6 @@ public sealed class DeadlineScheduler : IDisposable
         }
     }
 
-    /// <summary>
-    /// The second half of every store's live wait: the stream's signal against a deadline. Returns
-    /// <see cref="WaitOutcome.Gone"/> when the wake-up came from a deletion (<paramref name="isGone"/> of
-    /// <paramref name="state"/>; a static function and its state, so a wait allocates no closure).
-    /// </summary>
-    public async ValueTask<WaitOutcome> WaitForSignalAsync<TState>(Task signal, TimeSpan timeout, Func<TState, bool> isGone, TState state, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(signal);
-        ArgumentNullException.ThrowIfNull(isGone);
-        using var deadline = Schedule(timeout, cancellationToken);
-        var first = await Task.WhenAny(signal, deadline.Task).ConfigureAwait(false);
-        cancellationToken.ThrowIfCancellationRequested();
-        if (first != signal)
-        {
-            return WaitOutcome.TimedOut;
-        }
-        return isGone(state) ? WaitOutcome.Gone : WaitOutcome.Changed;
-    }
-
     /// <summary>A scheduled deadline.</summary>
     public sealed class Waiter : IDisposable
     {
