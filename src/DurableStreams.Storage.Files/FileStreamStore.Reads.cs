@@ -39,7 +39,7 @@ public sealed partial class FileStreamStore
             return Failed(stream, startStatus);
         }
         var end = start;
-        byte[]? buffer = null;
+        byte[][]? buffers = null;
         if (request.Offset.Kind != OffsetKind.Now)
         {
             var budget = (long)Math.Max(1, request.MaxBytes);
@@ -53,8 +53,15 @@ public sealed partial class FileStreamStore
                 }
                 else
                 {
-                    buffer = ArrayPool<byte>.Shared.Rent((int)(end - start));
-                    copied = TryCopyCommitted(stream, start, buffer.AsSpan(0, (int)(end - start)), since);
+                    buffers = RentReadBuffers(end - start);
+                    copied = ReadStatus.Ok;
+                    var position = start;
+                    for (var i = 0; i < buffers.Length && copied == ReadStatus.Ok; i++)
+                    {
+                        var length = (int)Math.Min(ReadBufferBytes, end - position);
+                        copied = TryCopyCommitted(stream, position, buffers[i].AsSpan(0, length), since, readEnd: end);
+                        position += length;
+                    }
                 }
             }
             catch (DroppedByRetentionException)
@@ -67,17 +74,52 @@ public sealed partial class FileStreamStore
             }
             if (copied != ReadStatus.Ok)
             {
-                if (buffer is not null)
-                {
-                    ArrayPool<byte>.Shared.Return(buffer);
-                }
+                ReturnReadBuffers(buffers);
                 return Failed(stream, copied);
             }
         }
-        return ReadResult.Served(
-            stream.Snapshot(), start, end, tail, closed,
-            buffer is null ? [] : [buffer.AsMemory(0, (int)(end - start))],
-            buffer is null ? null : () => ArrayPool<byte>.Shared.Return(buffer));
+        if (buffers is null)
+        {
+            return ReadResult.Served(stream.Snapshot(), start, end, tail, closed, []);
+        }
+        var chunks = new ReadOnlyMemory<byte>[buffers.Length];
+        for (var i = 0; i < buffers.Length; i++)
+        {
+            chunks[i] = buffers[i].AsMemory(0, (int)Math.Min(ReadBufferBytes, end - start - ((long)i * ReadBufferBytes)));
+        }
+        return ReadResult.Served(stream.Snapshot(), start, end, tail, closed, chunks, () => ReturnReadBuffers(buffers));
+    }
+
+    /// <summary>
+    /// Largest buffer a read's data is copied into: a read of up to a piece (1 MiB) is returned as chunks of this size.
+    /// Below the large-object threshold (85,000 B), so the buffers the shared pool keeps after a read are bounded by its
+    /// per-core count of this one size, whatever the size of the reads; whole-read buffers (128 KiB, 1 MiB) made the
+    /// pool keep large-object arrays of every read size seen, one set per concurrent reader: the server's memory grew
+    /// with how much each stream held (docs/benchmarks.md, "Gigabytes on disk").
+    /// </summary>
+    internal const int ReadBufferBytes = MaxFrameBytes;
+
+    /// <summary>Pooled buffers of at most <see cref="ReadBufferBytes"/> each for a read of <paramref name="length"/> bytes.</summary>
+    private static byte[][] RentReadBuffers(long length)
+    {
+        var buffers = new byte[(int)((length + ReadBufferBytes - 1) / ReadBufferBytes)][];
+        for (var i = 0; i < buffers.Length; i++)
+        {
+            buffers[i] = ArrayPool<byte>.Shared.Rent((int)Math.Min(ReadBufferBytes, length - ((long)i * ReadBufferBytes)));
+        }
+        return buffers;
+    }
+
+    private static void ReturnReadBuffers(byte[][]? buffers)
+    {
+        if (buffers is null)
+        {
+            return;
+        }
+        foreach (var buffer in buffers)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     /// <summary>A failed read; one below the retained start carries the stream's metadata, which says where data starts.</summary>
@@ -127,7 +169,7 @@ public sealed partial class FileStreamStore
             return new(rangeStatus);
         }
         var since = Volatile.Read(ref _compactionSequence);
-        var copied = TryCopyCommitted(stream, position, destination.Span, since);
+        var copied = TryCopyCommitted(stream, position, destination.Span, since, readEnd: position + destination.Length);
         // Bytes below a compacted end chosen before the compaction was published belong to the old offset space.
         return new(copied == ReadStatus.Ok && RacedCompaction(stream, since) && DroppedUnderRead(OwnerOf(stream, position), position, since)
             ? ReadStatus.BeforeRetainedStart
@@ -292,13 +334,14 @@ public sealed partial class FileStreamStore
     /// <summary>
     /// <see cref="CopyCommitted"/> with its failures as statuses: a checksum mismatch, a hole or a missing data file is
     /// <see cref="ReadStatus.Corrupt"/> (the stream is marked so); a stream deleted meanwhile is not found; a range
-    /// retention freed during the read is <see cref="ReadStatus.BeforeRetainedStart"/>.
+    /// retention freed during the read is <see cref="ReadStatus.BeforeRetainedStart"/>. <paramref name="readEnd"/> is
+    /// where the whole read ends (the destination may be one of its buffers): read-ahead is planned from there.
     /// </summary>
-    private ReadStatus TryCopyCommitted(DiskStream stream, long position, Span<byte> destination, long since)
+    private ReadStatus TryCopyCommitted(DiskStream stream, long position, Span<byte> destination, long since, long readEnd)
     {
         try
         {
-            CopyCommitted(stream, position, destination, since);
+            CopyCommitted(stream, position, destination, since, readEnd);
             return ReadStatus.Ok;
         }
         catch (DroppedByRetentionException)
@@ -330,17 +373,20 @@ public sealed partial class FileStreamStore
     /// touches is CRC-checked: frames inside the range are read straight into the destination with one positioned
     /// read; a frame cut by either end of the range is read whole into a scratch buffer.
     /// </summary>
-    private void CopyCommitted(DiskStream stream, long position, Span<byte> destination, long since)
+    private void CopyCommitted(DiskStream stream, long position, Span<byte> destination, long since, long readEnd)
     {
         if (stream.Source is null || position >= stream.BasePosition)
         {
-            CopyOwn(stream, position, destination, since);
+            CopyOwn(stream, position, destination, since, readEnd);
             return;
         }
         // Walked in a loop, not recursion: a chain may be thousands of forks deep.
-        foreach (var (owner, from, to) in Parts(stream, position, position + destination.Length))
+        var parts = Parts(stream, position, position + destination.Length);
+        for (var i = 0; i < parts.Count; i++)
         {
-            CopyOwn(owner, from, destination.Slice((int)(from - position), (int)(to - from)), since);
+            // A source's part of the whole read ends where its fork begins; the last part's ends with the read.
+            var (owner, from, to) = parts[i];
+            CopyOwn(owner, from, destination.Slice((int)(from - position), (int)(to - from)), since, i == parts.Count - 1 ? readEnd : to);
         }
     }
 
@@ -357,8 +403,9 @@ public sealed partial class FileStreamStore
     /// <summary>
     /// Copies bytes of the stream's own data (none inherited) into <paramref name="destination"/>, checking every frame.
     /// A compacted stream's frames below its compacted end are read from its snapshot file, the rest from its data file.
+    /// Read-ahead is planned for the read ending at <paramref name="readEnd"/> (at or past the destination's end).
     /// </summary>
-    private void CopyOwn(DiskStream stream, long position, Span<byte> destination, long since)
+    private void CopyOwn(DiskStream stream, long position, Span<byte> destination, long since, long readEnd)
     {
         if (destination.IsEmpty)
         {
@@ -406,14 +453,15 @@ public sealed partial class FileStreamStore
             handle = snapshotFrames == count ? snapshot! : HandleOf(stream);
             // Hold a reference so a concurrent close (idle-file trimming, deletion) waits for this read.
             handle.DangerousAddRef(ref referenced);
-            if (destination.Length >= ReadAheadFromBytes && snapshotFrames < count)
+            if (readEnd - position >= ReadAheadFromBytes && snapshotFrames < count)
             {
                 // The data file's part only (a snapshot is small and read whole). Ask only for what the last read-ahead did not cover, unless that was elsewhere in the stream (another
-                // reader, or this one moved): asking again for cached pages costs a page-cache walk.
-                aheadTo = Math.Min(frames.End, end + ReadAheadBytes);
+                // reader, or this one moved): asking again for cached pages costs a page-cache walk. A read copied
+                // buffer by buffer asks once, from its end, with its first buffer.
+                aheadTo = Math.Min(frames.End, readEnd + ReadAheadBytes);
                 var asked = stream.ReadAheadEnd;
-                aheadFrom = asked >= end && asked <= aheadTo ? asked : end;
-                stream.ReadAheadEnd = Math.Max(aheadTo, end);
+                aheadFrom = asked >= readEnd && asked <= aheadTo ? asked : readEnd;
+                stream.ReadAheadEnd = Math.Max(aheadTo, readEnd);
             }
         }
         try
