@@ -39,7 +39,7 @@ public sealed partial class FileStreamStore
             return Failed(stream, startStatus);
         }
         var end = start;
-        byte[][]? buffers = null;
+        byte[]? buffer = null;
         if (request.Offset.Kind != OffsetKind.Now)
         {
             var budget = (long)Math.Max(1, request.MaxBytes);
@@ -53,15 +53,8 @@ public sealed partial class FileStreamStore
                 }
                 else
                 {
-                    buffers = RentReadBuffers(end - start);
-                    copied = ReadStatus.Ok;
-                    var position = start;
-                    for (var i = 0; i < buffers.Length && copied == ReadStatus.Ok; i++)
-                    {
-                        var length = (int)Math.Min(ReadBufferBytes, end - position);
-                        copied = TryCopyCommitted(stream, position, buffers[i].AsSpan(0, length), since, readEnd: end);
-                        position += length;
-                    }
+                    buffer = ArrayPool<byte>.Shared.Rent((int)(end - start));
+                    copied = TryCopyCommitted(stream, start, buffer.AsSpan(0, (int)(end - start)), since);
                 }
             }
             catch (DroppedByRetentionException)
@@ -74,52 +67,17 @@ public sealed partial class FileStreamStore
             }
             if (copied != ReadStatus.Ok)
             {
-                ReturnReadBuffers(buffers);
+                if (buffer is not null)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                }
                 return Failed(stream, copied);
             }
         }
-        if (buffers is null)
-        {
-            return ReadResult.Served(stream.Snapshot(), start, end, tail, closed, []);
-        }
-        var chunks = new ReadOnlyMemory<byte>[buffers.Length];
-        for (var i = 0; i < buffers.Length; i++)
-        {
-            chunks[i] = buffers[i].AsMemory(0, (int)Math.Min(ReadBufferBytes, end - start - ((long)i * ReadBufferBytes)));
-        }
-        return ReadResult.Served(stream.Snapshot(), start, end, tail, closed, chunks, () => ReturnReadBuffers(buffers));
-    }
-
-    /// <summary>
-    /// Largest buffer a read's data is copied into: a read of up to a piece (1 MiB) is returned as chunks of this size.
-    /// Below the large-object threshold (85,000 B), so the buffers the shared pool keeps after a read are bounded by its
-    /// per-core count of this one size, whatever the size of the reads; whole-read buffers (128 KiB, 1 MiB) made the
-    /// pool keep large-object arrays of every read size seen, one set per concurrent reader: the server's memory grew
-    /// with how much each stream held (docs/benchmarks.md, "Gigabytes on disk").
-    /// </summary>
-    internal const int ReadBufferBytes = MaxFrameBytes;
-
-    /// <summary>Pooled buffers of at most <see cref="ReadBufferBytes"/> each for a read of <paramref name="length"/> bytes.</summary>
-    private static byte[][] RentReadBuffers(long length)
-    {
-        var buffers = new byte[(int)((length + ReadBufferBytes - 1) / ReadBufferBytes)][];
-        for (var i = 0; i < buffers.Length; i++)
-        {
-            buffers[i] = ArrayPool<byte>.Shared.Rent((int)Math.Min(ReadBufferBytes, length - ((long)i * ReadBufferBytes)));
-        }
-        return buffers;
-    }
-
-    private static void ReturnReadBuffers(byte[][]? buffers)
-    {
-        if (buffers is null)
-        {
-            return;
-        }
-        foreach (var buffer in buffers)
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
+        return ReadResult.Served(
+            stream.Snapshot(), start, end, tail, closed,
+            buffer is null ? [] : [buffer.AsMemory(0, (int)(end - start))],
+            buffer is null ? null : () => ArrayPool<byte>.Shared.Return(buffer));
     }
 
     /// <summary>A failed read; one below the retained start carries the stream's metadata, which says where data starts.</summary>
@@ -169,7 +127,7 @@ public sealed partial class FileStreamStore
             return new(rangeStatus);
         }
         var since = Volatile.Read(ref _compactionSequence);
-        var copied = TryCopyCommitted(stream, position, destination.Span, since, readEnd: position + destination.Length);
+        var copied = TryCopyCommitted(stream, position, destination.Span, since);
         // Bytes below a compacted end chosen before the compaction was published belong to the old offset space.
         return new(copied == ReadStatus.Ok && RacedCompaction(stream, since) && DroppedUnderRead(OwnerOf(stream, position), position, since)
             ? ReadStatus.BeforeRetainedStart
@@ -334,14 +292,13 @@ public sealed partial class FileStreamStore
     /// <summary>
     /// <see cref="CopyCommitted"/> with its failures as statuses: a checksum mismatch, a hole or a missing data file is
     /// <see cref="ReadStatus.Corrupt"/> (the stream is marked so); a stream deleted meanwhile is not found; a range
-    /// retention freed during the read is <see cref="ReadStatus.BeforeRetainedStart"/>. <paramref name="readEnd"/> is
-    /// where the whole read ends (the destination may be one of its buffers): read-ahead is planned from there.
+    /// retention freed during the read is <see cref="ReadStatus.BeforeRetainedStart"/>.
     /// </summary>
-    private ReadStatus TryCopyCommitted(DiskStream stream, long position, Span<byte> destination, long since, long readEnd)
+    private ReadStatus TryCopyCommitted(DiskStream stream, long position, Span<byte> destination, long since)
     {
         try
         {
-            CopyCommitted(stream, position, destination, since, readEnd);
+            CopyCommitted(stream, position, destination, since);
             return ReadStatus.Ok;
         }
         catch (DroppedByRetentionException)
@@ -373,20 +330,17 @@ public sealed partial class FileStreamStore
     /// touches is CRC-checked: frames inside the range are read straight into the destination with one positioned
     /// read; a frame cut by either end of the range is read whole into a scratch buffer.
     /// </summary>
-    private void CopyCommitted(DiskStream stream, long position, Span<byte> destination, long since, long readEnd)
+    private void CopyCommitted(DiskStream stream, long position, Span<byte> destination, long since)
     {
         if (stream.Source is null || position >= stream.BasePosition)
         {
-            CopyOwn(stream, position, destination, since, readEnd);
+            CopyOwn(stream, position, destination, since);
             return;
         }
         // Walked in a loop, not recursion: a chain may be thousands of forks deep.
-        var parts = Parts(stream, position, position + destination.Length);
-        for (var i = 0; i < parts.Count; i++)
+        foreach (var (owner, from, to) in Parts(stream, position, position + destination.Length))
         {
-            // A source's part of the whole read ends where its fork begins; the last part's ends with the read.
-            var (owner, from, to) = parts[i];
-            CopyOwn(owner, from, destination.Slice((int)(from - position), (int)(to - from)), since, i == parts.Count - 1 ? readEnd : to);
+            CopyOwn(owner, from, destination.Slice((int)(from - position), (int)(to - from)), since);
         }
     }
 
@@ -403,9 +357,8 @@ public sealed partial class FileStreamStore
     /// <summary>
     /// Copies bytes of the stream's own data (none inherited) into <paramref name="destination"/>, checking every frame.
     /// A compacted stream's frames below its compacted end are read from its snapshot file, the rest from its data file.
-    /// Read-ahead is planned for the read ending at <paramref name="readEnd"/> (at or past the destination's end).
     /// </summary>
-    private void CopyOwn(DiskStream stream, long position, Span<byte> destination, long since, long readEnd)
+    private void CopyOwn(DiskStream stream, long position, Span<byte> destination, long since)
     {
         if (destination.IsEmpty)
         {
@@ -453,15 +406,14 @@ public sealed partial class FileStreamStore
             handle = snapshotFrames == count ? snapshot! : HandleOf(stream);
             // Hold a reference so a concurrent close (idle-file trimming, deletion) waits for this read.
             handle.DangerousAddRef(ref referenced);
-            if (readEnd - position >= ReadAheadFromBytes && snapshotFrames < count)
+            if (destination.Length >= ReadAheadFromBytes && snapshotFrames < count)
             {
                 // The data file's part only (a snapshot is small and read whole). Ask only for what the last read-ahead did not cover, unless that was elsewhere in the stream (another
-                // reader, or this one moved): asking again for cached pages costs a page-cache walk. A read copied
-                // buffer by buffer asks once, from its end, with its first buffer.
-                aheadTo = Math.Min(frames.End, readEnd + ReadAheadBytes);
+                // reader, or this one moved): asking again for cached pages costs a page-cache walk.
+                aheadTo = Math.Min(frames.End, end + ReadAheadBytes);
                 var asked = stream.ReadAheadEnd;
-                aheadFrom = asked >= readEnd && asked <= aheadTo ? asked : readEnd;
-                stream.ReadAheadEnd = Math.Max(aheadTo, readEnd);
+                aheadFrom = asked >= end && asked <= aheadTo ? asked : end;
+                stream.ReadAheadEnd = Math.Max(aheadTo, end);
             }
         }
         try

@@ -91,32 +91,5 @@ public sealed class FileStreamStoreFileTests : IDisposable
         Xunit.Assert.Equal(3, new FileInfo(file).Length);
     }
 
-    [Xunit.Fact]
-    public async Task A_large_read_comes_back_in_pooled_buffers_below_the_large_object_size()
-    {
-        // Appends of 100,000 B: frames of 64 KiB and 34,464 B, so the read's 64 KiB buffers cut frames.
-        await using var store = Open();
-        const string ContentType = "application/octet-stream";
-        await store.CreateAsync("big", new CreateStreamRequest { ContentType = ContentType }, Ct);
-        var all = new byte[12 * 100_000];
-        for (var i = 0; i < all.Length; i++)
-        {
-            all[i] = (byte)(i * 31 % 251);
-        }
-        for (var at = 0; at < all.Length; at += 100_000)
-        {
-            Xunit.Assert.Equal(AppendStatus.Appended, (await store.AppendAsync("big", new AppendRequest { ContentType = ContentType, Body = all.AsMemory(at, 100_000) }, Ct)).Status);
-        }
-
-        const int From = 1234;
-        using var read = await store.ReadAsync("big", new ReadRequest(DurableStreams.Protocol.OffsetQuery.At(new DurableStreams.Protocol.StreamOffset(From)), 1 << 20), Ct);
-
-        Xunit.Assert.Equal(ReadStatus.Ok, read.Status);
-        Xunit.Assert.Equal(1 << 20, read.Length);
-        Xunit.Assert.Equal(16, read.Chunks.Count);
-        Xunit.Assert.All(read.Chunks, chunk => Xunit.Assert.True(chunk.Length <= FileStreamStore.ReadBufferBytes, $"a chunk of {chunk.Length} B"));
-        Xunit.Assert.True(all.AsSpan(From, 1 << 20).SequenceEqual(read.Chunks.SelectMany(c => c.ToArray()).ToArray()));
-    }
-
     public void Dispose() => _directory.Dispose();
 }
