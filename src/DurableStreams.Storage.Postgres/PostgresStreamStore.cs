@@ -335,7 +335,9 @@ public sealed partial class PostgresStreamStore : IStreamStore, IStreamCatalog
     public async ValueTask<AppendStreamResult> AppendAsync(string name, AppendRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var (result, wake) = await RunAsync(connection => AppendInAsync(connection, name, request, cancellationToken), cancellationToken).ConfigureAwait(false);
+        var (result, wake) = _options.BatchAppends && _options.OneRoundTripAppends
+            ? await AppendBatchedAsync(name, request, cancellationToken).ConfigureAwait(false)
+            : await RunAsync(connection => AppendInAsync(connection, name, request, cancellationToken), cancellationToken).ConfigureAwait(false);
         AfterAppend(name, result, wake);
         return result;
     }
