@@ -18,6 +18,8 @@ public sealed class PostgresBatchAppendTests(PostgresServer server) : IAsyncLife
     private readonly string _schema = server.NewSchema("batch");
     private PostgresStreamStore? _store;
 
+    private static readonly TimeSpan HangGuard = TimeSpan.FromSeconds(30);
+
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     public async ValueTask InitializeAsync()
@@ -59,7 +61,7 @@ public sealed class PostgresBatchAppendTests(PostgresServer server) : IAsyncLife
                 _store.AppendAsync("c", Data("y"), Ct).AsTask(),
                 _store.AppendAsync("b", Data("2", new("p", 0, 2)), Ct).AsTask(),
             ];
-            await _store.WaitForQueuedAppendsAsync(5, Ct);
+            await _store.WaitForQueuedAppendsAsync(5, Ct).WaitAsync(HangGuard, Ct);
             Assert.False(held.IsCompleted);
             appends.Add(held);
         }
@@ -98,7 +100,7 @@ public sealed class PostgresBatchAppendTests(PostgresServer server) : IAsyncLife
             b = _store.AppendAsync("b", Data("b"), Ct).AsTask();
             c = _store.AppendAsync("c", Data("c"), Ct).AsTask();
             d = _store.AppendAsync("d", Data("d"), Ct).AsTask();
-            await _store.WaitForQueuedAppendsAsync(3, Ct);
+            await _store.WaitForQueuedAppendsAsync(3, Ct).WaitAsync(HangGuard, Ct);
         }
 
         Assert.Equal(AppendStatus.Appended, (await held).Status);
