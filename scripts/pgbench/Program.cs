@@ -6,7 +6,7 @@ using DurableStreams.Storage.Postgres;
 
 // Appends/s of N in-process server nodes sharing one PostgreSQL database; clients spread round-robin over the nodes.
 // Usage: dotnet run -c Release --project scripts/pgbench -- --postgres "<connection string>" [--nodes 1,3] [--duration 5]
-//        [--scenarios 1,2,3] [--no-wake] [--locking] [--warmup 2] [--no-notify] [--memory] [--batch]
+//        [--scenarios 1,2,3] [--no-wake] [--locking] [--warmup 2] [--no-notify] [--memory] [--no-batch]
 //        or   --setup <schema> (streams for PostgreSQL's pgbench, append.sql)
 var connection = Arg("--postgres") ?? Environment.GetEnvironmentVariable("DS_POSTGRES")
     ?? throw new ArgumentException("--postgres <connection string> (or DS_POSTGRES) is required.");
@@ -22,8 +22,8 @@ var warmup = TimeSpan.FromSeconds(double.Parse(Arg("--warmup") ?? "2", CultureIn
 var notify = !args.Contains("--no-notify");
 // --memory: the same HTTP harness on one memory store node (the HTTP + rules cost without PostgreSQL).
 var memory = args.Contains("--memory");
-// --batch: PostgresStreamStoreOptions.BatchAppends (appends of different streams sharing one commit per node).
-var batch = args.Contains("--batch");
+// --no-batch: PostgresStreamStoreOptions.BatchAppends off (each append its own commit), for comparison.
+var batch = !args.Contains("--no-batch");
 var payload = new byte[100];
 Array.Fill(payload, (byte)'x');
 

@@ -11,7 +11,7 @@ namespace DurableStreams.Postgres.Tests;
 public class PostgresStreamStoreTests(PostgresServer server) : StreamStoreContractTests
 {
     /// <summary><see cref="PostgresStreamStoreOptions.BatchAppends"/> of every store the test opens.</summary>
-    protected virtual bool BatchAppends => false;
+    protected virtual bool BatchAppends => true;
 
     private static readonly TimeSpan Sweep = TimeSpan.FromSeconds(2);
     private string _schema = server.NewSchema();
@@ -102,8 +102,8 @@ public class PostgresStreamStoreTests(PostgresServer server) : StreamStoreContra
     }
 }
 
-/// <summary>The store contract (and the store's own tests above) with <see cref="PostgresStreamStoreOptions.BatchAppends"/> on.</summary>
-public sealed class PostgresBatchedStreamStoreTests(PostgresServer server) : PostgresStreamStoreTests(server)
+/// <summary>The store contract (and the store's own tests above) with <see cref="PostgresStreamStoreOptions.BatchAppends"/> off.</summary>
+public sealed class PostgresUnbatchedStreamStoreTests(PostgresServer server) : PostgresStreamStoreTests(server)
 {
-    protected override bool BatchAppends => true;
+    protected override bool BatchAppends => false;
 }
