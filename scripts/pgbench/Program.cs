@@ -6,7 +6,8 @@ using DurableStreams.Storage.Postgres;
 
 // Appends/s of N in-process server nodes sharing one PostgreSQL database; clients spread round-robin over the nodes.
 // Usage: dotnet run -c Release --project scripts/pgbench -- --postgres "<connection string>" [--nodes 1,3] [--duration 5]
-//        [--scenarios 1,2,3] [--no-wake] [--locking]   or   --setup <schema> (streams for PostgreSQL's pgbench, append.sql)
+//        [--scenarios 1,2,3] [--no-wake] [--locking] [--warmup 2] [--no-notify] [--memory] [--no-batch]
+//        or   --setup <schema> (streams for PostgreSQL's pgbench, append.sql)
 var connection = Arg("--postgres") ?? Environment.GetEnvironmentVariable("DS_POSTGRES")
     ?? throw new ArgumentException("--postgres <connection string> (or DS_POSTGRES) is required.");
 var nodeCounts = (Arg("--nodes") ?? "1,3").Split(',').Select(n => int.Parse(n, CultureInfo.InvariantCulture)).ToArray();
@@ -15,6 +16,14 @@ var duration = TimeSpan.FromSeconds(double.Parse(Arg("--duration") ?? "5", Cultu
 var locking = args.Contains("--locking");
 // --scenarios: which rows to run, by number (1: one connection, 2: 64 connections on 64 streams, 3: 64 on one stream).
 var scenarios = (Arg("--scenarios") ?? "1,2,3").Split(',');
+// --warmup: seconds each scenario runs unmeasured first (JIT tiering, pools), so the first row is not the slowest.
+var warmup = TimeSpan.FromSeconds(double.Parse(Arg("--warmup") ?? "2", CultureInfo.InvariantCulture));
+// --no-notify: nodes without LISTEN/NOTIFY (CrossNodeNotifications off), to measure what the wake-ups cost.
+var notify = !args.Contains("--no-notify");
+// --memory: the same HTTP harness on one memory store node (the HTTP + rules cost without PostgreSQL).
+var memory = args.Contains("--memory");
+// --no-batch: PostgresStreamStoreOptions.BatchAppends off (each append its own commit), for comparison.
+var batch = !args.Contains("--no-batch");
 var payload = new byte[100];
 Array.Fill(payload, (byte)'x');
 
@@ -30,17 +39,22 @@ if (Arg("--setup") is { } setupSchema)
     return;
 }
 
-Console.WriteLine("| nodes | scenario | appends/s | p50 ms | p99 ms |");
-Console.WriteLine("|---|---|---|---|---|");
+Console.WriteLine("| nodes | scenario | appends/s | p50 ms | p99 ms | CPU µs/append |");
+Console.WriteLine("|---|---|---|---|---|---|");
 var wakeRows = new List<string>();
 foreach (var nodes in nodeCounts)
 {
     var schema = $"pgbench_{Environment.ProcessId}_{nodes}";
-    var stores = new List<PostgresStreamStore>();
+    var stores = new List<IAsyncDisposable>();
     var servers = new List<DurableStreamServer>();
     for (var i = 0; i < nodes; i++)
     {
-        var store = await PostgresStreamStore.OpenAsync(new PostgresStreamStoreOptions { ConnectionString = connection, Schema = schema, OneRoundTripAppends = !locking });
+        DurableStreams.Core.IStreamStore store = memory
+            ? new DurableStreams.Core.Memory.MemoryStreamStore()
+            : await PostgresStreamStore.OpenAsync(new PostgresStreamStoreOptions
+            {
+                ConnectionString = connection, Schema = schema, OneRoundTripAppends = !locking, CrossNodeNotifications = notify, BatchAppends = batch,
+            });
         stores.Add(store);
         var server = new DurableStreamServer(new DurableStreamServerOptions { Host = "127.0.0.1", Port = 0, Store = store });
         await server.StartAsync();
@@ -74,6 +88,15 @@ foreach (var nodes in nodeCounts)
 
     async Task Run(int nodeCount, string title, int writers, bool shared)
     {
+        if (warmup > TimeSpan.Zero)
+        {
+            await Measure(nodeCount, title, writers, shared, warmup, print: false);
+        }
+        await Measure(nodeCount, title, writers, shared, duration, print: true);
+    }
+
+    async Task Measure(int nodeCount, string title, int writers, bool shared, TimeSpan duration, bool print)
+    {
         var prefix = Guid.NewGuid().ToString("N");
         for (var w = 0; w < (shared ? 1 : writers); w++)
         {
@@ -84,6 +107,7 @@ foreach (var nodes in nodeCounts)
             }
         }
         var latencies = new List<double>[writers];
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
         var stop = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, writers).Select(w => Task.Run(async () =>
         {
@@ -101,8 +125,12 @@ foreach (var nodes in nodeCounts)
                 mine.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             }
         })));
+        var elapsed = stop.Elapsed;
+        // CPU of this process (the nodes and the HTTP clients) per append: robust against other load on the machine.
+        var cpuPerAppend = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMicroseconds;
         var all = latencies.SelectMany(l => l).Order().ToList();
-        var rate = all.Count / stop.Elapsed.TotalSeconds;
+        var rate = all.Count / elapsed.TotalSeconds;
+        cpuPerAppend /= all.Count;
 
         // Verify through another node than the one that wrote: every acknowledged append is there, once.
         for (var w = 0; w < (shared ? 1 : writers); w++)
@@ -115,8 +143,11 @@ foreach (var nodes in nodeCounts)
             }
         }
 
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"| {nodeCount} | {title} | {rate:F0} | {all[all.Count / 2]:F2} | {all[(int)(all.Count * 0.99)]:F2} |"));
+        if (print)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {nodeCount} | {title} | {rate:F0} | {all[all.Count / 2]:F2} | {all[(int)(all.Count * 0.99)]:F2} | {cpuPerAppend:F0} |"));
+        }
 
         // Each writer targets "its" node, so load spreads round-robin over the cluster.
         Uri Url(int writer, string stream) => new(servers[writer % servers.Count].StreamsUrl, stream);

@@ -21,6 +21,35 @@ public sealed partial class PostgresStreamStore
     /// </summary>
     private async Task<(AppendStreamResult, bool)?> AppendInOneAsync(NpgsqlConnection connection, string name, AppendRequest request, CancellationToken ct)
     {
+        if (PrepareInOne(name, request) is not { } append)
+        {
+            return null;
+        }
+        await using var command = new NpgsqlCommand(AppendSql, connection);
+        AddAppendParameters(command.Parameters, append);
+        StreamRow? row;
+        bool written;
+        await using (var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false))
+        {
+            await reader.ReadAsync(ct).ConfigureAwait(false);
+            (row, written) = ReadAppendRow(reader);
+        }
+        return Decide(append, row, written);
+    }
+
+    /// <summary>An append the one-round-trip path can send: the request, its time and its data rows.</summary>
+    private sealed class PreparedAppend(string name, AppendRequest request, long now, DataRows rows)
+    {
+        public string Name { get; } = name;
+        public AppendRequest Request { get; } = request;
+        public long Now { get; } = now;
+        public DateTimeOffset At => new(Now, TimeSpan.Zero);
+        public DataRows Rows { get; } = rows;
+    }
+
+    /// <summary>The request's own checks before <c>ds_append</c> is called; null when the locking transaction must decide.</summary>
+    private PreparedAppend? PrepareInOne(string name, AppendRequest request)
+    {
         if (request.StreamSeq is { } streamSeq && !System.Text.Ascii.IsValid(streamSeq) || AppendTimesInterval(name) is not null)
         {
             return null;
@@ -36,27 +65,31 @@ public sealed partial class PostgresStreamStore
             guess.Producers = guess.Producers.SetItem(claim.Id, new ProducerState(claim.Epoch, claim.Seq - 1, at));
         }
         var guessed = AppendRules.Evaluate(guess, request, _options.MaxJsonDepth, _options.MaxMessagesPerAppend, at, _options.ProducerRetention);
-        if (!guessed.ShouldCommit)
-        {
-            return null;
-        }
-        var rows = DataRows.Of(guessed.Messages, _options.MaxRowBytes);
+        return guessed.ShouldCommit ? new PreparedAppend(name, request, now, DataRows.Of(guessed.Messages, _options.MaxRowBytes)) : null;
+    }
 
-        await using var command = new NpgsqlCommand(
-            $"""
-            SELECT {StreamRow.Columns}, r.producer_epoch, r.producer_seq, r.producer_ticks, r.written
-            FROM {_s}.ds_append(@name, @ct, @producer, @epoch, @seq, @streamSeq, @close, @now, @retention, @length,
-                @starts, @ends, @mstarts, @mends, @data) r, LATERAL (SELECT (r.stream).*) s
-            """, connection);
-        var p = command.Parameters;
-        p.AddWithValue("name", name);
+    /// <summary>The statement calling <c>ds_append</c> (one text, so it is prepared once per connection).</summary>
+    private string AppendSql => _appendSql ??=
+        $"""
+        SELECT {StreamRow.Columns}, r.producer_epoch, r.producer_seq, r.producer_ticks, r.written
+        FROM {_s}.ds_append(@name, @ct, @producer, @epoch, @seq, @streamSeq, @close, @now, @retention, @length,
+            @starts, @ends, @mstarts, @mends, @data) r, LATERAL (SELECT (r.stream).*) s
+        """;
+
+    private string? _appendSql;
+
+    private void AddAppendParameters(NpgsqlParameterCollection p, PreparedAppend append)
+    {
+        var request = append.Request;
+        var rows = append.Rows;
+        p.AddWithValue("name", append.Name);
         p.Add(new NpgsqlParameter<string?>("ct", NpgsqlDbType.Text) { TypedValue = request.ContentType });
         p.Add(new NpgsqlParameter<string?>("producer", NpgsqlDbType.Text) { TypedValue = request.Producer?.Id });
         p.Add(new NpgsqlParameter<long?>("epoch", NpgsqlDbType.Bigint) { TypedValue = request.Producer?.Epoch });
         p.Add(new NpgsqlParameter<long?>("seq", NpgsqlDbType.Bigint) { TypedValue = request.Producer?.Seq });
         p.Add(new NpgsqlParameter<string?>("streamSeq", NpgsqlDbType.Text) { TypedValue = request.StreamSeq });
         p.AddWithValue("close", request.Close);
-        p.AddWithValue("now", now);
+        p.AddWithValue("now", append.Now);
         p.AddWithValue("retention", _options.ProducerRetention == Timeout.InfiniteTimeSpan ? -1L : _options.ProducerRetention.Ticks);
         p.AddWithValue("length", rows.Length);
         p.AddWithValue("starts", rows.Starts);
@@ -64,38 +97,46 @@ public sealed partial class PostgresStreamStore
         p.AddWithValue("mstarts", rows.MessageStarts);
         p.AddWithValue("mends", rows.MessageEnds);
         p.AddWithValue("data", rows.Data);
+    }
 
-        StreamRow row;
-        bool written;
-        await using (var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false))
+    /// <summary>The row <c>ds_append</c> returned (the reader is on it): the stream and producer before the append, or null.</summary>
+    private static (StreamRow? Row, bool Written) ReadAppendRow(NpgsqlDataReader reader)
+    {
+        if (reader.IsDBNull(0))
         {
-            await reader.ReadAsync(ct).ConfigureAwait(false);
-            if (reader.IsDBNull(0))
-            {
-                return (new AppendStreamResult(AppendStatus.NotFound), false);
-            }
-            row = StreamRow.Read(reader);
-            var extra = reader.FieldCount - 4;
-            if (!reader.IsDBNull(extra))
-            {
-                row.Producer = new ProducerState(reader.GetInt64(extra), reader.GetInt64(extra + 1), new DateTimeOffset(reader.GetInt64(extra + 2), TimeSpan.Zero));
-            }
-            written = reader.GetBoolean(extra + 3);
+            return (null, false);
         }
+        var row = StreamRow.Read(reader);
+        var extra = reader.FieldCount - 4;
+        if (!reader.IsDBNull(extra))
+        {
+            row.Producer = new ProducerState(reader.GetInt64(extra), reader.GetInt64(extra + 1), new DateTimeOffset(reader.GetInt64(extra + 2), TimeSpan.Zero));
+        }
+        return (row, reader.GetBoolean(extra + 3));
+    }
+
+    /// <summary>The shared rules on the state <c>ds_append</c> returned; null when the locking transaction must decide.</summary>
+    private (AppendStreamResult, bool)? Decide(PreparedAppend append, StreamRow? row, bool written)
+    {
+        if (row is null)
+        {
+            return (new AppendStreamResult(AppendStatus.NotFound), false);
+        }
+        var request = append.Request;
         var state = row.ToState(request.Producer?.Id);
         if (written)
         {
-            return (InGeneration(AppendRules.Apply(state, request, rows.Length, at), row.OffsetGeneration), true);
+            return (InGeneration(AppendRules.Apply(state, request, append.Rows.Length, append.At), row.OffsetGeneration), true);
         }
         if (row.State == StreamRow.SoftDeleted)
         {
             return (new AppendStreamResult(AppendStatus.Gone), false);
         }
-        if (row.IsExpired(now) || row.NeedsTouch(now))
+        if (row.IsExpired(append.Now) || row.NeedsTouch(append.Now))
         {
             return null;
         }
-        var decision = AppendRules.Evaluate(state, request, _options.MaxJsonDepth, _options.MaxMessagesPerAppend, at, _options.ProducerRetention);
+        var decision = AppendRules.Evaluate(state, request, _options.MaxJsonDepth, _options.MaxMessagesPerAppend, append.At, _options.ProducerRetention);
         return decision.ShouldCommit ? null : (InGeneration(decision.Result, row.OffsetGeneration), false);
     }
 

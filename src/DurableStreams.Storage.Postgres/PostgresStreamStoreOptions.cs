@@ -71,6 +71,19 @@ public sealed class PostgresStreamStoreOptions
     public int MaxRowBytes { get; set; } = 1 << 20;
 
     /// <summary>
+    /// Appends of different streams arriving together on this node share one transaction and one commit (one round trip
+    /// of <c>ds_append</c> calls, streams locked in name order; an append waits only while
+    /// <see cref="AppendBatches"/> batches are already running). Answers, order within a stream and failures stay per
+    /// append: a batch that fails is retried append by append. Default true: measured with scripts/pgbench at 64
+    /// connections it did 1.1-1.8x the appends of unbatched ones, with no cost seen on one connection, where a lone
+    /// append goes at once (docs/postgres.md, "Measurements").
+    /// </summary>
+    public bool BatchAppends { get; set; } = true;
+
+    /// <summary>With <see cref="BatchAppends"/>: most batches in flight per node (each on its own connection); default 4.</summary>
+    internal int AppendBatches { get; set; } = 4;
+
+    /// <summary>
     /// Benchmark switch (scripts/pgbench <c>--locking</c>): false sends every append through the locking transaction
     /// (three round trips) instead of <c>ds_append</c>, to measure the difference. Default true.
     /// </summary>

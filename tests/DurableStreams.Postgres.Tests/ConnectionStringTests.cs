@@ -16,6 +16,7 @@ public sealed class ConnectionStringTests
         Assert.Equal(15, built.CommandTimeout);
         Assert.Equal(64, built.MaxAutoPrepare);
         Assert.Equal(2, built.AutoPrepareMinUsages);
+        Assert.True(built.NoResetOnClose);
         Assert.Equal("127.0.0.1", built.Host);
     }
 
@@ -23,12 +24,13 @@ public sealed class ConnectionStringTests
     public void Values_the_user_set_are_kept_even_when_they_turn_a_default_off()
     {
         var built = new NpgsqlConnectionStringBuilder(PostgresStreamStore.ConnectionStringFor(
-            "Host=db;Timeout=30;Command Timeout=60;Max Auto Prepare=0;Auto Prepare Min Usages=5"));
+            "Host=db;Timeout=30;Command Timeout=60;Max Auto Prepare=0;Auto Prepare Min Usages=5;No Reset On Close=false"));
 
         Assert.Equal(30, built.Timeout);
         Assert.Equal(60, built.CommandTimeout);
         Assert.Equal(0, built.MaxAutoPrepare);
         Assert.Equal(5, built.AutoPrepareMinUsages);
+        Assert.False(built.NoResetOnClose);
     }
 
     [Fact]

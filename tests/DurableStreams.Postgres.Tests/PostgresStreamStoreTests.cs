@@ -8,8 +8,11 @@ using Xunit;
 namespace DurableStreams.Postgres.Tests;
 
 /// <summary>The store contract against <see cref="PostgresStreamStore"/> on a real PostgreSQL, one schema per test.</summary>
-public sealed class PostgresStreamStoreTests(PostgresServer server) : StreamStoreContractTests
+public class PostgresStreamStoreTests(PostgresServer server) : StreamStoreContractTests
 {
+    /// <summary><see cref="PostgresStreamStoreOptions.BatchAppends"/> of every store the test opens.</summary>
+    protected virtual bool BatchAppends => true;
+
     private static readonly TimeSpan Sweep = TimeSpan.FromSeconds(2);
     private string _schema = server.NewSchema();
     private bool _created;
@@ -60,6 +63,7 @@ public sealed class PostgresStreamStoreTests(PostgresServer server) : StreamStor
         MaxMessagesPerAppend = Limits.MaxMessagesPerAppend,
         Retention = Limits.Retention ?? DurableStreams.Core.Retention.RetentionPolicies.None,
         ProducerRetention = ProducerRetention,
+        BatchAppends = BatchAppends,
     }, TestContext.Current.CancellationToken);
 
     [Fact]
@@ -96,4 +100,10 @@ public sealed class PostgresStreamStoreTests(PostgresServer server) : StreamStor
 
         Assert.Equal(1, await ((PostgresStreamStore)Store).CountProducerRowsAsync(TestContext.Current.CancellationToken));
     }
+}
+
+/// <summary>The store contract (and the store's own tests above) with <see cref="PostgresStreamStoreOptions.BatchAppends"/> off.</summary>
+public sealed class PostgresUnbatchedStreamStoreTests(PostgresServer server) : PostgresStreamStoreTests(server)
+{
+    protected override bool BatchAppends => false;
 }
