@@ -97,10 +97,10 @@ public sealed partial class PostgresStreamStore
     {
         try
         {
-            (AppendStreamResult, bool)?[] outcomes;
+            (StreamRow? Row, bool Written)[] rows;
             try
             {
-                outcomes = await RunAsync(connection => ExecuteBatchAsync(connection, batch), CancellationToken.None).ConfigureAwait(false);
+                rows = await RunAsync(connection => ExecuteBatchAsync(connection, batch), CancellationToken.None).ConfigureAwait(false);
             }
             catch (StoreUnavailableException ex)
             {
@@ -119,6 +119,13 @@ public sealed partial class PostgresStreamStore
                     await CompleteAloneAsync(queued, locked: false).ConfigureAwait(false);
                 }
                 return;
+            }
+            // Committed: from here on nothing may send an append again (a failure below fails the batch's appends, the
+            // outer catch, never the retry above).
+            var outcomes = new (AppendStreamResult, bool)?[batch.Count];
+            for (var i = 0; i < batch.Count; i++)
+            {
+                outcomes[i] = Decide(batch[i].Append, rows[i].Row, rows[i].Written);
             }
             if (batch.Count > 1)
             {
@@ -177,7 +184,7 @@ public sealed partial class PostgresStreamStore
     /// The batch's <c>ds_append</c> calls in one round trip. Without an explicit transaction the statements up to the one
     /// Sync run in one implicit transaction: they commit together, or roll back together when one fails.
     /// </summary>
-    private async Task<(AppendStreamResult, bool)?[]> ExecuteBatchAsync(NpgsqlConnection connection, List<QueuedAppend> batch)
+    private async Task<(StreamRow? Row, bool Written)[]> ExecuteBatchAsync(NpgsqlConnection connection, List<QueuedAppend> batch)
     {
         var order = Enumerable.Range(0, batch.Count).ToArray();
         Array.Sort(order, (a, b) => string.CompareOrdinal(batch[a].Append.Name, batch[b].Append.Name));
@@ -188,7 +195,7 @@ public sealed partial class PostgresStreamStore
             AddAppendParameters(statement.Parameters, batch[i].Append);
             command.BatchCommands.Add(statement);
         }
-        var rows = new (StreamRow?, bool)[batch.Count];
+        var rows = new (StreamRow? Row, bool Written)[batch.Count];
         await using (var reader = await command.ExecuteReaderAsync().ConfigureAwait(false))
         {
             foreach (var i in order)
@@ -198,11 +205,6 @@ public sealed partial class PostgresStreamStore
                 await reader.NextResultAsync().ConfigureAwait(false);
             }
         }
-        var outcomes = new (AppendStreamResult, bool)?[batch.Count];
-        for (var i = 0; i < batch.Count; i++)
-        {
-            outcomes[i] = Decide(batch[i].Append, rows[i].Item1, rows[i].Item2);
-        }
-        return outcomes;
+        return rows;
     }
 }
