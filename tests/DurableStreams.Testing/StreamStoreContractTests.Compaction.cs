@@ -493,15 +493,17 @@ public abstract partial class StreamStoreContractTests
         var info = await InfoAsync("j");
         Assert.Equal(outcome.Info!.CompactedEnd, info.CompactedEnd);
         using var read = await ReadFromStartAsync("j");
-        var all = JsonOf(read);
-        // Every key's latest value: the ten compacted keys (190..199) and all 200 appended meanwhile, each once.
+        using var all = System.Text.Json.JsonDocument.Parse(JsonOf(read));
+        var messages = all.RootElement.EnumerateArray().Select(m => m.GetRawText()).ToList();
+        // Every key's latest value, each exactly once: the ten compacted keys (190..199) and all 200 appended meanwhile,
+        // whether an append landed before the compaction read its prefix (then it is in the snapshot) or after.
         for (var i = 190; i < 200; i++)
         {
-            Assert.Contains(Change("k" + (i % 10), i), all, StringComparison.Ordinal);
+            Assert.Single(messages, m => m == Change("k" + (i % 10), i));
         }
         for (var i = 0; i < 200; i++)
         {
-            Assert.Contains(Change("n" + i, i) + (i == 199 ? "]" : ","), all, StringComparison.Ordinal);
+            Assert.Single(messages, m => m == Change("n" + i, i));
         }
         Assert.Equal(info.Tail, read.Next);
     }
