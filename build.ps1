@@ -294,13 +294,15 @@ function Add-FailedTrxTest {
     # the tail of the output, and a count alone does not say which test to look at.
     param([string]$File)
     if ($null -eq $script:failedTests) { return }
-    $run = ([xml](Get-Content -Raw -LiteralPath $File)).TestRun
-    foreach ($result in @($run.Results.UnitTestResult)) {
-        if ($null -eq $result -or $result.outcome -notin 'Failed', 'Error', 'Timeout', 'Aborted') { continue }
-        $message = [string]$result.Output.ErrorInfo.Message
-        $firstLine = ($message -split "`r?`n" | Where-Object { $_.Trim() } | Select-Object -First 1)
+    # XPath by local name: a TRX without results has no Results element, which strict mode refuses as a property.
+    $document = [xml](Get-Content -Raw -LiteralPath $File)
+    foreach ($result in @($document.SelectNodes("//*[local-name()='UnitTestResult']"))) {
+        if ($result.GetAttribute('outcome') -notin 'Failed', 'Error', 'Timeout', 'Aborted') { continue }
+        $node = $result.SelectSingleNode("*[local-name()='Output']/*[local-name()='ErrorInfo']/*[local-name()='Message']")
+        $message = if ($null -ne $node) { $node.InnerText } else { '' }
+        $firstLine = [string]($message -split "`r?`n" | Where-Object { $_.Trim() } | Select-Object -First 1)
         if ($firstLine.Length -gt 300) { $firstLine = $firstLine.Substring(0, 300) + '…' }
-        $script:failedTests.Add("$($result.testName): $firstLine")
+        $script:failedTests.Add("$($result.GetAttribute('testName')): $firstLine")
     }
 }
 
