@@ -19,16 +19,16 @@ internal sealed class BenchOptions
           --ours <path>          durable-streams.dll to benchmark instead of artifacts/bin/DurableStreams.Cli/release.
           --output <file>        Also write the markdown report to this file.
 
-        Scale scenarios (18-23; never in the default list, name them with --scenarios; sizes, not --duration, bound them):
+        Scale scenarios (18-24; never in the default list, name them with --scenarios; sizes, not --duration, bound them):
           --streams <n>          18: streams created (default 1000000).
-          --readers <n>          19: SSE readers, one per stream and then all on one stream (default 10000).
+          --readers <n>          19, 24: SSE readers, one per stream and then all on one stream (default 10000).
           --fanout-readers <n>   20: fan-out readers, half SSE, half long-poll (default 1000).
           --gib <n>              21: GiB written (default 10) over --gib-streams streams (default 10000);
           --cold-gib <n>             then one stream of this many GiB read cold (default 1).
           --fixed-messages <n>   22: 100 B messages over 1,000 streams (default 1000000), then
           --fixed-streams <n>        this many streams of one message (default 100000).
-          --messages <n>         19: messages each reader must receive (default 20; 20 runs for --duration).
-          --drop-one             Self-check of 19 and 20: one reader forgets one message, so the cell must FAIL.
+          --messages <n>         19, 24: messages each reader must receive (default 20; 20 runs for --duration).
+          --drop-one             Self-check of 19, 20 and 24: one reader forgets one message, so the cell must FAIL.
           --scale-timeout <min>  Hard time limit of one scale cell (default 240).
           -h, --help             Show this help.
 
@@ -38,7 +38,8 @@ internal sealed class BenchOptions
         10 1,000 idle SSE subscribers, 11-14 the same as 1, 2, 6 and 4 with wrk as the load generator, 15 the same as 5 read by curl,
         16 the same as 9 with lean raw-socket readers instead of HttpClient, 17 the same as 16 with all readers received on one epoll thread;
         scale: 18 a million streams (file store), 19 ten thousand SSE readers, 20 fan-out to 1,000 readers at the sockets,
-        21 gigabytes on disk (restart and cold catch-up), 22 fixed-work memory, 23 HTTP/2 (h2c) vs HTTP/1.1 appends (ours only).
+        21 gigabytes on disk (restart and cold catch-up), 22 fixed-work memory, 23 HTTP/2 (h2c) vs HTTP/1.1 appends (ours only),
+        24 the same as 19 with the readers as HTTP/2 streams over h2c, 100 to a connection (ours only).
         """;
 
     public double DurationSeconds { get; private set; } = 5;
@@ -171,7 +172,7 @@ internal sealed class BenchOptions
 
         if (options.ReuseServers && options.Scenarios.Any(ScaleScenarios.Handles))
         {
-            throw new ArgumentException("--reuse-servers cannot run the scale scenarios 18-23: they stop and restart the cell's server.");
+            throw new ArgumentException("--reuse-servers cannot run the scale scenarios 18-24: they stop and restart the cell's server.");
         }
 
         return options;

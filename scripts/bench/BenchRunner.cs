@@ -250,7 +250,7 @@ internal static class BenchRunner
         };
 
         // A hard bound on the whole cell (setup, timed part and verification) so a hung server cannot stall the run;
-        // the scale scenarios (18-23) do work of a given size instead of for a given time, and get --scale-timeout.
+        // the scale scenarios (18-24) do work of a given size instead of for a given time, and get --scale-timeout.
         using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         bound.CancelAfter(ScaleScenarios.Handles(scenario)
             ? TimeSpan.FromMinutes(options.ScaleTimeoutMinutes)

@@ -8,7 +8,7 @@ using System.Text;
 namespace DurableStreams.Bench;
 
 /// <summary>
-/// Scenarios 18-23 (issue 20, "performance at scale"): work of a given size rather than for a given time. They stop
+/// Scenarios 18-24 (issue 20, "performance at scale"): work of a given size rather than for a given time. They stop
 /// and restart the cell's server themselves (restart-to-ready times, fresh servers for a second phase), so every
 /// server they start is disposed here and the cell's own server is left stopped for the runner to dispose.
 /// </summary>
@@ -17,7 +17,7 @@ internal static partial class ScaleScenarios
     private const int Connections = 32;
     private const int MiB = 1024 * 1024;
 
-    public static bool Handles(int scenario) => scenario is >= 18 and <= 23;
+    public static bool Handles(int scenario) => scenario is >= 18 and <= 24;
 
     public static async Task<CellResult> RunAsync(CellContext context, CancellationToken cancellationToken)
     {
@@ -31,6 +31,7 @@ internal static partial class ScaleScenarios
             21 => await GigabytesAsync(context, cancellationToken),
             22 => await FixedWorkMemoryAsync(context, cancellationToken),
             23 => await Http2AppendsAsync(context, cancellationToken),
+            24 => await ManyReadersAsync(context, cancellationToken),
             _ => throw new ArgumentOutOfRangeException(nameof(context), context.Scenario, "not a scale scenario"),
         };
 
@@ -116,110 +117,171 @@ internal static partial class ScaleScenarios
         }
     }
 
-    // ---- 19: ten thousand SSE readers ----
+    // ---- 19 and 24: ten thousand SSE readers (24: as HTTP/2 streams over h2c) ----
+
+    /// <summary>Readers of scenario 24 that share one HTTP/2 connection (Kestrel allows 1,000 by default, ours sets <c>--max-http2-streams</c> 1000).</summary>
+    private const int ReadersPerHttp2Connection = 100;
 
     private static async Task<CellResult> ManyReadersAsync(CellContext context, CancellationToken cancellationToken)
     {
         var count = context.Options.Readers;
+        var h2 = context.Scenario == 24;
+        if (h2 && !context.Server.Spec.IsOurs)
+        {
+            return NotApplicable("the reference server does not serve h2c");
+        }
 
         // SSE responses end after the server's reconnect interval (60 s by default), and these readers do not reconnect:
         // ours runs this cell with a 1 h interval (the reference keeps its own).
         // Each phase gets a fresh server: a second phase on the first one's server would reuse the heap it grew and
         // understate its own cost per reader.
         await context.Server.StopAsync(kill: false, cancellationToken);
-        using var client = Protocol.CreateClient(Connections);
+        using var client = h2 ? CreateHttp2Client(Connections) : Protocol.CreateClient(Connections);
         double perStreamP99, perStreamRss, sharedP99, sharedRss;
         string perStreamInfo, sharedInfo;
-        await using (var first = await StartReadersServerAsync(context, cancellationToken))
+        await using (var first = await StartReadersServerAsync(context, h2, cancellationToken))
         {
             var perStream = Enumerable.Range(0, count).Select(i => Rebase(context.Stream($"r/{i}"), first)).ToArray();
             await ForEachAsync(count, Connections, "creates", async i =>
                 await Protocol.CreateAsync(client, perStream[i], Protocol.Json, cancellationToken), cancellationToken);
-            (perStreamP99, perStreamRss, perStreamInfo) = await ReadersPhaseAsync(first, client, perStream, context.Options, cancellationToken);
+            (perStreamP99, perStreamRss, perStreamInfo) = await ReadersPhaseAsync(first, client, perStream, context.Options, h2, cancellationToken);
             await first.StopAsync(kill: false, cancellationToken);
         }
 
-        await using var server = await StartReadersServerAsync(context, cancellationToken);
+        await using var server = await StartReadersServerAsync(context, h2, cancellationToken);
         var shared = Rebase(context.Stream("one"), server);
         await Protocol.CreateAsync(client, shared, Protocol.Json, cancellationToken);
-        (sharedP99, sharedRss, sharedInfo) = await ReadersPhaseAsync(server, client, [.. Enumerable.Repeat(shared, count)], context.Options, cancellationToken);
+        (sharedP99, sharedRss, sharedInfo) = await ReadersPhaseAsync(server, client, [.. Enumerable.Repeat(shared, count)], context.Options, h2, cancellationToken);
 
+        var latency = h2 ? "reader" : "socket";
         var metrics = new Dictionary<string, double>
         {
-            ["per-stream socket p99 ms"] = perStreamP99,
+            [$"per-stream {latency} p99 ms"] = perStreamP99,
             ["per-stream RSS B/idle reader"] = perStreamRss,
-            ["one-stream socket p99 ms"] = sharedP99,
+            [$"one-stream {latency} p99 ms"] = sharedP99,
             ["one-stream RSS B/idle reader"] = sharedRss,
         };
         AddPeakRss(metrics, server);
         return new CellResult(metrics, Info: $"one per stream: {perStreamInfo}; all on one stream: {sharedInfo}");
     }
 
-    /// <summary>A fresh server (empty store) for one phase of scenario 19, with SSE responses that outlast the phase.</summary>
-    private static Task<ServerProcess> StartReadersServerAsync(CellContext context, CancellationToken cancellationToken) =>
-        ServerProcess.StartAsync(context.Server.Spec, context.Paths, cancellationToken, extraArguments: ["--sse-reconnect-interval", "1h"]);
+    /// <summary>A fresh server (empty store) for one phase of scenario 19 or 24 (<paramref name="h2"/>: h2c), with SSE responses that outlast the phase.</summary>
+    private static Task<ServerProcess> StartReadersServerAsync(CellContext context, bool h2, CancellationToken cancellationToken) =>
+        ServerProcess.StartAsync(
+            context.Server.Spec, context.Paths, cancellationToken,
+            extraArguments: h2 ? ["--sse-reconnect-interval", "1h", "--h2c"] : ["--sse-reconnect-interval", "1h"]);
 
     /// <summary>
     /// One reader per entry of <paramref name="streams"/> (an entry may repeat): connects them all, measures the server's
     /// added RSS, then appends --messages messages to every distinct stream at 10 rounds/s and a terminator; every reader
-    /// must get every message once, in order.
+    /// must get every message once, in order. Readers are raw sockets received on one epoll thread (latency at the
+    /// sockets), or with <paramref name="h2"/> HTTP/2 streams, <see cref="ReadersPerHttp2Connection"/> to a connection
+    /// (HttpClient; latency in the reader).
     /// </summary>
-    private static async Task<(double SocketP99, double BytesPerReader, string Info)> ReadersPhaseAsync(
-        ServerProcess server, HttpClient client, Uri[] streams, BenchOptions options, CancellationToken cancellationToken)
+    private static async Task<(double P99, double BytesPerReader, string Info)> ReadersPhaseAsync(
+        ServerProcess server, HttpClient client, Uri[] streams, BenchOptions options, bool h2, CancellationToken cancellationToken)
     {
         var before = ProcessMemory.ResidentMiB(server.Pid);
-        using var receiver = new EpollReceiver();
+        using var receiver = h2 ? null : new EpollReceiver();
+        var connections = h2
+            ? Enumerable.Range(0, (streams.Length + ReadersPerHttp2Connection - 1) / ReadersPerHttp2Connection).Select(_ => CreateHttp2Client(1)).ToArray()
+            : [];
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var clock = Stopwatch.StartNew();
-        var readers = streams.Select(_ => new FanOutReader()).ToArray();
-        if (options.DropOne)
+        try
         {
-            readers[^1].DropOne = true;
-        }
-
-        // Connect in waves of 500 so the listen backlog never overflows.
-        var tasks = new Task[readers.Length];
-        for (var i = 0; i < readers.Length; i++)
-        {
-            var (reader, stream) = (readers[i], streams[i]);
-            tasks[i] = Task.Run(() => reader.SseRawAsync(stream, Protocol.StartOffset, clock, receiver, stop.Token), CancellationToken.None);
-            if (i % 500 == 499)
+            var clock = Stopwatch.StartNew();
+            var readers = streams.Select(_ => new FanOutReader()).ToArray();
+            if (options.DropOne)
             {
-                await Task.WhenAll(readers.Skip(i - 499).Take(500).Select(r => r.Connected.Task)).WaitAsync(TimeSpan.FromMinutes(5), cancellationToken);
+                readers[^1].DropOne = true;
             }
-        }
 
-        await Task.WhenAll(readers.Select(r => r.Connected.Task)).WaitAsync(TimeSpan.FromMinutes(10), cancellationToken);
-        await Task.Delay(1000, cancellationToken);
-        var after = ProcessMemory.ResidentMiB(server.Pid);
-        Log($"{readers.Length:#,0} readers connected");
-
-        var distinct = streams.Distinct().ToArray();
-        using (var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(100)))
-        {
-            for (var message = 0; message <= options.Messages; message++)
+            // Connect in waves of 500 so the listen backlog never overflows.
+            var tasks = new Task[readers.Length];
+            for (var i = 0; i < readers.Length; i++)
             {
-                await timer.WaitForNextTickAsync(cancellationToken);
-                var sequence = message == options.Messages ? -1 : message; // the last round is the terminator
-                await ForEachAsync(distinct.Length, Connections, null, async i =>
+                var (reader, stream) = (readers[i], streams[i]);
+                var connection = h2 ? connections[i / ReadersPerHttp2Connection] : null;
+                tasks[i] = connection is null
+                    ? Task.Run(() => reader.SseRawAsync(stream, Protocol.StartOffset, clock, receiver, stop.Token), CancellationToken.None)
+                    : Task.Run(() => reader.SseAsync(connection, stream, Protocol.StartOffset, clock, stop.Token), CancellationToken.None);
+                if (i % 500 == 499)
                 {
-                    var json = string.Create(CultureInfo.InvariantCulture, $$"""{"s":{{sequence}},"t":{{clock.Elapsed.TotalMilliseconds:F3}}}""");
-                    await Protocol.AppendAsync(client, distinct[i], Encoding.UTF8.GetBytes(json), Protocol.Json, cancellationToken);
-                }, cancellationToken);
+                    await Task.WhenAll(readers.Skip(i - 499).Take(500).Select(r => r.Connected.Task)).WaitAsync(TimeSpan.FromMinutes(5), cancellationToken);
+                }
+            }
+
+            await Task.WhenAll(readers.Select(r => r.Connected.Task)).WaitAsync(TimeSpan.FromMinutes(10), cancellationToken);
+            await Task.Delay(1000, cancellationToken);
+            var after = ProcessMemory.ResidentMiB(server.Pid);
+            Log($"{readers.Length:#,0} readers connected{(h2 ? $" over {connections.Length:#,0} HTTP/2 connections" : string.Empty)}");
+
+            var distinct = streams.Distinct().ToArray();
+            using (var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(100)))
+            {
+                for (var message = 0; message <= options.Messages; message++)
+                {
+                    await timer.WaitForNextTickAsync(cancellationToken);
+                    var sequence = message == options.Messages ? -1 : message; // the last round is the terminator
+                    await ForEachAsync(distinct.Length, Connections, null, async i =>
+                    {
+                        var json = string.Create(CultureInfo.InvariantCulture, $$"""{"s":{{sequence}},"t":{{clock.Elapsed.TotalMilliseconds:F3}}}""");
+                        await Protocol.AppendAsync(client, distinct[i], Encoding.UTF8.GetBytes(json), Protocol.Json, cancellationToken);
+                    }, cancellationToken);
+                }
+            }
+
+            // Yield: the last reader finishes on the epoll thread, which must not run the rest of this method.
+            await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromMinutes(5), cancellationToken).ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
+            foreach (var reader in readers)
+            {
+                reader.Verify(options.Messages);
+            }
+
+            var latencies = readers.SelectMany(r => (h2 ? r.Latencies : r.SocketLatencies).Select(l => l.Ticks)).ToList();
+            var perReader = before is { } b && after is { } a ? (a - b) * MiB / readers.Length : double.NaN;
+            var over = h2 ? $" as HTTP/2 streams over {connections.Length:#,0} connections" : string.Empty;
+            return (Stats.PercentileMs(latencies, 99), perReader,
+                $"{readers.Length:#,0} readers{over} x {options.Messages} messages verified over {distinct.Length:#,0} streams");
+        }
+        finally
+        {
+            foreach (var connection in connections)
+            {
+                connection.Dispose();
             }
         }
+    }
 
-        // Yield: the last reader finishes on the epoll thread, which must not run the rest of this method.
-        await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromMinutes(5), cancellationToken).ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
-        foreach (var reader in readers)
+    /// <summary>
+    /// A client that sends every request as HTTP/2 with prior knowledge (h2c) over at most <paramref name="connections"/>
+    /// connections, including the requests <see cref="Protocol"/> builds itself (they default to HTTP/1.1).
+    /// </summary>
+    private static HttpClient CreateHttp2Client(int connections) =>
+        new(new Http2Only(new SocketsHttpHandler
         {
-            reader.Verify(options.Messages);
-        }
+            MaxConnectionsPerServer = connections,
+            EnableMultipleHttp2Connections = connections > 1,
+            UseProxy = false,
+            UseCookies = false,
+            AllowAutoRedirect = false,
+            AutomaticDecompression = DecompressionMethods.None,
+            ConnectTimeout = TimeSpan.FromSeconds(10),
+        }))
+        {
+            // SSE reads are bounded by the cell's token, not by a client timeout.
+            Timeout = Timeout.InfiniteTimeSpan,
+        };
 
-        var socket = readers.SelectMany(r => r.SocketLatencies.Select(l => l.Ticks)).ToList();
-        var perReader = before is { } b && after is { } a ? (a - b) * MiB / readers.Length : double.NaN;
-        return (Stats.PercentileMs(socket, 99), perReader,
-            $"{readers.Length:#,0} readers x {options.Messages} messages verified over {distinct.Length:#,0} streams");
+    /// <summary>Makes every request HTTP/2 only (no fallback to HTTP/1.1, which an h2c server cannot speak).</summary>
+    private sealed class Http2Only(HttpMessageHandler inner) : DelegatingHandler(inner)
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            request.Version = HttpVersion.Version20;
+            request.VersionPolicy = HttpVersionPolicy.RequestVersionExact;
+            return base.SendAsync(request, cancellationToken);
+        }
     }
 
     // ---- 21: gigabytes on disk ----

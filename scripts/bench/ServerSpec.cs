@@ -82,6 +82,9 @@ internal sealed record ScenarioInfo(int Id, string Title, IReadOnlyList<MetricIn
             [new("messages peak RSS MiB", LowerIsBetter: true), new("streams peak RSS MiB", LowerIsBetter: true)]),
         new(23, "Scale: 100 B appends, 64 concurrent over HTTP/1.1 (64 connections) and over h2c (one connection)",
             [new("h1 appends/s", LowerIsBetter: false), new("h2 appends/s", LowerIsBetter: false), new("h2/h1", LowerIsBetter: false), Rss]),
+        new(24, "Scale: SSE readers as HTTP/2 streams over h2c, 100 to a connection, one per stream and all on one stream (HttpClient readers)",
+            [new("per-stream reader p99 ms", LowerIsBetter: true), new("per-stream RSS B/idle reader", LowerIsBetter: true),
+             new("one-stream reader p99 ms", LowerIsBetter: true), new("one-stream RSS B/idle reader", LowerIsBetter: true), Rss]),
     ];
 
     public static ScenarioInfo? Find(int id) => All.FirstOrDefault(s => s.Id == id);
