@@ -76,8 +76,7 @@ internal sealed class LivePayloadCache(bool weakETags = false)
                 }
                 break;
         }
-        var etag = ResultMapping.ETag(read);
-        var payload = new LivePayload(buffer.WrittenMemory.ToArray(), read.Next.ToString(), weakETags ? "W/" + etag : etag);
+        var payload = new LivePayload(buffer.WrittenMemory.ToArray(), read.Next.ToString(), ResultMapping.ETag(read, weakETags));
         if (payload.Body.Length <= MaxPayloadBytes)
         {
             if (_entries.Count >= MaxEntries)

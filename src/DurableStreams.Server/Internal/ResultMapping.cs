@@ -283,6 +283,12 @@ internal static class ResultMapping
         ? string.Create(CultureInfo.InvariantCulture, $"\"{read.Info!.Incarnation:x}:{read.Start.Position}:{read.Next.Position}{(read.Closed ? ":c" : "")}\"")
         : string.Create(CultureInfo.InvariantCulture, $"\"{read.Info!.Incarnation:x}:g{read.Next.Generation}:{read.Start.Position}:{read.Next.Position}{(read.Closed ? ":c" : "")}\"");
 
+    /// <summary>
+    /// The ETag a read is served with: weak (<c>W/</c>) when responses may be compressed, since a compressed body is not
+    /// byte-identical to the stored range (RFC 9110 §8.8.1).
+    /// </summary>
+    public static string ETag(ReadResult read, bool weak) => weak ? "W/" + ETag(read) : ETag(read);
+
     /// <summary>The status of a subscription API error (§6–7).</summary>
     public static int SubscriptionStatusCode(SubscriptionErrorCode code) => code switch
     {

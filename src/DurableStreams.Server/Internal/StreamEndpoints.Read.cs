@@ -236,7 +236,7 @@ internal sealed partial class StreamEndpoints
     }
 
     /// <summary>The read's ETag; weak when compression may change the body's encoding (see <see cref="DurableStreamsOptions.Compression"/>).</summary>
-    private string ETagFor(ReadResult read) => _options.Compression ? "W/" + ResultMapping.ETag(read) : ResultMapping.ETag(read);
+    private string ETagFor(ReadResult read) => ResultMapping.ETag(read, weak: _options.Compression);
 
     /// <summary>If-None-Match uses the weak comparison (RFC 9110 §13.1.2): <c>W/</c> prefixes are ignored on both sides.</summary>
     private static bool IfNoneMatch(HttpRequest request, string etag)
