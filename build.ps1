@@ -300,7 +300,7 @@ function Add-FailedTrxTest {
         if ($result.GetAttribute('outcome') -notin 'Failed', 'Error', 'Timeout', 'Aborted') { continue }
         $node = $result.SelectSingleNode("*[local-name()='Output']/*[local-name()='ErrorInfo']/*[local-name()='Message']")
         $message = if ($null -ne $node) { $node.InnerText } else { '' }
-        $firstLine = [string]($message -split "`r?`n" | Where-Object { $_.Trim() } | Select-Object -First 1)
+        $firstLine = @($message -split "`r?`n" | Where-Object { $_.Trim() } | Select-Object -First 1) -join ''  # '' when there is no message
         if ($firstLine.Length -gt 300) { $firstLine = $firstLine.Substring(0, 300) + '…' }
         $script:failedTests.Add("$($result.GetAttribute('testName')): $firstLine")
     }
