@@ -24,6 +24,11 @@ var notify = !args.Contains("--no-notify");
 var memory = args.Contains("--memory");
 // --no-batch: PostgresStreamStoreOptions.BatchAppends off (each append its own commit), for comparison.
 var batch = !args.Contains("--no-batch");
+// --direct: one writer calling the first node's store.AppendAsync in process, no HTTP (the store call's own latency).
+var direct = args.Contains("--direct");
+// --trace: on the one-connection row, timestamps per append from an ActivityListener (the node's request, its Npgsql
+// commands) and the client's own; prints the median of each step. Costs a few µs per append itself.
+using var trace = args.Contains("--trace") ? new StepTrace() : null;
 var payload = new byte[100];
 Array.Fill(payload, (byte)'x');
 
@@ -61,19 +66,23 @@ foreach (var nodes in nodeCounts)
         servers.Add(server);
     }
     using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64 });
-    if (scenarios.Contains("1"))
+    if (direct)
+    {
+        await Direct((DurableStreams.Core.IStreamStore)stores[0]);
+    }
+    if (scenarios.Contains("1") && !direct)
     {
         await Run(nodes, "1 connection, 1 stream", 1, shared: true);
     }
-    if (scenarios.Contains("2"))
+    if (scenarios.Contains("2") && !direct)
     {
         await Run(nodes, "64 connections, 64 streams", 64, shared: false);
     }
-    if (scenarios.Contains("3"))
+    if (scenarios.Contains("3") && !direct)
     {
         await Run(nodes, "64 connections, 1 stream", 64, shared: true);
     }
-    if (!args.Contains("--no-wake"))
+    if (!args.Contains("--no-wake") && !direct)
     {
         wakeRows.Add(await WakeLatency(http, servers, nodes));
     }
@@ -84,6 +93,36 @@ foreach (var nodes in nodeCounts)
     foreach (var store in stores)
     {
         await store.DisposeAsync();
+    }
+
+    // One writer, no HTTP: store.AppendAsync in a loop (warmed up as the HTTP rows are), p50/p99 of the call itself.
+    async Task Direct(DurableStreams.Core.IStreamStore store)
+    {
+        var name = $"direct-{Guid.NewGuid():N}";
+        await store.CreateAsync(name, new DurableStreams.Core.CreateStreamRequest { ContentType = "application/octet-stream" });
+        foreach (var (span, print) in new[] { (warmup, false), (duration, true) })
+        {
+            var samples = new List<double>();
+            var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+            var stop = Stopwatch.StartNew();
+            while (stop.Elapsed < span)
+            {
+                var started = Stopwatch.GetTimestamp();
+                var result = await store.AppendAsync(name, new DurableStreams.Core.AppendRequest { ContentType = "application/octet-stream", Body = payload });
+                if (result.Status != DurableStreams.Core.AppendStatus.Appended)
+                {
+                    throw new InvalidOperationException($"append: {result.Status}");
+                }
+                samples.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            }
+            var cpuPerAppend = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMicroseconds / samples.Count;
+            samples.Sort();
+            if (print)
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"| {nodes} | store.AppendAsync, no HTTP | {samples.Count / stop.Elapsed.TotalSeconds:F0} | {samples[samples.Count / 2]:F2} | {samples[(int)(samples.Count * 0.99)]:F2} | {cpuPerAppend:F0} |"));
+            }
+        }
     }
 
     async Task Run(int nodeCount, string title, int writers, bool shared)
@@ -117,7 +156,9 @@ foreach (var nodes in nodeCounts)
             while (stop.Elapsed < duration)
             {
                 var started = Stopwatch.GetTimestamp();
+                trace?.Mark(print && writers == 1, "client start");
                 using var response = await http.PostAsync(url, new ByteArrayContent(payload) { Headers = { ContentType = new("application/octet-stream") } });
+                trace?.Mark(print && writers == 1, "client end");
                 if (response.StatusCode != HttpStatusCode.NoContent)
                 {
                     throw new InvalidOperationException($"append: {(int)response.StatusCode}");
@@ -143,6 +184,10 @@ foreach (var nodes in nodeCounts)
             }
         }
 
+        if (print && writers == 1)
+        {
+            trace?.Report();
+        }
         if (print)
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -223,4 +268,93 @@ string? Arg(string name)
 {
     var i = Array.IndexOf(args, name);
     return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+}
+
+/// <summary>
+/// Timestamps (Stopwatch ticks) of the client's start and end of each append and of the node's activities (ASP.NET
+/// Core's request, Npgsql's commands) in between; one writer only, so each append's events follow each other.
+/// </summary>
+internal sealed class StepTrace : IDisposable
+{
+    private readonly System.Collections.Concurrent.ConcurrentQueue<(long At, string What)> _events = new();
+    private readonly ActivityListener _listener;
+    private volatile bool _on;
+
+    public StepTrace()
+    {
+        _listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name is "Npgsql" or "Microsoft.AspNetCore",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllData,
+            ActivityStarted = activity => Add(activity, "start"),
+            ActivityStopped = activity => Add(activity, "end"),
+        };
+        ActivitySource.AddActivityListener(_listener);
+    }
+
+    public void Dispose() => _listener.Dispose();
+
+    private void Add(Activity activity, string edge)
+    {
+        if (_on)
+        {
+            var what = activity.Source.Name != "Npgsql" ? "request"
+                : activity.DisplayName.Contains("pg_notify", StringComparison.Ordinal) || activity.TagObjects.Any(t => t.Value?.ToString()?.Contains("pg_notify", StringComparison.Ordinal) == true) ? "notify"
+                : "sql";
+            _events.Enqueue((Stopwatch.GetTimestamp(), what + " " + edge));
+        }
+    }
+
+    public void Mark(bool on, string what)
+    {
+        _on = on;
+        if (on)
+        {
+            _events.Enqueue((Stopwatch.GetTimestamp(), what));
+        }
+    }
+
+    /// <summary>Per append: the µs from each event to the next (client start, request start, sql start, sql end, request end, client end).</summary>
+    public void Report()
+    {
+        _on = false;
+        string[] steps = ["client start", "request start", "sql start", "sql end", "request end", "client end"];
+        var gaps = new List<double>[steps.Length - 1];
+        for (var i = 0; i < gaps.Length; i++)
+        {
+            gaps[i] = [];
+        }
+        var notifies = 0;
+        var current = new Dictionary<string, long>();
+        foreach (var (at, what) in _events.OrderBy(e => e.At))
+        {
+            if (what.StartsWith("notify", StringComparison.Ordinal))
+            {
+                notifies += what.EndsWith("start", StringComparison.Ordinal) ? 1 : 0;
+                continue;
+            }
+            if (what == "client start")
+            {
+                current.Clear();
+            }
+            current.TryAdd(what, at);
+            if (what == "client end" && steps.All(current.ContainsKey))
+            {
+                for (var i = 0; i < gaps.Length; i++)
+                {
+                    gaps[i].Add(Stopwatch.GetElapsedTime(current[steps[i]], current[steps[i + 1]]).TotalMicroseconds);
+                }
+            }
+        }
+        _events.Clear();
+        Console.WriteLine($"trace: {gaps[0].Count} appends, {notifies} NOTIFY commands; median µs per step (p90):");
+        for (var i = 0; i < gaps.Length; i++)
+        {
+            var sorted = gaps[i].Order().ToList();
+            if (sorted.Count > 0)
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {steps[i]} -> {steps[i + 1]}: {sorted[sorted.Count / 2]:F0} ({sorted[sorted.Count * 9 / 10]:F0})"));
+            }
+        }
+    }
 }
