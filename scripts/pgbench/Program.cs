@@ -294,14 +294,22 @@ internal sealed class StepTrace : IDisposable
 
     public void Dispose() => _listener.Dispose();
 
+    // Tags are set after an activity starts, so both edges are queued when it stops (the start's time kept on it).
     private void Add(Activity activity, string edge)
     {
-        if (_on)
+        if (edge == "start")
+        {
+            activity.SetCustomProperty(nameof(StepTrace), Stopwatch.GetTimestamp());
+            return;
+        }
+        if (_on && activity.GetCustomProperty(nameof(StepTrace)) is long started)
         {
             var what = activity.Source.Name != "Npgsql" ? "request"
-                : activity.DisplayName.Contains("pg_notify", StringComparison.Ordinal) || activity.TagObjects.Any(t => t.Value?.ToString()?.Contains("pg_notify", StringComparison.Ordinal) == true) ? "notify"
+                : activity.DisplayName.StartsWith("CONNECT", StringComparison.Ordinal) ? "connect"
+                : activity.TagObjects.Any(t => t.Value?.ToString()?.Contains("pg_notify", StringComparison.Ordinal) == true) ? "notify"
                 : "sql";
-            _events.Enqueue((Stopwatch.GetTimestamp(), what + " " + edge));
+            _events.Enqueue((started, what + " start"));
+            _events.Enqueue((Stopwatch.GetTimestamp(), what + " end"));
         }
     }
 
@@ -325,12 +333,18 @@ internal sealed class StepTrace : IDisposable
             gaps[i] = [];
         }
         var notifies = 0;
+        var connects = 0;
         var current = new Dictionary<string, long>();
         foreach (var (at, what) in _events.OrderBy(e => e.At))
         {
             if (what.StartsWith("notify", StringComparison.Ordinal))
             {
                 notifies += what.EndsWith("start", StringComparison.Ordinal) ? 1 : 0;
+                continue;
+            }
+            if (what.StartsWith("connect", StringComparison.Ordinal))
+            {
+                connects += what.EndsWith("start", StringComparison.Ordinal) ? 1 : 0;
                 continue;
             }
             if (what == "client start")
@@ -347,7 +361,7 @@ internal sealed class StepTrace : IDisposable
             }
         }
         _events.Clear();
-        Console.WriteLine($"trace: {gaps[0].Count} appends, {notifies} NOTIFY commands; median µs per step (p90):");
+        Console.WriteLine($"trace: {gaps[0].Count} appends, {notifies} NOTIFY commands, {connects} physical connections opened; median µs per step (p90):");
         for (var i = 0; i < gaps.Length; i++)
         {
             var sorted = gaps[i].Order().ToList();
