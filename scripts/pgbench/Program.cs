@@ -44,8 +44,8 @@ if (Arg("--setup") is { } setupSchema)
     return;
 }
 
-Console.WriteLine("| nodes | scenario | appends/s | p50 ms | p99 ms | CPU µs/append |");
-Console.WriteLine("|---|---|---|---|---|---|");
+Console.WriteLine("| nodes | scenario | appends/s | p50 ms | p99 ms | CPU µs/append | sleeps/append |");
+Console.WriteLine("|---|---|---|---|---|---|---|");
 var wakeRows = new List<string>();
 foreach (var nodes in nodeCounts)
 {
@@ -103,6 +103,7 @@ foreach (var nodes in nodeCounts)
         foreach (var (span, print) in new[] { (warmup, false), (duration, true) })
         {
             var samples = new List<double>();
+            var sleeps = Sleeps();
             var cpu = Process.GetCurrentProcess().TotalProcessorTime;
             var stop = Stopwatch.StartNew();
             while (stop.Elapsed < span)
@@ -116,11 +117,12 @@ foreach (var nodes in nodeCounts)
                 samples.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             }
             var cpuPerAppend = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMicroseconds / samples.Count;
+            sleeps = Sleeps() - sleeps;
             samples.Sort();
             if (print)
             {
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"| {nodes} | store.AppendAsync, no HTTP | {samples.Count / stop.Elapsed.TotalSeconds:F0} | {samples[samples.Count / 2]:F2} | {samples[(int)(samples.Count * 0.99)]:F2} | {cpuPerAppend:F0} |"));
+                    $"| {nodes} | store.AppendAsync, no HTTP | {samples.Count / stop.Elapsed.TotalSeconds:F0} | {samples[samples.Count / 2]:F2} | {samples[(int)(samples.Count * 0.99)]:F2} | {cpuPerAppend:F0} | {(double)sleeps / samples.Count:F1} |"));
             }
         }
     }
@@ -146,6 +148,7 @@ foreach (var nodes in nodeCounts)
             }
         }
         var latencies = new List<double>[writers];
+        var sleeps = Sleeps();
         var cpu = Process.GetCurrentProcess().TotalProcessorTime;
         var stop = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, writers).Select(w => Task.Run(async () =>
@@ -169,6 +172,7 @@ foreach (var nodes in nodeCounts)
         var elapsed = stop.Elapsed;
         // CPU of this process (the nodes and the HTTP clients) per append: robust against other load on the machine.
         var cpuPerAppend = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMicroseconds;
+        sleeps = Sleeps() - sleeps;
         var all = latencies.SelectMany(l => l).Order().ToList();
         var rate = all.Count / elapsed.TotalSeconds;
         cpuPerAppend /= all.Count;
@@ -191,7 +195,7 @@ foreach (var nodes in nodeCounts)
         if (print)
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {nodeCount} | {title} | {rate:F0} | {all[all.Count / 2]:F2} | {all[(int)(all.Count * 0.99)]:F2} | {cpuPerAppend:F0} |"));
+                $"| {nodeCount} | {title} | {rate:F0} | {all[all.Count / 2]:F2} | {all[(int)(all.Count * 0.99)]:F2} | {cpuPerAppend:F0} | {(double)sleeps / all.Count:F1} |"));
         }
 
         // Each writer targets "its" node, so load spreads round-robin over the cluster.
@@ -262,6 +266,31 @@ async Task<long> ReadLength(HttpClient http, DurableStreamServer node, string na
             return total;
         }
     }
+}
+
+// Voluntary context switches of the process's live threads (Linux): each is a thread going to sleep, to be woken later;
+// per append, a count other load on the machine barely moves.
+static long Sleeps()
+{
+    long total = 0;
+    foreach (var task in Directory.EnumerateDirectories("/proc/self/task"))
+    {
+        try
+        {
+            foreach (var line in File.ReadLines(Path.Combine(task, "status")))
+            {
+                if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal))
+                {
+                    total += long.Parse(line.AsSpan("voluntary_ctxt_switches:".Length).Trim(), CultureInfo.InvariantCulture);
+                }
+            }
+        }
+        catch (IOException)
+        {
+            // The thread ended meanwhile.
+        }
+    }
+    return total;
 }
 
 string? Arg(string name)
