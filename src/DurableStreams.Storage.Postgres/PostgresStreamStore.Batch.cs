@@ -13,10 +13,14 @@ public sealed partial class PostgresStreamStore
     private readonly HashSet<string> _batchedStreams = new(StringComparer.Ordinal);
     private int _runningBatches;
     private long _appendsInSharedCommits;
+    private long _batchesRunByCaller;
     private TaskCompletionSource? _queuedSignal;
 
     /// <summary>Test hook: appends committed in a batch with at least one other append (one shared commit).</summary>
     internal long AppendsInSharedCommits => Interlocked.Read(ref _appendsInSharedCommits);
+
+    /// <summary>Test hook: batches run by the append that started them (on its caller's flow, not a pool thread).</summary>
+    internal long BatchesRunByCaller => Interlocked.Read(ref _batchesRunByCaller);
 
     /// <summary>Test hook: completes once at least <paramref name="count"/> appends wait for a batch.</summary>
     internal async Task WaitForQueuedAppendsAsync(int count, CancellationToken cancellationToken)
@@ -59,19 +63,32 @@ public sealed partial class PostgresStreamStore
         }
         var queued = new QueuedAppend(prepared);
         TaskCompletionSource? signal;
+        List<QueuedAppend>? own;
         lock (_batchGate)
         {
             _queuedAppends.Add(queued);
-            DispatchLocked();
+            own = DispatchLocked(queued);
             signal = _queuedSignal;
             _queuedSignal = null;
         }
         signal?.TrySetResult();
+        if (own is not null)
+        {
+            // The batch carrying this append runs on the caller's flow: a lone append goes to the database without a
+            // hop to a pool thread, and its answer comes back without another (RunBatchAsync never throws).
+            Interlocked.Increment(ref _batchesRunByCaller);
+            await RunBatchAsync(own).ConfigureAwait(false);
+        }
         return await queued.Done.Task.ConfigureAwait(false);
     }
 
-    private void DispatchLocked()
+    /// <summary>
+    /// Starts batches while fewer than <see cref="PostgresStreamStoreOptions.AppendBatches"/> run; returns the one that
+    /// carries <paramref name="mine"/> (if any) for the caller to run, the others run on the thread pool.
+    /// </summary>
+    private List<QueuedAppend>? DispatchLocked(QueuedAppend? mine = null)
     {
+        List<QueuedAppend>? own = null;
         while (_runningBatches < _options.AppendBatches && _queuedAppends.Count > 0)
         {
             List<QueuedAppend>? batch = null;
@@ -86,11 +103,19 @@ public sealed partial class PostgresStreamStore
             _queuedAppends.RemoveAll(static q => q is null);
             if (batch is null)
             {
-                return;
+                return own;
             }
             _runningBatches++;
-            _ = Task.Run(() => RunBatchAsync(batch));
+            if (mine is not null && own is null && batch.Contains(mine))
+            {
+                own = batch;
+            }
+            else
+            {
+                _ = Task.Run(() => RunBatchAsync(batch));
+            }
         }
+        return own;
     }
 
     private async Task RunBatchAsync(List<QueuedAppend> batch)

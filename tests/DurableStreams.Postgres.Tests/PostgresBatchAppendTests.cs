@@ -111,6 +111,35 @@ public sealed class PostgresBatchAppendTests(PostgresServer server) : IAsyncLife
         Assert.Equal(("b", "", "d"), (await ContentAsync("b"), await ContentAsync("c"), await ContentAsync("d")));
     }
 
+    [Fact]
+    public async Task A_lone_append_runs_its_batch_itself_and_appends_queued_behind_a_batch_go_in_the_next()
+    {
+        foreach (var name in new[] { "lone", "hold", "b", "c" })
+        {
+            await CreateAsync(name);
+        }
+
+        // Nothing running: the append's batch is run by the append itself (no hop to a pool thread and back).
+        Assert.Equal(AppendStatus.Appended, (await _store!.AppendAsync("lone", Data("1"), Ct)).Status);
+        Assert.Equal(1, _store.BatchesRunByCaller);
+
+        Task<AppendStreamResult> held, b, c;
+        await using (var holder = await HoldAsync("hold"))
+        {
+            held = _store.AppendAsync("hold", Data("h"), Ct).AsTask();
+            b = _store.AppendAsync("b", Data("b"), Ct).AsTask();
+            c = _store.AppendAsync("c", Data("c"), Ct).AsTask();
+            await _store.WaitForQueuedAppendsAsync(2, Ct).WaitAsync(HangGuard, Ct);
+        }
+
+        Assert.All(await Task.WhenAll(held, b, c), r => Assert.Equal(AppendStatus.Appended, r.Status));
+        // The held append ran its own batch; b and c queued behind it and went together in one batch from the pool.
+        Assert.Equal(2, _store.BatchesRunByCaller);
+        Assert.Equal(2, _store.AppendsInSharedCommits);
+        Assert.Equal("1", await ContentAsync("lone"));
+        Assert.Equal("b", await ContentAsync("b"));
+    }
+
     private async Task CreateAsync(string name) =>
         Assert.Equal(CreateStatus.Created, (await _store!.CreateAsync(name, new CreateStreamRequest { ContentType = Octets }, Ct)).Status);
 
