@@ -6,7 +6,7 @@ using DurableStreams.Storage.Postgres;
 
 // Appends/s of N in-process server nodes sharing one PostgreSQL database; clients spread round-robin over the nodes.
 // Usage: dotnet run -c Release --project scripts/pgbench -- --postgres "<connection string>" [--nodes 1,3] [--duration 5]
-//        [--scenarios 1,2,3] [--no-wake] [--locking] [--warmup 2] [--no-notify] [--memory] [--no-batch]
+//        [--scenarios 1,2,3] [--no-wake] [--locking] [--warmup 2] [--no-notify] [--memory] [--no-batch] [--direct] [--trace]
 //        or   --setup <schema> (streams for PostgreSQL's pgbench, append.sql)
 var connection = Arg("--postgres") ?? Environment.GetEnvironmentVariable("DS_POSTGRES")
     ?? throw new ArgumentException("--postgres <connection string> (or DS_POSTGRES) is required.");
