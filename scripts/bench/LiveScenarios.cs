@@ -499,10 +499,17 @@ internal sealed class FanOutReader
     /// </summary>
     private bool Take(ReadOnlyMemory<byte> json, double arrivedMs, double? atSocketMs = null)
     {
-        using var document = JsonDocument.Parse(json);
-        foreach (var message in document.RootElement.EnumerateArray())
+        // A forward-only read of the array (no document built per delivery: it was most of a reader's garbage); every
+        // element must be an object with an integer "s" and a number "t", as before.
+        var reader = new Utf8JsonReader(json.Span);
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartArray)
         {
-            var sequence = message.GetProperty("s").GetInt32();
+            throw new BenchFailureException("a delivery is not a JSON array");
+        }
+
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+        {
+            var (sequence, sentMs) = ReadMessage(ref reader);
             if (sequence < 0)
             {
                 return true;
@@ -515,7 +522,6 @@ internal sealed class FanOutReader
             }
 
             _sequences.Add(sequence);
-            var sentMs = message.GetProperty("t").GetDouble();
             Latencies.Add((sequence, (long)((arrivedMs - sentMs) * Stopwatch.Frequency / 1000.0)));
             if (atSocketMs is { } socketMs)
             {
@@ -530,7 +536,49 @@ internal sealed class FanOutReader
             }
         }
 
+        if (reader.TokenType != JsonTokenType.EndArray || reader.Read())
+        {
+            throw new BenchFailureException("a delivery is not one complete JSON array");
+        }
+
         return false;
+    }
+
+    /// <summary>One message object <c>{"s":&lt;int&gt;,"t":&lt;ms&gt;}</c> (any order, other properties skipped), the reader on its start.</summary>
+    private static (int Sequence, double SentMs) ReadMessage(ref Utf8JsonReader reader)
+    {
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw new BenchFailureException("a delivered message is not a JSON object");
+        }
+
+        int? sequence = null;
+        double? sentMs = null;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            if (reader.ValueTextEquals("s"u8))
+            {
+                reader.Read();
+                sequence = reader.GetInt32();
+            }
+            else if (reader.ValueTextEquals("t"u8))
+            {
+                reader.Read();
+                sentMs = reader.GetDouble();
+            }
+            else
+            {
+                reader.Read();
+                reader.Skip();
+            }
+        }
+
+        if (reader.TokenType != JsonTokenType.EndObject || sequence is null || sentMs is null)
+        {
+            throw new BenchFailureException("a delivered message lacks \"s\" or \"t\"");
+        }
+
+        return (sequence.Value, sentMs.Value);
     }
 
     /// <summary>Every message 0..sent-1 exactly once, in order.</summary>

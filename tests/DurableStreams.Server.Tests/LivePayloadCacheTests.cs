@@ -10,14 +10,14 @@ namespace DurableStreams.Server.Tests;
 /// <summary>The live delivery shared by every reader woken at one range, and the read query it is served for.</summary>
 public sealed class LivePayloadCacheTests
 {
-    private static ReadResult Read(long incarnation, long start, string data, bool closed = false, long generation = 0, string contentType = "text/plain")
+    private static ReadResult Read(long incarnation, long start, string data, bool closed = false, long generation = 0, string contentType = "text/plain", long? tail = null)
     {
-        var info = new StoredStreamInfo("s", incarnation, contentType, new StreamOffset(start + data.Length), closed, null, null, DateTimeOffset.UnixEpoch)
+        var end = start + data.Length;
+        var info = new StoredStreamInfo("s", incarnation, contentType, new StreamOffset(tail ?? end), closed, null, null, DateTimeOffset.UnixEpoch)
         {
             OffsetGeneration = generation,
         };
-        var end = start + data.Length;
-        return ReadResult.Served(info, start, end, end, closed, [Encoding.UTF8.GetBytes(data)]);
+        return ReadResult.Served(info, start, end, tail ?? end, closed, [Encoding.UTF8.GetBytes(data)]);
     }
 
     [Fact]
@@ -60,6 +60,67 @@ public sealed class LivePayloadCacheTests
         var sse = cache.Get(original, PayloadFormat.SseText);
         Assert.NotSame(delivered, sse);
         Assert.StartsWith("event: data", Encoding.UTF8.GetString(sse.Body.Span), StringComparison.Ordinal);
+    }
+
+    public static TheoryData<string, string, string?, bool, bool> SseFrames => new()
+    {
+        { "json", "{\"a\":1},", "1200", true, false },
+        { "json", "{\"a\":1},{\"b\":\"x\\ny\"},", "1200", false, false },
+        { "text", "line 1\r\n line 2\rend", "7", true, false },
+        { "text", "hello", null, true, false },
+        { "text", "last", "7", true, true },
+        { "base64", "\u0000\u0001binary", "99", false, false },
+        { "base64", "bytes", "99", true, true },
+    };
+
+    [Theory]
+    [MemberData(nameof(SseFrames))]
+    public void A_shared_SSE_frame_is_byte_equal_to_its_data_and_control_events_written_separately(
+        string encoding, string data, string? cursor, bool upToDate, bool closed)
+    {
+        var format = encoding switch { "json" => PayloadFormat.SseJson, "text" => PayloadFormat.SseText, _ => PayloadFormat.SseBase64 };
+        var contentType = format == PayloadFormat.SseJson ? "application/json" : "text/plain";
+        var read = Read(1, 10, data, closed, generation: 3, contentType: contentType, tail: upToDate ? null : 10 + data.Length + 5);
+        var expected = new System.Buffers.ArrayBufferWriter<byte>();
+        switch (format)
+        {
+            case PayloadFormat.SseJson:
+                SseFrameWriter.WriteJsonData(read.Chunks, expected);
+                break;
+            case PayloadFormat.SseText:
+                SseFrameWriter.WriteTextData(read.Chunks, expected);
+                break;
+            default:
+                SseFrameWriter.WriteBase64Data(read.Chunks, expected);
+                break;
+        }
+        SseFrameWriter.WriteControl(new SseControl(read.Next, cursor, read.UpToDate, read.Closed), expected);
+
+        var frame = new LivePayloadCache().Get(read, format).SseFrameFor(read, cursor);
+
+        Assert.Equal(Encoding.UTF8.GetString(expected.WrittenSpan), Encoding.UTF8.GetString(frame.Span));
+    }
+
+    [Fact]
+    public void Readers_at_one_range_share_an_SSE_frame_only_with_the_same_cursor_and_up_to_date_flag()
+    {
+        var cache = new LivePayloadCache();
+        var atTail = Read(1, 10, "hello");
+        var behindTail = Read(1, 10, "hello", tail: 20);
+
+        var first = cache.Get(atTail, PayloadFormat.SseText).SseFrameFor(atTail, "100");
+        var sameCursor = cache.Get(atTail, PayloadFormat.SseText).SseFrameFor(Read(1, 10, "hello"), new string("100".AsSpan()));
+        var otherCursor = cache.Get(atTail, PayloadFormat.SseText).SseFrameFor(atTail, "101");
+        var notUpToDate = cache.Get(behindTail, PayloadFormat.SseText).SseFrameFor(behindTail, "101");
+        var back = cache.Get(atTail, PayloadFormat.SseText).SseFrameFor(atTail, "100");
+
+        Assert.True(first.Equals(sameCursor));
+        Assert.Contains("\"streamCursor\":\"100\"", Encoding.UTF8.GetString(first.Span), StringComparison.Ordinal);
+        Assert.Contains("\"streamCursor\":\"101\"", Encoding.UTF8.GetString(otherCursor.Span), StringComparison.Ordinal);
+        Assert.Contains("\"upToDate\":true", Encoding.UTF8.GetString(otherCursor.Span), StringComparison.Ordinal);
+        Assert.DoesNotContain("upToDate", Encoding.UTF8.GetString(notUpToDate.Span), StringComparison.Ordinal);
+        Assert.Contains("\"streamCursor\":\"100\"", Encoding.UTF8.GetString(back.Span), StringComparison.Ordinal);
+        Assert.Contains("\"upToDate\":true", Encoding.UTF8.GetString(back.Span), StringComparison.Ordinal);
     }
 
     [Fact]

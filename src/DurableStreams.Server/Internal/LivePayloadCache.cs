@@ -18,15 +18,44 @@ internal enum PayloadFormat : byte
 
 /// <summary>
 /// One live delivery, shared by every reader woken at the same range: the encoded body and the response headers that
-/// depend only on the range (<c>Stream-Next-Offset</c> and the ETag), each built once.
+/// depend only on the range (<c>Stream-Next-Offset</c> and the ETag), each built once; for SSE also the whole frame
+/// (data event and control event) of the last cursor asked for.
 /// </summary>
 internal sealed class LivePayload(byte[] body, string nextOffset, string etag)
 {
+    /// <summary>The last SSE frame built: readers at one range mostly share one cursor (it changes every 20 s).</summary>
+    private SseFrame? _frame;
+
     public ReadOnlyMemory<byte> Body { get; } = body;
 
     public string NextOffset { get; } = nextOffset;
 
     public string ETag { get; } = etag;
+
+    /// <summary>
+    /// An SSE delivery of <paramref name="read"/> (the range this payload was built for, in an SSE format): the data
+    /// event (<see cref="Body"/>) followed by its control event (next offset, <paramref name="cursor"/>, up-to-date,
+    /// closed), byte for byte what writing the two separately gives. Built once and shared by the readers that ask
+    /// with the same cursor and up-to-date flag (a closed stream's control has no cursor, so all its readers share);
+    /// anything else gets a frame of its own, which then becomes the shared one.
+    /// </summary>
+    public ReadOnlyMemory<byte> SseFrameFor(ReadResult read, string? cursor)
+    {
+        var frameCursor = read.Closed ? null : cursor;
+        var frame = Volatile.Read(ref _frame);
+        if (frame is not null && frame.UpToDate == read.UpToDate && string.Equals(frame.Cursor, frameCursor, StringComparison.Ordinal))
+        {
+            return frame.Bytes;
+        }
+        var buffer = new ArrayBufferWriter<byte>(Body.Length + 128);
+        buffer.Write(Body.Span);
+        SseFrameWriter.WriteControl(new SseControl(read.Next, frameCursor, read.UpToDate, read.Closed), buffer);
+        frame = new SseFrame(frameCursor, read.UpToDate, buffer.WrittenMemory.ToArray());
+        Volatile.Write(ref _frame, frame);
+        return frame.Bytes;
+    }
+
+    private sealed record SseFrame(string? Cursor, bool UpToDate, byte[] Bytes);
 }
 
 /// <summary>

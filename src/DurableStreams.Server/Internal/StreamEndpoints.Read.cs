@@ -439,9 +439,18 @@ internal sealed partial class StreamEndpoints
             {
                 if (read.Length > 0)
                 {
-                    writer.Write(_payloads.Get(read, format).Body.Span);
+                    var payload = _payloads.Get(read, format);
+                    if (payload.Body.Length <= LivePayloadCache.MaxPayloadBytes)
+                    {
+                        // Data and control event as one frame, built once for every reader at this range and cursor.
+                        writer.Write(payload.SseFrameFor(read, cursor).Span);
+                    }
+                    else
+                    {
+                        writer.Write(payload.Body.Span);
+                        SseFrameWriter.WriteControl(new SseControl(read.Next, cursor, read.UpToDate, read.Closed), writer);
+                    }
                     _metrics.Sent(read.Length);
-                    SseFrameWriter.WriteControl(new SseControl(read.Next, cursor, read.UpToDate, read.Closed), writer);
                     await writer.FlushAsync(aborted);
                 }
                 else if (first || read.Closed)
