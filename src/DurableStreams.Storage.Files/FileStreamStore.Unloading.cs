@@ -81,7 +81,7 @@ public sealed partial class FileStreamStore
             {
                 if (IsIdle(stream))
                 {
-                    candidates.Add(new UnloadCandidate(stream, Volatile.Read(ref stream.LastAccessTicks), stream.PersistedAccessTicks, stream.LastCommit, stream.Committed, stream.Meta));
+                    candidates.Add(UnloadCandidate.Of(stream));
                 }
             }
         }
@@ -94,6 +94,37 @@ public sealed partial class FileStreamStore
         {
             candidates.RemoveRange(wanted, candidates.Count - wanted);
         }
+        return await UnloadAsync(candidates);
+    }
+
+    /// <summary>Test hook: unloads the stream holding <paramref name="name"/> if it is loaded and idle, whatever the cap.</summary>
+    internal async Task<bool> UnloadAsync(string name)
+    {
+        await _unloadGate.WaitAsync();
+        try
+        {
+            if (!_streams.TryGetLoaded(name, out var stream))
+            {
+                return false;
+            }
+            lock (stream.Gate)
+            {
+                if (!IsIdle(stream))
+                {
+                    return false;
+                }
+            }
+            return await UnloadAsync([UnloadCandidate.Of(stream)]) == 1;
+        }
+        finally
+        {
+            _unloadGate.Release();
+        }
+    }
+
+    /// <summary>Unloads the candidates that are, after a checkpoint, still exactly as they were when picked.</summary>
+    private async Task<int> UnloadAsync(List<UnloadCandidate> candidates)
+    {
         // 2. Their commits all ended before this count was read; a checkpoint settling after it has put them in LMDB.
         var settled = _committer.SettledCount;
         try
@@ -202,5 +233,10 @@ public sealed partial class FileStreamStore
         }
     }
 
-    private readonly record struct UnloadCandidate(DiskStream Stream, long AccessTicks, long PersistedAccessTicks, Task LastCommit, Core.StreamState Committed, StreamMeta Meta);
+    /// <summary>A stream picked for unloading and what it was when picked (taken under its gate).</summary>
+    private readonly record struct UnloadCandidate(DiskStream Stream, long AccessTicks, long PersistedAccessTicks, Task LastCommit, Core.StreamState Committed, StreamMeta Meta)
+    {
+        public static UnloadCandidate Of(DiskStream stream) =>
+            new(stream, Volatile.Read(ref stream.LastAccessTicks), stream.PersistedAccessTicks, stream.LastCommit, stream.Committed, stream.Meta);
+    }
 }

@@ -122,6 +122,90 @@ public sealed class UnloadTests : FileStoreTestBase
         Assert.Equal("abc", await ReadTextAsync(victim));
     }
 
+    /// <summary>
+    /// Runs <paramref name="operation"/> on <paramref name="victim"/>, unloading the stream between each of the
+    /// operation's lookups (the first ten) and its use of the entry, and loading the name again (a concurrent reader) before the
+    /// operation goes on.
+    /// </summary>
+    private async Task<T> RacingUnloadAsync<T>(string victim, Func<Task<T>> operation)
+    {
+        var fired = 0;
+        var inside = false;
+        Store.Faults.AfterLookup = name =>
+        {
+            // At most ten times: each retry of the operation is a lookup again.
+            if (name == victim && !inside && fired < 10)
+            {
+                inside = true;
+                try
+                {
+                    Assert.True(Store.UnloadAsync(victim).GetAwaiter().GetResult());
+                    Assert.Equal(ReadStatus.Ok, Store.GetMetadataAsync(victim, Ct).AsTask().GetAwaiter().GetResult().Status);
+                    fired++;
+                }
+                finally
+                {
+                    inside = false;
+                }
+            }
+        };
+        try
+        {
+            var result = await operation();
+            Assert.True(fired > 0);
+            return result;
+        }
+        finally
+        {
+            Store.Faults.AfterLookup = null;
+        }
+    }
+
+    [Fact]
+    public async Task A_delete_that_looked_the_stream_up_before_it_was_unloaded_deletes_the_reloaded_stream()
+    {
+        await CreatedAsync("victim", body: "a");
+        Time.Advance(TimeSpan.FromSeconds(1));
+        for (var i = 0; i < Cap + 5; i++)
+        {
+            await CreatedAsync(NameOf(i), body: "a");
+        }
+        Assert.Equal(DeleteStatus.Deleted, await RacingUnloadAsync("victim", () => DeleteAsync("victim")));
+        Assert.Equal(ReadStatus.NotFound, await MetadataStatusAsync("victim"));
+        await CreatedAsync("victim", body: "new");
+        await RestartAsync();
+        Assert.Equal("new", await ReadTextAsync("victim"));
+    }
+
+    [Fact]
+    public async Task Retention_and_compaction_that_looked_the_stream_up_before_it_was_unloaded_apply_to_the_reloaded_stream()
+    {
+        await CreatedAsync("sized", body: new string('a', 10_000));
+        Assert.Equal(AppendStatus.Appended, (await AppendAsync("sized", new string('b', 10_000))).Status);
+        await CreatedAsync("state", Json);
+        for (var v = 0; v < 20; v++)
+        {
+            Assert.Equal(AppendStatus.Appended, (await AppendAsync("state", $$$"""[{"type":"row","key":"k","value":{"v":{{{v}}}},"headers":{"operation":"upsert"}}]""", Json)).Status);
+        }
+        Time.Advance(TimeSpan.FromSeconds(1));
+        for (var i = 0; i < Cap + 5; i++)
+        {
+            await CreatedAsync(NameOf(i), body: "a");
+        }
+        var trimmed = await RacingUnloadAsync("sized", async () => await Store.ApplyRetentionAsync("sized", new RetentionPolicy(null, 10_000), Ct));
+        Assert.Equal(RetentionStatus.Trimmed, trimmed.Status);
+        Assert.Equal(10_000, (await InfoAsync("sized")).RetainedStart.Position);
+        Assert.Equal(ReadStatus.BeforeRetainedStart, (await ReadAsync("sized", 0)).Status);
+
+        var compacted = await RacingUnloadAsync("state", async () => await StateCompactor.CompactAsync(Store, "state", CompactionPolicy.State, force: true, Ct));
+        Assert.Equal(CompactionStatus.Compacted, compacted.Status);
+        var compactedEnd = (await InfoAsync("state")).CompactedEnd.Position;
+        Assert.True(compactedEnd > 0);
+        await RestartAsync();
+        Assert.Equal(10_000, (await InfoAsync("sized")).RetainedStart.Position);
+        Assert.Equal(compactedEnd, (await InfoAsync("state")).CompactedEnd.Position);
+    }
+
     [Fact]
     public async Task A_waiting_reader_keeps_its_stream_loaded_and_is_woken_by_the_next_append()
     {
