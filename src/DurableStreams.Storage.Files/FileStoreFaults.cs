@@ -30,6 +30,9 @@ internal sealed class FileStoreFaults
     /// <summary>Called before a compaction writes its snapshot file (to fail it, or to stop the process there).</summary>
     public Action? BeforeSnapshotWrite { get; set; }
 
+    /// <summary>Called by a request's lookup after it found the stream, before it uses it (to race an unload).</summary>
+    public Action<string>? AfterLookup { get; set; }
+
     /// <summary>The ENOSPC error a full disk gives.</summary>
     public static IOException DiskFull() => new("No space left on device", 28);
 }

@@ -8,11 +8,24 @@ public sealed partial class FileStreamStore
     /// <inheritdoc />
     public async ValueTask<AppendStreamResult> AppendAsync(string name, AppendRequest request, CancellationToken cancellationToken = default)
     {
-        var (stream, status) = Find(name, touch: true);
-        if (stream is null)
+        while (true)
         {
-            return new AppendStreamResult(status == ReadStatus.Gone ? AppendStatus.Gone : AppendStatus.NotFound);
+            var (stream, status) = Find(name, touch: true);
+            if (stream is null)
+            {
+                return new AppendStreamResult(status == ReadStatus.Gone ? AppendStatus.Gone : AppendStatus.NotFound);
+            }
+            if (await AppendToAsync(stream, request) is { } result)
+            {
+                return result;
+            }
+            // Unloaded since the lookup (it was idle): the name's current entry takes the append.
         }
+    }
+
+    /// <summary>The append on a looked-up entry; null when the entry was unloaded before the append began.</summary>
+    private async ValueTask<AppendStreamResult?> AppendToAsync(DiskStream stream, AppendRequest request)
+    {
         while (true)
         {
             Task? waitFor = null;
@@ -20,6 +33,10 @@ public sealed partial class FileStreamStore
             AppendStreamResult result;
             lock (stream.Gate)
             {
+                if (stream.Unloaded)
+                {
+                    return null;
+                }
                 if (stream.Removed || stream.SoftDeleted)
                 {
                     return new AppendStreamResult(stream.SoftDeleted ? AppendStatus.Gone : AppendStatus.NotFound);

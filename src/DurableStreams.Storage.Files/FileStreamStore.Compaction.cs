@@ -31,15 +31,26 @@ public sealed partial class FileStreamStore : IStreamCompaction
         {
             return new CompactionCommitResult(CompactionCommitStatus.NotFound);
         }
-        long generation;
+        long generation = 0;
+        bool unloaded;
         lock (stream.Gate)
         {
-            if (CheckCompaction(stream, commit) is not CompactionCommitStatus.Committed and var refused)
+            unloaded = stream.Unloaded;
+            if (!unloaded)
             {
-                return new CompactionCommitResult(refused);
+                if (CheckCompaction(stream, commit) is not CompactionCommitStatus.Committed and var refused)
+                {
+                    return new CompactionCommitResult(refused);
+                }
+                // Also keeps the stream loaded until the compaction is published (or given up).
+                stream.Compacting = true;
+                generation = stream.Compacted.Generation + 1;
             }
-            stream.Compacting = true;
-            generation = stream.Compacted.Generation + 1;
+        }
+        if (unloaded)
+        {
+            // Unloaded since the lookup (it was idle): the name's current entry is the one to compact.
+            return await CommitCompactionAsync(name, commit, cancellationToken);
         }
         var path = SnapshotPath(stream.Id, generation);
         var previous = default(SnapshotSpan);

@@ -22,6 +22,18 @@ public sealed partial class FileStreamStore
         {
             var since = Volatile.Read(ref _compactionSequence);
             var result = ReadOnce(stream, request, since);
+            if (result.Status != ReadStatus.Ok && stream.Unloaded && attempt < MaxReadAttempts)
+            {
+                // Unloaded during the read, and the name's current entry may have moved on (retention, compaction):
+                // asked again of that entry rather than answered from this one's view.
+                result.Dispose();
+                (stream, status) = Find(name, touch: false);
+                if (stream is null)
+                {
+                    return new(ReadResult.Failed(status));
+                }
+                continue;
+            }
             if (attempt >= MaxReadAttempts || !(result.Status is ReadStatus.Ok or ReadStatus.BeforeRetainedStart) || !RacedCompaction(stream, since))
             {
                 return new(result);
@@ -98,6 +110,12 @@ public sealed partial class FileStreamStore
     private (DiskStream? Stream, ReadStatus Status) Find(string name, bool touch)
     {
         var found = _streams.Find(name, touch, _time.GetUtcNow(), out var expired);
+        while (touch && found.Stream is { Unloaded: true })
+        {
+            // Unloaded between the lookup and the touch: the sliding-TTL refresh belongs to the name's current entry.
+            found = _streams.Find(name, touch, _time.GetUtcNow(), out expired);
+        }
+        Faults.AfterLookup?.Invoke(name);
         if (expired is not null)
         {
             _structure.Wait();

@@ -8,12 +8,22 @@ public sealed partial class FileStreamStore
     /// <inheritdoc />
     public async ValueTask<DeleteResult> DeleteAsync(string name, CancellationToken cancellationToken = default)
     {
-        var (stream, status) = Find(name, touch: false);
-        if (stream is null)
+        DiskStream? stream;
+        while (true)
         {
-            return new DeleteResult(status == ReadStatus.Gone ? DeleteStatus.Gone : DeleteStatus.NotFound);
+            (stream, var status) = Find(name, touch: false);
+            if (stream is null)
+            {
+                return new DeleteResult(status == ReadStatus.Gone ? DeleteStatus.Gone : DeleteStatus.NotFound);
+            }
+            await _structure.WaitAsync(cancellationToken);
+            // Unloading takes the structure lock too: an entry unloaded since the lookup is looked up again.
+            if (!stream.Unloaded)
+            {
+                break;
+            }
+            _structure.Release();
         }
-        await _structure.WaitAsync(cancellationToken);
         try
         {
             if (stream.Removed)
@@ -61,7 +71,8 @@ public sealed partial class FileStreamStore
     /// </summary>
     private void ExpireLocked(DiskStream stream)
     {
-        if (stream.Removed || stream.SoftDeleted)
+        // An unloaded entry is not the stream any more: its next lookup (or the sweep of streams not loaded) expires it.
+        if (stream.Removed || stream.SoftDeleted || stream.Unloaded)
         {
             return;
         }
@@ -188,6 +199,7 @@ public sealed partial class FileStreamStore
         }
         // Streams not loaded since start-up: LMDB's expiring index, checked by their persisted access times.
         SweepUnloaded(now);
+        UnloadIdleInBackground();
     }
 
     /// <summary>Persists sliding-TTL refreshes made by reads, in one batch, off the read path.</summary>

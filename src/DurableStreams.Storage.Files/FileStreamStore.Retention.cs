@@ -36,27 +36,41 @@ public sealed partial class FileStreamStore : IStreamRetention
         long current;
         long planned;
         Task? commit = null;
+        var unloaded = false;
         lock (stream.Gate)
         {
-            if (stream.Removed || stream.SoftDeleted)
+            if (stream.Unloaded)
+            {
+                unloaded = true;
+                current = planned = 0;
+            }
+            else if (stream.Removed || stream.SoftDeleted)
             {
                 return new RetentionResult(RetentionStatus.NotFound);
             }
-            current = stream.PendingRetainedStart;
-            planned = current;
-            // A stream still being created, or failed closed, or whose compaction is being committed (its frame index
-            // still holds the replaced prefix), is left alone (its next pass decides).
-            if (stream.Created.IsCompleted && !stream.Corrupt && policy.DropsData && stream.PendingCompacted == stream.Compacted)
+            else
             {
-                var tail = stream.Committed.Tail;
-                var times = policy.MaxAge is null ? null : TimesOf(stream);
-                planned = RetentionRules.PlanStart(policy, _time.GetUtcNow(), current, tail, times,
-                    new ChainBoundaries<DiskStream, FrameBoundaries>(stream, tail, new FrameBoundaries(this)));
+                current = stream.PendingRetainedStart;
+                planned = current;
+                // A stream still being created, or failed closed, or whose compaction is being committed (its frame index
+                // still holds the replaced prefix), is left alone (its next pass decides).
+                if (stream.Created.IsCompleted && !stream.Corrupt && policy.DropsData && stream.PendingCompacted == stream.Compacted)
+                {
+                    var tail = stream.Committed.Tail;
+                    var times = policy.MaxAge is null ? null : TimesOf(stream);
+                    planned = RetentionRules.PlanStart(policy, _time.GetUtcNow(), current, tail, times,
+                        new ChainBoundaries<DiskStream, FrameBoundaries>(stream, tail, new FrameBoundaries(this)));
+                }
+                if (planned > current)
+                {
+                    commit = QueueRetainedStart(stream, planned);
+                }
             }
-            if (planned > current)
-            {
-                commit = QueueRetainedStart(stream, planned);
-            }
+        }
+        if (unloaded)
+        {
+            // Unloaded since the lookup (it was idle): the name's current entry is the one to trim.
+            return await ApplyRetentionAsync(name, policy, cancellationToken);
         }
         if (commit is not null)
         {

@@ -41,7 +41,7 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
     private readonly DeadlineScheduler _deadlines;
     private readonly StreamTable<DiskStream> _streams;
 
-    /// <summary>The streams loaded since start-up (by a lookup, as a fork's source, or created), by id; detached ones included.</summary>
+    /// <summary>The streams loaded (by a lookup, as a fork's source, or created; not unloaded since), by id; detached ones included.</summary>
     private readonly ConcurrentDictionary<long, DiskStream> _loaded = new();
 
     /// <summary>When the sweep next reads LMDB's expiring index: the earliest expiry among the streams not loaded.</summary>
@@ -118,8 +118,11 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
     /// <summary>Number of live (not soft-deleted) streams (counts LMDB's names: a cursor pass, not for hot paths).</summary>
     public int Count => LiveNames().Count;
 
-    /// <summary>Number of streams loaded since start-up (looked up, forked from, or created); for tests and diagnostics.</summary>
+    /// <summary>Number of streams loaded (looked up, forked from, or created, and not unloaded since); for tests and diagnostics.</summary>
     internal int LoadedCount => _loaded.Count;
+
+    /// <summary>Test hook: whether the stream holding <paramref name="name"/> is loaded (never loads it).</summary>
+    internal bool IsLoaded(string name) => _streams.TryGetLoaded(name, out _);
 
     /// <summary>Test hook: the committed producer states of a stream, or null when there is no such stream.</summary>
     internal IReadOnlyDictionary<string, ProducerState>? CommittedProducers(string name)
@@ -190,6 +193,7 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
                 MaxMessagesPerAppend = options.MaxMessagesPerAppend,
                 MetadataMapSize = options.MetadataMapSize,
                 MaxOpenFiles = Math.Max(16, options.MaxOpenFiles),
+                MaxLoadedStreams = Math.Max(1, options.MaxLoadedStreams),
                 ProducerRetention = options.ProducerRetention,
                 Retention = options.Retention,
                 CrashBeforeLogRestart = options.CrashBeforeLogRestart,
@@ -237,7 +241,8 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
         PersistAccessTimes();
         _committer.Dispose();
         _deadlines.Dispose();
-        foreach (var stream in _loaded.Values)
+        // The open-file queue also holds an unloaded stream that an operation begun before the unload reopened.
+        foreach (var stream in _loaded.Values.Concat(_openHandles))
         {
             lock (stream.Gate)
             {

@@ -81,6 +81,15 @@ public sealed class FileStreamStoreOptions
     /// </summary>
     public int MaxOpenFiles { get; init; } = 2048;
 
+    /// <summary>
+    /// Most streams kept in memory. A stream is loaded by its first lookup (or its creation) and stays loaded while it
+    /// is used; past this number the sweep (every <see cref="SweepInterval"/>) drops the least recently used idle ones
+    /// (no commit in flight, no waiting reader, no fork loaded on top of it, everything checkpointed) until a tenth
+    /// under it, and they load again from the metadata on their next lookup. Loaded streams can briefly exceed it
+    /// between sweeps. Default 100,000 (about 1.4 KB of memory each).
+    /// </summary>
+    public int MaxLoadedStreams { get; init; } = 100_000;
+
     /// <summary>LMDB map size: the most metadata the environment can hold (virtual; disk grows with use). Default 64 GiB.</summary>
     public long MetadataMapSize { get; init; } = 64L << 30;
 

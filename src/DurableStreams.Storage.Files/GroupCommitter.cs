@@ -97,8 +97,18 @@ internal sealed class GroupCommitter : IDisposable
     /// <summary>Number of batches committed so far (for tests and metrics).</summary>
     public long BatchCount { get; private set; }
 
-    /// <summary>Number of checkpoints so far.</summary>
-    public long CheckpointCount { get; private set; }
+    /// <summary>Number of checkpoints so far (read from any thread: a count past one read earlier means a checkpoint ended since).</summary>
+    public long CheckpointCount => Volatile.Read(ref _checkpointCount);
+
+    private long _checkpointCount;
+
+    /// <summary>
+    /// Number of times a checkpoint found or left the commit log empty. A count past one read after a commit completed
+    /// means LMDB holds that commit (what a stream needs before it may be unloaded and loaded again from LMDB).
+    /// </summary>
+    public long SettledCount => Volatile.Read(ref _settledCount);
+
+    private long _settledCount;
 
     /// <summary>
     /// Queues work; the returned task completes once it is durable per the mode, or faults. With
@@ -407,9 +417,17 @@ internal sealed class GroupCommitter : IDisposable
     /// </summary>
     private void Checkpoint(bool force)
     {
-        if (_faults.SuppressCheckpoints
-            || (_uncheckpointed.Count == 0 && _checkpointFailure is null)
-            || (!force && _log.Length < CheckpointBytes && Environment.TickCount64 - _lastCheckpoint < CheckpointInterval.TotalMilliseconds))
+        if (_faults.SuppressCheckpoints)
+        {
+            return;
+        }
+        if (_uncheckpointed.Count == 0 && _checkpointFailure is null)
+        {
+            // Nothing logged since the last checkpoint: LMDB holds every commit so far.
+            Volatile.Write(ref _settledCount, _settledCount + 1);
+            return;
+        }
+        if (!force && _log.Length < CheckpointBytes && Environment.TickCount64 - _lastCheckpoint < CheckpointInterval.TotalMilliseconds)
         {
             return;
         }
@@ -447,7 +465,8 @@ internal sealed class GroupCommitter : IDisposable
             _dirtyFiles.Clear();
             _lastCheckpoint = Environment.TickCount64;
             _checkpointFailure = null;
-            CheckpointCount++;
+            Volatile.Write(ref _checkpointCount, _checkpointCount + 1);
+            Volatile.Write(ref _settledCount, _settledCount + 1);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or AggregateException or LightningDB.LightningException)
         {

@@ -46,6 +46,9 @@ public sealed class StreamSignal
         }
     }
 
+    /// <summary>True when nobody waits: no linked wait and no <see cref="Current"/> handed out since the last publish.</summary>
+    internal bool Idle => Volatile.Read(ref _first) is null && Volatile.Read(ref _current) is null;
+
     public void Publish()
     {
         Interlocked.Exchange(ref _current, null)?.TrySetResult();

@@ -66,6 +66,13 @@ internal abstract class LocalStream<TSelf> where TSelf : LocalStream<TSelf>
     public bool Removed;
 
     /// <summary>
+    /// Dropped from memory while idle (a store that reloads its streams from disk, <see cref="StreamTable{TStream}.Loader"/>):
+    /// the name now loads a new entry. Set under <see cref="Gate"/>; an operation that finds it set under the gate
+    /// looks the name up again instead of using this entry.
+    /// </summary>
+    public volatile bool Unloaded;
+
+    /// <summary>
     /// Where this stream's own retained data starts (0 until retention drops a prefix); only moves forward. Written by
     /// the store under <see cref="Gate"/> and read without it (a torn read of a long is impossible on 64-bit).
     /// </summary>

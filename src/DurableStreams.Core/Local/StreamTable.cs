@@ -30,6 +30,9 @@ internal sealed class StreamTable<TStream> where TStream : LocalStream<TStream>
     /// <summary>Every stream that holds a name (live and soft-deleted) and is loaded.</summary>
     public ICollection<TStream> Values => _streams.Values;
 
+    /// <summary>Number of streams loaded (live and soft-deleted).</summary>
+    public int Count => _streams.Count;
+
     /// <summary>Number of live (not soft-deleted) streams loaded.</summary>
     public int LiveCount
     {
@@ -135,13 +138,41 @@ internal sealed class StreamTable<TStream> where TStream : LocalStream<TStream>
     }
 
     /// <summary>
+    /// Drops an idle stream from the table (it stays in the store's records and loads again on its next lookup).
+    /// Call under the stream's gate after setting <see cref="LocalStream{TSelf}.Unloaded"/>: a lookup that still got
+    /// this entry sees the flag and looks again. The name is not remembered as removed.
+    /// </summary>
+    public bool TryUnload(TStream stream)
+    {
+        lock (_loadGate)
+        {
+            return _streams.TryRemove(new KeyValuePair<string, TStream>(stream.Name, stream));
+        }
+    }
+
+    /// <summary>
+    /// The stream holding <paramref name="name"/>, loaded; an entry unloaded meanwhile is replaced by a fresh lookup.
+    /// </summary>
+    private bool TryGetCurrent(string name, [MaybeNullWhen(false)] out TStream stream)
+    {
+        while (TryGetValue(name, out stream))
+        {
+            if (!stream.Unloaded)
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>
     /// Looks a stream up for a request: a soft-deleted one is gone, an expired one not found (and handed back in
     /// <paramref name="expired"/> for the store to expire); a found one is touched (sliding TTL) when asked.
     /// </summary>
     public (TStream? Stream, ReadStatus Status) Find(string name, bool touch, DateTimeOffset now, out TStream? expired)
     {
         expired = null;
-        if (!TryGetValue(name, out var stream))
+        if (!TryGetCurrent(name, out var stream))
         {
             return (null, ReadStatus.NotFound);
         }
@@ -184,16 +215,28 @@ internal sealed class StreamTable<TStream> where TStream : LocalStream<TStream>
     /// </summary>
     public ValueTask<WaitOutcome> WaitAsync(string name, StreamOffset offset, TimeSpan timeout, DateTimeOffset now, DeadlineScheduler deadlines, CancellationToken cancellationToken)
     {
-        if (!TryGetValue(name, out var stream) || stream.IsExpired(now))
-        {
-            return new(WaitOutcome.Gone);
-        }
         if (cancellationToken.IsCancellationRequested)
         {
             return ValueTask.FromCanceled<WaitOutcome>(cancellationToken);
         }
+        TStream? stream;
         SignalWait wait;
-        lock (stream.Gate)
+        while (true)
+        {
+            if (!TryGetCurrent(name, out stream) || stream.IsExpired(now))
+            {
+                return new(WaitOutcome.Gone);
+            }
+            // A linked wait keeps the stream loaded (the store unloads only streams nobody waits on); one unloaded
+            // between the lookup and the gate is looked up again.
+            Monitor.Enter(stream.Gate);
+            if (!stream.Unloaded)
+            {
+                break;
+            }
+            Monitor.Exit(stream.Gate);
+        }
+        try
         {
             if (stream.Removed || stream.SoftDeleted)
             {
@@ -206,6 +249,10 @@ internal sealed class StreamTable<TStream> where TStream : LocalStream<TStream>
             }
             wait = deadlines.RentWait(IsGone, stream);
             stream.Signal.Add(wait);
+        }
+        finally
+        {
+            Monitor.Exit(stream.Gate);
         }
         return wait.Arm(timeout, cancellationToken);
     }
