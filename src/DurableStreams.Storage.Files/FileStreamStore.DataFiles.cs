@@ -21,6 +21,12 @@ public sealed partial class FileStreamStore
         {
             throw new ObjectDisposedException(stream.Name, "The stream was removed.");
         }
+        if (stream.Unloaded)
+        {
+            // An entry unloaded under a reader never opens the file again: its view of the tail may be stale (an
+            // empty view would even cut the file back), and the name's current entry owns the file now.
+            throw new ObjectDisposedException(stream.Name, "The stream was unloaded.");
+        }
         var mayCreate = stream.Pending.Tail == stream.BasePosition;
         if (mayCreate && !System.IO.File.Exists(stream.FilePath))
         {

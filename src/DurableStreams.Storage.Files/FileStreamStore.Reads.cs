@@ -135,21 +135,29 @@ public sealed partial class FileStreamStore
     public ValueTask<ReadStatus> ReadIntoAsync(string name, long position, Memory<byte> destination, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(position);
-        var (stream, status) = Find(name, touch: true);
-        if (stream is null)
+        for (var attempt = 1; ; attempt++)
         {
-            return new(status);
+            var (stream, status) = Find(name, touch: attempt == 1);
+            if (stream is null)
+            {
+                return new(status);
+            }
+            if (stream.CheckRange(position, destination.Length) is not ReadStatus.Ok and var rangeStatus)
+            {
+                return new(rangeStatus);
+            }
+            var since = Volatile.Read(ref _compactionSequence);
+            var copied = TryCopyCommitted(stream, position, destination.Span, since);
+            if (copied != ReadStatus.Ok && stream.Unloaded && attempt < MaxReadAttempts)
+            {
+                // Unloaded under the copy (its file closed): the name's current entry is asked instead.
+                continue;
+            }
+            // Bytes below a compacted end chosen before the compaction was published belong to the old offset space.
+            return new(copied == ReadStatus.Ok && RacedCompaction(stream, since) && DroppedUnderRead(OwnerOf(stream, position), position, since)
+                ? ReadStatus.BeforeRetainedStart
+                : copied);
         }
-        if (stream.CheckRange(position, destination.Length) is not ReadStatus.Ok and var rangeStatus)
-        {
-            return new(rangeStatus);
-        }
-        var since = Volatile.Read(ref _compactionSequence);
-        var copied = TryCopyCommitted(stream, position, destination.Span, since);
-        // Bytes below a compacted end chosen before the compaction was published belong to the old offset space.
-        return new(copied == ReadStatus.Ok && RacedCompaction(stream, since) && DroppedUnderRead(OwnerOf(stream, position), position, since)
-            ? ReadStatus.BeforeRetainedStart
-            : copied);
     }
 
     /// <summary>

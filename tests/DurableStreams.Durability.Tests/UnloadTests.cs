@@ -162,6 +162,30 @@ public sealed class UnloadTests : FileStoreTestBase
     }
 
     [Fact]
+    public async Task A_direct_read_that_looked_the_stream_up_before_it_was_unloaded_reads_the_reloaded_stream()
+    {
+        await CreatedAsync("victim", body: "hello");
+        var fired = 0;
+        Store.Faults.AfterLookup = name =>
+        {
+            if (name == "victim" && Interlocked.Exchange(ref fired, 1) == 0)
+            {
+                // Between the read's lookup and its copy: the entry it holds is unloaded (its file closed) and the
+                // name loaded again by someone else.
+                Assert.True(Store.UnloadAsync("victim").GetAwaiter().GetResult());
+                Assert.Equal(ReadStatus.Ok, Store.GetMetadataAsync("victim", Ct).AsTask().GetAwaiter().GetResult().Status);
+            }
+        };
+        var destination = new byte[5];
+        var status = await Store.ReadIntoAsync("victim", 0, destination, Ct);
+        Store.Faults.AfterLookup = null;
+        Assert.Equal(1, fired);
+        Assert.Equal(ReadStatus.Ok, status);
+        Assert.Equal("hello", Encoding.UTF8.GetString(destination));
+        Assert.Equal(1, Store.LoadedCount);
+    }
+
+    [Fact]
     public async Task A_delete_that_looked_the_stream_up_before_it_was_unloaded_deletes_the_reloaded_stream()
     {
         await CreatedAsync("victim", body: "a");
