@@ -73,9 +73,6 @@ public sealed class DurableStreamServer : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
-            // Room for one whole read piece: the piece is already in memory, and a 64 KiB window would make each
-            // catch-up response ping-pong between the handler and the socket sender sixteen times per MiB.
-            kestrel.Limits.MaxResponseBufferSize = Math.Max(kestrel.Limits.MaxResponseBufferSize ?? 0, Math.Min(_options.MaxReadChunkBytes ?? StreamEndpoints.ReadPieceBytes, StreamEndpoints.ReadPieceBytes) + (64L * 1024));
             kestrel.Limits.RequestHeadersTimeout = _options.RequestHeadersTimeout;
             // Every live read holds an HTTP/2 stream for its whole life; Kestrel's default of 100 would refuse the 101st.
             kestrel.Limits.Http2.MaxStreamsPerConnection = _options.MaxHttp2StreamsPerConnection;

@@ -121,6 +121,73 @@ public sealed class LongCatchUpResponseTests
     }
 
     [Fact]
+    public async Task A_long_response_is_read_from_the_store_in_slices_no_larger_than_CatchUpSliceBytes()
+    {
+        using var directory = new TempDirectory();
+        await using var store = FileStreamStore.Open(new FileStreamStoreOptions { DataDirectory = directory.Path, Durability = DurabilityMode.None });
+        var observed = new ObservedStore(store);
+        await using var server = await ServerHarness.StartAsync(o => o.Store = observed, cancellationToken: Ct);
+        var name = ServerHarness.NewName();
+        var data = await WriteAsync(server, name, (3 * Piece) + 11);
+        var asked = new System.Collections.Concurrent.ConcurrentQueue<int>();
+        observed.BeforeRead = (stream, request) =>
+        {
+            if (stream == name)
+            {
+                asked.Enqueue(request.MaxBytes);
+            }
+        };
+
+        using var response = await server.GetAsync($"{name}?offset=-1", Ct);
+
+        Assert.Equal(data, await response.Content.ReadAsByteArrayAsync(Ct));
+        Assert.Equal(data.Length, response.Content.Headers.ContentLength);
+        Assert.Equal(Http.Offset(data.Length), Http.Header(response, "Stream-Next-Offset"));
+        Assert.Equal("true", Http.Header(response, "Stream-Up-To-Date"));
+        // Every store read, the first included, is one slice: what the response holds at once does not grow with its length.
+        Assert.All(asked, maxBytes => Assert.InRange(maxBytes, 1, StreamEndpoints.CatchUpSliceBytes));
+        Assert.Equal((data.Length + StreamEndpoints.CatchUpSliceBytes - 1) / StreamEndpoints.CatchUpSliceBytes, asked.Count);
+    }
+
+    [Fact]
+    public async Task A_long_JSON_response_is_read_from_the_store_in_slices_no_larger_than_CatchUpSliceBytes()
+    {
+        await using var server = await ServerHarness.StartAsync(cancellationToken: Ct);
+        var name = ServerHarness.NewName();
+        using (var create = await server.PutAsync(name, "application/json", null, Ct))
+        {
+            Assert.Equal(HttpStatusCode.Created, create.StatusCode);
+        }
+        var body = new System.Text.StringBuilder("[");
+        for (var i = 0; i < 30_000; i++)
+        {
+            body.Append(i == 0 ? "" : ",").Append("{\"i\":").Append(i).Append(",\"pad\":\"").Append('x', 80).Append("\"}");
+        }
+        using (var content = new StringContent(body.Append(']').ToString(), System.Text.Encoding.UTF8))
+        {
+            content.Headers.ContentType = new("application/json");
+            using var append = await server.SendAsync(ServerHarness.Request(HttpMethod.Post, name, content), Ct);
+            Assert.Equal(HttpStatusCode.NoContent, append.StatusCode);
+        }
+        var asked = new System.Collections.Concurrent.ConcurrentQueue<int>();
+        server.Store.BeforeRead = (stream, request) =>
+        {
+            if (stream == name)
+            {
+                asked.Enqueue(request.MaxBytes);
+            }
+        };
+
+        using var response = await server.GetAsync($"{name}?offset=-1", Ct);
+
+        using var document = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync(Ct));
+        Assert.Equal(30_000, document.RootElement.GetArrayLength());
+        Assert.Equal("true", Http.Header(response, "Stream-Up-To-Date"));
+        Assert.True(asked.Count > 30, $"{asked.Count} store reads for about 3 MiB");
+        Assert.All(asked, maxBytes => Assert.InRange(maxBytes, 1, StreamEndpoints.CatchUpSliceBytes));
+    }
+
+    [Fact]
     public async Task A_matching_If_None_Match_gets_304_for_the_whole_long_range()
     {
         await using var server = await ServerHarness.StartAsync(cancellationToken: Ct);
@@ -295,7 +362,8 @@ public sealed class LongJsonCatchUpResponseTests
         using var response = await server.GetAsync($"{name}?offset=-1", Ct);
 
         var body = await response.Content.ReadAsStringAsync(Ct);
-        Assert.InRange(body.Length, 1, StreamEndpoints.ReadPieceBytes + 1);
+        // One read of the whole cap (at most a piece), not the first slice only: the page ends where that read stops.
+        Assert.InRange(body.Length, StreamEndpoints.CatchUpSliceBytes + 1, StreamEndpoints.ReadPieceBytes + 1);
         Assert.Null(Http.Header(response, "Stream-Up-To-Date"));
         Assert.Equal(Enumerable.Range(0, Indexes(body).Length), Indexes(body));
     }

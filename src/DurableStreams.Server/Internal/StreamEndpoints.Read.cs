@@ -37,17 +37,27 @@ internal sealed partial class StreamEndpoints
     private const string LiveReadersRetryAfter = "5";
 
     /// <summary>
-    /// Most bytes one store read returns, and so the most a response holds in memory at once. A catch-up response may
-    /// be longer (to the tail, or up to <see cref="DurableStreamsOptions.MaxReadChunkBytes"/> when set): it is read and
-    /// sent one piece at a time, so the next piece is read from the store while the previous one is on its way to the client.
+    /// Most bytes one live read (long-poll, SSE) returns, and the most a capped JSON catch-up response
+    /// (<see cref="DurableStreamsOptions.MaxReadChunkBytes"/>) holds. A catch-up response may be longer (to the tail,
+    /// or up to the cap when set): it is read and sent in slices of <see cref="CatchUpSliceBytes"/>.
     /// </summary>
     internal const int ReadPieceBytes = 1024 * 1024;
 
+    /// <summary>
+    /// Most bytes a catch-up response reads from the store at once and hands to Kestrel before flushing, and so about
+    /// what it holds in memory whatever its length: each slice is written and flushed (waiting for the socket when
+    /// Kestrel's response buffer is full) before the next is read. Equal to the file store's largest frame and to
+    /// Kestrel's default response buffer; a JSON slice takes at least one whole message.
+    /// </summary>
+    internal const int CatchUpSliceBytes = 64 * 1024;
+
     private int PieceBytes => Math.Min(_options.MaxReadChunkBytes ?? ReadPieceBytes, ReadPieceBytes);
+
+    private int SliceBytes => Math.Min(PieceBytes, CatchUpSliceBytes);
 
     private async Task CatchUpAsync(HttpContext context, string name, OffsetQuery offset)
     {
-        using var read = await store.ReadAsync(name, new ReadRequest(offset, PieceBytes), context.RequestAborted);
+        using var read = await FirstCatchUpReadAsync(name, offset, context.RequestAborted);
         if (read.Status != ReadStatus.Ok)
         {
             await ResultMapping.WriteReadErrorAsync(context.Response, read.Status, read.Info);
@@ -78,6 +88,23 @@ internal sealed partial class StreamEndpoints
             return;
         }
         await WriteLongCatchUpAsync(context, name, read, served);
+    }
+
+    /// <summary>
+    /// The first read of a catch-up response: one slice, which decides the response's range with
+    /// <see cref="CatchUpRange"/> as a whole piece would (a byte stream's range is the tail or the cap either way). A
+    /// capped JSON response is the one exception: its end is where a read of the whole cap stops (a message boundary),
+    /// so a slice that did not reach the tail is read again as that read.
+    /// </summary>
+    private async ValueTask<ReadResult> FirstCatchUpReadAsync(string name, OffsetQuery offset, CancellationToken cancellationToken)
+    {
+        var read = await store.ReadAsync(name, new ReadRequest(offset, SliceBytes), cancellationToken);
+        if (read.Status != ReadStatus.Ok || read.UpToDate || _options.MaxReadChunkBytes is null || SliceBytes == PieceBytes || !ContentTypes.IsJson(read.Info!.ContentType))
+        {
+            return read;
+        }
+        read.Dispose();
+        return await store.ReadAsync(name, new ReadRequest(offset, PieceBytes), cancellationToken);
     }
 
     /// <summary>
@@ -114,7 +141,8 @@ internal sealed partial class StreamEndpoints
     }
 
     /// <summary>
-    /// Sends <paramref name="served"/>: the first read's bytes, then the rest one piece at a time. The headers promised
+    /// Sends <paramref name="served"/>: the first read's bytes, then the rest one slice (<see cref="CatchUpSliceBytes"/>)
+    /// at a time, each read straight into the response's buffer and flushed before the next. The headers promised
     /// the whole range; should the stream vanish midway (deleted, expired), the connection is aborted rather than the
     /// body cut short silently.
     /// </summary>
@@ -142,7 +170,7 @@ internal sealed partial class StreamEndpoints
         while (position < end)
         {
             // Read straight into the response's own buffer (one copy fewer than writing a store's chunks into it).
-            var want = (int)Math.Min(PieceBytes, end - position);
+            var want = (int)Math.Min(SliceBytes, end - position);
             var memory = writer.GetMemory(want);
             var length = Math.Min(want, memory.Length);
             var status = await store.ReadIntoAsync(name, position, memory[..length], aborted);
@@ -162,10 +190,10 @@ internal sealed partial class StreamEndpoints
     }
 
     /// <summary>
-    /// A JSON catch-up to the tail as one array: <c>[</c>, the stored messages piece by piece (each stored message ends
-    /// in a comma, so pieces join without re-parsing), the last message without its comma, <c>]</c>. Every piece is a
-    /// store read of whole messages; the tail the first read saw is a message boundary, so a piece reaching past it
-    /// (appended since) is cut there.
+    /// A JSON catch-up to the tail as one array: <c>[</c>, the stored messages slice by slice (each stored message ends
+    /// in a comma, so slices join without re-parsing), the last message without its comma, <c>]</c>. Every slice is a
+    /// store read of whole messages (<see cref="CatchUpSliceBytes"/>, or one larger message), flushed before the next;
+    /// the tail the first read saw is a message boundary, so a slice reaching past it (appended since) is cut there.
     /// </summary>
     private async Task WriteLongJsonCatchUpAsync(HttpContext context, string name, ReadResult first, ReadResult served)
     {
@@ -186,7 +214,7 @@ internal sealed partial class StreamEndpoints
         var position = first.Next.Position;
         while (position < end)
         {
-            using var piece = await store.ReadAsync(name, new ReadRequest(OffsetQuery.At(new StreamOffset(position) { Generation = first.Next.Generation }), PieceBytes), aborted);
+            using var piece = await store.ReadAsync(name, new ReadRequest(OffsetQuery.At(new StreamOffset(position) { Generation = first.Next.Generation }), SliceBytes), aborted);
             if (piece.Status != ReadStatus.Ok || piece.Start.Position != position || piece.Length <= 0)
             {
                 context.Abort();
