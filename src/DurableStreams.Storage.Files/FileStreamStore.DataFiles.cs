@@ -21,13 +21,13 @@ public sealed partial class FileStreamStore
         {
             throw new ObjectDisposedException(stream.Name, "The stream was removed.");
         }
-        if (stream.Unloaded)
+        var mayCreate = stream.Pending.Tail == stream.BasePosition;
+        if (mayCreate && stream.Unloaded)
         {
-            // An entry unloaded under a reader never opens the file again: its view of the tail may be stale (an
-            // empty view would even cut the file back), and the name's current entry owns the file now.
+            // An entry unloaded under a reader may reopen its file to read committed bytes, but never as "no data yet":
+            // its view of the tail is stale, and the name's current entry may have written the file since.
             throw new ObjectDisposedException(stream.Name, "The stream was unloaded.");
         }
-        var mayCreate = stream.Pending.Tail == stream.BasePosition;
         if (mayCreate && !System.IO.File.Exists(stream.FilePath))
         {
             created = true;

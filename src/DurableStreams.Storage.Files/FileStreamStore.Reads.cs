@@ -142,15 +142,13 @@ public sealed partial class FileStreamStore
             {
                 return new(status);
             }
-            if (stream.CheckRange(position, destination.Length) is not ReadStatus.Ok and var rangeStatus)
-            {
-                return new(rangeStatus);
-            }
             var since = Volatile.Read(ref _compactionSequence);
-            var copied = TryCopyCommitted(stream, position, destination.Span, since);
+            var copied = stream.CheckRange(position, destination.Length) is not ReadStatus.Ok and var rangeStatus
+                ? rangeStatus
+                : TryCopyCommitted(stream, position, destination.Span, since);
             if (copied != ReadStatus.Ok && stream.Unloaded && attempt < MaxReadAttempts)
             {
-                // Unloaded under the copy (its file closed): the name's current entry is asked instead.
+                // Unloaded under the read (its file closed, its tail as of the unload): the name's current entry answers.
                 continue;
             }
             // Bytes below a compacted end chosen before the compaction was published belong to the old offset space.

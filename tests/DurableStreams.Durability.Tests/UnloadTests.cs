@@ -170,18 +170,18 @@ public sealed class UnloadTests : FileStoreTestBase
         {
             if (name == "victim" && Interlocked.Exchange(ref fired, 1) == 0)
             {
-                // Between the read's lookup and its copy: the entry it holds is unloaded (its file closed) and the
-                // name loaded again by someone else.
+                // Between the read's lookup and its use of the entry: the entry it holds is unloaded (its file
+                // closed, its tail frozen at 5) and the name's reloaded entry takes an append.
                 Assert.True(Store.UnloadAsync("victim").GetAwaiter().GetResult());
-                Assert.Equal(ReadStatus.Ok, Store.GetMetadataAsync("victim", Ct).AsTask().GetAwaiter().GetResult().Status);
+                Assert.Equal(AppendStatus.Appended, AppendAsync("victim", " world").AsTask().GetAwaiter().GetResult().Status);
             }
         };
-        var destination = new byte[5];
+        var destination = new byte[11];
         var status = await Store.ReadIntoAsync("victim", 0, destination, Ct);
         Store.Faults.AfterLookup = null;
         Assert.Equal(1, fired);
         Assert.Equal(ReadStatus.Ok, status);
-        Assert.Equal("hello", Encoding.UTF8.GetString(destination));
+        Assert.Equal("hello world", Encoding.UTF8.GetString(destination));
         Assert.Equal(1, Store.LoadedCount);
     }
 
