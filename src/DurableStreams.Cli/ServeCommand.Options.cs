@@ -358,13 +358,6 @@ internal sealed partial class ServeCommand
             + "without TLS. Not with --tls-cert, which offers HTTP/1.1 and HTTP/2 by ALPN.",
     };
 
-    private readonly Option<bool> _inlineScheduling = new("--inline-scheduling")
-    {
-        Description = "Run request handlers and socket sends inline on Kestrel's socket threads instead of the thread pool: "
-            + "less CPU per live delivery, but a handler that blocks (file store reads) holds up that thread's other connections. "
-            + "Set DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 as well for the full effect.",
-    };
-
     private readonly Option<int> _maxHttp2Streams = CreateIntegerOption(
         "--max-http2-streams",
         "Most concurrent requests on one HTTP/2 connection (h2c or TLS); each live SSE or long-poll read holds one.",

@@ -96,7 +96,6 @@ internal sealed partial class ServeCommand
             _tlsKey,
             _h2c,
             _maxHttp2Streams,
-            _inlineScheduling,
             _config,
         };
         _logLevel.CompletionSources.Add(s_logLevels.Select(l => l.Name).ToArray());
@@ -182,7 +181,6 @@ internal sealed partial class ServeCommand
         TlsKeyPath = parseResult.GetValue(_tlsKey) is { } key ? Path.GetFullPath(key) : null,
         CleartextHttp2 = parseResult.GetValue(_h2c),
         MaxHttp2StreamsPerConnection = parseResult.GetValue(_maxHttp2Streams),
-        InlineScheduling = parseResult.GetValue(_inlineScheduling),
     };
 
     private static readonly DurableStreamHostOptions s_hostDefaults = new();

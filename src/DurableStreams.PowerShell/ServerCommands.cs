@@ -178,13 +178,6 @@ public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
     [Parameter]
     public SwitchParameter H2c { get; set; }
 
-    /// <summary>
-    /// Request handlers and socket sends run inline on Kestrel's socket threads instead of the thread pool (less CPU per live
-    /// delivery; a blocking handler holds up that thread's other connections); off by default, as with <c>serve --inline-scheduling</c>.
-    /// </summary>
-    [Parameter]
-    public SwitchParameter InlineScheduling { get; set; }
-
     /// <inheritdoc/>
     protected override void EndProcessing()
     {
@@ -239,7 +232,6 @@ public sealed class StartDurableStreamServerCommand : DurableStreamCommandBase
             Subscriptions = !NoSubscriptions.IsPresent,
             AllowLocalWebhooks = AllowLocalWebhooks.IsPresent,
             CleartextHttp2 = H2c.IsPresent,
-            InlineScheduling = InlineScheduling.IsPresent,
         };
 
         DurableStreamHost? host = null;

@@ -141,12 +141,6 @@ public record DurableStreamHostOptions
     /// <summary>Most concurrent requests on one HTTP/2 connection (<c>--max-http2-streams</c>); default 1000.</summary>
     public int MaxHttp2StreamsPerConnection { get; init; } = s_server.MaxHttp2StreamsPerConnection;
 
-    /// <summary>
-    /// Handlers and socket sends run inline on Kestrel's socket threads (<c>--inline-scheduling</c>, <c>-InlineScheduling</c>;
-    /// see <see cref="DurableStreamServerOptions.InlineScheduling"/> for the trade-off). Default off.
-    /// </summary>
-    public bool InlineScheduling { get; init; }
-
     /// <summary>Allowed CORS origins (<c>--cors-origin</c>, <c>-CorsOrigin</c>); default <c>*</c>.</summary>
     public IReadOnlyList<string> CorsOrigins { get; init; } = [.. s_server.CorsOrigins];
 
@@ -272,7 +266,6 @@ public record DurableStreamHostOptions
             TlsKeyPath = TlsKeyPath,
             CleartextHttp2 = CleartextHttp2,
             MaxHttp2StreamsPerConnection = MaxHttp2StreamsPerConnection,
-            InlineScheduling = InlineScheduling,
             MemoryProducerRetention = ProducerRetention ?? ProducerRules.DefaultMemoryRetention,
         };
         foreach (var token in ReadTokens)

@@ -53,9 +53,6 @@ public sealed class DurableStreamServer : IAsyncDisposable
     /// <summary>Where streams live, e.g. <c>http://127.0.0.1:4437/v1/stream/</c>.</summary>
     public Uri StreamsUrl => new(BaseUrl, _options.StreamsPath.Trim('/') + "/");
 
-    /// <summary>The running host's services (tests read the options Kestrel was given).</summary>
-    internal IServiceProvider Services => _app?.Services ?? throw new InvalidOperationException("The server has not been started.");
-
     /// <summary>Opens the store and starts listening; <see cref="BaseUrl"/> is known once this completes.</summary>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
@@ -69,7 +66,6 @@ public sealed class DurableStreamServer : IAsyncDisposable
         // The embedding process owns signals; never install a console lifetime here.
         builder.Services.AddSingleton<IHostLifetime, EmbeddedHostLifetime>();
         builder.WebHost.UseKestrelCore();
-        builder.WebHost.UseSockets(sockets => sockets.UnsafePreferInlineScheduling = _options.InlineScheduling);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;

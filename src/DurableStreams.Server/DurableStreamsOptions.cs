@@ -250,16 +250,6 @@ public sealed class DurableStreamServerOptions : DurableStreamsOptions
     public const int DefaultMaxHttp2StreamsPerConnection = 1000;
 
     /// <summary>
-    /// Runs request handlers and socket sends inline on Kestrel's socket I/O threads instead of handing each step to the
-    /// thread pool (Kestrel's <c>SocketTransportOptions.UnsafePreferInlineScheduling</c>): fewer thread hops and less CPU
-    /// per live delivery. Unsafe in Kestrel's sense: while a handler blocks (the file store's synchronous metadata and
-    /// data reads, a slow hook), the other connections of that I/O thread wait. Takes full effect with the environment
-    /// variable <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c> set for the process, which the runtime reads
-    /// once at start. Default false.
-    /// </summary>
-    public bool InlineScheduling { get; set; }
-
-    /// <summary>
     /// Keeps the stream registry: a JSON stream <see cref="StreamRegistryHooks.RegistryStreamName"/> of change events for
     /// every creation and deletion, which <c>durable-streams ls</c> reads. Default false (no extra write per create/delete).
     /// </summary>

@@ -110,13 +110,6 @@ public sealed class ServeCommandTests
     }
 
     [Fact]
-    public void Inline_scheduling_reaches_the_server_options_and_defaults_to_off()
-    {
-        Assert.True(Parse("serve", "--memory", "--inline-scheduling").ToServerOptions().InlineScheduling);
-        Assert.False(Parse("serve", "--memory").ToServerOptions().InlineScheduling);
-    }
-
-    [Fact]
     public async Task H2c_with_tls_exits_2_explaining_that_tls_offers_http2_by_alpn()
     {
         var run = await RunAsync("serve", "--memory", "--h2c", "--tls-cert", "cert.pem", "--tls-key", "key.pem");

@@ -194,7 +194,6 @@ public sealed class DurableStreamHostTests : IDisposable
         TlsKeyPath = "/key.pem",
         CleartextHttp2 = true,
         MaxHttp2StreamsPerConnection = 12,
-        InlineScheduling = true,
         CorsOrigins = ["https://a.example", "https://b.example"],
         ReadTokens = ["r"],
         WriteTokens = ["w"],

@@ -2,9 +2,6 @@ using DurableStreams.Core;
 using System.Net;
 using DurableStreams.Server.Tests.Infrastructure;
 using DurableStreams.Core.Memory;
-using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Options;
 using Xunit;
 
 namespace DurableStreams.Server.Tests;
@@ -24,26 +21,6 @@ public sealed class DurableStreamServerTests
         Assert.NotEqual(0, server.Server.Port);
         Assert.Equal(new Uri($"http://127.0.0.1:{server.Server.Port}/"), server.Server.BaseUrl);
         Assert.Equal(new Uri($"http://127.0.0.1:{server.Server.Port}/v1/stream/"), server.Server.StreamsUrl);
-    }
-
-    [Theory(Timeout = Timeout)]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task InlineScheduling_reaches_Kestrels_socket_transport_and_a_long_poll_still_gets_the_next_append(bool inline)
-    {
-        await using var server = await ServerHarness.StartAsync(o => o.InlineScheduling = inline, cancellationToken: Ct);
-        var name = ServerHarness.NewName();
-        var tail = await server.CreateAsync(name, "text/plain", "x", Ct);
-
-        var poll = server.GetAsync($"{name}?offset={tail}&live=long-poll", Ct);
-        await server.Store.WaitStartedAsync(name, Ct);
-        await server.AppendAsync(name, "text/plain", "y", Ct);
-        using var response = await poll;
-        var transport = server.Server.Services.GetRequiredService<IOptions<SocketTransportOptions>>().Value;
-
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Equal("y", await response.Content.ReadAsStringAsync(Ct));
-        Assert.Equal(inline, transport.UnsafePreferInlineScheduling);
     }
 
     [Fact]
