@@ -15,6 +15,14 @@ public interface IDirectReadStore
     /// (checked as any read is); <see cref="ReadStatus.OffsetBeyondTail"/> when the range reaches past the committed tail.
     /// </summary>
     ValueTask<ReadStatus> ReadIntoAsync(string name, long position, Memory<byte> destination, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Where a read of up to <paramref name="maxBytes"/> from <paramref name="position"/> should end, for a caller that
+    /// reads a long range in several reads: the store may answer short of position + maxBytes (never at or before
+    /// <paramref name="position"/>) so that reads end on its own boundaries and the next one does not read and check a
+    /// cut unit again. A hint only: any end reads correctly. Default: position + maxBytes.
+    /// </summary>
+    long ReadEnd(string name, long position, int maxBytes) => position + maxBytes;
 }
 
 /// <summary>Positioned reads of an exact, already committed range, for any store.</summary>

@@ -132,6 +132,34 @@ public sealed partial class FileStreamStore
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// The end of the last whole frame within the range: a frame cut by a read's end is read whole and CRC-checked, and
+    /// again by the next read, which doubled the work of a long catch-up of appends not aligned to its slices.
+    /// </remarks>
+    public long ReadEnd(string name, long position, int maxBytes)
+    {
+        var end = position + maxBytes;
+        if (!_streams.TryGetLoaded(name, out var stream))
+        {
+            return end;
+        }
+        lock (stream.Gate)
+        {
+            if (stream.Frames is not { } frames || position < stream.BasePosition || end >= frames.End)
+            {
+                return end;
+            }
+            var index = frames.Find(end - 1);
+            if (index < 0)
+            {
+                return end;
+            }
+            var frame = frames[index];
+            return frame.Start > position && frame.Start + frame.Length > end ? frame.Start : end;
+        }
+    }
+
+    /// <inheritdoc />
     public ValueTask<ReadStatus> ReadIntoAsync(string name, long position, Memory<byte> destination, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(position);

@@ -129,12 +129,12 @@ public sealed class LongCatchUpResponseTests
         await using var server = await ServerHarness.StartAsync(o => o.Store = observed, cancellationToken: Ct);
         var name = ServerHarness.NewName();
         var data = await WriteAsync(server, name, (3 * Piece) + 11);
-        var asked = new System.Collections.Concurrent.ConcurrentQueue<int>();
+        var asked = new System.Collections.Concurrent.ConcurrentQueue<(long Position, int MaxBytes)>();
         observed.BeforeRead = (stream, request) =>
         {
             if (stream == name)
             {
-                asked.Enqueue(request.MaxBytes);
+                asked.Enqueue((request.Offset.Offset.Position, request.MaxBytes));
             }
         };
 
@@ -145,8 +145,17 @@ public sealed class LongCatchUpResponseTests
         Assert.Equal(Http.Offset(data.Length), Http.Header(response, "Stream-Next-Offset"));
         Assert.Equal("true", Http.Header(response, "Stream-Up-To-Date"));
         // Every store read, the first included, is one slice: what the response holds at once does not grow with its length.
-        Assert.All(asked, maxBytes => Assert.InRange(maxBytes, 1, StreamEndpoints.CatchUpSliceBytes));
-        Assert.Equal((data.Length + StreamEndpoints.CatchUpSliceBytes - 1) / StreamEndpoints.CatchUpSliceBytes, asked.Count);
+        Assert.All(asked, read => Assert.InRange(read.MaxBytes, 1, StreamEndpoints.CatchUpSliceBytes));
+        // After the first, each slice ends where one of the file store's frames ends (64 KiB from each append's start,
+        // or the append's end: WriteAsync's cuts), so no frame is read and checked twice.
+        var appends = new long[] { 0, 700_000, 1_900_000, data.Length };
+        foreach (var (position, maxBytes) in asked.Skip(1))
+        {
+            var sliceEnd = position + maxBytes;
+            var append = Array.FindLastIndex(appends, start => start < sliceEnd);
+            Assert.True(sliceEnd == appends[append + 1] || (sliceEnd - appends[append]) % FileStreamStore.MaxFrameBytes == 0, $"a slice ending at {sliceEnd} cuts a frame");
+        }
+        Assert.InRange(asked.Count, (data.Length + StreamEndpoints.CatchUpSliceBytes - 1) / StreamEndpoints.CatchUpSliceBytes, data.Length / (StreamEndpoints.CatchUpSliceBytes / 2));
     }
 
     [Fact]

@@ -93,6 +93,10 @@ public sealed class ObservedStore(IStreamStore inner) : IStreamStore, IStreamCat
         return inner.ReadIntoAsync(name, position, destination, cancellationToken);
     }
 
+    /// <summary>The inner store's read-end hint where it has one.</summary>
+    public long ReadEnd(string name, long position, int maxBytes) =>
+        inner is IDirectReadStore direct ? direct.ReadEnd(name, position, maxBytes) : position + maxBytes;
+
     public ValueTask<MetadataResult> GetMetadataAsync(string name, CancellationToken cancellationToken = default)
     {
         ThrowIfFailing(name);
