@@ -382,6 +382,27 @@ public abstract partial class StreamStoreContractTests
     }
 
     [Fact]
+    public async Task A_forks_first_append_long_after_its_creation_is_not_aged_from_the_creation_after_a_restart()
+    {
+        await UseRetentionAsync(MaxAge(Hour));
+        await ThreeAppendsAsync("src");
+        await CreatedAsync("fork", contentType: null, fork: ForkOf("src"));
+        // The fork's creation time is sampled at its fork position; its first append, at that same position, comes
+        // 40 minutes later (more than a sample interval), so its time must be known after a restart too.
+        Time.Advance(TimeSpan.FromMinutes(40));
+        await AppendedAsync("fork", "dd", Binary);
+
+        await RestartAsync();
+        // At 80 minutes the append is 40 minutes old: it stays, whatever the inherited range's age.
+        Time.Advance(TimeSpan.FromMinutes(40));
+        // (A store that keeps one sample per position may age the inherited range from the append: kept longer.)
+        var result = await RetainAsync("fork", MaxAge(Hour));
+        Assert.True(result.Status == RetentionStatus.Unchanged || (result.Status == RetentionStatus.Trimmed && result.RetainedStart == At(12)), $"{result.Status} to {result.RetainedStart}");
+        Assert.EndsWith("dd", await ReadTextAsync("fork"), StringComparison.Ordinal);
+        Assert.Equal("aaaabbbbcccc", await ReadTextAsync("src"));
+    }
+
+    [Fact]
     public async Task Append_times_survive_a_restart()
     {
         await UseRetentionAsync(MaxAge(Hour));

@@ -26,7 +26,11 @@ public sealed class AppendTimes(TimeSpan interval)
     public bool Record(long position, DateTimeOffset time)
     {
         LastAppend = time;
-        if (_samples.Count > 0 && (time - _samples[^1].Time < Interval || position <= _samples[^1].Position))
+        // An append at the last sample's own position (a fork's first append after its creation sample) is sampled too
+        // once an interval has passed: a store that restores the last append time as "last sample + interval" would
+        // otherwise age it from the fork's creation and drop it early. A store keyed by position then keeps the later
+        // time for it (the inherited range ages from then: kept longer, never shorter).
+        if (_samples.Count > 0 && (time - _samples[^1].Time < Interval || position < _samples[^1].Position))
         {
             return false;
         }

@@ -41,47 +41,6 @@ public sealed class FileStreamStoreTests : StreamStoreContractTests
     }
 }
 
-/// <summary>
-/// The store contract against a <see cref="FileStreamStore"/> that keeps at most one stream loaded: every sweep the
-/// contract's clock triggers unloads the idle streams, which then load again from the metadata on their next lookup.
-/// </summary>
-public sealed class FileStreamStoreUnloadingTests : StreamStoreContractTests
-{
-    private static readonly TimeSpan Sweep = TimeSpan.FromSeconds(2);
-    private readonly TempDirectory _directory = new();
-
-    protected override TimeSpan SweepInterval => Sweep;
-
-    protected override Task<IStreamStore> CreateStoreAsync(FakeTimeProvider time) => Task.FromResult<IStreamStore>(Open(time));
-
-    protected override async Task<IStreamStore?> ReopenStoreAsync(IStreamStore store, FakeTimeProvider time)
-    {
-        await store.DisposeAsync();
-        return Open(time);
-    }
-
-    protected override ValueTask<int> CountLiveStreamsAsync(IStreamStore store) => ValueTask.FromResult(((FileStreamStore)store).Count);
-
-    private FileStreamStore Open(FakeTimeProvider time) => FileStreamStore.Open(new FileStreamStoreOptions
-    {
-        DataDirectory = _directory.Path,
-        TimeProvider = time,
-        SweepInterval = Sweep,
-        MaxForkDepth = Limits.MaxForkDepth,
-        MaxMessagesPerAppend = Limits.MaxMessagesPerAppend,
-        Retention = Limits.Retention ?? DurableStreams.Core.Retention.RetentionPolicies.None,
-        Durability = WithoutSyncs ? DurabilityMode.None : DurabilityMode.Always,
-        ProducerRetention = ProducerRetention,
-        MaxLoadedStreams = 1,
-    });
-
-    public override async ValueTask DisposeAsync()
-    {
-        await base.DisposeAsync();
-        _directory.Dispose();
-    }
-}
-
 /// <summary>File-store behaviour outside the shared contract: data files and the open-file limit.</summary>
 public sealed class FileStreamStoreFileTests : IDisposable
 {
