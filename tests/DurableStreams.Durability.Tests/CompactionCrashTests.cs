@@ -32,13 +32,17 @@ public sealed class CompactionCrashTests : IDisposable
     private const string CycleVariable = "DS_COMPACTION_CHILD_CYCLE";
     private static readonly TimeSpan Guard = TimeSpan.FromSeconds(90);
 
-    private readonly TempDirectory _directory = new();
+    // Made on first use: the child runs in an instance of this class too and is killed with SIGKILL, so a directory
+    // made by its constructor would never be deleted.
+    private TempDirectory? _temp;
+
+    private TempDirectory Temp => _temp ??= new();
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
     public Task Kill_9_during_compactions_under_appends_leaves_the_old_prefix_or_the_whole_snapshot() =>
-        RunCyclesAsync(_directory.Combine("data"), cut: null);
+        RunCyclesAsync(Temp.Combine("data"), cut: null);
 
     [Fact]
     [Trait("Category", "PowerCut")]
@@ -46,7 +50,7 @@ public sealed class CompactionCrashTests : IDisposable
     {
         var lazyfs = Environment.GetEnvironmentVariable("DS_LAZYFS");
         Assert.SkipWhen(string.IsNullOrEmpty(lazyfs), "Set DS_LAZYFS to the lazyfs binary to run the power-cut tests.");
-        await using var mount = await PowerCutTests.LazyFsMount.StartAsync(lazyfs!, _directory.Path, Ct);
+        await using var mount = await PowerCutTests.LazyFsMount.StartAsync(lazyfs!, Temp.Path, Ct);
         await RunCyclesAsync(Path.Combine(mount.MountPoint, "data"), mount.ClearCacheAsync);
     }
 
@@ -101,7 +105,7 @@ public sealed class CompactionCrashTests : IDisposable
     private async Task RunCyclesAsync(string data, Func<CancellationToken, Task>? cut)
     {
         Directory.CreateDirectory(data);
-        var logPath = _directory.Combine("changes.log");
+        var logPath = Temp.Combine("changes.log");
         var random = new Random(Seed);
         // Per stream: the changes known to be in it, in order, and the highest (generation, start, end) reported.
         var applied = Enumerable.Range(0, Streams).Select(_ => new List<(int Cycle, int N)>()).ToArray();
@@ -263,5 +267,5 @@ public sealed class CompactionCrashTests : IDisposable
             [CycleVariable] = cycle.ToString(CultureInfo.InvariantCulture),
         });
 
-    public void Dispose() => _directory.Dispose();
+    public void Dispose() => _temp?.Dispose();
 }

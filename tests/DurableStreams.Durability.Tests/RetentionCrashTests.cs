@@ -28,13 +28,17 @@ public sealed class RetentionCrashTests : IDisposable
     private static readonly TimeSpan Guard = TimeSpan.FromSeconds(90);
     private static readonly RetentionPolicies Policies = new([new RetentionRule("**", new RetentionPolicy(null, 256 * 1024))]);
 
-    private readonly TempDirectory _directory = new();
+    // Made on first use: the child runs in an instance of this class too and is killed with SIGKILL, so a directory
+    // made by its constructor would never be deleted.
+    private TempDirectory? _temp;
+
+    private TempDirectory Temp => _temp ??= new();
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
     public Task Kill_9_during_trims_under_appends_never_moves_the_start_back_nor_loses_an_acknowledged_byte_above_it() =>
-        RunCyclesAsync(_directory.Combine("data"), cut: null);
+        RunCyclesAsync(Temp.Combine("data"), cut: null);
 
     [Fact]
     [Trait("Category", "PowerCut")]
@@ -42,7 +46,7 @@ public sealed class RetentionCrashTests : IDisposable
     {
         var lazyfs = Environment.GetEnvironmentVariable("DS_LAZYFS");
         Assert.SkipWhen(string.IsNullOrEmpty(lazyfs), "Set DS_LAZYFS to the lazyfs binary to run the power-cut tests.");
-        await using var mount = await PowerCutTests.LazyFsMount.StartAsync(lazyfs!, _directory.Path, Ct);
+        await using var mount = await PowerCutTests.LazyFsMount.StartAsync(lazyfs!, Temp.Path, Ct);
         await RunCyclesAsync(Path.Combine(mount.MountPoint, "data"), mount.ClearCacheAsync);
     }
 
@@ -95,7 +99,7 @@ public sealed class RetentionCrashTests : IDisposable
     private async Task RunCyclesAsync(string data, Func<CancellationToken, Task>? cut)
     {
         Directory.CreateDirectory(data);
-        var acksPath = _directory.Combine("acks.log");
+        var acksPath = Temp.Combine("acks.log");
         var random = new Random(Seed);
         var reported = new long[Streams];
         var appends = new List<(int Stream, long Position, int Length, int Cycle, int N)>();
@@ -194,5 +198,5 @@ public sealed class RetentionCrashTests : IDisposable
         return lines.Count;
     }
 
-    public void Dispose() => _directory.Dispose();
+    public void Dispose() => _temp?.Dispose();
 }
