@@ -110,11 +110,6 @@ public sealed partial class FileStreamStore
     private (DiskStream? Stream, ReadStatus Status) Find(string name, bool touch)
     {
         var found = _streams.Find(name, touch, _time.GetUtcNow(), out var expired);
-        while (touch && found.Stream is { Unloaded: true })
-        {
-            // Unloaded between the lookup and the touch: the sliding-TTL refresh belongs to the name's current entry.
-            found = _streams.Find(name, touch, _time.GetUtcNow(), out expired);
-        }
         Faults.AfterLookup?.Invoke(name);
         if (expired is not null)
         {

@@ -172,24 +172,32 @@ internal sealed class StreamTable<TStream> where TStream : LocalStream<TStream>
     public (TStream? Stream, ReadStatus Status) Find(string name, bool touch, DateTimeOffset now, out TStream? expired)
     {
         expired = null;
-        if (!TryGetCurrent(name, out var stream))
+        while (true)
         {
-            return (null, ReadStatus.NotFound);
-        }
-        if (stream.SoftDeleted)
-        {
-            return (null, ReadStatus.Gone);
-        }
-        if (stream.IsExpired(now))
-        {
-            expired = stream;
-            return (null, ReadStatus.NotFound);
-        }
-        if (touch)
-        {
+            if (!TryGetCurrent(name, out var stream))
+            {
+                return (null, ReadStatus.NotFound);
+            }
+            if (stream.SoftDeleted)
+            {
+                return (null, ReadStatus.Gone);
+            }
+            if (stream.IsExpired(now))
+            {
+                expired = stream;
+                return (null, ReadStatus.NotFound);
+            }
+            if (!touch)
+            {
+                return (stream, ReadStatus.Ok);
+            }
             Volatile.Write(ref stream.LastAccessTicks, now.UtcTicks);
+            if (!stream.Unloaded)
+            {
+                return (stream, ReadStatus.Ok);
+            }
+            // Unloaded between the lookup and the touch: the sliding-TTL refresh belongs to the name's current entry.
         }
-        return (stream, ReadStatus.Ok);
     }
 
     /// <summary>The loaded live streams past their expiry at <paramref name="now"/>, for a sweep.</summary>
