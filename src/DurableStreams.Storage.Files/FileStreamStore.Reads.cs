@@ -150,7 +150,7 @@ public sealed partial class FileStreamStore
                 return end;
             }
             var frame = frames[index];
-            return frame.Start > position && frame.Start + frame.Length > end ? frame.Start : end;
+            return frame.Start > position && frame.End > end ? frame.Start : end;
         }
     }
 

@@ -173,7 +173,7 @@ internal sealed partial class StreamEndpoints
             // Ending where the store's own units end (the file store's frames), so no slice re-reads a cut one; a hint
             // outside (position, position + slice] is ignored.
             var hinted = store is IDirectReadStore direct ? direct.ReadEnd(name, position, SliceBytes) - position : SliceBytes;
-            var want = (int)Math.Min(hinted is > 0 and <= int.MaxValue ? Math.Min(hinted, SliceBytes) : SliceBytes, end - position);
+            var want = (int)Math.Min(hinted > 0 && hinted < SliceBytes ? hinted : SliceBytes, end - position);
             var memory = writer.GetMemory(want);
             var length = Math.Min(want, memory.Length);
             var status = await store.ReadIntoAsync(name, position, memory[..length], aborted);
