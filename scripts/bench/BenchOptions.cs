@@ -25,6 +25,8 @@ internal sealed class BenchOptions
           --fanout-readers <n>   20: fan-out readers, half SSE, half long-poll (default 1000).
           --gib <n>              21: GiB written (default 10) over --gib-streams streams (default 10000);
           --cold-gib <n>             then one stream of this many GiB read cold (default 1).
+          --gib-hold <file>      21: after the read-back, write the server's pid to <file> and wait until it is deleted
+                                 (to inspect the read-back server: /proc, dotnet-gcdump).
           --fixed-messages <n>   22: 100 B messages over 1,000 streams (default 1000000), then
           --fixed-streams <n>        this many streams of one message (default 100000).
           --messages <n>         19, 24: messages each reader must receive (default 20; 20 runs for --duration).
@@ -61,6 +63,8 @@ internal sealed class BenchOptions
     public int GibStreams { get; private set; } = 10_000;
 
     public double ColdGib { get; private set; } = 1;
+
+    public string? GibHold { get; private set; }
 
     public long FixedMessages { get; private set; } = 1_000_000;
 
@@ -127,6 +131,9 @@ internal sealed class BenchOptions
                     break;
                 case "--cold-gib":
                     options.ColdGib = ParseDouble(arg, Next(args, ref i), 0.001, 1_000);
+                    break;
+                case "--gib-hold":
+                    options.GibHold = Path.GetFullPath(Next(args, ref i));
                     break;
                 case "--fixed-messages":
                     options.FixedMessages = (long)ParseDouble(arg, Next(args, ref i), 1, 1_000_000_000);

@@ -337,6 +337,16 @@ internal static partial class ScaleScenarios
                 await ReadVerifiedAsync(client, Name(killed, i), i, perStream, cancellationToken), cancellationToken);
             metrics["read-all-back MiB/s"] = total / (double)MiB / Stats.Seconds(Stopwatch.GetTimestamp() - start);
             AddPeakRss(metrics, killed);
+            if (options.GibHold is { } hold)
+            {
+                // Opt-in: hold the read-back server as it is now until the file is deleted.
+                await File.WriteAllTextAsync(hold, killed.Pid.ToString(CultureInfo.InvariantCulture), cancellationToken);
+                Log($"read-back server {killed.Pid} held until {hold} is deleted");
+                while (File.Exists(hold))
+                {
+                    await Task.Delay(500, cancellationToken);
+                }
+            }
 
             // One more stream of --cold-gib, written and then read after its pages were dropped from the page cache.
             var cold = (long)(options.ColdGib * 1024 * MiB);
