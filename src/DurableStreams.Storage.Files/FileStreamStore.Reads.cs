@@ -199,6 +199,12 @@ public sealed partial class FileStreamStore
         return stream.Frames = frames;
     }
 
+    /// <summary>How many times LMDB's mapped pages were given back after loading streams and frame indexes (tests, diagnostics).</summary>
+    internal long MappedPagesReleases => _metadata.MappedPagesReleases;
+
+    /// <summary>Test hook: gives LMDB's mapped pages back now; false where the mapping is unknown.</summary>
+    internal bool ReleaseMappedPages() => _metadata.ReleaseMappedPages();
+
     /// <summary>
     /// Where a read from <paramref name="position"/> within the budget ends, below <paramref name="end"/>, following a
     /// fork's inherited range into its source chain. JSON reads end on a message boundary (and take at least one

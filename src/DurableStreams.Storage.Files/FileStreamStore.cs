@@ -174,7 +174,7 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
         {
             try
             {
-                metadata = new MetadataStore(Path.Combine(directory, "meta"), options.MetadataMapSize, options.Durability);
+                metadata = new MetadataStore(Path.Combine(directory, "meta"), options.MetadataMapSize, options.Durability, options.MappedPagesReleaseRecords);
             }
             catch (LightningDB.LightningException ex)
             {
@@ -197,6 +197,7 @@ public sealed partial class FileStreamStore : IStreamStore, IStreamCatalog, IDir
                 ProducerRetention = options.ProducerRetention,
                 Retention = options.Retention,
                 CrashBeforeLogRestart = options.CrashBeforeLogRestart,
+                MappedPagesReleaseRecords = options.MappedPagesReleaseRecords,
             };
             var logPath = Path.Combine(directory, "commit.log");
             var newLog = !System.IO.File.Exists(logPath);

@@ -98,4 +98,10 @@ public sealed class FileStreamStoreOptions
     /// that moment would, so the next open replays the same records again.
     /// </summary>
     internal bool CrashBeforeLogRestart { get; init; }
+
+    /// <summary>
+    /// Records read from LMDB to load streams and frame indexes after which LMDB's mapped pages are given back (the
+    /// process's resident memory would otherwise grow with the frames read). Internal: tests lower it. Default 16,384.
+    /// </summary>
+    internal int MappedPagesReleaseRecords { get; init; } = 16_384;
 }

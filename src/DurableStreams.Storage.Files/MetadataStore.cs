@@ -36,13 +36,27 @@ internal sealed class MetadataStore : IDisposable
     private const byte IndexVersion = 1;
     private static readonly StreamConfiguration s_noConfiguration = new("", null, null, null, null, 0);
 
+    /// <summary>
+    /// Records read by <see cref="LoadStream"/> and <see cref="LoadFrames"/> after which the map's pages are given back
+    /// (<see cref="ReleaseMappedPages"/>); 16,384 frame records are about 0.5–1 MB of LMDB pages.
+    /// </summary>
+    private readonly int _releaseEveryRecords;
+
+    /// <summary>The LMDB map in this process (read-only shared mapping of <c>data.mdb</c>); null where unknown.</summary>
+    private NativeIo.Mapping? _map;
+    private readonly Lock _mapGate = new();
+    private long _recordsSinceRelease;
+    private long _releases;
+
     /// <param name="path">The environment directory.</param>
     /// <param name="mapSize">Maximum size of the map.</param>
     /// <param name="mode">
     /// None opens LMDB without syncs (a system crash may lose or damage the metadata); every other mode commits durably.
     /// </param>
-    public MetadataStore(string path, long mapSize, DurabilityMode mode)
+    /// <param name="releaseEveryRecords">Records loaded between two releases of the map's resident pages.</param>
+    public MetadataStore(string path, long mapSize, DurabilityMode mode, int releaseEveryRecords = 16_384)
     {
+        _releaseEveryRecords = Math.Max(1, releaseEveryRecords);
         NativeIo.RegisterLmdbResolver();
         PrivateFiles.CreateDirectory(path);
         _env = new LightningEnvironment(path, new EnvironmentConfiguration { MapSize = mapSize, MaxDatabases = 16, MaxReaders = 1024 });
@@ -66,12 +80,59 @@ internal sealed class MetadataStore : IDisposable
         _forks = tx.OpenDatabase("forks", create);
         _expiring = tx.OpenDatabase("expiring", create);
         tx.Commit().ThrowOnError();
+        // Without WriteMap LMDB maps data.mdb read-only and shared (writes go through the file), so dropping the map's
+        // resident pages only drops this process's view of the page cache: the next access faults them back in.
+        _map = NativeIo.FindReadOnlySharedMapping(Path.Combine(path, "data.mdb"));
+    }
+
+    /// <summary>How many times the map's pages were given back (for tests and diagnostics).</summary>
+    internal long MappedPagesReleases => Interlocked.Read(ref _releases);
+
+    /// <summary>
+    /// Gives the LMDB map's resident pages back (<c>madvise(MADV_DONTNEED)</c> on the read-only shared mapping): the
+    /// pages of records read to load streams and frame indexes stay in the page cache but no longer count in the
+    /// process's resident memory, which otherwise grows with the number of frames read (issue 20). Safe while readers
+    /// run: a page they touch again is faulted back from the page cache with the same bytes. False where the mapping
+    /// is unknown (not Linux, or LMDB mapped the file writable).
+    /// </summary>
+    internal bool ReleaseMappedPages()
+    {
+        lock (_mapGate)
+        {
+            if (_map is not { } map || !NativeIo.DropResidentPages(map))
+            {
+                return false;
+            }
+            Interlocked.Increment(ref _releases);
+            return true;
+        }
+    }
+
+    /// <summary>Counts records read into memory and gives the map's pages back every <see cref="_releaseEveryRecords"/>.</summary>
+    private void CountRecordsRead(int records)
+    {
+        if (_map is null || Interlocked.Add(ref _recordsSinceRelease, records) < _releaseEveryRecords)
+        {
+            return;
+        }
+        Interlocked.Exchange(ref _recordsSinceRelease, 0);
+        ReleaseMappedPages();
     }
 
     public string Version => _env.Version?.ToString() ?? "unknown";
 
     /// <summary>One stream record by id, with its state, last persisted access time and producers; null when absent.</summary>
     public LoadedStream? LoadStream(long id)
+    {
+        var loaded = LoadStreamRecords(id);
+        if (loaded is not null)
+        {
+            CountRecordsRead(1 + loaded.Producers.Count);
+        }
+        return loaded;
+    }
+
+    private LoadedStream? LoadStreamRecords(long id)
     {
         var idKey = Records.IdKey(id);
         using var tx = _env.BeginTransaction(TransactionBeginFlags.ReadOnly);
@@ -289,20 +350,23 @@ internal sealed class MetadataStore : IDisposable
     {
         var frames = new FrameIndex();
         var prefix = Records.IdKey(id);
-        using var tx = _env.BeginTransaction(TransactionBeginFlags.ReadOnly);
-        using var cursor = tx.CreateCursor(_frames);
-        var code = cursor.SetRange(Records.FrameKey(id, 0));
-        while (code == MDBResultCode.Success)
+        using (var tx = _env.BeginTransaction(TransactionBeginFlags.ReadOnly))
+        using (var cursor = tx.CreateCursor(_frames))
         {
-            var (_, key, value) = cursor.GetCurrent();
-            var keySpan = key.AsSpan();
-            if (keySpan.Length != 16 || !keySpan[..8].SequenceEqual(prefix))
+            var code = cursor.SetRange(Records.FrameKey(id, 0));
+            while (code == MDBResultCode.Success)
             {
-                break;
+                var (_, key, value) = cursor.GetCurrent();
+                var keySpan = key.AsSpan();
+                if (keySpan.Length != 16 || !keySpan[..8].SequenceEqual(prefix))
+                {
+                    break;
+                }
+                frames.Add(Records.ReadFrame(keySpan, value.AsSpan()));
+                code = cursor.Next().resultCode;
             }
-            frames.Add(Records.ReadFrame(keySpan, value.AsSpan()));
-            code = cursor.Next().resultCode;
         }
+        CountRecordsRead(frames.Count + 1);
         return frames;
     }
 
@@ -371,7 +435,15 @@ internal sealed class MetadataStore : IDisposable
     /// <summary>Forces LMDB's pages to disk (for the relaxed durability modes).</summary>
     public void Flush() => _env.Flush(force: true).ThrowOnError();
 
-    public void Dispose() => _env.Dispose();
+    public void Dispose()
+    {
+        lock (_mapGate)
+        {
+            // No release after the map is gone (its address range may be reused by another mapping).
+            _map = null;
+        }
+        _env.Dispose();
+    }
 
     /// <summary>The operations of one write transaction.</summary>
     internal readonly struct MetadataWriter(MetadataStore store, LightningTransaction tx)

@@ -256,6 +256,58 @@ internal static partial class NativeIo
     private const int SeekData = 3;
     private const int SeekHole = 4;
 
+    /// <summary>A mapping of a file in this process's address space.</summary>
+    internal readonly record struct Mapping(nint Start, nint Length);
+
+    /// <summary>
+    /// The read-only shared mapping of <paramref name="path"/> in this process (<c>/proc/self/maps</c>, the file's
+    /// canonical path, protection <c>r--s</c>), or null when there is none, it is writable, or this is not Linux.
+    /// </summary>
+    public static Mapping? FindReadOnlySharedMapping(string path)
+    {
+        if (!OperatingSystem.IsLinux() || RealPath(path) is not { } canonical)
+        {
+            return null;
+        }
+        Mapping? found = null;
+        foreach (var line in System.IO.File.ReadLines("/proc/self/maps"))
+        {
+            // start-end perms offset dev inode path
+            var parts = line.Split(' ', 6, StringSplitOptions.RemoveEmptyEntries);
+            if (parts.Length < 6 || parts[5] != canonical)
+            {
+                continue;
+            }
+            var range = parts[0].Split('-');
+            var start = nint.Parse(range[0], System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture);
+            var end = nint.Parse(range[1], System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture);
+            if (parts[1] != "r--s" || found is not null)
+            {
+                // Writable, private, or mapped twice: not the one read-only map LMDB makes; leave it alone.
+                return null;
+            }
+            found = new Mapping(start, end - start);
+        }
+        return found;
+    }
+
+    /// <summary>Drops the mapping's resident pages (<c>madvise(MADV_DONTNEED)</c>); for read-only shared file mappings only.</summary>
+    public static bool DropResidentPages(Mapping mapping) => madvise(mapping.Start, (nuint)mapping.Length, MadvDontNeed) == 0;
+
+    private static unsafe string? RealPath(string path)
+    {
+        var resolved = stackalloc byte[4096];
+        return realpath(path, resolved) == 0 ? null : Marshal.PtrToStringUTF8((nint)resolved);
+    }
+
+    private const int MadvDontNeed = 4;
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int madvise(nint address, nuint length, int advice);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static unsafe partial nint realpath(string path, byte* resolved);
+
     [LibraryImport("libc", SetLastError = true)]
     private static partial int fallocate(int fd, int mode, long offset, long length);
 
