@@ -274,7 +274,7 @@ internal static partial class NativeIo
         {
             // start-end perms offset dev inode path
             var parts = line.Split(' ', 6, StringSplitOptions.RemoveEmptyEntries);
-            if (parts.Length < 6 || parts[5] != canonical)
+            if (parts.Length < 6 || parts[5].TrimStart(' ') != canonical)
             {
                 continue;
             }
