@@ -312,6 +312,17 @@ public interface IStreamStore : IAsyncDisposable
     /// </summary>
     ValueTask<WaitOutcome> WaitAsync(string name, StreamOffset offset, TimeSpan timeout, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// <see cref="WaitAsync(string, StreamOffset, TimeSpan, CancellationToken)"/> that <paramref name="stopToken"/> also
+    /// cancels (a request's abort and the server's stop): a live reader needs no linked token source of its own. This
+    /// default links the two; the memory and file stores register their wait on both.
+    /// </summary>
+    async ValueTask<WaitOutcome> WaitAsync(string name, StreamOffset offset, TimeSpan timeout, CancellationToken stopToken, CancellationToken cancellationToken)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(stopToken, cancellationToken);
+        return await WaitAsync(name, offset, timeout, linked.Token).ConfigureAwait(false);
+    }
+
     /// <summary>Every change this store commits, raised after the commit (see <see cref="IStreamChangeFeed"/>).</summary>
     IStreamChangeFeed Changes { get; }
 }

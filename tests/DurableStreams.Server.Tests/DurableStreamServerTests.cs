@@ -97,6 +97,33 @@ public sealed class DurableStreamServerTests
         await Assert.ThrowsAsync<HttpRequestException>(() => fresh.GetAsync(server.Url(polled), Ct));
     }
 
+    [Fact(Timeout = Timeout)]
+    public async Task A_live_reader_waits_with_the_server_stop_as_a_separate_token_not_a_linked_source_of_its_own()
+    {
+        await using var server = await ServerHarness.StartWithFakeClockAsync(cancellationToken: Ct);
+        var polled = ServerHarness.NewName("poll");
+        var streamed = ServerHarness.NewName("sse");
+        var pollTail = await server.CreateAsync(polled, "text/plain", "abc", Ct);
+        await server.CreateAsync(streamed, "text/plain", "abc", Ct);
+
+        var poll = server.GetAsync($"{polled}?offset={pollTail}&live=long-poll", Ct);
+        using var sseRequest = ServerHarness.Request(HttpMethod.Get, $"{streamed}?offset=-1&live=sse");
+        using var sseResponse = await server.Client.SendAsync(sseRequest, HttpCompletionOption.ResponseHeadersRead, Ct);
+        using var sse = new SseReader(await sseResponse.Content.ReadAsStreamAsync(Ct));
+        await sse.ExpectAsync("data", Ct);
+        await sse.ExpectAsync("control", Ct);
+        await server.Store.WaitStartedAsync(polled, Ct);
+        await server.Store.WaitStartedAsync(streamed, Ct);
+
+        // Each idle reader's wait registers on the request's abort and on the server's stop itself
+        // (docs/benchmarks.md, "Ten thousand readers"); the stop still ends both (test above).
+        Assert.Equal(1, server.Store.WaitsWithStopToken(polled));
+        Assert.Equal(1, server.Store.WaitsWithStopToken(streamed));
+        await server.AppendAsync(polled, "text/plain", "d", Ct);
+        using var pollResponse = await poll;
+        Assert.Equal(HttpStatusCode.OK, pollResponse.StatusCode);
+    }
+
     [Fact]
     public async Task A_store_passed_in_options_outlives_the_server()
     {

@@ -22,6 +22,7 @@ public sealed class ObservedStore(IStreamStore inner) : IStreamStore, IStreamCat
     private readonly ConcurrentDictionary<string, Channel<StreamOffset>> _waits = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, ConcurrentQueue<WaitOutcome>> _outcomes = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Channel<bool>> _cancellations = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> _stopTokenWaits = new(StringComparer.Ordinal);
 
     public IStreamStore Inner => inner;
 
@@ -47,11 +48,25 @@ public sealed class ObservedStore(IStreamStore inner) : IStreamStore, IStreamCat
     /// <summary>How the finished live waits on <paramref name="name"/> ended, in order.</summary>
     public WaitOutcome[] WaitOutcomes(string name) => _outcomes.TryGetValue(name, out var queue) ? [.. queue] : [];
 
-    public async ValueTask<WaitOutcome> WaitAsync(string name, StreamOffset offset, TimeSpan timeout, CancellationToken cancellationToken = default)
+    /// <summary>Live waits on <paramref name="name"/> started with a separate stop token (no linked token source).</summary>
+    public int WaitsWithStopToken(string name) => _stopTokenWaits.TryGetValue(name, out var count) ? count : 0;
+
+    public ValueTask<WaitOutcome> WaitAsync(string name, StreamOffset offset, TimeSpan timeout, CancellationToken cancellationToken = default) =>
+        ObserveAsync(name, offset, inner.WaitAsync(name, offset, timeout, cancellationToken));
+
+    public ValueTask<WaitOutcome> WaitAsync(string name, StreamOffset offset, TimeSpan timeout, CancellationToken stopToken, CancellationToken cancellationToken)
+    {
+        if (stopToken.CanBeCanceled)
+        {
+            _stopTokenWaits.AddOrUpdate(name, 1, static (_, count) => count + 1);
+        }
+        return ObserveAsync(name, offset, inner.WaitAsync(name, offset, timeout, stopToken, cancellationToken));
+    }
+
+    private async ValueTask<WaitOutcome> ObserveAsync(string name, StreamOffset offset, ValueTask<WaitOutcome> pending)
     {
         // The inner store schedules its deadline synchronously, before its first await; report only after that, so
         // advancing the fake clock once the report arrives always reaches the deadline.
-        var pending = inner.WaitAsync(name, offset, timeout, cancellationToken);
         Waits(name).Writer.TryWrite(offset);
         try
         {

@@ -102,6 +102,27 @@ public abstract partial class StreamStoreContractTests
     }
 
     [Fact]
+    public async Task Wait_with_a_stop_token_ends_on_either_token_and_still_wakes_on_data()
+    {
+        await CreatedAsync("s");
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        using var request = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        using var otherStop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var stopped = Store.WaitAsync("s", At(0), WaitTimeout, stop.Token, Ct).AsTask();
+        var aborted = Store.WaitAsync("s", At(0), WaitTimeout, otherStop.Token, request.Token).AsTask();
+        var woken = Store.WaitAsync("s", At(0), WaitTimeout, otherStop.Token, Ct).AsTask();
+
+        await stop.CancelAsync();
+        await request.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Promptly(stopped));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Promptly(aborted));
+        Assert.False(woken.IsCompleted);
+        await AppendAsync("s", "abc");
+
+        Assert.Equal(WaitOutcome.Changed, await Promptly(woken));
+    }
+
+    [Fact]
     public async Task Wait_on_a_missing_stream_is_Gone()
     {
         Assert.Equal(WaitOutcome.Gone, await Promptly(WaitAsync("missing", 0)));

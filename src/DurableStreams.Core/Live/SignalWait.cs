@@ -8,7 +8,8 @@ namespace DurableStreams.Core.Live;
 /// the <see cref="DeadlineScheduler"/> and the cancellation token all complete the same wait, the first one wins, and the
 /// awaiter gets a <see cref="ValueTask{TResult}"/> over it. It replaces a deadline handle with its own task, a
 /// <c>Task.WhenAny</c> over two tasks and an async state machine per wait: an idle reader holds this object and one
-/// cancellation registration, and a wake-up allocates nothing (the object goes back to its scheduler's pool).
+/// cancellation registration per token (two tokens, such as a request's abort and the server's stop, need no linked
+/// token source), and a wake-up allocates nothing (the object goes back to its scheduler's pool).
 /// </summary>
 /// <remarks>
 /// <para><c>_state</c> is the wait's generation times two, plus one once it is completed; every completion is a
@@ -26,6 +27,7 @@ internal sealed class SignalWait : IValueTaskSource<WaitOutcome>
     private ManualResetValueTaskSourceCore<WaitOutcome> _core = new() { RunContinuationsAsynchronously = true };
     private long _state;
     private CancellationTokenRegistration _registration;
+    private CancellationTokenRegistration _stopRegistration;
     private Func<object, bool>? _isGone;
     private object? _goneState;
     private readonly DeadlineScheduler _owner;
@@ -54,14 +56,21 @@ internal sealed class SignalWait : IValueTaskSource<WaitOutcome>
         _goneState = goneState;
     }
 
-    /// <summary>Arms the deadline and the cancellation; call once the wait is linked to its signal.</summary>
-    internal ValueTask<WaitOutcome> Arm(TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>
+    /// Arms the deadline and the cancellation; call once the wait is linked to its signal. Either token ends the wait
+    /// the same way (<see cref="OperationCanceledException"/> of that token).
+    /// </summary>
+    internal ValueTask<WaitOutcome> Arm(TimeSpan timeout, CancellationToken stopToken, CancellationToken cancellationToken)
     {
         var token = _core.Version;
         var waiting = WaitingState;
         if (cancellationToken.CanBeCanceled)
         {
-            _registration = cancellationToken.UnsafeRegister(static (s, ct) => ((SignalWait)s!).Cancel(ct), this);
+            _registration = cancellationToken.UnsafeRegister(CancelCallback, this);
+        }
+        if (stopToken.CanBeCanceled)
+        {
+            _stopRegistration = stopToken.UnsafeRegister(CancelCallback, this);
         }
         // Set before the entry is queued: the deadline may fire at once on the timer's thread and clear it.
         _hasDeadline = true;
@@ -96,6 +105,8 @@ internal sealed class SignalWait : IValueTaskSource<WaitOutcome>
 
     /// <summary>Whether the heap entry made for generation <paramref name="waiting"/> is no longer needed.</summary>
     internal bool IsStale(long waiting) => Volatile.Read(ref _state) != waiting;
+
+    private static readonly Action<object?, CancellationToken> CancelCallback = static (s, ct) => ((SignalWait)s!).Cancel(ct);
 
     private void Cancel(CancellationToken cancellationToken)
     {
@@ -134,8 +145,7 @@ internal sealed class SignalWait : IValueTaskSource<WaitOutcome>
             _hasDeadline = false;
             _owner.WaitAbandoned();
         }
-        var reusable = _registration.Token.CanBeCanceled ? _registration.Unregister() || !_registration.Token.IsCancellationRequested : true;
-        _registration = default;
+        var reusable = Unregister(ref _registration) & Unregister(ref _stopRegistration);
         _isGone = null;
         _goneState = null;
         if (!reusable)
@@ -145,6 +155,15 @@ internal sealed class SignalWait : IValueTaskSource<WaitOutcome>
         _core.Reset();
         Volatile.Write(ref _state, (Volatile.Read(ref _state) & ~1L) + 2);
         _owner.ReturnWait(this);
+    }
+
+    /// <summary>Removes a registration; false when its callback may still run against this object.</summary>
+    private static bool Unregister(ref CancellationTokenRegistration registration)
+    {
+        var token = registration.Token;
+        var removed = !token.CanBeCanceled || registration.Unregister() || !token.IsCancellationRequested;
+        registration = default;
+        return removed;
     }
 
     /// <summary>Rented waits, so a wake-up allocates nothing: bounded, the rest are left to the GC.</summary>

@@ -219,13 +219,19 @@ internal sealed class StreamTable<TStream> where TStream : LocalStream<TStream>
     /// (gone), or <paramref name="timeout"/> passes. The signal is taken under the stream's gate with the state it was
     /// checked against, so a publish in between is never missed. Not itself async: a waiting reader holds one
     /// <see cref="SignalWait"/> (signal, deadline and cancellation in one reusable object), no task or state machine of
-    /// its own (thousands of idle readers, docs/benchmarks.md).
+    /// its own (thousands of idle readers, docs/benchmarks.md). <paramref name="stopToken"/> cancels it like
+    /// <paramref name="cancellationToken"/> (see <see cref="IStreamStore.WaitAsync(string, StreamOffset, TimeSpan, CancellationToken, CancellationToken)"/>).
     /// </summary>
-    public ValueTask<WaitOutcome> WaitAsync(string name, StreamOffset offset, TimeSpan timeout, DateTimeOffset now, DeadlineScheduler deadlines, CancellationToken cancellationToken)
+    public ValueTask<WaitOutcome> WaitAsync(
+        string name, StreamOffset offset, TimeSpan timeout, DateTimeOffset now, DeadlineScheduler deadlines, CancellationToken stopToken, CancellationToken cancellationToken)
     {
         if (cancellationToken.IsCancellationRequested)
         {
             return ValueTask.FromCanceled<WaitOutcome>(cancellationToken);
+        }
+        if (stopToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<WaitOutcome>(stopToken);
         }
         TStream? stream;
         SignalWait wait;
@@ -262,7 +268,7 @@ internal sealed class StreamTable<TStream> where TStream : LocalStream<TStream>
         {
             Monitor.Exit(stream.Gate);
         }
-        return wait.Arm(timeout, cancellationToken);
+        return wait.Arm(timeout, stopToken, cancellationToken);
     }
 
     private static readonly Func<object, bool> IsGone = static s => ((TStream)s).Removed || ((TStream)s).SoftDeleted;

@@ -321,7 +321,11 @@ public sealed class MemoryStreamStore : IStreamStore, IStreamCatalog, IDirectRea
     }
 
     public ValueTask<WaitOutcome> WaitAsync(string name, StreamOffset offset, TimeSpan timeout, CancellationToken cancellationToken = default) =>
-        _streams.WaitAsync(name, offset, timeout, _time.GetUtcNow(), _deadlines, cancellationToken);
+        _streams.WaitAsync(name, offset, timeout, _time.GetUtcNow(), _deadlines, CancellationToken.None, cancellationToken);
+
+    /// <summary>The wait registers on both tokens: no linked token source per waiting reader.</summary>
+    public ValueTask<WaitOutcome> WaitAsync(string name, StreamOffset offset, TimeSpan timeout, CancellationToken stopToken, CancellationToken cancellationToken) =>
+        _streams.WaitAsync(name, offset, timeout, _time.GetUtcNow(), _deadlines, stopToken, cancellationToken);
 
     public async ValueTask DisposeAsync()
     {

@@ -293,7 +293,6 @@ internal sealed partial class StreamEndpoints
         try
         {
             var aborted = context.RequestAborted;
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(aborted, StoppingToken);
             var time = _options.TimeProvider;
             var started = time.GetTimestamp();
             read = await store.ReadAsync(name, new ReadRequest(offset, PieceBytes), aborted);
@@ -321,7 +320,7 @@ internal sealed partial class StreamEndpoints
                 {
                     try
                     {
-                        outcome = await store.WaitAsync(name, read.Next, remaining, linked.Token);
+                        outcome = await store.WaitAsync(name, read.Next, remaining, StoppingToken, aborted);
                     }
                     catch (OperationCanceledException) when (!aborted.IsCancellationRequested)
                     {
@@ -437,7 +436,6 @@ internal sealed partial class StreamEndpoints
     {
         var aborted = context.RequestAborted;
         ReadResult? read = null;
-        CancellationTokenSource? linked = null;
         try
         {
             read = await store.ReadAsync(name, new ReadRequest(offset, PieceBytes), aborted);
@@ -460,7 +458,6 @@ internal sealed partial class StreamEndpoints
             context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
             await response.StartAsync(aborted);
 
-            linked = CancellationTokenSource.CreateLinkedTokenSource(aborted, StoppingToken);
             var time = _options.TimeProvider;
             var started = time.GetTimestamp();
             var cursor = cursors.Next(clientCursor);
@@ -509,7 +506,8 @@ internal sealed partial class StreamEndpoints
                     WaitOutcome outcome;
                     try
                     {
-                        outcome = await store.WaitAsync(name, next, remaining, linked.Token);
+                        // The server's stop ends the wait like the client's abort, with no linked token source per reader.
+                        outcome = await store.WaitAsync(name, next, remaining, StoppingToken, aborted);
                     }
                     catch (OperationCanceledException) when (!aborted.IsCancellationRequested)
                     {
@@ -530,7 +528,6 @@ internal sealed partial class StreamEndpoints
         finally
         {
             read?.Dispose();
-            linked?.Dispose();
             _liveReaders.Exit(sse: true);
         }
     }

@@ -19,11 +19,12 @@ public sealed class SignalWaitTests : IDisposable
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private (SignalWait Wait, Task<WaitOutcome> Task) Start(TimeSpan timeout, Func<object, bool>? isGone, CancellationToken cancellationToken)
+    private (SignalWait Wait, Task<WaitOutcome> Task) Start(
+        TimeSpan timeout, Func<object, bool>? isGone, CancellationToken cancellationToken, CancellationToken stopToken = default)
     {
         var wait = _scheduler.RentWait(isGone ?? NeverGone, this);
         _signal.Add(wait);
-        return (wait, wait.Arm(timeout, cancellationToken).AsTask());
+        return (wait, wait.Arm(timeout, stopToken, cancellationToken).AsTask());
     }
 
     private (SignalWait Wait, Task<WaitOutcome> Task) Start(TimeSpan timeout) => Start(timeout, null, Ct);
@@ -90,6 +91,40 @@ public sealed class SignalWaitTests : IDisposable
     }
 
     [Fact]
+    public async Task The_stop_token_completes_the_wait_with_that_token_and_unlinks_it()
+    {
+        using var request = new CancellationTokenSource();
+        using var stop = new CancellationTokenSource();
+        var (_, task) = Start(TimeSpan.FromMinutes(1), null, request.Token, stop.Token);
+
+        await stop.CancelAsync();
+
+        var thrown = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Within(task));
+        Assert.Equal(stop.Token, thrown.CancellationToken);
+        Assert.Equal(0, _signal.WaitCount);
+    }
+
+    [Fact]
+    public async Task A_wait_with_two_tokens_is_reused_with_neither_registration_left_behind()
+    {
+        using var request = new CancellationTokenSource();
+        using var stop = new CancellationTokenSource();
+        var (first, firstTask) = Start(TimeSpan.FromMinutes(1), null, request.Token, stop.Token);
+        _signal.Publish();
+        Assert.Equal(WaitOutcome.Changed, await Within(firstTask));
+
+        var (second, secondTask) = Start(TimeSpan.FromMinutes(1));
+        Assert.Same(first, second);
+        await request.CancelAsync();
+        await stop.CancelAsync(); // The earlier use's registrations are gone: neither token reaches the reused wait.
+        Assert.False(secondTask.IsCompleted);
+        Assert.Equal(1, _signal.WaitCount);
+
+        _signal.Publish();
+        Assert.Equal(WaitOutcome.Changed, await Within(secondTask));
+    }
+
+    [Fact]
     public async Task The_first_of_signal_deadline_and_cancellation_wins_and_the_others_do_nothing()
     {
         using var cts = new CancellationTokenSource();
@@ -131,7 +166,7 @@ public sealed class SignalWaitTests : IDisposable
         var second = _scheduler.RentWait(NeverGone, this);
         Assert.Same(first, second);
         other.Add(second);
-        var secondTask = second.Arm(TimeSpan.FromMinutes(1), Ct).AsTask();
+        var secondTask = second.Arm(TimeSpan.FromMinutes(1), CancellationToken.None, Ct).AsTask();
 
         _signal.Publish(); // The signal the first use was linked to: it no longer holds the wait.
         Assert.False(secondTask.IsCompleted);
